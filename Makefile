@@ -1,0 +1,70 @@
+# agentsight: build, test, bench, demo, install.
+# `make demo` and `make test` work on a fresh Debian 12 machine as root: every target
+# depends on `deps`, which installs what is missing (apt-get, npm ci) and nothing else.
+
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+# Debian packages the build, the tests and the demo need.
+APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
+            curl python3 gnutls-bin openssl man-db zstd procps iproute2
+
+BPF_SRC := $(wildcard bpf/*.bpf.c)
+BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
+BPF_HDR := $(wildcard bpf/*.h)
+
+.PHONY: all deps apt-deps build bpf ts test bench demo install clean
+
+all: build
+
+deps: .stamp/apt node_modules/.package-lock.json
+
+.stamp/apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >&2; \
+	fi
+	@mkdir -p .stamp && touch $@
+
+node_modules/.package-lock.json: package-lock.json $(wildcard packages/*/package.json)
+	npm ci --no-audit --no-fund >&2
+	@touch $@
+
+build: deps bpf ts
+
+# vmlinux.h is generated from the running kernel's BTF (CO-RE relocates field offsets at
+# load time, so any BTF-enabled kernel can load objects built against it).
+bpf/vmlinux.h:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+bpf/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(BPF_HDR)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Ibpf -c $< -o $@
+
+bpf: $(BPF_OBJ)
+
+ts: deps
+	npx tsc -b
+	@chmod +x dist/tools/*.js
+
+test: build
+	npx tap $(TAP_FLAGS)
+
+bench: build
+	node dist/test/bench/run.js
+
+demo: build
+	node dist/tools/demo.js
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	for t in dist/tools/as-*.js dist/tools/agentsight.js; do \
+	  n=$$(basename $$t .js); ln -sf "$(CURDIR)/$$t" $(DESTDIR)$(PREFIX)/bin/$$n; done
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+clean:
+	rm -rf dist packages/*/dist bpf/*.o bpf/vmlinux.h .stamp *.tsbuildinfo

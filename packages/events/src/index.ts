@@ -1,0 +1,11 @@
+/**
+ * @agentsight/events: the event contract shared by every tool. Types for every event,
+ * the validator, binary-safe payload encoding, the monotonic-to-wall clock conversion,
+ * and the NDJSON reader and writer. Documented in man/agentsight-events.7.
+ */
+export * from './types.js';
+export * from './payload.js';
+export * from './clock.js';
+export * from './validate.js';
+export * from './ndjson.js';
+export * from './stage.js';

@@ -1,0 +1,176 @@
+import { isUtf8 } from 'node:buffer';
+import type { Readable, Writable } from 'node:stream';
+import type { AgentEvent } from './types.js';
+import { validateEvent } from './validate.js';
+
+export interface ReadOptions {
+  /** Name used in diagnostics: a file path, or "-" / "<stdin>". */
+  name?: string;
+  /** Stop at the first malformed line (reject) instead of reporting it and going on. */
+  strict?: boolean;
+  /** Lines longer than this are reported and skipped (default 256 MiB). */
+  maxLineBytes?: number;
+  /** Check each object against the schema (default true). */
+  validate?: boolean;
+  /** Where diagnostics go (default: stderr as `name:line: reason`). */
+  onError?: (message: string, lineNo: number) => void;
+}
+
+export class MalformedLineError extends Error {
+  constructor(readonly file: string, readonly lineNo: number, readonly reason: string) {
+    super(`${file}:${lineNo}: ${reason}`);
+  }
+}
+
+/**
+ * Read NDJSON events from a byte stream, calling `onEvent` for each valid one.
+ *
+ * Lines are split on raw bytes rather than with split2, because split2 decodes with a
+ * StringDecoder that silently replaces invalid UTF-8 with U+FFFD; the contract requires
+ * such a line to be reported, not altered. A slow consumer bounds memory by pausing
+ * `input` (and resuming it later); at most one chunk is processed after a pause.
+ */
+export function readEvents(
+  input: Readable,
+  onEvent: (ev: AgentEvent, lineNo: number) => void,
+  opts: ReadOptions = {},
+): Promise<{ lines: number; events: number; errors: number }> {
+  const name = opts.name ?? '<stdin>';
+  const max = opts.maxLineBytes ?? 256 * 1024 * 1024;
+  const validate = opts.validate ?? true;
+  const report = opts.onError ?? ((m: string) => process.stderr.write(m + '\n'));
+  let lineNo = 0;
+  let events = 0;
+  let errors = 0;
+  let parts: Buffer[] = [];
+  let partLen = 0;
+  let overlong = false;
+
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    const fail = (reason: string) => {
+      errors++;
+      const err = new MalformedLineError(name, lineNo, reason);
+      if (opts.strict) {
+        failed = true;
+        input.destroy();
+        reject(err);
+        return;
+      }
+      report(err.message, lineNo);
+    };
+
+    const handleLine = (line: Buffer) => {
+      lineNo++;
+      if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
+      if (line.length === 0) return;
+      if (!isUtf8(line)) return fail('invalid UTF-8');
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line.toString('utf8'));
+      } catch (e) {
+        return fail(`invalid JSON: ${(e as Error).message}`);
+      }
+      const why = validate ? validateEvent(obj) : (typeof obj === 'object' && obj !== null && !Array.isArray(obj) ? null : 'not a JSON object');
+      if (why) return fail(why);
+      events++;
+      onEvent(obj as AgentEvent, lineNo);
+    };
+
+    input.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      if (typeof chunk === 'string') chunk = Buffer.from(chunk);
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf(0x0a, start);
+        if (nl < 0) break;
+        const piece = chunk.subarray(start, nl);
+        start = nl + 1;
+        if (overlong) {
+          lineNo++;
+          overlong = false;
+          parts = [];
+          partLen = 0;
+          fail(`line longer than ${max} bytes, skipped`);
+        } else if (partLen) {
+          parts.push(piece);
+          const line = Buffer.concat(parts, partLen + piece.length);
+          parts = [];
+          partLen = 0;
+          if (line.length > max) { lineNo++; fail(`line longer than ${max} bytes, skipped`); } else handleLine(line);
+        } else if (piece.length > max) {
+          lineNo++;
+          fail(`line longer than ${max} bytes, skipped`);
+        } else {
+          handleLine(piece);
+        }
+        if (failed) return;
+      }
+      if (start < chunk.length && !overlong) {
+        // Copy: the chunk's memory may be reused by the producer.
+        const rest = Buffer.from(chunk.subarray(start));
+        parts.push(rest);
+        partLen += rest.length;
+        if (partLen > max) { overlong = true; parts = []; partLen = 0; }
+      }
+    });
+    input.on('end', () => {
+      if (failed) return;
+      if (overlong) { lineNo++; fail(`line longer than ${max} bytes, skipped`); }
+      else if (partLen) {
+        const line = Buffer.concat(parts, partLen);
+        parts = [];
+        // A last line without its newline is still a line; a truncated one fails to parse.
+        handleLine(line);
+      }
+      if (!failed) resolve({ lines: lineNo, events, errors });
+    });
+    input.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+  });
+}
+
+/** Serialise one event as an NDJSON line. */
+export function formatEvent(ev: AgentEvent | Record<string, unknown>): string {
+  return JSON.stringify(ev) + '\n';
+}
+
+/**
+ * Writes events as whole lines to a byte stream. Each event is one `write` call, so lines
+ * never interleave even when several producers share the writer. `write` returns false when
+ * the destination is full; wait for `drained()` before writing more to keep memory bounded.
+ */
+export class EventWriter {
+  #out: Writable;
+  #closed = false;
+  count = 0;
+
+  constructor(out: Writable) {
+    this.#out = out;
+    out.on('close', () => { this.#closed = true; });
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#out.destroyed || this.#out.writableEnded;
+  }
+
+  write(ev: AgentEvent | Record<string, unknown>): boolean {
+    if (this.closed) return false;
+    this.count++;
+    return this.#out.write(formatEvent(ev));
+  }
+
+  /** True while the destination holds more than its high-water mark. */
+  get full(): boolean {
+    return this.#out.writableNeedDrain;
+  }
+
+  /** Resolves when the destination can take more (at once if it can now). */
+  drained(): Promise<void> {
+    if (!this.#out.writableNeedDrain || this.closed) return Promise.resolve();
+    return new Promise((res) => {
+      const done = () => { this.#out.off('drain', done); this.#out.off('close', done); res(); };
+      this.#out.on('drain', done);
+      this.#out.on('close', done);
+    });
+  }
+}

@@ -1,0 +1,13 @@
+import { isUtf8 } from 'node:buffer';
+import type { Payload } from './types.js';
+
+/** Encode bytes so they survive JSON exactly: as text when valid UTF-8, else base64. */
+export function encodePayload(bytes: Uint8Array): Payload {
+  if (isUtf8(bytes)) return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), enc: 'utf8' };
+  return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), enc: 'base64' };
+}
+
+/** The exact bytes a payload holds. */
+export function decodePayload(p: Payload): Buffer {
+  return p.enc === 'base64' ? Buffer.from(p.data, 'base64') : Buffer.from(p.data, 'utf8');
+}

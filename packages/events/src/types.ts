@@ -1,0 +1,393 @@
+// The event contract: the API between every agentsight tool.
+//
+// One NDJSON line per event. Every event has `v`, `ts`, `src` and `type`; events that
+// come from a process carry `pid`, `tid` and `comm`. Field meanings are documented
+// once, in man/agentsight-events.7; keep this file and that page in step.
+
+/** Schema version written by this code. Readers accept this version only. */
+export const SCHEMA_VERSION = 1 as const;
+
+/** How `data` holds bytes: as the UTF-8 text itself, or base64 when not valid UTF-8. */
+export type Encoding = 'utf8' | 'base64';
+
+/** A byte payload that round-trips exactly through JSON. */
+export interface Payload {
+  data: string;
+  enc: Encoding;
+}
+
+export type Source = 'ssl' | 'proc' | 'stdio' | 'http' | 'llm' | 'mcp' | 'trace' | 'meta';
+
+export interface EventBase {
+  v: typeof SCHEMA_VERSION;
+  /** Wall-clock time, integer microseconds since the Unix epoch. */
+  ts: number;
+  src: Source;
+  type: string;
+  pid?: number;
+  tid?: number;
+  comm?: string;
+}
+
+// ---------------------------------------------------------------- ssl (as-sslsniff)
+
+export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss';
+
+/** Plaintext passed to or returned from one TLS read/write call (or one piece of it). */
+export interface SslDataEvent extends EventBase, Payload {
+  src: 'ssl';
+  type: 'data';
+  pid: number;
+  tid: number;
+  comm: string;
+  /** Connection identity: stable for the life of the TLS session, unique per machine. */
+  conn: string;
+  dir: 'read' | 'write';
+  /** Per (conn, dir), consecutive from 0. A gap means loss, reported by a `lost` event. */
+  seq: number;
+  /** Bytes the call moved (its return value). */
+  len: number;
+  /** Offset of this piece within the call, when a call is split over several events. */
+  off?: number;
+  /** Set when fewer than `len` bytes were captured for this call (per-call cap, or fault). */
+  truncated?: boolean;
+  lib: TlsLib;
+  fd?: number;
+  latency_us?: number;
+}
+
+export interface SslHandshakeEvent extends EventBase {
+  src: 'ssl';
+  type: 'handshake';
+  conn: string;
+  lib: TlsLib;
+  ret: number;
+  latency_us?: number;
+  fd?: number;
+}
+
+/** Loss since the previous `lost` event, from the kernel-side counters. */
+export interface LostEvent extends EventBase {
+  src: 'ssl' | 'stdio' | 'proc';
+  type: 'lost';
+  records: number;
+  bytes: number;
+  /** Reads of user memory that faulted (data missing, call still reported). */
+  faults?: number;
+}
+
+export interface SslAttachEvent extends EventBase {
+  src: 'ssl';
+  type: 'attach';
+  lib: TlsLib;
+  path: string;
+  symbol: string;
+  offset: number;
+  /** How the symbol was found: dynsym, symtab, or a heuristic for stripped binaries. */
+  method?: string;
+}
+
+// ---------------------------------------------------------------- proc (as-proc)
+
+export interface ProcExecEvent extends EventBase {
+  src: 'proc';
+  type: 'exec';
+  pid: number;
+  ppid: number;
+  uid: number;
+  comm: string;
+  filename: string;
+  argv: string[];
+  cwd?: string;
+}
+export interface ProcForkEvent extends EventBase {
+  src: 'proc';
+  type: 'fork';
+  pid: number;
+  ppid: number;
+  comm: string;
+}
+export interface ProcExitEvent extends EventBase {
+  src: 'proc';
+  type: 'exit';
+  pid: number;
+  comm: string;
+  exit_code?: number;
+  signal?: number;
+  duration_ms?: number;
+  ppid?: number;
+}
+export interface ProcOpenEvent extends EventBase {
+  src: 'proc';
+  type: 'open';
+  pid: number;
+  path: string;
+  flags: number;
+  /** fd on success, negative errno on failure. */
+  ret: number;
+  /** Count of further identical opens folded into this one. */
+  count?: number;
+}
+export interface ProcConnectEvent extends EventBase {
+  src: 'proc';
+  type: 'connect' | 'bind' | 'listen';
+  pid: number;
+  family: 'inet' | 'inet6' | 'unix' | string;
+  addr?: string;
+  port?: number;
+  ret: number;
+}
+export interface ProcFileOpEvent extends EventBase {
+  src: 'proc';
+  type: 'unlink' | 'rename';
+  pid: number;
+  path: string;
+  /** For rename: the new path. */
+  to?: string;
+  ret: number;
+}
+export interface ProcMetricsEvent extends EventBase {
+  src: 'proc';
+  type: 'metrics';
+  pid: number;
+  cpu_pct: number;
+  rss_kb: number;
+  threads: number;
+}
+/** A process that existed before the tool started, read from /proc. */
+export interface ProcSnapshotEvent extends EventBase {
+  src: 'proc';
+  type: 'snapshot';
+  pid: number;
+  ppid: number;
+  uid?: number;
+  comm: string;
+  filename?: string;
+  argv: string[];
+  cwd?: string;
+  start_ts?: number;
+}
+
+// ---------------------------------------------------------------- stdio (as-stdiocap)
+
+export interface StdioDataEvent extends EventBase, Payload {
+  src: 'stdio';
+  type: 'data';
+  pid: number;
+  tid?: number;
+  comm: string;
+  fd: 0 | 1 | 2;
+  dir: 'read' | 'write';
+  /** Per (pid, fd, dir), consecutive from 0. */
+  seq: number;
+  len: number;
+  off?: number;
+  truncated?: boolean;
+}
+
+// ---------------------------------------------------------------- http (as-http)
+
+/** Header names are lower-cased; repeated headers are joined with ", " (set-cookie with "\n"). */
+export type Headers = Record<string, string>;
+
+interface HttpBase extends EventBase {
+  src: 'http';
+  conn: string;
+  /** "HTTP/1.1", "HTTP/1.0", "h2". */
+  protocol?: string;
+}
+
+export interface HttpRequestEvent extends HttpBase, Partial<Payload> {
+  type: 'request';
+  /** Reference other events use to point at this request: `${conn}#${n}`. */
+  id: string;
+  method: string;
+  path: string;
+  host?: string;
+  headers: Headers;
+  /** Decoded body size in bytes. */
+  body_size: number;
+  /** Size on the wire before Content-Encoding was undone. */
+  raw_size?: number;
+  /** Time the first byte of the request was seen (µs since epoch); `ts` is when it completed. */
+  start_ts: number;
+  body_truncated?: boolean;
+}
+
+export interface HttpResponseEvent extends HttpBase, Partial<Payload> {
+  type: 'response';
+  /** The `id` of the request this answers. */
+  req: string;
+  status: number;
+  reason?: string;
+  headers: Headers;
+  body_size: number;
+  raw_size?: number;
+  /** From the end of the request to the end of the response. */
+  latency_ms: number;
+  start_ts: number;
+  /** For text/event-stream responses the body is delivered as `sse` events, not here. */
+  sse_count?: number;
+  /** Response ended by connection close or cut short; what arrived is reported. */
+  incomplete?: string;
+  body_truncated?: boolean;
+}
+
+export interface HttpSseEvent extends HttpBase {
+  type: 'sse';
+  req: string;
+  /** Index of this message within the response, from 0. */
+  n: number;
+  event?: string;
+  data: string;
+  id?: string;
+  retry?: number;
+  /** On the first message only: from the end of the request to this message. */
+  ttft_ms?: number;
+}
+
+/** A connection (or direction) whose bytes are not HTTP; reported once. */
+export interface HttpUnparsedEvent extends HttpBase {
+  type: 'unparsed';
+  reason: string;
+  bytes: number;
+}
+
+// ---------------------------------------------------------------- llm (as-merge)
+
+export type LlmApi = 'anthropic.messages' | 'openai.chat' | 'openai.responses' | 'gemini';
+
+export interface ToolCall {
+  id: string | null;
+  name: string;
+  /** Parsed JSON where the model sent JSON, else the raw string. */
+  arguments: unknown;
+}
+
+export interface Usage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+  reasoning_tokens?: number;
+}
+
+export interface LlmCallEvent extends EventBase {
+  src: 'llm';
+  type: 'call';
+  /** Stable identity: derived from the http request reference. */
+  id: string;
+  provider: string;
+  api: LlmApi;
+  model: string | null;
+  request: {
+    system?: unknown;
+    messages?: unknown[];
+    tools?: unknown[];
+    params?: Record<string, unknown>;
+    stream: boolean;
+  };
+  response: {
+    id?: string | null;
+    text: string;
+    thinking: string | null;
+    tool_calls: ToolCall[];
+    finish_reason: string | null;
+  };
+  usage: Usage;
+  status: number;
+  error?: unknown;
+  /** Set when the call did not complete normally: the reason. */
+  incomplete?: string;
+  timing: { start: number; ttft_ms?: number; duration_ms: number };
+  conn: string;
+  host?: string;
+  /** The http request reference. */
+  req: string;
+}
+
+/** Incremental output of a streaming call, with `as-merge --live`. */
+export interface LlmDeltaEvent extends EventBase {
+  src: 'llm';
+  type: 'delta';
+  id: string;
+  kind: 'text' | 'thinking' | 'tool_call';
+  text: string;
+  conn: string;
+}
+
+// ---------------------------------------------------------------- mcp (as-merge)
+
+export interface McpCallEvent extends EventBase {
+  src: 'mcp';
+  type: 'call';
+  /** "stdio" or "http". */
+  transport: string;
+  /** For stdio: `${pid}`; for http: the connection. */
+  channel: string;
+  rpc_id: string | number;
+  method: string;
+  /** For tools/call. */
+  tool?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: unknown;
+  duration_ms?: number;
+  start_ts: number;
+}
+export interface McpNotificationEvent extends EventBase {
+  src: 'mcp';
+  type: 'notification';
+  transport: string;
+  channel: string;
+  method: string;
+  params?: unknown;
+  /** Direction of the message: from the client to the server, or back. */
+  dir: 'client' | 'server';
+}
+
+// ---------------------------------------------------------------- trace (correlation)
+
+export interface TraceLinkEvent extends EventBase {
+  src: 'trace';
+  type: 'link';
+  kind: 'tool_process' | 'tool_result' | 'session';
+  from: string;
+  to: string | number | Array<string | number>;
+  confidence: number;
+  reasons: string[];
+  detail?: unknown;
+}
+export interface TraceAlertEvent extends EventBase {
+  src: 'trace';
+  type: 'alert';
+  rule: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  evidence: unknown;
+}
+
+// ---------------------------------------------------------------- meta (every tool)
+
+/** Diagnostics and run bookkeeping that belong in the stream (not on stderr). */
+export interface MetaEvent extends EventBase {
+  src: 'meta';
+  type: 'start' | 'stop' | 'stats' | 'error' | string;
+  tool?: string;
+  [k: string]: unknown;
+}
+
+export type SslEvent = SslDataEvent | SslHandshakeEvent | SslAttachEvent | LostEvent;
+export type ProcEvent =
+  | ProcExecEvent | ProcForkEvent | ProcExitEvent | ProcOpenEvent | ProcConnectEvent
+  | ProcFileOpEvent | ProcMetricsEvent | ProcSnapshotEvent | LostEvent;
+export type HttpEvent = HttpRequestEvent | HttpResponseEvent | HttpSseEvent | HttpUnparsedEvent;
+export type LlmEvent = LlmCallEvent | LlmDeltaEvent;
+export type McpEvent = McpCallEvent | McpNotificationEvent;
+export type TraceEvent = TraceLinkEvent | TraceAlertEvent;
+
+export type AgentEvent =
+  | SslEvent | ProcEvent | StdioDataEvent | HttpEvent | LlmEvent | McpEvent | TraceEvent | MetaEvent;
+
+/** Fields every tool fills in; what `makeEvent` adds. */
+export type Envelope = Pick<EventBase, 'v' | 'ts'>;

@@ -1,0 +1,90 @@
+import { SCHEMA_VERSION, type AgentEvent } from './types.js';
+
+type Kind = 'int' | 'num' | 'str' | 'bool' | 'obj' | 'arr' | 'enc' | 'any';
+type Shape = Record<string, Kind>;
+
+// Required fields per `src/type`, beyond the envelope. Optional fields are checked for
+// type only when present (see OPTIONAL). Kept as data so the man page and this stay
+// easy to compare.
+const REQUIRED: Record<string, Shape> = {
+  'ssl/data': { pid: 'int', tid: 'int', comm: 'str', conn: 'str', dir: 'str', seq: 'int', len: 'int', data: 'str', enc: 'enc', lib: 'str' },
+  'ssl/handshake': { conn: 'str', lib: 'str', ret: 'int' },
+  'ssl/attach': { lib: 'str', path: 'str', symbol: 'str', offset: 'int' },
+  'ssl/lost': { records: 'int', bytes: 'int' },
+  'stdio/data': { pid: 'int', comm: 'str', fd: 'int', dir: 'str', seq: 'int', len: 'int', data: 'str', enc: 'enc' },
+  'stdio/lost': { records: 'int', bytes: 'int' },
+  'proc/exec': { pid: 'int', ppid: 'int', uid: 'int', comm: 'str', filename: 'str', argv: 'arr' },
+  'proc/fork': { pid: 'int', ppid: 'int', comm: 'str' },
+  'proc/exit': { pid: 'int', comm: 'str' },
+  'proc/open': { pid: 'int', path: 'str', flags: 'int', ret: 'int' },
+  'proc/connect': { pid: 'int', family: 'str', ret: 'int' },
+  'proc/bind': { pid: 'int', family: 'str', ret: 'int' },
+  'proc/listen': { pid: 'int', family: 'str', ret: 'int' },
+  'proc/unlink': { pid: 'int', path: 'str', ret: 'int' },
+  'proc/rename': { pid: 'int', path: 'str', ret: 'int' },
+  'proc/metrics': { pid: 'int', cpu_pct: 'num', rss_kb: 'int', threads: 'int' },
+  'proc/snapshot': { pid: 'int', ppid: 'int', comm: 'str', argv: 'arr' },
+  'proc/lost': { records: 'int', bytes: 'int' },
+  'http/request': { conn: 'str', id: 'str', method: 'str', path: 'str', headers: 'obj', body_size: 'int', start_ts: 'int' },
+  'http/response': { conn: 'str', req: 'str', status: 'int', headers: 'obj', body_size: 'int', latency_ms: 'num', start_ts: 'int' },
+  'http/sse': { conn: 'str', req: 'str', n: 'int', data: 'str' },
+  'http/unparsed': { conn: 'str', reason: 'str', bytes: 'int' },
+  'llm/call': { id: 'str', provider: 'str', api: 'str', request: 'obj', response: 'obj', usage: 'obj', status: 'int', timing: 'obj', conn: 'str', req: 'str' },
+  'llm/delta': { id: 'str', kind: 'str', text: 'str', conn: 'str' },
+  'mcp/call': { transport: 'str', channel: 'str', method: 'str', start_ts: 'int' },
+  'mcp/notification': { transport: 'str', channel: 'str', method: 'str', dir: 'str' },
+  'trace/link': { kind: 'str', from: 'str', confidence: 'num', reasons: 'arr' },
+  'trace/alert': { rule: 'str', severity: 'str', message: 'str' },
+};
+
+const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data: 'str' };
+
+function check(value: unknown, kind: Kind): boolean {
+  switch (kind) {
+    case 'int': return Number.isSafeInteger(value);
+    case 'num': return typeof value === 'number' && Number.isFinite(value);
+    case 'str': return typeof value === 'string';
+    case 'bool': return typeof value === 'boolean';
+    case 'obj': return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'arr': return Array.isArray(value);
+    case 'enc': return value === 'utf8' || value === 'base64';
+    case 'any': return true;
+  }
+}
+
+/**
+ * Check that a parsed line is an event this schema version describes.
+ * Returns null when valid, else a short reason naming the first bad field.
+ * Unknown `src/type` pairs pass with the envelope checked only, so newer
+ * producers do not break older consumers.
+ */
+export function validateEvent(x: unknown): string | null {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) {
+    return `not a JSON object (${x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x})`;
+  }
+  const e = x as Record<string, unknown>;
+  if (e.v !== SCHEMA_VERSION) return `unsupported schema version ${JSON.stringify(e.v)} (want ${SCHEMA_VERSION})`;
+  if (!Number.isSafeInteger(e.ts) || (e.ts as number) < 0) return 'ts: want integer microseconds since the epoch';
+  if (typeof e.src !== 'string' || e.src === '') return 'src: want a non-empty string';
+  if (typeof e.type !== 'string' || e.type === '') return 'type: want a non-empty string';
+  const shape = REQUIRED[`${e.src}/${e.type}`];
+  if (shape) {
+    for (const [k, kind] of Object.entries(shape)) {
+      if (!check(e[k], kind)) return `${e.src}/${e.type}: ${k}: want ${kind}, got ${e[k] === undefined ? 'nothing' : JSON.stringify(e[k])?.slice(0, 40)}`;
+    }
+  }
+  for (const [k, kind] of Object.entries(OPTIONAL)) {
+    if (e[k] !== undefined && !check(e[k], kind)) return `${k}: want ${kind}`;
+  }
+  if (typeof e.data === 'string' && e.enc === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(e.data)) {
+    return 'data: not valid base64';
+  }
+  return null;
+}
+
+/** Narrowing helper for consumers that filter by source and type. */
+export function isEvent<S extends AgentEvent['src'], T extends string>(
+  e: AgentEvent, src: S, type: T,
+): e is Extract<AgentEvent, { src: S; type: T }> {
+  return e.src === src && e.type === type;
+}

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { notBuilt } from '@agentsight/cli';
+
+await notBuilt('as-sslsniff', 'TLS plaintext capture with eBPF uprobes', 9);
