@@ -1,0 +1,165 @@
+import t from 'tap';
+import { PassThrough } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import {
+  encodePayload, decodePayload, validateEvent, readEvents, EventWriter, formatEvent,
+  monoToWallUs, nowUs, chain, type AgentEvent,
+} from './index.js';
+
+// A seeded PRNG so failures reproduce.
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ev = (extra: Record<string, unknown> = {}): AgentEvent =>
+  ({ v: 1, ts: 1764150000000000, src: 'meta', type: 'note', ...extra }) as AgentEvent;
+
+t.test('payload round-trips bytes exactly', async (t) => {
+  const cases: Buffer[] = [
+    Buffer.alloc(0),
+    Buffer.from('plain ascii'),
+    Buffer.from('multi-byte: héllo wörld ✓ 😀 中文'),
+    Buffer.from([0xff, 0xfe, 0x00, 0x80]),
+    Buffer.from('valid start then \xff', 'latin1'),
+    Buffer.from([0xe2, 0x82]), // a UTF-8 sequence cut short
+    randomBytes(4096),
+  ];
+  for (const b of cases) {
+    const p = encodePayload(b);
+    const back = decodePayload(JSON.parse(JSON.stringify(p)));
+    t.ok(back.equals(b), `round trip of ${b.length} bytes (${p.enc})`);
+  }
+  t.equal(encodePayload(Buffer.from('héllo')).enc, 'utf8');
+  t.equal(encodePayload(Buffer.from([0xc3])).enc, 'base64');
+  t.equal(encodePayload(Buffer.from([0xc3])).data, 'ww==');
+  // A view into a larger buffer encodes only its own bytes.
+  const big = Buffer.from('xxHELLOxx');
+  t.same(encodePayload(big.subarray(2, 7)), { data: 'HELLO', enc: 'utf8' });
+});
+
+t.test('validator accepts good events and names the bad field', async (t) => {
+  t.equal(validateEvent(ev()), null);
+  t.equal(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: 'aGk=', enc: 'base64', lib: 'openssl' }), null);
+  t.match(validateEvent([1]), /not a JSON object \(array\)/);
+  t.match(validateEvent(3), /not a JSON object \(number\)/);
+  t.match(validateEvent(null), /not a JSON object \(null\)/);
+  t.match(validateEvent({ ts: 1, src: 'x', type: 'y' }), /schema version/);
+  t.match(validateEvent({ v: 1, ts: 1.5, src: 'x', type: 'y' }), /^ts:/);
+  t.match(validateEvent({ v: 1, ts: 1, src: '', type: 'y' }), /^src:/);
+  t.match(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: 'aGk=', enc: 'hex', lib: 'openssl' }), /enc/);
+  t.match(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: '%%', enc: 'base64', lib: 'openssl' }), /base64/);
+  t.match(validateEvent({ v: 1, ts: 1, src: 'proc', type: 'exec', pid: 1, ppid: 0, uid: 0, comm: 'sh', filename: '/bin/sh' }), /argv/);
+  t.match(validateEvent({ v: 1, ts: 1, src: 'x', type: 'y', pid: '12' }), /^pid/);
+  // Unknown src/type: envelope only, so newer producers don't break older consumers.
+  t.equal(validateEvent({ v: 1, ts: 1, src: 'future', type: 'thing', extra: [1] }), null);
+});
+
+function collect(input: string | Buffer, opts: Parameters<typeof readEvents>[2] = {}, chunking?: () => number) {
+  const s = new PassThrough();
+  const got: Array<{ ev: AgentEvent; line: number }> = [];
+  const errs: string[] = [];
+  const done = readEvents(s, (e, line) => got.push({ ev: e, line }), { name: 'cap.ndjson', onError: (m) => errs.push(m), ...opts });
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input);
+  if (!chunking) s.end(buf);
+  else {
+    let i = 0;
+    while (i < buf.length) { const n = Math.max(1, chunking()); s.write(buf.subarray(i, i + n)); i += n; }
+    s.end();
+  }
+  return done.then((r) => ({ got, errs, r }), (e) => ({ got, errs, r: null, err: e as Error }));
+}
+
+t.test('reader: malformed lines reported with line numbers, good lines pass unchanged', async (t) => {
+  const good = [ev({ a: 1 }), ev({ text: 'héllo 😀', n: [1, 2] }), ev({ last: true })];
+  const tenMb = 'x'.repeat(10 * 1024 * 1024);
+  const lines = [
+    formatEvent(good[0]!),
+    '{"v":1,"ts":1,"src":"meta","ty\n', // truncated JSON
+    '[1,2,3]\n', // not an object
+    formatEvent(ev({ big: tenMb })), // a 10 MB line that is fine
+    `{"v":1,"ts":1,"src":"meta","type":"x","big":"${tenMb}\n`, // a 10 MB line cut short
+    Buffer.concat([Buffer.from('{"v":1,"ts":1,"src":"meta","type":"x","s":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]),
+    '\n', // blank lines are ignored
+    formatEvent(good[1]!),
+    '"just a string"\n',
+    formatEvent(good[2]!).trimEnd(), // no final newline
+  ];
+  const input = Buffer.concat(lines.map((l) => (Buffer.isBuffer(l) ? l : Buffer.from(l))));
+  for (const [name, chunking] of [['one piece', undefined], ['random chunks', (() => { const r = prng(7); return () => Math.floor(r() * 70000); })()], ['1-byte-ish chunks', (() => { const r = prng(3); return () => 1 + Math.floor(r() * 3000); })()]] as const) {
+    const { got, errs, r } = await collect(input, {}, chunking as (() => number) | undefined);
+    t.same(errs, [
+      'cap.ndjson:2: invalid JSON: ' + errs[0]!.split('invalid JSON: ')[1],
+      'cap.ndjson:3: not a JSON object (array)',
+      'cap.ndjson:5: invalid JSON: ' + errs[2]!.split('invalid JSON: ')[1],
+      'cap.ndjson:6: invalid UTF-8',
+      'cap.ndjson:9: not a JSON object (string)',
+    ], `${name}: errors`);
+    t.same(got.map((g) => g.line), [1, 4, 8, 10], `${name}: good line numbers`);
+    t.same(got[0]!.ev, good[0]);
+    t.equal((got[1]!.ev as any).big.length, tenMb.length);
+    t.same(got[2]!.ev, good[1]);
+    t.same(got[3]!.ev, good[2]);
+    t.same(r, { lines: 10, events: 4, errors: 5 });
+  }
+});
+
+t.test('reader: strict mode stops at the first bad line', async (t) => {
+  const { got, err } = await collect(formatEvent(ev()) + 'nope\n' + formatEvent(ev()), { strict: true }) as any;
+  t.equal(got.length, 1);
+  t.match(err.message, /^cap\.ndjson:2: invalid JSON/);
+  t.equal(err.lineNo, 2);
+});
+
+t.test('reader: over-long lines are skipped and reported, the rest goes on', async (t) => {
+  const long = formatEvent(ev({ pad: 'y'.repeat(5000) }));
+  const { got, errs } = await collect(long + formatEvent(ev({ ok: 1 })) + long, { maxLineBytes: 1000 }, (() => { const r = prng(11); return () => 1 + Math.floor(r() * 1500); })());
+  t.same(errs, ['cap.ndjson:1: line longer than 1000 bytes, skipped', 'cap.ndjson:3: line longer than 1000 bytes, skipped']);
+  t.same(got.map((g) => g.line), [2]);
+});
+
+t.test('writer: one whole line per event, full/drained reflect backpressure', async (t) => {
+  const s = new PassThrough({ highWaterMark: 16 });
+  const w = new EventWriter(s);
+  t.equal(w.full, false);
+  t.equal(w.write(ev({ n: 1 })), false, 'past the high-water mark');
+  t.equal(w.full, true);
+  let drained = false;
+  const p = w.drained().then(() => { drained = true; });
+  const text = s.read().toString();
+  await p;
+  t.ok(drained);
+  t.same(JSON.parse(text), ev({ n: 1 }));
+  t.ok(text.endsWith('\n') && text.indexOf('\n') === text.length - 1);
+});
+
+t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t) => {
+  const mono = process.hrtime.bigint();
+  const wall = monoToWallUs(mono);
+  t.ok(Number.isSafeInteger(wall));
+  t.ok(Math.abs(wall - Date.now() * 1000) < 20_000, `within 20 ms of Date.now (${wall - Date.now() * 1000} µs)`);
+  t.equal(monoToWallUs(mono + 1_000_000n) - wall, 1000, '1 ms later is 1000 µs later');
+  t.ok(Math.abs(nowUs() - Date.now() * 1000) < 20_000);
+  // jq's `.ts/1e6|todate` needs seconds since the epoch: check the magnitude.
+  t.ok(wall / 1e6 > 1.7e9 && wall / 1e6 < 4e9);
+});
+
+t.test('chain: stages feed each other in order and end in order', async (t) => {
+  const out: string[] = [];
+  const upper = (emit: (e: AgentEvent) => void) => ({
+    write: (e: AgentEvent) => emit({ ...e, type: e.type.toUpperCase() } as AgentEvent),
+    end: () => emit(ev({ type: 'END1' })),
+  });
+  const tag = (emit: (e: AgentEvent) => void) => ({
+    write: (e: AgentEvent) => emit({ ...e, type: e.type + '!' } as AgentEvent),
+    end: () => emit(ev({ type: 'END2' })),
+  });
+  const s = chain([upper, tag], (e) => out.push(e.type));
+  s.write(ev({ type: 'a' }));
+  s.end();
+  t.same(out, ['A!', 'END1!', 'END2']);
+});
