@@ -1,0 +1,8 @@
+/**
+ * @agentsight/sslsniff: TLS plaintext capture. Target discovery (which files carry which
+ * TLS library and where its read/write functions are, including stripped static BoringSSL
+ * in Bun and Claude Code) and the uprobe capture that feeds as-sslsniff.
+ */
+export * from './elf.js';
+export * from './targets.js';
+export * from './boringssl.js';
