@@ -1,0 +1,267 @@
+import type {
+  AgentEvent, LlmCallEvent, ProcExecEvent, ProcExitEvent, ProcSnapshotEvent, ProcOpenEvent,
+  ProcConnectEvent, ProcFileOpEvent, HttpRequestEvent, LostEvent, McpCallEvent,
+} from '@agentsight/events';
+import { callCost, findPrice, DEFAULT_PRICES, type PriceTable, type TokenCounts } from './prices.js';
+
+export interface TokenRow extends TokenCounts {
+  key: string;
+  calls: number;
+  errors: number;
+  /** USD, estimated; null when no price is known for some call in the row. */
+  cost: number | null;
+  unpriced: number;
+}
+
+export interface ProcessRow {
+  pid: number;
+  ppid: number | null;
+  comm: string;
+  argv: string[];
+  start: number;
+  end: number | null;
+  exit_code: number | null;
+  signal: number | null;
+  duration_ms: number | null;
+  cwd?: string;
+}
+
+export interface Summary {
+  first_ts: number | null;
+  last_ts: number | null;
+  events: number;
+  llm_calls: number;
+  llm_errors: number;
+  incomplete_calls: number;
+  tokens: TokenCounts;
+  cost_usd: number | null;
+  models: string[];
+  tool_calls: Record<string, number>;
+  mcp_calls: number;
+  processes: number;
+  files_written: number;
+  hosts: string[];
+  lost_records: number;
+  lost_bytes: number;
+}
+
+export interface Prompt {
+  ts: number;
+  id: string;
+  model: string | null;
+  pid?: number;
+  comm?: string;
+  system: string | null;
+  prompt: string;
+}
+
+const O_WRONLY = 0o1, O_RDWR = 0o2, O_CREAT = 0o100, O_TRUNC = 0o1000, O_APPEND = 0o2000;
+const writes = (flags: number) => (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)) !== 0;
+
+function zero(): TokenCounts {
+  return { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0 };
+}
+
+function countsOf(c: LlmCallEvent): TokenCounts {
+  const u = c.usage ?? {};
+  return {
+    input: u.input_tokens ?? 0,
+    output: u.output_tokens ?? 0,
+    cache_read: u.cache_read_input_tokens ?? 0,
+    cache_write: u.cache_creation_input_tokens ?? 0,
+    reasoning: u.reasoning_tokens ?? 0,
+  };
+}
+
+/** Plain text of a message's content in any of the providers' shapes. */
+export function textOf(content: unknown): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map(textOf).filter(Boolean).join('\n');
+  if (typeof content === 'object') {
+    const o = content as Record<string, unknown>;
+    if (typeof o.text === 'string') return o.text;
+    if (o.content !== undefined) return textOf(o.content);
+    if (Array.isArray(o.parts)) return textOf(o.parts);
+    if (o.type === 'tool_result' || o.type === 'function_call_output') return '';
+  }
+  return '';
+}
+
+function lastUserText(messages: unknown[] | undefined): string {
+  for (let i = (messages?.length ?? 0) - 1; i >= 0; i--) {
+    const m = messages![i] as Record<string, unknown> | string;
+    if (typeof m === 'string') return m;
+    if (m && (m.role === 'user' || m.role === undefined)) {
+      const t = textOf(m.content ?? m.parts ?? m);
+      if (t) return t;
+    }
+  }
+  return '';
+}
+
+/**
+ * Accumulates what a capture says about an agent run. Holds per-call and per-process
+ * rows (small next to the capture), never the raw events.
+ */
+export class Report {
+  readonly prices: PriceTable;
+  events = 0;
+  first: number | null = null;
+  last: number | null = null;
+  calls: LlmCallEvent[] = [];
+  mcp: McpCallEvent[] = [];
+  procs = new Map<number, ProcessRow>();
+  filesWritten: Array<{ ts: number; pid: number; op: string; path: string; to?: string }> = [];
+  hosts = new Map<string, { first_ts: number; count: number; via: Set<string>; pids: Set<number> }>();
+  lost = { records: 0, bytes: 0 };
+
+  constructor(prices: PriceTable = DEFAULT_PRICES) {
+    this.prices = prices;
+  }
+
+  add(ev: AgentEvent): void {
+    this.events++;
+    if (this.first === null || ev.ts < this.first) this.first = ev.ts;
+    if (this.last === null || ev.ts > this.last) this.last = ev.ts;
+    const key = `${ev.src}/${ev.type}`;
+    switch (key) {
+      case 'llm/call': {
+        const c = ev as LlmCallEvent;
+        this.calls.push(c);
+        if (c.host) this.host(c.host, c.ts, 'llm', c.pid);
+        break;
+      }
+      case 'mcp/call': this.mcp.push(ev as McpCallEvent); break;
+      case 'proc/exec':
+      case 'proc/snapshot': {
+        const e = ev as ProcExecEvent | ProcSnapshotEvent;
+        const prev = this.procs.get(e.pid);
+        this.procs.set(e.pid, {
+          pid: e.pid, ppid: e.ppid ?? prev?.ppid ?? null, comm: e.comm, argv: e.argv ?? [],
+          start: key === 'proc/snapshot' ? (e as ProcSnapshotEvent).start_ts ?? e.ts : e.ts,
+          end: null, exit_code: null, signal: null, duration_ms: null, cwd: e.cwd,
+        });
+        break;
+      }
+      case 'proc/exit': {
+        const e = ev as ProcExitEvent;
+        const p = this.procs.get(e.pid);
+        if (p) {
+          p.end = e.ts;
+          p.exit_code = e.exit_code ?? null;
+          p.signal = e.signal ?? null;
+          p.duration_ms = e.duration_ms ?? (e.ts - p.start) / 1000;
+        }
+        break;
+      }
+      case 'proc/open': {
+        const e = ev as ProcOpenEvent;
+        if (e.ret >= 0 && writes(e.flags)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: 'open', path: e.path });
+        break;
+      }
+      case 'proc/rename':
+      case 'proc/unlink': {
+        const e = ev as ProcFileOpEvent;
+        if (e.ret >= 0) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: e.type, path: e.path, to: e.to });
+        break;
+      }
+      case 'proc/connect': {
+        const e = ev as ProcConnectEvent;
+        if (e.addr && (e.family === 'inet' || e.family === 'inet6')) this.host(`${e.addr}:${e.port}`, e.ts, 'connect', e.pid);
+        else if (e.addr) this.host(e.addr, e.ts, 'connect', e.pid);
+        break;
+      }
+      case 'http/request': {
+        const e = ev as HttpRequestEvent;
+        if (e.host) this.host(e.host, e.ts, 'http', e.pid);
+        break;
+      }
+      case 'ssl/lost':
+      case 'proc/lost':
+      case 'stdio/lost': {
+        const e = ev as LostEvent;
+        this.lost.records += e.records;
+        this.lost.bytes += e.bytes;
+        break;
+      }
+    }
+  }
+
+  private host(h: string, ts: number, via: string, pid?: number) {
+    let r = this.hosts.get(h);
+    if (!r) this.hosts.set(h, (r = { first_ts: ts, count: 0, via: new Set(), pids: new Set() }));
+    r.count++;
+    r.via.add(via);
+    if (pid !== undefined) r.pids.add(pid);
+  }
+
+  costOf(c: LlmCallEvent): number | undefined {
+    return callCost(c.api, countsOf(c), findPrice(c.model, this.prices));
+  }
+
+  /** Token and cost rows grouped by model, provider, process or day. */
+  tokens(by: 'model' | 'provider' | 'process' | 'day'): TokenRow[] {
+    const rows = new Map<string, TokenRow>();
+    for (const c of this.calls) {
+      const key =
+        by === 'model' ? c.model ?? '(unknown)'
+        : by === 'provider' ? c.provider
+        : by === 'process' ? `${c.comm ?? '?'}[${c.pid ?? '?'}]`
+        : new Date(c.ts / 1000).toISOString().slice(0, 10);
+      let r = rows.get(key);
+      if (!r) rows.set(key, (r = { key, calls: 0, errors: 0, cost: 0, unpriced: 0, ...zero() }));
+      r.calls++;
+      if (c.status >= 400 || c.error) r.errors++;
+      const n = countsOf(c);
+      r.input += n.input; r.output += n.output; r.cache_read += n.cache_read; r.cache_write += n.cache_write; r.reasoning += n.reasoning;
+      const cost = this.costOf(c);
+      if (cost === undefined) r.unpriced++;
+      else r.cost = (r.cost ?? 0) + cost;
+    }
+    for (const r of rows.values()) if (r.unpriced === r.calls) r.cost = null;
+    return [...rows.values()].sort((a, b) => (b.cost ?? 0) - (a.cost ?? 0) || b.calls - a.calls || a.key.localeCompare(b.key));
+  }
+
+  summary(): Summary {
+    const tokens = zero();
+    let cost: number | null = null;
+    const tools: Record<string, number> = {};
+    let errors = 0, incomplete = 0;
+    for (const c of this.calls) {
+      const n = countsOf(c);
+      tokens.input += n.input; tokens.output += n.output; tokens.cache_read += n.cache_read; tokens.cache_write += n.cache_write; tokens.reasoning += n.reasoning;
+      const k = this.costOf(c);
+      if (k !== undefined) cost = (cost ?? 0) + k;
+      for (const tc of c.response?.tool_calls ?? []) tools[tc.name] = (tools[tc.name] ?? 0) + 1;
+      if (c.status >= 400 || c.error) errors++;
+      if (c.incomplete) incomplete++;
+    }
+    return {
+      first_ts: this.first, last_ts: this.last, events: this.events,
+      llm_calls: this.calls.length, llm_errors: errors, incomplete_calls: incomplete,
+      tokens, cost_usd: cost,
+      models: [...new Set(this.calls.map((c) => c.model ?? '(unknown)'))].sort(),
+      tool_calls: tools, mcp_calls: this.mcp.length,
+      processes: this.procs.size, files_written: new Set(this.filesWritten.map((f) => f.to ?? f.path)).size,
+      hosts: [...this.hosts.keys()].sort(),
+      lost_records: this.lost.records, lost_bytes: this.lost.bytes,
+    };
+  }
+
+  audit() {
+    return {
+      processes: [...this.procs.values()].sort((a, b) => a.start - b.start),
+      files: this.filesWritten,
+      hosts: [...this.hosts.entries()].map(([host, r]) => ({ host, first_ts: r.first_ts, count: r.count, via: [...r.via].sort(), pids: [...r.pids].sort((a, b) => a - b) })),
+    };
+  }
+
+  prompts(): Prompt[] {
+    return this.calls.map((c) => ({
+      ts: c.ts, id: c.id, model: c.model, pid: c.pid, comm: c.comm,
+      system: c.request?.system == null ? null : textOf(c.request.system) || null,
+      prompt: lastUserText(c.request?.messages),
+    }));
+  }
+}
