@@ -1,0 +1,43 @@
+/**
+ * @agentsight/mock-llm: a local mock LLM server for tests, the demo and benchmarks.
+ * It speaks enough of four real APIs for the official SDKs and real agents to run against
+ * it, over HTTPS with a certificate signed by its own CA (or plain HTTP), so that the TLS
+ * capture tools have real traffic to trace.
+ *
+ *   const mock = await startMockLlm({ script: [{ toolCalls: [{ name: 'ls', arguments: { path: '.' } }] }, { text: 'done' }] });
+ *   // mock.url = https://127.0.0.1:PORT, mock.caPath = the CA's PEM (NODE_EXTRA_CA_CERTS, curl --cacert)
+ *   ...
+ *   await mock.close();
+ *
+ * APIs (chosen from the request path, POST only):
+ *   Anthropic Messages       …/messages              stream: body.stream === true (SSE) else JSON
+ *   OpenAI Chat Completions  …/chat/completions      stream: body.stream; usage chunk if stream_options.include_usage
+ *   OpenAI Responses         …/responses             stream: body.stream
+ *   Gemini                   …/models/M:generateContent (JSON), …/models/M:streamGenerateContent?alt=sse (SSE;
+ *                            without alt=sse a JSON array)
+ *   GET / and GET /health answer {"ok":true}; anything else is a 404.
+ *
+ * Replies (`Reply`, one per model call): taken from the queue (`script` array, `enqueue`,
+ * `replay`), else from the `script` function, else the default: a short deterministic text
+ * "Mock reply to: "<the request's last user message>"" (or "tool result: …" after a tool
+ * result). Fields, all optional:
+ *   text, thinking, toolCalls [{id?, name, arguments}], usage {input_tokens, output_tokens,
+ *   cache_read_input_tokens?, cache_creation_input_tokens?, reasoning_tokens?} (default: a
+ *   length/4 estimate), model (default: the request's), stopReason ('stop'|'length'|'tool_calls'
+ *   or Anthropic's names), error {status, type?, message} (the API's error body; sent with
+ *   x-should-retry: false so SDKs do not retry it), midStreamError {afterChunks, message, type?}
+ *   (the API's in-stream error event after that many SSE events), cutAfterChunks (socket
+ *   destroyed after that many events; JSON: after half the body), chunkSize (characters per
+ *   delta, default 16), delayMs (between events), writeSize (bytes per socket write / HTTP
+ *   chunk), headers, replay (absolute path of a raw .http response, written byte for byte).
+ * Thinking is rendered as Anthropic thinking blocks (with a signature), Responses reasoning
+ * summaries, Gemini thought parts, and Chat `reasoning_content` deltas (DeepSeek/xAI style).
+ *
+ * Connections are HTTP/1.1 keep-alive; JSON has content-length, SSE is chunked. Requests are
+ * recorded in `mock.requests`. Certificates are generated once with the openssl CLI into
+ * `certDir` (default $XDG_CACHE_HOME/agentsight/mock-ca or /tmp/agentsight-mock-ca) and reused.
+ */
+export { startMockLlm, routeOf, type MockLlm, type MockLlmOptions } from './server.js';
+export { ensureCerts, defaultCertDir, type CertFiles } from './certs.js';
+export { lastUserText, defaultText } from './plan.js';
+export type { Api, MockRequest, Reply, ToolCall, Usage } from './reply.js';

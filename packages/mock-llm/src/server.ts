@@ -1,0 +1,294 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { STATUS_CODES } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureCerts, defaultCertDir } from './certs.js';
+import { parseRequest, responseKeepsAlive, type RawRequest } from './http1.js';
+import { makePlan } from './plan.js';
+import { RENDERERS } from './render.js';
+import type { Api, MockRequest, Reply } from './reply.js';
+
+export interface MockLlmOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  /** HTTPS with the generated CA (default), or plain HTTP when false. */
+  tls?: boolean;
+  certDir?: string;
+  /** Replies consumed in order, or a function that answers every call the queue does not. */
+  script?: Reply[] | ((req: MockRequest) => Reply);
+  /** Defaults for replies that do not set their own. */
+  chunkSize?: number;
+  delayMs?: number;
+  writeSize?: number;
+  /** One line per request (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface MockLlm {
+  /** https://127.0.0.1:PORT (or http:// with tls:false), no trailing slash. */
+  url: string;
+  host: string;
+  port: number;
+  /** PEM of the CA that signed the server certificate: give it to clients (NODE_EXTRA_CA_CERTS, curl --cacert …). */
+  caPath: string;
+  certPath: string;
+  keyPath: string;
+  /** Every request received, in order (model calls and others). */
+  requests: MockRequest[];
+  enqueue(...replies: Reply[]): void;
+  /** Answer the next model call with the bytes of a recorded .http response. */
+  replay(file: string): void;
+  /** Replies still queued. */
+  pending(): number;
+  close(): Promise<void>;
+}
+
+/** Which API a request path belongs to, and the model when the path names it (Gemini). */
+export function routeOf(method: string, path: string): { api: Api; model?: string; geminiStream?: boolean } | null {
+  if (method !== 'POST') return null;
+  if (/\/messages$/.test(path)) return { api: 'anthropic.messages' };
+  if (/\/chat\/completions$/.test(path)) return { api: 'openai.chat' };
+  if (/\/responses$/.test(path)) return { api: 'openai.responses' };
+  const g = /\/models\/([^/]+):(streamGenerateContent|generateContent)$/.exec(path);
+  if (g) return { api: 'gemini', model: decodeURIComponent(g[1]!), geminiStream: g[2] === 'streamGenerateContent' };
+  return null;
+}
+
+function toMockRequest(raw: RawRequest): MockRequest {
+  const u = new URL(raw.target, 'http://mock.invalid');
+  const route = routeOf(raw.method, u.pathname);
+  const body = raw.body.toString('utf8');
+  let json: unknown;
+  if (body) { try { json = JSON.parse(body); } catch { /* not JSON */ } }
+  const j = (json ?? {}) as { stream?: unknown; model?: unknown };
+  const stream = route?.api === 'gemini' ? !!route.geminiStream : j.stream === true;
+  const model = route?.model ?? (typeof j.model === 'string' ? j.model : undefined);
+  return {
+    method: raw.method, url: raw.target, path: u.pathname, query: u.searchParams, headers: raw.headers, body, json,
+    api: route?.api ?? null, stream, ...(model !== undefined ? { model } : {}), receivedAt: Date.now(),
+  };
+}
+
+const replayCache = new Map<string, Buffer>();
+function readReplay(file: string): Buffer {
+  let b = replayCache.get(file);
+  if (!b) { b = fs.readFileSync(file); replayCache.set(file, b); }
+  return b;
+}
+
+/** Writes to one socket, waiting for drain so a slow reader cannot balloon memory. */
+class Out {
+  constructor(readonly sock: net.Socket) {}
+  get alive(): boolean { return !this.sock.destroyed && this.sock.writable; }
+  async write(b: Buffer | string): Promise<void> {
+    if (!this.alive) return;
+    if (!this.sock.write(b)) {
+      await new Promise<void>((r) => {
+        const done = () => { this.sock.off('drain', done); this.sock.off('close', done); r(); };
+        this.sock.on('drain', done);
+        this.sock.on('close', done);
+      });
+    }
+  }
+  async head(status: number, headers: Record<string, string>): Promise<void> {
+    const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    await this.write(lines.join('\r\n') + '\r\n\r\n');
+  }
+}
+
+/** Start the mock. See the package doc (index.ts) for the reply format. */
+export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> {
+  const useTls = opts.tls !== false;
+  const host = opts.host ?? '127.0.0.1';
+  const certs = useTls ? ensureCerts(opts.certDir ?? defaultCertDir()) : undefined;
+  const queue: Reply[] = Array.isArray(opts.script) ? [...opts.script] : [];
+  const scriptFn = typeof opts.script === 'function' ? opts.script : undefined;
+  const requests: MockRequest[] = [];
+  const sockets = new Set<net.Socket>();
+  let seq = 0;
+  const log = opts.log;
+
+  const next = (req: MockRequest): Reply => queue.shift() ?? scriptFn?.(req) ?? {};
+
+  async function respond(out: Out, raw: RawRequest): Promise<boolean> {
+    const req = toMockRequest(raw);
+    requests.push(req);
+    const n = ++seq;
+    const id = String(n).padStart(6, '0');
+    let keep = raw.keepAlive;
+    const base: Record<string, string> = { date: new Date(req.receivedAt).toUTCString(), server: 'agentsight-mock-llm' };
+    if (!keep) base.connection = 'close';
+    else base.connection = 'keep-alive';
+
+    const sendJson = async (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      const bytes = Buffer.from(JSON.stringify(body));
+      await out.head(status, { ...base, 'content-type': 'application/json', 'content-length': String(bytes.length), ...extra });
+      await out.write(bytes);
+    };
+
+    if (req.api === null) {
+      log?.(`${req.method} ${req.url} -> ${req.method === 'GET' && (req.path === '/' || req.path === '/health') ? 200 : 404}`);
+      if (req.method === 'GET' && (req.path === '/' || req.path === '/health')) await sendJson(200, { ok: true, server: 'agentsight-mock-llm', requests: requests.length });
+      else await sendJson(404, { error: { type: 'not_found_error', message: `mock LLM: no API at ${req.method} ${req.path}` } });
+      return keep;
+    }
+
+    const reply: Reply = { ...next(req) };
+    const renderer = RENDERERS[req.api];
+    if (reply.replay) {
+      log?.(`${req.method} ${req.url} [${req.api}] -> replay ${reply.replay}`);
+      const bytes = readReplay(reply.replay);
+      await writeSplit(out, bytes, reply.writeSize ?? opts.writeSize, reply.delayMs ?? opts.delayMs ?? 0);
+      return keep && responseKeepsAlive(bytes);
+    }
+    const extra: Record<string, string> = { ...reply.headers };
+    if (renderer.requestIdHeader) extra[renderer.requestIdHeader] = `req_mock${id}`;
+    if (reply.error) {
+      const { status, type, message } = reply.error;
+      log?.(`${req.method} ${req.url} [${req.api}] -> error ${status}`);
+      // Scripted errors reach the client once: the Anthropic and OpenAI SDKs honour x-should-retry.
+      await sendJson(status, renderer.errorBody(status, type, message, { id }), { 'x-should-retry': 'false', ...extra });
+      return keep;
+    }
+    const plan = makePlan(req.api, reply, req, n, opts.chunkSize ?? 16);
+    const delayMs = reply.delayMs ?? opts.delayMs ?? 0;
+    const writeSize = reply.writeSize ?? opts.writeSize;
+    log?.(`${req.method} ${req.url} [${req.api}${req.stream ? ' stream' : ''}] model=${plan.model} -> ${plan.text ? 'text' : ''}${plan.toolCalls.length ? ` ${plan.toolCalls.length} tool call(s)` : ''}`);
+
+    if (!req.stream) {
+      // Gemini's streamGenerateContent without alt=sse answers a JSON array of chunks.
+      const body = renderer.json(plan);
+      const bytes = Buffer.from(JSON.stringify(body));
+      await out.head(200, { ...base, 'content-type': 'application/json', 'content-length': String(bytes.length), ...extra });
+      if (reply.cutAfterChunks !== undefined) {
+        await out.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
+        out.sock.destroy();
+        return false;
+      }
+      await writeSplit(out, bytes, writeSize, delayMs);
+      return keep;
+    }
+    if (req.api === 'gemini' && req.query.get('alt') !== 'sse') {
+      const frames = renderer.sse(plan).map((f) => f.replace(/^data: /, '').trim());
+      const bytes = Buffer.from(`[${frames.join(',\r\n')}]`);
+      await out.head(200, { ...base, 'content-type': 'application/json; charset=UTF-8', 'content-length': String(bytes.length), ...extra });
+      await writeSplit(out, bytes, writeSize, delayMs);
+      return keep;
+    }
+
+    let frames = renderer.sse(plan);
+    let cut = false;
+    if (reply.midStreamError) {
+      const k = Math.max(0, Math.min(reply.midStreamError.afterChunks, frames.length));
+      frames = [...frames.slice(0, k), ...renderer.streamError(plan, reply.midStreamError.message, reply.midStreamError.type, k)];
+    }
+    if (reply.cutAfterChunks !== undefined) {
+      const k = Math.max(0, Math.min(reply.cutAfterChunks, frames.length));
+      frames = frames.slice(0, k);
+      cut = true;
+    }
+    await out.head(200, {
+      ...base, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked', ...extra,
+    });
+    for (let i = 0; i < frames.length; i++) {
+      if (!out.alive) return false;
+      if (i > 0 && delayMs > 0) await sleep(delayMs);
+      const b = Buffer.from(frames[i]!);
+      const size = writeSize && writeSize > 0 ? writeSize : b.length;
+      for (let o = 0; o < b.length; o += size) {
+        const part = b.subarray(o, o + size);
+        await out.write(Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]));
+      }
+    }
+    if (cut) {
+      // Let what was written reach the client before the reset, as a dying upstream would.
+      await new Promise<void>((r) => setTimeout(r, 20));
+      out.sock.destroy();
+      return false;
+    }
+    await out.write('0\r\n\r\n');
+    return keep;
+  }
+
+  function onConnection(sock: net.Socket): void {
+    sockets.add(sock);
+    sock.setNoDelay(true);
+    const out = new Out(sock);
+    let buf: Buffer = Buffer.alloc(0);
+    let busy = false;
+    let continued = false;
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => { /* client went away; nothing to do */ });
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        while (out.alive && buf.length) {
+          const r = parseRequest(buf);
+          if (r.kind === 'incomplete') {
+            if (r.expectContinue && !continued) { continued = true; await out.write('HTTP/1.1 100 Continue\r\n\r\n'); }
+            break;
+          }
+          if (r.kind === 'error') {
+            const body = JSON.stringify({ error: { message: r.message } });
+            await out.write(`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+            sock.end();
+            return;
+          }
+          buf = buf.subarray(r.used);
+          continued = false;
+          let keep: boolean;
+          try {
+            keep = await respond(out, r.req);
+          } catch (e) {
+            log?.(`mock LLM: ${(e as Error).message}`);
+            sock.destroy();
+            return;
+          }
+          if (!keep) { if (!sock.destroyed) sock.end(); return; }
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    sock.on('data', (d: Buffer) => { buf = buf.length ? Buffer.concat([buf, d]) : d; void pump(); });
+  }
+
+  const server: net.Server = useTls
+    ? tls.createServer({ key: fs.readFileSync(certs!.keyPath), cert: fs.readFileSync(certs!.certPath), ALPNProtocols: ['http/1.1'] }, onConnection)
+    : net.createServer(onConnection);
+  if (useTls) server.on('tlsClientError', (e: Error) => log?.(`TLS handshake failed: ${e.message}`));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `${useTls ? 'https' : 'http'}://${urlHost}:${port}`,
+    host,
+    port,
+    caPath: certs?.caPath ?? '',
+    certPath: certs?.certPath ?? '',
+    keyPath: certs?.keyPath ?? '',
+    requests,
+    enqueue: (...r) => { queue.push(...r); },
+    replay: (file) => { queue.push({ replay: file }); },
+    pending: () => queue.length,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    }),
+  };
+}
+
+async function writeSplit(out: Out, bytes: Buffer, writeSize: number | undefined, delayMs: number): Promise<void> {
+  if (!writeSize || writeSize <= 0) { await out.write(bytes); return; }
+  for (let o = 0; o < bytes.length; o += writeSize) {
+    if (o > 0 && delayMs > 0) await sleep(delayMs);
+    await out.write(bytes.subarray(o, o + writeSize));
+  }
+}
