@@ -1,0 +1,156 @@
+// Kernel tests of the loader: real libbpf, real BPF programs, as root. The object is
+// bpf/test_loader.bpf.o (built by `make build`).
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { BpfObject, BpfError, checkPrivileges, possibleCpus } from './index.js';
+import { explain } from './log.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const OBJ = path.join(ROOT, 'bpf/test_loader.bpf.o');
+const LIBC = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((p) => p && /\/libc\.so\.6$/.test(p))!;
+
+const libc = koffi.load('libc.so.6');
+const labs = libc.func('long labs(long)');
+const getppid = libc.func('int getppid()');
+
+interface Rec { magic: bigint; arg: bigint; cookie: bigint; tgid: number; flag: number; tag: string; kind: number }
+function decode(b: Buffer): Rec {
+  return {
+    magic: b.readBigUInt64LE(0), arg: b.readBigInt64LE(8), cookie: b.readBigUInt64LE(16), tgid: b.readUInt32LE(24),
+    flag: b[28]!, tag: b.subarray(29, 37).toString('utf8').replace(/\0+$/, ''), kind: b[37]!,
+  };
+}
+const tick = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+
+t.test('explain picks the reason out of a libbpf log', async (t) => {
+  const log = [
+    'libbpf: prog \'test_bad\': BPF program load failed: Permission denied',
+    'libbpf: prog \'test_bad\': -- BEGIN PROG LOAD LOG --',
+    '0: R1=ctx(off=0,imm=0) R10=fp0',
+    '; return *v;',
+    '6: (79) r0 = *(u64 *)(r0 +0)',
+    "R0 invalid mem access 'map_value_or_null'",
+    'processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+    '-- END PROG LOAD LOG --',
+    "libbpf: prog 'test_bad': failed to load: -13",
+  ];
+  t.equal(explain(log), "verifier rejected program test_bad: R0 invalid mem access 'map_value_or_null'");
+  t.equal(explain(['libbpf: elf: failed to open x: No such file or directory']), 'elf: failed to open x: No such file or directory');
+  t.equal(explain([]), undefined);
+});
+
+const why = process.getuid?.() !== 0 ? 'needs root (real eBPF)' : !fs.existsSync(OBJ) ? `${OBJ} not built (run make build)` : '';
+if (why) {
+  t.test(`kernel tests of @agentsight/bpf`, { skip: why }, async () => {});
+} else {
+  t.test('privileges and kernel features are present here', async (t) => {
+    t.doesNotThrow(() => checkPrivileges());
+    t.ok(possibleCpus() >= 1);
+  });
+
+  t.test('open fails with one line naming the file', async (t) => {
+    const e = t.throws(() => BpfObject.open('/nonexistent/x.bpf.o')) as unknown as BpfError;
+    t.type(e, BpfError);
+    t.match(e.message, /^open \/nonexistent\/x\.bpf\.o: No such file or directory/);
+    t.notMatch(e.message, /\n/);
+  });
+
+  t.test('rodata, uprobe with cookie, tp_btf, maps, ring buffer, detach', async (t) => {
+    t.throws(() => BpfObject.open(OBJ, { rodata: { nope: 1 } }), /no read-only global named nope \(have: targ_tgid, magic, flag, tag\)/);
+    const obj = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid, magic: 0x1122334455667788n, flag: true, tag: 'hello' } });
+    t.teardown(() => obj.close());
+    t.throws(() => obj.attach('test_sys_enter'), /load the object before attaching/);
+    obj.setMapMaxEntries('rb', 1 << 20);
+    obj.load();
+    t.throws(() => obj.setMapMaxEntries('rb', 1 << 21), /before load/);
+    t.same(obj.programs().map((p) => p.name).sort(), ['test_bad', 'test_sys_enter', 'test_uprobe']);
+
+    const up = obj.attachUprobe('test_uprobe', { path: LIBC, func: 'labs', cookie: 0xc0ffeen, pid: process.pid });
+    const tp = obj.attach('test_sys_enter');
+    t.equal(obj.links, 2);
+    const recs: Rec[] = [];
+    const ring = obj.ringBuffer('rb', (b) => { t.equal(b.length, 40); recs.push(decode(b)); });
+
+    labs(-7); labs(12345); getppid();
+    for (let i = 0; i < 40 && recs.length < 3; i++) await tick(25);
+    t.same(recs.map((r) => [r.kind, r.arg]), [[1, -7n], [1, 12345n], [2, 110n]], 'records in call order');
+    for (const r of recs) {
+      t.equal(r.magic, 0x1122334455667788n);
+      t.equal(r.tgid, process.pid);
+      t.equal(r.flag, 1);
+      t.equal(r.tag, 'hello');
+    }
+    t.equal(recs[0]!.cookie, 0xc0ffeen, 'attach cookie reaches the program');
+    t.equal(ring.records, 3);
+
+    // Maps: the program adds arg into kv[arg & 15] when the key exists.
+    const kv = obj.map('kv');
+    const key = Buffer.alloc(4); key.writeUInt32LE(5);
+    t.equal(kv.lookup(key), null);
+    kv.update(key, Buffer.alloc(8));
+    labs(5 + 16 * 3);
+    t.equal(kv.lookup(key)!.readBigUInt64LE(0), 53n);
+    t.ok(kv.delete(key));
+    t.notOk(kv.delete(key));
+    t.throws(() => kv.update(Buffer.alloc(3), Buffer.alloc(8)), /key is 3 bytes, want 4/);
+    const perCpu = obj.map('hits').lookupPerCpu(Buffer.alloc(4));
+    t.equal(perCpu.length, possibleCpus());
+    t.equal(perCpu.reduce((s, b) => s + b.readBigUInt64LE(0), 0n), 4n, 'per-CPU counters sum to the hits');
+
+    // Detach: no more records from the uprobe.
+    await tick(50);
+    up.destroy();
+    tp.destroy();
+    t.equal(obj.links, 0);
+    const before = ring.records;
+    labs(1); getppid();
+    await tick(100);
+    t.equal(ring.records, before, 'nothing after detach');
+  });
+
+  t.test('a flood is consumed in bounded batches without starving the event loop', async (t) => {
+    const obj = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => obj.close());
+    obj.setMapMaxEntries('rb', 4 << 20);
+    obj.load();
+    obj.attachUprobe('test_uprobe', { path: LIBC, func: 'labs', pid: process.pid });
+    const N = 20000;
+    let got = 0;
+    let sum = 0n;
+    const ring = obj.ringBuffer('rb', (b) => { got++; sum += b.readBigInt64LE(8); }, { batchBytes: 4096 });
+    ring.pause();
+    for (let i = 1; i <= N; i++) labs(i);
+    let turns = 0;
+    const counter = setInterval(() => { turns++; }, 0);
+    ring.resume();
+    for (let i = 0; i < 200 && got < N; i++) await tick(20);
+    clearInterval(counter);
+    t.equal(got, N, 'every record delivered');
+    t.equal(sum, BigInt(N * (N + 1) / 2));
+    t.ok(ring.yields >= 50, `batches were cut short (${ring.yields} yields)`);
+    t.ok(turns >= 5, `timers ran while the ring was drained (${turns})`);
+  });
+
+  t.test('verifier rejection becomes one line naming program and reason', async (t) => {
+    const obj = BpfObject.open(OBJ);
+    t.teardown(() => obj.close());
+    obj.setAutoload('test_bad', true);
+    const e = t.throws(() => obj.load()) as unknown as BpfError;
+    t.match(e.message, /^load .*test_loader\.bpf\.o: .*\(verifier rejected program test_bad: .*map_value_or_null/);
+    t.notMatch(e.message, /\n/);
+    t.ok(e.log.length > 3, 'full libbpf log kept on the error');
+  });
+
+  t.test('attaching to a missing file fails with the path', async (t) => {
+    const obj = BpfObject.open(OBJ);
+    t.teardown(() => obj.close());
+    obj.load();
+    t.throws(() => obj.attachUprobe('test_uprobe', { path: '/nonexistent/lib.so', offset: 0x1000 }), /uprobe test_uprobe to \/nonexistent\/lib\.so:0x1000: No such file or directory/);
+    obj.close();
+    obj.close();
+    t.throws(() => obj.map('kv'), /closed/);
+  });
+}

@@ -1,0 +1,11 @@
+/**
+ * @agentsight/bpf: the one eBPF loader every capture tool shares (as-sslsniff, as-proc,
+ * as-stdiocap). It drives the system libbpf.so.1 through koffi: open an object, set its
+ * read-only config and map sizes, load, attach (uprobes by file offset, or by section
+ * name), read and write maps, and consume ring buffers on Node's own event loop.
+ * Everything attached is detached on close and at process exit. Errors are one line.
+ */
+export { BpfObject, BpfMap, Link, BpfError, possibleCpus, type OpenOptions, type UprobeTarget, type RodataValue } from './object.js';
+export { RingReader, type RingOptions } from './ringbuf.js';
+export { checkPrivileges, ensureTracefs, raiseMemlock, effectiveCaps, type PrivilegeNeeds } from './system.js';
+export { takeLog } from './log.js';

@@ -1,0 +1,334 @@
+import koffi from 'koffi';
+import { BTF_KIND_DATASEC, errno, libbpf, uprobeOpts, type Ptr } from './libbpf.js';
+import { explain, installLogger, takeLog } from './log.js';
+import { RingReader, type RingOptions } from './ringbuf.js';
+import { BpfError } from './errors.js';
+
+export { BpfError };
+
+function strerror(e: number): string {
+  return e ? String(libbpf().strerror(e)) : 'unknown error';
+}
+
+/** Throw a BpfError for a failed libbpf call: the call, errno text, and libbpf's own reason. */
+function fail(what: string, err: number): never {
+  const e = Math.abs(err) || errno();
+  const log = takeLog();
+  const why = explain(log);
+  throw new BpfError(`${what}: ${strerror(e)}${why ? ` (${why})` : ''}`, e, log);
+}
+
+export type RodataValue = number | bigint | boolean | string;
+
+export interface OpenOptions {
+  /** `const volatile` globals to set before load, by name. Strings fill char arrays. */
+  rodata?: Record<string, RodataValue>;
+}
+
+export interface UprobeTarget {
+  /** The ELF file: a shared library or an executable. */
+  path: string;
+  /** File offset of the probed instruction (not a virtual address). */
+  offset?: number;
+  /** Let libbpf resolve this symbol instead (offset then is relative to it). */
+  func?: string;
+  retprobe?: boolean;
+  /** Only this process (default: every process that maps the file). */
+  pid?: number;
+  /** Value the program reads with bpf_get_attach_cookie(). */
+  cookie?: number | bigint;
+}
+
+/** An attachment; destroying it detaches the program. */
+export class Link {
+  #ptr: Ptr;
+  constructor(ptr: bigint, readonly description: string, private readonly owner: BpfObject) {
+    this.#ptr = ptr;
+  }
+  get attached(): boolean {
+    return this.#ptr !== null;
+  }
+  destroy(): void {
+    if (this.#ptr === null) return;
+    libbpf().link_destroy(this.#ptr);
+    this.#ptr = null;
+    this.owner._forget(this);
+  }
+}
+
+/** A BPF map of a loaded object, accessed through its fd. */
+export class BpfMap {
+  readonly keySize: number;
+  readonly valueSize: number;
+  constructor(readonly name: string, private readonly ptr: bigint) {
+    const lb = libbpf();
+    this.keySize = lb.map_key_size(ptr) as number;
+    this.valueSize = lb.map_value_size(ptr) as number;
+  }
+  get fd(): number {
+    const fd = libbpf().map_fd(this.ptr) as number;
+    if (fd < 0) throw new BpfError(`map ${this.name}: not loaded`, -fd);
+    return fd;
+  }
+  #key(key: Buffer): Buffer {
+    if (key.length !== this.keySize) throw new BpfError(`map ${this.name}: key is ${key.length} bytes, want ${this.keySize}`);
+    return key;
+  }
+  update(key: Buffer, val: Buffer, flags = 0): void {
+    if (val.length !== this.valueSize) throw new BpfError(`map ${this.name}: value is ${val.length} bytes, want ${this.valueSize}`);
+    const r = libbpf().map_update_elem(this.fd, this.#key(key), val, flags) as number;
+    if (r < 0) fail(`map ${this.name}: update`, r);
+  }
+  lookup(key: Buffer): Buffer | null {
+    const val = Buffer.alloc(this.valueSize);
+    const r = libbpf().map_lookup_elem(this.fd, this.#key(key), val) as number;
+    if (r < 0) {
+      if (-r === 2 /* ENOENT */) return null;
+      fail(`map ${this.name}: lookup`, r);
+    }
+    return val;
+  }
+  delete(key: Buffer): boolean {
+    const r = libbpf().map_delete_elem(this.fd, this.#key(key)) as number;
+    if (r < 0) {
+      if (-r === 2) return false;
+      fail(`map ${this.name}: delete`, r);
+    }
+    return true;
+  }
+  /** For per-CPU maps: one value per possible CPU. */
+  lookupPerCpu(key: Buffer): Buffer[] {
+    const ncpu = possibleCpus();
+    const stride = (this.valueSize + 7) & ~7;
+    const all = Buffer.alloc(stride * ncpu);
+    const r = libbpf().map_lookup_elem(this.fd, this.#key(key), all) as number;
+    if (r < 0) {
+      if (-r === 2) return [];
+      fail(`map ${this.name}: lookup`, r);
+    }
+    const out: Buffer[] = [];
+    for (let i = 0; i < ncpu; i++) out.push(all.subarray(i * stride, i * stride + this.valueSize));
+    return out;
+  }
+}
+
+let ncpus: number | undefined;
+export function possibleCpus(): number {
+  if (ncpus === undefined) {
+    const n = libbpf().num_possible_cpus() as number;
+    if (n <= 0) throw new BpfError('cannot read the number of possible CPUs', -n);
+    ncpus = n;
+  }
+  return ncpus;
+}
+
+const live = new Set<BpfObject>();
+let exitHook = false;
+
+/**
+ * A BPF ELF object: open (set read-only config and map sizes), load, attach, read maps
+ * and ring buffers, close. Closing (explicitly, or at process exit) detaches everything.
+ */
+export class BpfObject {
+  #obj: Ptr;
+  #loaded = false;
+  #links = new Set<Link>();
+  #rings = new Set<RingReader>();
+  readonly path: string;
+
+  private constructor(path: string, obj: bigint) {
+    this.path = path;
+    this.#obj = obj;
+    live.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      // Links are fds and die with the process anyway; closing explicitly detaches uprobes
+      // before our output is flushed, and keeps the kernel's work bounded by our lifetime.
+      process.on('exit', () => { for (const o of [...live]) o.close(); });
+    }
+  }
+
+  static open(path: string, opts: OpenOptions = {}): BpfObject {
+    const lb = libbpf();
+    installLogger();
+    takeLog();
+    const obj = lb.open_file(path, null) as Ptr;
+    if (!obj) fail(`open ${path}`, errno());
+    const o = new BpfObject(path, obj);
+    try {
+      if (opts.rodata) o.setRodata(opts.rodata);
+    } catch (e) {
+      o.close();
+      throw e;
+    }
+    return o;
+  }
+
+  #ptr(): bigint {
+    if (this.#obj === null) throw new BpfError(`${this.path}: object is closed`);
+    return this.#obj;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Names of the programs in the object. */
+  programs(): Array<{ name: string; section: string }> {
+    const lb = libbpf();
+    const out: Array<{ name: string; section: string }> = [];
+    for (let p = lb.next_prog(this.#ptr(), null) as Ptr; p; p = lb.next_prog(this.#ptr(), p) as Ptr) {
+      out.push({ name: String(lb.prog_name(p)), section: String(lb.prog_section(p)) });
+    }
+    return out;
+  }
+
+  #prog(name: string): bigint {
+    const p = libbpf().find_prog(this.#ptr(), name) as Ptr;
+    if (!p) throw new BpfError(`${this.path}: no program named ${name}`);
+    return p;
+  }
+
+  #mapPtr(name: string): bigint {
+    const m = libbpf().find_map(this.#ptr(), name) as Ptr;
+    if (!m) throw new BpfError(`${this.path}: no map named ${name}`);
+    return m;
+  }
+
+  /**
+   * Set `const volatile` globals before load. Offsets come from the object's BTF (the
+   * `.rodata` DATASEC), so no generated skeleton is needed.
+   */
+  setRodata(values: Record<string, RodataValue>): void {
+    if (this.#loaded) throw new BpfError('read-only config must be set before load');
+    const lb = libbpf();
+    const vars = this.#rodataVars();
+    const mapPtr = this.#mapPtr('.rodata');
+    const size = [0];
+    const base = lb.map_initial_value(mapPtr, size) as Ptr;
+    if (!base) throw new BpfError(`${this.path}: .rodata has no initial value`);
+    const mem = Buffer.from(koffi.view(base, Number(size[0])));
+    for (const [name, value] of Object.entries(values)) {
+      const v = vars.get(name);
+      if (!v) throw new BpfError(`${this.path}: no read-only global named ${name} (have: ${[...vars.keys()].join(', ') || 'none'})`);
+      const { offset, size: sz } = v;
+      if (typeof value === 'string') {
+        const b = Buffer.from(value, 'utf8');
+        if (b.length > sz) throw new BpfError(`${name}: ${b.length} bytes do not fit in ${sz}`);
+        mem.fill(0, offset, offset + sz);
+        b.copy(mem, offset);
+        continue;
+      }
+      const n = typeof value === 'boolean' ? (value ? 1n : 0n) : BigInt(value);
+      switch (sz) {
+        case 1: mem.writeUInt8(Number(BigInt.asUintN(8, n)), offset); break;
+        case 2: mem.writeUInt16LE(Number(BigInt.asUintN(16, n)), offset); break;
+        case 4: mem.writeUInt32LE(Number(BigInt.asUintN(32, n)), offset); break;
+        case 8: mem.writeBigUInt64LE(BigInt.asUintN(64, n), offset); break;
+        default: throw new BpfError(`${name}: cannot set a ${sz}-byte global from a number`);
+      }
+    }
+  }
+
+  #rodataVars(): Map<string, { offset: number; size: number }> {
+    const lb = libbpf();
+    const btf = lb.obj_btf(this.#ptr()) as Ptr;
+    if (!btf) throw new BpfError(`${this.path}: no BTF in object (build with clang -g)`);
+    const id = lb.btf_find_by_name_kind(btf, '.rodata', BTF_KIND_DATASEC) as number;
+    const out = new Map<string, { offset: number; size: number }>();
+    if (id < 0) return out;
+    const t = lb.btf_type_by_id(btf, id) as Ptr;
+    if (!t) return out;
+    // struct btf_type { u32 name_off; u32 info; u32 size; } then vlen btf_var_secinfo { u32 type, offset, size }.
+    const head = Buffer.from(koffi.view(t, 12));
+    const vlen = head.readUInt32LE(4) & 0xffff;
+    const secinfo = Buffer.from(koffi.view(t + 12n, 12 * vlen));
+    for (let i = 0; i < vlen; i++) {
+      const varId = secinfo.readUInt32LE(i * 12);
+      const offset = secinfo.readUInt32LE(i * 12 + 4);
+      const size = secinfo.readUInt32LE(i * 12 + 8);
+      const vt = lb.btf_type_by_id(btf, varId) as Ptr;
+      if (!vt) continue;
+      const nameOff = Buffer.from(koffi.view(vt, 4)).readUInt32LE(0);
+      out.set(String(lb.btf_name_by_offset(btf, nameOff)), { offset, size });
+    }
+    return out;
+  }
+
+  setMapMaxEntries(name: string, n: number): void {
+    if (this.#loaded) throw new BpfError('map sizes must be set before load');
+    const r = libbpf().map_set_max_entries(this.#mapPtr(name), n) as number;
+    if (r < 0) fail(`map ${name}: set max entries ${n}`, r);
+  }
+
+  /** Do not load this program (e.g. a probe for a library that is not present). */
+  setAutoload(prog: string, on: boolean): void {
+    const r = libbpf().prog_set_autoload(this.#prog(prog), on) as number;
+    if (r < 0) fail(`program ${prog}: set autoload`, r);
+  }
+
+  load(): void {
+    if (this.#loaded) return;
+    takeLog();
+    const r = libbpf().obj_load(this.#ptr()) as number;
+    if (r < 0) fail(`load ${this.path}`, r);
+    this.#loaded = true;
+  }
+
+  #track(ptr: Ptr, what: string): Link {
+    if (!ptr) fail(what, errno());
+    const l = new Link(ptr, what, this);
+    this.#links.add(l);
+    return l;
+  }
+
+  /** Attach a uprobe or uretprobe to a file offset (or a symbol libbpf resolves). */
+  attachUprobe(prog: string, t: UprobeTarget): Link {
+    if (!this.#loaded) throw new BpfError('load the object before attaching');
+    const p = this.#prog(prog);
+    const { buf, keep } = uprobeOpts({ cookie: t.cookie === undefined ? 0n : BigInt(t.cookie), retprobe: t.retprobe, funcName: t.func });
+    takeLog();
+    const ptr = libbpf().prog_attach_uprobe_opts(p, t.pid ?? -1, t.path, t.offset ?? 0, buf) as Ptr;
+    void keep;
+    const where = `${t.path}:${t.func ?? ''}${t.func && t.offset ? '+' : ''}${t.func && !t.offset ? '' : '0x' + (t.offset ?? 0).toString(16)}`;
+    return this.#track(ptr, `attach ${t.retprobe ? 'uretprobe' : 'uprobe'} ${prog} to ${where}`);
+  }
+
+  /** Attach by section name: tp/, tracepoint/, tp_btf/, raw_tp/, kprobe/, kretprobe/, fentry/, fexit/. */
+  attach(prog: string): Link {
+    if (!this.#loaded) throw new BpfError('load the object before attaching');
+    takeLog();
+    const ptr = libbpf().prog_attach(this.#prog(prog)) as Ptr;
+    return this.#track(ptr, `attach ${prog}`);
+  }
+
+  map(name: string): BpfMap {
+    return new BpfMap(name, this.#mapPtr(name));
+  }
+
+  /** Consume a BPF_MAP_TYPE_RINGBUF map on this thread's event loop. */
+  ringBuffer(mapName: string, onRecord: (rec: Buffer) => void, opts: RingOptions = {}): RingReader {
+    if (!this.#loaded) throw new BpfError('load the object before reading its ring buffer');
+    const r = new RingReader(this.map(mapName).fd, onRecord, opts, () => this.#rings.delete(r));
+    this.#rings.add(r);
+    return r;
+  }
+
+  /** @internal */
+  _forget(l: Link): void {
+    this.#links.delete(l);
+  }
+
+  get links(): number {
+    return this.#links.size;
+  }
+
+  close(): void {
+    if (this.#obj === null) return;
+    for (const r of [...this.#rings]) r.close();
+    for (const l of [...this.#links]) l.destroy();
+    libbpf().obj_close(this.#obj);
+    this.#obj = null;
+    live.delete(this);
+  }
+}
