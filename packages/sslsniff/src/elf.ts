@@ -254,3 +254,25 @@ export function cstring(buf: Buffer, off: number): string {
   if (end < 0) end = buf.length;
   return buf.toString('latin1', off, end);
 }
+
+/**
+ * Function start addresses from .eh_frame_hdr's binary-search table, when the binary keeps
+ * unwind tables (Claude Code does, Bun does not). Only the common encoding is read
+ * (table of datarel sdata4 pairs); anything else yields null.
+ */
+export function ehFrameFunctionStarts(elf: ElfFile): number[] | null {
+  const hdr = elf.section('.eh_frame_hdr');
+  if (!hdr || hdr.size < 12) return null;
+  const d = elf.sectionData(hdr);
+  const version = d[0], ptrEnc = d[1]!, countEnc = d[2], tableEnc = d[3];
+  // DW_EH_PE_udata4 = 0x03 for the count; table DW_EH_PE_datarel|sdata4 = 0x3b.
+  if (version !== 1 || countEnc !== 0x03 || tableEnc !== 0x3b) return null;
+  const ptrSize = (ptrEnc & 0x0f) === 0x0b || (ptrEnc & 0x0f) === 0x03 ? 4 : (ptrEnc & 0x0f) === 0x0c || (ptrEnc & 0x0f) === 0x04 ? 8 : 0;
+  if (!ptrSize) return null;
+  const count = d.readUInt32LE(4 + ptrSize);
+  const table = 8 + ptrSize;
+  if (table + count * 8 > d.length) return null;
+  const out: number[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = hdr.addr + d.readInt32LE(table + i * 8);
+  return out;
+}

@@ -6,3 +6,4 @@
 export * from './elf.js';
 export * from './targets.js';
 export * from './boringssl.js';
+export * from './tlscache.js';

@@ -45,6 +45,8 @@ export interface FindOptions {
   heuristic?: boolean;
   /** Progress/diagnostic lines (stderr in the tools). */
   log?: (msg: string) => void;
+  /** Reuse/store heuristic results in the per-binary cache (default true). */
+  cache?: boolean;
 }
 
 /**
@@ -100,7 +102,7 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     if (nspr.length) return { path, lib: 'nss', symbols: nspr };
 
     if (opts.heuristic === false) return null;
-    const found = locateBoringSsl(elf, opts.log);
+    const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
     if (found && found.symbols.length) {
       return { path, lib: 'boringssl', symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
     }
