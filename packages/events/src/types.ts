@@ -212,6 +212,12 @@ export interface HttpRequestEvent extends HttpBase, Partial<Payload> {
   /** Time the first byte of the request was seen (µs since epoch); `ts` is when it completed. */
   start_ts: number;
   body_truncated?: boolean;
+  /** Chunked trailers, when the message had any (same form as `headers`). */
+  trailers?: Headers;
+  /** Set when the message was cut short (lost capture data, idle timeout, end of input): the reason. */
+  incomplete?: string;
+  /** Content-Encoding that could not be undone (unsupported, corrupt): the body is the raw bytes. */
+  decode_error?: string;
 }
 
 export interface HttpResponseEvent extends HttpBase, Partial<Payload> {
@@ -231,6 +237,8 @@ export interface HttpResponseEvent extends HttpBase, Partial<Payload> {
   /** Response ended by connection close or cut short; what arrived is reported. */
   incomplete?: string;
   body_truncated?: boolean;
+  trailers?: Headers;
+  decode_error?: string;
 }
 
 export interface HttpSseEvent extends HttpBase {
@@ -293,6 +301,8 @@ export interface LlmCallEvent extends EventBase {
     thinking: string | null;
     tool_calls: ToolCall[];
     finish_reason: string | null;
+    /** OpenAI Chat `refusal` text, when the model refused. */
+    refusal?: string;
   };
   usage: Usage;
   status: number;
@@ -334,6 +344,10 @@ export interface McpCallEvent extends EventBase {
   error?: unknown;
   duration_ms?: number;
   start_ts: number;
+  /** Set when the server sent the request (sampling, roots/list); absent for client requests. */
+  from?: 'client' | 'server';
+  /** Set when no response was seen (timeout, end of input, eviction): the reason. */
+  incomplete?: string;
 }
 export interface McpNotificationEvent extends EventBase {
   src: 'mcp';
