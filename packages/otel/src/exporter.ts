@@ -1,0 +1,228 @@
+// OTLP/HTTP trace exporter: a bounded queue drained in batches by one sender, which
+// retries throttling, server errors and network failures with backoff (honouring
+// Retry-After) and never lets the queue grow past its bounds: when the collector is
+// down, new spans are dropped and counted rather than held without limit.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
+import { request } from 'undici';
+import { sizeOf, type KeyValue } from './attrs.js';
+import { buildRequest, encodeProtobuf, rejectedSpans, type ExportRequest, type OtlpSpan } from './otlp.js';
+
+export type Protocol = 'http/protobuf' | 'http/json';
+
+export interface ExporterOptions {
+  /** Full traces URL, e.g. http://localhost:4318/v1/traces. */
+  url: string;
+  headers?: Record<string, string>;
+  protocol?: Protocol;
+  compression?: 'gzip' | 'none';
+  resource: KeyValue[];
+  scope: { name: string; version?: string };
+  /** Spans per request. */
+  batchSize?: number;
+  /** Longest a span waits in the queue before a (partial) batch is sent. */
+  delayMs?: number;
+  /** Queue bounds; spans beyond them are dropped and counted. */
+  maxQueueSpans?: number;
+  maxQueueBytes?: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Attempts per batch (first try included) before it is given up. */
+  maxAttempts?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Instead of sending, hand each request (OTLP/JSON form) here: the --stdout mode. */
+  sink?: (req: ExportRequest) => void;
+  warn?: (msg: string) => void;
+}
+
+export interface ExportStats {
+  /** Spans handed to the exporter. */
+  spans: number;
+  /** Spans the collector accepted. */
+  exported: number;
+  /** Dropped because the queue was full. */
+  dropped: number;
+  /** Rejected by the collector, given up after retries, or still unsent at shutdown. */
+  failed: number;
+  requests: number;
+  retries: number;
+}
+
+const RETRYABLE = (s: number) => s === 429 || (s >= 500 && s !== 501 && s !== 505);
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
+export function retryAfterMs(v: string | string[] | undefined, now = Date.now()): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  if (/^\s*\d+\s*$/.test(s)) return Number(s) * 1000;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+interface Queued { span: OtlpSpan; size: number }
+
+export class OtlpExporter {
+  readonly stats: ExportStats = { spans: 0, exported: 0, dropped: 0, failed: 0, requests: 0, retries: 0 };
+  readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn'>> & Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
+  #queue: Queued[] = [];
+  #queueBytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #due = false;
+  #running: Promise<void> | undefined;
+  #abort = new AbortController();
+  #lastError = '';
+  #warnedDrop = false;
+
+  constructor(opts: ExporterOptions) {
+    this.#o = {
+      protocol: 'http/protobuf', compression: 'none', batchSize: 512, delayMs: 1000, maxQueueSpans: 8192,
+      maxQueueBytes: 64 << 20, timeoutMs: 10_000, maxAttempts: 6, initialBackoffMs: 500, maxBackoffMs: 30_000, ...opts,
+    };
+  }
+
+  get queued(): number { return this.#queue.length; }
+  get queuedBytes(): number { return this.#queueBytes; }
+  get lastError(): string { return this.#lastError; }
+
+  add(span: OtlpSpan): void {
+    this.stats.spans++;
+    const size = sizeOf(span);
+    if (this.#abort.signal.aborted || this.#queue.length >= this.#o.maxQueueSpans || this.#queueBytes + size > this.#o.maxQueueBytes) {
+      this.stats.dropped++;
+      if (!this.#warnedDrop) {
+        this.#warnedDrop = true;
+        this.#o.warn?.(`export queue full (${this.#queue.length} spans${this.#lastError ? `; ${this.#lastError}` : ''}): dropping spans`);
+      }
+      return;
+    }
+    this.#queue.push({ span, size });
+    this.#queueBytes += size;
+    if (this.#queue.length >= this.#o.batchSize) this.#kick(false);
+    else this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#kick(true); }, this.#o.delayMs);
+  }
+
+  /** Send everything queued now; resolves when the queue is empty and nothing is in flight. */
+  async flush(): Promise<void> {
+    while ((this.#queue.length && !this.#abort.signal.aborted) || this.#running) {
+      this.#kick(true);
+      await this.#running;
+    }
+  }
+
+  /**
+   * Flush, waiting at most `timeoutMs`; then abandon retries and count what is left as
+   * failed. The exporter takes no more spans afterwards.
+   */
+  async shutdown(timeoutMs: number): Promise<ExportStats> {
+    const timer = setTimeout(() => this.#abort.abort(), timeoutMs);
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(timer);
+      this.#abort.abort();
+      if (this.#timer) clearTimeout(this.#timer);
+    }
+    this.stats.failed += this.#queue.length;
+    this.#queue = [];
+    this.#queueBytes = 0;
+    return this.stats;
+  }
+
+  #kick(due: boolean): void {
+    if (due) this.#due = true;
+    this.#running ??= this.#run().finally(() => { this.#running = undefined; });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#queue.length && (this.#due || this.#queue.length >= this.#o.batchSize)) {
+      if (this.#abort.signal.aborted) return;
+      const batch = this.#queue.splice(0, this.#o.batchSize);
+      for (const q of batch) this.#queueBytes -= q.size;
+      await this.#send(batch.map((q) => q.span));
+    }
+    if (!this.#queue.length) {
+      this.#due = false;
+      if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    } else if (!this.#timer && !this.#abort.signal.aborted) {
+      this.#timer = setTimeout(() => { this.#timer = undefined; this.#kick(true); }, this.#o.delayMs);
+    }
+  }
+
+  #encode(req: ExportRequest): { body: Buffer; headers: Record<string, string> } {
+    const json = this.#o.protocol === 'http/json';
+    let body = json ? Buffer.from(JSON.stringify(req)) : Buffer.from(encodeProtobuf(req));
+    const headers: Record<string, string> = { ...this.#o.headers, 'content-type': json ? 'application/json' : 'application/x-protobuf' };
+    if (this.#o.compression === 'gzip') {
+      body = gzipSync(body);
+      headers['content-encoding'] = 'gzip';
+    }
+    return { body, headers };
+  }
+
+  async #send(spans: OtlpSpan[]): Promise<void> {
+    const req = buildRequest(this.#o.resource, this.#o.scope, spans);
+    const n = spans.length;
+    if (this.#o.sink) {
+      this.#o.sink(req);
+      this.stats.requests++;
+      this.stats.exported += n;
+      return;
+    }
+    const { body, headers } = this.#encode(req);
+    {
+      for (let attempt = 1; ; attempt++) {
+        if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
+        let wait: number | undefined;
+        let why: string;
+        try {
+          this.stats.requests++;
+          const res = await request(this.#o.url, {
+            method: 'POST', headers, body,
+            signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]),
+          });
+          const resBody = new Uint8Array(await res.body.arrayBuffer());
+          const ctype = res.headers['content-type'];
+          const contentType = Array.isArray(ctype) ? ctype[0] : ctype;
+          if (res.statusCode >= 200 && res.statusCode < 300) {
+            const { rejected, message } = rejectedSpans(resBody, contentType);
+            if (rejected) this.#o.warn?.(`collector rejected ${rejected} of ${n} spans${message ? `: ${message}` : ''}`);
+            this.stats.exported += n - Math.min(rejected, n);
+            this.stats.failed += Math.min(rejected, n);
+            this.#lastError = '';
+            return;
+          }
+          const text = contentType?.includes('json') || contentType?.startsWith('text/') ? Buffer.from(resBody).toString('utf8').slice(0, 200) : '';
+          why = `HTTP ${res.statusCode}${text ? `: ${text.trim()}` : ''}`;
+          if (!RETRYABLE(res.statusCode)) {
+            this.#lastError = why;
+            this.#o.warn?.(`collector refused ${n} spans (${why}); not retried`);
+            this.stats.failed += n;
+            return;
+          }
+          wait = retryAfterMs(res.headers['retry-after']);
+        } catch (e) {
+          if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
+          const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+          why = err.code ?? err.cause?.code ?? err.name ?? 'error';
+          if (err.message && !why.includes(err.message)) why += ` (${err.message})`;
+        }
+        this.#lastError = `${this.#o.url}: ${why}`;
+        if (attempt >= this.#o.maxAttempts) {
+          this.#o.warn?.(`giving up on ${n} spans after ${attempt} attempts: ${this.#lastError}`);
+          this.stats.failed += n;
+          return;
+        }
+        this.stats.retries++;
+        const backoff = Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (attempt - 1));
+        const delay = Math.min(wait ?? backoff * (0.5 + Math.random() / 2), Math.max(this.#o.maxBackoffMs, 60_000));
+        try {
+          await sleep(delay, undefined, { signal: this.#abort.signal });
+        } catch {
+          this.stats.failed += n;
+          return;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,454 @@
+// Events -> spans, following the OpenTelemetry GenAI and MCP semantic conventions.
+//
+// Trace shape: one trace per agent process. Its root is an INTERNAL `invoke_agent {name}`
+// span covering the process's life (from proc exec/snapshot to exit when as-proc events are
+// in the input; else from its first to its last captured call). Under it: a CLIENT
+// `{operation} {model}` span per model call, an INTERNAL `execute_tool {name}` span per tool
+// call the model asked for (from the end of that response to the start of the request that
+// carries the tool's result), and a CLIENT `{mcp.method.name} {target}` span per MCP
+// request, nested under the execute_tool span of the same tool when one is open.
+import path from 'node:path';
+import type {
+  AgentEvent, LlmCallEvent, McpCallEvent, McpNotificationEvent, ProcExecEvent, ProcExitEvent,
+  ProcForkEvent, ProcSnapshotEvent, Usage,
+} from '@agentsight/events';
+import { Attrs } from './attrs.js';
+import { inputMessages, outputMessages, systemInstructions, toolResults } from './content.js';
+import { spanIdOf, traceIdOf, usToNanos } from './ids.js';
+import { SpanKind, StatusCode, type OtlpSpan } from './otlp.js';
+
+export interface MapperOptions {
+  /** Record prompts, answers, tool arguments and results (opt-in in the conventions). */
+  captureContent?: boolean;
+  /** Close an agent that has no proc events after this long without activity (wall ms). */
+  agentIdleMs?: number;
+  /** Processes remembered from proc events (oldest forgotten first). */
+  maxProcs?: number;
+  /** Open tool calls remembered per agent (oldest closed first). */
+  maxPendingTools?: number;
+}
+
+interface ProcInfo {
+  pid: number;
+  ppid?: number;
+  comm: string;
+  filename?: string;
+  argv: string[];
+  cwd?: string;
+  uid?: number;
+  start: number;
+}
+
+interface PendingTool {
+  spanId: string;
+  chatSpanId: string;
+  id: string | null;
+  name: string;
+  args: unknown;
+  start: number;
+}
+
+interface Agent {
+  key: string;
+  pid?: number;
+  traceId: string;
+  rootId: string;
+  start: number;
+  lastTs: number;
+  lastWall: number;
+  proc?: ProcInfo;
+  comm?: string;
+  provider?: string;
+  model?: string;
+  calls: number;
+  usage: { input: number; output: number; any: boolean };
+  pending: PendingTool[];
+  exit?: { code?: number; signal?: number };
+  closedAt?: number;
+}
+
+type Obj = Record<string, any>;
+const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** `provider` (as-merge) + host -> gen_ai.provider.name well-known values. */
+export function providerName(provider: string, api: string, host?: string): string {
+  const h = (host ?? '').toLowerCase();
+  if (h.includes('openai.azure.com')) return 'azure.ai.openai';
+  if (h.includes('aiplatform.googleapis.com')) return 'gcp.vertex_ai';
+  if (h.includes('generativelanguage.googleapis.com')) return 'gcp.gemini';
+  if (h.includes('bedrock')) return 'aws.bedrock';
+  const p = provider.toLowerCase();
+  const known: Record<string, string> = {
+    anthropic: 'anthropic', openai: 'openai', gemini: 'gcp.gemini', google: 'gcp.gemini', vertex: 'gcp.vertex_ai',
+    vertex_ai: 'gcp.vertex_ai', azure: 'azure.ai.openai', bedrock: 'aws.bedrock', cohere: 'cohere', deepseek: 'deepseek',
+    groq: 'groq', mistral: 'mistral_ai', mistral_ai: 'mistral_ai', xai: 'x_ai', x_ai: 'x_ai', perplexity: 'perplexity',
+  };
+  if (known[p]) return known[p]!;
+  if (p) return p;
+  return api.startsWith('anthropic') ? 'anthropic' : api.startsWith('openai') ? 'openai' : api === 'gemini' ? 'gcp.gemini' : '_OTHER';
+}
+
+export function operationName(api: string): string {
+  return api === 'gemini' ? 'generate_content' : 'chat';
+}
+
+/** "host", "host:port", "[v6]:port" -> address and port (443 when absent: captured over TLS). */
+export function splitHost(host: string | undefined): { address?: string; port?: number } {
+  if (!host) return {};
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(host) ?? /^([^:]+)(?::(\d+))?$/.exec(host);
+  if (!m) return { address: host };
+  return { address: m[1], port: m[2] ? Number(m[2]) : 443 };
+}
+
+function errorInfo(ev: LlmCallEvent): { type: string; message?: string } | undefined {
+  const failed = ev.status >= 400 || ev.error !== undefined || ev.incomplete !== undefined;
+  if (!failed) return undefined;
+  const e = isObj(ev.error) ? (isObj(ev.error.error) ? ev.error.error : ev.error) : undefined;
+  const provType = typeof e?.type === 'string' ? e.type : typeof e?.code === 'string' ? e.code : typeof e?.status === 'string' ? e.status : undefined;
+  const message = typeof e?.message === 'string' ? e.message : typeof ev.error === 'string' ? ev.error : ev.incomplete;
+  const type = provType ?? (ev.status >= 400 ? String(ev.status) : ev.incomplete ? 'incomplete' : '_OTHER');
+  return message !== undefined ? { type, message } : { type };
+}
+
+function requestParams(ev: LlmCallEvent, a: Attrs): void {
+  const p0 = ev.request.params ?? {};
+  const p: Obj = { ...p0, ...(isObj(p0.generationConfig) ? p0.generationConfig : {}), ...(isObj(p0.config) ? p0.config : {}) };
+  const first = (...ks: string[]) => ks.map((k) => p[k]).find((v) => v !== undefined && v !== null);
+  a.dbl('gen_ai.request.temperature', first('temperature'));
+  a.int('gen_ai.request.max_tokens', first('max_tokens', 'max_output_tokens', 'max_completion_tokens', 'maxOutputTokens'));
+  a.dbl('gen_ai.request.top_p', first('top_p', 'topP'));
+  a.dbl('gen_ai.request.top_k', first('top_k', 'topK'));
+  a.dbl('gen_ai.request.frequency_penalty', first('frequency_penalty', 'frequencyPenalty'));
+  a.dbl('gen_ai.request.presence_penalty', first('presence_penalty', 'presencePenalty'));
+  a.strs('gen_ai.request.stop_sequences', first('stop_sequences', 'stop', 'stopSequences'));
+  a.int('gen_ai.request.seed', first('seed'));
+  const n = first('n', 'candidateCount');
+  if (n !== 1) a.int('gen_ai.request.choice.count', n);
+}
+
+/** gen_ai.usage.* from the event's usage; Anthropic counts cached tokens apart, the conventions include them. */
+function inputTokens(api: string, u: Usage): number | undefined {
+  if (u.input_tokens === undefined) return undefined;
+  if (api !== 'anthropic.messages') return u.input_tokens;
+  return u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
+}
+
+const endOf = (start: number, durationMs: number | undefined): number => start + Math.max(0, Math.round((durationMs ?? 0) * 1000));
+
+export class SpanMapper {
+  readonly #opts: Required<MapperOptions>;
+  readonly #out: (s: OtlpSpan) => void;
+  readonly #procs = new Map<number, ProcInfo>();
+  readonly #agents = new Map<string, Agent>();
+  readonly #closed = new Map<string, Agent>();
+  readonly #mcpVersion = new Map<string, string>();
+  #maxTs = 0;
+  spans = 0;
+
+  constructor(opts: MapperOptions, out: (s: OtlpSpan) => void) {
+    this.#opts = { captureContent: false, agentIdleMs: 15 * 60_000, maxProcs: 65536, maxPendingTools: 256, ...opts };
+    this.#out = out;
+  }
+
+  #emit(s: OtlpSpan): void {
+    this.spans++;
+    this.#out(s);
+  }
+
+  write(ev: AgentEvent): void {
+    if (ev.ts > this.#maxTs) this.#maxTs = ev.ts;
+    switch (`${ev.src}/${ev.type}`) {
+      case 'llm/call': return this.#llm(ev as LlmCallEvent);
+      case 'mcp/call': return this.#mcp(ev as McpCallEvent);
+      case 'mcp/notification': return this.#notification(ev as McpNotificationEvent);
+      case 'proc/exec': return this.#exec(ev as ProcExecEvent);
+      case 'proc/snapshot': return this.#snapshot(ev as ProcSnapshotEvent);
+      case 'proc/fork': return this.#fork(ev as ProcForkEvent);
+      case 'proc/exit': return this.#exit(ev as ProcExitEvent);
+      default: return;
+    }
+  }
+
+  /** Close agents idle for too long (wall clock), and forget long-closed ones (event time). */
+  tick(nowUs: number): void {
+    for (const a of [...this.#agents.values()]) {
+      if (!a.proc && nowUs - a.lastWall > this.#opts.agentIdleMs * 1000) this.#close(a, a.lastTs);
+    }
+    for (const [k, a] of this.#closed) if (this.#maxTs - (a.closedAt ?? 0) > 60e6) this.#closed.delete(k);
+  }
+
+  /** End of input: every open agent's root span (and its open tool calls) is emitted. */
+  end(): void {
+    for (const a of [...this.#agents.values()]) this.#close(a, a.lastTs);
+  }
+
+  // ------------------------------------------------------------------ processes
+
+  #remember(p: ProcInfo): void {
+    this.#procs.delete(p.pid);
+    this.#procs.set(p.pid, p);
+    if (this.#procs.size > this.#opts.maxProcs) {
+      const oldest = this.#procs.keys().next().value as number;
+      this.#procs.delete(oldest);
+    }
+  }
+
+  #exec(ev: ProcExecEvent): void {
+    const open = this.#agents.get(`pid:${ev.pid}`);
+    if (open) this.#close(open, ev.ts);
+    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: ev.filename, argv: ev.argv, cwd: ev.cwd, uid: ev.uid, start: ev.ts });
+  }
+
+  #snapshot(ev: ProcSnapshotEvent): void {
+    if (this.#procs.has(ev.pid)) return;
+    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: ev.filename, argv: ev.argv, cwd: ev.cwd, uid: ev.uid, start: ev.start_ts ?? ev.ts });
+  }
+
+  #fork(ev: ProcForkEvent): void {
+    const parent = this.#procs.get(ev.ppid);
+    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: parent?.filename, argv: parent?.argv ?? [], cwd: parent?.cwd, uid: parent?.uid, start: ev.ts });
+  }
+
+  #exit(ev: ProcExitEvent): void {
+    const a = this.#agents.get(`pid:${ev.pid}`);
+    if (!a) return;
+    a.exit = { code: ev.exit_code, signal: ev.signal };
+    this.#close(a, ev.ts);
+  }
+
+  // ------------------------------------------------------------------ agents
+
+  /** The agent (trace) an event belongs to; created on its first call. */
+  #agent(key: string, pid: number | undefined, firstId: string, ts: number, comm?: string): Agent {
+    const open = this.#agents.get(key);
+    if (open) return open;
+    // A call that completes just after its process's exit event still belongs to that trace.
+    const closed = this.#closed.get(key);
+    if (closed && ts <= (closed.closedAt ?? 0) + 60e6) return closed;
+    const proc = pid !== undefined ? this.#procs.get(pid) : undefined;
+    const id = proc ? `proc:${proc.pid}:${proc.start}` : `${key}:${firstId}`;
+    const a: Agent = {
+      key, pid, traceId: traceIdOf('agent', id), rootId: spanIdOf('agent', id), start: Math.min(proc?.start ?? ts, ts), lastTs: ts,
+      lastWall: Date.now() * 1000, proc, comm: proc?.comm ?? comm, calls: 0, usage: { input: 0, output: 0, any: false }, pending: [],
+    };
+    this.#agents.set(key, a);
+    return a;
+  }
+
+  /** The agent process an MCP message belongs to: the pid itself or its nearest agent ancestor. */
+  #mcpAgentKey(pid: number | undefined, channel: string): { key: string; pid?: number } {
+    let p = pid ?? (/^\d+$/.test(channel) ? Number(channel) : undefined);
+    if (p === undefined) return { key: `mcp:${channel}` };
+    const first = p;
+    for (let depth = 0; depth < 32 && p !== undefined; depth++) {
+      if (this.#agents.has(`pid:${p}`)) return { key: `pid:${p}`, pid: p };
+      p = this.#procs.get(p)?.ppid;
+    }
+    return { key: `pid:${first}`, pid: first };
+  }
+
+  #touch(a: Agent, end: number): void {
+    if (end > a.lastTs) a.lastTs = end;
+    a.lastWall = Date.now() * 1000;
+  }
+
+  #close(a: Agent, at: number): void {
+    if (a.closedAt !== undefined) return;
+    const end = Math.max(at, a.lastTs, a.start);
+    for (const t of a.pending.splice(0)) this.#toolSpan(a, t, Math.max(end, t.start), undefined);
+    a.closedAt = end;
+    this.#agents.delete(a.key);
+    this.#closed.set(a.key, a);
+    if (this.#closed.size > 1024) this.#closed.delete(this.#closed.keys().next().value as string);
+
+    const p = a.proc;
+    const exe = p?.filename ? path.basename(p.filename) : (p?.comm ?? a.comm);
+    const name = exe ?? 'agent';
+    const at2 = new Attrs()
+      .str('gen_ai.operation.name', 'invoke_agent')
+      .str('gen_ai.provider.name', a.provider)
+      .str('gen_ai.agent.name', name)
+      .str('gen_ai.request.model', a.model)
+      .int('process.pid', a.pid)
+      .int('process.parent_pid', p?.ppid)
+      .str('process.executable.name', exe)
+      .str('process.executable.path', p?.filename)
+      .str('process.command_line', p?.argv.length ? p.argv.join(' ') : undefined)
+      .str('process.working_directory', p?.cwd)
+      .int('process.user.id', p?.uid)
+      .int('process.exit.code', a.exit?.code);
+    if (a.usage.any) at2.int('gen_ai.usage.input_tokens', a.usage.input).int('gen_ai.usage.output_tokens', a.usage.output);
+    at2.int('agentsight.llm.calls', a.calls);
+    this.#emit({
+      traceId: a.traceId, spanId: a.rootId, name: `invoke_agent ${name}`, kind: SpanKind.INTERNAL,
+      startTimeUnixNano: usToNanos(a.start), endTimeUnixNano: usToNanos(end), attributes: at2.list,
+      ...(a.exit?.signal ? { status: { code: StatusCode.ERROR, message: `killed by signal ${a.exit.signal}` } } : {}),
+    });
+  }
+
+  // ------------------------------------------------------------------ model calls
+
+  #llm(ev: LlmCallEvent): void {
+    const start = ev.timing.start;
+    const end = endOf(start, ev.timing.duration_ms);
+    const key = ev.pid !== undefined ? `pid:${ev.pid}` : `conn:${ev.conn}`;
+    const a = this.#agent(key, ev.pid, ev.id, start, ev.comm);
+    const provider = providerName(ev.provider, ev.api, ev.host);
+    const op = operationName(ev.api);
+    const reqModel = typeof ev.request.params?.model === 'string' ? ev.request.params.model : ev.model;
+    a.provider ??= provider;
+    a.model ??= reqModel ?? undefined;
+    a.calls++;
+    const spanId = spanIdOf('llm', ev.id);
+
+    // Tool calls this request answers end where it starts.
+    if (a.pending.length) {
+      const results = toolResults(ev.api, ev.request.messages);
+      if (results.size) {
+        a.pending = a.pending.filter((t) => {
+          const r = (t.id !== null ? results.get(t.id) : undefined) ?? (ev.api === 'gemini' ? results.get(`name:${t.name}`) : undefined);
+          if (!r || t.start > start) return true;
+          this.#toolSpan(a, t, start, r);
+          return false;
+        });
+      }
+    }
+
+    const { address, port } = splitHost(ev.host);
+    const attrs = new Attrs()
+      .str('gen_ai.operation.name', op)
+      .str('gen_ai.provider.name', provider)
+      .str('gen_ai.request.model', reqModel)
+      .str('server.address', address)
+      .int('server.port', address ? port : undefined);
+    requestParams(ev, attrs);
+    attrs
+      .str('gen_ai.response.id', ev.response.id ?? undefined)
+      .str('gen_ai.response.model', ev.model ?? undefined)
+      .strs('gen_ai.response.finish_reasons', ev.response.finish_reason ? [ev.response.finish_reason] : undefined)
+      .int('gen_ai.usage.input_tokens', inputTokens(ev.api, ev.usage))
+      .int('gen_ai.usage.output_tokens', ev.usage.output_tokens)
+      .int('gen_ai.usage.cache_read.input_tokens', ev.usage.cache_read_input_tokens)
+      .int('gen_ai.usage.cache_creation.input_tokens', ev.usage.cache_creation_input_tokens)
+      .int('gen_ai.usage.reasoning.output_tokens', ev.usage.reasoning_tokens);
+    const err = errorInfo(ev);
+    attrs.str('error.type', err?.type).int('http.response.status_code', ev.status || undefined);
+    if (this.#opts.captureContent) {
+      attrs.json('gen_ai.system_instructions', systemInstructions(ev.request.system));
+      attrs.json('gen_ai.input.messages', inputMessages(ev.api, ev.request.messages));
+      attrs.json('gen_ai.output.messages', outputMessages(ev));
+      if (ev.request.tools?.length) attrs.json('gen_ai.tool.definitions', ev.request.tools);
+    }
+    attrs.str('agentsight.llm.api', ev.api).bool('agentsight.llm.stream', ev.request.stream)
+      .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms).str('agentsight.http.request', ev.req).str('agentsight.incomplete', ev.incomplete);
+    if (ev.usage.input_tokens !== undefined || ev.usage.output_tokens !== undefined) {
+      a.usage.any = true;
+      a.usage.input += inputTokens(ev.api, ev.usage) ?? 0;
+      a.usage.output += ev.usage.output_tokens ?? 0;
+    }
+
+    this.#emit({
+      traceId: a.traceId, spanId, parentSpanId: a.rootId, name: reqModel ? `${op} ${reqModel}` : op, kind: SpanKind.CLIENT,
+      startTimeUnixNano: usToNanos(start), endTimeUnixNano: usToNanos(end), attributes: attrs.list,
+      ...(err ? { status: { code: StatusCode.ERROR, ...(err.message ? { message: err.message } : {}) } } : {}),
+    });
+
+    ev.response.tool_calls.forEach((tc, i) => {
+      a.pending.push({ spanId: spanIdOf('tool', ev.id, i), chatSpanId: spanId, id: tc.id, name: tc.name, args: tc.arguments, start: end });
+    });
+    while (a.pending.length > this.#opts.maxPendingTools) this.#toolSpan(a, a.pending.shift()!, end, undefined);
+    this.#touch(a, end);
+  }
+
+  #toolSpan(a: Agent, t: PendingTool, end: number, outcome: { result: unknown; isError: boolean } | undefined): void {
+    const attrs = new Attrs()
+      .str('gen_ai.operation.name', 'execute_tool')
+      .str('gen_ai.tool.name', t.name)
+      .str('gen_ai.tool.call.id', t.id ?? undefined)
+      .str('gen_ai.tool.type', 'function');
+    if (outcome?.isError) attrs.str('error.type', 'tool_error');
+    if (this.#opts.captureContent) {
+      attrs.json('gen_ai.tool.call.arguments', t.args);
+      if (outcome && !outcome.isError) attrs.json('gen_ai.tool.call.result', outcome.result);
+    }
+    if (!outcome) attrs.bool('agentsight.tool.result_seen', false);
+    this.#emit({
+      traceId: a.traceId, spanId: t.spanId, parentSpanId: a.rootId, name: `execute_tool ${t.name}`, kind: SpanKind.INTERNAL,
+      startTimeUnixNano: usToNanos(t.start), endTimeUnixNano: usToNanos(Math.max(end, t.start)), attributes: attrs.list,
+      links: [{ traceId: a.traceId, spanId: t.chatSpanId }],
+      ...(outcome?.isError ? { status: { code: StatusCode.ERROR, ...(typeof outcome.result === 'string' ? { message: outcome.result.slice(0, 1024) } : {}) } } : {}),
+    });
+  }
+
+  // ------------------------------------------------------------------ MCP
+
+  #mcp(ev: McpCallEvent): void {
+    const start = ev.start_ts;
+    const end = ev.duration_ms !== undefined ? endOf(start, ev.duration_ms) : Math.max(ev.ts, start);
+    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel);
+    const a = this.#agent(key, pid, `mcp:${ev.channel}:${String(ev.rpc_id)}:${start}`, start, ev.comm);
+    const params = isObj(ev.params) ? ev.params : {};
+    const result = isObj(ev.result) ? ev.result : undefined;
+    if (ev.method === 'initialize') {
+      const v = result?.protocolVersion ?? params.protocolVersion;
+      if (typeof v === 'string') this.#mcpVersion.set(ev.channel, v);
+    }
+    const tool = ev.method === 'tools/call' ? (ev.tool ?? (typeof params.name === 'string' ? params.name : undefined)) : undefined;
+    const prompt = ev.method === 'prompts/get' && typeof params.name === 'string' ? params.name : undefined;
+    const target = tool ?? prompt;
+
+    // Under the execute_tool span of the model's call of this tool, when one is open.
+    let parent = a.rootId;
+    if (tool) {
+      const t = [...a.pending].reverse().find((p) => p.start <= start && (p.name === tool || p.name.endsWith(`__${tool}`) || p.name.endsWith(`.${tool}`)));
+      if (t) parent = t.spanId;
+    }
+
+    const error = isObj(ev.error) ? ev.error : undefined;
+    const code = error?.code;
+    const toolError = result?.isError === true;
+    const attrs = new Attrs()
+      .str('mcp.method.name', ev.method)
+      .str('gen_ai.tool.name', tool)
+      .str('gen_ai.prompt.name', prompt)
+      .str('gen_ai.operation.name', tool ? 'execute_tool' : undefined)
+      .str('jsonrpc.request.id', ev.rpc_id === null ? undefined : String(ev.rpc_id))
+      .str('mcp.resource.uri', ev.method.startsWith('resources/') ? params.uri : undefined)
+      .str('mcp.protocol.version', this.#mcpVersion.get(ev.channel))
+      .str('network.transport', ev.transport === 'stdio' ? 'pipe' : 'tcp')
+      .str('network.protocol.name', ev.transport === 'http' ? 'http' : undefined)
+      .str('error.type', code !== undefined ? String(code) : ev.error !== undefined ? '_OTHER' : toolError ? 'tool_error' : undefined)
+      .str('rpc.response.status_code', code !== undefined ? String(code) : undefined);
+    if (this.#opts.captureContent && tool) {
+      attrs.json('gen_ai.tool.call.arguments', params.arguments);
+      if (!toolError && ev.error === undefined) attrs.json('gen_ai.tool.call.result', ev.result);
+    }
+    attrs.str('agentsight.mcp.channel', ev.channel);
+    const failed = ev.error !== undefined || toolError;
+    const message = typeof error?.message === 'string' ? error.message : undefined;
+    this.#emit({
+      traceId: a.traceId, spanId: spanIdOf('mcp', ev.transport, ev.channel, String(ev.rpc_id), start), parentSpanId: parent,
+      name: target ? `${ev.method} ${target}` : ev.method, kind: SpanKind.CLIENT,
+      startTimeUnixNano: usToNanos(start), endTimeUnixNano: usToNanos(end), attributes: attrs.list,
+      ...(failed ? { status: { code: StatusCode.ERROR, ...(message ? { message } : {}) } } : {}),
+    });
+    this.#touch(a, end);
+  }
+
+  #notification(ev: McpNotificationEvent): void {
+    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel);
+    const a = this.#agent(key, pid, `mcp:${ev.channel}:${ev.method}:${ev.ts}`, ev.ts, ev.comm);
+    const attrs = new Attrs()
+      .str('mcp.method.name', ev.method)
+      .str('mcp.protocol.version', this.#mcpVersion.get(ev.channel))
+      .str('network.transport', ev.transport === 'stdio' ? 'pipe' : 'tcp')
+      .str('agentsight.mcp.channel', ev.channel)
+      .str('agentsight.mcp.direction', ev.dir);
+    this.#emit({
+      traceId: a.traceId, spanId: spanIdOf('mcp-notification', ev.transport, ev.channel, ev.method, ev.ts), parentSpanId: a.rootId,
+      name: ev.method, kind: ev.dir === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
+      startTimeUnixNano: usToNanos(ev.ts), endTimeUnixNano: usToNanos(ev.ts), attributes: attrs.list,
+    });
+    this.#touch(a, ev.ts);
+  }
+}
