@@ -1,4 +1,41 @@
 #!/usr/bin/env node
-import { notBuilt } from '@agentsight/cli';
+import type { Argv } from 'yargs';
+import { runTool, runFilter, type CommonArgs } from '@agentsight/cli';
+import { MergeStage } from '@agentsight/llm';
 
-await notBuilt('as-merge', 'merge HTTP exchanges into complete LLM and MCP calls', 3);
+interface Args {
+  live: boolean;
+  keepHttp: boolean;
+  maxPending: number;
+  idleTimeout: number;
+  maxCallMb: number;
+}
+
+await runTool<Args>({
+  name: 'as-merge',
+  summary: 'merge HTTP exchanges into complete LLM calls (llm/call) and MCP calls (mcp/call)',
+  usage: 'as-merge [options] [FILE…]   (FILE: NDJSON events, .gz ok; default stdin)',
+  readsEvents: true,
+  examples: [
+    ['as-sslsniff | as-http | as-merge', 'LLM and MCP calls of everything on the machine, live'],
+    ['as-merge capture.ndjson -o calls.ndjson', 'merge a recorded capture'],
+    ['as-http cap.ndjson | as-merge --live | jq -r \'select(.type=="delta").text\'', 'print model output as it streams'],
+  ],
+  options: (y) => y
+    .option('live', { type: 'boolean', default: false, describe: 'Also emit llm/delta events as streamed output arrives' })
+    .option('keep-http', { type: 'boolean', default: false, describe: 'Pass on the http events of LLM and MCP exchanges too (consumed by default)' })
+    .option('max-pending', { type: 'number', default: 4096, describe: 'Calls awaiting a response before the oldest is reported incomplete' })
+    .option('idle-timeout', { type: 'number', default: 900, describe: 'Seconds without any event for a call before it is reported incomplete' })
+    .option('max-call-mb', { type: 'number', default: 256, describe: 'Streamed MiB merged per call; the rest is dropped and the call marked incomplete' }) as unknown as Argv<Args & CommonArgs>,
+}, async (args, ctx) => {
+  const stage = new MergeStage((ev) => { ctx.out.write(ev); }, {
+    live: args.live,
+    keepHttp: args.keepHttp,
+    maxPending: args.maxPending,
+    idleTimeoutMs: args.idleTimeout * 1000,
+    maxCallBytes: args.maxCallMb * 1024 * 1024,
+  });
+  await runFilter(args, ctx, stage);
+  const s = stage.stats;
+  ctx.summary.push(`${s.calls} LLM calls (${s.incomplete} incomplete), ${s.mcpCalls} MCP calls, ${s.mcpNotifications} MCP notifications, ${s.passed} events passed on`);
+});

@@ -1,0 +1,99 @@
+// Which LLM API a request speaks, and which provider serves it: from the path (the API
+// shapes are distinctive), the host (the provider), and for ambiguous paths the body.
+// Nothing is configured, so a new OpenAI-compatible server is recognised by its path.
+import type { LlmApi } from '@agentsight/events';
+import type { ApiModule } from './result.js';
+import { anthropic } from './anthropic.js';
+import { openaiChat } from './openai-chat.js';
+import { openaiResponses } from './openai-responses.js';
+import { gemini } from './gemini.js';
+import { isObj } from './util.js';
+
+export interface Detected {
+  module: ApiModule;
+  provider: string;
+}
+
+const MODULES: Record<LlmApi, ApiModule> = {
+  'anthropic.messages': anthropic,
+  'openai.chat': openaiChat,
+  'openai.responses': openaiResponses,
+  gemini,
+};
+
+/** Host suffix -> provider name. First match wins; more specific first. */
+const HOSTS: Array<[RegExp, string]> = [
+  [/(^|\.)anthropic\.com$/, 'anthropic'],
+  [/(^|\.)openai\.azure\.com$|(^|\.)cognitiveservices\.azure\.com$|(^|\.)services\.ai\.azure\.com$/, 'azure'],
+  [/(^|\.)openai\.com$/, 'openai'],
+  [/(^|\.)deepseek\.com$/, 'deepseek'],
+  [/(^|\.)groq\.com$/, 'groq'],
+  [/(^|\.)x\.ai$/, 'xai'],
+  [/(^|\.)openrouter\.ai$/, 'openrouter'],
+  [/(^|\.)(dashscope(-intl)?\.aliyuncs\.com)$/, 'qwen'],
+  [/(^|\.)mistral\.ai$/, 'mistral'],
+  [/(^|\.)together\.(xyz|ai)$/, 'together'],
+  [/(^|\.)fireworks\.ai$/, 'fireworks'],
+  [/(^|\.)moonshot\.(cn|ai)$/, 'moonshot'],
+  [/(^|\.)cerebras\.ai$/, 'cerebras'],
+  [/(^|\.)perplexity\.ai$/, 'perplexity'],
+  [/^cloudcode-pa\.googleapis\.com$/, 'google-code-assist'],
+  [/(^|\.)aiplatform\.googleapis\.com$/, 'vertex'],
+  [/(^|\.)generativelanguage\.googleapis\.com$/, 'google'],
+  [/(^|\.)bedrock-runtime\..*amazonaws\.com$/, 'bedrock'],
+];
+
+const DEFAULT_PROVIDER: Record<LlmApi, string> = {
+  'anthropic.messages': 'anthropic',
+  'openai.chat': 'openai',
+  'openai.responses': 'openai',
+  gemini: 'google',
+};
+
+function providerOf(host: string | undefined, api: LlmApi): string {
+  const h = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  for (const [re, name] of HOSTS) if (re.test(h)) return name;
+  if (/:11434$/.test(host ?? '')) return 'ollama';
+  return DEFAULT_PROVIDER[api];
+}
+
+/** The API a path speaks, or null. `path` may carry a query string. */
+export function apiOfPath(path: string): LlmApi | null {
+  const p = path.split('?')[0]!.replace(/\/+$/, '');
+  if (/\/messages$/.test(p) && !/\/threads\//.test(p)) return 'anthropic.messages';
+  // Vertex / Bedrock-style Anthropic: …/publishers/anthropic/models/M:rawPredict
+  if (/\/publishers\/anthropic\/models\/[^/]+:(stream)?[rR]awPredict$/.test(p)) return 'anthropic.messages';
+  if (/\/chat\/completions$/.test(p)) return 'openai.chat';
+  if (/\/responses$/.test(p)) return 'openai.responses';
+  if (/\/models\/[^/]+:(streamGenerateContent|generateContent)$/.test(p)) return 'gemini';
+  if (/\/v1internal:(streamGenerateContent|generateContent)$/.test(p)) return 'gemini';
+  return null;
+}
+
+/**
+ * Detect an LLM API call from a request. Only POSTs carry model calls. `body` is the
+ * parsed request body, or undefined when there is none to look at (not captured):
+ * then the path decides alone.
+ */
+export function detect(method: string, path: string, host: string | undefined, body?: unknown): Detected | null {
+  if (method.toUpperCase() !== 'POST') return null;
+  let api = apiOfPath(path);
+  if (!api) {
+    // Unknown path: only a body with an unmistakable shape counts (proxies with odd routes).
+    if (isObj(body) && typeof body.model === 'string' && Array.isArray(body.messages) && typeof body.max_tokens === 'number' && body.anthropic_version !== undefined) api = 'anthropic.messages';
+    else return null;
+  }
+  else if (api !== 'gemini' && body !== undefined && !looksLikeModelCall(body)) {
+    // `/messages` and `/responses` are common REST shapes elsewhere (mail, chat APIs).
+    return null;
+  }
+  return { module: MODULES[api], provider: providerOf(host, api) };
+}
+
+function looksLikeModelCall(body: unknown): boolean {
+  return isObj(body) && (typeof body.model === 'string' || Array.isArray(body.messages) || body.input !== undefined);
+}
+
+export function moduleFor(api: LlmApi): ApiModule {
+  return MODULES[api];
+}

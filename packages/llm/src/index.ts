@@ -1,0 +1,14 @@
+/**
+ * @agentsight/llm: as-merge's logic. Turns http exchanges into one `llm`/`call` per model
+ * call (Anthropic Messages, OpenAI Chat Completions and compatible servers, OpenAI
+ * Responses, Gemini and its Vertex and Code Assist variants; streaming or not), with
+ * `llm`/`delta` events when live, and MCP JSON-RPC (via @agentsight/mcp) into `mcp` events.
+ * `MergeStage` is the Stage both the standalone tool and `agentsight exec` use.
+ */
+export * from './result.js';
+export * from './detect.js';
+export * from './merge.js';
+export { AnthropicAccumulator, anthropic } from './anthropic.js';
+export { OpenAIChatAccumulator, openaiChat } from './openai-chat.js';
+export { OpenAIResponsesAccumulator, openaiResponses } from './openai-responses.js';
+export { GeminiAccumulator, gemini } from './gemini.js';

@@ -1,0 +1,63 @@
+import type { Usage } from '@agentsight/events';
+
+export type Obj = Record<string, unknown>;
+
+export function isObj(x: unknown): x is Obj {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+export function str(x: unknown): string | null {
+  return typeof x === 'string' ? x : null;
+}
+
+/** A non-negative integer count, or undefined: usage fields from the wire are not trusted. */
+export function count(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined;
+}
+
+/** Parse JSON, or undefined when it is not JSON. */
+export function tryJson(s: string): unknown {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Tool-call arguments: the parsed value when the model sent JSON, else the raw string.
+ * An empty string means "no arguments" to every provider, i.e. `{}`.
+ */
+export function parseArgs(s: string): unknown {
+  if (s.trim() === '') return {};
+  const v = tryJson(s);
+  return v === undefined ? s : v;
+}
+
+/** Build a Usage with only the keys that have a value, in a fixed order. */
+export function usage(u: { [K in keyof Usage]: unknown }): Usage {
+  const out: Usage = {};
+  for (const k of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens', 'reasoning_tokens'] as const) {
+    const n = count(u[k]);
+    if (n !== undefined) out[k] = n;
+  }
+  return out;
+}
+
+/** Split a request body into the fields the event names and the rest (`params`). */
+export function restParams(body: Obj, taken: string[]): Record<string, unknown> | undefined {
+  const params: Record<string, unknown> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(body)) {
+    if (taken.includes(k)) continue;
+    params[k] = v;
+    any = true;
+  }
+  return any ? params : undefined;
+}
+
+/** Parse an SSE data payload as a JSON object, or null. */
+export function sseJson(data: string): Obj | null {
+  const v = tryJson(data);
+  return isObj(v) ? v : null;
+}
