@@ -1,4 +1,82 @@
 #!/usr/bin/env node
-import { notBuilt } from '@agentsight/cli';
+import fs from 'node:fs';
+import { runTool, ToolError, EXIT } from '@agentsight/cli';
+import { Store, serve, ingestFile, ingestStream, expandRotated, defaultAssetsDir, ServeConfigError, checkBind } from '@agentsight/serve';
 
-await notBuilt('as-serve', 'web UI for captured agent activity', 6);
+interface Args {
+  host: string;
+  port: number;
+  db: string;
+  token?: string;
+  rotated: boolean;
+  assets?: string;
+}
+
+await runTool<Args>({
+  name: 'as-serve',
+  summary: 'store agentsight events and serve the web UI and JSON API',
+  usage: 'as-serve [options] [FILE.ndjson[.gz] ...]   (no FILE and stdin not a terminal: read stdin live)',
+  readsEvents: true,
+  examples: [
+    ['as-sslsniff | as-http | as-merge | as-serve', 'watch a live capture at http://127.0.0.1:7395'],
+    ['as-serve --db run.db capture.ndjson', 'load a capture (and capture.ndjson.1 … rotated before it), then serve it'],
+    ['AS_SERVE_TOKEN=$(openssl rand -hex 16) as-serve --host 0.0.0.0', 'serve on the network; every request needs the token'],
+  ],
+  options: (y) => y
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on; a non-loopback address needs --token' })
+    .option('port', { alias: 'p', type: 'number', default: 7395, describe: 'TCP port (0: any free port)' })
+    .option('db', { type: 'string', default: 'agentsight.db', describe: 'SQLite store (created 0600; kept across runs, files already stored are skipped)' })
+    .option('token', { type: 'string', describe: 'Require this token (Bearer header, ?token= or cookie); default $AS_SERVE_TOKEN' })
+    .option('rotated', { type: 'boolean', default: true, describe: 'Also load FILE.1 … FILE.N(.gz) rotated before each FILE (--no-rotated: not)' })
+    .option('assets', { type: 'string', hidden: true, describe: 'Directory of the built UI (default packages/ui/dist)' }) as never,
+}, async (args, ctx) => {
+  const token = args.token ?? (process.env.AS_SERVE_TOKEN || undefined);
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new ToolError(`--port: want 0..65535, got ${args.port}`, EXIT.USAGE);
+  try { checkBind(args.host, token); } catch (e) { throw new ToolError((e as Error).message, EXIT.USAGE); }
+
+  let store: Store;
+  try { store = new Store(args.db); } catch (e) { throw new ToolError(`${args.db}: ${(e as Error).message}`); }
+  ctx.onStop(() => store.close());
+
+  let server;
+  try {
+    server = await serve(store, { host: args.host, port: args.port, token, assets: args.assets ?? defaultAssetsDir(), log: (m) => ctx.warn(m) });
+  } catch (e) {
+    if (e instanceof ServeConfigError) throw new ToolError(e.message, EXIT.USAGE);
+    throw new ToolError(`listen ${args.host}:${args.port}: ${(e as Error).message}`);
+  }
+  ctx.onStop(() => server.close());
+  const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
+  process.stderr.write(`as-serve: ${shown}  (store ${args.db}, ${store.lastId} events)\n`);
+
+  const abort = new AbortController();
+  ctx.onStop(() => abort.abort());
+  const files = args._.map(String);
+  const onError = (m: string) => ctx.warn(m);
+  for (const f of files) {
+    if (ctx.stopping) break;
+    const list = f === '-' ? ['-'] : args.rotated ? expandRotated(f) : [f];
+    for (const name of list) {
+      if (name === '-') {
+        const r = await ingestStream(store, process.stdin, { strict: args.strict, onError });
+        ctx.info(`<stdin>: ${r.events} events stored`);
+        continue;
+      }
+      if (!fs.existsSync(name)) throw new ToolError(`${name}: no such file`);
+      const t0 = Date.now();
+      try {
+        const r = await ingestFile(store, name, { strict: args.strict, onError, signal: abort.signal });
+        ctx.info(`${name}: ${r.events} events stored${r.skipped ? `, ${r.skipped} already stored` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      } catch (e) {
+        throw new ToolError((e as Error).message);
+      }
+    }
+  }
+  if (!files.length && !process.stdin.isTTY) {
+    const r = await Promise.race([ingestStream(store, process.stdin, { strict: args.strict, onError }), ctx.stopped.then(() => null)]);
+    if (r) ctx.info(`<stdin> ended: ${r.events} events stored; still serving (Ctrl-C to stop)`);
+  }
+  store.commit();
+  ctx.summary.push(`${store.lastId} events in ${args.db}`);
+  await ctx.stopped;
+});

@@ -1,0 +1,15 @@
+/**
+ * @agentsight/serve: what `as-serve` is made of. An SQLite event store (redacted raw
+ * events plus derived tables for LLM calls, processes, what each process touched, and
+ * resource samples), ingest from live streams and NDJSON files (rotated, gzipped,
+ * resumable), the read-only JSON API with a server-sent-events live feed, and the
+ * HTTP server that also serves the bundled UI from packages/ui/dist.
+ */
+export * from './store.js';
+export * from './ingest.js';
+export * from './redact.js';
+export * from './params.js';
+export * from './query.js';
+export * from './server.js';
+export * from './pricing.js';
+export * from './mock.js';

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { readEvents } from '@agentsight/events';
+import type { Store } from './store.js';
+
+export interface IngestResult {
+  file: string;
+  /** Events stored by this run. */
+  events: number;
+  /** Lines skipped because an earlier run already stored them. */
+  skipped: number;
+  errors: number;
+}
+
+/**
+ * A capture FILE written with --rotate-mb has predecessors FILE.1 (newest) … FILE.N,
+ * possibly gzipped later by logrotate. Returns them oldest first, then FILE itself, so the
+ * store receives events in the order they were written.
+ */
+export function expandRotated(file: string): string[] {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return [file]; }
+  const rotated: Array<[number, string]> = [];
+  const re = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)(\\.gz)?$`);
+  for (const n of names) {
+    const m = re.exec(n);
+    if (m) rotated.push([Number(m[1]), path.join(dir, n)]);
+  }
+  rotated.sort((a, b) => b[0] - a[0]);
+  return [...rotated.map((r) => r[1]), file];
+}
+
+function open(file: string): Readable {
+  const s = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
+  return file.endsWith('.gz') ? s.pipe(zlib.createGunzip()) : s;
+}
+
+export interface IngestOptions {
+  strict?: boolean;
+  onError?: (msg: string) => void;
+  /** Abort reading (e.g. on SIGINT). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Store the events of one NDJSON file (plain or .gz). Files are identified by device and
+ * inode, so a second run skips what the first stored, a file that grew is resumed, and a
+ * rotated file (same inode, new name) is not stored twice.
+ */
+export async function ingestFile(store: Store, file: string, opts: IngestOptions = {}): Promise<IngestResult> {
+  const st = fs.statSync(file);
+  const done = store.sourceLines(st.dev, st.ino, st.size);
+  const input = open(file);
+  const abort = () => input.destroy();
+  opts.signal?.addEventListener('abort', abort);
+  let events = 0;
+  let skipped = 0;
+  try {
+    const r = await readEvents(input, (ev, lineNo) => {
+      if (lineNo <= done) { skipped++; return; }
+      store.insert(ev);
+      events++;
+    }, { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
+    store.setSource(st.dev, st.ino, file, r.lines, st.size);
+    return { file, events, skipped, errors: r.errors };
+  } catch (e) {
+    if (opts.signal?.aborted) { store.commit(); return { file, events, skipped, errors: 0 }; }
+    throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+  }
+}
+
+/** Store events from a live stream (stdin of `as-http | as-merge | as-serve`). */
+export async function ingestStream(store: Store, input: Readable, opts: IngestOptions & { name?: string } = {}): Promise<IngestResult> {
+  let events = 0;
+  const r = await readEvents(input, (ev) => { store.insert(ev); events++; },
+    { name: opts.name ?? '<stdin>', strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
+  store.commit();
+  return { file: opts.name ?? '<stdin>', events, skipped: 0, errors: r.errors };
+}

@@ -1,0 +1,318 @@
+import type Database from 'better-sqlite3';
+import type { Store } from './store.js';
+import { BadRequest, limitOf, parseParams, rangeOf } from './params.js';
+import { costUsd } from './pricing.js';
+
+/** What the list view keeps of a payload; the detail endpoint returns all of it. */
+const LIST_DATA_MAX = 2048;
+
+type Row = Record<string, unknown>;
+
+function parseJson(s: unknown): unknown {
+  if (typeof s !== 'string') return s ?? null;
+  try { return JSON.parse(s); } catch { return s; }
+}
+
+function likeArg(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The read side of the API: every function takes parsed URL parameters and returns JSON. */
+export class Queries {
+  constructor(readonly store: Store) {}
+
+  get db(): Database.Database { return this.store.db; }
+
+  stats(sp: URLSearchParams): Row {
+    parseParams(sp, {});
+    const db = this.db;
+    const tot = db.prepare('SELECT count(*) n, min(ts) first_ts, max(ts) last_ts, max(id) last_id FROM events').get() as Row;
+    const bySrc = db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type ORDER BY src, type').all();
+    const calls = (db.prepare('SELECT count(*) n FROM calls').get() as Row).n;
+    const procs = (db.prepare('SELECT count(*) n FROM processes').get() as Row).n;
+    return { events: tot.n, first_ts: tot.first_ts, last_ts: tot.last_ts, last_id: tot.last_id ?? 0, by_type: bySrc, calls, processes: procs };
+  }
+
+  events(sp: URLSearchParams): Row {
+    const p = parseParams(sp, { src: 'list', type: 'list', pid: 'int', q: 'str', from: 'time', to: 'time', limit: 'uint', cursor: 'cursor', order: 'order', after_id: 'uint' });
+    const limit = limitOf(p.limit, 100, 1000);
+    const { from, to } = rangeOf(p);
+    const desc = p.order === 'desc';
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (p.src) { const l = p.src as string[]; where.push(`src IN (${l.map(() => '?').join(',')})`); args.push(...l); }
+    if (p.type) {
+      // "type" accepts bare types (exec) and src/type pairs (proc/exec).
+      const parts: string[] = [];
+      for (const t of p.type as string[]) {
+        const [a, b] = t.includes('/') ? t.split('/', 2) as [string, string] : [undefined, t];
+        if (a) { parts.push('(src = ? AND type = ?)'); args.push(a, b); } else { parts.push('type = ?'); args.push(b); }
+      }
+      where.push(`(${parts.join(' OR ')})`);
+    }
+    if (p.pid !== undefined) { where.push('pid = ?'); args.push(p.pid); }
+    if (from !== undefined) { where.push('ts >= ?'); args.push(from); }
+    if (to !== undefined) { where.push('ts <= ?'); args.push(to); }
+    if (p.q) { where.push("json LIKE ? ESCAPE '\\'"); args.push(likeArg(p.q as string)); }
+    let order = desc ? 'ts DESC, id DESC' : 'ts ASC, id ASC';
+    if (p.after_id !== undefined) {
+      if (p.cursor) throw new BadRequest('after_id and cursor cannot be combined');
+      // The live feed: what arrived since the last id the page saw, in arrival order.
+      where.push('id > ?'); args.push(p.after_id); order = 'id ASC';
+    } else if (p.cursor) {
+      const [cts, cid] = p.cursor as [number, number];
+      where.push(desc ? '(ts, id) < (?, ?)' : '(ts, id) > (?, ?)'); args.push(cts, cid);
+    }
+    const sql = `SELECT id, json FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, limit + 1) as Array<{ id: number; json: string }>;
+    const more = rows.length > limit;
+    const events = rows.slice(0, limit).map((r) => {
+      const ev = JSON.parse(r.json) as Row;
+      if (typeof ev.data === 'string' && ev.data.length > LIST_DATA_MAX) {
+        ev.data = ev.data.slice(0, LIST_DATA_MAX);
+        ev.data_cut = true;
+      }
+      return { id: r.id, ...ev } as Row & { id: number };
+    });
+    const last = events[events.length - 1];
+    return {
+      events,
+      next: more && last ? `${last.ts as number}.${last.id}` : null,
+      last_id: this.store.lastId,
+    };
+  }
+
+  event(id: number): Row | undefined {
+    const r = this.db.prepare('SELECT id, json FROM events WHERE id = ?').get(id) as { id: number; json: string } | undefined;
+    return r ? { id: r.id, ...(JSON.parse(r.json) as Row) } : undefined;
+  }
+
+  #callRow(r: Row): Row {
+    const tcs = parseJson(r.tool_calls) ?? [];
+    const cost = costUsd(r.model as string | null, r.input_tokens as number | null, r.output_tokens as number | null, r.cache_read as number | null, r.cache_write as number | null);
+    return { ...r, tool_calls: tcs, cost_usd: cost };
+  }
+
+  calls(sp: URLSearchParams): Row {
+    const p = parseParams(sp, { pid: 'int', from: 'time', to: 'time', limit: 'uint', cursor: 'cursor', q: 'str' });
+    const limit = limitOf(p.limit, 200, 1000);
+    const { from, to } = rangeOf(p);
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (p.pid !== undefined) { where.push('pid = ?'); args.push(p.pid); }
+    if (from !== undefined) { where.push('start_ts >= ?'); args.push(from); }
+    if (to !== undefined) { where.push('start_ts <= ?'); args.push(to); }
+    if (p.q) { where.push("(coalesce(preview,'') || coalesce(model,'') || coalesce(tool_calls,'')) LIKE ? ESCAPE '\\'"); args.push(likeArg(p.q as string)); }
+    if (p.cursor) { const [t, r] = p.cursor as [number, number]; where.push('(start_ts, rowid) > (?, ?)'); args.push(t, r); }
+    const rows = this.db.prepare(`SELECT rowid AS rid, * FROM calls ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY start_ts, rowid LIMIT ?`).all(...args, limit + 1) as Row[];
+    const more = rows.length > limit;
+    const calls = rows.slice(0, limit).map((r) => this.#callRow(r));
+    const last = calls[calls.length - 1];
+    return { calls, next: more && last ? `${last.start_ts as number}.${last.rid as number}` : null };
+  }
+
+  sessions(sp: URLSearchParams): Row {
+    parseParams(sp, {});
+    const rows = this.db.prepare(`SELECT c.pid, max(c.comm) comm, count(*) calls, sum(c.input_tokens) input_tokens,
+        sum(c.output_tokens) output_tokens, min(c.start_ts) first_ts, max(coalesce(c.end_ts, c.ts)) last_ts,
+        group_concat(DISTINCT c.model) models
+      FROM calls c GROUP BY c.pid ORDER BY first_ts`).all() as Row[];
+    const argvOf = this.db.prepare('SELECT argv, filename FROM processes WHERE pid = ? ORDER BY start_ts DESC LIMIT 1');
+    return {
+      sessions: rows.map((r) => {
+        const pr = r.pid == null ? undefined : argvOf.get(r.pid) as Row | undefined;
+        return { ...r, argv: parseJson(pr?.argv) ?? null };
+      }),
+    };
+  }
+
+  /** One call in full, with the processes each of its tool calls ran. */
+  call(id: string): Row | undefined {
+    const r = this.db.prepare('SELECT rowid AS rid, * FROM calls WHERE id = ?').get(id) as Row | undefined;
+    if (!r) return undefined;
+    const ev = r.event_id ? this.event(r.event_id as number) : undefined;
+    const summary = this.#callRow(r);
+    const next = this.db.prepare('SELECT id, start_ts FROM calls WHERE pid IS ? AND (start_ts, rowid) > (?, ?) ORDER BY start_ts, rowid LIMIT 1')
+      .get(r.pid, r.start_ts, r.rid) as Row | undefined;
+    return { ...summary, event: ev ?? null, next_id: next?.id ?? null, tools: this.toolProcesses(summary, next?.start_ts as number | undefined) };
+  }
+
+  #procRows(where: string, args: unknown[], tail = 'ORDER BY start_ts, rid'): Row[] {
+    return (this.db.prepare(`SELECT * FROM processes WHERE ${where} ${tail}`).all(...args) as Row[])
+      .map((p) => ({ ...p, argv: parseJson(p.argv) }));
+  }
+
+  /**
+   * Processes caused by each tool call of an LLM call. Correlation links (trace/link,
+   * kind tool_process) win; without them, the agent's children started between the end of
+   * this response and the next request are attributed, by argv matching when the response
+   * asked for several tools at once.
+   */
+  toolProcesses(call: Row, nextStart: number | undefined): Row[] {
+    const tcs = (call.tool_calls as Array<{ id: string | null; name: string; arguments: unknown }>) ?? [];
+    if (!tcs.length) return [];
+    const out = tcs.map((tc) => ({ id: tc.id, name: tc.name, arguments: tc.arguments, processes: [] as Row[], how: 'none' }));
+    const linkRows = this.db.prepare('SELECT * FROM links WHERE kind = ? AND src_ref IN (' + tcs.map(() => '?').join(',') + ', ?)')
+      .all('tool_process', ...tcs.map((t) => t.id ?? ''), call.id) as Row[];
+    if (linkRows.length) {
+      for (const l of linkRows) {
+        const slot = out.find((o) => o.id === l.src_ref) ?? (out.length === 1 ? out[0] : undefined);
+        if (!slot) continue;
+        const dst = parseJson(l.dst);
+        const pids = (Array.isArray(dst) ? dst : [dst]).map((x) => typeof x === 'number' ? x : Number(String(x).replace(/^\D+/, ''))).filter(Number.isFinite);
+        for (const pid of pids) {
+          const rows = this.#procRows('pid = ? AND start_ts <= ?', [pid, (l.ts as number) + 1], 'ORDER BY start_ts DESC LIMIT 1');
+          const pr = rows[0] ?? this.#procRows('pid = ?', [pid])[0];
+          if (pr && !slot.processes.some((x) => x.rid === pr.rid)) slot.processes.push({ ...pr, depth: 0, confidence: l.confidence });
+        }
+        slot.how = 'link';
+      }
+      return out;
+    }
+    if (call.pid == null) return out;
+    const lo = (call.end_ts as number) ?? (call.ts as number);
+    const hi = nextStart ?? lo + 10 * 60 * 1_000_000;
+    const window = this.#procRows('start_ts >= ? AND start_ts <= ? AND pid != ?', [lo - 50_000, hi, call.pid]);
+    // Walk parents inside the window up to the agent: a tool's children stay with the tool.
+    const byPid = new Map<number, Row>();
+    for (const pr of window) byPid.set(pr.pid as number, pr);
+    const rootOf = (pr: Row): { root: Row; depth: number } | undefined => {
+      let cur = pr; let depth = 0;
+      for (let i = 0; i < 64; i++) {
+        if (cur.ppid === call.pid) return { root: cur, depth };
+        const up = byPid.get(cur.ppid as number);
+        if (!up || up === cur) return undefined;
+        cur = up; depth++;
+      }
+      return undefined;
+    };
+    const groups = new Map<Row, Row[]>();
+    for (const pr of window) {
+      const r = rootOf(pr);
+      if (!r) continue;
+      const g = groups.get(r.root) ?? [];
+      g.push({ ...pr, depth: r.depth });
+      groups.set(r.root, g);
+    }
+    const roots = [...groups.keys()];
+    roots.forEach((root, i) => {
+      let slot = out.length === 1 ? out[0] : undefined;
+      if (!slot) {
+        const argv = (root.argv as string[] | null) ?? [];
+        slot = out.find((o) => argMatches(o.arguments, argv));
+        slot ??= out.length === roots.length ? out[i] : undefined;
+      }
+      if (!slot) return;
+      slot.processes.push(...groups.get(root)!);
+      slot.how = 'time+lineage';
+    });
+    return out;
+  }
+
+  processes(sp: URLSearchParams): Row {
+    const p = parseParams(sp, { from: 'time', to: 'time', root: 'int', limit: 'uint' });
+    const limit = limitOf(p.limit, 5000, 50000);
+    const { from, to } = rangeOf(p);
+    const where: string[] = ['1'];
+    const args: unknown[] = [];
+    if (from !== undefined) { where.push('coalesce(end_ts, 9e18) >= ?'); args.push(from); }
+    if (to !== undefined) { where.push('start_ts <= ?'); args.push(to); }
+    let rows = this.#procRows(where.join(' AND '), args, `ORDER BY start_ts, rid LIMIT ${limit + 1}`);
+    const more = rows.length > limit;
+    rows = rows.slice(0, limit);
+    if (p.root !== undefined) {
+      const keep = new Set<number>([p.root as number]);
+      for (const r of rows) if (keep.has(r.ppid as number)) keep.add(r.pid as number);
+      rows = rows.filter((r) => keep.has(r.pid as number));
+    }
+    return { processes: rows, truncated: more };
+  }
+
+  process(rid: number): Row | undefined {
+    const pr = this.#procRows('rid = ?', [rid])[0];
+    if (!pr) return undefined;
+    const touches = this.db.prepare('SELECT kind, target, count, first_ts, failed FROM touches WHERE rid = ? ORDER BY first_ts LIMIT 2000').all(rid);
+    const children = this.#procRows('ppid = ? AND start_ts >= ? AND start_ts <= ?', [pr.pid, pr.start_ts, pr.end_ts ?? 9e18]);
+    const m = this.db.prepare('SELECT max(cpu) max_cpu, avg(cpu) avg_cpu, max(rss_kb) max_rss_kb, count(*) samples FROM metrics WHERE pid = ? AND ts >= ? AND ts <= ?')
+      .get(pr.pid, pr.start_ts, pr.end_ts ?? 9e18);
+    return { ...pr, touches, children, metrics: m };
+  }
+
+  timeline(sp: URLSearchParams): Row {
+    const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint' });
+    const buckets = limitOf(p.buckets, 200, 2000);
+    const span = this.db.prepare('SELECT min(ts) lo, max(ts) hi FROM events').get() as { lo: number | null; hi: number | null };
+    let { from, to } = rangeOf(p);
+    from ??= span.lo ?? 0;
+    to ??= span.hi ?? from;
+    if (to <= from) to = from + 1;
+    const w = Math.max(1, Math.ceil((to - from) / buckets));
+    const calls = this.db.prepare(`SELECT rowid AS rid, id, pid, comm, model, provider, start_ts, end_ts, ttft_ms, duration_ms, state, tool_calls,
+        input_tokens, output_tokens FROM calls WHERE coalesce(end_ts, ts) >= ? AND start_ts <= ? ORDER BY start_ts LIMIT 5000`).all(from, to) as Row[];
+    const processes = this.#procRows('coalesce(end_ts, 9e18) >= ? AND start_ts <= ?', [from, to], 'ORDER BY start_ts, rid LIMIT 3000');
+    const activity = this.db.prepare(`SELECT pid, (ts - ?) / ? AS b, type, count(*) n FROM events
+      WHERE src = 'proc' AND type IN ('open', 'connect', 'unlink', 'rename', 'bind', 'listen') AND ts >= ? AND ts <= ?
+      GROUP BY pid, b, type`).all(from, w, from, to);
+    return { from, to, bucket_us: w, calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })), processes, activity, span };
+  }
+
+  metrics(sp: URLSearchParams): Row {
+    const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint', pid: 'int' });
+    const buckets = limitOf(p.buckets, 120, 2000);
+    const span = this.db.prepare('SELECT min(ts) lo, max(ts) hi FROM events').get() as { lo: number | null; hi: number | null };
+    let { from, to } = rangeOf(p);
+    from ??= span.lo ?? 0;
+    to ??= span.hi ?? from;
+    if (to <= from) to = from + 1;
+    const w = Math.max(1, Math.ceil((to - from) / buckets));
+    const pidClause = p.pid !== undefined ? 'AND m.pid = ?' : '';
+    const pidArgs = p.pid !== undefined ? [p.pid] : [];
+    const usage = this.db.prepare(`SELECT m.pid, (m.ts - ?) / ? AS b, avg(m.cpu) cpu, max(m.rss_kb) rss_kb FROM metrics m
+      WHERE m.ts >= ? AND m.ts <= ? ${pidClause} GROUP BY m.pid, b ORDER BY m.pid, b`).all(from, w, from, to, ...pidArgs) as Row[];
+    const comm = this.db.prepare('SELECT comm, argv FROM processes WHERE pid = ? ORDER BY start_ts DESC LIMIT 1');
+    const series = new Map<number, Row>();
+    for (const u of usage) {
+      let s = series.get(u.pid as number);
+      if (!s) {
+        const c = comm.get(u.pid) as Row | undefined;
+        s = { pid: u.pid, comm: c?.comm ?? null, points: [] as unknown[] };
+        series.set(u.pid as number, s);
+      }
+      (s.points as unknown[]).push([from + (u.b as number) * w, u.cpu, u.rss_kb]);
+    }
+    const callRows = this.db.prepare(`SELECT start_ts, model, input_tokens, output_tokens, cache_read, cache_write FROM calls
+      WHERE start_ts >= ? AND start_ts <= ? ORDER BY start_ts`).all(from, to) as Row[];
+    const tok = new Map<number, [number, number, number]>();
+    for (const c of callRows) {
+      const b = Math.floor(((c.start_ts as number) - from) / w);
+      const cur = tok.get(b) ?? [0, 0, 0];
+      cur[0] += (c.input_tokens as number) ?? 0;
+      cur[1] += (c.output_tokens as number) ?? 0;
+      cur[2] += costUsd(c.model as string | null, c.input_tokens as number | null, c.output_tokens as number | null, c.cache_read as number | null, c.cache_write as number | null) ?? 0;
+      tok.set(b, cur);
+    }
+    const tokens = [...tok.entries()].sort((a, b) => a[0] - b[0]).map(([b, v]) => [from! + b * w, ...v]);
+    return { from, to, bucket_us: w, processes: [...series.values()], tokens };
+  }
+}
+
+const LAUNCHERS = new Set(['sh', 'bash', 'zsh', 'dash', 'env', 'node', 'python', 'python3', 'sudo', 'timeout', 'nice']);
+
+function strings(v: unknown, out: string[] = []): string[] {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) strings(x, out);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) strings(x, out);
+  return out;
+}
+
+/** Does a tool call's argument text mention what this argv ran (beyond the shell running it)? */
+export function argMatches(args: unknown, argv: string[]): boolean {
+  const text = strings(args).join('\n');
+  if (!text) return false;
+  return argv.some((a, i) => {
+    const base = a.split('/').pop() ?? a;
+    if (a.length < 2 || a.startsWith('-') || (i === 0 && LAUNCHERS.has(base))) return false;
+    return text.includes(a) || (i === 0 && new RegExp(`(^|[\\s/;&|])${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`).test(text));
+  });
+}
