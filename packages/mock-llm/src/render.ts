@@ -39,6 +39,7 @@ function anthropicUsage(p: Plan, outputTokens: number): Json {
     cache_read_input_tokens: p.usage.cache_read_input_tokens ?? 0,
     output_tokens: outputTokens,
   };
+  if (p.usage.reasoning_tokens !== undefined) u.output_tokens_details = { thinking_tokens: p.usage.reasoning_tokens };
   return u;
 }
 
@@ -85,6 +86,7 @@ const anthropic: Renderer = {
         (parts.length ? parts : ['']).map((s) => ({ type: 'input_json_delta', partial_json: s })));
     }
     const usage: Json = { output_tokens: p.usage.output_tokens };
+    if (p.usage.reasoning_tokens !== undefined) usage.output_tokens_details = { thinking_tokens: p.usage.reasoning_tokens };
     out.push(sseNamed('message_delta', { type: 'message_delta', delta: { stop_reason: anthropicStop(p.stop), stop_sequence: null }, usage }));
     out.push(sseNamed('message_stop', { type: 'message_stop' }));
     return out;
@@ -260,7 +262,8 @@ const openaiResponses: Renderer = {
     const code = type ?? 'server_error';
     const failed = { ...responseObject(p, 'failed', [], null), error: { code, message } };
     return [
-      sseNamed('error', { type: 'error', sequence_number: sent, code, message, param: null }),
+      // Shape as recorded from the live API (the error nested under `error`), which is also what the SDK checks for.
+      sseNamed('error', { type: 'error', sequence_number: sent, error: { type: code, code, message, param: null } }),
       sseNamed('response.failed', { type: 'response.failed', sequence_number: sent + 1, response: failed }),
     ];
   },
