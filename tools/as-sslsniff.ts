@@ -1,4 +1,123 @@
 #!/usr/bin/env node
-import { notBuilt } from '@agentsight/cli';
+// as-sslsniff: argument parsing and wiring; the capture is @agentsight/sslsniff.
+import fs from 'node:fs';
+import { EXIT, ToolError, runTool } from '@agentsight/cli';
+import { checkPrivileges } from '@agentsight/bpf';
+import {
+  SslSniffer, describeTargets, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries,
+  type TlsTarget,
+} from '@agentsight/sslsniff';
 
-await notBuilt('as-sslsniff', 'TLS plaintext capture with eBPF uprobes', 9);
+interface Args {
+  binaryPath?: string[];
+  pid?: number;
+  comm?: string;
+  uid?: number;
+  maxCallMb: number;
+  ringMb: number;
+  listTargets: boolean;
+}
+
+await runTool<Args>({
+  name: 'as-sslsniff',
+  summary: 'TLS plaintext capture with eBPF uprobes (OpenSSL, BoringSSL, GnuTLS, NSS)',
+  usage: 'as-sslsniff [--binary-path PATH]... [-p PID] [-c COMM] [--uid UID] [options]',
+  examples: [
+    ['as-sslsniff -c curl', 'capture what curl sends and receives over TLS (system libssl)'],
+    ['as-sslsniff --binary-path "$(command -v node)" -p 1234', 'a node process: OpenSSL is linked into the node binary'],
+    ['as-sslsniff -p 1234 --list-targets', 'show which TLS functions of process 1234 would be hooked, and where'],
+    ['as-sslsniff -c claude | as-http | as-merge', 'LLM calls of Claude Code'],
+  ],
+  options: (y) => y
+    .option('binary-path', { type: 'string', array: true, describe: 'A TLS library or a binary with TLS linked in (repeatable); docker://NAME for a container\'s main binary' })
+    .option('pid', { alias: 'p', type: 'number', describe: 'Only this process; with no --binary-path, hook the TLS libraries it has mapped' })
+    .option('comm', { alias: 'c', type: 'string', describe: 'Only processes with this name (the process name, not a thread\'s)' })
+    .option('uid', { type: 'number', describe: 'Only processes running as this user id' })
+    .option('max-call-mb', { type: 'number', default: 64, describe: 'Bytes captured per read/write call at most (MiB); longer calls are marked truncated' })
+    .option('ring-mb', { type: 'number', default: 64, describe: 'Kernel ring buffer size (MiB, rounded up to a power of two)' })
+    .option('list-targets', { type: 'boolean', default: false, describe: 'Print what would be hooked (files, functions, offsets) and exit; attaches nothing' })
+    .check((a) => {
+      if (a.pid !== undefined && (!Number.isInteger(a.pid) || a.pid <= 0)) throw new Error('--pid: want a process id');
+      if (a.uid !== undefined && (!Number.isInteger(a.uid) || a.uid < 0)) throw new Error('--uid: want a user id');
+      if (!(a['max-call-mb'] > 0)) throw new Error('--max-call-mb: want a positive number');
+      if (!(a['ring-mb'] > 0) || a['ring-mb'] > 4096) throw new Error('--ring-mb: want 1..4096');
+      return true;
+    }) as never,
+}, async (args, ctx) => {
+  const log = (m: string) => ctx.info(m);
+  const targets: TlsTarget[] = [];
+  for (const p of args.binaryPath ?? []) {
+    let file = p;
+    if (p.startsWith('docker://')) {
+      try { file = resolveDockerTarget(p).path; } catch (e) { throw new ToolError((e as Error).message); }
+    }
+    if (!fs.existsSync(file)) throw new ToolError(`${p}: no such file`, EXIT.USAGE);
+    const t = findTlsTarget(file, { log });
+    if (!t || !t.symbols.length) throw new ToolError(`${p}: no TLS library found in it (no SSL_read/SSL_write, gnutls_record_*, PR_Read/PR_Write)`);
+    targets.push(t);
+  }
+  if (args.pid !== undefined && !args.binaryPath?.length) {
+    let found: TlsTarget[];
+    try { found = discoverForPid(args.pid, { log }); } catch (e) { throw new ToolError((e as Error).message); }
+    if (!found.length) throw new ToolError(`process ${args.pid} has no TLS library mapped that we can hook`);
+    targets.push(...found);
+  }
+  if (!targets.length) {
+    targets.push(...systemTlsLibraries({ log }));
+    if (!targets.length) throw new ToolError('no system TLS library found (libssl.so.3, libssl.so.1.1, libgnutls.so.30, libnspr4.so); use --binary-path');
+  }
+
+  if (args.listTargets) {
+    process.stdout.write(describeTargets(targets));
+    return;
+  }
+
+  checkPrivileges();
+  const sniffer = new SslSniffer({
+    targets,
+    pid: args.pid,
+    comm: args.comm,
+    uid: args.uid,
+    maxCallBytes: Math.round(args.maxCallMb * (1 << 20)),
+    ringBytes: Math.round(args.ringMb * (1 << 20)),
+    warn: (m) => ctx.warn(m),
+    info: log,
+    emit: (ev) => {
+      if (!ctx.out.write(ev) && !ctx.out.closed && !sniffer.ring?.paused) {
+        // Our reader is slower than the traffic: stop taking records and let the kernel
+        // ring absorb it (what overflows there is counted and reported as `lost`).
+        sniffer.pause();
+        void ctx.out.drained().then(() => sniffer.resume());
+      }
+    },
+  });
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    const { kernel, user } = sniffer.stop();
+    const line = summaryLine(kernel, user);
+    ctx.info(line);
+  };
+  ctx.onStop(finish);
+  const n = sniffer.attach();
+  if (!n) {
+    finish();
+    throw new ToolError('no probe could be attached (see the messages above)');
+  }
+  sniffer.start();
+  ctx.info(`capturing: ${n} functions hooked in ${targets.length} file${targets.length > 1 ? 's' : ''}${args.pid ? `, process ${args.pid}` : ''}${args.comm ? `, name ${args.comm}` : ''}`);
+
+  const tick = setInterval(() => {
+    sniffer.tick();
+    if (args.pid !== undefined && !fs.existsSync(`/proc/${args.pid}`)) {
+      ctx.info(`process ${args.pid} exited`);
+      clearInterval(tick);
+      stopSoon = true;
+    }
+  }, 1000);
+  let stopSoon = false;
+  ctx.onStop(() => clearInterval(tick));
+  await Promise.race([ctx.stopped, new Promise<void>((r) => { const w = setInterval(() => { if (stopSoon) { clearInterval(w); r(); } }, 200); w.unref(); })]);
+  finish();
+});

@@ -7,3 +7,7 @@ export * from './elf.js';
 export * from './targets.js';
 export * from './boringssl.js';
 export * from './tlscache.js';
+export * from './record.js';
+export * from './assemble.js';
+export * from './probes.js';
+export * from './capture.js';

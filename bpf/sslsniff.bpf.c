@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * as-sslsniff: the plaintext of TLS reads and writes, at the library boundary.
+ *
+ * One entry/return program pair serves every library: OpenSSL and BoringSSL SSL_read/
+ * SSL_write (and the _ex forms), GnuTLS gnutls_record_recv/send, NSS PR_Read/PR_Write/
+ * PR_Recv/PR_Send all take (conn, buf, n) first. What differs (library, direction, how the
+ * length comes back) travels in the attach cookie, so user space decides per probe and the
+ * BPF side stays minimal per call (the uprobe trap, ~12 us a pair, dominates anyway).
+ *
+ * A call's bytes leave in variable-size records of at most CHUNK bytes, written with
+ * bpf_ringbuf_output from a per-CPU scratch buffer in a bpf_loop, up to max_call_bytes
+ * per call. Nothing reserves a worst-case size. When the ring is full the rest of the call
+ * is counted as dropped (records and bytes) in per-CPU counters that user space reports.
+ *
+ * Record layout is mirrored in packages/sslsniff/src/record.ts; the _Static_asserts keep
+ * the two honest.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define CHUNK 16384
+#define TASK_COMM_LEN_ 16
+
+/* Read-only config, set by the loader before load. 0 / all-ones / "" mean "any". */
+const volatile __u32 targ_tgid = 0;
+const volatile __u32 targ_uid = 0xffffffff;
+const volatile char targ_comm[TASK_COMM_LEN_] = {};
+/* The capturing tool itself, never traced (node links OpenSSL statically). */
+const volatile __u32 self_tgid = 0;
+const volatile __u64 max_call_bytes = 64ULL << 20;
+
+/* Attach cookie: library id | direction | how the call reports its length. */
+#define CK_LIB_MASK 0xff
+#define CK_WRITE (1 << 8)
+#define CK_RET32 (1 << 9)   /* returns int (SSL_read, PR_Read), not ssize_t */
+#define CK_EX (1 << 10)     /* returns 1/0, length through the 4th argument (SSL_read_ex) */
+
+#define LIB_GNUTLS 3
+
+#define KIND_DATA 1
+#define KIND_HANDSHAKE 2
+
+#define F_FAULT 1   /* user memory could not be read: bytes missing */
+#define F_CAPPED 2  /* call longer than max_call_bytes: tail not captured */
+
+struct rec_hdr {
+	__u64 ts;       /* CLOCK_MONOTONIC ns when the call returned */
+	__u64 conn;     /* SSL * / gnutls_session_t / PRFileDesc * */
+	__u64 seq;      /* per (conn, pid, dir), from 0 */
+	__u64 lat_ns;   /* call duration */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 len;      /* bytes the call moved */
+	__u32 off;      /* offset of this record's bytes within the call */
+	__u32 cap;      /* bytes of the call that are captured in total */
+	__s32 ret;      /* handshake: return value */
+	__u8 kind;
+	__u8 dir;       /* 0 read, 1 write */
+	__u8 lib;
+	__u8 flags;
+	char comm[TASK_COMM_LEN_]; /* the process's (thread group leader's) name */
+};
+_Static_assert(sizeof(struct rec_hdr) == 80, "rec_hdr layout is mirrored in record.ts");
+_Static_assert(__builtin_offsetof(struct rec_hdr, ret) == 56, "rec_hdr layout");
+_Static_assert(__builtin_offsetof(struct rec_hdr, comm) == 64, "rec_hdr layout");
+
+struct scratch {
+	struct rec_hdr h;
+	__u8 data[CHUNK];
+};
+
+/* Indexes into the per-CPU stats array, mirrored in record.ts. */
+struct stats {
+	__u64 calls;        /* data calls seen (len > 0) */
+	__u64 bytes;        /* bytes those calls moved */
+	__u64 records;      /* records written to the ring */
+	__u64 rec_bytes;    /* payload bytes written to the ring */
+	__u64 drop_records; /* records lost because the ring was full */
+	__u64 drop_bytes;   /* payload bytes lost because the ring was full */
+	__u64 faults;       /* records whose user memory could not be read */
+	__u64 capped_bytes; /* bytes beyond max_call_bytes, not captured by design */
+};
+
+struct call {
+	__u64 conn;
+	__u64 buf;
+	__u64 ex_out;
+	__u64 ts;
+	__u64 cookie;
+};
+
+struct seq_key {
+	__u64 conn;
+	__u32 tgid;
+	__u32 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct call);
+} calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct call);
+} hs_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct seq_key);
+	__type(value, __u64);
+} seqs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stats);
+} stats SEC(".maps");
+
+static __always_inline struct stats *my_stats(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+static __always_inline void leader_comm(char *comm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO((char(*)[TASK_COMM_LEN_])comm, task, group_leader, comm);
+}
+
+static __always_inline bool wanted(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == self_tgid)
+		return false;
+	if (targ_tgid && tgid != targ_tgid)
+		return false;
+	if (targ_uid != 0xffffffff && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return false;
+	if (targ_comm[0]) {
+		char comm[TASK_COMM_LEN_] = {};
+		leader_comm(comm);
+		for (int i = 0; i < TASK_COMM_LEN_; i++) {
+			if (comm[i] != targ_comm[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	return true;
+}
+
+static __always_inline void remember(struct pt_regs *ctx, void *map, __u64 conn, __u64 buf, __u64 ex_out)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id))
+		return;
+	struct call c = {
+		.conn = conn,
+		.buf = buf,
+		.ex_out = ex_out,
+		.ts = bpf_ktime_get_ns(),
+		.cookie = bpf_get_attach_cookie(ctx),
+	};
+	bpf_map_update_elem(map, &id, &c, BPF_ANY);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_rw_enter, void *conn, void *buf, long num, void *ex_out)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	remember(ctx, &calls, (__u64)conn, (__u64)buf, (cookie & CK_EX) ? (__u64)ex_out : 0);
+	return 0;
+}
+
+struct emit_ctx {
+	__u64 buf;
+	__u64 cap;
+	struct rec_hdr h;
+	struct stats *st;
+};
+
+static long emit_chunk(__u32 i, void *arg)
+{
+	struct emit_ctx *e = arg;
+	__u64 off = (__u64)i * CHUNK;
+	if (off >= e->cap)
+		return 1;
+	__u64 n = e->cap - off;
+	if (n > CHUNK)
+		n = CHUNK;
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 1;
+	s->h = e->h;
+	s->h.off = off;
+	if (bpf_probe_read_user(s->data, n, (void *)(e->buf + off)) != 0) {
+		s->h.flags |= F_FAULT;
+		e->st->faults++;
+		n = 0;
+	}
+	if (bpf_ringbuf_output(&events, s, sizeof(struct rec_hdr) + n, 0) != 0) {
+		/* Ring full: the rest of this call would be lost too; count it all and stop. */
+		__u64 left = e->cap - off;
+		e->st->drop_records += (left + CHUNK - 1) / CHUNK;
+		e->st->drop_bytes += left;
+		return 1;
+	}
+	e->st->records++;
+	e->st->rec_bytes += n;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_rw_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	bpf_map_delete_elem(&calls, &id);
+
+	__s64 len;
+	if (c.cookie & CK_EX) {
+		if ((int)ret != 1)
+			return 0;
+		__u64 n = 0;
+		if (bpf_probe_read_user(&n, sizeof(n), (void *)c.ex_out) != 0)
+			return 0;
+		len = n;
+	} else if (c.cookie & CK_RET32) {
+		len = (int)ret;
+	} else {
+		len = ret;
+	}
+	if (len <= 0)
+		return 0;
+
+	struct stats *st = my_stats();
+	if (!st)
+		return 0;
+	st->calls++;
+	st->bytes += len;
+
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tgid = id >> 32;
+	__u8 dir = (c.cookie & CK_WRITE) ? 1 : 0;
+
+	struct seq_key sk = { .conn = c.conn, .tgid = tgid, .dir = dir };
+	__u64 seq = 0;
+	__u64 *sp = bpf_map_lookup_elem(&seqs, &sk);
+	if (sp) {
+		seq = __sync_fetch_and_add(sp, 1);
+	} else {
+		__u64 one = 1;
+		bpf_map_update_elem(&seqs, &sk, &one, BPF_NOEXIST);
+	}
+
+	struct emit_ctx e = {};
+	e.buf = c.buf;
+	e.cap = len;
+	e.st = st;
+	if (e.cap > max_call_bytes) {
+		e.cap = max_call_bytes;
+		e.h.flags |= F_CAPPED;
+		st->capped_bytes += len - max_call_bytes;
+	}
+	e.h.ts = now;
+	e.h.conn = c.conn;
+	e.h.seq = seq;
+	e.h.lat_ns = now - c.ts;
+	e.h.pid = tgid;
+	e.h.tid = (__u32)id;
+	e.h.uid = (__u32)bpf_get_current_uid_gid();
+	e.h.len = len;
+	e.h.cap = e.cap;
+	e.h.kind = KIND_DATA;
+	e.h.dir = dir;
+	e.h.lib = c.cookie & CK_LIB_MASK;
+	leader_comm(e.h.comm);
+	bpf_loop((e.cap + CHUNK - 1) / CHUNK, emit_chunk, &e, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_hs_enter, void *conn)
+{
+	remember(ctx, &hs_calls, (__u64)conn, 0, 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_hs_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&hs_calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	bpf_map_delete_elem(&hs_calls, &id);
+
+	int r = (int)ret;
+	__u8 lib = c.cookie & CK_LIB_MASK;
+	bool done;
+	if (lib == LIB_GNUTLS)
+		/* 0 done; GNUTLS_E_AGAIN / GNUTLS_E_INTERRUPTED mean "call again". */
+		done = r == 0;
+	else
+		/* 1 done, 0 failed for good; < 0 is usually WANT_READ/WANT_WRITE on a non-blocking socket. */
+		done = r == 1;
+	bool failed = lib == LIB_GNUTLS ? (r < 0 && r != -28 && r != -52) : r == 0;
+	if (!done && !failed)
+		return 0;
+
+	__u32 tgid = id >> 32;
+	if (done) {
+		/* A new session on this object: its byte streams start again from seq 0. */
+		struct seq_key sk = { .conn = c.conn, .tgid = tgid, .dir = 0 };
+		bpf_map_delete_elem(&seqs, &sk);
+		sk.dir = 1;
+		bpf_map_delete_elem(&seqs, &sk);
+	}
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct stats *st = my_stats();
+	if (!s || !st)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__builtin_memset(&s->h, 0, sizeof(s->h));
+	s->h.ts = now;
+	s->h.conn = c.conn;
+	s->h.lat_ns = now - c.ts;
+	s->h.pid = tgid;
+	s->h.tid = (__u32)id;
+	s->h.uid = (__u32)bpf_get_current_uid_gid();
+	s->h.ret = r;
+	s->h.kind = KIND_HANDSHAKE;
+	s->h.lib = lib;
+	leader_comm(s->h.comm);
+	if (bpf_ringbuf_output(&events, &s->h, sizeof(s->h), 0) != 0)
+		st->drop_records++;
+	else
+		st->records++;
+	return 0;
+}

@@ -1,0 +1,208 @@
+// Turns the ring buffer's records into `ssl` events: the chunks of one TLS call become one
+// `data` event holding the call's bytes, handshakes become `handshake` events, and each
+// (process, SSL object) gets a connection id that changes when the object starts a new
+// session (so a reused pointer does not merge two connections).
+import { encodePayload, monoToWallUs, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent, type TlsLib } from '@agentsight/events';
+import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, LIB_NAMES, type RecordHeader } from './record.js';
+
+export type SslOut = SslDataEvent | SslHandshakeEvent;
+
+interface Pending {
+  h: RecordHeader;
+  buf: Buffer;
+  /** Next offset expected. */
+  next: number;
+  /** Bytes of the call present from 0 (the prefix before the first missing piece). */
+  prefix: number;
+  fault: boolean;
+  since: number;
+}
+
+interface ConnState {
+  gen: number;
+  seen: [boolean, boolean];
+  last: number;
+}
+
+export interface AssemblerStats {
+  /** Data events emitted and the bytes they carried. */
+  calls: number;
+  bytes: number;
+  handshakes: number;
+  /** Calls emitted with `truncated` (lost pieces, faults, or over the per-call cap). */
+  truncated: number;
+  /** Records that did not fit any call (a lost first piece). */
+  orphans: number;
+}
+
+export interface AssemblerOptions {
+  /** A call whose remaining pieces have not arrived after this long is emitted as truncated (ms). */
+  pieceTimeoutMs?: number;
+  /** Forget connection ids idle for this long (ms). */
+  connIdleMs?: number;
+  now?: () => number;
+}
+
+export class Assembler {
+  readonly stats: AssemblerStats = { calls: 0, bytes: 0, handshakes: 0, truncated: 0, orphans: 0 };
+  #pending = new Map<number, Pending>();
+  #conns = new Map<string, ConnState>();
+  readonly #pieceTimeout: number;
+  readonly #connIdle: number;
+  readonly #now: () => number;
+
+  constructor(private readonly emit: (ev: SslOut) => void, opts: AssemblerOptions = {}) {
+    this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
+    this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** One ring record; `rec` is only read during the call (it may be a view of the ring). */
+  push(rec: Buffer): void {
+    const h = decodeHeader(rec);
+    if (h.kind === KIND_HANDSHAKE) return this.#handshake(h);
+    if (h.kind !== KIND_DATA) return;
+    const data = rec.subarray(HDR_SIZE);
+    const fault = (h.flags & F_FAULT) !== 0;
+    const p = this.#pending.get(h.tid);
+    if (p && (p.h.ts !== h.ts || p.h.conn !== h.conn)) {
+      // A new call on this thread while the previous one still misses pieces: those are lost.
+      this.#pending.delete(h.tid);
+      this.#finish(p);
+    }
+    if (h.off === 0) {
+      if (!fault && data.length >= h.cap) {
+        // The common case: the whole call in one record; no copy beyond the encoding.
+        this.#emitData(h, data.subarray(0, h.cap), false);
+        return;
+      }
+      const np: Pending = { h, buf: Buffer.allocUnsafe(h.cap), next: 0, prefix: 0, fault: false, since: this.#now() };
+      this.#pending.set(h.tid, np);
+      this.#piece(np, h, data, fault);
+      return;
+    }
+    const cur = this.#pending.get(h.tid);
+    if (!cur) { this.stats.orphans++; return; }
+    this.#piece(cur, h, data, fault);
+  }
+
+  #piece(p: Pending, h: RecordHeader, data: Buffer, fault: boolean): void {
+    if (h.off !== p.next) {
+      // A piece went missing in between (the kernel stops a call at the first loss, so
+      // this should not happen; keep what is contiguous).
+      p.fault = true;
+    }
+    const want = Math.min(CHUNK, p.h.cap - h.off);
+    if (!fault && data.length > 0) {
+      data.copy(p.buf, h.off, 0, Math.min(data.length, p.h.cap - h.off));
+      if (!p.fault && p.prefix === h.off) p.prefix = h.off + Math.min(data.length, want);
+    }
+    if (fault || data.length < want) p.fault = true;
+    p.next = h.off + want;
+    if (p.next >= p.h.cap) {
+      this.#pending.delete(h.tid);
+      this.#finish(p);
+    }
+  }
+
+  #finish(p: Pending): void {
+    const complete = !p.fault && p.prefix >= p.h.cap;
+    this.#emitData(p.h, p.buf.subarray(0, complete ? p.h.cap : p.prefix), !complete);
+  }
+
+  #conn(pid: number, conn: bigint): { key: string; st: ConnState } {
+    const key = `${pid}:${conn.toString(16)}`;
+    let st = this.#conns.get(key);
+    if (!st) {
+      st = { gen: 0, seen: [false, false], last: 0 };
+      this.#conns.set(key, st);
+    }
+    st.last = this.#now();
+    return { key, st };
+  }
+
+  static connId(key: string, gen: number): string {
+    return gen ? `${key}.${gen}` : key;
+  }
+
+  #emitData(h: RecordHeader, bytes: Buffer, truncated: boolean): void {
+    const { key, st } = this.#conn(h.pid, h.conn);
+    const dir = h.dir ? 1 : 0;
+    if (h.seq === 0 && st.seen[dir]) {
+      // The kernel restarted this stream's sequence: a new session on a reused object.
+      st.gen++;
+      st.seen = [false, false];
+    }
+    st.seen[dir] = true;
+    if (h.flags & F_CAPPED) truncated = true;
+    const ev: SslDataEvent = {
+      v: SCHEMA_VERSION,
+      ts: monoToWallUs(h.ts),
+      src: 'ssl',
+      type: 'data',
+      pid: h.pid,
+      tid: h.tid,
+      comm: h.comm,
+      conn: Assembler.connId(key, st.gen),
+      dir: dir ? 'write' : 'read',
+      seq: h.seq,
+      len: h.len,
+      lib: (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib,
+      latency_us: Math.round(h.latNs / 1000),
+      ...encodePayload(bytes),
+    };
+    if (truncated) {
+      ev.truncated = true;
+      this.stats.truncated++;
+    }
+    this.stats.calls++;
+    this.stats.bytes += bytes.length;
+    this.emit(ev);
+  }
+
+  #handshake(h: RecordHeader): void {
+    const { key, st } = this.#conn(h.pid, h.conn);
+    const lib = (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib;
+    const ok = lib === 'gnutls' ? h.ret === 0 : h.ret === 1;
+    if (ok && (st.seen[0] || st.seen[1])) {
+      st.gen++;
+      st.seen = [false, false];
+    }
+    this.stats.handshakes++;
+    this.emit({
+      v: SCHEMA_VERSION,
+      ts: monoToWallUs(h.ts),
+      src: 'ssl',
+      type: 'handshake',
+      pid: h.pid,
+      tid: h.tid,
+      comm: h.comm,
+      conn: Assembler.connId(key, st.gen),
+      lib,
+      ret: h.ret,
+      latency_us: Math.round(h.latNs / 1000),
+    });
+  }
+
+  /** Emit calls whose pieces stopped arriving, and forget idle connections. */
+  tick(): void {
+    const now = this.#now();
+    for (const [tid, p] of this.#pending) {
+      if (now - p.since > this.#pieceTimeout) {
+        this.#pending.delete(tid);
+        this.#finish(p);
+      }
+    }
+    for (const [k, st] of this.#conns) if (now - st.last > this.#connIdle) this.#conns.delete(k);
+  }
+
+  /** Emit everything held (at exit). */
+  flush(): void {
+    for (const p of this.#pending.values()) this.#finish(p);
+    this.#pending.clear();
+  }
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+}

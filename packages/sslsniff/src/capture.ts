@@ -1,0 +1,183 @@
+// The capture itself: load bpf/sslsniff.bpf.o with the filters, attach the probe pairs
+// to every TLS function of every target, and turn ring records into events. Used by
+// as-sslsniff and by `agentsight exec`.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BpfObject, type Link, type RingReader } from '@agentsight/bpf';
+import { nowUs, SCHEMA_VERSION, type LostEvent, type SslAttachEvent, type SslEvent } from '@agentsight/events';
+import { Assembler, type AssemblerStats } from './assemble.js';
+import { probeFor } from './probes.js';
+import { STATS_FIELDS, sumStats, type KernelStats } from './record.js';
+import type { TlsTarget } from './targets.js';
+
+export const DEFAULT_MAX_CALL_BYTES = 64 << 20;
+export const DEFAULT_RING_BYTES = 64 << 20;
+
+/** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
+export function defaultObjectPath(name = 'sslsniff.bpf.o'): string {
+  const dir = process.env.AGENTSIGHT_BPF_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bpf');
+  return path.join(dir, name);
+}
+
+export interface SnifferOptions {
+  targets: TlsTarget[];
+  /** Only this process (kernel filter on the thread group, and per-process uprobes). */
+  pid?: number;
+  /** Only processes with this name (the process's, not the thread's). */
+  comm?: string;
+  uid?: number;
+  /** Bytes captured per call at most; the rest is counted and the event marked truncated. */
+  maxCallBytes?: number;
+  /** Ring buffer size in bytes (rounded up to a power of two). */
+  ringBytes?: number;
+  objectPath?: string;
+  emit: (ev: SslEvent) => void;
+  warn?: (msg: string) => void;
+  info?: (msg: string) => void;
+  /** Bytes consumed per event-loop turn before yielding. */
+  batchBytes?: number;
+}
+
+function pow2(n: number): number {
+  let p = 4096;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class SslSniffer {
+  readonly obj: BpfObject;
+  readonly assembler: Assembler;
+  #ring: RingReader | undefined;
+  #links: Link[] = [];
+  #lastStats: KernelStats;
+  #stopped = false;
+  readonly ringBytes: number;
+  readonly maxCallBytes: number;
+  attached: SslAttachEvent[] = [];
+
+  constructor(private readonly opts: SnifferOptions) {
+    this.maxCallBytes = opts.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES;
+    this.ringBytes = pow2(opts.ringBytes ?? DEFAULT_RING_BYTES);
+    let comm = opts.comm ?? '';
+    if (Buffer.byteLength(comm) > 15) {
+      // The kernel keeps 15 bytes of a process name.
+      comm = Buffer.from(comm).subarray(0, 15).toString('utf8');
+      opts.warn?.(`process names are at most 15 bytes in the kernel; matching "${comm}"`);
+    }
+    this.obj = BpfObject.open(opts.objectPath ?? defaultObjectPath(), {
+      rodata: {
+        self_tgid: process.pid,
+        targ_tgid: opts.pid ?? 0,
+        targ_uid: opts.uid ?? 0xffffffff,
+        targ_comm: comm,
+        max_call_bytes: BigInt(this.maxCallBytes),
+      },
+    });
+    try {
+      this.obj.setMapMaxEntries('events', this.ringBytes);
+      this.obj.load();
+    } catch (e) {
+      this.obj.close();
+      throw e;
+    }
+    this.assembler = new Assembler((ev) => opts.emit(ev));
+    this.#lastStats = this.kernelStats();
+  }
+
+  /**
+   * Attach to every hooked function of every target; emits one `attach` event per function.
+   * A function that fails to attach is reported and skipped; returns how many attached.
+   */
+  attach(): number {
+    let n = 0;
+    for (const t of this.opts.targets) {
+      let size = 0;
+      try { size = fs.statSync(t.path).size; } catch { /* reported by the attach */ }
+      if (size > 100 << 20) this.opts.info?.(`attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`);
+      for (const s of t.symbols) {
+        const p = probeFor(s.name, t.lib);
+        if (!p) continue;
+        try {
+          const common = { path: t.path, offset: s.offset, cookie: p.cookie, pid: this.opts.pid };
+          const a = this.obj.attachUprobe(p.enter, common);
+          this.#links.push(a);
+          const b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
+          this.#links.push(b);
+        } catch (e) {
+          this.opts.warn?.(`${t.path}: ${s.name}: ${(e as Error).message}`);
+          continue;
+        }
+        n++;
+        const ev: SslAttachEvent = {
+          v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
+          lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
+        };
+        if (this.opts.pid) ev.pid = this.opts.pid;
+        this.attached.push(ev);
+        this.opts.emit(ev);
+      }
+    }
+    return n;
+  }
+
+  /** Start consuming the ring buffer on the event loop. */
+  start(): void {
+    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { batchBytes: this.opts.batchBytes });
+  }
+
+  pause(): void { this.#ring?.pause(); }
+  resume(): void { this.#ring?.resume(); }
+  get ring(): RingReader | undefined { return this.#ring; }
+
+  kernelStats(): KernelStats {
+    return sumStats(this.obj.map('stats').lookupPerCpu(Buffer.alloc(4)));
+  }
+
+  /** Emit a `lost` event for drops and faults since the last call; returns the current counters. */
+  reportLoss(): KernelStats {
+    const s = this.kernelStats();
+    const d = Object.fromEntries(STATS_FIELDS.map((f) => [f, s[f] - this.#lastStats[f]])) as unknown as KernelStats;
+    this.#lastStats = s;
+    if (d.dropRecords || d.dropBytes || d.faults) {
+      const ev: LostEvent = { v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'lost', records: d.dropRecords, bytes: d.dropBytes, faults: d.faults };
+      this.opts.emit(ev);
+    }
+    return s;
+  }
+
+  /** Periodic work: emit calls whose pieces stopped arriving, report loss. */
+  tick(): void {
+    this.assembler.tick();
+    this.reportLoss();
+  }
+
+  /** Detach, take what is left in the ring, flush, report loss, close. Idempotent. */
+  stop(): { kernel: KernelStats; user: AssemblerStats } {
+    const kernel = this.kernelStats();
+    if (this.#stopped) return { kernel, user: this.assembler.stats };
+    this.#stopped = true;
+    for (const l of this.#links) l.destroy();
+    this.#links = [];
+    if (this.#ring) {
+      this.#ring.drain();
+      this.#ring.close();
+    }
+    this.assembler.flush();
+    const final = this.reportLoss();
+    this.obj.close();
+    return { kernel: final, user: this.assembler.stats };
+  }
+}
+
+/** One line for stderr at exit. */
+export function summaryLine(k: KernelStats, u: AssemblerStats): string {
+  const mb = (n: number) => (n / (1 << 20)).toFixed(n < 1 << 20 ? 3 : 1);
+  const share = k.bytes ? ((k.recBytes / Math.max(1, k.bytes - k.cappedBytes)) * 100).toFixed(k.recBytes === k.bytes - k.cappedBytes ? 0 : 2) : '100';
+  let line = `${u.calls} calls, ${mb(u.bytes)} MiB captured (${share}% of ${mb(k.bytes)} MiB seen)`;
+  if (k.dropRecords || k.dropBytes) line += `; LOST ${k.dropRecords} records, ${mb(k.dropBytes)} MiB (ring full: raise --ring-mb)`;
+  if (k.faults) line += `; ${k.faults} unreadable buffers`;
+  if (k.cappedBytes) line += `; ${mb(k.cappedBytes)} MiB over --max-call-mb not captured`;
+  if (u.truncated) line += `; ${u.truncated} calls truncated`;
+  return line;
+}
