@@ -12,3 +12,4 @@ export * from './mapper.js';
 export * from './exporter.js';
 export * from './config.js';
 export * from './stage.js';
+export * from './testing.js';

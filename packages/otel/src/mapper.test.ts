@@ -1,0 +1,193 @@
+import t from 'tap';
+import type { AgentEvent, LlmCallEvent, McpCallEvent } from '@agentsight/events';
+import { SpanMapper, providerName, splitHost } from './mapper.js';
+import { inputMessages, toolResults } from './content.js';
+import type { OtlpSpan } from './otlp.js';
+
+const T0 = 1_764_150_000_000_000; // µs
+
+function llm(over: Partial<LlmCallEvent> & { id: string; start: number; dur: number }): LlmCallEvent {
+  const { start, dur, ...rest } = over;
+  return {
+    v: 1, ts: start + dur * 1000, src: 'llm', type: 'call', pid: 100, tid: 100, comm: 'agent', provider: 'anthropic',
+    api: 'anthropic.messages', model: 'claude-x', request: { messages: [{ role: 'user', content: 'hi' }], stream: true },
+    response: { id: 'msg', text: 'hello', thinking: null, tool_calls: [], finish_reason: 'end_turn' },
+    usage: { input_tokens: 3, output_tokens: 4 }, status: 200, timing: { start, duration_ms: dur }, conn: 'c1', host: 'api.anthropic.com', req: over.id,
+    ...rest,
+  } as LlmCallEvent;
+}
+
+function run(events: AgentEvent[], opts = {}): OtlpSpan[] {
+  const spans: OtlpSpan[] = [];
+  const m = new SpanMapper(opts, (s) => spans.push(s));
+  for (const e of events) m.write(e);
+  m.end();
+  return spans;
+}
+
+const attrs = (s: OtlpSpan): Record<string, unknown> =>
+  Object.fromEntries(s.attributes.map((kv) => [kv.key, Object.values(kv.value)[0]]));
+const byName = (spans: OtlpSpan[], name: string): OtlpSpan => {
+  const s = spans.find((x) => x.name === name);
+  if (!s) throw new Error(`no span ${name} in ${spans.map((x) => x.name).join(', ')}`);
+  return s;
+};
+
+t.test('a synthesized agent root parents the call and spans its calls', async (t) => {
+  const spans = run([llm({ id: 'a', start: T0, dur: 250 }), llm({ id: 'b', start: T0 + 2e6, dur: 100 })]);
+  t.equal(spans.length, 3);
+  const root = byName(spans, 'invoke_agent agent');
+  t.equal(root.parentSpanId, undefined);
+  t.equal(root.startTimeUnixNano, `${T0}000`);
+  t.equal(root.endTimeUnixNano, `${T0 + 2_100_000}000`);
+  const calls = spans.filter((s) => s.name === 'chat claude-x');
+  t.equal(calls.length, 2);
+  for (const c of calls) {
+    t.equal(c.parentSpanId, root.spanId);
+    t.equal(c.traceId, root.traceId);
+    t.equal(c.kind, 3);
+  }
+  t.equal(calls[0]!.endTimeUnixNano, `${T0 + 250_000}000`);
+  t.same(attrs(root)['gen_ai.usage.input_tokens'], 6);
+  t.equal(attrs(root)['gen_ai.provider.name'], 'anthropic');
+});
+
+t.test('ids are deterministic across runs and distinct across calls', async (t) => {
+  const evs = [llm({ id: 'a', start: T0, dur: 1 }), llm({ id: 'b', start: T0 + 10, dur: 1 })];
+  const a = run(evs);
+  const b = run(evs);
+  t.same(a.map((s) => [s.traceId, s.spanId, s.parentSpanId]), b.map((s) => [s.traceId, s.spanId, s.parentSpanId]));
+  t.equal(new Set(a.map((s) => s.spanId)).size, a.length);
+  t.match(a[0]!.traceId, /^[0-9a-f]{32}$/);
+  t.match(a[0]!.spanId, /^[0-9a-f]{16}$/);
+});
+
+t.test('a tool call spans from the answer that asked for it to the request that carries its result', async (t) => {
+  const ask = llm({
+    id: 'a', start: T0, dur: 1000,
+    response: { id: 'm1', text: '', thinking: null, tool_calls: [{ id: 'toolu_1', name: 'Bash', arguments: { command: 'ls' } }], finish_reason: 'tool_use' },
+  });
+  // An unrelated concurrent call without the result must not close the tool span.
+  const other = llm({ id: 'x', start: T0 + 1_500_000, dur: 10 });
+  const answer = llm({
+    id: 'b', start: T0 + 3_000_000, dur: 500,
+    request: { stream: true, messages: [
+      { role: 'user', content: 'list' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'ls' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'a\nb' }] }] },
+    ] },
+  });
+  const spans = run([ask, other, answer], { captureContent: true });
+  const tool = byName(spans, 'execute_tool Bash');
+  const chat = spans.find((s) => attrs(s)['gen_ai.response.id'] === 'm1')!;
+  t.equal(tool.kind, 1);
+  t.equal(tool.startTimeUnixNano, `${T0 + 1_000_000}000`);
+  t.equal(tool.endTimeUnixNano, `${T0 + 3_000_000}000`);
+  t.same(tool.links, [{ traceId: chat.traceId, spanId: chat.spanId }]);
+  t.same(attrs(tool), {
+    'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'Bash', 'gen_ai.tool.call.id': 'toolu_1', 'gen_ai.tool.type': 'function',
+    'gen_ai.tool.call.arguments': '{"command":"ls"}', 'gen_ai.tool.call.result': 'a\nb',
+  });
+});
+
+t.test('a tool whose result never comes ends with its agent and says so', async (t) => {
+  const ask = llm({ id: 'a', start: T0, dur: 1000, response: { id: 'm1', text: '', thinking: null, tool_calls: [{ id: 't', name: 'Read', arguments: {} }], finish_reason: 'tool_use' } });
+  const spans = run([
+    { v: 1, ts: T0 - 1000, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
+    ask,
+    { v: 1, ts: T0 + 9e6, src: 'proc', type: 'exit', pid: 100, comm: 'agent', exit_code: 3 } as AgentEvent,
+  ]);
+  const tool = byName(spans, 'execute_tool Read');
+  t.equal(tool.endTimeUnixNano, `${T0 + 9e6}000`);
+  t.equal(attrs(tool)['agentsight.tool.result_seen'], false);
+  const root = byName(spans, 'invoke_agent agent');
+  t.equal(root.startTimeUnixNano, `${T0 - 1000}000`);
+  t.equal(attrs(root)['process.exit.code'], 3);
+  t.equal(attrs(root)['process.command_line'], 'agent');
+});
+
+t.test('errors: provider error type, HTTP status, status message', async (t) => {
+  const spans = run([
+    llm({ id: 'e1', start: T0, dur: 5, status: 429, error: { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } } }),
+    llm({ id: 'e2', start: T0 + 10, dur: 5, status: 500 }),
+    llm({ id: 'e3', start: T0 + 20, dur: 5, incomplete: 'connection closed' }),
+  ]);
+  const calls = spans.filter((s) => s.name.startsWith('chat'));
+  t.same(calls.map((s) => attrs(s)['error.type']), ['rate_limit_error', '500', 'incomplete']);
+  t.same(calls.map((s) => s.status), [{ code: 2, message: 'slow down' }, { code: 2 }, { code: 2, message: 'connection closed' }]);
+  t.equal(attrs(calls[0]!)['http.response.status_code'], 429);
+});
+
+t.test('anthropic input tokens include cached ones; openai ones already do', async (t) => {
+  const spans = run([
+    llm({ id: 'a', start: T0, dur: 1, usage: { input_tokens: 10, output_tokens: 1, cache_read_input_tokens: 100, cache_creation_input_tokens: 5 } }),
+    llm({ id: 'o', pid: 200, start: T0, dur: 1, provider: 'openai', api: 'openai.chat', usage: { input_tokens: 110, output_tokens: 1, cache_read_input_tokens: 100 } }),
+  ]);
+  const [a, o] = ['a', 'o'].map((id) => spans.find((s) => attrs(s)['agentsight.http.request'] === id)!);
+  t.equal(attrs(a!)['gen_ai.usage.input_tokens'], 115);
+  t.equal(attrs(a!)['gen_ai.usage.cache_read.input_tokens'], 100);
+  t.equal(attrs(a!)['gen_ai.usage.cache_creation.input_tokens'], 5);
+  t.equal(attrs(o!)['gen_ai.usage.input_tokens'], 110);
+  t.not(a!.traceId, o!.traceId, 'one trace per agent process');
+});
+
+t.test('content is recorded only when asked, in the conventions shapes', async (t) => {
+  const ev = llm({ id: 'a', start: T0, dur: 1, request: { system: [{ type: 'text', text: 'Be terse.' }], messages: [{ role: 'user', content: 'hi' }], stream: false } });
+  t.notOk(run([ev]).some((s) => s.attributes.some((kv) => kv.key.startsWith('gen_ai.input') || kv.key.startsWith('gen_ai.output') || kv.key === 'gen_ai.system_instructions')));
+  const a = attrs(byName(run([ev], { captureContent: true }), 'chat claude-x'));
+  t.same(JSON.parse(a['gen_ai.system_instructions'] as string), [{ type: 'text', content: 'Be terse.' }]);
+  t.same(JSON.parse(a['gen_ai.input.messages'] as string), [{ role: 'user', parts: [{ type: 'text', content: 'hi' }] }]);
+  t.same(JSON.parse(a['gen_ai.output.messages'] as string), [{ role: 'assistant', parts: [{ type: 'text', content: 'hello' }], finish_reason: 'stop' }]);
+});
+
+t.test('request parameters take the conventions types', async (t) => {
+  const a = attrs(byName(run([llm({ id: 'a', start: T0, dur: 1, request: { stream: true, messages: [], params: { temperature: 1, top_p: 0.5, max_tokens: 99, stop: 'END', n: 2, seed: 7 } } })]), 'chat claude-x'));
+  t.equal(a['gen_ai.request.temperature'], 1);
+  t.equal(a['gen_ai.request.max_tokens'], 99);
+  t.same(a['gen_ai.request.stop_sequences'], { values: [{ stringValue: 'END' }] });
+  t.equal(a['gen_ai.request.choice.count'], 2);
+  t.equal(a['gen_ai.request.seed'], 7);
+  const span = byName(run([llm({ id: 'a', start: T0, dur: 1, request: { stream: true, messages: [], params: { temperature: 1 } } })]), 'chat claude-x');
+  t.same(span.attributes.find((kv) => kv.key === 'gen_ai.request.temperature')!.value, { doubleValue: 1 }, 'a double even when whole');
+});
+
+t.test('MCP: tools/call nests under the model\'s tool call and resolves the agent via ppid', async (t) => {
+  const ask = llm({ id: 'a', start: T0, dur: 1000, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'tc', name: 'mcp__fs__read', arguments: { path: '/x' } }], finish_reason: 'tool_use' } });
+  const mcp: McpCallEvent = {
+    v: 1, ts: T0 + 1_300_000, src: 'mcp', type: 'call', pid: 300, comm: 'fs-server', transport: 'stdio', channel: '300', rpc_id: 7, method: 'tools/call', tool: 'read',
+    params: { name: 'read', arguments: { path: '/x' } }, result: { content: [{ type: 'text', text: 'data' }], isError: true }, duration_ms: 200, start_ts: T0 + 1_100_000,
+  };
+  const spans = run([
+    { v: 1, ts: T0 - 5, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
+    { v: 1, ts: T0 - 4, src: 'proc', type: 'exec', pid: 300, ppid: 100, uid: 0, comm: 'fs-server', filename: '/bin/fs-server', argv: ['fs-server'] } as AgentEvent,
+    ask,
+    { v: 1, ts: T0 + 1_050_000, src: 'mcp', type: 'call', pid: 300, transport: 'stdio', channel: '300', rpc_id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18' }, result: { protocolVersion: '2025-06-18' }, duration_ms: 1, start_ts: T0 + 1_040_000 } as AgentEvent,
+    mcp,
+  ]);
+  const tool = byName(spans, 'execute_tool mcp__fs__read');
+  const span = byName(spans, 'tools/call read');
+  t.equal(span.parentSpanId, tool.spanId);
+  t.equal(span.traceId, tool.traceId);
+  t.equal(span.kind, 3);
+  t.same(attrs(span), {
+    'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'read', 'gen_ai.operation.name': 'execute_tool', 'jsonrpc.request.id': '7',
+    'mcp.protocol.version': '2025-06-18', 'network.transport': 'pipe', 'error.type': 'tool_error', 'agentsight.mcp.channel': '300',
+  });
+  t.same(span.status, { code: 2 });
+  t.equal(byName(spans, 'initialize').parentSpanId, byName(spans, 'invoke_agent agent').spanId);
+});
+
+t.test('helpers', async (t) => {
+  t.same(splitHost('api.openai.com'), { address: 'api.openai.com', port: 443 });
+  t.same(splitHost('127.0.0.1:8443'), { address: '127.0.0.1', port: 8443 });
+  t.same(splitHost('[::1]:9'), { address: '::1', port: 9 });
+  t.equal(providerName('gemini', 'gemini', 'generativelanguage.googleapis.com'), 'gcp.gemini');
+  t.equal(providerName('openai', 'openai.chat', 'x.openai.azure.com'), 'azure.ai.openai');
+  t.equal(providerName('mistral', 'openai.chat'), 'mistral_ai');
+  t.same(inputMessages('openai.chat', [{ role: 'assistant', tool_calls: [{ id: 'c', function: { name: 'f', arguments: '{"a":1}' } }] }, { role: 'tool', tool_call_id: 'c', content: 'ok' }]), [
+    { role: 'assistant', parts: [{ type: 'tool_call', id: 'c', name: 'f', arguments: { a: 1 } }] },
+    { role: 'tool', parts: [{ type: 'tool_call_response', id: 'c', result: 'ok' }] },
+  ]);
+  t.same(inputMessages('gemini', [{ role: 'model', parts: [{ functionCall: { name: 'f', args: { x: 1 } } }] }]), [{ role: 'assistant', parts: [{ type: 'tool_call', id: null, name: 'f', arguments: { x: 1 } }] }]);
+  t.same([...toolResults('openai.responses', [{ type: 'function_call_output', call_id: 'k', output: '{"r":2}' }])], [['k', { result: { r: 2 }, isError: false }]]);
+});
