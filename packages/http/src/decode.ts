@@ -2,14 +2,21 @@ import zlib from 'node:zlib';
 
 // Streaming, synchronous Content-Encoding decoding. A Stage must emit events in the
 // call that fed it bytes (SSE messages "as they arrive"), and zlib's stream objects
-// are asynchronous; their `_processChunk` is the synchronous core Node's own
-// *Sync functions use, fed here with a flush so each chunk yields what it can.
+// are asynchronous while its *Sync functions are one-shot. So this drives the zlib
+// handle the way Node's own processChunkSync does (lib/zlib.js), without closing it
+// after each chunk. Those are internals (stable from Node 14 to 22); when they are
+// missing the decoder says so and bodies are reported raw.
 
 type Engine = zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress;
 
-interface SyncEngine {
-  _processChunk(chunk: Buffer, flush: number): Buffer;
+interface ZlibInternals {
+  _handle: { writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void } | null;
+  _writeState: Uint32Array;
+  errored?: Error | null;
+  destroyed: boolean;
 }
+
+const OUT_CHUNK = 64 * 1024;
 
 const SUPPORTED = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
 
@@ -24,6 +31,7 @@ export class ContentDecoder {
   #deflatePending = false;
   #maxOut: number;
   #out = 0;
+  #buf: Buffer | undefined;
 
   /** `codings` is the Content-Encoding header value. `maxOut` bounds the decoded size. */
   constructor(codings: string, maxOut: number) {
@@ -45,11 +53,11 @@ export class ContentDecoder {
     } else {
       this.#engine = zlib.createGunzip();
     }
-    // Errors are caught where _processChunk throws; an 'error' event with no listener
+    // Errors are read from the stream state after each write; an 'error' event with no listener
     // would otherwise crash the process later.
     this.#engine?.on('error', () => {});
-    if (this.#engine && typeof (this.#engine as unknown as SyncEngine)._processChunk !== 'function') {
-      this.error = 'zlib synchronous interface missing in this Node';
+    if (this.#engine && !usable(this.#engine)) {
+      this.error = 'zlib internals missing in this Node: body not decoded';
       this.#engine = undefined;
     }
   }
@@ -73,15 +81,38 @@ export class ContentDecoder {
     }
     if (!this.#engine) return chunk;
     if (this.#out >= this.#maxOut) return EMPTY;
+    const z = this.#engine as unknown as ZlibInternals;
+    const handle = z._handle;
+    const state = z._writeState;
+    const parts: Buffer[] = [];
+    let total = 0;
+    let inOff = 0;
+    let inLen = chunk.length;
     try {
-      const out = (this.#engine as unknown as SyncEngine)._processChunk(chunk, this.#flush);
-      this.#out += out.length;
-      return out;
+      for (;;) {
+        this.#buf ??= Buffer.allocUnsafe(OUT_CHUNK);
+        handle!.writeSync(this.#flush, chunk, inOff, inLen, this.#buf, 0, OUT_CHUNK);
+        if (z.errored || z.destroyed) throw z.errored ?? new Error('decoder failed');
+        const availOut = state[0]!;
+        const availIn = state[1]!;
+        const have = OUT_CHUNK - availOut;
+        if (have > 0) {
+          // Copied out: the buffer is reused for the next call.
+          parts.push(Buffer.from(this.#buf.subarray(0, have)));
+          total += have;
+        }
+        inOff += inLen - availIn;
+        inLen = availIn;
+        // Output space left over means zlib has produced all it can from this input.
+        if (availOut !== 0 || this.#out + total >= this.#maxOut) break;
+      }
     } catch (e) {
       this.error = `content-encoding ${this.coding}: ${(e as Error).message}`;
       this.close();
       return EMPTY;
     }
+    this.#out += total;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
   }
 
   close(): void {
@@ -91,3 +122,8 @@ export class ContentDecoder {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function usable(e: Engine): boolean {
+  const z = e as unknown as ZlibInternals;
+  return !!z._handle && typeof z._handle.writeSync === 'function' && z._writeState instanceof Uint32Array;
+}

@@ -11,4 +11,4 @@ export { SseParser, type SseMessage } from './sse.js';
 export { ContentDecoder } from './decode.js';
 export { SeqReorder, type Piece } from './reorder.js';
 export { redactHeaders, redactTarget, redacted, fingerprint, SECRET_HEADERS } from './redact.js';
-export { sslEvents, splitPoints, prng, type SslSynthOptions } from './synth.js';
+export { sslEvents, splitPoints, prng, runHttp, type SslSynthOptions } from './synth.js';

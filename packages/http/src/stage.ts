@@ -239,9 +239,10 @@ class Conn {
     const dir: Dir = e.dir === 'read' ? 'read' : 'write';
     if (!this.#started[dir]) {
       // First sight of this direction. A connection already open when capture began
-      // starts at a later seq, possibly mid-message: start there and resynchronise.
+      // starts at a later seq, possibly mid-message. A small seq may just be the first
+      // calls arriving out of order, so those wait for the hole to fill (or time out).
       this.#started[dir] = true;
-      if (e.seq > 0) {
+      if (e.seq > 64) {
         this.#startAt(dir, e.seq);
         (dir === 'write' ? this.#req : this.#res).gap();
       }

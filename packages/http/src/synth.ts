@@ -1,4 +1,5 @@
-import { encodePayload, SCHEMA_VERSION, type SslDataEvent } from '@agentsight/events';
+import { encodePayload, SCHEMA_VERSION, type AgentEvent, type SslDataEvent } from '@agentsight/events';
+import { HttpStage, type HttpStageOptions } from './stage.js';
 
 // Synthetic `ssl` events from raw bytes: how tests, benchmarks and the corpus harness of
 // other stages feed recorded HTTP through as-http without a kernel.
@@ -57,5 +58,17 @@ export function sslEvents(bytes: Uint8Array, o: SslSynthOptions): SslDataEvent[]
     });
     ts += o.stepUs ?? 10;
   }
+  return out;
+}
+
+/**
+ * Run events through a fresh HttpStage and return what it emits, as the JSON a pipe
+ * would carry (fields left undefined vanish, as they do on the wire).
+ */
+export function runHttp(events: Iterable<AgentEvent>, opts: HttpStageOptions = {}): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  const st = new HttpStage(opts, (e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent));
+  for (const e of events) st.write(e);
+  st.end();
   return out;
 }
