@@ -1,0 +1,165 @@
+import t from 'tap';
+import crypto from 'node:crypto';
+import { decodePayload, validateEvent, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
+import { Assembler, type SslOut } from './assemble.js';
+import { CHUNK, decodeHeader, encodeHeader, F_CAPPED, F_FAULT, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
+
+function hdr(over: Partial<RecordHeader>): RecordHeader {
+  return {
+    ts: 1_000_000_000n, conn: 0x5600aa00n, seq: 0, latNs: 12_345, pid: 100, tid: 101, uid: 0, len: 0, off: 0, cap: 0,
+    ret: 0, kind: KIND_DATA, dir: 1, lib: 1, flags: 0, comm: 'curl', ...over,
+  };
+}
+
+/** The records the BPF side writes for one call of `bytes` (CHUNK-sized pieces). */
+function records(h: Partial<RecordHeader>, bytes: Buffer, cap = bytes.length): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < cap || (cap === 0 && off === 0); off += CHUNK) {
+    out.push(encodeHeader(hdr({ ...h, len: bytes.length, cap, off }), bytes.subarray(off, Math.min(off + CHUNK, cap))));
+    if (cap === 0) break;
+  }
+  return out;
+}
+
+function collect(opts = {}) {
+  const evs: SslOut[] = [];
+  const a = new Assembler((e) => evs.push(e), opts);
+  return { a, evs, data: () => evs.filter((e): e is SslDataEvent => e.type === 'data') };
+}
+
+t.test('header round-trips through the record layout', async (t) => {
+  const h = hdr({ seq: 7, len: 123456, off: 16384, cap: 123456, ret: -1, flags: 3, comm: 'python3.11' });
+  const b = encodeHeader(h, Buffer.from('xyz'));
+  t.equal(b.length, 83);
+  t.same(decodeHeader(b), h);
+});
+
+t.test('a call in one record becomes one valid data event', async (t) => {
+  const { a, evs } = collect();
+  const body = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  for (const r of records({ seq: 0 }, body)) a.push(r);
+  t.equal(evs.length, 1);
+  const ev = evs[0] as SslDataEvent;
+  t.equal(validateEvent(ev), null);
+  t.equal(ev.conn, '100:5600aa00');
+  t.equal(ev.dir, 'write');
+  t.equal(ev.seq, 0);
+  t.equal(ev.len, body.length);
+  t.equal(ev.lib, 'openssl');
+  t.equal(ev.comm, 'curl');
+  t.equal(ev.latency_us, 12);
+  t.notOk(ev.truncated);
+  t.same(decodePayload(ev), body);
+});
+
+t.test('pieces of a large call are joined, byte-exact, binary-safe', async (t) => {
+  const { a, evs, data } = collect();
+  const body = crypto.randomBytes(5 * CHUNK + 777);
+  const recs = records({ dir: 0, seq: 3 }, body);
+  t.equal(recs.length, 6);
+  for (const r of recs) a.push(r);
+  t.equal(evs.length, 1);
+  const ev = data()[0]!;
+  t.equal(ev.enc, 'base64');
+  t.equal(ev.dir, 'read');
+  t.equal(ev.seq, 3);
+  t.equal(crypto.createHash('sha256').update(decodePayload(ev)).digest('hex'), crypto.createHash('sha256').update(body).digest('hex'));
+  t.equal(a.pending, 0);
+});
+
+t.test('calls of different threads interleaved in the ring stay apart', async (t) => {
+  const { a, data } = collect();
+  const b1 = Buffer.alloc(3 * CHUNK, 'a');
+  const b2 = Buffer.alloc(2 * CHUNK + 5, 'b');
+  const r1 = records({ tid: 1, conn: 1n, ts: 5n }, b1);
+  const r2 = records({ tid: 2, conn: 2n, ts: 6n }, b2);
+  for (const r of [r1[0], r2[0], r1[1], r2[1], r2[2], r1[2]]) a.push(r!);
+  const evs = data();
+  t.equal(evs.length, 2);
+  t.same(evs.map((e) => [e.tid, decodePayload(e).equals(e.tid === 1 ? b1 : b2)]), [[2, true], [1, true]]);
+});
+
+t.test('a lost tail is emitted as truncated when the thread moves on', async (t) => {
+  const { a, data } = collect();
+  const body = Buffer.alloc(3 * CHUNK, 'x');
+  const recs = records({ ts: 10n, seq: 0 }, body);
+  a.push(recs[0]!);
+  a.push(recs[1]!);
+  for (const r of records({ ts: 20n, seq: 1 }, Buffer.from('next'))) a.push(r);
+  const evs = data();
+  t.equal(evs.length, 2);
+  t.equal(evs[0]!.truncated, true);
+  t.equal(evs[0]!.len, 3 * CHUNK);
+  t.equal(decodePayload(evs[0]!).length, 2 * CHUNK, 'what arrived is kept');
+  t.equal(decodePayload(evs[1]!).toString(), 'next');
+  t.equal(a.stats.truncated, 1);
+});
+
+t.test('a missing middle piece keeps only the contiguous prefix', async (t) => {
+  const { a, data } = collect();
+  const body = crypto.randomBytes(3 * CHUNK);
+  const recs = records({}, body);
+  a.push(recs[0]!);
+  a.push(recs[2]!);
+  const ev = data()[0]!;
+  t.equal(ev.truncated, true);
+  t.same(decodePayload(ev), body.subarray(0, CHUNK));
+});
+
+t.test('unreadable user memory and the per-call cap mark the call truncated', async (t) => {
+  const { a, data } = collect();
+  a.push(encodeHeader(hdr({ len: 10, cap: 10, flags: F_FAULT })));
+  const big = Buffer.alloc(CHUNK + 100, 'z');
+  for (const r of records({ ts: 2n, flags: F_CAPPED }, Buffer.alloc(5 * CHUNK, 'z'), CHUNK + 100)) a.push(r);
+  const [f, c] = data();
+  t.equal(f!.truncated, true);
+  t.equal(decodePayload(f!).length, 0);
+  t.equal(c!.truncated, true);
+  t.equal(c!.len, 5 * CHUNK);
+  t.same(decodePayload(c!), big);
+});
+
+t.test('pieces that stop arriving are flushed by tick after the timeout', async (t) => {
+  let now = 0;
+  const { a, data } = collect({ now: () => now, pieceTimeoutMs: 1000 });
+  a.push(records({}, Buffer.alloc(2 * CHUNK, 'q'))[0]!);
+  a.tick();
+  t.equal(data().length, 0);
+  now = 1500;
+  a.tick();
+  t.equal(data().length, 1);
+  t.equal(data()[0]!.truncated, true);
+  // A later piece of the flushed call is an orphan, not a new call.
+  a.push(records({}, Buffer.alloc(2 * CHUNK, 'q'))[1]!);
+  t.equal(a.stats.orphans, 1);
+  t.equal(data().length, 1);
+});
+
+t.test('connection ids change when an SSL object starts a new session', async (t) => {
+  const { a, evs } = collect();
+  const hs = (ret: number, ts: bigint) => encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret, ts }));
+  a.push(hs(1, 1n));
+  for (const r of records({ ts: 2n, seq: 0 }, Buffer.from('a'))) a.push(r);
+  for (const r of records({ ts: 3n, seq: 1 }, Buffer.from('b'))) a.push(r);
+  // Same pointer, new handshake: a new connection.
+  a.push(hs(1, 4n));
+  for (const r of records({ ts: 5n, seq: 0 }, Buffer.from('c'))) a.push(r);
+  // The handshake record was lost, but the kernel restarted the sequence: also new.
+  for (const r of records({ ts: 6n, seq: 0 }, Buffer.from('d'))) a.push(r);
+  const conns = evs.map((e) => `${e.type}:${e.conn}`);
+  t.same(conns, ['handshake:100:5600aa00', 'data:100:5600aa00', 'data:100:5600aa00', 'handshake:100:5600aa00.1', 'data:100:5600aa00.1', 'data:100:5600aa00.2']);
+  const h = evs[0] as SslHandshakeEvent;
+  t.equal(validateEvent(h), null);
+  t.equal(h.ret, 1);
+  // A different process with the same pointer value is a different connection.
+  for (const r of records({ ts: 7n, pid: 200, seq: 0 }, Buffer.from('e'))) a.push(r);
+  t.equal(evs.at(-1)!.conn, '200:5600aa00');
+});
+
+t.test('flush emits what is held', async (t) => {
+  const { a, data } = collect();
+  a.push(records({}, Buffer.alloc(2 * CHUNK, 'w'))[0]!);
+  a.flush();
+  t.equal(data().length, 1);
+  t.equal(a.pending, 0);
+});
