@@ -45,7 +45,9 @@ export interface ElfSymbol {
   shndx: number;
 }
 
-export class ElfError extends Error {}
+export class ElfError extends Error {
+  override name = 'ElfError';
+}
 
 /** 64-bit values that matter here (addresses, offsets) fit in 2^53; anything larger is corrupt. */
 function u64(buf: Buffer, off: number): number {
