@@ -16,7 +16,7 @@ BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
 BPF_HDR := $(wildcard bpf/*.h)
 
-.PHONY: all deps apt-deps build bpf ts test bench demo install clean
+.PHONY: all deps apt-deps build bpf ts test bench demo install clean agents
 
 all: build
 
@@ -50,7 +50,19 @@ ts: deps
 	npx tsc -b
 	@chmod +x dist/tools/*.js
 
-test: build
+# Real agents/runtimes the kernel tests run (pinned; not dependencies of the tools):
+# Bun (static BoringSSL) and the Claude Code native binary (a Bun executable), in .cache/agents.
+AGENT_PKGS := @oven/bun-linux-x64@1.4.5 @anthropic-ai/claude-code@2.1.197 @anthropic-ai/claude-code-linux-x64@2.1.197
+agents: .cache/agents/.stamp
+.cache/agents/.stamp: Makefile
+	mkdir -p .cache/agents
+	npm install --prefix .cache/agents --no-save --no-audit --no-fund --ignore-scripts $(AGENT_PKGS) >&2
+	# A second Bun release, to check the BoringSSL locator across versions.
+	mkdir -p .cache/agents/bun-1.3.14
+	npm install --prefix .cache/agents/bun-1.3.14 --no-save --no-audit --no-fund --ignore-scripts @oven/bun-linux-x64@1.3.14 >&2
+	@touch $@
+
+test: build agents
 	npx tap $(TAP_FLAGS)
 
 bench: build
