@@ -99,6 +99,10 @@ export interface ProcExecEvent extends EventBase {
   filename: string;
   argv: string[];
   cwd?: string;
+  /** The argument block was longer than the kernel side copies (4 KiB): argv is cut. */
+  argv_truncated?: boolean;
+  /** Exec from a non-leader thread: the tid that called execve (it now has the pid). */
+  old_tid?: number;
 }
 export interface ProcForkEvent extends EventBase {
   src: 'proc';
@@ -116,6 +120,11 @@ export interface ProcExitEvent extends EventBase {
   signal?: number;
   duration_ms?: number;
   ppid?: number;
+  /** CPU time of the whole process (user + system), ms. */
+  cpu_ms?: number;
+  /** Peak resident set, KiB. */
+  maxrss_kb?: number;
+  core_dumped?: boolean;
 }
 export interface ProcOpenEvent extends EventBase {
   src: 'proc';
@@ -125,8 +134,11 @@ export interface ProcOpenEvent extends EventBase {
   flags: number;
   /** fd on success, negative errno on failure. */
   ret: number;
-  /** Count of further identical opens folded into this one. */
+  /** With `folded`: how many opens this event stands for. */
   count?: number;
+  /** Noisy opens (/proc, /sys, the dynamic loader's) summed per process under `path` (a
+   * directory, or the file), reported when the process exits. */
+  folded?: boolean;
 }
 export interface ProcConnectEvent extends EventBase {
   src: 'proc';
@@ -136,6 +148,7 @@ export interface ProcConnectEvent extends EventBase {
   addr?: string;
   port?: number;
   ret: number;
+  fd?: number;
 }
 export interface ProcFileOpEvent extends EventBase {
   src: 'proc';
@@ -145,6 +158,8 @@ export interface ProcFileOpEvent extends EventBase {
   /** For rename: the new path. */
   to?: string;
   ret: number;
+  /** unlinkat/renameat2 flags, when non-zero. */
+  flags?: number;
 }
 export interface ProcMetricsEvent extends EventBase {
   src: 'proc';
