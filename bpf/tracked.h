@@ -33,13 +33,19 @@ struct {
 	__type(value, __u32); /* tgid of the process that brought it in (root of its subtree) */
 } tracked SEC(".maps");
 
+/* Value for a process that is tracked from its next exec on: --cmd's gate, a shell whose
+ * own reads and writes (waiting to be released) are not the command's. */
+#define TRACK_AT_EXEC 0xffffffffu
+
 static __always_inline bool is_tracked(__u32 tgid)
 {
 	if (tgid == self_tgid)
 		return false;
 	if (targ_all)
 		return true;
-	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+	__u32 *v = bpf_map_lookup_elem(&tracked, &tgid);
+
+	return v && *v != TRACK_AT_EXEC;
 }
 
 static __always_inline bool comm_matches(struct task_struct *task)
@@ -70,7 +76,7 @@ static __always_inline bool track_fork(struct task_struct *parent, struct task_s
 	if (targ_all)
 		return true;
 	__u32 *root = bpf_map_lookup_elem(&tracked, &ptgid);
-	if (!root)
+	if (!root || *root == TRACK_AT_EXEC)
 		return false;
 	__u32 r = *root;
 	bpf_map_update_elem(&tracked, &ctgid, &r, BPF_ANY);
@@ -82,9 +88,18 @@ static __always_inline bool track_exec(struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 
-	if (is_tracked(tgid))
+	if (tgid == self_tgid)
+		return false;
+	if (targ_all)
 		return true;
-	if (tgid == self_tgid || !comm_matches(task))
+	__u32 *v = bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (v) {
+		if (*v == TRACK_AT_EXEC)
+			*v = tgid;
+		return true;
+	}
+	if (!comm_matches(task))
 		return false;
 	bpf_map_update_elem(&tracked, &tgid, &tgid, BPF_ANY);
 	return true;

@@ -55,6 +55,9 @@ export interface GatedChild {
 // The gate: a shell blocked on fd 3 until the child's pid is in the tracked set, then exec'ing
 // the command in that same pid, so its first instruction is already traced. If we die before
 // releasing it, read sees EOF and the command never runs untraced.
+/** bpf/tracked.h: tracked from the next exec on. */
+const TRACK_AT_EXEC = 0xffffffff;
+
 const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
 
 export class TraceSession {
@@ -107,16 +110,19 @@ export class TraceSession {
       const links = obj.programs().map((p) => obj.attach(p.name));
       const ring = obj.ringBuffer('events', opts.onRecord);
       const tracked = obj.map('tracked');
-      const add = (pid: number) => {
+      const add = (pid: number, atExec = false) => {
         const k = Buffer.alloc(4);
         k.writeUInt32LE(pid);
-        tracked.update(k, k);
+        const v = Buffer.alloc(4);
+        v.writeUInt32LE(atExec ? TRACK_AT_EXEC : pid);
+        tracked.update(k, v);
       };
 
       const existing: number[] = [];
       if (opts.cmd?.length) {
         child = spawnGated(opts.cmd, opts.childStdout, opts.cwd);
-        add(child.pid);
+        // From its exec on: the gate shell's own reads (of the release) are not the command's.
+        add(child.pid, true);
       }
       if (table) {
         // Programs are attached, so forks of a process already in the set are caught by the
