@@ -10,13 +10,14 @@ BPFTOOL ?= bpftool
 
 # Debian packages the build, the tests and the demo need.
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
-            curl python3 gnutls-bin openssl man-db zstd procps iproute2
+            curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
+            chromium
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
 BPF_HDR := $(wildcard bpf/*.h)
 
-.PHONY: all deps apt-deps build bpf ts test bench demo install clean agents
+.PHONY: all deps apt-deps build bpf ts ui test bench demo install clean agents
 
 all: build
 
@@ -34,7 +35,7 @@ node_modules/.package-lock.json: package-lock.json $(wildcard packages/*/package
 	npm ci --no-audit --no-fund >&2
 	@touch $@
 
-build: deps bpf ts
+build: deps bpf ts ui
 
 # vmlinux.h is generated from the running kernel's BTF (CO-RE relocates field offsets at
 # load time, so any BTF-enabled kernel can load objects built against it).
@@ -45,6 +46,11 @@ bpf/%.bpf.o: bpf/%.bpf.c bpf/vmlinux.h $(BPF_HDR)
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Ibpf -c $< -o $@
 
 bpf: $(BPF_OBJ)
+
+# The web UI of as-serve: type-checked, then bundled by esbuild into packages/ui/dist.
+ui: deps
+	npx tsc -p packages/ui/tsconfig.json
+	node packages/ui/build.mjs
 
 ts: deps
 	npx tsc -b

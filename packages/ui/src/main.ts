@@ -1,0 +1,131 @@
+import { api, clear, errorBox, fmtNum, h } from './dom.js';
+import { conversations } from './views/conversations.js';
+import { timeline } from './views/timeline.js';
+import { processes } from './views/processes.js';
+import { events } from './views/events.js';
+import { metrics } from './views/metrics.js';
+
+export interface View {
+  /** Draw into `root` for these URL parameters. */
+  render(root: HTMLElement, params: URLSearchParams): Promise<void>;
+  /** New events were stored (id of the newest); refresh what is shown. */
+  live?(lastId: number): Promise<void> | void;
+}
+
+export type ViewFactory = () => View;
+
+const VIEWS: Record<string, [string, ViewFactory]> = {
+  conversations: ['Conversations', conversations],
+  timeline: ['Timeline', timeline],
+  processes: ['Process tree', processes],
+  events: ['Events', events],
+  metrics: ['Metrics', metrics],
+};
+
+let current: View | undefined;
+let currentName = '';
+
+/** Go to a view with these filters; the URL is the state, so any view can be shared. */
+export function navigate(path: string, params: Record<string, string | number | undefined | null> = {}, replace = false): void {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, String(v));
+  const url = `${path}${qs.size ? `?${qs}` : ''}`;
+  if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
+  void route();
+}
+
+/** Update the query string without re-rendering (selection inside a view). */
+export function setParams(params: Record<string, string | number | undefined | null>): void {
+  const qs = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') qs.delete(k); else qs.set(k, String(v));
+  }
+  history.replaceState(null, '', `${location.pathname}${qs.size ? `?${qs}` : ''}`);
+}
+
+async function route(): Promise<void> {
+  let name = location.pathname.replace(/^\/+|\/+$/g, '') || 'conversations';
+  if (!VIEWS[name]) name = 'conversations';
+  const root = document.getElementById('view')!;
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a')) a.classList.toggle('active', a.dataset.view === name);
+  document.title = `${VIEWS[name]![0]} · agentsight`;
+  if (name !== currentName) { current = VIEWS[name]![1](); currentName = name; }
+  clear(root);
+  root.className = `view-${name}`;
+  try {
+    await current!.render(root, new URLSearchParams(location.search));
+  } catch (e) {
+    root.appendChild(errorBox(e));
+  }
+}
+
+async function refreshStats(): Promise<void> {
+  try {
+    const st = await api<{ events: number; calls: number; processes: number }>('stats');
+    const el = document.getElementById('stats')!;
+    el.textContent = `${fmtNum(st.events)} events · ${st.calls} LLM calls · ${st.processes} processes`;
+  } catch { /* the header is informational */ }
+}
+
+function connectLive(): void {
+  const dot = document.getElementById('live')!;
+  const es = new EventSource('/api/live');
+  let pending: number | undefined;
+  let busy = false;
+  // Commits arrive up to ten times a second; views refresh at most every 300 ms.
+  const flush = async () => {
+    if (busy || pending === undefined) return;
+    const id = pending;
+    pending = undefined;
+    busy = true;
+    try {
+      await current?.live?.(id);
+      await refreshStats();
+    } finally {
+      busy = false;
+      if (pending !== undefined) setTimeout(flush, 300);
+    }
+  };
+  es.addEventListener('hello', () => { dot.className = 'live on'; });
+  es.addEventListener('commit', (e) => {
+    pending = (JSON.parse((e as MessageEvent).data) as { last_id: number }).last_id;
+    (window as unknown as { __asLastId: number }).__asLastId = pending;
+    setTimeout(flush, 0);
+  });
+  es.onerror = () => { dot.className = 'live off'; };
+  es.onopen = () => { dot.className = 'live on'; };
+}
+
+function initTheme(): void {
+  const saved = localStorage.getItem('as-theme');
+  const theme = saved ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark');
+  document.documentElement.dataset.theme = theme;
+  document.getElementById('theme')!.addEventListener('click', () => {
+    const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem('as-theme', next);
+  });
+}
+
+function init(): void {
+  initTheme();
+  const nav = document.getElementById('nav')!;
+  for (const [key, [label]] of Object.entries(VIEWS)) {
+    nav.appendChild(h('a', { href: `/${key}`, 'data-view': key }, label));
+  }
+  document.addEventListener('click', (e) => {
+    const a = (e.target as Element).closest?.('a');
+    if (!a || a.target || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+    e.preventDefault();
+    history.pushState(null, '', url.pathname + url.search);
+    void route();
+  });
+  window.addEventListener('popstate', () => void route());
+  void route();
+  void refreshStats();
+  connectLive();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

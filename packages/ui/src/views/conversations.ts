@@ -1,0 +1,190 @@
+import { api, argvText, clear, errorBox, exitBadge, fmtCost, fmtDur, fmtNum, fmtTime, h, jsonTree, markdown } from '../dom.js';
+import { navigate } from '../main.js';
+import type { View } from '../main.js';
+
+type Row = Record<string, any>;
+
+const PAGE = 50;
+
+function asText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : (x as Row)?.text ?? JSON.stringify(x))).join('\n');
+  return JSON.stringify(v, null, 2);
+}
+
+function toolChip(name: string, args: unknown, id?: string | null): HTMLElement {
+  let parsed = args;
+  if (typeof args === 'string') { try { parsed = JSON.parse(args); } catch { /* raw string */ } }
+  return h('div', { class: 'tool-use' }, h('div', { class: 'tool-head' }, h('span', { class: 'tag tool' }, 'tool call'), h('b', null, name), id ? h('span', { class: 'muted' }, ` ${id}`) : null), jsonTree(parsed, 3));
+}
+
+function toolResult(content: unknown, isError: boolean, id?: string): HTMLElement {
+  return h('div', { class: `tool-result ${isError ? 'err' : ''}` }, h('div', { class: 'tool-head' }, h('span', { class: `tag ${isError ? 'bad' : 'ok'}` }, isError ? 'tool error' : 'tool result'), id ? h('span', { class: 'muted' }, ` ${id}`) : null),
+    h('pre', { class: 'out' }, asText(content)));
+}
+
+/** One content block of any provider's message format. */
+function block(b: unknown): Node {
+  if (typeof b === 'string') return markdown(b);
+  const x = (b ?? {}) as Row;
+  switch (x.type) {
+    case 'text': case 'input_text': case 'output_text': return markdown(String(x.text ?? ''));
+    case 'thinking': return h('details', { class: 'thinking' }, h('summary', null, 'thinking'), h('div', { class: 'pre' }, String(x.thinking ?? '')));
+    case 'tool_use': return toolChip(x.name, x.input, x.id);
+    case 'tool_result': return toolResult(x.content, !!x.is_error, x.tool_use_id);
+    case 'function_call': return toolChip(x.name, x.arguments, x.call_id);
+    case 'function_call_output': return toolResult(x.output, false, x.call_id);
+    case 'image': case 'input_image': case 'image_url': return h('span', { class: 'muted' }, '[image]');
+  }
+  if (typeof x.text === 'string') return markdown(x.text);
+  if (x.functionCall) return toolChip(x.functionCall.name, x.functionCall.args);
+  if (x.functionResponse) return toolResult(x.functionResponse.response, false, x.functionResponse.name);
+  return jsonTree(b, 1);
+}
+
+function message(m: unknown): HTMLElement {
+  const x = (m ?? {}) as Row;
+  const role = String(x.role ?? x.type ?? 'message');
+  const body = h('div', { class: 'msg-body' });
+  const content = x.content ?? x.parts;
+  if (x.type === 'function_call' || x.type === 'function_call_output') body.appendChild(block(x));
+  else if (typeof content === 'string') body.appendChild(role === 'tool' ? toolResult(content, false, x.tool_call_id) : markdown(content));
+  else if (Array.isArray(content)) for (const b of content) body.appendChild(block(b));
+  for (const tc of (x.tool_calls as Row[] | undefined) ?? []) body.appendChild(toolChip(tc.function?.name ?? tc.name, tc.function?.arguments ?? tc.arguments, tc.id));
+  return h('div', { class: `msg role-${role}` }, h('div', { class: 'role' }, role), body);
+}
+
+function processTable(procs: Row[]): HTMLElement {
+  if (!procs.length) return h('div', { class: 'muted small' }, 'no process seen for this tool call');
+  return h('table', { class: 'procs' },
+    h('tbody', null, procs.map((p) => h('tr', null,
+      h('td', { class: 'mono', style: `padding-left:${(p.depth ?? 0) * 14 + 4}px` }, h('a', { href: `/processes?rid=${p.rid}` }, argvText(p.argv, p.comm ?? '?'))),
+      h('td', { class: 'muted' }, `pid ${p.pid}`),
+      h('td', null, exitBadge(p)),
+      h('td', { class: 'muted' }, p.end_ts ? fmtDur((p.end_ts - p.start_ts) / 1000) : ''),
+      h('td', { class: 'muted' }, `${p.opens ?? 0} files · ${p.conns ?? 0} net`)))));
+}
+
+function callCard(c: Row, d: Row | undefined): HTMLElement {
+  const ev = d?.event as Row | undefined;
+  const streaming = c.state === 'streaming';
+  const head = h('div', { class: 'call-head' },
+    h('b', null, c.model ?? 'model?'), h('span', { class: 'muted' }, ` ${c.provider ?? ''}`),
+    h('span', { class: `badge ${streaming ? 'run' : c.state === 'done' ? 'ok' : 'bad'}` }, streaming ? 'streaming…' : c.state === 'done' ? String(c.status ?? 200) : c.state),
+    h('span', { class: 'kv' }, `in ${fmtNum(c.input_tokens)} · out ${fmtNum(c.output_tokens)} tok`),
+    h('span', { class: 'kv' }, `TTFT ${fmtDur(c.ttft_ms)} · ${fmtDur(c.duration_ms)}`),
+    h('span', { class: 'kv' }, fmtCost(c.cost_usd)),
+    h('span', { class: 'muted right' }, fmtTime(c.start_ts)),
+    h('a', { class: 'small', href: `/events?type=llm/call&q=${encodeURIComponent(c.id)}` }, 'raw'));
+  const card = h('section', { class: `call ${streaming ? 'streaming' : ''}`, id: `call-${c.id}`, 'data-sig': `${c.state}|${c.ts}` }, head);
+  const req = ev?.request as Row | undefined;
+  if (req) {
+    const msgs = (req.messages as unknown[] | undefined) ?? [];
+    let lastAssistant = -1;
+    msgs.forEach((m, i) => { const r = (m as Row)?.role; if (r === 'assistant' || r === 'model') lastAssistant = i; });
+    const older = msgs.slice(0, lastAssistant + 1);
+    const fresh = msgs.slice(lastAssistant + 1);
+    const reqBox = h('div', { class: 'request' });
+    if (req.system) reqBox.appendChild(h('details', { class: 'sys' }, h('summary', null, 'system prompt'), h('div', { class: 'pre' }, asText(req.system))));
+    if (older.length) reqBox.appendChild(h('details', { class: 'older' }, h('summary', null, `${older.length} earlier message${older.length > 1 ? 's' : ''}`), older.map(message)));
+    for (const m of fresh) reqBox.appendChild(message(m));
+    if (req.tools?.length) reqBox.appendChild(h('details', { class: 'tools-decl' }, h('summary', null, `${req.tools.length} tools offered`), jsonTree(req.tools, 1)));
+    card.appendChild(reqBox);
+  }
+  const resp = h('div', { class: 'response' }, h('div', { class: 'role' }, 'assistant'));
+  const r = ev?.response as Row | undefined;
+  if (r?.thinking) resp.appendChild(h('details', { class: 'thinking' }, h('summary', null, 'thinking'), h('div', { class: 'pre' }, r.thinking)));
+  const text = r?.text ?? (streaming ? c.partial : c.preview) ?? '';
+  if (text) resp.appendChild(markdown(text));
+  const tools: Row[] = (d?.tools as Row[] | undefined) ?? (c.tool_calls as Row[]).map((t): Row => ({ ...t, processes: [] }));
+  for (const t of tools) {
+    const box = toolChip(t.name, t.arguments, t.id);
+    box.appendChild(h('div', { class: 'ran' }, h('span', { class: 'muted small' }, t.how === 'link' ? 'ran (correlated):' : t.how === 'time+lineage' ? 'ran (by time and process lineage):' : 'ran:'), processTable(t.processes ?? [])));
+    resp.appendChild(box);
+  }
+  if (ev?.error) resp.appendChild(h('div', { class: 'error' }, 'error: ', jsonTree(ev.error, 1)));
+  if (r?.finish_reason) resp.appendChild(h('div', { class: 'muted small' }, `finish: ${r.finish_reason}`));
+  card.appendChild(resp);
+  return card;
+}
+
+export function conversations(): View {
+  let root: HTMLElement;
+  let list: HTMLElement;
+  let side: HTMLElement;
+  let pid: number | undefined;
+  let loaded = new Map<string, string>();
+  let cursor: string | null = null;
+
+  const detail = (id: string) => api<Row>(`calls/${encodeURIComponent(id)}`).catch(() => undefined);
+
+  async function loadSessions(params: URLSearchParams) {
+    const { sessions } = await api<{ sessions: Row[] }>('sessions');
+    clear(side);
+    side.appendChild(h('h3', null, 'Agent sessions'));
+    if (!sessions.length) side.appendChild(h('div', { class: 'muted' }, 'No LLM calls captured yet.'));
+    for (const s of sessions) {
+      side.appendChild(h('a', { class: `session ${s.pid === pid ? 'active' : ''}`, href: `/conversations?pid=${s.pid}` },
+        h('div', null, h('b', null, s.comm ?? '?'), ` pid ${s.pid}`),
+        h('div', { class: 'muted small mono' }, argvText(s.argv)),
+        h('div', { class: 'small' }, `${s.calls} calls · ${fmtNum((s.input_tokens ?? 0) + (s.output_tokens ?? 0))} tok · ${s.models ?? ''}`),
+        h('div', { class: 'muted small' }, `${fmtTime(s.first_ts, true)}`)));
+    }
+    if (pid === undefined && sessions.length && !params.has('pid')) pid = sessions[0]!.pid;
+    for (const a of side.querySelectorAll<HTMLAnchorElement>('a.session')) a.classList.toggle('active', a.href.endsWith(`pid=${pid}`));
+  }
+
+  async function loadCalls(append: boolean) {
+    const page = await api<{ calls: Row[]; next: string | null }>('calls', { pid, limit: PAGE, cursor: append ? cursor : undefined });
+    if (!append) { clear(list); loaded = new Map(); }
+    const details = await Promise.all(page.calls.map((c) => (c.state === 'streaming' ? undefined : detail(c.id))));
+    page.calls.forEach((c, i) => {
+      const card = callCard(c, details[i]);
+      list.appendChild(card);
+      loaded.set(c.id, `${c.state}|${c.ts}`);
+    });
+    cursor = page.next;
+    list.querySelector('.more')?.remove();
+    if (cursor) list.appendChild(h('button', { class: 'more', onclick: () => void loadCalls(true) }, 'more calls'));
+    if (!loaded.size) list.appendChild(h('div', { class: 'empty' }, 'No LLM calls in this session yet. They appear here live.'));
+  }
+
+  return {
+    async render(r, params) {
+      root = r;
+      pid = params.has('pid') ? Number(params.get('pid')) : undefined;
+      side = h('aside', { class: 'sessions' });
+      list = h('div', { class: 'calls' });
+      root.appendChild(h('div', { class: 'split' }, side, list));
+      await loadSessions(params);
+      if (pid !== undefined && !params.has('pid')) navigate('/conversations', { pid }, true);
+      else await loadCalls(false);
+    },
+    async live() {
+      try {
+        await loadSessions(new URLSearchParams(location.search));
+        // Re-fetch the visible window; redraw only cards that changed (a stream that
+        // finished, a new call), appending new ones at the end when all pages are loaded.
+        const page = await api<{ calls: Row[]; next: string | null }>('calls', { pid, limit: 1000 });
+        list.querySelector('.empty')?.remove();
+        for (const c of page.calls) {
+          const sig = `${c.state}|${c.ts}`;
+          if (loaded.get(c.id) === sig) continue;
+          const old = document.getElementById(`call-${c.id}`);
+          if (!old && cursor) continue;
+          const card = callCard(c, c.state === 'streaming' ? undefined : await detail(c.id));
+          if (old) old.replaceWith(card); else list.insertBefore(card, list.querySelector('.more'));
+          loaded.set(c.id, sig);
+        }
+        // A tool's process may exit after its call was drawn: refresh the latest call's tools.
+        const last = page.calls[page.calls.length - 1];
+        if (last && last.state !== 'streaming' && (last.tool_calls as unknown[]).length) {
+          const old = document.getElementById(`call-${last.id}`);
+          if (old) old.replaceWith(callCard(last, await detail(last.id)));
+        }
+      } catch (e) {
+        root.prepend(errorBox(e));
+      }
+    },
+  };
+}
