@@ -164,15 +164,18 @@ export class AnthropicAccumulator implements Accumulator {
 
 export const anthropic: ApiModule = {
   api: 'anthropic.messages',
-  request(body: unknown): RequestInfo {
-    if (!isObj(body)) return { model: null, stream: false };
+  request(body: unknown, path: string): RequestInfo {
+    // Vertex puts the model in the path (…/models/claude-x@date:streamRawPredict).
+    const m = /\/models\/([^/:?]+):(stream)?[rR]awPredict/.exec(path);
+    const pathModel = m ? decodeURIComponent(m[1]!) : null;
+    if (!isObj(body)) return { model: pathModel, stream: !!m?.[2] };
     return {
-      model: str(body.model),
+      model: str(body.model) ?? pathModel,
       system: body.system,
       messages: Array.isArray(body.messages) ? body.messages : undefined,
       tools: Array.isArray(body.tools) ? body.tools : undefined,
       params: restParams(body, ['model', 'system', 'messages', 'tools', 'stream']),
-      stream: body.stream === true,
+      stream: body.stream === true || !!m?.[2],
     };
   },
   accumulator: () => new AnthropicAccumulator(),

@@ -38,7 +38,7 @@ const HOSTS: Array<[RegExp, string]> = [
   [/(^|\.)cerebras\.ai$/, 'cerebras'],
   [/(^|\.)perplexity\.ai$/, 'perplexity'],
   [/^cloudcode-pa\.googleapis\.com$/, 'google-code-assist'],
-  [/(^|\.)aiplatform\.googleapis\.com$/, 'vertex'],
+  [/(^|[.-])aiplatform\.googleapis\.com$/, 'vertex'],
   [/(^|\.)generativelanguage\.googleapis\.com$/, 'google'],
   [/(^|\.)bedrock-runtime\..*amazonaws\.com$/, 'bedrock'],
 ];
