@@ -1,0 +1,181 @@
+// Fuzzing as-http's stage: thousands of random and mutated inputs (bytes mutated inside
+// real recorded exchanges, and the ssl events themselves dropped, duplicated, reordered,
+// truncated, renumbered). Proves: no exception, every output event valid under the
+// contract, no case slow enough to suggest a hang, and memory held by the stage bounded
+// by its limits at every step. Seeded: a failure names its seed and reproduces.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { validateEvent, type AgentEvent, type SslDataEvent } from '@agentsight/events';
+import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
+import { CORPUS } from './lib/run.js';
+
+const TIME_BUDGET_MS = 45_000;
+const LIMITS = { maxBodyBytes: 64 * 1024, maxHeadBytes: 8 * 1024, reorderMaxPending: 32 };
+// Reorder buffer (8 MiB default cap) + head + one kept body and its raw copy per direction.
+const HELD_BOUND = 8 * 1024 * 1024 + 4 * (LIMITS.maxBodyBytes + LIMITS.maxHeadBytes) + 64 * 1024;
+
+function seeds(): Buffer[] {
+  const out: Buffer[] = [];
+  if (fs.existsSync(CORPUS)) {
+    for (const dir of fs.readdirSync(CORPUS)) {
+      const d = path.join(CORPUS, dir);
+      if (!fs.statSync(d).isDirectory()) continue;
+      for (const f of fs.readdirSync(d)) if (f.endsWith('.http')) out.push(fs.readFileSync(path.join(d, f)));
+    }
+  }
+  const gz = zlib.gzipSync('{"x":"' + 'y'.repeat(3000) + '"}');
+  out.push(
+    Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`), gz]),
+    Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\nX: y\r\n\r\n'),
+    Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello'),
+    Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\r\rdata: b\n\n'),
+  );
+  return out;
+}
+
+const REQUESTS = [
+  Buffer.from('POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: 2\r\n\r\n{}'),
+  Buffer.from('GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
+  Buffer.from('HEAD / HTTP/1.1\r\nHost: h\r\n\r\n'),
+  Buffer.from('POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n'),
+  Buffer.from('CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n'),
+];
+
+const TOKENS = ['\r\n', '\r\n\r\n', '\n', '\r', ':', ' ', '0\r\n\r\n', 'HTTP/1.1 200 OK\r\n', 'GET / HTTP/1.1\r\n', 'Content-Length: 99999999\r\n',
+  'Transfer-Encoding: chunked\r\n', 'ffffffff\r\n', 'data: ', 'event: x\n', '\xef\xbb\xbf', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '\x00', '\xff\xfe'];
+
+function mutate(b: Buffer, rnd: () => number): Buffer {
+  let buf = Buffer.from(b);
+  const n = 1 + Math.floor(rnd() * 8);
+  for (let i = 0; i < n; i++) {
+    const at = Math.floor(rnd() * (buf.length + 1));
+    switch (Math.floor(rnd() * 7)) {
+      case 0: if (buf.length) buf[Math.min(at, buf.length - 1)]! ^= 1 << Math.floor(rnd() * 8); break;
+      case 1: buf = Buffer.concat([buf.subarray(0, at), Buffer.from(TOKENS[Math.floor(rnd() * TOKENS.length)]!, 'latin1'), buf.subarray(at)]); break;
+      case 2: buf = Buffer.concat([buf.subarray(0, at), buf.subarray(Math.min(buf.length, at + 1 + Math.floor(rnd() * 64)))]); break;
+      case 3: buf = buf.subarray(0, at); break;
+      case 4: { const len = Math.floor(rnd() * 200); buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at, at + len), buf.subarray(at)]); break; }
+      case 5: { const r = Buffer.alloc(Math.floor(rnd() * 300)); for (let k = 0; k < r.length; k++) r[k] = Math.floor(rnd() * 256); buf = Buffer.concat([buf.subarray(0, at), r, buf.subarray(at)]); break; }
+      case 6: buf = Buffer.from(buf.toString('latin1').replace(/\d+/, String(Math.floor(rnd() * 1e6))), 'latin1'); break;
+    }
+  }
+  return buf;
+}
+
+/** Event-level havoc: what a lossy, reordering capture can deliver. */
+function havoc(evs: SslDataEvent[], rnd: () => number): AgentEvent[] {
+  const out: AgentEvent[] = [];
+  for (const e of evs) {
+    const r = rnd();
+    if (r < 0.03) continue; // lost
+    if (r < 0.05) { out.push(e, e); continue; } // duplicated
+    if (r < 0.07) { out.push({ ...e, seq: e.seq + Math.floor(rnd() * 5) - 2 }); continue; }
+    if (r < 0.09) { out.push({ ...e, truncated: true, len: e.len + Math.floor(rnd() * 100) }); continue; }
+    if (r < 0.10) { out.push({ v: 1, ts: e.ts, src: 'ssl', type: 'lost', records: 1, bytes: 10 } as AgentEvent); }
+    if (r < 0.11) { out.push({ ...e, off: Math.floor(rnd() * 50) }); continue; }
+    out.push(e);
+  }
+  for (let i = 0; i + 1 < out.length; i++) if (rnd() < 0.1) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
+  return out;
+}
+
+t.test('fuzz: mutated exchanges and event havoc', async (t) => {
+  const base = seeds();
+  const started = Date.now();
+  let cases = 0;
+  let events = 0;
+  let worstMs = 0;
+  let maxHeld = 0;
+  let failures = 0;
+  for (let seed = 1; ; seed++) {
+    if (cases >= 3000 || Date.now() - started > TIME_BUDGET_MS) break;
+    const rnd = prng(seed);
+    const res = mutate(base[Math.floor(rnd() * base.length)]!, rnd);
+    const req = rnd() < 0.2 ? mutate(REQUESTS[Math.floor(rnd() * REQUESTS.length)]!, rnd) : REQUESTS[Math.floor(rnd() * REQUESTS.length)]!;
+    const max = [1, 7, 100, 5000][Math.floor(rnd() * 4)]!;
+    const w = sslEvents(req, { conn: `f${seed % 3}`, dir: 'write', cuts: splitPoints(req.length, rnd, max) });
+    const r = sslEvents(res, { conn: `f${seed % 3}`, dir: 'read', cuts: splitPoints(res.length, rnd, max) });
+    const input = rnd() < 0.5 ? havoc([...w, ...r], rnd) : [...w, ...r];
+    const t0 = performance.now();
+    try {
+      const out: AgentEvent[] = [];
+      const st = new HttpStage({ ...LIMITS, redact: rnd() < 0.5 }, (e) => out.push(e));
+      for (const e of input) {
+        st.write(e);
+        const held = st.heldBytes;
+        if (held > maxHeld) maxHeld = held;
+      }
+      st.tick(Date.now() * 1000 + 1e9);
+      st.end();
+      for (const e of out) {
+        const why = validateEvent(JSON.parse(JSON.stringify(e)));
+        if (why) throw new Error(`invalid output event: ${why}: ${JSON.stringify(e).slice(0, 200)}`);
+      }
+      events += out.length;
+    } catch (e) {
+      failures++;
+      if (failures <= 3) t.fail(`seed ${seed}: ${(e as Error).stack}`);
+    }
+    worstMs = Math.max(worstMs, performance.now() - t0);
+    cases++;
+  }
+  t.equal(failures, 0, `no exception and valid output in ${cases} cases`);
+  t.ok(cases >= 1000, `at least 1000 cases in the time budget (${cases})`);
+  t.ok(worstMs < 2000, `no case near a hang (worst ${worstMs.toFixed(1)} ms)`);
+  t.ok(maxHeld <= HELD_BOUND, `held bytes bounded (max ${maxHeld})`);
+  t.comment(`${cases} cases, ${events} events out, worst case ${worstMs.toFixed(1)} ms, max held ${maxHeld} bytes`);
+});
+
+t.test('fuzz: pure random bytes, both directions', async (t) => {
+  let failures = 0;
+  for (let seed = 1; seed <= 1500; seed++) {
+    const rnd = prng(seed + 1e6);
+    const bytes = (n: number) => { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = rnd() < 0.3 ? ' \r\n:HTP/1.0GET'.charCodeAt(Math.floor(rnd() * 15)) : Math.floor(rnd() * 256); return b; };
+    const evs = [
+      ...sslEvents(bytes(Math.floor(rnd() * 2000)), { conn: 'r', dir: 'write', cuts: splitPoints(2000, rnd, 300) }),
+      ...sslEvents(bytes(Math.floor(rnd() * 2000)), { conn: 'r', dir: 'read', cuts: splitPoints(2000, rnd, 300) }),
+    ];
+    try {
+      const out: AgentEvent[] = [];
+      const st = new HttpStage(LIMITS, (e) => out.push(e));
+      for (const e of evs) st.write(e);
+      st.end();
+      for (const e of out) { const why = validateEvent(JSON.parse(JSON.stringify(e))); if (why) throw new Error(why); }
+    } catch (e) {
+      if (++failures <= 3) t.fail(`seed ${seed}: ${(e as Error).stack}`);
+    }
+  }
+  t.equal(failures, 0, 'no exception, valid output');
+});
+
+t.test('memory stays bounded on an endless stream', async (t) => {
+  // One long-lived connection: a response that never ends (read until close), then a
+  // chunked SSE stream with an endless line, then valid traffic; and many connections.
+  const st = new HttpStage(LIMITS, () => {});
+  let seq = 0;
+  const ev = (conn: string, dir: 'read' | 'write', data: Buffer, s: number) => sslEvents(data, { conn, dir, seq: s })[0]!;
+  st.write(ev('m', 'write', Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'), 0));
+  st.write(ev('m', 'read', Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), seq++));
+  const junk = Buffer.alloc(64 * 1024, 'x');
+  let maxHeld = 0;
+  for (let i = 0; i < 2000; i++) { st.write(ev('m', 'read', junk, seq++)); maxHeld = Math.max(maxHeld, st.heldBytes); }
+  t.ok(maxHeld <= 2 * LIMITS.maxBodyBytes + 64 * 1024, `read-until-close body of 128 MiB held within limits (max ${maxHeld})`);
+
+  const st2 = new HttpStage(LIMITS, () => {});
+  st2.write(ev('s', 'write', Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'), 0));
+  st2.write(ev('s', 'read', Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: '), 0));
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 1; i < 2000; i++) st2.write(ev('s', 'read', junk, i));
+  global.gc?.();
+  const grew = process.memoryUsage().heapUsed - before;
+  t.ok(grew < 64 * 1024 * 1024, `an endless SSE line does not accumulate (heap grew ${(grew / 1e6).toFixed(1)} MB for 128 MiB in)`);
+
+  // Many connections, each left mid-message: all dropped at the idle timeout.
+  const st3 = new HttpStage({ ...LIMITS, idleTimeoutS: 1 }, () => {});
+  for (let c = 0; c < 5000; c++) st3.write(ev(`c${c}`, 'write', Buffer.from('POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial'), 0));
+  t.equal(st3.connections, 5000);
+  st3.tick(Date.now() * 1000 + 10e6);
+  t.equal(st3.connections, 0, 'idle connections dropped');
+});
