@@ -1,0 +1,161 @@
+// Kernel tests of as-proc (root, real eBPF): a script that forks, execs, opens, renames,
+// unlinks, connects to a local listener, starts a grandchild that lives about a
+// millisecond, and exits with a code; -c and -p filtering.
+import t from 'tap';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import type { AgentEvent, ProcExecEvent, ProcExitEvent } from '@agentsight/events';
+import { kernelSkipReason, ROOT, runTool, sleep, startTool } from './proc-harness.js';
+
+const skip = kernelSkipReason(['proc.bpf.o']);
+type E = AgentEvent & Record<string, unknown>;
+const of = (evs: AgentEvent[], type: string, pred: (e: E) => boolean = () => true) =>
+  (evs as E[]).filter((e) => e.src === 'proc' && e.type === type && pred(e));
+
+t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asproc-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const server = net.createServer((s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const script = path.join(dir, 'actions.sh');
+  fs.writeFileSync(script, [
+    '#!/bin/bash',
+    'cd "$1"',
+    'echo data > a.txt',
+    'mv a.txt b.txt',
+    'rm b.txt',
+    'exec 3<>/dev/tcp/127.0.0.1/$2; exec 3>&-',
+    // A child shell whose own child (the grandchild) lives about a millisecond.
+    "/bin/sh -c '/bin/sleep 0.001; exit 0'",
+    'exit 7',
+  ].join('\n') + '\n', { mode: 0o755 });
+
+  const r = await runTool('as-proc', ['--interval', '0', '-q', '--cmd', '--', '/bin/bash', script, dir, String(port)], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, `as-proc exit status (stderr: ${r.stderr.trim()})`);
+  t.same(r.invalid, [], 'every line is a valid event');
+  const evs = r.events;
+
+  const rootExec = of(evs, 'exec', (e) => (e.argv as string[])[1] === script) as unknown as ProcExecEvent[];
+  t.equal(rootExec.length, 1, 'one exec of the script');
+  const root = rootExec[0]!;
+  t.same(root.argv, ['/bin/bash', script, dir, String(port)], 'full argv');
+  t.equal(root.filename, '/bin/bash');
+  t.equal(root.cwd, fs.realpathSync(ROOT), 'cwd at exec: the tool\'s, which the child inherits');
+  t.equal(root.uid, 0);
+
+  // Pids of the tree: root plus every fork under it.
+  const tree = new Set([root.pid]);
+  for (const f of of(evs, 'fork')) if (tree.has(f.ppid as number)) tree.add(f.pid!);
+  t.ok(evs.every((e) => e.pid === undefined || tree.has(e.pid)), 'no event from outside the tree');
+
+  const realDir = fs.realpathSync(dir);
+  const opens = of(evs, 'open', (e) => e.path === path.join(realDir, 'a.txt'));
+  t.equal(opens.length, 1, 'the relative open, made absolute, once');
+  t.ok((opens[0]!.flags as number) & 0o100, 'O_CREAT');
+  t.ok((opens[0]!.ret as number) >= 0, 'succeeded');
+  t.equal(opens[0]!.pid, root.pid);
+
+  const renames = of(evs, 'rename');
+  t.equal(renames.length, 1, 'one rename');
+  t.match(renames[0], { comm: 'mv', path: path.join(realDir, 'a.txt'), to: path.join(realDir, 'b.txt'), ret: 0 });
+  const unlinks = of(evs, 'unlink');
+  t.equal(unlinks.length, 1, 'one unlink');
+  t.match(unlinks[0], { comm: 'rm', path: path.join(realDir, 'b.txt'), ret: 0 });
+
+  const connects = of(evs, 'connect', (e) => e.family === 'inet');
+  t.equal(connects.length, 1, 'one inet connect');
+  t.match(connects[0], { pid: root.pid, addr: '127.0.0.1', port, ret: 0 });
+
+  const sleeps = of(evs, 'exec', (e) => e.filename === '/bin/sleep') as unknown as ProcExecEvent[];
+  t.equal(sleeps.length, 1, 'the 1 ms grandchild was caught');
+  const gc = sleeps[0]!;
+  t.same(gc.argv, ['/bin/sleep', '0.001']);
+  const mid = of(evs, 'exec', (e) => e.pid === gc.ppid);
+  t.equal(mid.length, 1, 'its parent is the intermediate shell');
+  t.equal((mid[0]!.argv as string[])[0], '/bin/sh');
+  t.not(gc.ppid, root.pid, 'a grandchild, not a child');
+  const gcExit = of(evs, 'exit', (e) => e.pid === gc.pid) as unknown as ProcExitEvent[];
+  t.equal(gcExit.length, 1);
+  t.equal(gcExit[0]!.exit_code, 0);
+  t.ok(gcExit[0]!.duration_ms! >= 1, `grandchild lived ${gcExit[0]!.duration_ms} ms`);
+
+  for (const pid of tree) {
+    t.equal(of(evs, 'exit', (e) => e.pid === pid).length, 1, `exactly one exit for ${pid}`);
+  }
+  const rootExit = of(evs, 'exit', (e) => e.pid === root.pid) as unknown as ProcExitEvent[];
+  t.equal(rootExit[0]!.exit_code, 7, 'exit code of the script');
+  t.notOk('signal' in rootExit[0]!);
+  t.equal(of(evs, 'fork').length, tree.size - 1, 'one fork per child process');
+  t.equal(of(evs, 'lost').length, 0, 'nothing lost');
+  const byTs = evs.filter((e) => !(e as E).folded);
+  t.ok(byTs.every((e, i) => i === 0 || e.ts >= byTs[i - 1]!.ts - 1000), 'events in kernel order (folded opens come at exit)');
+});
+
+t.test('as-proc -c: only processes with that name and their children', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asproc-c-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const name = `astgt${process.pid % 100000}`;
+  const prog = path.join(dir, name);
+  fs.writeFileSync(prog, '#!/bin/sh\necho x > "$1/target.txt"\n/bin/true\n', { mode: 0o755 });
+  const tool = startTool('as-proc', ['--interval', '0', '-c', name]);
+  await tool.ready;
+  const run = (cmd: string, args: string[]) => new Promise<number>((res) => spawn(cmd, args, { stdio: 'ignore' }).on('exit', (c) => res(c ?? -1)));
+  // Unrelated processes doing the same things, before, during and after the target.
+  await run('/bin/sh', ['-c', `echo y > "${dir}/other1.txt"; /bin/true`]);
+  // A script's comm is its file name: the kernel matches it at exec.
+  const [c1] = await Promise.all([run(prog, [dir]), run('/bin/sh', ['-c', `echo z > "${dir}/other2.txt"`])]);
+  t.equal(c1, 0);
+  await run('/bin/sh', ['-c', `echo w > "${dir}/other3.txt"`]);
+  await sleep(300);
+  const r = await tool.stop();
+  t.same(r.invalid, []);
+  const evs = r.events.filter((e) => e.src === 'proc');
+  const execs = of(evs, 'exec');
+  t.same(execs.map((e) => e.filename).sort(), ['/bin/true', prog].sort(), 'the named program and its child, nothing else');
+  const target = execs.find((e) => e.comm === name);
+  t.ok(target, 'the exec of the named program');
+  const realDir = fs.realpathSync(dir);
+  t.equal(of(evs, 'open', (e) => e.path === path.join(realDir, 'target.txt')).length, 1, 'its open');
+  t.ok(of(evs, 'exec', (e) => e.filename === '/bin/true' && e.ppid === target?.pid).length === 1, 'its child is traced');
+  for (const o of ['other1.txt', 'other2.txt', 'other3.txt']) {
+    t.equal(of(evs, 'open', (e) => String(e.path).endsWith(o)).length, 0, `unrelated ${o} not seen`);
+  }
+  const pids = new Set([target?.pid, ...of(evs, 'fork').map((e) => e.pid)]);
+  t.ok(evs.every((e) => e.type === 'lost' || pids.has(e.pid)), 'every event belongs to the named tree');
+});
+
+t.test('as-proc -p: snapshot of the running tree, its later actions, stops when it exits', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asproc-p-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const target = spawn('/bin/bash', ['-c', `sleep 1.5; echo later > "${dir}/later.txt"; /bin/true; exit 3`], { stdio: 'ignore' });
+  t.teardown(() => { target.kill('SIGKILL'); });
+  await sleep(200); // bash has forked its sleep
+  const r = await startTool('as-proc', ['--interval', '0.5', '-q', '-p', String(target.pid)], { timeoutMs: 30_000 }).done;
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.invalid, []);
+  const evs = r.events;
+  const snaps = of(evs, 'snapshot');
+  t.ok(snaps.some((e) => e.pid === target.pid && (e.argv as string[])[0] === '/bin/bash'), 'the target is in the snapshot with its argv');
+  t.ok(snaps.some((e) => e.ppid === target.pid && e.comm === 'sleep'), 'and its running child');
+  t.ok(snaps.every((e) => e.pid === target.pid || e.ppid === target.pid));
+  t.equal(of(evs, 'open', (e) => e.path === path.join(fs.realpathSync(dir), 'later.txt')).length, 1, 'its open after start');
+  t.equal(of(evs, 'exit', (e) => e.pid === target.pid)[0]?.exit_code, 3);
+  const m = of(evs, 'metrics', (e) => e.pid === target.pid);
+  t.ok(m.length >= 1, `metrics sampled (${m.length})`);
+  t.ok(m.every((e) => (e.rss_kb as number) > 0 && (e.threads as number) === 1));
+});
+
+t.test('usage errors exit 2 without loading anything', async (t) => {
+  const r1 = await runTool('as-proc', ['-p', '1', '-c', 'x']);
+  t.equal(r1.code, 2);
+  t.match(r1.stderr, /one of -p, -c and --cmd/);
+  const r2 = await runTool('as-proc', ['--cmd']);
+  t.equal(r2.code, 2);
+  const r3 = await runTool('as-proc', ['--ring-mb', '3', '--cmd', '--', 'true']);
+  t.equal(r3.code, 2);
+});
