@@ -13,7 +13,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { ElfFile, ehFrameFunctionStarts, analyseBoringSsl, findTlsTarget, type TlsTarget } from '@agentsight/sslsniff';
+import { ElfFile, ehFrameFunctionStarts, analyseBoringSsl, findTlsTarget, discoverForPid, type TlsTarget } from '@agentsight/sslsniff';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const AGENTS = join(ROOT, '.cache/agents');
@@ -64,6 +64,24 @@ for (const b of BINARIES) {
     }
   });
 }
+
+t.test('a running Bun process: -p discovery and as-sslsniff --list-targets', { skip: existsSync(BINARIES[0].path) ? false : `MISSING ${BINARIES[0].path}: run \`make agents\`` }, async (t) => {
+  const bun = BINARIES[0].path;
+  const child = spawn(bun, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 500));
+  const targets = discoverForPid(child.pid!);
+  const exe = targets.find((x) => x.lib === 'boringssl');
+  t.ok(exe, 'the Bun executable is found among the mapped files');
+  t.equal(exe?.path, `/proc/${child.pid}/root${bun}`, 'reached through /proc/PID/root');
+  t.same(exe?.symbols, findTlsTarget(bun)?.symbols, 'same offsets as the file itself');
+
+  const tool = join(ROOT, 'dist/tools/as-sslsniff.js');
+  const out = execFileSync(process.execPath, [tool, '--list-targets', '-p', String(child.pid)], { encoding: 'utf8', timeout: 60000 });
+  for (const s of exe?.symbols ?? []) {
+    t.match(out, new RegExp(`${s.name} +offset 0x0*${s.offset.toString(16)} +heuristic`), `--list-targets shows ${s.name}`);
+  }
+});
 
 const isRoot = process.getuid?.() === 0;
 const TRACEFS = '/sys/kernel/tracing';

@@ -15,9 +15,13 @@ t.test('stripped miniature of ssl_lib.cc: functions found at their true addresse
   t.teardown(cleanup);
   const full = join(dir, 'full');
   const stripped = join(dir, 'stripped');
-  for (const opt of ['-O2', '-O1', '-O3']) {
-    t.test(`clang ${opt}`, async (t) => {
-      clang([opt, '-no-pie', '-fno-asynchronous-unwind-tables', '-o', full, join(FIXTURES, 'fake_boringssl.c')]);
+  // Non-PIE code loads the file string with `mov r32, imm32`; PIE and shared objects with a
+  // RIP-relative `lea`.
+  const variants = [['-O2', '-no-pie'], ['-O1', '-no-pie'], ['-O3', '-no-pie'], ['-O2', '-fPIE', '-pie'],
+    ['-O2', '-shared', '-fPIC', '-fvisibility=hidden']];
+  for (const opts of variants) {
+    t.test(`clang ${opts.join(' ')}`, async (t) => {
+      clang([...opts, '-fno-asynchronous-unwind-tables', '-o', full, join(FIXTURES, 'fake_boringssl.c')]);
       execFileSync('llvm-strip', ['-o', stripped, full]);
       const truth = new Map<string, number>();
       const ef = ElfFile.open(full);
