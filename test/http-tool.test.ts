@@ -8,7 +8,8 @@ import { sslEvents } from '@agentsight/http';
 import { runTool } from './lib/run.js';
 
 const req = 'POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: sk-ant-SECRET\r\nContent-Length: 2\r\n\r\n{}';
-const res = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nevent: a\ndata: {"x":1}\n\n\r\n0\r\n\r\n';
+const sse = 'event: a\ndata: {"x":1}\n\n';
+const res = `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n${sse.length.toString(16)}\r\n${sse}\r\n0\r\n\r\n`;
 const lines = [
   ...sslEvents(Buffer.from(req), { conn: 'c', dir: 'write', cuts: [10, 40] }),
   ...sslEvents(Buffer.from(res), { conn: 'c', dir: 'read', cuts: [5, 90] }),
