@@ -57,7 +57,7 @@ export function metrics(): View {
         chart('CPU', procs.map((p) => ({ name: name(p), points: p.points.map((q: number[]) => [q[0], q[1]]) })), d.from, d.to, '%'),
         chart('Memory (RSS)', procs.map((p) => ({ name: name(p), points: p.points.map((q: number[]) => [q[0], q[2] / 1024]) })), d.from, d.to, 'MiB'),
         chart('Tokens per interval', [{ name: 'input', kind: 'bar', points: tokens.map((q) => [q[0]!, q[1]!]) }, { name: 'output', kind: 'bar', points: tokens.map((q) => [q[0]!, q[2]!]) }], d.from, d.to, 'tokens', (v) => v.toFixed(0)),
-        chart('Cumulative tokens and cost', [{ name: 'input tokens', points: cumIn }, { name: 'output tokens', points: cumOut }], d.from, d.to, 'tokens', (v) => v.toFixed(0)),
+        chart('Cumulative tokens', [{ name: 'input tokens', points: cumIn }, { name: 'output tokens', points: cumOut }], d.from, d.to, 'tokens', (v) => v.toFixed(0)),
         chart('Cumulative cost', [{ name: 'USD', points: cumCost }], d.from, d.to, 'USD', (v) => v.toFixed(3))),
     );
     if (!procs.length) box.appendChild(h('div', { class: 'muted' }, 'No proc/metrics samples (as-proc --metrics) in this range.'));
