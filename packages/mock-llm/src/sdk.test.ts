@@ -135,6 +135,8 @@ t.test('official SDKs against scripted replies over HTTPS', async (t) => {
   // The SDKs reuse connections: far fewer TLS sessions than requests would show as
   // separate sockets, but the requests themselves must all have arrived as model calls.
   t.equal(mock.requests.filter((r) => r.api !== null).length, jobs.length);
+  // Only the deliberately cut streams force a new connection; the rest reuse kept-alive ones.
+  t.ok(mock.connections < jobs.length / 2, `SDKs reused connections (${mock.connections} for ${jobs.length} requests)`);
   const paths = new Set(mock.requests.map((r) => r.path.replace(/models\/[^:]+/, 'models/M')));
   t.same([...paths].sort(), ['/v1/chat/completions', '/v1/messages', '/v1/responses', '/v1beta/models/M:generateContent', '/v1beta/models/M:streamGenerateContent'].sort());
 });

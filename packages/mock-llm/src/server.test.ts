@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import t from 'tap';
 import { startMockLlm, type MockLlm } from './server.js';
 
@@ -92,6 +93,7 @@ t.test('pipelined requests are answered in order', async (t) => {
   const r = await raw(mock, anthropicReq(false) + anthropicReq(false) + anthropicReq(false), (b) => (b.toString().match(/HTTP\/1\.1 200/g) ?? []).length === 3 && b.toString().includes('three"'));
   const texts = [...r.data.toString().matchAll(/"text":"(\w+)"/g)].map((m) => m[1]);
   t.same(texts, ['one', 'two', 'three']);
+  t.equal(mock.connections, 1, 'all on one connection');
 });
 
 t.test('SSE framing: chunked, one HTTP chunk per event, writeSize splits events', async (t) => {
@@ -179,6 +181,26 @@ t.test('requests are recorded; non-model paths do not consume replies', async (t
   t.equal(mock.requests.length, 3);
   t.match(mock.requests[2], { method: 'POST', api: 'gemini', stream: false, model: 'gemini-x', path: '/v1beta/models/gemini-x:generateContent' });
   t.equal(mock.requests[2]!.query.get('key'), 'k');
+});
+
+t.test('token counting and model lists answer without consuming replies; compressed bodies are decoded', async (t) => {
+  const mock = await startMockLlm({ tls: false, script: [{ text: 'still queued' }] });
+  t.teardown(() => mock.close());
+  const ct = await raw(mock, post('/v1/messages/count_tokens', { model: 'c', messages: [{ role: 'user', content: 'count me' }] }), (b) => b.includes('}'));
+  t.match(split(ct.data).body.toString(), /^\{"input_tokens":\d+\}$/);
+  const gt = await raw(mock, post('/v1beta/models/g:countTokens', { contents: [] }), (b) => b.includes('}'));
+  t.match(split(gt.data).body.toString(), /^\{"totalTokens":\d+\}$/);
+  const list = await raw(mock, 'GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n', (b) => b.toString().endsWith('}'));
+  const models = JSON.parse(split(list.data).body.toString()) as { data: Array<{ id: string }> };
+  t.ok(models.data.some((m) => m.id === 'gpt-mock-1'));
+  t.equal(mock.pending(), 1, 'the scripted reply is still queued');
+  const json = JSON.stringify({ model: 'gpt-z', messages: [{ role: 'user', content: 'zipped question' }] });
+  const gz = zlib.gzipSync(json);
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-encoding: gzip\r\ncontent-length: ${gz.length}\r\n\r\n`;
+  const r = await raw(mock, Buffer.concat([Buffer.from(head), gz]), (b) => b.includes('"usage"'));
+  t.match(r.data.toString(), /still queued/);
+  t.equal(mock.requests.at(-1)!.body, json, 'the recorded body is the decompressed JSON');
+  t.equal(mock.requests.at(-1)!.model, 'gpt-z');
 });
 
 t.test('malformed requests get a 400 and the connection is closed', async (t) => {

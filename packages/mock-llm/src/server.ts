@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import tls from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +43,8 @@ export interface MockLlm {
   replay(file: string): void;
   /** Replies still queued. */
   pending(): number;
+  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,7 @@ export function routeOf(method: string, path: string): { api: Api; model?: strin
 function toMockRequest(raw: RawRequest): MockRequest {
   const u = new URL(raw.target, 'http://mock.invalid');
   const route = routeOf(raw.method, u.pathname);
-  const body = raw.body.toString('utf8');
+  const body = decodeBody(raw).toString('utf8');
   let json: unknown;
   if (body) { try { json = JSON.parse(body); } catch { /* not JSON */ } }
   const j = (json ?? {}) as { stream?: unknown; model?: unknown };
@@ -69,6 +72,44 @@ function toMockRequest(raw: RawRequest): MockRequest {
     method: raw.method, url: raw.target, path: u.pathname, query: u.searchParams, headers: raw.headers, body, json,
     api: route?.api ?? null, stream, ...(model !== undefined ? { model } : {}), receivedAt: Date.now(),
   };
+}
+
+/** Some clients compress request bodies; recorded requests should read as sent, before compression. */
+function decodeBody(raw: RawRequest): Buffer {
+  const enc = (raw.headers['content-encoding'] ?? '').trim().toLowerCase();
+  try {
+    if (enc === 'gzip' || enc === 'x-gzip') return zlib.gunzipSync(raw.body);
+    if (enc === 'deflate') return zlib.inflateSync(raw.body);
+    if (enc === 'br') return zlib.brotliDecompressSync(raw.body);
+    const z = zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer };
+    if (enc === 'zstd' && z.zstdDecompressSync) return z.zstdDecompressSync(raw.body);
+  } catch { /* leave it as it came */ }
+  return raw.body;
+}
+
+const MODELS = ['claude-mock-1', 'gpt-mock-1', 'gemini-mock-1'];
+
+/**
+ * Endpoints that are not model calls but that SDKs and agents call around them (health
+ * checks, model lists, token counting). They never consume a scripted reply.
+ */
+function auxiliary(req: MockRequest): [number, unknown] {
+  const estimate = Math.max(1, Math.ceil(req.body.length / 4));
+  if (req.method === 'GET' && (req.path === '/' || req.path === '/health')) return [200, { ok: true, server: 'agentsight-mock-llm' }];
+  if (req.method === 'POST' && /\/messages\/count_tokens$/.test(req.path)) return [200, { input_tokens: estimate }];
+  if (req.method === 'POST' && /\/models\/[^/]+:countTokens$/.test(req.path)) return [200, { totalTokens: estimate }];
+  if (req.method === 'GET' && /\/models$/.test(req.path)) {
+    // One list readable as OpenAI's, Anthropic's and Gemini's model list.
+    const created = Math.floor(req.receivedAt / 1000);
+    const data = MODELS.map((id) => ({
+      id, object: 'model', type: 'model', display_name: id, created, created_at: new Date(created * 1000).toISOString(), owned_by: 'agentsight',
+    }));
+    return [200, {
+      object: 'list', data, has_more: false, first_id: MODELS[0], last_id: MODELS[MODELS.length - 1],
+      models: MODELS.map((id) => ({ name: `models/${id}`, displayName: id, supportedGenerationMethods: ['generateContent', 'streamGenerateContent'] })),
+    }];
+  }
+  return [404, { error: { type: 'not_found_error', message: `mock LLM: no API at ${req.method} ${req.path}` } }];
 }
 
 const replayCache = new Map<string, Buffer>();
@@ -109,6 +150,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
   const requests: MockRequest[] = [];
   const sockets = new Set<net.Socket>();
   let seq = 0;
+  let connections = 0;
   const log = opts.log;
 
   const next = (req: MockRequest): Reply => queue.shift() ?? scriptFn?.(req) ?? {};
@@ -130,9 +172,9 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     };
 
     if (req.api === null) {
-      log?.(`${req.method} ${req.url} -> ${req.method === 'GET' && (req.path === '/' || req.path === '/health') ? 200 : 404}`);
-      if (req.method === 'GET' && (req.path === '/' || req.path === '/health')) await sendJson(200, { ok: true, server: 'agentsight-mock-llm', requests: requests.length });
-      else await sendJson(404, { error: { type: 'not_found_error', message: `mock LLM: no API at ${req.method} ${req.path}` } });
+      const [status, body] = auxiliary(req);
+      log?.(`${req.method} ${req.url} -> ${status}`);
+      await sendJson(status, body);
       return keep;
     }
 
@@ -215,6 +257,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
 
   function onConnection(sock: net.Socket): void {
     sockets.add(sock);
+    connections++;
     sock.setNoDelay(true);
     const out = new Out(sock);
     let buf: Buffer = Buffer.alloc(0);
@@ -278,6 +321,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     enqueue: (...r) => { queue.push(...r); },
     replay: (file) => { queue.push({ replay: file }); },
     pending: () => queue.length,
+    get connections() { return connections; },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       for (const s of sockets) s.destroy();
