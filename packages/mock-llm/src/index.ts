@@ -15,7 +15,14 @@
  *   OpenAI Responses         …/responses             stream: body.stream
  *   Gemini                   …/models/M:generateContent (JSON), …/models/M:streamGenerateContent?alt=sse (SSE;
  *                            without alt=sse a JSON array)
- *   GET / and GET /health answer {"ok":true}; anything else is a 404.
+ *   Not model calls (never consume a reply): GET / and /health ({"ok":true}), GET …/models
+ *   (a model list readable by all three SDKs), POST …/messages/count_tokens, …:countTokens.
+ *   Anything else is a 404.
+ *
+ * Pointing clients at it: Anthropic SDK baseURL = mock.url (ANTHROPIC_BASE_URL); OpenAI SDK
+ * baseURL = mock.url + '/v1' (OPENAI_BASE_URL); @google/genai httpOptions.baseUrl = mock.url
+ * (GOOGLE_GEMINI_BASE_URL). Trust: NODE_EXTRA_CA_CERTS=mock.caPath (Node), curl --cacert,
+ * SSL_CERT_FILE / REQUESTS_CA_BUNDLE (Python). Any API key is accepted.
  *
  * Replies (`Reply`, one per model call): taken from the queue (`script` array, `enqueue`,
  * `replay`), else from the `script` function, else the default: a short deterministic text
@@ -28,13 +35,15 @@
  *   x-should-retry: false so SDKs do not retry it), midStreamError {afterChunks, message, type?}
  *   (the API's in-stream error event after that many SSE events), cutAfterChunks (socket
  *   destroyed after that many events; JSON: after half the body), chunkSize (characters per
- *   delta, default 16), delayMs (between events), writeSize (bytes per socket write / HTTP
- *   chunk), headers, replay (absolute path of a raw .http response, written byte for byte).
+ *   delta, default 16), delayMs (between events; for JSON, before the response), writeSize
+ *   (bytes per socket write / HTTP chunk), headers, replay (absolute path of a raw .http
+ *   response, written byte for byte; delayMs/writeSize apply to it too).
  * Thinking is rendered as Anthropic thinking blocks (with a signature), Responses reasoning
  * summaries, Gemini thought parts, and Chat `reasoning_content` deltas (DeepSeek/xAI style).
  *
- * Connections are HTTP/1.1 keep-alive; JSON has content-length, SSE is chunked. Requests are
- * recorded in `mock.requests`. Certificates are generated once with the openssl CLI into
+ * Connections are HTTP/1.1 keep-alive; JSON has content-length, SSE is chunked (one HTTP chunk
+ * per event). Requests are recorded in `mock.requests` (compressed bodies decoded), and
+ * `mock.connections` counts accepted connections. Certificates are generated once with the openssl CLI into
  * `certDir` (default $XDG_CACHE_HOME/agentsight/mock-ca or /tmp/agentsight-mock-ca) and reused.
  */
 export { startMockLlm, routeOf, type MockLlm, type MockLlmOptions } from './server.js';

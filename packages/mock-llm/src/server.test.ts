@@ -127,6 +127,18 @@ t.test('delayMs spaces events out', async (t) => {
   t.ok(ms >= 7 * 40 - 10, `took ${ms} ms`);
 });
 
+t.test('delayMs delays a JSON reply before its first byte', async (t) => {
+  const mock = await startMockLlm({ tls: false, script: [{ text: 'slow', delayMs: 150 }, { text: 'fast' }] });
+  t.teardown(() => mock.close());
+  let start = Date.now();
+  await raw(mock, anthropicReq(false), (b) => b.includes('"usage"'));
+  const slow = Date.now() - start;
+  start = Date.now();
+  await raw(mock, anthropicReq(false), (b) => b.includes('"usage"'));
+  const fast = Date.now() - start;
+  t.ok(slow >= 140 && fast < slow, `delayed ${slow} ms vs ${fast} ms`);
+});
+
 t.test('cutAfterChunks closes the socket mid-stream; JSON is cut mid-body', async (t) => {
   const mock = await startMockLlm({ tls: false, script: [{ text: 'x'.repeat(100), chunkSize: 10, cutAfterChunks: 4 }, { cutAfterChunks: 0 }] });
   t.teardown(() => mock.close());

@@ -183,7 +183,10 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     if (reply.replay) {
       log?.(`${req.method} ${req.url} [${req.api}] -> replay ${reply.replay}`);
       const bytes = readReplay(reply.replay);
-      await writeSplit(out, bytes, reply.writeSize ?? opts.writeSize, reply.delayMs ?? opts.delayMs ?? 0);
+      const ws = reply.writeSize ?? opts.writeSize;
+      const delay = reply.delayMs ?? opts.delayMs ?? 0;
+      if (delay > 0 && !ws) await sleep(delay);
+      await writeSplit(out, bytes, ws, delay);
       return keep && responseKeepsAlive(bytes);
     }
     const extra: Record<string, string> = { ...reply.headers };
@@ -204,6 +207,8 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       // Gemini's streamGenerateContent without alt=sse answers a JSON array of chunks.
       const body = renderer.json(plan);
       const bytes = Buffer.from(JSON.stringify(body));
+      // A non-streaming call's latency is all before the first byte.
+      if (delayMs > 0 && !writeSize) await sleep(delayMs);
       await out.head(200, { ...base, 'content-type': 'application/json', 'content-length': String(bytes.length), ...extra });
       if (reply.cutAfterChunks !== undefined) {
         await out.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
