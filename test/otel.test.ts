@@ -217,6 +217,22 @@ t.test('fault: collector down for the whole run: bounded queue, prompt clean exi
   t.match(r.stderr, /ECONNREFUSED/);
 });
 
+t.test('a slow but working collector slows the input instead of losing spans', async (t) => {
+  const rx = await startOtlpReceiver(() => ({ status: 200, delayMs: 100 }));
+  t.teardown(() => rx.close());
+  const calls = 2000;
+  const evs = Array.from({ length: calls }, (_, i) => ({
+    ...llmBase, ts: T0 + i * 1000 + 500, id: `s#${i}`, req: `s#${i}`, model: 'm', request: { messages: [], stream: false },
+    response: { id: `r${i}`, text: 'x', thinking: null, tool_calls: [], finish_reason: 'end_turn' }, usage: {}, status: 200, timing: { start: T0 + i * 1000, duration_ms: 0.5 },
+  }));
+  // The queue (1000) holds far fewer spans than the input; reading pauses at half of it.
+  const r = await runTool('as-otel', ['--endpoint', rx.url, '--max-queue', '1000', '--batch-size', '50', '--batch-delay-ms', '10'], { stdin: ndjson(evs), env, timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stderr, /lost|dropping/);
+  t.equal(rx.accepted().length, calls + 1);
+  t.ok(rx.requests.length >= (calls + 1) / 50, `${rx.requests.length} requests of at most 50 spans`);
+});
+
 t.test('SIGTERM flushes what was read, including the open agents, and exits 0', async (t) => {
   const rx = await startOtlpReceiver();
   t.teardown(() => rx.close());

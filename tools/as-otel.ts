@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // as-otel: argument parsing and wiring only; the mapping and export live in @agentsight/otel.
 import { EXIT, ToolError, VERSION, runFilter, runTool } from '@agentsight/cli';
-import { OtelStage, resolveConfig } from '@agentsight/otel';
+import { FlowControlledWriter, OtelStage, resolveConfig } from '@agentsight/otel';
 
 await runTool({
   name: 'as-otel',
@@ -53,12 +53,13 @@ await runTool({
   }, args.tee ? (ev) => { ctx.out.write(ev); } : undefined);
   if (!args.stdout) ctx.info(`exporting to ${cfg.url} (${cfg.protocol}${cfg.compression === 'gzip' ? ', gzip' : ''})`);
 
-  await runFilter(args, ctx, stage);
+  // Input waits while the collector is slower than the input; it is dropped only while the collector fails.
+  const flowCtx = Object.create(ctx, { out: { value: new FlowControlledWriter(ctx.out, stage) } }) as typeof ctx;
+  await runFilter(args, flowCtx, stage);
   const st = await stage.shutdown(ctx.stopping ? Math.min(args['flush-timeout-ms'], 4000) : args['flush-timeout-ms']);
   const lost = st.dropped + st.failed;
   const line = `${st.exported} of ${st.spans} spans exported in ${st.requests} requests` +
     (st.retries ? `, ${st.retries} retries` : '') + (lost ? `; ${lost} lost (${st.dropped} dropped: queue full, ${st.failed} failed)` : '');
-  ctx.summary.push(line);
   if (lost) ctx.warn(line + (stage.exporter.lastError ? `; last error: ${stage.exporter.lastError}` : ''));
   else ctx.info(line);
 });

@@ -143,3 +143,27 @@ t.test('configuration from flags and OTEL_* variables', async (t) => {
   t.throws(() => resolveConfig({ endpoint: 'ftp://x' }, {}), /not an http/);
   t.throws(() => resolveConfig({ protocol: 'grpc' }, {}), /protocol/);
 });
+
+t.test('congestion: held input while the collector answers slowly, never while it fails', async (t) => {
+  const rx = await startOtlpReceiver(() => ({ status: 200, delayMs: 200 }));
+  t.teardown(() => rx.close());
+  const ex = new OtlpExporter(base(rx.url, { maxQueueSpans: 20, batchSize: 5 }));
+  for (let i = 0; i < 20; i++) ex.add(span(i));
+  t.equal(ex.queued, 15, 'one batch in flight');
+  t.equal(ex.congested, true, 'half full and healthy');
+  let released = false;
+  const room = ex.room().then(() => { released = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(released, false, 'held while the slow request is in flight');
+  await room;
+  t.ok(ex.queued < 10);
+  await ex.shutdown(5000);
+  t.equal(ex.stats.exported, 20);
+
+  const down = new OtlpExporter(base(`http://127.0.0.1:${await deadPort()}`, { maxQueueSpans: 20, batchSize: 5, maxAttempts: 100 }));
+  for (let i = 0; i < 10; i++) down.add(span(i));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(down.congested, false, 'a failing collector does not hold the input');
+  await down.room();
+  await down.shutdown(100);
+});

@@ -73,6 +73,9 @@ export class OtlpExporter {
   #abort = new AbortController();
   #lastError = '';
   #warnedDrop = false;
+  /** False from a failed attempt (network, 429, 5xx) until the next success. */
+  #healthy = true;
+  #waiters: Array<() => void> = [];
 
   constructor(opts: ExporterOptions) {
     this.#o = {
@@ -82,6 +85,29 @@ export class OtlpExporter {
   }
 
   get queued(): number { return this.#queue.length; }
+
+  /**
+   * True while the queue is over half full and the collector is answering: the caller
+   * should hold its input (see room()). While the collector is failing this stays false,
+   * so input goes on and what does not fit in the queue is dropped and counted: a
+   * collector that is down never stalls a live capture.
+   */
+  get congested(): boolean {
+    return this.#healthy && !this.#abort.signal.aborted &&
+      (this.#queue.length >= Math.max(this.#o.batchSize, this.#o.maxQueueSpans / 2) || this.#queueBytes >= this.#o.maxQueueBytes / 2);
+  }
+
+  /** Resolves when the exporter is no longer congested. */
+  room(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((res) => this.#waiters.push(res));
+  }
+
+  #wake(): void {
+    if (this.congested) return;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
   get queuedBytes(): number { return this.#queueBytes; }
   get lastError(): string { return this.#lastError; }
 
@@ -122,6 +148,7 @@ export class OtlpExporter {
       clearTimeout(timer);
       this.#abort.abort();
       if (this.#timer) clearTimeout(this.#timer);
+      this.#wake();
     }
     this.stats.failed += this.#queue.length;
     this.#queue = [];
@@ -140,6 +167,7 @@ export class OtlpExporter {
       const batch = this.#queue.splice(0, this.#o.batchSize);
       for (const q of batch) this.#queueBytes -= q.size;
       await this.#send(batch.map((q) => q.span));
+      this.#wake();
     }
     if (!this.#queue.length) {
       this.#due = false;
@@ -190,6 +218,7 @@ export class OtlpExporter {
             this.stats.exported += n - Math.min(rejected, n);
             this.stats.failed += Math.min(rejected, n);
             this.#lastError = '';
+            this.#healthy = true;
             return;
           }
           const text = contentType?.includes('json') || contentType?.startsWith('text/') ? Buffer.from(resBody).toString('utf8').slice(0, 200) : '';
@@ -208,6 +237,8 @@ export class OtlpExporter {
           if (err.message && !why.includes(err.message)) why += ` (${err.message})`;
         }
         this.#lastError = `${this.#o.url}: ${why}`;
+        this.#healthy = false;
+        this.#wake();
         if (attempt >= this.#o.maxAttempts) {
           this.#o.warn?.(`giving up on ${n} spans after ${attempt} attempts: ${this.#lastError}`);
           this.stats.failed += n;

@@ -1,4 +1,5 @@
-import type { AgentEvent, Emit, Stage } from '@agentsight/events';
+import { Writable } from 'node:stream';
+import { EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
 import { OtlpExporter, type ExporterOptions, type ExportStats } from './exporter.js';
 import { SpanMapper, type MapperOptions } from './mapper.js';
 
@@ -38,5 +39,40 @@ export class OtelStage implements Stage {
   async shutdown(timeoutMs: number): Promise<ExportStats> {
     this.mapper.end();
     return this.exporter.shutdown(timeoutMs);
+  }
+}
+
+/**
+ * An EventWriter standing in for `out` in a reader loop that pauses on `full` and resumes
+ * on `drained()` (runFilter): full also while the exporter is congested, so replaying a
+ * large capture to a slower (but working) collector slows the reading instead of dropping.
+ * Writes go to `out`.
+ */
+export class FlowControlledWriter extends EventWriter {
+  readonly #out: EventWriter;
+  readonly #stage: OtelStage;
+
+  constructor(out: EventWriter, stage: OtelStage) {
+    super(new Writable({ write: (_c, _e, cb) => cb() }));
+    this.#out = out;
+    this.#stage = stage;
+  }
+
+  override write(ev: AgentEvent | Record<string, unknown>): boolean {
+    return this.#out.write(ev);
+  }
+
+  override get closed(): boolean {
+    return this.#out.closed;
+  }
+
+  override get full(): boolean {
+    return this.#out.full || this.#stage.exporter.congested;
+  }
+
+  override async drained(): Promise<void> {
+    await this.#out.drained();
+    await this.#stage.exporter.room();
+    await this.#out.drained();
   }
 }

@@ -36,7 +36,7 @@ export interface ReceivedRequest {
   spans: ReceivedSpan[];
 }
 
-export interface Reply { status: number; headers?: Record<string, string>; body?: string | Uint8Array }
+export interface Reply { status: number; headers?: Record<string, string>; body?: string | Uint8Array; /** Answer after this long. */ delayMs?: number }
 
 export interface OtlpReceiver {
   url: string;
@@ -123,7 +123,9 @@ export async function startOtlpReceiver(reply: (n: number, req: ReceivedRequest)
       const ans = reply(requests.length, r);
       r.status = ans.status;
       requests.push(r);
-      res.writeHead(ans.status, ans.headers ?? {}).end(ans.body ?? '');
+      const send = () => res.writeHead(ans.status, ans.headers ?? {}).end(ans.body ?? '');
+      if (ans.delayMs) setTimeout(send, ans.delayMs);
+      else send();
     });
   });
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
