@@ -42,6 +42,7 @@ export const REASON = {
   SHOULD_NOT_HAVE_BEEN_CALLED: 66,
   UNINITIALIZED: 226,
   SSL_HANDSHAKE_FAILURE: 215,
+  BAD_LENGTH: 111,
 } as const;
 
 interface Region {
@@ -131,8 +132,8 @@ export function findAddressLoads(elf: ElfFile, targets: number[]): number[] {
  * also sees E8 bytes inside other instructions; requiring alignment and a target inside the
  * code keeps those to a few false starts, which the decode checks below then reject.
  */
-export function callTargets(elf: ElfFile): Set<number> {
-  const out = new Set<number>();
+export function callTargets(elf: ElfFile): Map<number, number> {
+  const out = new Map<number, number>();
   const code = regions(elf, true);
   const inCode = (t: number) => code.some((r) => t >= r.vaddr && t < r.vaddr + r.size);
   for (const r of code) {
@@ -140,7 +141,7 @@ export function callTargets(elf: ElfFile): Set<number> {
       const end = Math.min(limit, buf.length - 5);
       for (let i = buf.indexOf(0xe8); i >= 0 && i < end; i = buf.indexOf(0xe8, i + 1)) {
         const t = base + i + 5 + buf.readInt32LE(i + 1);
-        if ((t & 15) === 0 && inCode(t)) out.add(t);
+        if ((t & 15) === 0 && inCode(t)) out.set(t, (out.get(t) ?? 0) + 1);
       }
     });
   }
@@ -150,10 +151,10 @@ export function callTargets(elf: ElfFile): Set<number> {
 /** A window of code bytes around an address, read on demand. */
 export class CodeWindow {
   /**
-   * `calls`: aligned direct-call targets; `unwindStarts`: exact function starts from unwind
+   * `calls`: aligned direct-call targets and how many call sites each has; `unwindStarts`: exact function starts from unwind
    * tables when the binary has them (then used alongside the padding heuristics).
    */
-  constructor(private elf: ElfFile, readonly calls: Set<number> = new Set(), readonly unwindStarts?: Set<number>) {}
+  constructor(private elf: ElfFile, readonly calls: Map<number, number> = new Map(), readonly unwindStarts?: Set<number>) {}
   /** Could a function start here: aligned, and after int3 padding or a ret, or called directly. */
   isStart(vaddr: number, prevByte: number): boolean {
     if (this.unwindStarts?.has(vaddr)) return true;
@@ -355,18 +356,34 @@ export function analyseBoringSsl(elf: ElfFile, opts: { log?: (msg: string) => vo
   const result: BoringSslAnalysis = { files, sites, functions };
 
   const { SHOULD_NOT_HAVE_BEEN_CALLED: QUIC, UNINITIALIZED: UNINIT, SSL_HANDSHAKE_FAILURE: HSFAIL } = REASON;
+  const callers = (f: SslLibFunction) => code.calls.get(f.start) ?? 0;
   const writes = functions.filter((f) => has(f, QUIC) && has(f, UNINIT) && has(f, HSFAIL));
   const readImpls = functions.filter((f) => !has(f, QUIC) && has(f, UNINIT) && has(f, HSFAIL));
-  if (writes.length === 1) result.ssl_write = writes[0]!.start;
+  if (writes.length === 1) {
+    result.ssl_write = writes[0]!.start;
+  } else if (writes.length > 1) {
+    // SSL_write inlined into SSL_write_ex gives a second function with the same errors, but
+    // SSL_write_ex clamps its size_t length, so the compiler drops SSL_write's negative-length
+    // check (111 BAD_LENGTH) there. Failing that, the wrapper is the larger one.
+    // Then the one the application calls from more places, then the smaller.
+    writes.sort((a, b) => Number(has(b, REASON.BAD_LENGTH)) - Number(has(a, REASON.BAD_LENGTH))
+      || callers(b) - callers(a) || (a.end - a.start) - (b.end - b.start));
+    result.ssl_write = writes[0]!.start;
+    if (has(writes[0]!, REASON.BAD_LENGTH) === has(writes[1]!, REASON.BAD_LENGTH) && callers(writes[0]!) === callers(writes[1]!)) {
+      result.note = `${writes.length} functions raise SSL_write's errors; took the smallest`;
+    }
+  }
   if (readImpls.length === 1) {
     const impl = readImpls[0]!;
     result.ssl_read_impl = impl.start;
-    // SSL_peek and SSL_read both raise only the QUIC error and call ssl_read_impl. SSL_read
-    // (SSL_peek inlined, then consuming what it returned) is the longer of the two. With only
-    // one, the linker dropped the unused other (Bun never peeks); should it be SSL_peek called
-    // by SSL_read, its buffer still holds the same plaintext when it returns.
+    // SSL_peek and SSL_read both raise only the QUIC error and call ssl_read_impl (SSL_read
+    // inlines SSL_peek), and so does SSL_read_ex when it inlines SSL_read. The application
+    // calls SSL_read, from several places, the others seldom or never (the linker usually
+    // drops them); among equals SSL_read, which consumes what SSL_peek returns, is larger than
+    // SSL_peek. Should the one found be SSL_peek called by SSL_read, its buffer still holds
+    // the same plaintext when it returns.
     const readers = functions.filter((f) => f.reasons.length > 0 && f.reasons.every((r) => r === QUIC) && f.callees.has(impl.start));
-    readers.sort((a, b) => (b.end - b.start) - (a.end - a.start));
+    readers.sort((a, b) => callers(b) - callers(a) || (b.end - b.start) - (a.end - a.start));
     if (readers.length) result.ssl_read = readers[0]!.start;
     if (result.ssl_write !== undefined) {
       const w = byStart.get(result.ssl_write)!;

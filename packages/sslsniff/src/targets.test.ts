@@ -1,5 +1,5 @@
 import t from 'tap';
-import { writeFileSync, readFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, symlinkSync, mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { findTlsTarget, discoverForPid, systemTlsLibraries, describeTargets, mappedFiles, resolveDockerTarget } from './targets.js';
@@ -106,6 +106,25 @@ t.test('discoverForPid finds the TLS a running process maps', async (t) => {
   t.throws(() => discoverForPid(2 ** 22 + 12345), /no such process/);
 });
 
-t.test('docker:// without docker says why', { skip: haveTool('docker') ? 'docker is installed here; covered only where it is absent' : false }, async (t) => {
-  t.throws(() => resolveDockerTarget('docker://nope'), /docker CLI is not installed/);
+t.test('docker://NAME through the docker CLI', async (t) => {
+  const { dir, cleanup } = tempDir('as-docker-');
+  const savedPath = process.env.PATH;
+  t.teardown(() => {
+    process.env.PATH = savedPath;
+    cleanup();
+  });
+  process.env.PATH = join(dir, 'empty');
+  t.throws(() => resolveDockerTarget('docker://web'), /docker:\/\/web: the docker CLI is not installed/);
+
+  // A stand-in docker CLI: `inspect` answers with our own pid for "web", fails otherwise.
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'docker'), `#!/bin/sh\n[ "$1" = inspect ] || exit 2\nfor a; do last=$a; done\n` +
+    `if [ "$last" = web ]; then echo ${process.pid}; elif [ "$last" = stopped ]; then echo 0; else echo "Error: No such object: $last" >&2; exit 1; fi\n`, { mode: 0o755 });
+  process.env.PATH = `${bin}:${savedPath}`;
+  const r = resolveDockerTarget('docker://web');
+  t.equal(r.pid, process.pid);
+  t.equal(r.path, `/proc/${process.pid}/root${readlinkSync('/proc/self/exe')}`, 'the container\'s executable, seen from the host');
+  t.throws(() => resolveDockerTarget('docker://gone'), /docker inspect failed: Error: No such object: gone/);
+  t.throws(() => resolveDockerTarget('stopped'), /container is not running/);
 });
