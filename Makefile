@@ -11,7 +11,7 @@ BPFTOOL ?= bpftool
 # Debian packages the build, the tests and the demo need.
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
-            chromium
+            chromium jq time
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)

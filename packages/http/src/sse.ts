@@ -50,14 +50,13 @@ export class SseParser {
       if (chunk[0] === LF) pos = 1;
       this.#lastWasCr = false;
     }
+    // Next CR and next LF, found with indexOf (native, fast) and cached while ahead.
+    let nextCr = -2;
+    let nextLf = -2;
     while (pos < n) {
-      // Next CR or LF, whichever comes first.
-      let end = pos;
-      while (end < n) {
-        const c = chunk[end]!;
-        if (c === LF || c === CR) break;
-        end++;
-      }
+      if (nextCr !== -1 && nextCr < pos) nextCr = chunk.indexOf(CR, pos);
+      if (nextLf !== -1 && nextLf < pos) nextLf = chunk.indexOf(LF, pos);
+      const end = nextCr < 0 ? (nextLf < 0 ? n : nextLf) : nextLf < 0 ? nextCr : Math.min(nextCr, nextLf);
       if (end === n) {
         this.#gather(chunk.subarray(pos, n));
         return;
