@@ -1,0 +1,122 @@
+// as-sslsniff filters and concurrency, as root with real uprobes: -p and -c exclude other
+// processes, --uid excludes other users, ten parallel clients keep their connections apart,
+// and a per-call cap marks calls truncated instead of losing them silently.
+import t from 'tap';
+import fs from 'node:fs';
+import {
+  bodyFile, curl, kernelSkipReason, makeCert, matchConn, nodeClient, python, run, sha, startCapture, startServer, streams, tmpdir,
+  type TestServer,
+} from './sslsniff-helpers.js';
+
+const why = kernelSkipReason();
+
+if (why) {
+  t.test('as-sslsniff filter tests', { skip: why }, async () => {});
+} else {
+  const dir = tmpdir();
+  const tlsFiles = makeCert(dir);
+  let server: TestServer;
+  t.before(async () => { server = await startServer(tlsFiles); });
+  t.teardown(() => { server?.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
+
+  t.test('-p PID: only that process, though another runs the same binary', async (t) => {
+    const body = bodyFile(dir, 4096, 'p-body');
+    const a = await nodeClient(server.port, [[body, 1000]]);
+    const b = await nodeClient(server.port, [[body, 2000]]);
+    const cap = await startCapture(['--binary-path', process.execPath, '-p', String(a.pid)]);
+    const from = server.conns.length;
+    a.go();
+    b.go();
+    t.equal(await a.done, 0);
+    t.equal(await b.done, 0);
+    await server.waitConns(from + 2);
+    const { events } = await cap.stop();
+    const data = events.filter((e) => e.type === 'data');
+    t.ok(data.length > 0, 'the chosen process is captured');
+    t.same([...new Set(data.map((e) => e.pid))], [a.pid], 'no event from the other node process');
+    const mine = server.conns.slice(from).find((c) => c.path === '/size/1000')!;
+    const s = streams(events);
+    t.ok(matchConn(s, mine), 'its request captured whole');
+    t.equal(sha(matchConn(s, mine)!.read), mine.respSha);
+    t.ok(events.filter((e) => e.type === 'attach').every((e) => e.pid === a.pid), 'attach events carry the pid');
+  });
+
+  t.test('-c COMM: only processes of that name', async (t) => {
+    const body = bodyFile(dir, 2048, 'c-body');
+    const cap = await startCapture(['-c', 'python3']);
+    const from = server.conns.length;
+    const [c1, p1] = await Promise.all([curl(server.port, body, 3000), python(server.port, body, 4000)]);
+    t.equal(c1.code, 0, c1.stderr);
+    t.equal(p1.code, 0, p1.stderr);
+    await server.waitConns(from + 2);
+    const { events } = await cap.stop();
+    const data = events.filter((e) => e.type === 'data');
+    t.ok(data.length > 0);
+    t.same([...new Set(data.map((e) => e.comm))], ['python3'], 'no curl events');
+    t.notOk(data.some((e) => e.pid === c1.pid), 'curl pid absent');
+    const py = server.conns.slice(from).find((c) => c.path === '/size/4000')!;
+    t.ok(matchConn(streams(events), py), 'python request captured whole');
+  });
+
+  t.test('--uid: other users excluded', async (t) => {
+    const body = bodyFile(dir, 100, 'u-body');
+    const cap = await startCapture(['-c', 'curl', '--uid', '65534']);
+    const from = server.conns.length;
+    const r = await curl(server.port, body, 10);
+    t.equal(r.code, 0);
+    await server.waitConns(from + 1);
+    const { events } = await cap.stop();
+    t.equal(events.filter((e) => e.type === 'data').length, 0, 'root\'s curl not seen with --uid 65534');
+  });
+
+  t.test('ten parallel clients keep their connections apart', async (t) => {
+    const cap = await startCapture(['-c', 'curl']);
+    const from = server.conns.length;
+    const jobs = Array.from({ length: 10 }, (_, i) => {
+      const n = 64 * 1024 * (i + 1);
+      return curl(server.port, bodyFile(dir, n, `par-${i}`), n + 7);
+    });
+    const res = await Promise.all(jobs);
+    t.same(res.map((r) => r.code), Array(10).fill(0), 'all clients succeeded');
+    await server.waitConns(from + 10);
+    const { events } = await cap.stop();
+    const s = streams(events);
+    const conns = new Set<string>();
+    for (const c of server.conns.slice(from)) {
+      const st = matchConn(s, c);
+      if (!t.ok(st, `${c.path}: request captured whole`)) continue;
+      conns.add(st!.conn);
+      t.equal(sha(st!.read), c.respSha, `${c.path}: response hash-equal`);
+      t.same(st!.problems, [], `${c.path}: no gaps`);
+    }
+    t.equal(conns.size, 10, 'ten distinct connection ids');
+    t.equal(new Set(res.map((r) => r.pid)).size, 10);
+  });
+
+  t.test('--max-call-mb caps a call and says so', async (t) => {
+    const n = 4 << 20;
+    const body = bodyFile(dir, n, 'cap-body');
+    // python writes the body with one SSL_write_ex call.
+    const cap = await startCapture(['-c', 'python3', '--max-call-mb', '1']);
+    const from = server.conns.length;
+    const r = await python(server.port, body, 10);
+    t.equal(r.code, 0, r.stderr);
+    await server.waitConns(from + 1);
+    const { events, stderr } = await cap.stop();
+    const big = events.filter((e) => e.type === 'data' && e.dir === 'write' && e.len > 1 << 20);
+    t.ok(big.length >= 1, 'the large call is reported');
+    for (const e of big) {
+      t.equal(e.truncated, true, 'marked truncated');
+      t.equal(Buffer.from(e.data, e.enc === 'base64' ? 'base64' : 'utf8').length, 1 << 20, 'exactly the cap captured');
+      t.equal(Buffer.from(e.data, 'base64').equals(fs.readFileSync(body).subarray(0, 1 << 20)), true, 'the first MiB of the body');
+    }
+    t.match(stderr, /MiB over --max-call-mb not captured/);
+    t.notOk(events.some((e) => e.type === 'lost'), 'a cap is not loss');
+  });
+
+  t.test('run: a missing binary is a usage error', async (t) => {
+    const r = await run(process.execPath, [`${process.cwd()}/dist/tools/as-sslsniff.js`, '--binary-path', '/nonexistent/bin']);
+    t.equal(r.code, 2);
+    t.match(r.stderr, /\/nonexistent\/bin: no such file/);
+  });
+}
