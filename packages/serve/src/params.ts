@@ -39,7 +39,7 @@ function parseOne(name: string, raw: string, kind: ParamKind): unknown {
     case 'list': {
       const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
       if (!items.length) throw new BadRequest(`${name}: empty list`);
-      if (items.some((s) => !/^[a-z0-9_.-]{1,40}$/i.test(s))) throw new BadRequest(`${name}: want comma-separated names`);
+      if (items.some((s) => !/^[a-z0-9_./-]{1,40}$/i.test(s))) throw new BadRequest(`${name}: want comma-separated names`);
       if (name === 'src') for (const s of items) if (!SOURCES.has(s)) throw new BadRequest(`src: unknown source '${s}' (one of ${[...SOURCES].join(', ')})`);
       return items;
     }

@@ -72,19 +72,20 @@ export class Queries {
         ev.data = ev.data.slice(0, LIST_DATA_MAX);
         ev.data_cut = true;
       }
-      return { id: r.id, ...ev } as Row & { id: number };
+      // `_id` (store order), not `id`: many events carry an `id` of their own.
+      return { _id: r.id, ...ev } as Row & { _id: number; ts: number };
     });
     const last = events[events.length - 1];
     return {
       events,
-      next: more && last ? `${last.ts as number}.${last.id}` : null,
+      next: more && last ? `${last.ts}.${last._id}` : null,
       last_id: this.store.lastId,
     };
   }
 
   event(id: number): Row | undefined {
     const r = this.db.prepare('SELECT id, json FROM events WHERE id = ?').get(id) as { id: number; json: string } | undefined;
-    return r ? { id: r.id, ...(JSON.parse(r.json) as Row) } : undefined;
+    return r ? { _id: r.id, ...(JSON.parse(r.json) as Row) } : undefined;
   }
 
   #callRow(r: Row): Row {

@@ -30,7 +30,7 @@ const QUERY_SECRET = /([?&](?:key|api[_-]?key|access[_-]?token|token|auth)=)[^&\
 
 /** Scrub credentials out of free text. */
 export function redactText(s: string): string {
-  let out = s.replace(HEADER_LINE, (_m, name: string, sep: string) => `${name}${sep}${REDACTED}`);
+  let out = s.replace(HEADER_LINE, (m, name: string, sep: string, value: string) => value.startsWith('[REDACTED') ? m : `${name}${sep}${REDACTED}`);
   for (const re of KEY_SHAPES) out = out.replace(re, REDACTED);
   out = out.replace(QUERY_SECRET, (_m, pre: string) => `${pre}${REDACTED}`);
   return out;
@@ -40,7 +40,8 @@ function redactHeaders(h: unknown): unknown {
   if (typeof h !== 'object' || h === null || Array.isArray(h)) return h;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
-    out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? REDACTED : v;
+    // as-http's "[REDACTED sha256:…]" keeps a fingerprint that groups calls by key: keep it.
+    out[k] = SECRET_HEADERS.has(k.toLowerCase()) && !(typeof v === 'string' && v.startsWith('[REDACTED')) ? REDACTED : v;
   }
   return out;
 }

@@ -45,7 +45,7 @@ export function events(): View {
   };
 
   function row(e: Row): HTMLElement {
-    const tr = h('tr', { 'data-id': e.id, class: `src-${e.src}`, onclick: () => void select(e.id) },
+    const tr = h('tr', { 'data-id': e._id, class: `src-${e.src}`, onclick: () => void select(e._id) },
       h('td', { class: 'mono muted' }, fmtTime(e.ts)),
       h('td', null, h('span', { class: `tag src-${e.src}` }, `${e.src}/${e.type}`)),
       h('td', { class: 'mono' }, e.pid ?? ''),
@@ -107,7 +107,7 @@ export function events(): View {
       if (next) return;
       const page = await api<{ events: Row[]; last_id: number }>('events', { ...query(), after_id: lastId, limit: 1000 });
       for (const e of page.events) table.appendChild(row(e));
-      lastId = page.events.length ? Math.max(lastId, ...page.events.map((e) => e.id as number)) : Math.max(lastId, page.last_id);
+      lastId = page.events.length ? Math.max(lastId, ...page.events.map((e) => e._id as number)) : Math.max(lastId, page.last_id);
     },
   };
 }
