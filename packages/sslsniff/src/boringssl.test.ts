@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { readdirSync, readFileSync, utimesSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { ElfFile } from './elf.js';
-import { analyseBoringSsl, locateBoringSsl, findStrings, findAddressLoads, callTargets } from './boringssl.js';
+import { analyseBoringSsl, locateBoringSsl, findStrings, findAddressLoads, callTargets, setScanChunk } from './boringssl.js';
 import { findTlsTarget } from './targets.js';
 import { binaryKey } from './tlscache.js';
 import { clang, haveTool, tempDir, FIXTURES } from './testutil.js';
@@ -43,6 +43,18 @@ t.test('stripped miniature of ssl_lib.cc: functions found at their true addresse
       t.equal(a.ssl_do_handshake, truth.get('SSL_do_handshake'), 'SSL_do_handshake');
       const w = a.functions.find((f) => f.start === a.ssl_write)!;
       t.same([...w.reasons].sort((x, y) => x - y), [66, 111, 215, 226], 'SSL_write error reasons');
+
+      // Tiny odd-sized scan chunks put strings, immediates and call sites across chunk edges.
+      const sites = findAddressLoads(elf, files);
+      const calls = callTargets(elf);
+      const saved = setScanChunk(37);
+      try {
+        t.same(findStrings(elf, 'ssl_lib.cc'), files, 'same strings with 37-byte chunks');
+        t.same(findAddressLoads(elf, files), sites, 'same reference sites with 37-byte chunks');
+        t.same([...callTargets(elf)].sort(), [...calls].sort(), 'same call targets with 37-byte chunks');
+      } finally {
+        setScanChunk(saved);
+      }
 
       const r = locateBoringSsl(elf, undefined, { cache: false })!;
       const off = (v: number) => elf.vaddrToOffset(v);

@@ -12,8 +12,13 @@
  *   - ssl_read_impl raises 226 and 215 but not 66; SSL_peek/SSL_read raise a lone 66 and
  *     call ssl_read_impl (SSL_read may inline SSL_peek, or call it);
  *   - SSL_do_handshake is the ssl_lib.cc function both SSL_write and ssl_read_impl call.
- * Function boundaries come from the compiler's int3/nop padding to 16-byte alignment,
- * checked by decoding forward (iced-x86) to the reference site on an instruction boundary.
+ * Look-alikes that inline these (SSL_write_ex, SSL_read_ex, SSL_peek) are told apart by the
+ * BAD_LENGTH check only SSL_write keeps and by how many call sites reach each function.
+ * Function boundaries come from 16-byte-aligned addresses after int3 padding or a ret, or
+ * that direct calls target (plus .eh_frame_hdr starts when present), each checked by
+ * decoding forward (iced-x86) to the reference site on an instruction boundary. Functions
+ * that are neither aligned nor called directly (clang -Os) are not found: no answer then,
+ * rather than a wrong one, since SSL_read and SSL_write must both be identified.
  */
 import { createRequire } from 'node:module';
 import { ehFrameFunctionStarts, type ElfFile } from './elf.js';
@@ -35,7 +40,13 @@ export interface BoringSslResult {
 
 const SHF_ALLOC = 2;
 const SHF_EXECINSTR = 4;
-const CHUNK = 16 << 20;
+let CHUNK = 16 << 20;
+/** Scan chunk size: tests shrink it so patterns straddle chunk edges. Returns the old size. */
+export function setScanChunk(bytes: number): number {
+  const old = CHUNK;
+  CHUNK = bytes;
+  return old;
+}
 
 export const ERR_LIB_SSL = 16;
 export const REASON = {
@@ -64,12 +75,15 @@ function regions(elf: ElfFile, exec: boolean): Region[] {
     .map((p) => ({ vaddr: p.vaddr, offset: p.offset, size: p.filesz }));
 }
 
-/** Calls fn(buf, base) over a region in overlapping chunks, so patterns up to `overlap` bytes span chunk edges. */
-function scanRegion(elf: ElfFile, r: Region, overlap: number, fn: (buf: Buffer, vaddr: number, limit: number) => void): void {
+/**
+ * Calls fn over a region in chunks, each with `margin` bytes of context on both sides (so a
+ * pattern and what precedes it can span chunk edges); fn owns the positions [from, limit).
+ */
+function scanRegion(elf: ElfFile, r: Region, margin: number, fn: (buf: Buffer, vaddr: number, from: number, limit: number) => void): void {
   for (let pos = 0; pos < r.size; pos += CHUNK) {
-    const len = Math.min(CHUNK + overlap, r.size - pos);
-    const buf = elf.read(r.offset + pos, len);
-    fn(buf, r.vaddr + pos, Math.min(CHUNK, buf.length));
+    const back = Math.min(pos, margin);
+    const buf = elf.read(r.offset + pos - back, Math.min(CHUNK + margin, r.size - pos) + back);
+    fn(buf, r.vaddr + pos - back, back, Math.min(back + CHUNK, buf.length));
   }
 }
 
@@ -78,8 +92,8 @@ export function findStrings(elf: ElfFile, suffix: string): number[] {
   const needle = Buffer.from(suffix + '\0', 'latin1');
   const out = new Set<number>();
   for (const r of regions(elf, false)) {
-    scanRegion(elf, r, 4096, (buf, base, limit) => {
-      for (let i = buf.indexOf(needle); i >= 0 && i < limit; i = buf.indexOf(needle, i + 1)) {
+    scanRegion(elf, r, 4096, (buf, base, from, limit) => {
+      for (let i = buf.indexOf(needle, from); i >= 0 && i < limit; i = buf.indexOf(needle, i + 1)) {
         // A path separator or the string start must precede, so "xssl_lib.cc" does not count.
         if (i > 0 && buf[i - 1] !== 0x2f && buf[i - 1] !== 0) continue;
         let s = i;
@@ -104,9 +118,9 @@ export function findAddressLoads(elf: ElfFile, targets: number[]): number[] {
     return b;
   });
   for (const r of regions(elf, true)) {
-    scanRegion(elf, r, 16, (buf, base, limit) => {
+    scanRegion(elf, r, 16, (buf, base, from, limit) => {
       for (const imm of imms) {
-        for (let i = buf.indexOf(imm, 1); i >= 0 && i < limit; i = buf.indexOf(imm, i + 1)) {
+        for (let i = buf.indexOf(imm, Math.max(from, 1)); i >= 0 && i < limit; i = buf.indexOf(imm, i + 1)) {
           const op = buf[i - 1]!;
           if (op >= 0xb8 && op <= 0xbf) sites.add(base + i - (i >= 2 && buf[i - 2] === 0x41 ? 2 : 1));
           else if (i >= 3 && (op & 0xf8) === 0xc0 && buf[i - 2] === 0xc7 && (buf[i - 3]! & 0xfe) === 0x48) sites.add(base + i - 3);
@@ -114,13 +128,12 @@ export function findAddressLoads(elf: ElfFile, targets: number[]): number[] {
       }
       // lea r64, [rip+disp32]: REX.W(+R) 8D modrm(mod=00, rm=101)
       const end = Math.min(limit, buf.length - 7);
-      for (let i = buf.indexOf(0x8d, 1) - 1; i >= 0 && i < end; i = buf.indexOf(0x8d, i + 2) - 1) {
+      for (let i = buf.indexOf(0x8d, from + 1) - 1; i >= 0 && i < end; i = buf.indexOf(0x8d, i + 2) - 1) {
         const rex = buf[i]!;
         if ((rex === 0x48 || rex === 0x4c) && (buf[i + 2]! & 0xc7) === 0x05) {
           const t = base + i + 7 + buf.readInt32LE(i + 3);
           if (want.has(t)) sites.add(base + i);
         }
-        if (i < 0) break;
       }
     });
   }
@@ -137,9 +150,9 @@ export function callTargets(elf: ElfFile): Map<number, number> {
   const code = regions(elf, true);
   const inCode = (t: number) => code.some((r) => t >= r.vaddr && t < r.vaddr + r.size);
   for (const r of code) {
-    scanRegion(elf, r, 8, (buf, base, limit) => {
+    scanRegion(elf, r, 8, (buf, base, from, limit) => {
       const end = Math.min(limit, buf.length - 5);
-      for (let i = buf.indexOf(0xe8); i >= 0 && i < end; i = buf.indexOf(0xe8, i + 1)) {
+      for (let i = buf.indexOf(0xe8, from); i >= 0 && i < end; i = buf.indexOf(0xe8, i + 1)) {
         const t = base + i + 5 + buf.readInt32LE(i + 1);
         if ((t & 15) === 0 && inCode(t)) out.set(t, (out.get(t) ?? 0) + 1);
       }
@@ -151,8 +164,8 @@ export function callTargets(elf: ElfFile): Map<number, number> {
 /** A window of code bytes around an address, read on demand. */
 export class CodeWindow {
   /**
-   * `calls`: aligned direct-call targets and how many call sites each has; `unwindStarts`: exact function starts from unwind
-   * tables when the binary has them (then used alongside the padding heuristics).
+   * `calls`: aligned direct-call targets and how many call sites each has; `unwindStarts`:
+   * exact function starts from unwind tables when the binary has them (used alongside).
    */
   constructor(private elf: ElfFile, readonly calls: Map<number, number> = new Map(), readonly unwindStarts?: Set<number>) {}
   /** Could a function start here: aligned, and after int3 padding or a ret, or called directly. */
