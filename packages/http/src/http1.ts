@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 // An incremental HTTP/1.x message parser for one direction of one connection.
 //
 // Node's llhttp binding is internal and wants a socket; we need a parser we can feed
@@ -406,7 +408,9 @@ export class Http1Parser {
   }
 
   #onHead(raw: Buffer): void {
-    const text = raw.toString('latin1');
+    // Field values are octets (RFC 9110 5.5); UTF-8 is what they hold in practice when
+    // not ASCII, so show it as such when it is valid, byte-per-char otherwise.
+    const text = raw.toString(isUtf8(raw) ? 'utf8' : 'latin1');
     const lines = text.split(/\r?\n/);
     while (lines.length && lines[lines.length - 1] === '') lines.pop();
     const startLine = lines[0] ?? '';
