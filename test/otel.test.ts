@@ -5,6 +5,8 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { startOtlpReceiver, type ReceivedSpan } from '@agentsight/otel';
+import fs from 'node:fs';
+import { ensureCerts } from '@agentsight/mock-llm';
 import { runTool, toolPath } from './lib/run.js';
 
 const T0 = 1_764_150_000_000_000; // µs since the epoch
@@ -158,6 +160,27 @@ t.test('--capture-content over http/json with gzip: the conventions content shap
   t.equal(tool.attributes['gen_ai.tool.call.result'], 'rainy, 14°C');
   t.same(json(mcp, 'gen_ai.tool.call.arguments'), { city: 'Paris' });
   t.same(json(mcp, 'gen_ai.tool.call.result'), { content: [{ type: 'text', text: 'rainy, 14°C' }] });
+});
+
+t.test('configured by OTEL_* variables alone: https with a private CA, headers, batch size', async (t) => {
+  const certs = ensureCerts();
+  const rx = await startOtlpReceiver(undefined, { tls: { key: fs.readFileSync(certs.keyPath, 'utf8'), cert: fs.readFileSync(certs.certPath, 'utf8') } });
+  t.teardown(() => rx.close());
+  const otel = {
+    ...env, OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20tok', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+  };
+  const r = await runTool('as-otel', [], { stdin: ndjson(scenario), env: { ...otel, OTEL_EXPORTER_OTLP_CERTIFICATE: certs.caPath }, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.same(rx.requests.map((q) => [q.path, q.headers.authorization, q.headers['content-type'], q.headers['content-encoding'], q.spans.length]), [
+    ['/v1/traces', 'Bearer tok', 'application/json', 'gzip', 4], ['/v1/traces', 'Bearer tok', 'application/json', 'gzip', 2],
+  ]);
+  // Without the CA the certificate is not trusted: spans lost, reported, exit 0.
+  const bad = await runTool('as-otel', ['--max-retries', '0'], { stdin: ndjson(scenario), env: { ...otel, NODE_EXTRA_CA_CERTS: '' }, timeoutMs: 30_000 });
+  t.equal(bad.code, 0, bad.stderr);
+  t.match(bad.stderr, /0 of 6 spans exported .* 6 lost/);
+  t.match(bad.stderr, /CERT|certificate|SELF_SIGNED|UNABLE/i);
+  t.equal(rx.requests.length, 2);
 });
 
 t.test('--stdout writes the OTLP/JSON requests instead of sending', async (t) => {

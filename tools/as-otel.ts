@@ -22,16 +22,16 @@ await runTool({
     .option('capture-content', { type: 'boolean', default: false, describe: 'Record prompts, answers, system instructions, tool arguments and results' })
     .option('stdout', { type: 'boolean', default: false, describe: 'Write the OTLP/JSON export requests as NDJSON instead of sending them' })
     .option('tee', { type: 'boolean', default: false, describe: 'Also pass the input events through to the output' })
-    .option('batch-size', { type: 'number', default: 512, describe: 'Spans per export request' })
-    .option('batch-delay-ms', { type: 'number', default: 1000, describe: 'Longest a span waits before a partial batch is sent' })
-    .option('max-queue', { type: 'number', default: 8192, describe: 'Spans held while the collector is slow or down; more are dropped and counted' })
-    .option('timeout-ms', { type: 'number', default: 10000, describe: 'Timeout of one export request' })
+    .option('batch-size', { type: 'number', describe: 'Spans per export request (default: OTEL_BSP_MAX_EXPORT_BATCH_SIZE or 512)' })
+    .option('batch-delay-ms', { type: 'number', describe: 'Longest a span waits before a partial batch is sent (default: OTEL_BSP_SCHEDULE_DELAY or 1000)' })
+    .option('max-queue', { type: 'number', describe: 'Spans held for export (default: OTEL_BSP_MAX_QUEUE_SIZE or 8192); input pauses at half while the collector is slow, spans beyond it are dropped and counted while it fails' })
+    .option('timeout-ms', { type: 'number', describe: 'Timeout of one export request (default: OTEL_EXPORTER_OTLP_TIMEOUT or 10000)' })
     .option('max-retries', { type: 'number', default: 5, describe: 'Retries of a batch on 429, 5xx or network errors before it is given up' })
     .option('flush-timeout-ms', { type: 'number', default: 10000, describe: 'At end of input, longest wait for the queue to drain (4 s at most after a signal)' }),
 }, async (args, ctx) => {
   if (args.stdout && args.tee) throw new ToolError('--stdout and --tee both write to the output: choose one', EXIT.USAGE);
   for (const [k, v] of [['batch-size', args['batch-size']], ['max-queue', args['max-queue']]] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new ToolError(`--${k}: want a positive integer`, EXIT.USAGE);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ToolError(`--${k}: want a positive integer`, EXIT.USAGE);
   }
   let cfg;
   try {
@@ -43,10 +43,10 @@ await runTool({
     ...cfg,
     scope: { name: 'agentsight.as-otel', version: VERSION },
     captureContent: args['capture-content'],
-    batchSize: args['batch-size'],
-    delayMs: args['batch-delay-ms'],
-    maxQueueSpans: args['max-queue'],
-    timeoutMs: args['timeout-ms'],
+    batchSize: args['batch-size'] ?? cfg.batchSize ?? 512,
+    delayMs: args['batch-delay-ms'] ?? cfg.delayMs ?? 1000,
+    maxQueueSpans: args['max-queue'] ?? cfg.maxQueueSpans ?? 8192,
+    timeoutMs: args['timeout-ms'] ?? cfg.timeoutMs ?? 10_000,
     maxAttempts: Math.max(0, args['max-retries']) + 1,
     sink: args.stdout ? (req) => { ctx.out.write(req as unknown as Record<string, unknown>); } : undefined,
     warn: ctx.warn,

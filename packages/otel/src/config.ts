@@ -1,5 +1,6 @@
 // Exporter settings from flags and the standard OTEL_* environment variables
 // (flags win, then the traces-specific variable, then the generic one).
+import fs from 'node:fs';
 import os from 'node:os';
 import { Attrs, parseKeyValueList, type KeyValue } from './attrs.js';
 import type { Protocol } from './exporter.js';
@@ -8,6 +9,13 @@ export const DEFAULT_ENDPOINT = 'http://localhost:4318';
 
 export interface ResolvedConfig {
   url: string;
+  /** PEM of the CA to trust for an https endpoint (OTEL_EXPORTER_OTLP_CERTIFICATE). */
+  ca?: string;
+  /** From OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_BSP_*, when set and not given as flags. */
+  timeoutMs?: number;
+  delayMs?: number;
+  maxQueueSpans?: number;
+  batchSize?: number;
   headers: Record<string, string>;
   protocol: Protocol;
   compression: 'gzip' | 'none';
@@ -59,5 +67,29 @@ export function resolveConfig(
   if (flags.serviceName) res.set('service.name', flags.serviceName);
   const a = new Attrs();
   for (const [k, v] of res) a.str(k, v);
-  return { url, headers, protocol, compression, resource: a.list };
+  const cfg: ResolvedConfig = { url, headers, protocol, compression, resource: a.list };
+
+  const caPath = env.OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE || env.OTEL_EXPORTER_OTLP_CERTIFICATE;
+  if (caPath) {
+    try { cfg.ca = fs.readFileSync(caPath, 'utf8'); } catch (e) { throw new Error(`OTEL_EXPORTER_OTLP_CERTIFICATE: ${(e as Error).message}`); }
+  }
+  const num = (...names: string[]): number | undefined => {
+    for (const n of names) {
+      const v = env[n];
+      if (v === undefined || v === '') continue;
+      const x = Number(v);
+      if (!Number.isFinite(x) || x <= 0) throw new Error(`${n}: want a positive number, got ${v}`);
+      return x;
+    }
+    return undefined;
+  };
+  const timeoutMs = num('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT');
+  const delayMs = num('OTEL_BSP_SCHEDULE_DELAY');
+  const maxQueueSpans = num('OTEL_BSP_MAX_QUEUE_SIZE');
+  const batchSize = num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE');
+  if (timeoutMs !== undefined) cfg.timeoutMs = timeoutMs;
+  if (delayMs !== undefined) cfg.delayMs = delayMs;
+  if (maxQueueSpans !== undefined) cfg.maxQueueSpans = Math.floor(maxQueueSpans);
+  if (batchSize !== undefined) cfg.batchSize = Math.floor(batchSize);
+  return cfg;
 }

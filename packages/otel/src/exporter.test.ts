@@ -167,3 +167,11 @@ t.test('congestion: held input while the collector answers slowly, never while i
   await down.room();
   await down.shutdown(100);
 });
+
+t.test('OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_BSP_* variables', async (t) => {
+  const c = resolveConfig({}, { OTEL_EXPORTER_OTLP_TIMEOUT: '2500', OTEL_BSP_SCHEDULE_DELAY: '200', OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10' });
+  t.same([c.timeoutMs, c.delayMs, c.maxQueueSpans, c.batchSize], [2500, 200, 100, 10]);
+  t.same([resolveConfig({}, {}).timeoutMs, resolveConfig({}, {}).batchSize], [undefined, undefined]);
+  t.throws(() => resolveConfig({}, { OTEL_BSP_MAX_QUEUE_SIZE: 'many' }), /OTEL_BSP_MAX_QUEUE_SIZE/);
+  t.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent/ca.pem' }), /CERTIFICATE/);
+});

@@ -4,7 +4,7 @@
 // down, new spans are dropped and counted rather than held without limit.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { sizeOf, type KeyValue } from './attrs.js';
 import { buildRequest, encodeProtobuf, rejectedSpans, type ExportRequest, type OtlpSpan } from './otlp.js';
 
@@ -14,6 +14,8 @@ export interface ExporterOptions {
   /** Full traces URL, e.g. http://localhost:4318/v1/traces. */
   url: string;
   headers?: Record<string, string>;
+  /** PEM CA bundle to trust for https (instead of the system's). */
+  ca?: string;
   protocol?: Protocol;
   compression?: 'gzip' | 'none';
   resource: KeyValue[];
@@ -64,7 +66,8 @@ interface Queued { span: OtlpSpan; size: number }
 
 export class OtlpExporter {
   readonly stats: ExportStats = { spans: 0, exported: 0, dropped: 0, failed: 0, requests: 0, retries: 0 };
-  readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn'>> & Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
+  readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn' | 'ca'>> & Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
+  readonly #dispatcher: Dispatcher | undefined;
   #queue: Queued[] = [];
   #queueBytes = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -82,6 +85,7 @@ export class OtlpExporter {
       protocol: 'http/protobuf', compression: 'none', batchSize: 512, delayMs: 1000, maxQueueSpans: 8192,
       maxQueueBytes: 64 << 20, timeoutMs: 10_000, maxAttempts: 6, initialBackoffMs: 500, maxBackoffMs: 30_000, ...opts,
     };
+    this.#dispatcher = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
   }
 
   get queued(): number { return this.#queue.length; }
@@ -206,7 +210,7 @@ export class OtlpExporter {
         try {
           this.stats.requests++;
           const res = await request(this.#o.url, {
-            method: 'POST', headers, body,
+            method: 'POST', headers, body, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
             signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]),
           });
           const resBody = new Uint8Array(await res.body.arrayBuffer());

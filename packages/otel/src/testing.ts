@@ -2,6 +2,7 @@
 // embeds OtelStage: it decodes protobuf requests with the official OTLP definitions (and
 // JSON ones as JSON), un-gzips, and can answer each request as a test script says.
 import http from 'node:http';
+import https from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { otlpProto } from './otlp.js';
@@ -103,10 +104,16 @@ export function decodeBody(body: Buffer, headers: http.IncomingHttpHeaders): Rec
   return flattenRequest(T.toObject(T.decode(body), { longs: String, enums: Number, defaults: false }));
 }
 
-/** Start a receiver on 127.0.0.1; `reply(n)` decides the answer to the n-th request (from 0). */
-export async function startOtlpReceiver(reply: (n: number, req: ReceivedRequest) => Reply = () => ({ status: 200 })): Promise<OtlpReceiver> {
+/**
+ * Start a receiver on 127.0.0.1; `reply(n)` decides the answer to the n-th request (from 0).
+ * With `tls` (PEM key and certificate) it serves https.
+ */
+export async function startOtlpReceiver(
+  reply: (n: number, req: ReceivedRequest) => Reply = () => ({ status: 200 }),
+  opts: { tls?: { key: string; cert: string } } = {},
+): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -127,11 +134,12 @@ export async function startOtlpReceiver(reply: (n: number, req: ReceivedRequest)
       if (ans.delayMs) setTimeout(send, ans.delayMs);
       else send();
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     requests,
     accepted: () => requests.filter((r) => r.status >= 200 && r.status < 300).flatMap((r) => r.spans),
