@@ -81,7 +81,7 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	for t in dist/tools/as-*.js dist/tools/agentsight.js; do \
 	  n=$$(basename $$t .js); ln -sf "$(CURDIR)/$$t" $(DESTDIR)$(PREFIX)/bin/$$n; done
-	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.1 $(wildcard packages/*/man/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 
 clean:
