@@ -191,3 +191,25 @@ t.test('helpers', async (t) => {
   t.same(inputMessages('gemini', [{ role: 'model', parts: [{ functionCall: { name: 'f', args: { x: 1 } } }] }]), [{ role: 'assistant', parts: [{ type: 'tool_call', id: null, name: 'f', arguments: { x: 1 } }] }]);
   t.same([...toolResults('openai.responses', [{ type: 'function_call_output', call_id: 'k', output: '{"r":2}' }])], [['k', { result: { r: 2 }, isError: false }]]);
 });
+
+t.test('an agent started by another agent\'s tool joins its trace under that tool call', async (t) => {
+  const exec = (pid: number, ppid: number, comm: string, ts: number) => ({ v: 1, ts, src: 'proc', type: 'exec', pid, ppid, uid: 0, comm, filename: `/bin/${comm}`, argv: [comm] }) as AgentEvent;
+  const spans = run([
+    exec(100, 1, 'outer', T0),
+    llm({ id: 'o1', start: T0 + 1000, dur: 1, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'b1', name: 'Bash', arguments: { command: 'inner -p hi' } }], finish_reason: 'tool_use' } }),
+    exec(150, 100, 'bash', T0 + 3000),
+    exec(200, 150, 'inner', T0 + 4000),
+    llm({ id: 'i1', pid: 200, comm: 'inner', start: T0 + 5000, dur: 0.5 }),
+    { v: 1, ts: T0 + 6000, src: 'proc', type: 'exit', pid: 200, comm: 'inner', exit_code: 0 } as AgentEvent,
+  ]);
+  const outer = byName(spans, 'invoke_agent outer');
+  const inner = byName(spans, 'invoke_agent inner');
+  const bash = byName(spans, 'execute_tool Bash');
+  t.equal(inner.traceId, outer.traceId);
+  t.equal(inner.parentSpanId, bash.spanId);
+  t.equal(inner.startTimeUnixNano, `${T0 + 4000}000`);
+  t.equal(inner.endTimeUnixNano, `${T0 + 6000}000`);
+  const innerChat = spans.find((s) => attrs(s)['agentsight.http.request'] === 'i1')!;
+  t.equal(innerChat.parentSpanId, inner.spanId);
+  t.equal(innerChat.traceId, outer.traceId);
+});

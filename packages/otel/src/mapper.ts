@@ -53,6 +53,8 @@ interface Agent {
   pid?: number;
   traceId: string;
   rootId: string;
+  /** For an agent started by another one: the span it runs under, in that agent's trace. */
+  parentSpanId?: string;
   start: number;
   lastTs: number;
   lastWall: number;
@@ -227,8 +229,20 @@ export class SpanMapper {
     if (closed && ts <= (closed.closedAt ?? 0) + 60e6) return closed;
     const proc = pid !== undefined ? this.#procs.get(pid) : undefined;
     const id = proc ? `proc:${proc.pid}:${proc.start}` : `${key}:${firstId}`;
+    // An agent started (directly or not) by another one, e.g. by its shell tool, joins that
+    // agent's trace under the tool call that was running when it started.
+    let traceId = traceIdOf('agent', id);
+    let parentSpanId: string | undefined;
+    const start = Math.min(proc?.start ?? ts, ts);
+    for (let p = proc?.ppid, depth = 0; p !== undefined && depth < 32; p = this.#procs.get(p)?.ppid, depth++) {
+      const up = this.#agents.get(`pid:${p}`);
+      if (!up) continue;
+      traceId = up.traceId;
+      parentSpanId = [...up.pending].reverse().find((t) => t.start <= start)?.spanId ?? up.rootId;
+      break;
+    }
     const a: Agent = {
-      key, pid, traceId: traceIdOf('agent', id), rootId: spanIdOf('agent', id), start: Math.min(proc?.start ?? ts, ts), lastTs: ts,
+      key, pid, traceId, rootId: spanIdOf('agent', id), ...(parentSpanId ? { parentSpanId } : {}), start, lastTs: ts,
       lastWall: Date.now() * 1000, proc, comm: proc?.comm ?? comm, calls: 0, usage: { input: 0, output: 0, any: false }, pending: [],
     };
     this.#agents.set(key, a);
@@ -280,7 +294,7 @@ export class SpanMapper {
     if (a.usage.any) at2.int('gen_ai.usage.input_tokens', a.usage.input).int('gen_ai.usage.output_tokens', a.usage.output);
     at2.int('agentsight.llm.calls', a.calls);
     this.#emit({
-      traceId: a.traceId, spanId: a.rootId, name: `invoke_agent ${name}`, kind: SpanKind.INTERNAL,
+      traceId: a.traceId, spanId: a.rootId, ...(a.parentSpanId ? { parentSpanId: a.parentSpanId } : {}), name: `invoke_agent ${name}`, kind: SpanKind.INTERNAL,
       startTimeUnixNano: usToNanos(a.start), endTimeUnixNano: usToNanos(end), attributes: at2.list,
       ...(a.exit?.signal ? { status: { code: StatusCode.ERROR, message: `killed by signal ${a.exit.signal}` } } : {}),
     });
