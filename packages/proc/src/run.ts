@@ -6,6 +6,9 @@ import { EXIT, ToolError } from '@agentsight/cli';
 import type { AgentEvent } from '@agentsight/events';
 import { TraceSession, type ChildExit, type SessionOptions, type Targets } from './session.js';
 
+/** Record bytes taken while the output is not draining before we stop taking more. */
+const MAX_BACKLOG = 128 << 20;
+
 export interface TargetArgs {
   pid?: number[];
   comm?: string;
@@ -54,6 +57,7 @@ export async function runCapture(
 ): Promise<{ session: TraceSession; child?: ChildExit }> {
   const emitLost = (ev: AgentEvent) => ctx.out.write(ev);
   let session!: TraceSession;
+  let backlog = 0;
   // The --cmd child's stdout must not mix with our events: send it to our stderr unless
   // events go to a file.
   const childStdout = opts.childStdout;
@@ -62,10 +66,14 @@ export async function runCapture(
     ...(childStdout !== undefined ? { childStdout } : {}),
     onRecord: (rec) => {
       hooks.record(rec);
-      // Slow reader: stop taking records; the kernel counts what it then drops.
-      if (ctx.out.full && !session?.ring.paused) {
+      // A slow reader: keep taking records into our own buffer up to a bound (a file on a
+      // busy disk lags in bursts; the kernel ring alone would then overflow), then stop
+      // taking them; the kernel counts what it drops meanwhile.
+      if (!ctx.out.full) { backlog = 0; return; }
+      backlog += rec.length;
+      if (backlog > MAX_BACKLOG && !session?.ring.paused) {
         session.ring.pause();
-        void ctx.out.drained().then(() => session.ring.resume());
+        void ctx.out.drained().then(() => { backlog = 0; session.ring.resume(); });
       }
     },
     onLost: (ev) => emitLost(ev),
