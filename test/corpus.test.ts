@@ -67,7 +67,7 @@ function merge(reqBytes: Buffer, resBytes: Buffer, seed: number): AgentEvent[] {
   const rnd = prng(seed);
   const cut = (b: Buffer) => (seed === 0 ? [] : splitPoints(b.length, rnd, 1 + Math.floor(rnd() * 300)));
   const out: AgentEvent[] = [];
-  const merge = new MergeStage((e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent));
+  const merge = new MergeStage({}, (e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent));
   const http = new HttpStage({}, (e) => merge.write(e));
   const t0 = 1_764_000_000_000_000;
   for (const e of sslEvents(reqBytes, { conn: 'c1', dir: 'write', cuts: cut(reqBytes), ts: t0 })) http.write(e);

@@ -134,7 +134,7 @@ t.test('mutated exchanges through MergeStage: one valid call each, never a throw
   for (let seed = 1; seed <= 10_000 && Date.now() < deadline && !failed; seed++) {
     const r = prng(seed);
     const out: AgentEvent[] = [];
-    const st = new MergeStage((e) => out.push(e), { live: r() < 0.5, maxCallBytes: r() < 0.1 ? 200 : 1 << 20 });
+    const st = new MergeStage({ live: r() < 0.5, maxCallBytes: r() < 0.1 ? 200 : 1 << 20 }, (e) => out.push(e));
     // A few exchanges interleaved on different connections.
     const ex = Array.from({ length: 1 + Math.floor(r() * 3) }, (_, i) => exchange(r, seeds, `c${i}`, T0 + i * 7).events);
     const merged: AgentEvent[] = [];
@@ -182,7 +182,7 @@ t.test('mutated raw bytes through HttpStage -> MergeStage: no throw, exactly one
     const req = Buffer.from(`POST ${pick(r, ROUTES[s.dir]!)} HTTP/1.1\r\nhost: h\r\ncontent-length: ${reqBody.length}\r\n\r\n${reqBody}`);
     const out: AgentEvent[] = [];
     try {
-      const merge = new MergeStage((e) => out.push(e));
+      const merge = new MergeStage({}, (e) => out.push(e));
       const http = new HttpStage({}, (e) => merge.write(e));
       for (const e of sslEvents(req, { conn: 'c', dir: 'write', cuts: splitPoints(req.length, r, 100) })) http.write(e);
       for (const e of sslEvents(res, { conn: 'c', dir: 'read', cuts: splitPoints(res.length, r, 100), ts: T0 })) http.write(e);
@@ -201,7 +201,7 @@ t.test('mutated raw bytes through HttpStage -> MergeStage: no throw, exactly one
 
 t.test('state stays bounded under a flood of unanswered requests and stalled streams', async (t) => {
   let emitted = 0;
-  const st = new MergeStage(() => { emitted++; }, { maxPending: 100, mcp: { maxPending: 50 } });
+  const st = new MergeStage({ maxPending: 100, mcp: { maxPending: 50 } }, () => { emitted++; });
   const r = prng(7);
   for (let i = 0; i < 50_000; i++) {
     const conn = `f${i}`;

@@ -73,7 +73,7 @@ function ours(host: string, path: string, reqBody: unknown, resBody: Buffer, r: 
   const req = Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
   const res = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n`), chunked(resBody, r)]);
   const out: AgentEvent[] = [];
-  const merge = new MergeStage((e) => out.push(e), { live: true });
+  const merge = new MergeStage({ live: true }, (e) => out.push(e));
   const http = new HttpStage({}, (e) => merge.write(e));
   for (const e of sslEvents(req, { conn: 'c', dir: 'write', cuts: splitPoints(req.length, r, 200) })) http.write(e);
   for (const e of sslEvents(res, { conn: 'c', dir: 'read', cuts: splitPoints(res.length, r, 40), ts: 1_800_000_000_000_000 })) http.write(e);

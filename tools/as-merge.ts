@@ -28,13 +28,13 @@ await runTool<Args>({
     .option('idle-timeout', { type: 'number', default: 900, describe: 'Seconds without any event for a call before it is reported incomplete' })
     .option('max-call-mb', { type: 'number', default: 256, describe: 'Streamed MiB merged per call; the rest is dropped and the call marked incomplete' }) as unknown as Argv<Args & CommonArgs>,
 }, async (args, ctx) => {
-  const stage = new MergeStage((ev) => { ctx.out.write(ev); }, {
+  const stage = new MergeStage({
     live: args.live,
     keepHttp: args.keepHttp,
     maxPending: args.maxPending,
     idleTimeoutMs: args.idleTimeout * 1000,
     maxCallBytes: args.maxCallMb * 1024 * 1024,
-  });
+  }, (ev) => { ctx.out.write(ev); });
   await runFilter(args, ctx, stage);
   const s = stage.stats;
   ctx.summary.push(`${s.calls} LLM calls (${s.incomplete} incomplete), ${s.mcpCalls} MCP calls, ${s.mcpNotifications} MCP notifications, ${s.passed} events passed on`);

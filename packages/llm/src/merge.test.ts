@@ -50,7 +50,7 @@ t.test('a request that never gets its response is reported once, at end of input
 
 t.test('bounded: too many calls awaiting responses evicts the oldest, reported', async (t) => {
   const out: AgentEvent[] = [];
-  const st = new MergeStage((e) => out.push(e), { maxPending: 3 });
+  const st = new MergeStage({ maxPending: 3 }, (e) => out.push(e));
   for (let i = 0; i < 10; i++) st.write(httpReq(`c${i}#0`, '/v1/messages', { model: 'c', messages: [] }));
   t.equal(st.pending, 3);
   t.equal(callsOf(out).length, 7);
@@ -61,7 +61,7 @@ t.test('bounded: too many calls awaiting responses evicts the oldest, reported',
 
 t.test('idle timeout reports a stalled call', async (t) => {
   const out: AgentEvent[] = [];
-  const st = new MergeStage((e) => out.push(e), { idleTimeoutMs: 1 });
+  const st = new MergeStage({ idleTimeoutMs: 1 }, (e) => out.push(e));
   st.write(httpReq('c#0', '/v1/messages', { model: 'c', messages: [] }));
   await new Promise((r) => setTimeout(r, 20));
   st.tick(Date.now() * 1000);

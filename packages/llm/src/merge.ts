@@ -79,7 +79,7 @@ export class MergeStage implements Stage {
   #lastTs = 0;
   readonly stats: MergeStats = { calls: 0, incomplete: 0, passed: 0, mcpCalls: 0, mcpNotifications: 0 };
 
-  constructor(emit: Emit, opts: MergeOptions = {}) {
+  constructor(opts: MergeOptions, emit: Emit) {
     this.#emit = emit;
     this.#opts = {
       live: opts.live ?? false,
@@ -88,11 +88,11 @@ export class MergeStage implements Stage {
       idleTimeoutMs: opts.idleTimeoutMs ?? 15 * 60 * 1000,
       maxCallBytes: opts.maxCallBytes ?? 256 * 1024 * 1024,
     };
-    this.#mcp = new McpTracker((ev) => {
+    this.#mcp = new McpTracker(opts.mcp ?? {}, (ev) => {
       if (ev.src === 'mcp' && ev.type === 'call') this.stats.mcpCalls++;
       else this.stats.mcpNotifications++;
       this.#emit(ev);
-    }, opts.mcp);
+    });
   }
 
   #pass(ev: AgentEvent): void {

@@ -39,7 +39,7 @@ export function sseEvents(req: string, msgs: Array<{ event?: string; data: unkno
 /** Run events through a fresh MergeStage (ended); returns everything it emitted, as on the wire. */
 export function runMerge(events: AgentEvent[], opts: MergeOptions = {}): AgentEvent[] {
   const out: AgentEvent[] = [];
-  const st = new MergeStage((e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent), opts);
+  const st = new MergeStage(opts, (e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent));
   for (const e of events) st.write(e);
   st.end();
   return out;

@@ -21,7 +21,7 @@ const line = (o: object) => JSON.stringify(o) + '\n';
 
 t.test('stdio: requests paired with responses by id, lines split anywhere (mid UTF-8), notifications both ways', async (t) => {
   const out: AgentEvent[] = [];
-  const tr = new McpTracker((e) => out.push(e));
+  const tr = new McpTracker({}, (e) => out.push(e));
   const req = line({ jsonrpc: '2.0', id: 'a-1', method: 'tools/call', params: { name: 'grep', arguments: { pattern: 'héllo 😀' } } });
   const note = line({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 9 } });
   const res = line({ jsonrpc: '2.0', id: 'a-1', result: { content: [{ type: 'text', text: 'naïve 中文' }] } });
@@ -43,7 +43,7 @@ t.test('stdio: requests paired with responses by id, lines split anywhere (mid U
 
 t.test('server-to-client requests (sampling) pair with the client reply; errors; batches', async (t) => {
   const out: AgentEvent[] = [];
-  const tr = new McpTracker((e) => out.push(e));
+  const tr = new McpTracker({}, (e) => out.push(e));
   let sIn = 0;
   let sOut = 0;
   sOut = feed(tr, 5, 1, line({ jsonrpc: '2.0', id: 0, method: 'sampling/createMessage', params: { maxTokens: 5 } }), [], sOut, 10);
@@ -59,7 +59,7 @@ t.test('server-to-client requests (sampling) pair with the client reply; errors;
 
 t.test('non-JSON-RPC output, other fds, lost data and unanswered requests', async (t) => {
   const out: AgentEvent[] = [];
-  const tr = new McpTracker((e) => out.push(e));
+  const tr = new McpTracker({}, (e) => out.push(e));
   // An agent's own stdout: JSON, but not JSON-RPC; and stderr.
   tr.stdio(stdio(9, 1, 0, Buffer.from('{"type":"result","text":"hi"}\nplain text\n')));
   tr.stdio({ ...stdio(9, 1, 0, Buffer.from(line({ jsonrpc: '2.0', method: 'x' }))), fd: 2 });
@@ -74,7 +74,7 @@ t.test('non-JSON-RPC output, other fds, lost data and unanswered requests', asyn
 
 t.test('bounded pending requests', async (t) => {
   const out: AgentEvent[] = [];
-  const tr = new McpTracker((e) => out.push(e), { maxPending: 5 });
+  const tr = new McpTracker({ maxPending: 5 }, (e) => out.push(e));
   for (let i = 0; i < 20; i++) tr.message({ transport: 'stdio', channel: '1', scope: 's' }, 'client', { kind: 'request', id: i, method: 'ping' }, i);
   t.equal(tr.pending, 5);
   t.equal(out.length, 15);

@@ -55,7 +55,7 @@ export class McpTracker {
   notifications = 0;
   unmatched = 0;
 
-  constructor(emit: Emit, opts: McpOptions = {}) {
+  constructor(opts: McpOptions, emit: Emit) {
     this.#emit = emit;
     this.maxPending = opts.maxPending ?? 10000;
     this.timeoutUs = (opts.timeoutMs ?? 30 * 60 * 1000) * 1000;
