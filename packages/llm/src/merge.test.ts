@@ -104,3 +104,9 @@ t.test('MCP over streamable HTTP: JSON and SSE responses, consumed; a GET event 
   t.same(notes.map((n) => [n.method, n.dir]), [['notifications/initialized', 'client'], ['notifications/progress', 'server'], ['notifications/tools/list_changed', 'server']]);
   t.same(out.filter((e) => e.src === 'http').map((e) => (e as { id?: string; req?: string }).id ?? (e as { req?: string }).req), ['g#0', 'g#0'], 'only the GET stream passes on');
 });
+
+t.test('a request id seen twice: the first is reported once, the second merges normally', async (t) => {
+  const evs = [httpReq('c#0', '/v1/messages', { model: 'first', messages: [] }), httpReq('c#0', '/v1/messages', { model: 'second', messages: [] }), ...sseEvents('c#0', anthropicStream), httpRes('c#0', 200, undefined, { sse: 6 })];
+  const cs = callsOf(runMerge(evs));
+  t.same(cs.map((c) => [c.model, c.incomplete]), [['first', 'superseded by another request with the same id'], ['c', undefined]]);
+});

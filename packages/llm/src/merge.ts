@@ -115,7 +115,12 @@ export class MergeStage implements Stage {
   }
 
   #track(id: string, p: Pending): void {
-    this.#pending.delete(id);
+    const prev = this.#pending.get(id);
+    if (prev) {
+      // The same request reference again (a restarted producer): report the first once.
+      this.#pending.delete(id);
+      if (prev.kind === 'llm') this.#finish(prev, undefined, 'superseded by another request with the same id');
+    }
     this.#pending.set(id, p);
     if (this.#pending.size > this.#opts.maxPending) {
       const [k, old] = this.#pending.entries().next().value as [string, Pending];
@@ -130,8 +135,11 @@ export class MergeStage implements Stage {
     const det = detect(req.method, req.path, req.host, body);
     const now = Date.now() * 1000;
     if (det) {
+      // Keep the request without its body: the parsed form is in `info`, and a long
+      // conversation's body would otherwise be held twice while the answer streams.
+      const { data: _data, enc: _enc, ...slim } = req;
       this.#track(req.id, {
-        kind: 'llm', req, det, info: det.module.request(body, req.path), acc: det.module.accumulator(req.path),
+        kind: 'llm', req: slim as HttpRequestEvent, det, info: det.module.request(body, req.path), acc: det.module.accumulator(req.path),
         sse: 0, bytes: 0, overflow: false, seenAt: now,
       });
       if (this.#opts.keepHttp) this.#pass(req);
