@@ -252,7 +252,7 @@ export class Queries {
     const calls = this.db.prepare(`SELECT rowid AS rid, id, pid, comm, model, provider, start_ts, end_ts, ttft_ms, duration_ms, state, tool_calls,
         input_tokens, output_tokens FROM calls WHERE coalesce(end_ts, ts) >= ? AND start_ts <= ? ORDER BY start_ts LIMIT 5000`).all(from, to) as Row[];
     const processes = this.#procRows('coalesce(end_ts, 9e18) >= ? AND start_ts <= ?', [from, to], 'ORDER BY start_ts, rid LIMIT 3000');
-    const activity = this.db.prepare(`SELECT pid, (ts - ?) / ? AS b, type, count(*) n FROM events
+    const activity = this.db.prepare(`SELECT pid, CAST((ts - ?) / ? AS INTEGER) AS b, type, count(*) n FROM events
       WHERE src = 'proc' AND type IN ('open', 'connect', 'unlink', 'rename', 'bind', 'listen') AND ts >= ? AND ts <= ?
       GROUP BY pid, b, type`).all(from, w, from, to);
     return { from, to, bucket_us: w, calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })), processes, activity, span };
@@ -269,7 +269,7 @@ export class Queries {
     const w = Math.max(1, Math.ceil((to - from) / buckets));
     const pidClause = p.pid !== undefined ? 'AND m.pid = ?' : '';
     const pidArgs = p.pid !== undefined ? [p.pid] : [];
-    const usage = this.db.prepare(`SELECT m.pid, (m.ts - ?) / ? AS b, avg(m.cpu) cpu, max(m.rss_kb) rss_kb FROM metrics m
+    const usage = this.db.prepare(`SELECT m.pid, CAST((m.ts - ?) / ? AS INTEGER) AS b, avg(m.cpu) cpu, max(m.rss_kb) rss_kb FROM metrics m
       WHERE m.ts >= ? AND m.ts <= ? ${pidClause} GROUP BY m.pid, b ORDER BY m.pid, b`).all(from, w, from, to, ...pidArgs) as Row[];
     const comm = this.db.prepare('SELECT comm, argv FROM processes WHERE pid = ? ORDER BY start_ts DESC LIMIT 1');
     const series = new Map<number, Row>();

@@ -67,6 +67,10 @@ export class Store {
   /** Live process row per pid (the one not yet exited). */
   #current = new Map<number, number>();
   #s: Record<string, Stmt>;
+  // What processes touched, summed in memory between commits: a build opening the same
+  // headers thousands of times costs one upsert per file per commit, not one per open.
+  #touches = new Map<string, { rid: number; kind: string; target: string; count: number; first: number; failed: number }>();
+  #bumps = new Map<number, [number, number, number]>();
   lastId = 0;
 
   constructor(path: string, opts: StoreOptions = {}) {
@@ -83,7 +87,7 @@ export class Store {
     this.db.pragma('cache_size = -65536');
     this.db.exec(SCHEMA);
     this.#commitMs = opts.commitMs ?? 100;
-    this.#batch = opts.batch ?? 5000;
+    this.#batch = opts.batch ?? 20000;
     const p = (sql: string) => this.db.prepare(sql);
     this.#s = {
       insEvent: p('INSERT INTO events(ts, src, type, pid, comm, json) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -107,9 +111,7 @@ export class Store {
       exitProc: p('UPDATE processes SET end_ts = ?, exit_code = ?, signal = ?, ppid = coalesce(ppid, ?) WHERE rid = ?'),
       touch: p(`INSERT INTO touches(rid, kind, target, count, first_ts, failed) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(rid, kind, target) DO UPDATE SET count = count + excluded.count, failed = failed + excluded.failed`),
-      bumpOpen: p('UPDATE processes SET opens = opens + ? WHERE rid = ?'),
-      bumpConn: p('UPDATE processes SET conns = conns + 1 WHERE rid = ?'),
-      bumpFileop: p('UPDATE processes SET fileops = fileops + 1 WHERE rid = ?'),
+      bumps: p('UPDATE processes SET opens = opens + ?, conns = conns + ?, fileops = fileops + ? WHERE rid = ?'),
       metric: p('INSERT INTO metrics(ts, pid, cpu, rss_kb) VALUES (?, ?, ?, ?)'),
       link: p('INSERT INTO links(ts, kind, src_ref, dst, confidence, reasons, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     };
@@ -143,6 +145,7 @@ export class Store {
   commit(): void {
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (!this.#inTx) return;
+    this.#flushTouches();
     this.db.exec('COMMIT');
     this.#inTx = false;
     this.#pending = 0;
@@ -152,6 +155,23 @@ export class Store {
   close(): void {
     this.commit();
     this.db.close();
+  }
+
+  #touch(rid: number, kind: string, target: string, count: number, ts: number, failed: number, bump: 0 | 1 | 2): void {
+    const key = `${rid}\0${kind}\0${target}`;
+    const cur = this.#touches.get(key);
+    if (cur) { cur.count += count; cur.failed += failed; } else this.#touches.set(key, { rid, kind, target, count, first: ts, failed });
+    const b = this.#bumps.get(rid) ?? [0, 0, 0];
+    b[bump] += bump === 0 ? count : 1;
+    this.#bumps.set(rid, b);
+  }
+
+  #flushTouches(): void {
+    const s = this.#s;
+    for (const x of this.#touches.values()) s.touch!.run(x.rid, x.kind, x.target, x.count, x.first, x.failed);
+    for (const [rid, [o, c, f]] of this.#bumps) s.bumps!.run(o, c, f, rid);
+    this.#touches.clear();
+    this.#bumps.clear();
   }
 
   #proc(pid: number, ts: number, comm: string | undefined): number {
@@ -199,23 +219,21 @@ export class Store {
         const e = ev as unknown as { pid: number; path: string; ret: number; count?: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
         const n = e.count ? e.count + 1 : 1;
-        s.touch!.run(rid, 'open', e.path, n, ev.ts, e.ret < 0 ? n : 0);
-        s.bumpOpen!.run(n, rid);
+        this.#touch(rid, 'open', e.path, n, ev.ts, e.ret < 0 ? n : 0, 0);
         break;
       }
       case 'proc/connect': case 'proc/bind': case 'proc/listen': {
         const e = ev as unknown as { pid: number; family: string; addr?: string; port?: number; ret: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
         const target = e.addr === undefined ? e.family : e.port !== undefined ? (e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`) : e.addr;
-        s.touch!.run(rid, ev.type, target, 1, ev.ts, e.ret < 0 && e.ret !== -115 ? 1 : 0);
-        s.bumpConn!.run(rid);
+        // -EINPROGRESS is a non-blocking connect under way, not a failure.
+        this.#touch(rid, ev.type, target, 1, ev.ts, e.ret < 0 && e.ret !== -115 ? 1 : 0, 1);
         break;
       }
       case 'proc/unlink': case 'proc/rename': {
         const e = ev as unknown as { pid: number; path: string; to?: string; ret: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
-        s.touch!.run(rid, ev.type, e.to ? `${e.path} -> ${e.to}` : e.path, 1, ev.ts, e.ret < 0 ? 1 : 0);
-        s.bumpFileop!.run(rid);
+        this.#touch(rid, ev.type, e.to ? `${e.path} -> ${e.to}` : e.path, 1, ev.ts, e.ret < 0 ? 1 : 0, 2);
         break;
       }
       case 'proc/metrics': {
