@@ -5,6 +5,7 @@ import {
 } from '@agentsight/events';
 import { ContentDecoder } from './decode.js';
 import { Http1Parser, headerValue, planBody, type BodyPlan, type MessageHead } from './http1.js';
+import { H2Reader, H2_PREFACE, looksLikeH2Server } from './h2.js';
 import { redactHeaders, redactTarget } from './redact.js';
 import { SeqReorder, type Piece } from './reorder.js';
 import { SseParser, type SseMessage } from './sse.js';
@@ -36,6 +37,7 @@ export interface HttpStats {
 
 type Dir = 'read' | 'write';
 const MAX_ERROR_REPORTS = 16;
+const MAX_H2_STREAMS = 256;
 const RETIRED_MAX = 4096;
 
 /**
@@ -133,6 +135,12 @@ interface Pairing {
   startTs: number;
 }
 
+interface H2Stream {
+  req: Msg | null;
+  res: Msg | null;
+  pairing: Pairing;
+}
+
 /** A message being assembled. */
 class Msg {
   head: MessageHead;
@@ -171,6 +179,11 @@ class Conn {
   /** Per direction: the first event of the message in progress. */
   #firstEv: Record<Dir, SslDataEvent | undefined> = { read: undefined, write: undefined };
   #reqMsg: Msg | null = null;
+  #h2: Record<Dir, H2Reader> | null = null;
+  #streams = new Map<number, H2Stream>();
+  #seen: Record<Dir, boolean> = { read: false, write: false };
+  /** A first write too short to tell HTTP/1 from the HTTP/2 preface. */
+  #held: Buffer | null = null;
   #resMsg: Msg | null = null;
   #awaiting: Pairing[] = [];
   #reqCount = 0;
@@ -216,6 +229,8 @@ class Conn {
   heldBytes(): number {
     let n = this.#order.read.pendingBytes + this.#order.write.pendingBytes + this.#req.buffered + this.#res.buffered;
     for (const m of [this.#reqMsg, this.#resMsg]) if (m) n += m.bodyLen + m.rawLen;
+    for (const st of this.#streams.values()) for (const m of [st.req, st.res]) if (m) n += m.bodyLen + m.rawLen;
+    if (this.#h2) n += this.#h2.read.buffered + this.#h2.write.buffered;
     return n;
   }
 
@@ -266,6 +281,7 @@ class Conn {
   finish(reason: string): void {
     this.#order.write.flush(reason);
     this.#order.read.flush(reason);
+    for (const id of [...this.#streams.keys()]) this.#h2Close(id, reason);
     this.#req.finish(reason);
     this.#res.finish(reason);
   }
@@ -274,12 +290,145 @@ class Conn {
     this.#ev = p.src;
     this.#lastPid = p.src.pid; this.#lastTid = p.src.tid; this.#lastComm = p.src.comm;
     this.#nextSeq[dir] = p.seq + 1;
+    if (!this.#h2 && !this.#seen[dir]) {
+      bytes = this.#sniff(dir, bytes);
+      if (!bytes.length) return;
+    }
+    this.#seen[dir] = true;
+    if (this.#h2) { this.#h2[dir].push(bytes); return; }
     (dir === 'write' ? this.#req : this.#res).push(bytes);
   }
 
   #gap(dir: Dir, missing: number | undefined, _why: string): void {
     if (missing === undefined) this.#stage.stats.holes++;
+    if (this.#h2) { this.#h2[dir].gap(); return; }
     (dir === 'write' ? this.#req : this.#res).gap(missing);
+  }
+
+  // ------------------------------------------------------------ HTTP/2
+
+  /**
+   * The first bytes of a direction decide between HTTP/1 and HTTP/2: the client preface,
+   * or a server's opening SETTINGS frame. A first write too short to tell is held.
+   */
+  #sniff(dir: Dir, bytes: Buffer): Buffer {
+    if (dir === 'write') {
+      const held = this.#held ? Buffer.concat([this.#held, bytes]) : bytes;
+      this.#held = null;
+      const n = Math.min(held.length, H2_PREFACE.length);
+      if (held.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) {
+        if (held.length < 4) { this.#held = held; return Buffer.alloc(0); }
+        this.#startH2();
+      }
+      return held;
+    }
+    if (looksLikeH2Server(bytes)) this.#startH2();
+    return bytes;
+  }
+
+  #startH2(): void {
+    const hooks = (dir: Dir) => ({
+      onHeaders: (id: number, h: Array<[string, string]>, end: boolean) => this.#h2Headers(dir, id, h, end),
+      onData: (id: number, d: Buffer, end: boolean) => this.#h2Data(dir, id, d, end),
+      onReset: (id: number, code: number) => this.#h2Close(id, `stream reset (error code ${code})`),
+      onGoaway: () => {},
+      onFatal: (why: string) => this.#h2Fatal(dir, why),
+    });
+    this.#h2 = { write: new H2Reader(true, hooks('write')), read: new H2Reader(false, hooks('read')) };
+    this.#req.stop();
+    this.#res.stop();
+  }
+
+  #h2Headers(dir: Dir, id: number, list: Array<[string, string]>, end: boolean): void {
+    let st = this.#streams.get(id);
+    const pseudo = (k: string) => list.find(([n]) => n === k)?.[1];
+    const plain = list.filter(([n]) => !n.startsWith(':'));
+    if (dir === 'write') {
+      if (!st) {
+        if (this.#streams.size >= MAX_H2_STREAMS) {
+          if (this.#errorReports++ < MAX_ERROR_REPORTS) this.#unparsed(`HTTP/2: more than ${MAX_H2_STREAMS} open streams; stream ${id} ignored`, 0, dir);
+          return;
+        }
+        const authority = pseudo(':authority');
+        // The event carries host like HTTP/1's Host header, for consumers that look there.
+        if (authority !== undefined && !plain.some(([n]) => n === 'host')) plain.unshift(['host', authority]);
+        const head: MessageHead = { side: 'request', version: 'h2', method: pseudo(':method') ?? '', target: pseudo(':path') ?? '', headers: plain };
+        const m = new Msg(head, this.#ev.ts);
+        m.pairing = { id: `${this.id}#${this.#reqCount++}`, method: head.method!, startTs: m.startTs };
+        this.#setupBody(m);
+        st = { req: m, res: null, pairing: m.pairing };
+        this.#streams.set(id, st);
+      } else if (st.req && end) {
+        // Trailers.
+        const m = st.req;
+        st.req = null;
+        m.pairing!.endTs = this.#ev.ts;
+        this.#emitRequest(m, plain.length ? plain : null);
+        return;
+      }
+      if (end && st.req) this.#endH2Request(st);
+      return;
+    }
+    if (!st) return; // a response to a request not seen (capture started mid-connection)
+    if (!st.res) {
+      const status = Number(pseudo(':status'));
+      if (status >= 100 && status < 200) return; // interim
+      const head: MessageHead = { side: 'response', version: 'h2', status, reason: '', headers: plain };
+      const m = new Msg(head, this.#ev.ts);
+      m.pairing = st.pairing;
+      this.#setupBody(m);
+      if ((headerValue(plain, 'content-type') ?? '').toLowerCase().startsWith('text/event-stream')) {
+        m.sse = new SseParser((s) => this.#onSse(m, s), this.#stage.opts.maxBodyBytes);
+      }
+      st.res = m;
+      if (end) this.#endH2Response(id, st, null);
+      return;
+    }
+    if (end) this.#endH2Response(id, st, plain.length ? plain : null);
+  }
+
+  #h2Data(dir: Dir, id: number, data: Buffer, end: boolean): void {
+    const st = this.#streams.get(id);
+    if (!st) return;
+    if (dir === 'write') {
+      if (!st.req) return;
+      if (data.length) this.#onBody(st.req, data);
+      if (end) this.#endH2Request(st);
+    } else {
+      if (!st.res) return;
+      if (data.length) this.#onBody(st.res, data);
+      if (end) this.#endH2Response(id, st, null);
+    }
+  }
+
+  #endH2Request(st: H2Stream): void {
+    const m = st.req!;
+    st.req = null;
+    m.pairing!.endTs = this.#ev.ts;
+    this.#emitRequest(m, null);
+  }
+
+  #endH2Response(id: number, st: H2Stream, trailers: Array<[string, string]> | null, incomplete?: string): void {
+    const m = st.res!;
+    st.res = null;
+    this.#streams.delete(id);
+    this.#emitResponse(m, trailers, incomplete);
+  }
+
+  /** A stream ended abnormally: what it carried so far is reported, incomplete. */
+  #h2Close(id: number, why: string): void {
+    const st = this.#streams.get(id);
+    if (!st) return;
+    if (st.req) { const m = st.req; st.req = null; m.pairing!.endTs = this.#ev.ts; this.#emitRequest(m, null, why); }
+    if (st.res) this.#endH2Response(id, st, null, why);
+    this.#streams.delete(id);
+  }
+
+  #h2Fatal(dir: Dir, why: string): void {
+    this.#unparsed(`HTTP/2 (${dir === 'write' ? 'client' : 'server'} side): ${why}; connection not parsed further`, 0, dir);
+    this.#h2?.write.stop();
+    this.#h2?.read.stop();
+    for (const id of [...this.#streams.keys()]) this.#h2Close(id, `HTTP/2 connection unreadable: ${why}`);
   }
 
   // ------------------------------------------------------------ requests
@@ -298,7 +447,10 @@ class Conn {
   #onReqEnd(trailers: Array<[string, string]> | null, incomplete?: string): void {
     const m = this.#reqMsg;
     this.#reqMsg = null;
-    if (!m) return;
+    if (m) this.#emitRequest(m, trailers, incomplete);
+  }
+
+  #emitRequest(m: Msg, trailers: Array<[string, string]> | null, incomplete?: string): void {
     const ev = this.#ev;
     m.pairing!.endTs = ev.ts;
     const h = m.head;
@@ -366,7 +518,10 @@ class Conn {
   #onResEnd(trailers: Array<[string, string]> | null, incomplete?: string): void {
     const m = this.#resMsg;
     this.#resMsg = null;
-    if (!m || m.interim) return;
+    if (m && !m.interim) this.#emitResponse(m, trailers, incomplete);
+  }
+
+  #emitResponse(m: Msg, trailers: Array<[string, string]> | null, incomplete?: string): void {
     const ev = this.#ev;
     const h = m.head;
     if (m.sse) m.sse.end();
