@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
 import { OtlpExporter, type ExporterOptions, type ExportStats } from './exporter.js';
 import { SpanMapper, type MapperOptions } from './mapper.js';
+import { resolveConfig } from './config.js';
 
 export interface OtelStageOptions extends MapperOptions, ExporterOptions {}
 
@@ -75,4 +76,28 @@ export class FlowControlledWriter extends EventWriter {
     await this.#stage.exporter.room();
     await this.#out.drained();
   }
+}
+
+export interface OtelFlags {
+  endpoint?: string;
+  protocol?: string;
+  compression?: string;
+  headers?: string[];
+  serviceName?: string;
+  captureContent?: boolean;
+}
+
+/**
+ * The stage as `agentsight exec --otel` wants it: settings from flags and OTEL_* variables
+ * (as as-otel resolves them). Chain it, then `await stage.shutdown(ms)` after the input ends.
+ * Throws on a bad endpoint, protocol or compression.
+ */
+export function otelStageFrom(flags: OtelFlags, o: { version?: string; warn?: (m: string) => void; env?: NodeJS.ProcessEnv; emit?: Emit } = {}): OtelStage {
+  const cfg = resolveConfig(flags, o.env ?? process.env, o.version);
+  return new OtelStage({
+    ...cfg,
+    scope: { name: 'agentsight.otel', ...(o.version ? { version: o.version } : {}) },
+    captureContent: flags.captureContent ?? false,
+    ...(o.warn ? { warn: o.warn } : {}),
+  }, o.emit);
 }
