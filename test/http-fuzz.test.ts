@@ -9,7 +9,43 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { validateEvent, type AgentEvent, type SslDataEvent } from '@agentsight/events';
 import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
+import { createRequire } from 'node:module';
 import { CORPUS } from './lib/run.js';
+
+const require = createRequire(import.meta.url);
+const hpackjs = require('hpack.js') as { compressor: { create(o: { table: { size: number } }): { write(h: Array<{ name: string; value: string; huffman?: boolean }>): void; read(): Buffer | null } } };
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type; h[4] = flags; h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** An HTTP/2 exchange built frame by frame: several streams, dynamic table reuse, SSE bodies. */
+function h2Exchange(rnd: () => number): { req: Buffer; res: Buffer } {
+  const ce = hpackjs.compressor.create({ table: { size: 4096 } });
+  const se = hpackjs.compressor.create({ table: { size: 4096 } });
+  const block = (c: typeof ce, h: Array<[string, string]>) => {
+    c.write(h.map(([name, value]) => ({ name, value, huffman: rnd() < 0.5 })));
+    const parts: Buffer[] = [];
+    for (let b = c.read(); b; b = c.read()) parts.push(b);
+    return Buffer.concat(parts);
+  };
+  const req: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0))];
+  const res: Buffer[] = [frame(4, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100])), frame(4, 1, 0, Buffer.alloc(0))];
+  for (let s = 1; s < 12; s += 2) {
+    const hb = block(ce, [[':method', 'POST'], [':path', '/v1/messages'], [':scheme', 'https'], [':authority', 'api.anthropic.com'], ['x-api-key', 'k']]);
+    // Sometimes split over HEADERS + CONTINUATION.
+    if (rnd() < 0.3 && hb.length > 4) req.push(frame(1, 0, s, hb.subarray(0, 3)), frame(9, 4, s, hb.subarray(3)));
+    else req.push(frame(1, 4, s, hb));
+    req.push(frame(0, 1, s, Buffer.from('{"model":"m","stream":true}')));
+    res.push(frame(1, 4, s, block(se, [[':status', '200'], ['content-type', 'text/event-stream']])));
+    for (let k = 0; k < 3; k++) res.push(frame(0, 8, s, Buffer.concat([Buffer.from([2]), Buffer.from(`data: {"k":${k}}\n\n`), Buffer.alloc(2)])));
+    res.push(frame(0, 1, s, Buffer.alloc(0)));
+  }
+  return { req: Buffer.concat(req), res: Buffer.concat(res) };
+}
 
 const TIME_BUDGET_MS = 45_000;
 const LIMITS = { maxBodyBytes: 64 * 1024, maxHeadBytes: 8 * 1024, reorderMaxPending: 32 };
@@ -92,8 +128,18 @@ t.test('fuzz: mutated exchanges and event havoc', async (t) => {
   for (let seed = 1; ; seed++) {
     if (cases >= 3000 || Date.now() - started > TIME_BUDGET_MS) break;
     const rnd = prng(seed);
-    const res = mutate(base[Math.floor(rnd() * base.length)]!, rnd);
-    const req = rnd() < 0.2 ? mutate(REQUESTS[Math.floor(rnd() * REQUESTS.length)]!, rnd) : REQUESTS[Math.floor(rnd() * REQUESTS.length)]!;
+    let res: Buffer;
+    let req: Buffer;
+    if (rnd() < 0.2) {
+      // HTTP/2: mutate either direction (or neither: havoc below still applies).
+      const x = h2Exchange(rnd);
+      const which = rnd();
+      req = which < 0.4 ? mutate(x.req, rnd) : x.req;
+      res = which > 0.6 ? mutate(x.res, rnd) : x.res;
+    } else {
+      res = mutate(base[Math.floor(rnd() * base.length)]!, rnd);
+      req = rnd() < 0.2 ? mutate(REQUESTS[Math.floor(rnd() * REQUESTS.length)]!, rnd) : REQUESTS[Math.floor(rnd() * REQUESTS.length)]!;
+    }
     const max = [1, 7, 100, 5000][Math.floor(rnd() * 4)]!;
     const w = sslEvents(req, { conn: `f${seed % 3}`, dir: 'write', cuts: splitPoints(req.length, rnd, max) });
     const r = sslEvents(res, { conn: `f${seed % 3}`, dir: 'read', cuts: splitPoints(res.length, rnd, max) });
@@ -126,6 +172,18 @@ t.test('fuzz: mutated exchanges and event havoc', async (t) => {
   t.ok(worstMs < 2000, `no case near a hang (worst ${worstMs.toFixed(1)} ms)`);
   t.ok(maxHeld <= HELD_BOUND, `held bytes bounded (max ${maxHeld})`);
   t.comment(`${cases} cases, ${events} events out, worst case ${worstMs.toFixed(1)} ms, max held ${maxHeld} bytes`);
+});
+
+t.test('fuzz: the HTTP/2 generator makes exchanges the stage reads in full', async (t) => {
+  // Without this the HTTP/2 cases above could all be failing early and prove little.
+  const x = h2Exchange(prng(1));
+  const out: AgentEvent[] = [];
+  const st = new HttpStage({}, (e) => out.push(e));
+  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })]) st.write(e);
+  st.end();
+  t.same(out.map((e) => e.type).filter((ty) => ty !== 'sse').length, 12, '6 requests and 6 responses');
+  t.equal(out.filter((e) => e.type === 'sse').length, 18);
+  t.equal(out.filter((e) => e.type === 'unparsed').length, 0);
 });
 
 t.test('fuzz: pure random bytes, both directions', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * @agentsight/http: HTTP/1.x reassembly from captured TLS plaintext. `HttpStage` turns
+ * @agentsight/http: HTTP/1.x and HTTP/2 reassembly from captured TLS plaintext. `HttpStage` turns
  * `ssl`/`data` chunks (any split, reordered within bounds, with losses) into `http`
  * events: requests and responses paired on keep-alive connections, bodies de-chunked and
  * decoded, SSE messages as they arrive, secrets redacted, non-HTTP traffic reported once.
@@ -12,3 +12,5 @@ export { ContentDecoder } from './decode.js';
 export { SeqReorder, type Piece } from './reorder.js';
 export { redactHeaders, redactTarget, redacted, fingerprint, SECRET_HEADERS } from './redact.js';
 export { sslEvents, splitPoints, prng, runHttp, type SslSynthOptions } from './synth.js';
+export { H2Reader, H2_PREFACE, type H2Hooks } from './h2.js';
+export { HpackDecoder, HpackError, huffmanDecode } from './hpack.js';

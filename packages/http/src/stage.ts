@@ -37,7 +37,7 @@ export interface HttpStats {
 
 type Dir = 'read' | 'write';
 const MAX_ERROR_REPORTS = 16;
-const MAX_H2_STREAMS = 256;
+const MAX_H2_STREAMS = 128;
 const RETIRED_MAX = 4096;
 
 /**
