@@ -202,61 +202,59 @@ export class OtlpExporter {
       return;
     }
     const { body, headers } = this.#encode(req);
-    {
-      for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
+      let wait: number | undefined;
+      let why: string;
+      try {
+        this.stats.requests++;
+        const res = await request(this.#o.url, {
+          method: 'POST', headers, body, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]),
+        });
+        const resBody = new Uint8Array(await res.body.arrayBuffer());
+        const ctype = res.headers['content-type'];
+        const contentType = Array.isArray(ctype) ? ctype[0] : ctype;
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          const { rejected, message } = rejectedSpans(resBody, contentType);
+          if (rejected) this.#o.warn?.(`collector rejected ${rejected} of ${n} spans${message ? `: ${message}` : ''}`);
+          this.stats.exported += n - Math.min(rejected, n);
+          this.stats.failed += Math.min(rejected, n);
+          this.#lastError = '';
+          this.#healthy = true;
+          return;
+        }
+        const text = contentType?.includes('json') || contentType?.startsWith('text/') ? Buffer.from(resBody).toString('utf8').slice(0, 200) : '';
+        why = `HTTP ${res.statusCode}${text ? `: ${text.trim()}` : ''}`;
+        if (!RETRYABLE(res.statusCode)) {
+          this.#lastError = why;
+          this.#o.warn?.(`collector refused ${n} spans (${why}); not retried`);
+          this.stats.failed += n;
+          return;
+        }
+        wait = retryAfterMs(res.headers['retry-after']);
+      } catch (e) {
         if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
-        let wait: number | undefined;
-        let why: string;
-        try {
-          this.stats.requests++;
-          const res = await request(this.#o.url, {
-            method: 'POST', headers, body, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
-            signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]),
-          });
-          const resBody = new Uint8Array(await res.body.arrayBuffer());
-          const ctype = res.headers['content-type'];
-          const contentType = Array.isArray(ctype) ? ctype[0] : ctype;
-          if (res.statusCode >= 200 && res.statusCode < 300) {
-            const { rejected, message } = rejectedSpans(resBody, contentType);
-            if (rejected) this.#o.warn?.(`collector rejected ${rejected} of ${n} spans${message ? `: ${message}` : ''}`);
-            this.stats.exported += n - Math.min(rejected, n);
-            this.stats.failed += Math.min(rejected, n);
-            this.#lastError = '';
-            this.#healthy = true;
-            return;
-          }
-          const text = contentType?.includes('json') || contentType?.startsWith('text/') ? Buffer.from(resBody).toString('utf8').slice(0, 200) : '';
-          why = `HTTP ${res.statusCode}${text ? `: ${text.trim()}` : ''}`;
-          if (!RETRYABLE(res.statusCode)) {
-            this.#lastError = why;
-            this.#o.warn?.(`collector refused ${n} spans (${why}); not retried`);
-            this.stats.failed += n;
-            return;
-          }
-          wait = retryAfterMs(res.headers['retry-after']);
-        } catch (e) {
-          if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
-          const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-          why = err.code ?? err.cause?.code ?? err.name ?? 'error';
-          if (err.message && !why.includes(err.message)) why += ` (${err.message})`;
-        }
-        this.#lastError = `${this.#o.url}: ${why}`;
-        this.#healthy = false;
-        this.#wake();
-        if (attempt >= this.#o.maxAttempts) {
-          this.#o.warn?.(`giving up on ${n} spans after ${attempt} attempts: ${this.#lastError}`);
-          this.stats.failed += n;
-          return;
-        }
-        this.stats.retries++;
-        const backoff = Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (attempt - 1));
-        const delay = Math.min(wait ?? backoff * (0.5 + Math.random() / 2), Math.max(this.#o.maxBackoffMs, 60_000));
-        try {
-          await sleep(delay, undefined, { signal: this.#abort.signal });
-        } catch {
-          this.stats.failed += n;
-          return;
-        }
+        const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+        why = err.code ?? err.cause?.code ?? err.name ?? 'error';
+        if (err.message && !why.includes(err.message)) why += ` (${err.message})`;
+      }
+      this.#lastError = `${this.#o.url}: ${why}`;
+      this.#healthy = false;
+      this.#wake();
+      if (attempt >= this.#o.maxAttempts) {
+        this.#o.warn?.(`giving up on ${n} spans after ${attempt} attempts: ${this.#lastError}`);
+        this.stats.failed += n;
+        return;
+      }
+      this.stats.retries++;
+      const backoff = Math.min(this.#o.maxBackoffMs, this.#o.initialBackoffMs * 2 ** (attempt - 1));
+      const delay = Math.min(wait ?? backoff * (0.5 + Math.random() / 2), Math.max(this.#o.maxBackoffMs, 60_000));
+      try {
+        await sleep(delay, undefined, { signal: this.#abort.signal });
+      } catch {
+        this.stats.failed += n;
+        return;
       }
     }
   }

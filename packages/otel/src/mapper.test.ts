@@ -213,3 +213,16 @@ t.test('an agent started by another agent\'s tool joins its trace under that too
   t.equal(innerChat.parentSpanId, inner.spanId);
   t.equal(innerChat.traceId, outer.traceId);
 });
+
+t.test('MCP over stdio before the first model call belongs to the client that started the server', async (t) => {
+  const exec = (pid: number, ppid: number, comm: string, ts: number) => ({ v: 1, ts, src: 'proc', type: 'exec', pid, ppid, uid: 0, comm, filename: `/bin/${comm}`, argv: [comm] }) as AgentEvent;
+  const spans = run([
+    exec(100, 1, 'agent', T0),
+    exec(300, 100, 'srv', T0 + 10),
+    { v: 1, ts: T0 + 30, src: 'mcp', type: 'call', pid: 300, transport: 'stdio', channel: '300', rpc_id: 0, method: 'initialize', params: {}, result: { protocolVersion: '2025-06-18' }, duration_ms: 0.01, start_ts: T0 + 20 } as AgentEvent,
+    llm({ id: 'a', start: T0 + 100, dur: 1 }),
+  ]);
+  t.same(spans.map((s) => s.name).sort(), ['chat claude-x', 'initialize', 'invoke_agent agent']);
+  t.equal(new Set(spans.map((s) => s.traceId)).size, 1);
+  t.equal(byName(spans, 'initialize').parentSpanId, byName(spans, 'invoke_agent agent').spanId);
+});

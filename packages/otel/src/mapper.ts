@@ -249,15 +249,20 @@ export class SpanMapper {
     return a;
   }
 
-  /** The agent process an MCP message belongs to: the pid itself or its nearest agent ancestor. */
-  #mcpAgentKey(pid: number | undefined, channel: string): { key: string; pid?: number } {
-    let p = pid ?? (/^\d+$/.test(channel) ? Number(channel) : undefined);
-    if (p === undefined) return { key: `mcp:${channel}` };
-    const first = p;
-    for (let depth = 0; depth < 32 && p !== undefined; depth++) {
-      if (this.#agents.has(`pid:${p}`)) return { key: `pid:${p}`, pid: p };
-      p = this.#procs.get(p)?.ppid;
+  /**
+   * The agent process an MCP message belongs to: the nearest agent among the pid and its
+   * ancestors. Failing that, for stdio (where the pid is the server's) the server's parent,
+   * the client that started it, which is the agent even before its first model call (MCP
+   * servers are initialized first); for http the pid is the client's own.
+   */
+  #mcpAgentKey(pid: number | undefined, channel: string, transport: string): { key: string; pid?: number } {
+    const first = pid ?? (/^\d+$/.test(channel) ? Number(channel) : undefined);
+    if (first === undefined) return { key: `mcp:${channel}` };
+    for (let p: number | undefined = first, depth = 0; p !== undefined && depth < 32; p = this.#procs.get(p)?.ppid, depth++) {
+      if (this.#agents.has(`pid:${p}`) || this.#closed.has(`pid:${p}`)) return { key: `pid:${p}`, pid: p };
     }
+    const client = transport === 'stdio' ? this.#procs.get(first)?.ppid : undefined;
+    if (client !== undefined && client > 1) return { key: `pid:${client}`, pid: client };
     return { key: `pid:${first}`, pid: first };
   }
 
@@ -399,7 +404,7 @@ export class SpanMapper {
   #mcp(ev: McpCallEvent): void {
     const start = ev.start_ts;
     const end = ev.duration_ms !== undefined ? endOf(start, ev.duration_ms) : Math.max(ev.ts, start);
-    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel);
+    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel, ev.transport);
     const a = this.#agent(key, pid, `mcp:${ev.channel}:${String(ev.rpc_id)}:${start}`, start, ev.comm);
     const params = isObj(ev.params) ? ev.params : {};
     const result = isObj(ev.result) ? ev.result : undefined;
@@ -450,7 +455,7 @@ export class SpanMapper {
   }
 
   #notification(ev: McpNotificationEvent): void {
-    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel);
+    const { key, pid } = this.#mcpAgentKey(ev.pid, ev.channel, ev.transport);
     const a = this.#agent(key, pid, `mcp:${ev.channel}:${ev.method}:${ev.ts}`, ev.ts, ev.comm);
     const attrs = new Attrs()
       .str('mcp.method.name', ev.method)
