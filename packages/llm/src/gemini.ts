@@ -97,7 +97,8 @@ export class GeminiAccumulator implements Accumulator {
       const call: Call = { id: str(fc.id), name: fc.name, args: isObj(fc.args) ? structuredClone(fc.args) : {}, streaming: fc.willContinue === true };
       this.#calls.push(call);
       this.#open = call.streaming ? call : null;
-      out?.push({ kind: 'tool_call', text: fc.name });
+      // Deltas carry argument text, as for the other APIs; streamed ones follow in partialArgs.
+      if (isObj(fc.args)) out?.push({ kind: 'tool_call', text: JSON.stringify(fc.args) });
     } else if (this.#open) {
       if (Array.isArray(fc.partialArgs)) {
         for (const pa of fc.partialArgs) {
