@@ -1,11 +1,11 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { readdirSync, readFileSync, utimesSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { ElfFile } from './elf.js';
 import { analyseBoringSsl, locateBoringSsl, findStrings, findAddressLoads, callTargets, setScanChunk } from './boringssl.js';
 import { findTlsTarget } from './targets.js';
-import { binaryKey } from './tlscache.js';
+import { binaryKey, cachePut } from './tlscache.js';
 import { clang, haveTool, tempDir, FIXTURES } from './testutil.js';
 
 const tools = haveTool('clang') && haveTool('llvm-strip');
@@ -114,6 +114,16 @@ t.test('cache: reused while the binary is unchanged, invalidated when it changes
   const entry = JSON.parse(readFileSync(join(dir, 'cache', cached[0]!), 'utf8'));
   t.same(entry.result.symbols, first.symbols, 'entry holds the result');
   t.same(findTlsTarget(bin)!.symbols, first.symbols, 'second lookup agrees');
+  // A damaged entry is a miss, and is replaced.
+  writeFileSync(join(dir, 'cache', cached[0]!), '{"result": [tru');
+  t.same(findTlsTarget(bin)!.symbols, first.symbols, 'damaged entry: rescanned');
+  t.same(JSON.parse(readFileSync(join(dir, 'cache', cached[0]!), 'utf8')).result.symbols, first.symbols, 'and rewritten');
+  // An unwritable cache costs a rescan, nothing else.
+  writeFileSync(join(dir, 'notadir'), '');
+  t.equal(cachePut('k', { x: 1 }, join(dir, 'notadir', 'sub')), false, 'cachePut reports failure');
+  process.env.AGENTSIGHT_CACHE_DIR = join(dir, 'notadir', 'sub');
+  t.same(findTlsTarget(bin)!.symbols, first.symbols, 'works without a cache');
+  process.env.AGENTSIGHT_CACHE_DIR = join(dir, 'cache');
   utimesSync(bin, new Date(), new Date(Date.now() + 5000));
   t.not(binaryKey(bin), k1, 'new mtime, new key');
   t.ok(callTargets(ElfFile.open(bin)).size > 0);

@@ -418,7 +418,7 @@ export function locateBoringSsl(elf: ElfFile, log?: (msg: string) => void, opts:
   const key = useCache ? binaryKey(elf.path) : '';
   if (useCache) {
     const hit = cacheGet<{ result: BoringSslResult | null }>(key);
-    if (hit) return hit.result;
+    if (hit && typeof hit === 'object' && 'result' in hit) return hit.result;
   }
   const t0 = Date.now();
   const a = analyseBoringSsl(elf, { files, ...(log ? { log } : {}) });
