@@ -284,19 +284,6 @@ int BPF_PROG(proc_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-static __always_inline struct file *fd_file(struct task_struct *task, int fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *f = NULL;
-
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
-}
-
 /* Base directory for a relative path: the cwd, or the directory open on dirfd. */
 static __always_inline __u16 resolve_base(int dfd, char *buf, __u8 *flags)
 {

@@ -18,6 +18,12 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 max_call_bytes = 4 << 20;
+/* Our own output pipe (kernel dev_t and inode), when it is one: a process that has it as
+ * its stdin (the next tool in `as-stdiocap | as-merge`, even outside our process group)
+ * must not be captured, or every event we write would be read, captured and written
+ * again, without end. */
+const volatile __u32 skip_dev = 0;
+const volatile __u64 skip_ino = 0;
 
 #define CHUNK 8192
 #define IOV_LIMIT 1024
@@ -119,6 +125,14 @@ int BPF_PROG(stdio_sys_enter, struct pt_regs *regs, long id)
 	pt = bpf_get_current_pid_tgid();
 	if (!is_tracked(pt >> 32))
 		return 0;
+	if (skip_ino) {
+		/* A process reading our output on its stdin: skip it whole. */
+		struct file *f = fd_file((struct task_struct *)bpf_get_current_task(), 0);
+		struct inode *ino = f ? BPF_CORE_READ(f, f_inode) : NULL;
+
+		if (ino && BPF_CORE_READ(ino, i_ino) == skip_ino && BPF_CORE_READ(ino, i_sb, s_dev) == skip_dev)
+			return 0;
+	}
 	pd.id = id;
 	pd.fd = fd;
 	pd.buf = BPF_CORE_READ(regs, si);

@@ -25,6 +25,10 @@ const volatile bool targ_all = false;      /* trace every process (but ourselves
 const volatile __u64 targ_comm0 = 0;       /* comm to match at exec: bytes 0..7 ... */
 const volatile __u64 targ_comm1 = 0;       /* ... and 8..15, NUL padded; 0,0 = none */
 const volatile __u32 self_tgid = 0;        /* the tool itself: never traced (no feedback loop) */
+/* With targ_all: our process group (the pipeline we are part of, e.g. `as-stdiocap |
+ * as-merge`) is not traced either, or the next tool's reads of our output, and what it
+ * writes, would be captured and written again, without end. */
+const volatile __u32 self_pgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -37,12 +41,22 @@ struct {
  * own reads and writes (waiting to be released) are not the command's. */
 #define TRACK_AT_EXEC 0xffffffffu
 
+/* Is `task` in our own process group (global pid namespace numbers)? */
+static __always_inline bool in_own_group(struct task_struct *task)
+{
+	if (!self_pgid)
+		return false;
+	struct pid *pg = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
+
+	return pg && BPF_CORE_READ(pg, numbers[0].nr) == (int)self_pgid;
+}
+
 static __always_inline bool is_tracked(__u32 tgid)
 {
 	if (tgid == self_tgid)
 		return false;
 	if (targ_all)
-		return true;
+		return !in_own_group((struct task_struct *)bpf_get_current_task());
 	__u32 *v = bpf_map_lookup_elem(&tracked, &tgid);
 
 	return v && *v != TRACK_AT_EXEC;
@@ -74,7 +88,7 @@ static __always_inline bool track_fork(struct task_struct *parent, struct task_s
 	if (ptgid == self_tgid)
 		return false;
 	if (targ_all)
-		return true;
+		return !in_own_group(parent);
 	__u32 *root = bpf_map_lookup_elem(&tracked, &ptgid);
 	if (!root || *root == TRACK_AT_EXEC)
 		return false;
@@ -91,7 +105,7 @@ static __always_inline bool track_exec(struct task_struct *task)
 	if (tgid == self_tgid)
 		return false;
 	if (targ_all)
-		return true;
+		return !in_own_group(task);
 	__u32 *v = bpf_map_lookup_elem(&tracked, &tgid);
 
 	if (v) {
@@ -120,8 +134,22 @@ static __always_inline bool track_exit(struct task_struct *task)
 	if (tgid == self_tgid)
 		return false;
 	if (targ_all)
-		return true;
+		return !in_own_group(task);
 	return bpf_map_delete_elem(&tracked, &tgid) == 0;
+}
+
+/* The struct file open on `fd` in `task`, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
 }
 
 /* Loss counters, per CPU; user space sums them and reports deltas as `lost` events. */

@@ -132,7 +132,7 @@ t.test('as-proc -c: only processes with that name and their children', { skip: s
 t.test('as-proc -p: snapshot of the running tree, its later actions, stops when it exits', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asproc-p-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const target = spawn('/bin/bash', ['-c', `sleep 1.5; echo later > "${dir}/later.txt"; /bin/true; exit 3`], { stdio: 'ignore' });
+  const target = spawn('/bin/bash', ['-c', `sleep 2.5; echo later > "${dir}/later.txt"; /bin/true; exit 3`], { stdio: 'ignore' });
   t.teardown(() => { target.kill('SIGKILL'); });
   await sleep(200); // bash has forked its sleep
   const r = await startTool('as-proc', ['--interval', '0.5', '-q', '-p', String(target.pid)], { timeoutMs: 30_000 }).done;
@@ -146,7 +146,7 @@ t.test('as-proc -p: snapshot of the running tree, its later actions, stops when 
   t.equal(of(evs, 'open', (e) => e.path === path.join(fs.realpathSync(dir), 'later.txt')).length, 1, 'its open after start');
   t.equal(of(evs, 'exit', (e) => e.pid === target.pid)[0]?.exit_code, 3);
   const m = of(evs, 'metrics', (e) => e.pid === target.pid);
-  t.ok(m.length >= 1, `metrics sampled (${m.length})`);
+  t.ok(m.length >= 2, `metrics sampled at start and every 0.5 s (${m.length})`);
   t.ok(m.every((e) => (e.rss_kb as number) > 0 && (e.threads as number) === 1));
 });
 

@@ -58,11 +58,13 @@ await runTool<Args>({
   }, {
     record: (rec) => proc.record(rec),
     started: (s) => {
-      if (!args.snapshot) return;
+      if (!args.snapshot) { if (args.interval > 0) sample(); return; }
       for (const pid of s.existing) {
         const info = readInfo(pid);
         if (info) proc.snapshot(info);
       }
+      // A first sample now (CPU % over each process's life so far), then every interval.
+      if (args.interval > 0) sample();
     },
     ...(args.interval > 0 ? { tick: () => sample(), tickMs: args.interval * 1000 } : {}),
     end: () => proc.end(),

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { runTool, EXIT, ToolError, type CommonArgs } from '@agentsight/cli';
 import { bpfObjectPath, runCapture, targetsFrom } from '@agentsight/proc';
-import { StdioAssembler } from '@agentsight/stdiocap';
+import { StdioAssembler, outputPipeIdentity } from '@agentsight/stdiocap';
 
 interface Args {
   pid?: number[];
@@ -36,7 +37,7 @@ await runTool<Args>({
   await runCapture(ctx, {
     ...targets,
     object: bpfObjectPath('stdiocap.bpf.o'),
-    rodata: { max_call_bytes: Math.floor(args.maxCallKb * 1024) },
+    rodata: { max_call_bytes: Math.floor(args.maxCallKb * 1024), ...(args.output ? {} : outputPipeIdentity(fs.fstatSync(1))) },
     lostSrc: 'stdio',
     ...(args.ringMb ? { ringMb: args.ringMb } : {}),
     // The child's stdout is captured in the kernel wherever it goes; it must not mix with

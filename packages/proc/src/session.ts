@@ -60,6 +60,13 @@ const TRACK_AT_EXEC = 0xffffffff;
 
 const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
 
+/** Our process group, from /proc/self/stat (field 5). */
+function ownPgid(): number {
+  const t = fs.readFileSync('/proc/self/stat', 'utf8');
+  const pgrp = Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[2]);
+  return Number.isSafeInteger(pgrp) ? pgrp : 0;
+}
+
 export class TraceSession {
   readonly obj: BpfObject;
   readonly ring: RingReader;
@@ -101,7 +108,7 @@ export class TraceSession {
 
     const [c0, c1] = opts.comm ? commWords(opts.comm) : [0n, 0n];
     const obj = BpfObject.open(opts.object, {
-      rodata: { ...opts.rodata, targ_all: all, targ_comm0: c0, targ_comm1: c1, self_tgid: process.pid },
+      rodata: { ...opts.rodata, targ_all: all, targ_comm0: c0, targ_comm1: c1, self_tgid: process.pid, self_pgid: all ? ownPgid() : 0 },
     });
     let child: GatedChild | undefined;
     try {

@@ -5,3 +5,4 @@
  * per stream and counted loss. This is how local MCP servers talk to agents.
  */
 export * from './assemble.js';
+export * from './self.js';
