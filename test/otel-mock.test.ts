@@ -146,3 +146,42 @@ t.test('text, tool, error and MCP calls captured from the mock, through as-http 
   t.equal(root.startTimeUnixNano, chats[0]!.startTimeUnixNano);
   t.equal(root.endTimeUnixNano, chats[2]!.endTimeUnixNano);
 });
+
+t.test('OpenAI Chat and Gemini calls captured from the mock: operation, provider, model, usage', async (t) => {
+  const mock = await startMockLlm({
+    tls: false,
+    script: [
+      { text: 'hello from chat', usage: { input_tokens: 7, output_tokens: 3 } },
+      { text: 'hello from gemini', usage: { input_tokens: 9, output_tokens: 4 } },
+    ],
+  });
+  const ssl: object[] = [];
+  const proxy = await recordingProxy(mock.port, ssl, 'p');
+  t.teardown(async () => { await proxy.close(); await mock.close(); });
+  const base = `http://127.0.0.1:${proxy.port}`;
+  const send = async (path: string, body: unknown) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    t.equal(r.status, 200, path);
+    await r.text();
+  };
+  await send('/v1/chat/completions', { model: 'gpt-4.1-mini', stream: true, stream_options: { include_usage: true }, temperature: 0.5, messages: [{ role: 'system', content: 'terse' }, { role: 'user', content: 'hi' }] });
+  await send('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', { contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 64 } });
+  await new Promise((r) => setTimeout(r, 100));
+
+  const merged = await runCommand('bash', ['-c', `node ${toolPath('as-http')} | node ${toolPath('as-merge')}`], { stdin: ssl.map((e) => JSON.stringify(e)).join('\n') + '\n', timeoutMs: 60_000 });
+  t.equal(merged.code, 0, merged.stderr);
+  const rx = await startOtlpReceiver();
+  t.teardown(() => rx.close());
+  const r = await runTool('as-otel', ['--endpoint', rx.url], { stdin: merged.stdout, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  const spans = rx.accepted();
+  const chat = spans.find((s) => s.name === 'chat gpt-4.1-mini');
+  const gem = spans.find((s) => s.name === 'generate_content gemini-2.5-flash');
+  t.ok(chat, spans.map((s) => s.name).join(', '));
+  t.ok(gem, spans.map((s) => s.name).join(', '));
+  t.same([chat?.attributes['gen_ai.operation.name'], chat?.attributes['gen_ai.provider.name'], chat?.attributes['gen_ai.request.temperature'], chat?.attributes['gen_ai.usage.input_tokens'], chat?.attributes['gen_ai.usage.output_tokens']],
+    ['chat', 'openai', 0.5, 7, 3]);
+  t.same([gem?.attributes['gen_ai.operation.name'], gem?.attributes['gen_ai.provider.name'], gem?.attributes['gen_ai.usage.input_tokens'], gem?.attributes['gen_ai.usage.output_tokens']],
+    ['generate_content', 'gcp.gemini', 9, 4]);
+  t.equal(gem?.attributes['gen_ai.request.max_tokens'], 64, 'Gemini generationConfig.maxOutputTokens');
+});

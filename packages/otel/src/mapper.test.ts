@@ -184,6 +184,8 @@ t.test('helpers', async (t) => {
   t.equal(providerName('gemini', 'gemini', 'generativelanguage.googleapis.com'), 'gcp.gemini');
   t.equal(providerName('openai', 'openai.chat', 'x.openai.azure.com'), 'azure.ai.openai');
   t.equal(providerName('mistral', 'openai.chat'), 'mistral_ai');
+  t.equal(providerName('google-code-assist', 'gemini', 'cloudcode-pa.googleapis.com'), 'gcp.gen_ai');
+  t.equal(providerName('openrouter', 'openai.chat', 'openrouter.ai'), 'openrouter');
   t.same(inputMessages('openai.chat', [{ role: 'assistant', tool_calls: [{ id: 'c', function: { name: 'f', arguments: '{"a":1}' } }] }, { role: 'tool', tool_call_id: 'c', content: 'ok' }]), [
     { role: 'assistant', parts: [{ type: 'tool_call', id: 'c', name: 'f', arguments: { a: 1 } }] },
     { role: 'tool', parts: [{ type: 'tool_call_response', id: 'c', result: 'ok' }] },

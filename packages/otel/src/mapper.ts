@@ -83,7 +83,7 @@ export function providerName(provider: string, api: string, host?: string): stri
   const known: Record<string, string> = {
     anthropic: 'anthropic', openai: 'openai', gemini: 'gcp.gemini', google: 'gcp.gemini', vertex: 'gcp.vertex_ai',
     vertex_ai: 'gcp.vertex_ai', azure: 'azure.ai.openai', bedrock: 'aws.bedrock', cohere: 'cohere', deepseek: 'deepseek',
-    groq: 'groq', mistral: 'mistral_ai', mistral_ai: 'mistral_ai', xai: 'x_ai', x_ai: 'x_ai', perplexity: 'perplexity',
+    'google-code-assist': 'gcp.gen_ai', groq: 'groq', mistral: 'mistral_ai', mistral_ai: 'mistral_ai', xai: 'x_ai', x_ai: 'x_ai', perplexity: 'perplexity',
   };
   if (known[p]) return known[p]!;
   if (p) return p;
