@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import type { Argv } from 'yargs';
 import { runTool, runFilter, type CommonArgs } from '@agentsight/cli';
+import type { Stage } from '@agentsight/events';
 import { MergeStage } from '@agentsight/llm';
+import { CorrelateStage } from '@agentsight/trace';
 
 interface Args {
   live: boolean;
@@ -9,6 +11,8 @@ interface Args {
   maxPending: number;
   idleTimeout: number;
   maxCallMb: number;
+  correlate: boolean;
+  loopThreshold: number;
 }
 
 await runTool<Args>({
@@ -26,16 +30,29 @@ await runTool<Args>({
     .option('keep-http', { type: 'boolean', default: false, describe: 'Pass on the http events of LLM and MCP exchanges too (consumed by default)' })
     .option('max-pending', { type: 'number', default: 4096, describe: 'Calls awaiting a response before the oldest is reported incomplete' })
     .option('idle-timeout', { type: 'number', default: 900, describe: 'Seconds without any event for a call before it is reported incomplete' })
-    .option('max-call-mb', { type: 'number', default: 256, describe: 'Streamed MiB merged per call; the rest is dropped and the call marked incomplete' }) as unknown as Argv<Args & CommonArgs>,
+    .option('max-call-mb', { type: 'number', default: 256, describe: 'Streamed MiB merged per call; the rest is dropped and the call marked incomplete' })
+    .option('correlate', { type: 'boolean', default: false, describe: 'Also link tool calls to the processes, files and connections they caused (trace/link) and flag findings (trace/alert); feed it proc events too' })
+    .option('loop-threshold', { type: 'number', default: 3, describe: 'With --correlate: identical failing tool calls in a row that raise a tool_loop alert' }) as unknown as Argv<Args & CommonArgs>,
 }, async (args, ctx) => {
+  const correlate = args.correlate ? new CorrelateStage({ loopThreshold: args.loopThreshold }, (ev) => { ctx.out.write(ev); }) : undefined;
   const stage = new MergeStage({
     live: args.live,
     keepHttp: args.keepHttp,
     maxPending: args.maxPending,
     idleTimeoutMs: args.idleTimeout * 1000,
     maxCallBytes: args.maxCallMb * 1024 * 1024,
-  }, (ev) => { ctx.out.write(ev); });
-  await runFilter(args, ctx, stage);
+  }, correlate ? (ev) => correlate.write(ev) : (ev) => { ctx.out.write(ev); });
+  await runFilter(args, ctx, correlate ? chainEnd(stage, correlate) : stage);
   const s = stage.stats;
+  if (correlate) ctx.summary.push(`${correlate.stats.links} links, ${correlate.stats.alerts} alerts, ${correlate.stats.agents} agents`);
   ctx.summary.push(`${s.calls} LLM calls (${s.incomplete} incomplete), ${s.mcpCalls} MCP calls, ${s.mcpNotifications} MCP notifications, ${s.passed} events passed on`);
 });
+
+/** MergeStage feeding CorrelateStage: ending or ticking the pair flushes both, in order. */
+function chainEnd(head: Stage, tail: Stage): Stage {
+  return {
+    write: (ev) => head.write(ev),
+    end: () => { head.end(); tail.end(); },
+    tick: (now) => { head.tick?.(now); tail.tick?.(now); },
+  };
+}

@@ -1,0 +1,511 @@
+// CorrelateStage: intent (llm/mcp calls) to action (proc/stdio events).
+//
+// Per agent (the pid that made an llm call) the stage keeps the last response that asked
+// for tools. When that agent's next llm call arrives (or it exits, or it has been quiet for
+// the idle timeout, or the input ends), the processes that started under the agent between
+// the two requests are decided: each new process subtree goes to the tool call whose
+// arguments it matches best (command line vs argv, paths vs opened files, URLs vs
+// connections); with no match it goes to the only tool call that could have run it. The
+// next request's tool results are linked back to their calls, and their failures feed the
+// loop detector. Alerts on files and connections fire as the proc events arrive.
+import os from 'node:os';
+import type {
+  AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
+} from '@agentsight/events';
+import { intentOf, toolResultsOf, stableJson, hostsIn, type Intent } from './intent.js';
+import { ProcTable, DEFAULT_PROC_LIMITS, type Proc, type ProcLimits, type FileUse } from './procs.js';
+import { sensitiveReason, isInside, isWriteOpen, resolveArgPath, DEFAULT_ALLOWED_OUTSIDE } from './paths.js';
+
+export interface CorrelateOptions {
+  /** Identical failing tool calls in a row that make a loop alert (default 3). */
+  loopThreshold?: number;
+  /** Path prefixes outside the project that writes may touch without an alert. */
+  allowOutside?: string[];
+  /** A response's tool calls are decided at the latest this long (stream time) after it, ms. */
+  idleTimeoutMs?: number;
+  /** Agents tracked at once (least recently active forgotten first). */
+  maxAgents?: number;
+  /** Home directory for `~/` in tool arguments (default: this process's). */
+  home?: string;
+  limits?: Partial<ProcLimits>;
+}
+
+interface ToolRef {
+  /** The link key: the tool call id, or `${callId}#${index}` when the API gives none. */
+  key: string;
+  callId: string;
+  index: number;
+  name: string;
+  args: unknown;
+  argKey: string;
+  intent: Intent;
+  pids: number[];
+  exitCode?: number;
+  decided: boolean;
+  resultLinked: boolean;
+}
+
+interface Pending {
+  call: LlmCallEvent;
+  /** Request start of the call: nothing it caused can start earlier. */
+  lo: number;
+  end: number;
+  tools: ToolRef[];
+}
+
+interface Agent {
+  pid: number;
+  session: string;
+  cwd?: string;
+  /** Hosts of the LLM APIs this agent called: its own connections there are expected. */
+  apiHosts: Set<string>;
+  pending?: Pending;
+  recent: Map<string, ToolRef>;
+  mentioned: Set<string>;
+  /** Messages of the conversation already scanned for host names. */
+  scanned: number;
+  systemScanned: boolean;
+  loop: { key: string; count: number; fired: boolean; keys: string[] } | null;
+  last: number;
+}
+
+export interface CorrelateStats {
+  links: number;
+  alerts: number;
+  agents: number;
+}
+
+const W_LINEAGE = 0.25;
+const W_TIME = 0.15;
+const W_ARGS = 0.6;
+const MAX_RECENT = 256;
+const MAX_MENTIONED = 4096;
+const MAX_SEEN = 10_000;
+
+const basename = (s: string) => s.slice(s.lastIndexOf('/') + 1);
+const normAddr = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
+const isLoopback = (a: string) => /^127\./.test(a) || a === '::1';
+
+/** A Set that forgets its oldest entries past a size: alert deduplication. */
+class SeenSet {
+  #s = new Set<string>();
+  constructor(private readonly cap: number) {}
+  add(k: string): boolean {
+    if (this.#s.has(k)) return false;
+    this.#s.add(k);
+    if (this.#s.size > this.cap) this.#s.delete(this.#s.values().next().value as string);
+    return true;
+  }
+}
+
+export class CorrelateStage implements Stage {
+  readonly stats: CorrelateStats = { links: 0, alerts: 0, agents: 0 };
+  readonly #emit: Emit;
+  readonly #procs: ProcTable;
+  readonly #agents = new Map<number, Agent>();
+  readonly #seen = new SeenSet(MAX_SEEN);
+  readonly #loopN: number;
+  readonly #allow: string[];
+  readonly #idleUs: number;
+  readonly #maxAgents: number;
+  readonly #home: string;
+  #streamTs = 0;
+  #count = 0;
+
+  constructor(opts: CorrelateOptions, emit: Emit) {
+    this.#emit = emit;
+    this.#procs = new ProcTable({ ...DEFAULT_PROC_LIMITS, ...opts.limits });
+    this.#loopN = Math.max(1, opts.loopThreshold ?? 3);
+    this.#allow = opts.allowOutside ?? DEFAULT_ALLOWED_OUTSIDE;
+    this.#idleUs = (opts.idleTimeoutMs ?? 10 * 60_000) * 1000;
+    this.#maxAgents = opts.maxAgents ?? 1024;
+    this.#home = opts.home ?? os.homedir();
+  }
+
+  write(ev: AgentEvent): void {
+    this.#emit(ev);
+    if (ev.ts > this.#streamTs) this.#streamTs = ev.ts;
+    if (ev.src === 'proc' || ev.src === 'stdio') {
+      const p = this.#procs.apply(ev);
+      if (p && ev.src === 'proc') this.#onProc(ev, p);
+    } else if (ev.src === 'llm' && ev.type === 'call') {
+      this.#onCall(ev);
+    } else if (ev.src === 'mcp' && ev.type === 'call') {
+      this.#onMcp(ev);
+    }
+    if (++this.#count % 4096 === 0) this.#housekeep();
+  }
+
+  end(): void {
+    for (const a of this.#agents.values()) if (a.pending) this.#decide(a, Number.MAX_SAFE_INTEGER, this.#streamTs);
+  }
+
+  tick(_nowUs: number): void {
+    // Stream time, not wall time: a recorded capture replays hours later.
+    this.#housekeep();
+  }
+
+  #housekeep(): void {
+    for (const a of this.#agents.values()) {
+      if (a.pending && this.#streamTs - a.pending.end > this.#idleUs) this.#decide(a, this.#streamTs, this.#streamTs);
+    }
+    this.#procs.prune(this.#streamTs);
+  }
+
+  // ------------------------------------------------------------------ output
+
+  #link(ts: number, kind: TraceLinkEvent['kind'], from: string, to: TraceLinkEvent['to'], confidence: number, reasons: string[], detail: unknown): void {
+    this.stats.links++;
+    this.#emit({ v: 1, ts, src: 'trace', type: 'link', kind, from, to, confidence: Math.round(confidence * 100) / 100, reasons, detail });
+  }
+
+  #alert(ts: number, rule: string, severity: TraceAlertEvent['severity'], message: string, evidence: Record<string, unknown>, pid?: number): void {
+    this.stats.alerts++;
+    const p = pid !== undefined ? this.#procs.get(pid) : undefined;
+    this.#emit({ v: 1, ts, src: 'trace', type: 'alert', rule, severity, message, evidence, ...(pid !== undefined ? { pid } : {}), ...(p?.comm ? { comm: p.comm } : {}) });
+  }
+
+  // ------------------------------------------------------------------ agents
+
+  #agentOf(pid: number): Agent | undefined {
+    let cur = pid;
+    for (let i = 0; i < 128; i++) {
+      const a = this.#agents.get(cur);
+      if (a) return a;
+      const p = this.#procs.get(cur);
+      if (!p || !p.ppid || p.ppid === cur) return undefined;
+      cur = p.ppid;
+    }
+    return undefined;
+  }
+
+  #agent(pid: number, ts: number): { agent: Agent; parent?: Agent } {
+    let a = this.#agents.get(pid);
+    if (a) {
+      this.#agents.delete(pid);
+      this.#agents.set(pid, a);
+      a.last = ts;
+      return { agent: a };
+    }
+    // A sub-agent (started by a tool of another agent) belongs to that agent's session.
+    const p = this.#procs.get(pid);
+    const parent = p && p.ppid ? this.#agentOf(p.ppid) : undefined;
+    const start = p?.start ?? ts;
+    a = {
+      pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
+      ...(p?.cwd ? { cwd: p.cwd } : {}),
+      apiHosts: new Set(), recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
+    };
+    this.#agents.set(pid, a);
+    this.stats.agents++;
+    if (this.#agents.size > this.#maxAgents) {
+      const [oldPid, old] = this.#agents.entries().next().value as [number, Agent];
+      if (old.pending) this.#decide(old, this.#streamTs, this.#streamTs);
+      this.#agents.delete(oldPid);
+    }
+    return { agent: a, ...(parent ? { parent } : {}) };
+  }
+
+  #mention(a: Agent, text: string): void {
+    if (a.mentioned.size >= MAX_MENTIONED) return;
+    hostsIn(text, a.mentioned);
+  }
+
+  #onCall(c: LlmCallEvent): void {
+    if (c.pid === undefined) return;
+    const { agent: a, parent } = this.#agent(c.pid, c.ts);
+    if (!a.cwd) { const cwd = this.#procs.get(c.pid)?.cwd; if (cwd) a.cwd = cwd; }
+    if (c.host) a.apiHosts.add(normAddr(c.host.replace(/:\d+$/, '')));
+    this.#link(c.ts, 'session', a.session, c.id, 1, parent ? ['pid', 'lineage'] : ['pid'], {
+      agent_pid: a.pid, ...(parent ? { parent_agent_pid: parent.pid } : {}), ...(c.comm ? { comm: c.comm } : {}),
+      ...(a.cwd ? { cwd: a.cwd } : {}), argv: this.#procs.get(a.pid)?.argv,
+    });
+
+    const msgs = c.request.messages ?? [];
+    if (msgs.length < a.scanned) a.scanned = 0;
+    for (let i = a.scanned; i < msgs.length; i++) this.#mention(a, JSON.stringify(msgs[i]));
+    a.scanned = msgs.length;
+    if (!a.systemScanned && c.request.system !== undefined) { a.systemScanned = true; this.#mention(a, JSON.stringify(c.request.system)); }
+    this.#mention(a, c.response.text);
+
+    const start = c.timing?.start ?? c.ts;
+    if (a.pending) this.#decide(a, start, c.ts);
+    this.#linkResults(a, c);
+
+    const tcs = c.response.tool_calls ?? [];
+    if (tcs.length) {
+      const tools = tcs.map((tc: ToolCall, i: number) => {
+        this.#mention(a, JSON.stringify(tc.arguments));
+        const ref: ToolRef = {
+          key: tc.id ?? `${c.id}#${i}`, callId: c.id, index: i, name: tc.name, args: tc.arguments,
+          argKey: `${tc.name}\u0000${stableJson(tc.arguments)}`, intent: intentOf(tc.name, tc.arguments),
+          pids: [], decided: false, resultLinked: false,
+        };
+        a.recent.set(ref.key, ref);
+        if (a.recent.size > MAX_RECENT) a.recent.delete(a.recent.keys().next().value as string);
+        return ref;
+      });
+      a.pending = { call: c, lo: start, end: Math.max(c.ts, start + Math.round((c.timing?.duration_ms ?? 0) * 1000)), tools };
+    }
+  }
+
+  // ------------------------------------------------------------------ tool -> processes
+
+  /** How well a process subtree matches what a tool call said, 0..1, and why. */
+  #score(t: ToolRef, procs: Proc[], a: Agent): { score: number; reasons: string[]; cmd: number } {
+    const it = t.intent;
+    let cmd = 0;
+    const reasons: string[] = [];
+    if (it.commands.length) {
+      const cmdTok = new Set<string>();
+      for (const w of it.tokens) { cmdTok.add(w); cmdTok.add(basename(w)); }
+      for (const p of procs) {
+        if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) { cmd = 1; break; }
+        if (!p.argv.length) continue;
+        const words = [basename(p.argv[0]!), ...p.argv.slice(1)].filter((w) => w !== '');
+        // The program itself must be named in the command: sharing a file name is not enough.
+        if (!cmdTok.has(words[0]!)) continue;
+        const f = words.filter((w) => cmdTok.has(w)).length / words.length;
+        cmd = Math.max(cmd, f);
+      }
+      if (cmd === 1) reasons.push('argv=command');
+      else if (cmd > 0) reasons.push('argv~command');
+    }
+    let pathHit = 0;
+    if (it.paths.length) {
+      const want = new Set<string>();
+      for (const p of it.paths) {
+        for (const dir of new Set([a.cwd, ...procs.map((x) => x.cwd)])) {
+          const r = resolveArgPath(p, dir, this.#home);
+          if (r) want.add(r);
+        }
+      }
+      if (procs.some((p) => p.files.some((f) => want.has(f.path) || (f.to !== undefined && want.has(f.to))))) { pathHit = 1; reasons.push('path'); }
+    }
+    let netHit = 0;
+    if (it.hosts.length || it.urls.length) {
+      const hosts = new Set(it.hosts);
+      if (hosts.has('localhost')) { hosts.add('127.0.0.1'); hosts.add('::1'); }
+      const ports = new Set(it.urls.map((u) => { try { const x = new URL(u); return Number(x.port || (x.protocol === 'https:' ? 443 : 80)); } catch { return -1; } }));
+      if (procs.some((p) => p.net.some((n) => n.type === 'connect' && n.addr !== undefined && hosts.has(normAddr(n.addr)) && (ports.size === 0 || n.port === undefined || ports.has(n.port))))) {
+        netHit = 1; reasons.push('connect');
+      }
+    }
+    return { score: Math.max(cmd, 0.8 * pathHit, 0.6 * netHit), reasons, cmd };
+  }
+
+  #decide(a: Agent, hi: number, ts: number): void {
+    const pend = a.pending;
+    if (!pend) return;
+    a.pending = undefined;
+    const { lo, tools } = pend;
+
+    // New process subtrees under the agent in the window: a process whose parent is the
+    // agent, or a long-lived helper of the agent that no tool owns (a persistent shell).
+    const roots: Proc[] = [];
+    for (const p of this.#procs.procs.values()) {
+      if (p.pid === a.pid || p.owner !== undefined || p.start < lo || p.start >= hi) continue;
+      if (!this.#procs.isUnder(p.pid, a.pid)) continue;
+      const parent = this.#procs.get(p.ppid);
+      if (p.ppid === a.pid || (parent && parent.owner === undefined && parent.start < lo && this.#agentOf(parent.pid) === a)) roots.push(p);
+    }
+    const assigned = new Map<ToolRef, Array<{ root: Proc; procs: Proc[]; conf: number; reasons: string[]; cmd: number }>>();
+    const orphans: Proc[] = [];
+    for (const r of roots) {
+      const sub = this.#procs.subtree(r.pid).filter((p) => p.pid === r.pid || p.owner === undefined);
+      let best: ToolRef | undefined;
+      let bestS = { score: 0, reasons: [] as string[], cmd: 0 };
+      for (const t of tools) {
+        const s = this.#score(t, sub, a);
+        const better = s.score > bestS.score ||
+          (s.score === bestS.score && s.score > 0 && best && (assigned.get(t)?.length ?? 0) < (assigned.get(best)?.length ?? 0));
+        if (better) { best = t; bestS = s; }
+      }
+      const lineage = r.ppid === a.pid ? 'lineage:child' : 'lineage:descendant';
+      if (best && bestS.score > 0) {
+        const l = assigned.get(best) ?? [];
+        l.push({ root: r, procs: sub, conf: W_LINEAGE + W_TIME + W_ARGS * bestS.score, reasons: [lineage, 'time', ...bestS.reasons], cmd: bestS.cmd });
+        assigned.set(best, l);
+        continue;
+      }
+      // No argument matched: only a tool that runs commands could have started it.
+      const cands = tools.filter((t) => t.intent.commands.length > 0);
+      const only = cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
+      if (only) {
+        const l = assigned.get(only) ?? [];
+        l.push({ root: r, procs: sub, conf: W_LINEAGE + W_TIME, reasons: [lineage, 'time', 'only_candidate'], cmd: 0 });
+        assigned.set(only, l);
+      } else orphans.push(r);
+    }
+
+    const self = this.#procs.get(a.pid);
+    for (const t of tools) {
+      t.decided = true;
+      const got = assigned.get(t) ?? [];
+      // Tools the agent carries out itself (file edits): its own file operations on the paths named.
+      const selfFiles: FileUse[] = [];
+      if (self && t.intent.paths.length) {
+        const want = new Set(t.intent.paths.map((p) => resolveArgPath(p, a.cwd, this.#home)).filter((x): x is string => !!x));
+        for (const f of self.files) {
+          if (f.ts >= lo && f.ts < hi && (want.has(f.path) || (f.to !== undefined && want.has(f.to)))) selfFiles.push(f);
+        }
+      }
+      if (!got.length && !selfFiles.length) {
+        if (t.intent.commands.length && orphans.length) {
+          this.#alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.intent.commands[0]!.slice(0, 200))}; no process matched, unattributed processes ran`, {
+            tool_call: t.key, call: t.callId, command: t.intent.commands[0], ran: orphans.map((p) => ({ pid: p.pid, argv: p.argv })),
+          }, a.pid);
+        }
+        continue;
+      }
+      const pids: number[] = [];
+      const procs: Proc[] = [];
+      for (const g of got) for (const p of g.procs) if (!pids.includes(p.pid)) { pids.push(p.pid); procs.push(p); }
+      for (const p of procs) p.owner = t.key;
+      t.pids = pids;
+      const root = got[0]?.root;
+      if (root?.exitCode !== undefined) t.exitCode = root.exitCode;
+      const reasons = [...new Set(got.flatMap((g) => g.reasons))];
+      let conf = got.length ? Math.min(...got.map((g) => g.conf)) : 0;
+      if (selfFiles.length) {
+        reasons.push('agent_file_op');
+        if (!got.length) { reasons.push('lineage:self', 'time', 'path'); conf = W_LINEAGE + W_TIME + W_ARGS * 0.8; }
+      }
+      this.#link(ts, 'tool_process', t.key, pids, conf, reasons, {
+        call: t.callId, tool: t.name, index: t.index, agent_pid: a.pid,
+        processes: procs.map((p) => ({
+          pid: p.pid, ppid: p.ppid, argv: p.argv, ...(p.cwd ? { cwd: p.cwd } : {}), start_ts: p.start,
+          ...(p.end !== undefined ? { end_ts: p.end } : { running: true }),
+          ...(p.exitCode !== undefined ? { exit_code: p.exitCode } : {}), ...(p.signal !== undefined ? { signal: p.signal } : {}),
+          files: p.files.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })),
+          net: p.net.map((n) => ({ type: n.type, family: n.family, addr: n.addr, port: n.port, ret: n.ret })),
+          ...(p.dropped ? { dropped: p.dropped } : {}),
+        })),
+        ...(selfFiles.length ? { agent_files: selfFiles.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })) } : {}),
+      });
+      // Said one thing, ran another: the command named a program, and what ran was not it.
+      if (t.intent.commands.length && got.length && got.every((g) => g.cmd < 0.5)) {
+        this.#alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.intent.commands[0]!.slice(0, 200))} but ran ${JSON.stringify(got[0]!.root.argv.join(' ').slice(0, 200))}`, {
+          tool_call: t.key, call: t.callId, command: t.intent.commands[0], ran: got.map((g) => ({ pid: g.root.pid, argv: g.root.argv })),
+        }, got[0]!.root.pid);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ tool result -> next call
+
+  #linkResults(a: Agent, c: LlmCallEvent): void {
+    for (const r of toolResultsOf(c.request.messages)) {
+      let ref: ToolRef | undefined;
+      let how: string;
+      if (r.id !== null) { ref = a.recent.get(r.id); how = 'id'; }
+      else {
+        how = 'name_order';
+        for (const x of a.recent.values()) if (!x.resultLinked && x.decided && x.name === r.name) { ref = x; break; }
+      }
+      if (!ref || ref.resultLinked || !ref.decided) continue;
+      ref.resultLinked = true;
+      const out = ref.pids.map((pid) => this.#procs.get(pid)?.out ?? '').join('').trim();
+      const outputMatch = out === '' ? null : r.text.includes(out.slice(0, 512)) || (r.text.trim() !== '' && out.includes(r.text.trim().slice(0, 512)));
+      const reasons = [how];
+      if (outputMatch === true) reasons.push('output_match');
+      const failed = r.isError === true || (ref.exitCode !== undefined && ref.exitCode !== 0);
+      this.#link(c.ts, 'tool_result', ref.key, c.id, how === 'id' ? 1 : outputMatch ? 0.9 : 0.7, reasons, {
+        call: ref.callId, tool: ref.name, result: r.text.slice(0, 500), result_bytes: Buffer.byteLength(r.text),
+        failed, ...(r.isError !== undefined ? { is_error: r.isError } : {}), ...(ref.exitCode !== undefined ? { exit_code: ref.exitCode } : {}),
+        output_match: outputMatch,
+      });
+      this.#loop(a, ref, failed, c.ts);
+    }
+  }
+
+  #loop(a: Agent, ref: ToolRef, failed: boolean, ts: number): void {
+    if (!failed) { a.loop = null; return; }
+    if (a.loop && a.loop.key === ref.argKey) { a.loop.count++; a.loop.keys.push(ref.key); if (a.loop.keys.length > this.#loopN) a.loop.keys.shift(); }
+    else a.loop = { key: ref.argKey, count: 1, fired: false, keys: [ref.key] };
+    if (a.loop.count >= this.#loopN && !a.loop.fired) {
+      a.loop.fired = true;
+      this.#alert(ts, 'tool_loop', 'warning', `${a.loop.count} identical failing ${ref.name} calls in a row`, {
+        tool: ref.name, arguments: ref.args, count: a.loop.count, tool_calls: [...a.loop.keys], agent_pid: a.pid,
+      }, a.pid);
+    }
+  }
+
+  // ------------------------------------------------------------------ process alerts
+
+  #onProc(ev: ProcEvent, p: Proc): void {
+    if (ev.type === 'exec' || ev.type === 'snapshot') {
+      const ag = this.#agents.get(ev.pid);
+      if (ag && ev.cwd) ag.cwd = ev.cwd;
+      return;
+    }
+    if (ev.type === 'exit') {
+      const ag = this.#agents.get(ev.pid);
+      if (ag) {
+        if (ag.pending) this.#decide(ag, ev.ts + 1, ev.ts);
+        this.#agents.delete(ev.pid);
+      }
+      return;
+    }
+    if (ev.type !== 'open' && ev.type !== 'rename' && ev.type !== 'unlink' && ev.type !== 'connect') return;
+    const a = this.#agentOf(p.pid);
+    if (!a) return;
+    const owner = p.owner ?? (a.pending ? a.pending.tools.map((t) => t.key) : undefined);
+    const ctx = { pid: p.pid, argv: p.argv, agent_pid: a.pid, ...(owner ? { tool_call: owner } : {}) };
+    if (ev.type === 'connect') {
+      if (p.pid === a.pid || ev.addr === undefined || (ev.family !== 'inet' && ev.family !== 'inet6') || ev.port === 53) return;
+      const addr = normAddr(ev.addr);
+      if (this.#knownHost(a, p, addr)) return;
+      if (!this.#seen.add(`host:${a.pid}:${addr}:${ev.port}`)) return;
+      this.#alert(ev.ts, 'unknown_host', 'warning', `connection to ${addr}:${ev.port ?? '?'}, a host never mentioned in the conversation`, { ...ctx, addr, port: ev.port, ret: ev.ret }, p.pid);
+      return;
+    }
+    const fe = ev as ProcOpenEvent | ProcFileOpEvent;
+    if (fe.type === 'open' && fe.folded) return;
+    const paths = fe.type === 'rename' && fe.to ? [fe.path, fe.to] : [fe.path];
+    for (const fp of paths) {
+      const why = sensitiveReason(fp);
+      if (why && this.#seen.add(`sens:${p.pid}:${fp}`)) {
+        this.#alert(ev.ts, 'sensitive_file', ev.ret < 0 ? 'warning' : 'critical', `${basename(p.argv[0] ?? p.comm) || p.comm} ${ev.type === 'open' ? 'opened' : ev.type === 'rename' ? 'renamed' : 'deleted'} ${fp} (${why})${ev.ret < 0 ? ', which failed' : ''}`,
+          { ...ctx, path: fp, op: ev.type, ...(fe.type === 'open' ? { flags: fe.flags } : {}), ret: ev.ret, why }, p.pid);
+      }
+    }
+    const writes = fe.type !== 'open' || isWriteOpen(fe.flags);
+    if (!writes || !a.cwd || ev.ret < 0) return;
+    for (const fp of paths) {
+      if (isInside(fp, a.cwd) || this.#allow.some((pre) => fp.startsWith(pre))) continue;
+      if (!this.#seen.add(`out:${a.pid}:${fp}`)) continue;
+      this.#alert(ev.ts, 'outside_project', 'warning', `${basename(p.argv[0] ?? p.comm) || p.comm} modified ${fp}, outside the project directory ${a.cwd}`,
+        { ...ctx, path: fp, op: ev.type, project: a.cwd, ret: ev.ret }, p.pid);
+    }
+  }
+
+  #knownHost(a: Agent, p: Proc, addr: string): boolean {
+    if (a.mentioned.has(addr) || a.apiHosts.has(addr)) return true;
+    if (isLoopback(addr) && (a.mentioned.has('localhost') || a.apiHosts.has('localhost'))) return true;
+    // Without DNS the address cannot be checked against a name; a process whose command
+    // line names a host the conversation mentioned gets the benefit of the doubt.
+    let cur: Proc | undefined = p;
+    for (let i = 0; cur && cur.pid !== a.pid && i < 64; i++) {
+      for (const w of cur.argv.slice(1)) {
+        for (const h of hostsIn(w)) if (a.mentioned.has(h)) return true;
+      }
+      cur = this.#procs.get(cur.ppid);
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ mcp
+
+  #onMcp(m: McpCallEvent): void {
+    // Over stdio the channel is the server's pid: a server under an agent is part of its session.
+    if (m.transport !== 'stdio') return;
+    const pid = Number(m.channel);
+    if (!Number.isSafeInteger(pid)) return;
+    const a = this.#agentOf(pid);
+    if (!a) return;
+    this.#link(m.ts, 'session', a.session, `mcp:${m.channel}:${m.rpc_id}`, 0.9, ['lineage'], {
+      agent_pid: a.pid, server_pid: pid, method: m.method, ...(m.tool ? { tool: m.tool } : {}),
+    });
+  }
+}
