@@ -134,12 +134,13 @@ export class MergeStage implements Stage {
     const body = text !== undefined && text.length > 0 ? tryJson(text) : undefined;
     const det = detect(req.method, req.path, req.host, body);
     const now = Date.now() * 1000;
+    // Pending entries keep the request without its body: the parsed form is what is used,
+    // and a long conversation's body would otherwise be held twice while the answer streams.
+    const { data: _data, enc: _enc, ...slimReq } = req;
+    const slim = slimReq as HttpRequestEvent;
     if (det) {
-      // Keep the request without its body: the parsed form is in `info`, and a long
-      // conversation's body would otherwise be held twice while the answer streams.
-      const { data: _data, enc: _enc, ...slim } = req;
       this.#track(req.id, {
-        kind: 'llm', req: slim as HttpRequestEvent, det, info: det.module.request(body, req.path), acc: det.module.accumulator(req.path),
+        kind: 'llm', req: slim, det, info: det.module.request(body, req.path), acc: det.module.accumulator(req.path),
         sse: 0, bytes: 0, overflow: false, seenAt: now,
       });
       if (this.#opts.keepHttp) this.#pass(req);
@@ -156,14 +157,14 @@ export class MergeStage implements Stage {
       const msgs = text !== undefined ? parseRpc(text) : [];
       if (msgs.length) {
         for (const m of msgs) this.#mcp.message(where, 'client', m, req.ts);
-        this.#track(req.id, { kind: 'mcp', req, where, consumed: true, seenAt: now });
+        this.#track(req.id, { kind: 'mcp', req: slim, where, consumed: true, seenAt: now });
         if (this.#opts.keepHttp) this.#pass(req);
         return;
       }
     }
     if (req.method === 'GET' && headerHas(req.headers, 'accept', 'text/event-stream')) {
       // Maybe an MCP server-to-client stream: watch its events, pass everything on.
-      this.#track(req.id, { kind: 'mcp', req, where: { ...where, scope: `http:${req.host ?? req.conn}:` }, consumed: false, seenAt: now });
+      this.#track(req.id, { kind: 'mcp', req: slim, where: { ...where, scope: `http:${req.host ?? req.conn}:` }, consumed: false, seenAt: now });
     }
     this.#pass(req);
   }
