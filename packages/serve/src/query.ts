@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Store } from './store.js';
+import { ACTIVITY_US, type Store } from './store.js';
 import { BadRequest, limitOf, parseParams, rangeOf } from './params.js';
 import { costUsd } from './pricing.js';
 
@@ -23,11 +23,21 @@ export class Queries {
 
   get db(): Database.Database { return this.store.db; }
 
+  // Two queries: SQLite answers a lone min() or max() from the index, both together by a scan.
+  #span(): { lo: number | null; hi: number | null } {
+    const lo = (this.db.prepare('SELECT min(ts) v FROM events').get() as { v: number | null }).v;
+    const hi = (this.db.prepare('SELECT max(ts) v FROM events').get() as { v: number | null }).v;
+    return { lo, hi };
+  }
+
   stats(sp: URLSearchParams): Row {
     parseParams(sp, {});
     const db = this.db;
-    const tot = db.prepare('SELECT count(*) n, min(ts) first_ts, max(ts) last_ts, max(id) last_id FROM events').get() as Row;
-    const bySrc = db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type ORDER BY src, type').all();
+    const sp0 = this.#span();
+    const span = { first_ts: sp0.lo, last_ts: sp0.hi };
+    const bySrc = [...this.store.counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([k, n]) => ({ src: k.slice(0, k.indexOf('/')), type: k.slice(k.indexOf('/') + 1), n }));
+    const tot: Row = { ...span, n: bySrc.reduce((a, b) => a + b.n, 0), last_id: this.store.lastId };
     const calls = (db.prepare('SELECT count(*) n FROM calls').get() as Row).n;
     const procs = (db.prepare('SELECT count(*) n FROM processes').get() as Row).n;
     return { events: tot.n, first_ts: tot.first_ts, last_ts: tot.last_ts, last_id: tot.last_id ?? 0, by_type: bySrc, calls, processes: procs };
@@ -243,7 +253,7 @@ export class Queries {
   timeline(sp: URLSearchParams): Row {
     const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint' });
     const buckets = limitOf(p.buckets, 200, 2000);
-    const span = this.db.prepare('SELECT min(ts) lo, max(ts) hi FROM events').get() as { lo: number | null; hi: number | null };
+    const span = this.#span();
     let { from, to } = rangeOf(p);
     from ??= span.lo ?? 0;
     to ??= span.hi ?? from;
@@ -252,16 +262,20 @@ export class Queries {
     const calls = this.db.prepare(`SELECT rowid AS rid, id, pid, comm, model, provider, start_ts, end_ts, ttft_ms, duration_ms, state, tool_calls,
         input_tokens, output_tokens FROM calls WHERE coalesce(end_ts, ts) >= ? AND start_ts <= ? ORDER BY start_ts LIMIT 5000`).all(from, to) as Row[];
     const processes = this.#procRows('coalesce(end_ts, 9e18) >= ? AND start_ts <= ?', [from, to], 'ORDER BY start_ts, rid LIMIT 3000');
-    const activity = this.db.prepare(`SELECT pid, CAST((ts - ?) / ? AS INTEGER) AS b, type, count(*) n FROM events
-      WHERE src = 'proc' AND type IN ('open', 'connect', 'unlink', 'rename', 'bind', 'listen') AND ts >= ? AND ts <= ?
-      GROUP BY pid, b, type`).all(from, w, from, to);
+    // Wide views sum the 100 ms rollup; a view zoomed in finer than that counts raw events.
+    const activity = w >= ACTIVITY_US
+      ? this.db.prepare(`SELECT pid, CAST((t - ?) / ? AS INTEGER) AS b, type, sum(n) n FROM activity
+          WHERE t >= ? AND t <= ? GROUP BY pid, b, type`).all(from, w, from - (from % ACTIVITY_US), to)
+      : this.db.prepare(`SELECT pid, CAST((ts - ?) / ? AS INTEGER) AS b, type, count(*) n FROM events
+          WHERE src = 'proc' AND type IN ('open', 'connect', 'unlink', 'rename', 'bind', 'listen') AND ts >= ? AND ts <= ?
+          GROUP BY pid, b, type`).all(from, w, from, to);
     return { from, to, bucket_us: w, calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })), processes, activity, span };
   }
 
   metrics(sp: URLSearchParams): Row {
     const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint', pid: 'int' });
     const buckets = limitOf(p.buckets, 120, 2000);
-    const span = this.db.prepare('SELECT min(ts) lo, max(ts) hi FROM events').get() as { lo: number | null; hi: number | null };
+    const span = this.#span();
     let { from, to } = rangeOf(p);
     from ??= span.lo ?? 0;
     to ??= span.hi ?? from;

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS touches(
   rid INTEGER NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, count INTEGER NOT NULL,
   first_ts INTEGER NOT NULL, failed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(rid, kind, target)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activity(
+  t INTEGER NOT NULL, pid INTEGER NOT NULL, type TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(t, pid, type)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metrics(ts INTEGER NOT NULL, pid INTEGER NOT NULL, cpu REAL, rss_kb INTEGER);
 CREATE INDEX IF NOT EXISTS metrics_ts ON metrics(ts);
 CREATE TABLE IF NOT EXISTS links(
@@ -54,6 +57,9 @@ export interface StoreOptions {
 
 type Stmt = Database.Statement;
 
+/** Granularity of the activity rollup (µs). */
+export const ACTIVITY_US = 100_000;
+
 /** The event store: one SQLite file, written by one process (as-serve). */
 export class Store {
   readonly db: Database.Database;
@@ -71,6 +77,9 @@ export class Store {
   // headers thousands of times costs one upsert per file per commit, not one per open.
   #touches = new Map<string, { rid: number; kind: string; target: string; count: number; first: number; failed: number }>();
   #bumps = new Map<number, [number, number, number]>();
+  #activity = new Map<string, { t: number; pid: number; type: string; n: number }>();
+  /** Events per `src/type`, kept up to date so the header's counts never scan the log. */
+  readonly counts = new Map<string, number>();
   lastId = 0;
 
   constructor(path: string, opts: StoreOptions = {}) {
@@ -112,10 +121,15 @@ export class Store {
       touch: p(`INSERT INTO touches(rid, kind, target, count, first_ts, failed) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(rid, kind, target) DO UPDATE SET count = count + excluded.count, failed = failed + excluded.failed`),
       bumps: p('UPDATE processes SET opens = opens + ?, conns = conns + ?, fileops = fileops + ? WHERE rid = ?'),
+      activity: p(`INSERT INTO activity(t, pid, type, n) VALUES (?, ?, ?, ?)
+        ON CONFLICT(t, pid, type) DO UPDATE SET n = n + excluded.n`),
       metric: p('INSERT INTO metrics(ts, pid, cpu, rss_kb) VALUES (?, ?, ?, ?)'),
       link: p('INSERT INTO links(ts, kind, src_ref, dst, confidence, reasons, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     };
     this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
+    for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{ src: string; type: string; n: number }>) {
+      this.counts.set(`${r.src}/${r.type}`, r.n);
+    }
     for (const r of this.db.prepare('SELECT pid, max(rid) rid FROM processes WHERE end_ts IS NULL GROUP BY pid').all() as Array<{ pid: number; rid: number }>) {
       this.#current.set(r.pid, r.rid);
     }
@@ -137,6 +151,8 @@ export class Store {
     const { json, ev: clean } = redactForStore(ev);
     const id = Number(this.#s.insEvent!.run(ev.ts, ev.src, ev.type, ev.pid ?? null, ev.comm ?? null, json).lastInsertRowid);
     this.lastId = id;
+    const key = `${ev.src}/${ev.type}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     this.#derive(clean, id);
     if (++this.#pending >= this.#batch) this.commit();
     return id;
@@ -157,7 +173,15 @@ export class Store {
     this.db.close();
   }
 
-  #touch(rid: number, kind: string, target: string, count: number, ts: number, failed: number, bump: 0 | 1 | 2): void {
+  #touch(rid: number, kind: string, target: string, count: number, ts: number, failed: number, bump: 0 | 1 | 2, pid?: number): void {
+    if (pid !== undefined) {
+      // The Timeline's file/network ticks, rolled up per 100 ms so a whole capture's
+      // activity is summed from thousands of rows, not millions of events.
+      const t = ts - (ts % ACTIVITY_US);
+      const akey = `${t}\0${pid}\0${kind}`;
+      const a = this.#activity.get(akey);
+      if (a) a.n += count; else this.#activity.set(akey, { t, pid, type: kind, n: count });
+    }
     const key = `${rid}\0${kind}\0${target}`;
     const cur = this.#touches.get(key);
     if (cur) { cur.count += count; cur.failed += failed; } else this.#touches.set(key, { rid, kind, target, count, first: ts, failed });
@@ -170,8 +194,10 @@ export class Store {
     const s = this.#s;
     for (const x of this.#touches.values()) s.touch!.run(x.rid, x.kind, x.target, x.count, x.first, x.failed);
     for (const [rid, [o, c, f]] of this.#bumps) s.bumps!.run(o, c, f, rid);
+    for (const a of this.#activity.values()) s.activity!.run(a.t, a.pid, a.type, a.n);
     this.#touches.clear();
     this.#bumps.clear();
+    this.#activity.clear();
   }
 
   #proc(pid: number, ts: number, comm: string | undefined): number {
@@ -219,7 +245,7 @@ export class Store {
         const e = ev as unknown as { pid: number; path: string; ret: number; count?: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
         const n = e.count ? e.count + 1 : 1;
-        this.#touch(rid, 'open', e.path, n, ev.ts, e.ret < 0 ? n : 0, 0);
+        this.#touch(rid, 'open', e.path, n, ev.ts, e.ret < 0 ? n : 0, 0, e.pid);
         break;
       }
       case 'proc/connect': case 'proc/bind': case 'proc/listen': {
@@ -227,13 +253,13 @@ export class Store {
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
         const target = e.addr === undefined ? e.family : e.port !== undefined ? (e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`) : e.addr;
         // -EINPROGRESS is a non-blocking connect under way, not a failure.
-        this.#touch(rid, ev.type, target, 1, ev.ts, e.ret < 0 && e.ret !== -115 ? 1 : 0, 1);
+        this.#touch(rid, ev.type, target, 1, ev.ts, e.ret < 0 && e.ret !== -115 ? 1 : 0, 1, e.pid);
         break;
       }
       case 'proc/unlink': case 'proc/rename': {
         const e = ev as unknown as { pid: number; path: string; to?: string; ret: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
-        this.#touch(rid, ev.type, e.to ? `${e.path} -> ${e.to}` : e.path, 1, ev.ts, e.ret < 0 ? 1 : 0, 2);
+        this.#touch(rid, ev.type, e.to ? `${e.path} -> ${e.to}` : e.path, 1, ev.ts, e.ret < 0 ? 1 : 0, 2, e.pid);
         break;
       }
       case 'proc/metrics': {
