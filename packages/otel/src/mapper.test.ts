@@ -228,3 +228,27 @@ t.test('MCP over stdio before the first model call belongs to the client that st
   t.equal(new Set(spans.map((s) => s.traceId)).size, 1);
   t.equal(byName(spans, 'initialize').parentSpanId, byName(spans, 'invoke_agent agent').spanId);
 });
+
+t.test('processes a tool ran (trace/link tool_process) nest under its execute_tool span', async (t) => {
+  const ask = llm({ id: 'a', start: T0, dur: 1, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'tb', name: 'Bash', arguments: { command: 'make test' } }], finish_reason: 'tool_use' } });
+  const link = {
+    v: 1, ts: T0 + 900_000, src: 'trace', type: 'link', kind: 'tool_process', from: 'tb', to: [201, 202], confidence: 0.95, reasons: ['lineage', 'time'],
+    detail: { call: 'a', tool: 'Bash', index: 0, agent_pid: 100, processes: [
+      { pid: 201, ppid: 100, argv: ['/usr/bin/make', 'test'], cwd: '/src', start_ts: T0 + 10_000, end_ts: T0 + 800_000, exit_code: 2, files: [{}, {}], net: [] },
+      { pid: 202, ppid: 201, argv: ['cc', '-c', 'x.c'], start_ts: T0 + 20_000, end_ts: T0 + 700_000, exit_code: 0, files: [], net: [] },
+    ] },
+  } as AgentEvent;
+  const spans = run([ask, link]);
+  const tool = byName(spans, 'execute_tool Bash');
+  const make = byName(spans, 'exec make');
+  const cc = byName(spans, 'exec cc');
+  t.equal(make.parentSpanId, tool.spanId);
+  t.equal(cc.parentSpanId, make.spanId);
+  t.equal(make.traceId, tool.traceId);
+  t.same([make.startTimeUnixNano, make.endTimeUnixNano], [`${T0 + 10_000}000`, `${T0 + 800_000}000`]);
+  t.same(attrs(make), {
+    'process.pid': 201, 'process.parent_pid': 100, 'process.executable.name': 'make', 'process.command_line': '/usr/bin/make test', 'process.working_directory': '/src',
+    'process.exit.code': 2, 'agentsight.process.files': 2, 'agentsight.process.connections': 0, 'agentsight.link.confidence': 0.95,
+    'agentsight.link.reasons': { values: [{ stringValue: 'lineage' }, { stringValue: 'time' }] },
+  });
+});

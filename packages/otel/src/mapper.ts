@@ -10,7 +10,7 @@
 import path from 'node:path';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, McpNotificationEvent, ProcExecEvent, ProcExitEvent,
-  ProcForkEvent, ProcSnapshotEvent, Usage,
+  ProcForkEvent, ProcSnapshotEvent, TraceLinkEvent, Usage,
 } from '@agentsight/events';
 import { Attrs } from './attrs.js';
 import { inputMessages, outputMessages, systemInstructions, toolResults } from './content.js';
@@ -167,6 +167,7 @@ export class SpanMapper {
       case 'proc/snapshot': return this.#snapshot(ev as ProcSnapshotEvent);
       case 'proc/fork': return this.#fork(ev as ProcForkEvent);
       case 'proc/exit': return this.#exit(ev as ProcExitEvent);
+      case 'trace/link': return (ev as TraceLinkEvent).kind === 'tool_process' ? this.#toolProcesses(ev as TraceLinkEvent) : undefined;
       default: return;
     }
   }
@@ -397,6 +398,46 @@ export class SpanMapper {
       links: [{ traceId: a.traceId, spanId: t.chatSpanId }],
       ...(outcome?.isError ? { status: { code: StatusCode.ERROR, ...(typeof outcome.result === 'string' ? { message: outcome.result.slice(0, 1024) } : {}) } } : {}),
     });
+  }
+
+  // ------------------------------------------------------------------ what tools ran
+
+  /**
+   * A `tool_process` link (from the correlator) names the processes a tool call ran: each
+   * becomes an INTERNAL `exec {executable}` span under the tool's execute_tool span (or
+   * under its parent process's span), so a backend shows what the tool actually did.
+   */
+  #toolProcesses(ev: TraceLinkEvent): void {
+    const d = ev.detail as { call?: unknown; index?: unknown; agent_pid?: unknown; processes?: unknown } | undefined;
+    if (!isObj(d) || typeof d.call !== 'string' || typeof d.index !== 'number' || typeof d.agent_pid !== 'number' || !Array.isArray(d.processes)) return;
+    const a = this.#agents.get(`pid:${d.agent_pid}`) ?? this.#closed.get(`pid:${d.agent_pid}`);
+    if (!a) return;
+    const toolSpan = spanIdOf('tool', d.call, d.index);
+    const procs = d.processes.filter((p): p is Obj => isObj(p) && Number.isSafeInteger(p.pid) && Number.isSafeInteger(p.start_ts));
+    const spanOf = new Map<number, string>(procs.map((p) => [p.pid as number, spanIdOf('tool-process', d.call as string, d.index as number, p.pid, p.start_ts)]));
+    for (const p of procs) {
+      const argv = Array.isArray(p.argv) ? p.argv.filter((x: unknown): x is string => typeof x === 'string') : [];
+      const exe = argv[0] ? path.basename(argv[0]) : String(p.pid);
+      const end = typeof p.end_ts === 'number' ? p.end_ts : Math.max(ev.ts, p.start_ts);
+      const attrs = new Attrs()
+        .int('process.pid', p.pid)
+        .int('process.parent_pid', p.ppid)
+        .str('process.executable.name', exe)
+        .str('process.command_line', argv.length ? argv.join(' ') : undefined)
+        .str('process.working_directory', p.cwd)
+        .int('process.exit.code', p.exit_code)
+        .int('agentsight.process.files', Array.isArray(p.files) ? p.files.length : undefined)
+        .int('agentsight.process.connections', Array.isArray(p.net) ? p.net.length : undefined)
+        .bool('agentsight.process.running', p.running === true ? true : undefined)
+        .dbl('agentsight.link.confidence', ev.confidence)
+        .strs('agentsight.link.reasons', ev.reasons);
+      this.#emit({
+        traceId: a.traceId, spanId: spanOf.get(p.pid)!, parentSpanId: (typeof p.ppid === 'number' ? spanOf.get(p.ppid) : undefined) ?? toolSpan,
+        name: `exec ${exe}`, kind: SpanKind.INTERNAL, startTimeUnixNano: usToNanos(p.start_ts), endTimeUnixNano: usToNanos(Math.max(end, p.start_ts)),
+        attributes: attrs.list,
+        ...(typeof p.signal === 'number' && p.signal ? { status: { code: StatusCode.ERROR, message: `killed by signal ${p.signal}` } } : {}),
+      });
+    }
   }
 
   // ------------------------------------------------------------------ MCP
