@@ -309,6 +309,8 @@ export interface LlmCallEvent extends EventBase {
     tools?: unknown[];
     params?: Record<string, unknown>;
     stream: boolean;
+    /** The captured request body was cut short (capture limit): the fields above are what could be read. */
+    truncated?: boolean;
   };
   response: {
     id?: string | null;

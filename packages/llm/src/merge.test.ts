@@ -110,3 +110,12 @@ t.test('a request id seen twice: the first is reported once, the second merges n
   const cs = callsOf(runMerge(evs));
   t.same(cs.map((c) => [c.model, c.incomplete]), [['first', 'superseded by another request with the same id'], ['c', undefined]]);
 });
+
+t.test('a request body cut by the capture limit: detected by path, marked truncated', async (t) => {
+  const req = { ...httpReq('c#0', '/v1/messages', undefined), data: '{"model":"claude-x","messages":[{"role":"user","content":"aaaa', enc: 'utf8' as const, body_truncated: true };
+  const c = callsOf(runMerge([req, ...sseEvents('c#0', anthropicStream), httpRes('c#0', 200, undefined, { sse: 6 })]))[0]!;
+  t.equal(c.request.truncated, true);
+  t.equal(c.response.text, 'Hi there');
+  t.equal(c.model, 'c');
+  t.equal(c.incomplete, undefined, 'the response is complete');
+});

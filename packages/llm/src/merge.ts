@@ -267,6 +267,7 @@ export class MergeStage implements Stage {
         ...(p.info.tools !== undefined ? { tools: p.info.tools } : {}),
         ...(p.info.params !== undefined ? { params: p.info.params } : {}),
         stream: p.info.stream,
+        ...(req.body_truncated ? { truncated: true } : {}),
       },
       response: {
         id: r.id,
