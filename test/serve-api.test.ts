@@ -167,3 +167,14 @@ t.test('live feed: a commit reaches an SSE client within a second', async (t) =>
   t.ok(Date.now() - t0 < 1000, `within ${Date.now() - t0} ms (the store commits every 100 ms)`);
   ac.abort();
 });
+
+t.test('correlation links (trace/link tool_process) decide which processes a tool call ran', async (t) => {
+  fx.store.insert({ v: 1, ts: f.end + 10, src: 'trace', type: 'link', kind: 'tool_process', from: 'toolu_01A', to: [f.toolPid + 1], confidence: 0.93, reasons: ['lineage', 'time', 'args'] } as AgentEvent);
+  fx.store.commit();
+  const d = await api(`calls/${encodeURIComponent(f.callIds[0]!)}`);
+  const tool = d.body.tools[0];
+  t.equal(tool.how, 'link');
+  t.equal(tool.confidence, 0.93);
+  t.same(tool.reasons, ['lineage', 'time', 'args']);
+  t.same(tool.processes.map((p: { pid: number }) => p.pid), [f.toolPid + 1], 'exactly the linked process, not the heuristic guess');
+});

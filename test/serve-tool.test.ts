@@ -104,3 +104,17 @@ t.test('usage errors exit 2', async (t) => {
   t.equal(r.code, 2);
   t.match(r.err, /--port/);
 });
+
+t.test('--correlate: the correlation stage links tool calls while storing', async (t) => {
+  const m = mockSession({ start: 1_790_000_000_000_000, agentPid: 700 });
+  const cap = path.join(dir, 'corr.ndjson');
+  fs.writeFileSync(cap, lines(m.events));
+  const s = await start(['--db', path.join(dir, 'corr.db'), '--correlate', cap], { waitFor: /corr\.ndjson: \d+ events stored/ });
+  const links = await getJson(`${s.url}api/events?src=trace&type=link&limit=100`);
+  const tp = links.body.events.filter((e: { kind: string }) => e.kind === 'tool_process');
+  t.equal(tp.length, 2, 'one tool_process link per tool call');
+  const d = await getJson(`${s.url}api/calls/${encodeURIComponent(m.facts.callIds[1]!)}`);
+  t.equal(d.body.tools[0].how, 'link', 'the API uses the link');
+  t.same(d.body.tools[0].processes.map((p: { pid: number }) => p.pid).sort(), [m.facts.failingPid, m.facts.failingPid + 1], 'the failing command and its shell');
+  t.equal(await s.stop(), 0);
+});

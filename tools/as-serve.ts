@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { runTool, ToolError, EXIT } from '@agentsight/cli';
+import type { AgentEvent } from '@agentsight/events';
+import { CorrelateStage } from '@agentsight/trace';
 import { Store, serve, ingestFile, ingestStream, expandRotated, defaultAssetsDir, ServeConfigError, checkBind } from '@agentsight/serve';
 
 interface Args {
@@ -9,6 +11,7 @@ interface Args {
   db: string;
   token?: string;
   rotated: boolean;
+  correlate: boolean;
   assets?: string;
 }
 
@@ -28,6 +31,7 @@ await runTool<Args>({
     .option('db', { type: 'string', default: 'agentsight.db', describe: 'SQLite store (created 0600; kept across runs, files already stored are skipped)' })
     .option('token', { type: 'string', describe: 'Require this token (Bearer header, ?token= or cookie); default $AS_SERVE_TOKEN' })
     .option('rotated', { type: 'boolean', default: true, describe: 'Also load FILE.1 … FILE.N(.gz) rotated before each FILE (--no-rotated: not)' })
+    .option('correlate', { type: 'boolean', default: false, describe: 'Link tool calls to the processes they ran (as as-merge --correlate does) while storing; for input that was not correlated' })
     .option('assets', { type: 'string', hidden: true, describe: 'Directory of the built UI (default packages/ui/dist)' }) as never,
 }, async (args, ctx) => {
   const token = args.token ?? (process.env.AS_SERVE_TOKEN || undefined);
@@ -53,19 +57,29 @@ await runTool<Args>({
   ctx.onStop(() => abort.abort());
   const files = args._.map(String);
   const onError = (m: string) => ctx.warn(m);
+  let put: ((ev: AgentEvent) => void) | undefined;
+  let correlator: CorrelateStage | undefined;
+  if (args.correlate) {
+    correlator = new CorrelateStage({}, (ev) => { store.insert(ev); });
+    put = (ev) => correlator!.write(ev);
+    const c = correlator;
+    const tick = setInterval(() => c.tick(Date.now() * 1000), 1000);
+    tick.unref();
+    ctx.onStop(() => { clearInterval(tick); c.end(); store.commit(); });
+  }
   for (const f of files) {
     if (ctx.stopping) break;
     const list = f === '-' ? ['-'] : args.rotated ? expandRotated(f) : [f];
     for (const name of list) {
       if (name === '-') {
-        const r = await ingestStream(store, process.stdin, { strict: args.strict, onError });
+        const r = await ingestStream(store, process.stdin, { strict: args.strict, onError, put });
         ctx.info(`<stdin>: ${r.events} events stored`);
         continue;
       }
       if (!fs.existsSync(name)) throw new ToolError(`${name}: no such file`);
       const t0 = Date.now();
       try {
-        const r = await ingestFile(store, name, { strict: args.strict, onError, signal: abort.signal });
+        const r = await ingestFile(store, name, { strict: args.strict, onError, signal: abort.signal, put });
         ctx.info(`${name}: ${r.events} events stored${r.skipped ? `, ${r.skipped} already stored` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } catch (e) {
         throw new ToolError((e as Error).message);
@@ -73,9 +87,11 @@ await runTool<Args>({
     }
   }
   if (!files.length && !process.stdin.isTTY) {
-    const r = await Promise.race([ingestStream(store, process.stdin, { strict: args.strict, onError }), ctx.stopped.then(() => null)]);
+    const r = await Promise.race([ingestStream(store, process.stdin, { strict: args.strict, onError, put }), ctx.stopped.then(() => null)]);
     if (r) ctx.info(`<stdin> ended: ${r.events} events stored; still serving (Ctrl-C to stop)`);
   }
+  // End of input: tool calls still waiting for their next request are decided now.
+  correlator?.end();
   store.commit();
   ctx.summary.push(`${store.lastId} events in ${args.db}`);
   await ctx.stopped;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { readEvents } from '@agentsight/events';
+import { readEvents, type AgentEvent } from '@agentsight/events';
 import type { Store } from './store.js';
 
 export interface IngestResult {
@@ -44,6 +44,8 @@ export interface IngestOptions {
   onError?: (msg: string) => void;
   /** Abort reading (e.g. on SIGINT). */
   signal?: AbortSignal;
+  /** Where events go (default: the store); e.g. through a correlation stage first. */
+  put?: (ev: AgentEvent) => void;
 }
 
 /**
@@ -57,12 +59,13 @@ export async function ingestFile(store: Store, file: string, opts: IngestOptions
   const input = open(file);
   const abort = () => input.destroy();
   opts.signal?.addEventListener('abort', abort);
+  const put = opts.put ?? ((ev: AgentEvent) => { store.insert(ev); });
   let events = 0;
   let skipped = 0;
   try {
     const r = await readEvents(input, (ev, lineNo) => {
       if (lineNo <= done) { skipped++; return; }
-      store.insert(ev);
+      put(ev);
       events++;
     }, { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
     store.setSource(st.dev, st.ino, file, r.lines, st.size);
@@ -77,8 +80,9 @@ export async function ingestFile(store: Store, file: string, opts: IngestOptions
 
 /** Store events from a live stream (stdin of `as-http | as-merge | as-serve`). */
 export async function ingestStream(store: Store, input: Readable, opts: IngestOptions & { name?: string } = {}): Promise<IngestResult> {
+  const put = opts.put ?? ((ev: AgentEvent) => { store.insert(ev); });
   let events = 0;
-  const r = await readEvents(input, (ev) => { store.insert(ev); events++; },
+  const r = await readEvents(input, (ev) => { put(ev); events++; },
     { name: opts.name ?? '<stdin>', strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
   store.commit();
   return { file: opts.name ?? '<stdin>', events, skipped: 0, errors: r.errors };

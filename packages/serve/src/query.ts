@@ -163,21 +163,27 @@ export class Queries {
   toolProcesses(call: Row, nextStart: number | undefined): Row[] {
     const tcs = (call.tool_calls as Array<{ id: string | null; name: string; arguments: unknown }>) ?? [];
     if (!tcs.length) return [];
-    const out = tcs.map((tc) => ({ id: tc.id, name: tc.name, arguments: tc.arguments, processes: [] as Row[], how: 'none' }));
-    const linkRows = this.db.prepare('SELECT * FROM links WHERE kind = ? AND src_ref IN (' + tcs.map(() => '?').join(',') + ', ?)')
-      .all('tool_process', ...tcs.map((t) => t.id ?? ''), call.id) as Row[];
+    // The correlator's link key: the tool call id, or `${callId}#${index}` when the API gives none.
+    const out = tcs.map((tc, i) => ({ id: tc.id, key: tc.id ?? `${call.id as string}#${i}`, name: tc.name, arguments: tc.arguments, processes: [] as Row[], how: 'none', confidence: null as number | null, reasons: [] as string[] }));
+    const linkRows = this.db.prepare('SELECT * FROM links WHERE kind = ? AND src_ref IN (' + out.map(() => '?').join(',') + ') ORDER BY id')
+      .all('tool_process', ...out.map((o) => o.key)) as Row[];
     if (linkRows.length) {
       for (const l of linkRows) {
-        const slot = out.find((o) => o.id === l.src_ref) ?? (out.length === 1 ? out[0] : undefined);
+        const slot = out.find((o) => o.key === l.src_ref);
         if (!slot) continue;
         const dst = parseJson(l.dst);
         const pids = (Array.isArray(dst) ? dst : [dst]).map((x) => typeof x === 'number' ? x : Number(String(x).replace(/^\D+/, ''))).filter(Number.isFinite);
+        const byPid = new Map<number, Row>();
         for (const pid of pids) {
-          const rows = this.#procRows('pid = ? AND start_ts <= ?', [pid, (l.ts as number) + 1], 'ORDER BY start_ts DESC LIMIT 1');
-          const pr = rows[0] ?? this.#procRows('pid = ?', [pid])[0];
-          if (pr && !slot.processes.some((x) => x.rid === pr.rid)) slot.processes.push({ ...pr, depth: 0, confidence: l.confidence });
+          const pr = this.#procRows('pid = ? AND start_ts <= ?', [pid, (l.ts as number) + 1], 'ORDER BY start_ts DESC LIMIT 1')[0] ?? this.#procRows('pid = ?', [pid])[0];
+          if (pr) byPid.set(pid, pr);
         }
+        // Depth within the tool's own tree, for indenting.
+        const depthOf = (pr: Row): number => { let d = 0; let cur = pr; while (d < 32) { const up = [...byPid.values()].find((x) => x.pid === cur.ppid); if (!up) break; cur = up; d++; } return d; };
+        for (const pr of byPid.values()) if (!slot.processes.some((x) => x.rid === pr.rid)) slot.processes.push({ ...pr, depth: depthOf(pr) });
         slot.how = 'link';
+        slot.confidence = l.confidence as number;
+        slot.reasons = (parseJson(l.reasons) as string[]) ?? [];
       }
       return out;
     }

@@ -99,7 +99,7 @@ function callCard(c: Row, d: Row | undefined): HTMLElement {
   const tools: Row[] = (d?.tools as Row[] | undefined) ?? (c.tool_calls as Row[]).map((t): Row => ({ ...t, processes: [] }));
   for (const t of tools) {
     const box = toolChip(t.name, t.arguments, t.id);
-    box.appendChild(h('div', { class: 'ran' }, h('span', { class: 'muted small' }, t.how === 'link' ? 'ran (correlated):' : t.how === 'time+lineage' ? 'ran (by time and process lineage):' : 'ran:'), processTable(t.processes ?? [])));
+    box.appendChild(h('div', { class: 'ran' }, h('span', { class: 'muted small' }, t.how === 'link' ? `ran (correlated${t.confidence != null ? `, confidence ${t.confidence}` : ''}${t.reasons?.length ? `: ${t.reasons.join(', ')}` : ''}):` : t.how === 'time+lineage' ? 'ran (by time and process lineage):' : 'ran:'), processTable(t.processes ?? [])));
     resp.appendChild(box);
   }
   if (ev?.error) resp.appendChild(h('div', { class: 'error' }, 'error: ', jsonTree(ev.error, 1)));
