@@ -25,6 +25,8 @@ export interface Targets {
   comm?: string;
   /** Start this command gated, trace it and its descendants. */
   cmd?: string[];
+  /** Processes someone else holds at a gate (agentsight exec): traced from their next exec on. */
+  trackFromExec?: number[];
 }
 
 export interface SessionOptions extends Targets {
@@ -100,7 +102,7 @@ export class TraceSession {
     checkPrivileges();
     raiseMemlock();
     if (!fs.existsSync(opts.object)) throw new ToolError(`${opts.object}: BPF object missing (run 'make bpf')`, EXIT.FAILURE);
-    const all = !opts.pids?.length && !opts.comm && !opts.cmd?.length;
+    const all = !opts.pids?.length && !opts.comm && !opts.cmd?.length && !opts.trackFromExec?.length;
     let table = opts.pids?.length || opts.comm ? processTable() : undefined;
     for (const p of opts.pids ?? []) {
       if (!table!.has(p)) throw new ToolError(`-p ${p}: no such process`, EXIT.USAGE);
@@ -131,6 +133,7 @@ export class TraceSession {
         // From its exec on: the gate shell's own reads (of the release) are not the command's.
         add(child.pid, true);
       }
+      for (const pid of opts.trackFromExec ?? []) add(pid, true);
       if (table) {
         // Programs are attached, so forks of a process already in the set are caught by the
         // kernel; a second pass catches children forked while the first was being written.
