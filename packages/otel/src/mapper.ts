@@ -377,6 +377,8 @@ export class SpanMapper {
       a.pending.push({ spanId: spanIdOf('tool', ev.id, i), chatSpanId: spanId, id: tc.id, name: tc.name, args: tc.arguments, start: end });
     });
     while (a.pending.length > this.#opts.maxPendingTools) this.#toolSpan(a, a.pending.shift()!, end, undefined);
+    // A late call of an agent already closed: nothing will end its tool calls later.
+    if (a.closedAt !== undefined) for (const t of a.pending.splice(0)) this.#toolSpan(a, t, t.start, undefined);
     this.#touch(a, end);
   }
 
