@@ -122,6 +122,11 @@ export class CorrelateStage implements Stage {
     this.#home = opts.home ?? os.homedir();
   }
 
+  /** What the stage holds now: for bounds checks. */
+  get held(): { procs: number; agents: number } {
+    return { procs: this.#procs.procs.size, agents: this.#agents.size };
+  }
+
   write(ev: AgentEvent): void {
     this.#emit(ev);
     if (ev.ts > this.#streamTs) this.#streamTs = ev.ts;
@@ -483,14 +488,11 @@ export class CorrelateStage implements Stage {
   #knownHost(a: Agent, p: Proc, addr: string): boolean {
     if (a.mentioned.has(addr) || a.apiHosts.has(addr)) return true;
     if (isLoopback(addr) && (a.mentioned.has('localhost') || a.apiHosts.has('localhost'))) return true;
-    // Without DNS the address cannot be checked against a name; a process whose command
-    // line names a host the conversation mentioned gets the benefit of the doubt.
-    let cur: Proc | undefined = p;
-    for (let i = 0; cur && cur.pid !== a.pid && i < 64; i++) {
-      for (const w of cur.argv.slice(1)) {
-        for (const h of hostsIn(w)) if (a.mentioned.has(h)) return true;
-      }
-      cur = this.#procs.get(cur.ppid);
+    // Without DNS the address cannot be checked against a name; a process whose own command
+    // line names a host the conversation mentioned gets the benefit of the doubt (its
+    // parent shell's does not: that would cover every process of a compound command).
+    for (const w of p.argv.slice(1)) {
+      for (const h of hostsIn(w)) if (a.mentioned.has(h)) return true;
     }
     return false;
   }

@@ -12,3 +12,4 @@ export { CorrelateStage, type CorrelateOptions, type CorrelateStats } from './co
 export { intentOf, toolResultsOf, shellWords, hostsIn, stableJson, type Intent, type ToolResult } from './intent.js';
 export { sensitiveReason, isInside, isWriteOpen } from './paths.js';
 export { ProcTable, type Proc } from './procs.js';
+export * as testing from './testing.js';

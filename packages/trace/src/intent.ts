@@ -30,7 +30,7 @@ function leaves(v: unknown, key: string, out: Array<[string, string]>, depth = 0
 /** Split a command line into words the way a shell roughly would (no expansion). */
 export function shellWords(cmd: string): string[] {
   const out: string[] = [];
-  const re = /'([^']*)'|"((?:[^"\\]|\\.)*)"|(&&|\|\||[;|&<>()]|\d?>>?|<<)|([^\s'";|&<>()]+)/g;
+  const re = /'([^']*)'|"((?:[^"\\]|\\.)*)"|(&&|\|\||\d?>&\d+|\d?>>?|<<|[;|&<>()])|([^\s'";|&<>()]+)/g;
   let m: RegExpExecArray | null;
   let cur: string | null = null;
   let lastEnd = -1;
