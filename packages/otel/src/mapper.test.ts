@@ -252,3 +252,19 @@ t.test('processes a tool ran (trace/link tool_process) nest under its execute_to
     'agentsight.link.reasons': { values: [{ stringValue: 'lineage' }, { stringValue: 'time' }] },
   });
 });
+
+t.test('a call completing just after its process exit event joins the closed agent\'s trace', async (t) => {
+  const spans = run([
+    { v: 1, ts: T0, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
+    { v: 1, ts: T0 + 1_000_000, src: 'proc', type: 'exit', pid: 100, comm: 'agent', exit_code: 0 } as AgentEvent,
+    llm({ id: 'late', start: T0 + 500_000, dur: 600, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'x', name: 'Read', arguments: {} }], finish_reason: 'tool_use' } }),
+  ]);
+  const root = byName(spans, 'invoke_agent agent');
+  const chat = byName(spans, 'chat claude-x');
+  const tool = byName(spans, 'execute_tool Read');
+  t.equal(spans.length, 3, 'no second agent');
+  t.equal(chat.traceId, root.traceId);
+  t.equal(chat.parentSpanId, root.spanId);
+  t.equal(tool.parentSpanId, root.spanId);
+  t.equal(attrs(tool)['agentsight.tool.result_seen'], false);
+});
