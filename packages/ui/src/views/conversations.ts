@@ -144,9 +144,22 @@ export function conversations(): View {
       loaded.set(c.id, `${c.state}|${c.ts}`);
     });
     cursor = page.next;
+    if (!append) await showAlerts(page.calls);
     list.querySelector('.more')?.remove();
     if (cursor) list.appendChild(h('button', { class: 'more', onclick: () => void loadCalls(true) }, 'more calls'));
     if (!loaded.size) list.appendChild(h('div', { class: 'empty' }, 'No LLM calls in this session yet. They appear here live.'));
+  }
+
+  /** trace/alert findings about this agent: shown above its calls. */
+  async function showAlerts(calls: Row[]) {
+    list.querySelector('.alerts')?.remove();
+    const ids = calls.map((c) => c.id as string);
+    const { events } = await api<{ events: Row[] }>('events', { src: 'trace', type: 'alert', limit: 200 }).catch(() => ({ events: [] as Row[] }));
+    const mine = events.filter((a) => a.pid === pid || ids.some((id) => JSON.stringify(a.evidence ?? '').includes(id)));
+    if (!mine.length) return;
+    list.prepend(h('div', { class: 'alerts' }, mine.map((a) => h('div', { class: `alert sev-${a.severity}` },
+      h('span', { class: `badge ${a.severity === 'info' ? '' : 'bad'}` }, a.severity), ' ', h('b', null, a.rule), ' ', a.message,
+      h('details', null, h('summary', null, 'evidence'), jsonTree(a.evidence, 2))))));
   }
 
   return {
