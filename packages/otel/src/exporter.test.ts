@@ -1,6 +1,4 @@
 import t from 'tap';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { OtlpExporter, retryAfterMs, type ExporterOptions } from './exporter.js';
 import { resolveConfig, tracesUrl } from './config.js';
 import { SpanKind, type OtlpSpan } from './otlp.js';
@@ -16,13 +14,12 @@ const base = (url: string, o: Partial<ExporterOptions> = {}): ExporterOptions =>
   delayMs: 20, initialBackoffMs: 10, maxBackoffMs: 50, ...o,
 });
 
-/** A port with nothing listening on it. */
+/**
+ * A port nothing listens on: tcpmux (1) is reserved and never served here, whereas a
+ * freed ephemeral port could be taken by a test running in parallel.
+ */
 async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return 1;
 }
 
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
