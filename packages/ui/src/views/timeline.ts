@@ -69,6 +69,10 @@ export function timeline(): View {
     const act = new Map<number, Row[]>();
     for (const a of d.activity as Row[]) { const l = act.get(a.pid) ?? []; l.push(a); act.set(a.pid, l); }
 
+    // Each agent's LLM calls sit right above its own process row; agents never seen as a
+    // process (no as-proc in the pipeline) come first.
+    const agentRow = new Set<number>();
+    for (const [r] of order) if (agentSet.has(r.pid) && !agentRow.has(r.pid)) agentRow.add(r.pid);
     const rows = agents.length + order.length;
     const height = 30 + rows * ROW_H + 10;
     const svg = s('svg', { width, height, class: 'tl', viewBox: `0 0 ${width} ${height}` });
@@ -79,8 +83,8 @@ export function timeline(): View {
       svg.appendChild(s('text', { x: x(t) + 2, y: 14, class: 'axis' }, step < 1e6 ? fmtTime(t) : fmtTime(t).slice(0, 8)));
     }
     let y = 30;
-    for (const pid of agents) {
-      svg.appendChild(s('text', { x: 4, y: y + 14, class: 'lbl agent' }, `LLM calls · pid ${pid}`));
+    const callRow = (pid: number, depth: number) => {
+      svg.appendChild(s('text', { x: 4 + Math.min(depth, 12) * 10, y: y + 14, class: 'lbl agent' }, `LLM calls · pid ${pid}`));
       for (const c of calls.filter((k) => k.pid === pid)) {
         const x0 = clampX(c.start_ts);
         const x1 = Math.max(x0 + 2, clampX(c.end_ts ?? c.start_ts));
@@ -94,8 +98,10 @@ export function timeline(): View {
         svg.appendChild(g);
       }
       y += ROW_H;
-    }
+    };
+    for (const pid of agents) if (!agentRow.has(pid)) callRow(pid, 0);
     for (const [r, depth] of order) {
+      if (agentRow.has(r.pid)) { callRow(r.pid, depth); agentRow.delete(r.pid); }
       const label = argvText(r.argv, r.comm ?? '?');
       svg.appendChild(s('text', { x: 4 + Math.min(depth, 12) * 10, y: y + 14, class: 'lbl' }, label.length > 40 - depth ? label.slice(0, 38 - depth) + '…' : label));
       const x0 = clampX(r.start_ts);
