@@ -2,16 +2,36 @@
 // agentsight: the whole pipeline in one command (exec, record) and answers from a
 // capture (report). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
-import { runTool, openInput, ToolError, EXIT } from '@agentsight/cli';
-import { readEvents } from '@agentsight/events';
+import { runTool, openInput, ToolError, EXIT, CaptureFile, VERSION, type ToolContext } from '@agentsight/cli';
+import { readEvents, EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
 import { Report, DEFAULT_PRICES, summaryLines, formatTokens, formatAudit, formatPrompts, type PriceTable } from '@agentsight/report';
+import { execTraced, recordTraced, ExecError, ServeChild, defaultCaptureName, tee, type CaptureOptions } from '@agentsight/exec';
+import { OtelStage, resolveConfig } from '@agentsight/otel';
 
 interface Args {
   mode?: string;
-  files?: string[];
+  captures?: string[];
   json: boolean;
   by?: string;
   prices?: string;
+  // exec / record
+  server: boolean;
+  host: string;
+  port: number;
+  token?: string;
+  otel?: string;
+  captureContent: boolean;
+  binaryPath?: string[];
+  pid?: number[];
+  comm?: string;
+  files: boolean;
+  net: boolean;
+  stdio: boolean;
+  raw: boolean;
+  redact: boolean;
+  correlate: boolean;
+  interval: number;
+  keepServing?: boolean;
 }
 
 function loadPrices(file: string | undefined): PriceTable {
@@ -24,30 +44,57 @@ function loadPrices(file: string | undefined): PriceTable {
   }
 }
 
+let agentPid = 0;
+function onSignal(sig: NodeJS.Signals): boolean {
+  if (!agentPid) return false;
+  // A Ctrl-C at the terminal reaches the agent directly (same foreground process group);
+  // anything else we pass on. Either way we stop when the agent does.
+  if (sig !== 'SIGINT' || !process.stdin.isTTY) { try { process.kill(agentPid, sig); } catch { /* gone */ } }
+  return true;
+}
+
 await runTool<Args>({
   name: 'agentsight',
   summary: 'trace an agent end to end, or answer questions from a capture',
   usage: 'agentsight <exec|record|report> [options] …',
   readsEvents: true,
+  onSignal,
   examples: [
     ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
     ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
     ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
   ],
   options: (y) => y
-    .command('report [mode] [files..]', 'answers from a capture: summary, tokens, audit, prompts', (c) => c
+    .command('report [mode] [captures..]', 'answers from a capture: summary, tokens, audit, prompts', (c) => c
       .positional('mode', { choices: ['summary', 'tokens', 'audit', 'prompts'], default: 'summary' })
-      .positional('files', { type: 'string', array: true }))
-    .command('exec', 'run an agent with tracing attached (coming: issue #10)')
-    .command('record', 'trace an agent started elsewhere (coming: issue #10)')
+      .positional('captures', { type: 'string', array: true, describe: 'NDJSON captures (.gz ok); default stdin' }))
+    .command('exec', 'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours')
+    .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
+    .option('server', { type: 'boolean', default: true, describe: 'exec/record: serve the web UI while tracing (--no-server: just write the capture)' })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'exec/record: web UI address (non-loopback needs --token)' })
+    .option('port', { type: 'number', default: 7395, describe: 'exec/record: web UI port' })
+    .option('token', { type: 'string', describe: 'exec/record: token the web UI requires' })
+    .option('keep-serving', { type: 'boolean', describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)' })
+    .option('otel', { type: 'string', describe: 'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)' })
+    .option('capture-content', { type: 'boolean', default: false, describe: 'with --otel: include prompts, outputs and tool arguments in spans' })
+    .option('binary-path', { type: 'string', array: true, describe: 'exec/record: another file carrying the agent\'s TLS library' })
+    .option('pid', { alias: 'p', type: 'number', array: true, describe: 'record: these processes and their descendants' })
+    .option('comm', { alias: 'c', type: 'string', describe: 'record: processes with this name and their descendants' })
+    .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
+    .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
+    .option('stdio', { type: 'boolean', default: true, describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)' })
+    .option('raw', { type: 'boolean', default: false, describe: 'exec/record: also keep raw ssl/data events (large; lets as-http re-parse)' })
+    .option('redact', { type: 'boolean', default: true, describe: 'exec/record: redact API keys and cookies (--no-redact keeps them)' })
+    .option('correlate', { type: 'boolean', default: true, describe: 'exec/record: link tool calls to processes, flag findings (--no-correlate: not)' })
+    .option('interval', { type: 'number', default: 5, describe: 'exec/record: seconds between CPU/memory samples (0: none)' })
     .option('json', { type: 'boolean', default: false, describe: 'report: machine-readable JSON instead of tables' })
     .option('by', { choices: ['model', 'provider', 'process', 'day'], describe: 'report tokens: one grouping only' })
     .option('prices', { type: 'string', describe: 'report: JSON price table (USD per 1M tokens by model prefix) merged over the defaults' })
     .demandCommand(1, 'say what to do: exec, record or report') as never,
 }, async (args, ctx) => {
   const cmd = String(args._[0]);
-  if (cmd !== 'report') throw new ToolError(`'${cmd}' is not built yet (issue #10)`, EXIT.USAGE);
-  const files = args.files ?? [];
+  if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
+  const files = [...(args.captures ?? [])];
   if (!files.length) files.push('-');
   const report = new Report(loadPrices(args.prices));
   for (const f of files) {
@@ -75,3 +122,71 @@ await runTool<Args>({
   else out(formatPrompts(report));
   void ctx;
 });
+
+async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean }, ctx: ToolContext): Promise<number> {
+  const argv = args._.slice(1).map(String);
+  if (cmd === 'exec' && !argv.length) throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
+  if (cmd === 'record' && !args.pid?.length && !args.comm) throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
+  if (cmd === 'record' && argv.length) throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
+  const file = args.output ?? defaultCaptureName();
+  const out = new EventWriter(new CaptureFile(file, { rotateMb: args.rotateMb }));
+  const report = new Report();
+  const serve = args.server ? new ServeChild({ db: file.replace(/\.ndjson$/, '') + '.db', host: args.host, port: args.port, token: args.token, warn: ctx.warn }) : undefined;
+  const tail: Array<(emit: Emit) => Stage> = [];
+  let otel: OtelStage | undefined;
+  if (args.otel !== undefined) {
+    let cfg;
+    try {
+      cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
+    } catch (e) {
+      throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
+    }
+    tail.push((emit) => (otel = new OtelStage({ ...cfg, scope: { name: 'agentsight.exec', version: VERSION }, captureContent: args.captureContent, warn: ctx.warn }, emit)));
+  }
+  const emit = tee((ev: AgentEvent) => { out.write(ev); }, (ev) => report.add(ev), serve ? (ev) => serve.write(ev) : undefined);
+  const opts: CaptureOptions = {
+    binaryPaths: args.binaryPath, files: args.files, net: args.net, stdio: args.stdio, raw: args.raw,
+    redact: args.redact, correlate: args.correlate, metricsIntervalS: args.interval,
+    emit, tail, warn: ctx.warn, info: ctx.info,
+  };
+  if (serve) ctx.info(`web UI: ${serve.url}`);
+  ctx.info(`capture: ${file}`);
+  let status = EXIT.OK as number;
+  let tls = '';
+  try {
+    if (cmd === 'exec') {
+      const r = await execTraced(argv, { ...opts, onStart: (pid) => { agentPid = pid; } });
+      status = r.status;
+      tls = r.stats.tls;
+    } else {
+      const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, ctx.stopped, opts);
+      tls = stats.tls;
+    }
+  } catch (e) {
+    serve?.stop();
+    if (e instanceof ExecError) throw new ToolError(e.message, e.status);
+    throw e;
+  } finally {
+    agentPid = 0;
+  }
+  if (otel) {
+    const st = await otel.shutdown(5000);
+    ctx.info(`otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`);
+  }
+  await new Promise<void>((r) => out.drained().then(() => r()));
+  if (!args.quiet) {
+    process.stderr.write(summaryLines(report.summary()).map((l) => `agentsight: ${l}`).join('\n') + '\n');
+    if (tls) process.stderr.write(`agentsight: tls         ${tls}\n`);
+    process.stderr.write(`agentsight: capture     ${file}  (agentsight report tokens ${file})\n`);
+  }
+  if (serve) {
+    serve.endInput();
+    const keep = args.keepServing ?? (process.stdin.isTTY && cmd === 'exec');
+    if (keep && !ctx.stopping) {
+      ctx.info(`trace complete; browse it at ${serve.url} (Ctrl-C to stop)`);
+      await ctx.stopped;
+    }
+    serve.stop();
+  }
+  return status;
+}

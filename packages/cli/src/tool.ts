@@ -37,6 +37,11 @@ export interface ToolSpec<A> {
   options?: (y: Argv<CommonArgs>) => Argv<A>;
   /** Man page section reference printed at the end of --help. */
   epilog?: string;
+  /**
+   * Called on SIGINT/SIGTERM/SIGHUP before the default (stop and exit 0); return true to
+   * take the signal over (agentsight exec leaves Ctrl-C to the agent it runs).
+   */
+  onSignal?: (sig: NodeJS.Signals) => boolean;
 }
 
 export interface ToolContext {
@@ -65,7 +70,7 @@ function colorFor(stream: NodeJS.WriteStream): InstanceType<typeof Chalk> {
  * examples, --version, -o FILE (0600, append, --rotate-mb), --quiet, exit codes,
  * diagnostics on stderr, clean exit 0 on SIGINT/SIGTERM and on a closed pipe.
  */
-export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs, ctx: ToolContext) => Promise<void>): Promise<never> {
+export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs, ctx: ToolContext) => Promise<void | number>): Promise<never> {
   const color = colorFor(process.stderr);
   let y = yargs(hideBin(process.argv))
     .scriptName(spec.name)
@@ -124,7 +129,7 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
     // main should now wind down; if it does not, do not hang the user's terminal.
     setTimeout(() => finish(EXIT.OK), 5000).unref();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => requestStop(sig));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { if (!spec.onSignal?.(sig)) requestStop(sig); });
   outStream.on('error', (e: NodeJS.ErrnoException) => {
     // The reader went away (`| head`): not an error of ours.
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') requestStop('EPIPE');
@@ -150,9 +155,9 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   };
 
   try {
-    await main(args, ctx);
+    const code = await main(args, ctx);
     await runStops();
-    finish(EXIT.OK);
+    finish(typeof code === 'number' ? code : EXIT.OK);
   } catch (e) {
     await runStops();
     if (e instanceof ToolError) {

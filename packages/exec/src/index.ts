@@ -6,3 +6,5 @@
  */
 export * from './resolve.js';
 export * from './spawn.js';
+export * from './pipeline.js';
+export * from './run.js';

@@ -1,0 +1,177 @@
+// The whole agentsight pipeline in one process: the same capture objects and stages the
+// standalone tools use (as-sslsniff, as-proc, as-stdiocap | as-http | as-merge --correlate),
+// chained in memory. The standalone tools and `agentsight exec` therefore produce the
+// same events for the same run.
+import {
+  chain, SCHEMA_VERSION, nowUs, type AgentEvent, type Emit, type Stage,
+} from '@agentsight/events';
+import { SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
+import { StdioAssembler } from '@agentsight/stdiocap';
+import { HttpStage } from '@agentsight/http';
+import { MergeStage } from '@agentsight/llm';
+import { CorrelateStage } from '@agentsight/trace';
+
+export interface PipelineOptions {
+  /** `exec`: the agent, held at its gate; traced from its exec on. */
+  gatedPid?: number;
+  /** `record`: processes already running (and their descendants). */
+  pids?: number[];
+  /** `record`: processes with this name, now or when they exec (and their descendants). */
+  comm?: string;
+  /** Files carrying the TLS library the agent uses (see findTlsTarget). */
+  tlsTargets: TlsTarget[];
+  files?: boolean;
+  net?: boolean;
+  stdio?: boolean;
+  /** Also keep the raw `ssl`/`data` events (large; lets as-http re-parse the capture). */
+  raw?: boolean;
+  redact?: boolean;
+  correlate?: boolean;
+  /** Seconds between `proc`/`metrics` samples; 0 for none. */
+  metricsIntervalS?: number;
+  /** Where every event ends up. */
+  emit: Emit;
+  /** Extra stages after the merge (e.g. an OTLP exporter), in order. */
+  tail?: Array<(emit: Emit) => Stage>;
+  warn?: (msg: string) => void;
+  info?: (msg: string) => void;
+}
+
+export interface PipelineStats {
+  tls: string;
+  lost: { records: number; bytes: number };
+}
+
+/**
+ * Loads and attaches every capture, without releasing the agent: call `release` on the
+ * gated child after `start` returns, so its first instruction is already traced.
+ */
+export class TracePipeline {
+  readonly head: Stage;
+  readonly sniffer: SslSniffer | undefined;
+  readonly proc: TraceSession;
+  readonly stdio: TraceSession | undefined;
+  readonly procEvents: ProcEvents;
+  readonly #stdioAsm: StdioAssembler | undefined;
+  readonly #sampler = new MetricsSampler();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #opts: PipelineOptions;
+  #stopped = false;
+  lost = { records: 0, bytes: 0 };
+
+  private constructor(opts: PipelineOptions) {
+    this.#opts = opts;
+    const sink: Emit = (ev) => {
+      if (ev.type === 'lost' && typeof (ev as { records?: number }).records === 'number') {
+        this.lost.records += (ev as { records: number }).records;
+        this.lost.bytes += (ev as { bytes: number }).bytes;
+      }
+      opts.emit(ev);
+    };
+    const stages: Array<(emit: Emit) => Stage> = [
+      (emit) => new HttpStage({ redact: opts.redact ?? true }, emit),
+      (emit) => new MergeStage({}, emit),
+    ];
+    if (opts.correlate ?? true) stages.push((emit) => new CorrelateStage({}, emit));
+    stages.push(...(opts.tail ?? []));
+    this.head = chain(stages, sink);
+    const feed: Emit = (ev) => this.head.write(ev);
+
+    this.procEvents = new ProcEvents(feed);
+    const targets = {
+      ...(opts.gatedPid ? { trackFromExec: [opts.gatedPid] } : {}),
+      ...(opts.pids?.length ? { pids: opts.pids } : {}),
+      ...(opts.comm ? { comm: opts.comm } : {}),
+    };
+    const onLost = (ev: AgentEvent) => feed(ev);
+    this.proc = TraceSession.start({
+      ...targets,
+      object: bpfObjectPath('proc.bpf.o'),
+      rodata: { no_files: opts.files === false, no_net: opts.net === false },
+      lostSrc: 'proc',
+      onRecord: (rec) => this.procEvents.record(rec),
+      onLost,
+    });
+    try {
+      for (const pid of this.proc.existing) {
+        const info = readInfo(pid);
+        if (info) this.procEvents.snapshot(info);
+      }
+      if (opts.stdio ?? true) {
+        const asm = new StdioAssembler(feed);
+        this.#stdioAsm = asm;
+        this.stdio = TraceSession.start({
+          ...targets,
+          object: bpfObjectPath('stdiocap.bpf.o'),
+          lostSrc: 'stdio',
+          onRecord: (rec) => asm.record(rec),
+          onLost,
+        });
+      }
+      if (opts.tlsTargets.length) {
+        const sniffer = new SslSniffer({
+          targets: opts.tlsTargets,
+          ...(opts.gatedPid ? { pid: opts.gatedPid } : opts.pids?.length === 1 ? { pid: opts.pids[0] } : {}),
+          ...(opts.comm ? { comm: opts.comm } : {}),
+          emit: (ev) => {
+            if (opts.raw && ev.type === 'data') sink(ev);
+            feed(ev);
+          },
+          warn: opts.warn,
+          info: opts.info,
+        });
+        this.sniffer = sniffer;
+        if (!sniffer.attach()) opts.warn?.('no TLS function could be hooked: LLM calls will not be seen');
+        sniffer.start();
+      }
+    } catch (e) {
+      this.stop();
+      throw e;
+    }
+    const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.#timers.push(t); };
+    every(500, () => this.tick());
+    const interval = opts.metricsIntervalS ?? 5;
+    if (interval > 0) every(interval * 1000, () => this.sample());
+  }
+
+  static start(opts: PipelineOptions): TracePipeline {
+    return new TracePipeline(opts);
+  }
+
+  sample(): void {
+    for (const m of this.#sampler.sample([...this.procEvents.live.keys()])) {
+      this.head.write({ v: SCHEMA_VERSION, ts: nowUs(), src: 'proc', type: 'metrics', ...m } as AgentEvent);
+    }
+  }
+
+  tick(): void {
+    if (this.#stopped) return;
+    this.sniffer?.tick();
+    this.#stdioAsm?.tick();
+    this.head.tick?.(nowUs());
+  }
+
+  /** Detach everything, drain the rings, flush every stage. Idempotent. */
+  stop(): PipelineStats {
+    let tls = 'no TLS capture';
+    if (this.#stopped) return { tls, lost: this.lost };
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    const errs: unknown[] = [];
+    const attempt = (fn: () => void) => { try { fn(); } catch (e) { errs.push(e); } };
+    attempt(() => {
+      if (this.sniffer) {
+        const { kernel, user } = this.sniffer.stop();
+        tls = summaryLine(kernel, user);
+      }
+    });
+    attempt(() => this.stdio?.stop());
+    attempt(() => this.#stdioAsm?.end());
+    attempt(() => this.proc.stop());
+    attempt(() => this.procEvents.end());
+    attempt(() => this.head.end());
+    for (const e of errs) this.#opts.warn?.(`stopping: ${(e as Error).message}`);
+    return { tls, lost: this.lost };
+  }
+}
