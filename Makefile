@@ -75,7 +75,7 @@ bench: build
 	node dist/test/bench/run.js
 
 demo: build
-	node dist/tools/demo.js
+	node dist/test/demo.js
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7

@@ -58,12 +58,15 @@ t.test('audit: processes with exits, files written (not read), hosts', async (t)
   ev({ src: 'proc', type: 'open', pid: 101, path: '/src/denied', flags: 0o101, ret: -13 });
   ev({ src: 'proc', type: 'rename', pid: 101, path: '/src/t', to: '/src/u', ret: 0 });
   ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet', addr: '127.0.0.1', port: 443, ret: 0 });
+  ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet6', addr: '::1', port: 8443, ret: -115 });
+  ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet', addr: '10.0.0.9', port: 80, ret: -111 });
+  ev({ src: 'proc', type: 'connect', pid: 101, family: 'unix', addr: '/var/run/nscd/socket', ret: 0 });
   ev({ src: 'ssl', type: 'lost', records: 2, bytes: 100 });
   const a = r.audit();
   t.same(a.processes.map((p) => [p.pid, p.exit_code]), [[100, null], [101, 2]]);
   t.equal(a.processes[1]!.duration_ms, 250);
   t.same(a.files.map((f) => f.path), ['/src/out.o', '/src/t']);
-  t.same(a.hosts.map((h) => h.host), ['127.0.0.1:443']);
+  t.same(a.hosts.map((h) => h.host), ['127.0.0.1:443', '[::1]:8443'], 'refused connections and unix sockets are not hosts contacted');
   const s = r.summary();
   t.equal(s.files_written, 2);
   t.equal(s.lost_records, 2);

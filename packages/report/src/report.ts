@@ -168,8 +168,11 @@ export class Report {
       }
       case 'proc/connect': {
         const e = ev as ProcConnectEvent;
-        if (e.addr && (e.family === 'inet' || e.family === 'inet6')) this.host(`${e.addr}:${e.port}`, e.ts, 'connect', e.pid);
-        else if (e.addr) this.host(e.addr, e.ts, 'connect', e.pid);
+        // Unix sockets (nscd, dbus) are local plumbing, not hosts contacted.
+        if (e.ret >= 0 || e.ret === -115 /* EINPROGRESS */) {
+          if (e.addr && e.family === 'inet') this.host(`${e.addr}:${e.port}`, e.ts, 'connect', e.pid);
+          else if (e.addr && e.family === 'inet6') this.host(`[${e.addr}]:${e.port}`, e.ts, 'connect', e.pid);
+        }
         break;
       }
       case 'http/request': {
