@@ -33,6 +33,11 @@ const volatile char targ_comm[TASK_COMM_LEN_] = {};
 /* The capturing tool itself, never traced (node links OpenSSL statically). */
 const volatile __u32 self_tgid = 0;
 const volatile __u64 max_call_bytes = 64ULL << 20;
+/*
+ * Wake the consumer only once this much is waiting (it also polls on a short timeout).
+ * A wakeup per record costs the consumer more than the record itself at high rates.
+ */
+const volatile __u64 wakeup_bytes = 256 << 10;
 
 /* Attach cookie: library id | direction | how the call reports its length. */
 #define CK_LIB_MASK 0xff
@@ -141,6 +146,13 @@ struct {
 	__type(value, struct stats);
 } stats SEC(".maps");
 
+static __always_inline __u64 rb_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline struct stats *my_stats(void)
 {
 	__u32 zero = 0;
@@ -227,7 +239,7 @@ static long emit_chunk(__u32 i, void *arg)
 		e->st->faults++;
 		n = 0;
 	}
-	if (bpf_ringbuf_output(&events, s, sizeof(struct rec_hdr) + n, 0) != 0) {
+	if (bpf_ringbuf_output(&events, s, sizeof(struct rec_hdr) + n, rb_flags()) != 0) {
 		/* Ring full: the rest of this call would be lost too; count it all and stop. */
 		__u64 left = e->cap - off;
 		e->st->drop_records += (left + CHUNK - 1) / CHUNK;
@@ -367,7 +379,7 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 	s->h.kind = KIND_HANDSHAKE;
 	s->h.lib = lib;
 	leader_comm(s->h.comm);
-	if (bpf_ringbuf_output(&events, &s->h, sizeof(s->h), 0) != 0)
+	if (bpf_ringbuf_output(&events, &s->h, sizeof(s->h), rb_flags()) != 0)
 		st->drop_records++;
 	else
 		st->records++;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // as-sslsniff: argument parsing and wiring; the capture is @agentsight/sslsniff.
 import fs from 'node:fs';
+import os from 'node:os';
 import { EXIT, ToolError, runTool } from '@agentsight/cli';
 import { checkPrivileges } from '@agentsight/bpf';
 import {
@@ -16,6 +17,7 @@ interface Args {
   maxCallMb: number;
   ringMb: number;
   listTargets: boolean;
+  nice: number;
 }
 
 await runTool<Args>({
@@ -35,6 +37,7 @@ await runTool<Args>({
     .option('uid', { type: 'number', describe: 'Only processes running as this user id' })
     .option('max-call-mb', { type: 'number', default: 64, describe: 'Bytes captured per read/write call at most (MiB); longer calls are marked truncated' })
     .option('ring-mb', { type: 'number', default: 64, describe: 'Kernel ring buffer size (MiB, rounded up to a power of two)' })
+    .option('nice', { type: 'number', default: -10, describe: 'Run at this scheduling priority, so the reader keeps up with the kernel ring on a busy machine (0: unchanged)' })
     .option('list-targets', { type: 'boolean', default: false, describe: 'Print what would be hooked (files, functions, offsets) and exit; attaches nothing' })
     .check((a) => {
       if (a.pid !== undefined && (!Number.isInteger(a.pid) || a.pid <= 0)) throw new Error('--pid: want a process id');
@@ -73,6 +76,9 @@ await runTool<Args>({
   }
 
   checkPrivileges();
+  if (args.nice) {
+    try { os.setPriority(args.nice); } catch (e) { ctx.warn(`cannot set priority ${args.nice}: ${(e as Error).message}`); }
+  }
   const sniffer = new SslSniffer({
     targets,
     pid: args.pid,

@@ -41,6 +41,10 @@ export class RingReader {
   bytes = 0;
   /** Batches cut short by the byte budget (a measure of how often we yielded under load). */
   yields = 0;
+  /** Waits in epoll, and how many of them ended by timeout rather than data. */
+  waits = 0;
+  timeouts = 0;
+  waitMs = 0;
 
   constructor(mapFd: number, private readonly onRecord: (rec: Buffer) => void, private readonly opts: RingOptions, private readonly onClose: () => void) {
     const lb = libbpf();
@@ -123,8 +127,12 @@ export class RingReader {
   #wait(): void {
     if (this.#waiting || this.#closed || this.#paused) return;
     this.#waiting = true;
+    this.waits++;
+    const t0 = performance.now();
     libbpf().epoll_wait.async(this.#epfd, this.#events, 4, this.#pollMs, (err: unknown, n: number) => {
       this.#waiting = false;
+      this.waitMs += performance.now() - t0;
+      if (n === 0) this.timeouts++;
       if (this.#closed) { this.#free(); return; }
       if (err) { (this.opts.onError ?? ((e) => { throw e; }))(err); return; }
       if (this.#paused) return;

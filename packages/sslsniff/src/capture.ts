@@ -13,6 +13,7 @@ import type { TlsTarget } from './targets.js';
 
 export const DEFAULT_MAX_CALL_BYTES = 64 << 20;
 export const DEFAULT_RING_BYTES = 64 << 20;
+export const DEFAULT_FLUSH_MS = 10;
 
 /** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
 export function defaultObjectPath(name = 'sslsniff.bpf.o'): string {
@@ -37,6 +38,11 @@ export interface SnifferOptions {
   info?: (msg: string) => void;
   /** Bytes consumed per event-loop turn before yielding. */
   batchBytes?: number;
+  /**
+   * Latency bound: records are taken at least this often (ms). The kernel wakes the
+   * consumer early only once 256 KiB are waiting; 0 = wake on every record.
+   */
+  flushMs?: number;
 }
 
 function pow2(n: number): number {
@@ -72,6 +78,7 @@ export class SslSniffer {
         targ_uid: opts.uid ?? 0xffffffff,
         targ_comm: comm,
         max_call_bytes: BigInt(this.maxCallBytes),
+        wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
       },
     });
     try {
@@ -123,7 +130,7 @@ export class SslSniffer {
 
   /** Start consuming the ring buffer on the event loop. */
   start(): void {
-    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { batchBytes: this.opts.batchBytes });
+    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { batchBytes: this.opts.batchBytes, pollMs: this.opts.flushMs === 0 ? 200 : this.opts.flushMs ?? DEFAULT_FLUSH_MS });
   }
 
   pause(): void { this.#ring?.pause(); }
@@ -174,7 +181,7 @@ export class SslSniffer {
 export function summaryLine(k: KernelStats, u: AssemblerStats): string {
   const mb = (n: number) => (n / (1 << 20)).toFixed(n < 1 << 20 ? 3 : 1);
   const share = k.bytes ? ((k.recBytes / Math.max(1, k.bytes - k.cappedBytes)) * 100).toFixed(k.recBytes === k.bytes - k.cappedBytes ? 0 : 2) : '100';
-  let line = `${u.calls} calls, ${mb(u.bytes)} MiB captured (${share}% of ${mb(k.bytes)} MiB seen)`;
+  let line = `${u.calls} calls, ${mb(u.bytes)} MiB captured (${share}% of ${mb(k.bytes)} MiB seen) in ${k.records} records`;
   if (k.dropRecords || k.dropBytes) line += `; LOST ${k.dropRecords} records, ${mb(k.dropBytes)} MiB (ring full: raise --ring-mb)`;
   if (k.faults) line += `; ${k.faults} unreadable buffers`;
   if (k.cappedBytes) line += `; ${mb(k.cappedBytes)} MiB over --max-call-mb not captured`;
