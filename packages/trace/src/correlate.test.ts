@@ -109,6 +109,8 @@ t.test('a tool the agent carries out itself: its own writes and renames on the p
     llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [
       { id: 'w1', name: 'write_file', arguments: { path: 'notes.txt', content: 'x' } },
       { id: 'e1', name: 'edit', arguments: { file_path: '/proj/src/main.ts', old: 'a', new: 'b' } }] }),
+    // A busy agent (module loads, caches) opens far more files than one process keeps.
+    ...Array.from({ length: 200 }, (_, i) => open(A, `/usr/lib/node_modules/m${i}.js`, at - 10 - i)),
     open(A, '/proj/notes.txt', at, 0o1101),
     open(A, '/proj/other.txt', at + 5, 0o1101),
     open(A, '/proj/src/.main.ts.tmp', at + 10, 0o1101), rename(A, '/proj/src/.main.ts.tmp', '/proj/src/main.ts', at + 20),

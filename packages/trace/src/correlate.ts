@@ -60,6 +60,8 @@ interface Agent {
   /** Hosts of the LLM APIs this agent called: its own connections there are expected. */
   apiHosts: Set<string>;
   pending?: Pending;
+  /** The agent's own file operations while tool calls are pending (tools it carries out itself). */
+  ops: FileUse[];
   recent: Map<string, ToolRef>;
   mentioned: Set<string>;
   /** Messages of the conversation already scanned for host names. */
@@ -81,6 +83,7 @@ const W_ARGS = 0.6;
 const MAX_RECENT = 256;
 const MAX_MENTIONED = 4096;
 const MAX_SEEN = 10_000;
+const MAX_AGENT_OPS = 4096;
 
 const basename = (s: string) => s.slice(s.lastIndexOf('/') + 1);
 const normAddr = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
@@ -199,7 +202,7 @@ export class CorrelateStage implements Stage {
     a = {
       pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
       ...(p?.cwd ? { cwd: p.cwd } : {}),
-      apiHosts: new Set(), recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
+      apiHosts: new Set(), ops: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
     };
     this.#agents.set(pid, a);
     this.stats.agents++;
@@ -343,15 +346,16 @@ export class CorrelateStage implements Stage {
       } else orphans.push(r);
     }
 
-    const self = this.#procs.get(a.pid);
+    const ops = a.ops;
+    a.ops = [];
     for (const t of tools) {
       t.decided = true;
       const got = assigned.get(t) ?? [];
       // Tools the agent carries out itself (file edits): its own file operations on the paths named.
       const selfFiles: FileUse[] = [];
-      if (self && t.intent.paths.length) {
+      if (t.intent.paths.length) {
         const want = new Set(t.intent.paths.map((p) => resolveArgPath(p, a.cwd, this.#home)).filter((x): x is string => !!x));
-        for (const f of self.files) {
+        for (const f of ops) {
           if (f.ts >= lo && f.ts < hi && (want.has(f.path) || (f.to !== undefined && want.has(f.to)))) selfFiles.push(f);
         }
       }
@@ -468,6 +472,9 @@ export class CorrelateStage implements Stage {
     const fe = ev as ProcOpenEvent | ProcFileOpEvent;
     if (fe.type === 'open' && fe.folded) return;
     const paths = fe.type === 'rename' && fe.to ? [fe.path, fe.to] : [fe.path];
+    if (p.pid === a.pid && a.pending && a.ops.length < MAX_AGENT_OPS) {
+      a.ops.push({ path: fe.path, op: fe.type === 'open' ? (isWriteOpen(fe.flags) ? 'w' : 'r') : fe.type, ...(fe.type === 'rename' && fe.to ? { to: fe.to } : {}), ret: fe.ret, ts: fe.ts });
+    }
     for (const fp of paths) {
       const why = sensitiveReason(fp);
       if (why && this.#seen.add(`sens:${p.pid}:${fp}`)) {
