@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { decodePayload, type StdioDataEvent } from '@agentsight/events';
-import { kernelSkipReason, runTool, sleep, startTool } from './proc-harness.js';
+import { processTable } from '@agentsight/proc';
+import { kernelSkipReason, ROOT, runTool, sleep, startTool } from './proc-harness.js';
 
 const skip = kernelSkipReason(['stdiocap.bpf.o']);
 const data = (evs: unknown[]) => (evs as StdioDataEvent[]).filter((e) => e.src === 'stdio' && e.type === 'data');
@@ -72,4 +73,56 @@ t.test('as-stdiocap -c: only the named process tree', { skip: skip ?? false, tim
   const text = evs.map((e) => decodePayload(e).toString()).join('');
   t.equal(text, 'mine 1\nchild\n', 'the named program and its child, nothing else');
   t.ok(evs.every((e) => e.comm === name || e.comm === 'echo'));
+});
+
+t.test('as-stdiocap with a tiny ring: loss is counted, and every byte is either delivered or counted lost', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asstdio-loss-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const capture = path.join(dir, 'cap.ndjson');
+  const writes = 1024; // 64 MiB in 64 KiB writes, as fast as python can, into a 1 MiB ring
+  const py = `import os\nb = b"y" * 65536\nfor _ in range(${writes}): os.write(1, b)`;
+  const r = await runTool('as-stdiocap', ['-q', '--ring-mb', '1', '-o', capture, '--cmd', '--', 'python3', '-c', py], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout.length, writes * 65536, 'the command\'s output was not disturbed');
+  const lines = fs.readFileSync(capture, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lost = lines.filter((e) => e.type === 'lost');
+  const evs = data(lines).filter((e) => e.comm === 'python3' && e.fd === 1);
+  const lostBytes = lost.reduce((a, e) => a + (e.bytes as number), 0);
+  const delivered = evs.reduce((a, e) => a + decodePayload(e).length, 0);
+  t.ok(lostBytes > 0, `loss happened and was reported (${lost.length} lost events, ${lostBytes} bytes)`);
+  t.equal(delivered + lostBytes, writes * 65536, 'delivered + lost = written');
+  t.ok(evs.every((e) => e.truncated || decodePayload(e).length === e.len), 'a call missing bytes says so');
+  t.ok(evs.every((e) => /^y*$/.test(e.data)), 'what was delivered is intact');
+  const seqs = evs.map((e) => e.seq);
+  t.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'seq increasing; gaps are calls lost whole');
+});
+
+t.test('as-stdiocap tracing everything does not capture its own pipeline', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asstdio-all-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'all.ndjson');
+  const tool = path.join(ROOT, 'dist/tools/as-stdiocap.js');
+  // `as-stdiocap | cat > out`: cat reads every event we write and writes it again; if
+  // either were captured the output would feed on itself.
+  // Its own process group, as a shell with job control would give a pipeline.
+  const pipeline = spawn('/bin/bash', ['-c', `"${process.execPath}" "${tool}" | cat > "${out}"`], { stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => pipeline.on('exit', r));
+  t.teardown(() => { try { process.kill(-pipeline.pid!, 'SIGKILL'); } catch { /* gone */ } });
+  await sleep(2500); // started and attached (a guess; the marker below checks it)
+  const members = [...processTable()].filter(([, st]) => st.ppid === pipeline.pid).map(([pid, st]) => ({ pid, comm: st.comm }));
+  const cat = members.find((m) => m.comm === 'cat');
+  t.ok(cat, `found the pipeline's cat (${JSON.stringify(members)})`);
+  const marker = `marker-${process.pid}`;
+  await new Promise<void>((res) => spawn('/bin/echo', [marker], { stdio: ['ignore', 'pipe', 'ignore'] }).on('close', () => res()).stdout!.resume());
+  await sleep(1000);
+  const sizeA = fs.statSync(out).size;
+  await sleep(1000);
+  const sizeB = fs.statSync(out).size;
+  process.kill(-pipeline.pid!, 'SIGINT');
+  await exited;
+  const evs = data(fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  t.ok(evs.some((e) => e.comm === 'echo' && e.data === `${marker}\n`), 'an unrelated process is captured');
+  t.equal(evs.filter((e) => e.pid === cat?.pid).length, 0, 'the reader of our output is not');
+  // Had our output been captured, the event carrying the marker would come back inside others.
+  t.same(evs.filter((e) => e.data.includes(marker)).map((e) => e.comm), ['echo'], `our own output never comes back (${sizeB - sizeA} bytes written in 1 s)`);
 });
