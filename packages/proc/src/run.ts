@@ -10,7 +10,7 @@ import { TraceSession, type ChildExit, type SessionOptions, type Targets } from 
 const MAX_BACKLOG = 128 << 20;
 
 export interface TargetArgs {
-  pid?: number[];
+  pid?: Array<string | number>;
   comm?: string;
   cmd?: boolean;
   ringMb?: number;
@@ -22,8 +22,9 @@ export function targetsFrom(args: TargetArgs): Targets {
   const cmd = args._.map(String);
   if (args.cmd && !cmd.length) throw new ToolError('--cmd needs a command after --', EXIT.USAGE);
   const t: Targets = {};
-  const pids = (args.pid ?? []).flatMap((p) => String(p).split(',')).filter((p) => p !== '').map(Number);
-  for (const p of pids) if (!Number.isSafeInteger(p) || p <= 0) throw new ToolError(`-p: not a pid: ${p}`, EXIT.USAGE);
+  const given = (args.pid ?? []).flatMap((p) => String(p).split(',')).filter((p) => p !== '');
+  for (const p of given) if (!/^[0-9]+$/.test(p) || Number(p) <= 0) throw new ToolError(`-p: not a pid: ${p}`, EXIT.USAGE);
+  const pids = given.map(Number);
   if (pids.length) t.pids = pids;
   if (args.comm !== undefined) {
     if (args.comm === '') throw new ToolError('-c: empty name', EXIT.USAGE);
@@ -78,7 +79,7 @@ export async function runCapture(
     },
     onLost: (ev) => emitLost(ev),
   });
-  ctx.info(`tracing ${session.all ? 'all processes' : session.child ? `pid ${session.child.pid} (${opts.cmd?.[0]})` : opts.comm ? `comm ${opts.comm}` : `pid ${opts.pids?.join(',')}`} and descendants`);
+  ctx.info(`tracing ${session.all ? 'all processes' : `${session.child ? `pid ${session.child.pid} (${opts.cmd?.[0]})` : opts.comm ? `comm ${opts.comm}` : `pid ${opts.pids?.join(',')}`} and descendants`}`);
   hooks.started?.(session);
   const tick = hooks.tick ? setInterval(() => hooks.tick!(session), hooks.tickMs ?? 1000) : undefined;
   tick?.unref();
