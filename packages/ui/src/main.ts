@@ -108,6 +108,10 @@ function initTheme(): void {
 }
 
 function init(): void {
+  // The token came in the URL once and now lives in an HttpOnly cookie: keep it out of
+  // URLs people copy to share a view.
+  const u = new URL(location.href);
+  if (u.searchParams.has('token')) { u.searchParams.delete('token'); history.replaceState(null, '', u.pathname + u.search); }
   initTheme();
   const nav = document.getElementById('nav')!;
   for (const [key, [label]] of Object.entries(VIEWS)) {

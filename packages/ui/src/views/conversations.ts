@@ -189,11 +189,12 @@ export function conversations(): View {
           if (old) old.replaceWith(card); else list.insertBefore(card, list.querySelector('.more'));
           loaded.set(c.id, sig);
         }
-        // A tool's process may exit after its call was drawn: refresh the latest call's tools.
-        const last = page.calls[page.calls.length - 1];
-        if (last && last.state !== 'streaming' && (last.tool_calls as unknown[]).length) {
-          const old = document.getElementById(`call-${last.id}`);
-          if (old) old.replaceWith(callCard(last, await detail(last.id)));
+        // Processes exit, and correlation links arrive (when the next request is seen), after a
+        // call was drawn: redraw the latest calls that asked for tools.
+        const recent = page.calls.filter((c) => c.state !== 'streaming' && (c.tool_calls as unknown[]).length).slice(-3);
+        for (const c of recent) {
+          const old = document.getElementById(`call-${c.id}`);
+          if (old) old.replaceWith(callCard(c, await detail(c.id)));
         }
       } catch (e) {
         root.prepend(errorBox(e));

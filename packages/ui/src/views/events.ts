@@ -63,6 +63,13 @@ export function events(): View {
       const ev = await api<Row>(`events/${id}`);
       pane.appendChild(h('div', { class: 'pane-head' }, h('b', null, `${ev.src}/${ev.type}`), ` #${id} · ${fmtTime(ev.ts, true)}`,
         ev.pid ? h('a', { href: `/events?pid=${ev.pid}`, class: 'small' }, ` all of pid ${ev.pid}`) : null));
+      if (typeof ev.data === 'string' && ev.enc === 'base64') {
+        // Bytes as text where they are printable, \xNN where not: what was on the wire.
+        const bytes = Uint8Array.from(atob(ev.data), (c) => c.charCodeAt(0));
+        let txt = '';
+        for (const b of bytes) txt += b === 10 || b === 13 || b === 9 || (b >= 32 && b < 127) ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+        pane.appendChild(h('details', { open: true }, h('summary', null, `payload, ${bytes.length} bytes (decoded)`), h('pre', { class: 'out' }, txt)));
+      }
       pane.appendChild(jsonTree(ev, 3));
     } catch (e) { pane.appendChild(errorBox(e)); }
   }
@@ -91,6 +98,7 @@ export function events(): View {
       h('label', null, 'text ', h('input', { name: 'q', value: p.get('q') ?? '', placeholder: 'search', size: 18, type: 'search' })),
       h('input', { type: 'hidden', name: 'from', value: p.get('from') ?? '' }),
       h('input', { type: 'hidden', name: 'to', value: p.get('to') ?? '' }),
+      p.get('from') || p.get('to') ? h('span', { class: 'small muted' }, `${fmtTime(Number(p.get('from')) || null)} – ${fmtTime(Number(p.get('to')) || null)}`) : null,
       h('button', { type: 'submit' }, 'filter'),
       h('a', { href: '/events', class: 'small' }, 'clear'));
       table = h('tbody');

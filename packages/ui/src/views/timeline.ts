@@ -123,7 +123,9 @@ export function timeline(): View {
     }
     clear(box);
     box.appendChild(svg);
-    info.textContent = `${fmtTime(from, true)} – ${fmtTime(to)} (${fmtDur((to - from) / 1000)})${order.length >= MAX_ROWS ? ` · first ${MAX_ROWS} processes` : ''}`;
+    clear(info);
+    info.append(`${fmtTime(from, true)} – ${fmtTime(to)} (${fmtDur((to - from) / 1000)})${order.length >= MAX_ROWS ? ` · first ${MAX_ROWS} processes` : ''} · `,
+      h('a', { href: `/events?from=${Math.round(from)}&to=${Math.round(to)}` }, 'events in this range'));
 
     // Wheel zooms around the pointer, drag pans.
     svg.addEventListener('wheel', (e) => {
