@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { decodePayload, type StdioDataEvent } from '@agentsight/events';
 import { processTable } from '@agentsight/proc';
 import { kernelSkipReason, ROOT, runTool, sleep, startTool } from './proc-harness.js';
@@ -125,4 +125,29 @@ t.test('as-stdiocap tracing everything does not capture its own pipeline', { ski
   t.equal(evs.filter((e) => e.pid === cat?.pid).length, 0, 'the reader of our output is not');
   // Had our output been captured, the event carrying the marker would come back inside others.
   t.same(evs.filter((e) => e.data.includes(marker)).map((e) => e.comm), ['echo'], `our own output never comes back (${sizeB - sizeA} bytes written in 1 s)`);
+});
+
+t.test('as-stdiocap tracing everything skips a reader of its output outside its process group', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asstdio-fifo-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fifo = path.join(dir, 'events.fifo');
+  const out = path.join(dir, 'all.ndjson');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  // The reader: its own session, stdin the FIFO our output goes to.
+  const reader = spawn('/bin/sh', ['-c', `exec cat < "${fifo}" > "${out}"`], { stdio: 'ignore', detached: true });
+  const fd = fs.openSync(fifo, 'w');
+  const tool = spawn(process.execPath, [path.join(ROOT, 'dist/tools/as-stdiocap.js')], { stdio: ['ignore', fd, 'pipe'], detached: true });
+  fs.closeSync(fd);
+  t.teardown(() => { for (const p of [tool, reader]) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
+  let err = '';
+  await new Promise<void>((res) => tool.stderr!.on('data', (d: Buffer) => { err += d; if (/tracing/.test(err)) res(); }));
+  const marker = `fifo-marker-${process.pid}`;
+  await new Promise<void>((res) => spawn('/bin/echo', [marker], { stdio: ['ignore', 'pipe', 'ignore'] }).on('close', () => res()).stdout!.resume());
+  await sleep(1500);
+  tool.kill('SIGINT');
+  await new Promise((r) => reader.on('exit', r));
+  const evs = data(fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  t.ok(evs.some((e) => e.comm === 'echo' && e.data === `${marker}\n`), 'an unrelated process is captured');
+  t.equal(evs.filter((e) => e.pid === reader.pid).length, 0, 'the FIFO reader is not');
+  t.same(evs.filter((e) => e.data.includes(marker)).map((e) => e.comm), ['echo'], 'our own output never comes back');
 });
