@@ -22,6 +22,32 @@ function frame(type: number, flags: number, stream: number, payload: Buffer): Bu
   return Buffer.concat([h, payload]);
 }
 
+/** A WebSocket session: upgrade, then frames both ways, some fragmented, some compressed. */
+function wsExchange(rnd: () => number): { req: Buffer; res: Buffer } {
+  const wsFrame = (op: number, payload: Buffer, opts: { fin?: boolean; mask?: boolean; rsv1?: boolean }) => {
+    const len = payload.length;
+    const head = [((opts.fin ?? true) ? 0x80 : 0) | (opts.rsv1 ? 0x40 : 0) | op];
+    const m = opts.mask ? 0x80 : 0;
+    if (len < 126) head.push(m | len); else head.push(m | 126, len >> 8, len & 255);
+    const key = opts.mask ? Buffer.from([1 + Math.floor(rnd() * 250), 7, 9, 11]) : null;
+    const body = key ? Buffer.from(payload.map((b, i) => b ^ key[i & 3]!)) : payload;
+    return Buffer.concat([Buffer.from(head), key ?? Buffer.alloc(0), body]);
+  };
+  const deflate = (b: Buffer) => { const d = zlib.deflateRawSync(b, { finishFlush: zlib.constants.Z_SYNC_FLUSH }); return d.subarray(0, d.length - 4); };
+  const req: Buffer[] = [Buffer.from('GET /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n')];
+  const res: Buffer[] = [Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n')];
+  for (let i = 0; i < 5; i++) {
+    const msg = Buffer.from(JSON.stringify({ type: 'response.create', i, pad: 'x'.repeat(Math.floor(rnd() * 300)) }));
+    req.push(rnd() < 0.5 ? wsFrame(1, deflate(msg), { mask: true, rsv1: true }) : wsFrame(1, msg, { mask: true }));
+    const ev = Buffer.from(JSON.stringify({ type: 'response.output_text.delta', delta: 'tok '.repeat(i * 10) }));
+    const half = Math.floor(ev.length / 2);
+    res.push(wsFrame(1, ev.subarray(0, half), { fin: false }), wsFrame(9, Buffer.from('p'), {}), wsFrame(0, ev.subarray(half), {}));
+    res.push(wsFrame(2, deflate(ev), { rsv1: true }));
+  }
+  req.push(wsFrame(8, Buffer.from([3, 232]), { mask: true }));
+  return { req: Buffer.concat(req), res: Buffer.concat(res) };
+}
+
 /** An HTTP/2 exchange built frame by frame: several streams, dynamic table reuse, SSE bodies. */
 function h2Exchange(rnd: () => number): { req: Buffer; res: Buffer } {
   const ce = hpackjs.compressor.create({ table: { size: 4096 } });
@@ -47,7 +73,10 @@ function h2Exchange(rnd: () => number): { req: Buffer; res: Buffer } {
   return { req: Buffer.concat(req), res: Buffer.concat(res) };
 }
 
-const TIME_BUDGET_MS = 45_000;
+// HTTP_FUZZ_CASES / HTTP_FUZZ_SEED / HTTP_FUZZ_MS run a longer or different campaign locally.
+const TIME_BUDGET_MS = Number(process.env.HTTP_FUZZ_MS ?? 45_000);
+const CASES = Number(process.env.HTTP_FUZZ_CASES ?? 3000);
+const SEED0 = Number(process.env.HTTP_FUZZ_SEED ?? 0);
 const LIMITS = { maxBodyBytes: 64 * 1024, maxHeadBytes: 8 * 1024, reorderMaxPending: 32 };
 // Reorder buffer (8 MiB default cap) + head + one kept body and its raw copy per direction.
 const HELD_BOUND = 8 * 1024 * 1024 + 4 * (LIMITS.maxBodyBytes + LIMITS.maxHeadBytes) + 64 * 1024;
@@ -126,13 +155,13 @@ t.test('fuzz: mutated exchanges and event havoc', async (t) => {
   let maxHeld = 0;
   let failures = 0;
   for (let seed = 1; ; seed++) {
-    if (cases >= 3000 || Date.now() - started > TIME_BUDGET_MS) break;
-    const rnd = prng(seed);
+    if (cases >= CASES || Date.now() - started > TIME_BUDGET_MS) break;
+    const rnd = prng(SEED0 + seed);
     let res: Buffer;
     let req: Buffer;
-    if (rnd() < 0.2) {
-      // HTTP/2: mutate either direction (or neither: havoc below still applies).
-      const x = h2Exchange(rnd);
+    if (rnd() < 0.3) {
+      // HTTP/2 or WebSocket: mutate either direction (or neither: havoc below still applies).
+      const x = rnd() < 0.6 ? h2Exchange(rnd) : wsExchange(rnd);
       const which = rnd();
       req = which < 0.4 ? mutate(x.req, rnd) : x.req;
       res = which > 0.6 ? mutate(x.res, rnd) : x.res;
@@ -183,6 +212,18 @@ t.test('fuzz: the HTTP/2 generator makes exchanges the stage reads in full', asy
   st.end();
   t.same(out.map((e) => e.type).filter((ty) => ty !== 'sse').length, 12, '6 requests and 6 responses');
   t.equal(out.filter((e) => e.type === 'sse').length, 18);
+  t.equal(out.filter((e) => e.type === 'unparsed').length, 0);
+});
+
+t.test('fuzz: the WebSocket generator makes sessions the stage reads in full', async (t) => {
+  const x = wsExchange(prng(2));
+  const out: AgentEvent[] = [];
+  const st = new HttpStage({}, (e) => out.push(e));
+  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })]) st.write(e);
+  st.end();
+  const ws = out.filter((e) => e.type === 'ws') as Array<AgentEvent & { from: string; opcode: string }>;
+  t.equal(ws.filter((e) => e.from === 'client').length, 6, '5 messages and a close');
+  t.equal(ws.filter((e) => e.from === 'server' && e.opcode !== 'ping').length, 10);
   t.equal(out.filter((e) => e.type === 'unparsed').length, 0);
 });
 

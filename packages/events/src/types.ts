@@ -269,6 +269,22 @@ export interface HttpSseEvent extends HttpBase {
   ttft_ms?: number;
 }
 
+/** A WebSocket message on a connection upgraded from HTTP/1.1: fragments joined, inflated. */
+export interface HttpWsEvent extends HttpBase, Payload {
+  type: 'ws';
+  /** The `id` of the upgrade request. */
+  req: string;
+  from: 'client' | 'server';
+  opcode: 'text' | 'binary' | 'close' | 'ping' | 'pong';
+  /** Index of this message on the connection, both directions counted, from 0. */
+  n: number;
+  /** Message size after permessage-deflate was undone. */
+  size: number;
+  compressed?: boolean;
+  /** Cut at --max-body-mb. */
+  truncated?: boolean;
+}
+
 /** A connection (or direction) whose bytes are not HTTP; reported once. */
 export interface HttpUnparsedEvent extends HttpBase {
   type: 'unparsed';
@@ -412,7 +428,7 @@ export type SslEvent = SslDataEvent | SslHandshakeEvent | SslAttachEvent | LostE
 export type ProcEvent =
   | ProcExecEvent | ProcForkEvent | ProcExitEvent | ProcOpenEvent | ProcConnectEvent
   | ProcFileOpEvent | ProcMetricsEvent | ProcSnapshotEvent | LostEvent;
-export type HttpEvent = HttpRequestEvent | HttpResponseEvent | HttpSseEvent | HttpUnparsedEvent;
+export type HttpEvent = HttpRequestEvent | HttpResponseEvent | HttpSseEvent | HttpWsEvent | HttpUnparsedEvent;
 export type LlmEvent = LlmCallEvent | LlmDeltaEvent;
 export type McpEvent = McpCallEvent | McpNotificationEvent;
 export type TraceEvent = TraceLinkEvent | TraceAlertEvent;

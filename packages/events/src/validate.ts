@@ -28,6 +28,7 @@ const REQUIRED: Record<string, Shape> = {
   'http/request': { conn: 'str', id: 'str', method: 'str', path: 'str', headers: 'obj', body_size: 'int', start_ts: 'int' },
   'http/response': { conn: 'str', req: 'str', status: 'int', headers: 'obj', body_size: 'int', latency_ms: 'num', start_ts: 'int' },
   'http/sse': { conn: 'str', req: 'str', n: 'int', data: 'str' },
+  'http/ws': { conn: 'str', req: 'str', from: 'str', opcode: 'str', n: 'int', size: 'int', data: 'str', enc: 'enc' },
   'http/unparsed': { conn: 'str', reason: 'str', bytes: 'int' },
   'llm/call': { id: 'str', provider: 'str', api: 'str', request: 'obj', response: 'obj', usage: 'obj', status: 'int', timing: 'obj', conn: 'str', req: 'str' },
   'llm/delta': { id: 'str', kind: 'str', text: 'str', conn: 'str' },

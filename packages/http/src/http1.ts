@@ -104,6 +104,7 @@ export class Http1Parser {
   #first = true;
   #inMessage = false;
   #noHold = false;
+  #divert: ((b: Buffer) => void) | null = null;
   /** Carry for resync scanning across chunk boundaries. */
   #tail = '';
   /** Bytes skipped since the last error report (resync, dead). */
@@ -138,6 +139,20 @@ export class Http1Parser {
     this.#heldLen = 0;
     this.#acc = [];
     this.#accLen = 0;
+  }
+
+  /**
+   * Hand every byte from now on (and any held) to `fn`: the connection switched to
+   * another protocol that is parsed elsewhere.
+   */
+  divert(fn: (b: Buffer) => void): void {
+    this.#divert = fn;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldLen = 0;
+    // Dead now, unless the message announcing the switch is still being read.
+    if (this.#state === S.Hold || this.#state === S.Idle) this.#state = S.Dead;
+    for (const b of held) fn(b);
   }
 
   /** Leave the hold state and parse what was held (the upgrade was refused). */
@@ -230,7 +245,8 @@ export class Http1Parser {
           break;
         }
         case S.Dead: {
-          this.skipped += n - pos;
+          if (this.#divert) this.#divert(pos === 0 ? chunk : chunk.subarray(pos));
+          else this.skipped += n - pos;
           pos = n;
           break;
         }

@@ -109,18 +109,27 @@ t.test('interim 1xx responses are skipped; HEAD, 204 and 304 have no body', asyn
   t.equal(body(of(evs, 'request')[0]!).toString(), 'hi');
 });
 
-t.test('upgrade: 101 is reported, then the connection is not parsed further', async (t) => {
-  const wsFrame = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e]);
+t.test('upgrade: 101 is reported; WebSocket is read as messages (ws.test.ts), other protocols are not parsed', async (t) => {
+  const masked = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e]); // "hello" masked
   const evs = new Conv()
     .req('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
-    .res('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
-    .req(wsFrame).res(wsFrame).req(wsFrame)
+    .req(masked) // sent before the 101 was read: held, then parsed as WebSocket
+    .res(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'), Buffer.from([0x81, 2, 0x68, 0x69])]))
+    .req(masked)
     .run();
-  t.equal(of(evs, 'request').length, 1);
-  t.match(of(evs, 'response'), [{ status: 101, req: 'c1#0' }]);
-  const un = of(evs, 'unparsed');
+  t.same(evs.map((e) => e.type), ['request', 'response', 'ws', 'ws', 'ws']);
+  t.same(of(evs, 'ws').map((e) => [e.from, e.opcode, body(e).toString()]), [['client', 'text', 'hello'], ['server', 'text', 'hi'], ['client', 'text', 'hello']]);
+
+  const other = new Conv()
+    .req('GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: chat/1\r\n\r\n')
+    .res('HTTP/1.1 101 Switching Protocols\r\nUpgrade: chat/1\r\nConnection: Upgrade\r\n\r\n')
+    .req(masked).res(masked).req(masked)
+    .run();
+  t.equal(of(other, 'request').length, 1);
+  t.match(of(other, 'response'), [{ status: 101, req: 'c1#0' }]);
+  const un = of(other, 'unparsed');
   t.equal(un.length, 1, 'reported once');
-  t.match(un[0]!.reason, /upgraded to websocket/);
+  t.match(un[0]!.reason, /upgraded to chat\/1/);
 
   // An upgrade the server refuses: what the client sent meanwhile is parsed after all.
   const evs2 = new Conv()

@@ -1,11 +1,12 @@
 import {
   decodePayload, encodePayload, nowUs, SCHEMA_VERSION,
   type AgentEvent, type Emit, type Headers, type HttpRequestEvent, type HttpResponseEvent,
-  type HttpSseEvent, type HttpUnparsedEvent, type SslDataEvent, type Stage,
+  type HttpSseEvent, type HttpUnparsedEvent, type HttpWsEvent, type SslDataEvent, type Stage,
 } from '@agentsight/events';
 import { ContentDecoder } from './decode.js';
 import { Http1Parser, headerValue, planBody, type BodyPlan, type MessageHead } from './http1.js';
 import { H2Reader, H2_PREFACE, looksLikeH2Server } from './h2.js';
+import { WsReader, parseDeflate, type WsOpcode } from './ws.js';
 import { redactHeaders, redactTarget } from './redact.js';
 import { SeqReorder, type Piece } from './reorder.js';
 import { SseParser, type SseMessage } from './sse.js';
@@ -30,6 +31,7 @@ export interface HttpStats {
   requests: number;
   responses: number;
   sse: number;
+  ws: number;
   unparsed: number;
   holes: number;
   connections: number;
@@ -47,7 +49,7 @@ const RETIRED_MAX = 4096;
  */
 export class HttpStage implements Stage {
   readonly opts: Required<HttpStageOptions>;
-  readonly stats: HttpStats = { requests: 0, responses: 0, sse: 0, unparsed: 0, holes: 0, connections: 0 };
+  readonly stats: HttpStats = { requests: 0, responses: 0, sse: 0, ws: 0, unparsed: 0, holes: 0, connections: 0 };
   #emit: Emit;
   #conns = new Map<string, Conn>();
   /** Where dropped connections had got to, so a reused connection resumes without a hole. */
@@ -180,6 +182,8 @@ class Conn {
   #firstEv: Record<Dir, SslDataEvent | undefined> = { read: undefined, write: undefined };
   #reqMsg: Msg | null = null;
   #h2: Record<Dir, H2Reader> | null = null;
+  #ws: Record<Dir, WsReader> | null = null;
+  #wsCount = 0;
   #streams = new Map<number, H2Stream>();
   #seen: Record<Dir, boolean> = { read: false, write: false };
   /** A first write too short to tell HTTP/1 from the HTTP/2 preface. */
@@ -231,6 +235,7 @@ class Conn {
     for (const m of [this.#reqMsg, this.#resMsg]) if (m) n += m.bodyLen + m.rawLen;
     for (const st of this.#streams.values()) for (const m of [st.req, st.res]) if (m) n += m.bodyLen + m.rawLen;
     if (this.#h2) n += this.#h2.read.buffered + this.#h2.write.buffered;
+    if (this.#ws) n += this.#ws.read.buffered + this.#ws.write.buffered;
     return n;
   }
 
@@ -302,7 +307,41 @@ class Conn {
   #gap(dir: Dir, missing: number | undefined, _why: string): void {
     if (missing === undefined) this.#stage.stats.holes++;
     if (this.#h2) { this.#h2[dir].gap(); return; }
+    if (this.#ws) { this.#ws[dir].gap(); return; }
     (dir === 'write' ? this.#req : this.#res).gap(missing);
+  }
+
+  // ------------------------------------------------------------ WebSocket
+
+  #startWs(h: MessageHead, pairing: Pairing): void {
+    const deflate = parseDeflate(headerValue(h.headers, 'sec-websocket-extensions'));
+    const max = this.#stage.opts.maxBodyBytes;
+    const hooks = (from: 'client' | 'server') => ({
+      onMessage: (op: WsOpcode, data: Buffer, info: { compressed: boolean; truncated: boolean; size: number }) => this.#onWs(pairing, from, op, data, info),
+      onFatal: (why: string) => {
+        this.#unparsed(`WebSocket (${from}): ${why}; connection not parsed further`, 0, from === 'client' ? 'write' : 'read');
+        this.#ws?.write.stop();
+        this.#ws?.read.stop();
+      },
+    });
+    const ws = { write: new WsReader(hooks('client'), deflate?.client ?? null, max), read: new WsReader(hooks('server'), deflate?.server ?? null, max) };
+    this.#ws = ws;
+    // The client's frames held meanwhile go in once the 101 itself has been reported.
+    this.#res.divert((b) => ws.read.push(b));
+  }
+
+  #onWs(pairing: Pairing, from: 'client' | 'server', op: WsOpcode, data: Buffer, info: { compressed: boolean; truncated: boolean; size: number }): void {
+    const ev = this.#ev;
+    const out: HttpWsEvent = {
+      v: SCHEMA_VERSION, ts: ev.ts, src: 'http', type: 'ws',
+      pid: ev.pid, tid: ev.tid, comm: ev.comm,
+      conn: this.id, protocol: 'websocket', req: pairing.id, from, opcode: op, n: this.#wsCount++,
+      size: info.size, ...encodePayload(data),
+    };
+    if (info.compressed) out.compressed = true;
+    if (info.truncated) out.truncated = true;
+    this.#stage.stats.ws++;
+    this.#emit(out);
   }
 
   // ------------------------------------------------------------ HTTP/2
@@ -372,6 +411,11 @@ class Conn {
     if (!st) return; // a response to a request not seen (capture started mid-connection)
     if (!st.res) {
       const status = Number(pseudo(':status'));
+      if (!/^\d{3}$/.test(pseudo(':status') ?? '')) {
+        if (this.#errorReports++ < MAX_ERROR_REPORTS) this.#unparsed(`HTTP/2: response on stream ${id} without a valid :status`, 0, dir);
+        this.#h2Close(id, 'malformed response headers');
+        return;
+      }
       if (status >= 100 && status < 200) return; // interim
       const head: MessageHead = { side: 'response', version: 'h2', status, reason: '', headers: plain };
       const m = new Msg(head, this.#ev.ts);
@@ -486,7 +530,8 @@ class Conn {
     m.pairing = pairing;
     if (!interim && pairing) {
       const upgraded = st === 101 || (pairing.method === 'CONNECT' && st >= 200 && st < 300);
-      if (upgraded) this.#req.stop();
+      if (upgraded && st === 101 && /^websocket$/i.test(headerValue(h.headers, 'upgrade') ?? '')) this.#startWs(h, pairing);
+      else if (upgraded) this.#req.stop();
       else this.#req.resume();
     }
     if (!interim) {
@@ -539,6 +584,7 @@ class Conn {
     this.#stage.stats.responses++;
     this.#emit(out);
     const st = h.status!;
+    if (this.#ws) { const ws = this.#ws; this.#req.divert((b) => ws.write.push(b)); return; }
     if (st === 101 || (m.pairing?.method === 'CONNECT' && st >= 200 && st < 300)) {
       const proto = headerValue(h.headers, 'upgrade');
       this.#unparsed(st === 101 ? `upgraded to ${proto ?? 'another protocol'}; not parsed further` : 'CONNECT tunnel; not parsed further', 0, 'read');
