@@ -38,5 +38,5 @@ await runTool<Args>({
   }, (ev) => ctx.out.write(ev));
   await runFilter(args, ctx, stage);
   const s = stage.stats;
-  ctx.summary.push(`${s.connections} connections, ${s.requests} requests, ${s.responses} responses, ${s.sse} SSE messages, ${s.unparsed} unparsed, ${s.holes} capture holes`);
+  ctx.summary.push(`${s.connections} connections, ${s.requests} requests, ${s.responses} responses, ${s.sse} SSE messages, ${s.ws} WebSocket messages, ${s.unparsed} unparsed, ${s.holes} capture holes`);
 });
