@@ -25,7 +25,7 @@ const volatile bool no_net = false;
 
 #define AT_FDCWD -100
 #define FILENAME_MAX_ 256
-#define ARGV_MAX 4096
+#define ARGV_MAX 16384
 #define UPATH_MAX 256
 #define ADDR_MAX 112
 

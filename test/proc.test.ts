@@ -32,6 +32,8 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
     'exec 3<>/dev/tcp/127.0.0.1/$2; exec 3>&-',
     // A child shell whose own child (the grandchild) lives about a millisecond.
     "/bin/sh -c '/bin/sleep 0.001; exit 0'",
+    // A long argument (agents run long `bash -c` scripts) and an empty one.
+    '/bin/echo "$(printf \'x%.0s\' {1..10000})" "" > /dev/null',
     'exit 7',
   ].join('\n') + '\n', { mode: 0o755 });
 
@@ -83,6 +85,11 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
   t.equal(gcExit.length, 1);
   t.equal(gcExit[0]!.exit_code, 0);
   t.ok(gcExit[0]!.duration_ms! >= 1, `grandchild lived ${gcExit[0]!.duration_ms} ms`);
+
+  const echo = of(evs, 'exec', (e) => e.filename === '/bin/echo') as unknown as ProcExecEvent[];
+  t.equal(echo.length, 1);
+  t.same(echo[0]!.argv, ['/bin/echo', 'x'.repeat(10000), ''], 'a 10 kB argument and an empty one, whole');
+  t.notOk(echo[0]!.argv_truncated);
 
   for (const pid of tree) {
     t.equal(of(evs, 'exit', (e) => e.pid === pid).length, 1, `exactly one exit for ${pid}`);

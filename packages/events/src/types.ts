@@ -99,7 +99,7 @@ export interface ProcExecEvent extends EventBase {
   filename: string;
   argv: string[];
   cwd?: string;
-  /** The argument block was longer than the kernel side copies (4 KiB): argv is cut. */
+  /** The argument block was longer than the kernel side copies (16 KiB): argv is cut. */
   argv_truncated?: boolean;
   /** Exec from a non-leader thread: the tid that called execve (it now has the pid). */
   old_tid?: number;
