@@ -61,6 +61,11 @@ if (!fs.existsSync(CHROMIUM)) {
     t.match(await failed.first().innerText(), `exit ${f.failingExitCode}`, 'the failing tool process shows its exit code');
     t.match(await page.locator('.call-head').first().innerText(), /TTFT/, 'latency and time to first token');
     t.ok(new URL(page.url()).searchParams.get('pid'), 'the selected session is in the URL');
+    const older = page.locator('details.older').first();
+    t.equal(await older.locator('.msg').count(), 0, 'earlier turns are not loaded up front');
+    await older.locator('summary').click();
+    await older.locator('.msg').first().waitFor();
+    t.match(await older.innerText(), f.userPrompt, 'unfolding fetches the earlier turns');
     await noSecret(t, 'conversations');
     await shot('conversations');
   });

@@ -83,6 +83,10 @@ t.test('calls, sessions, processes, timeline, metrics', async (t) => {
   const procs = d.body.tools[0].processes as Array<{ pid: number; argv: string[]; exit_code: number }>;
   t.same(procs.map((p) => p.pid).sort(), [f.toolPid, f.toolPid + 1], 'the tool call ran the shell and its child, nothing else');
   t.equal(procs.find((p) => p.pid === f.toolPid + 1)!.exit_code, 0);
+  const trimmed = await api(`calls/${encodeURIComponent(f.callIds[2]!)}?full=0`);
+  t.equal(trimmed.body.event.request.messages_total, 5, 'full=0: the request had five messages');
+  t.equal(trimmed.body.event.request.messages_offset, 4, 'of which four were sent before');
+  t.same(trimmed.body.event.request.messages.map((m: { role: string }) => m.role), ['user'], 'only the new tool result comes');
   const d2 = await api(`calls/${encodeURIComponent(f.callIds[1]!)}`);
   t.same(d2.body.tools[0].processes.map((p: { pid: number }) => p.pid).sort(), [f.failingPid, f.failingPid + 1], 'second tool call: its own processes');
   t.equal(d2.body.tools[0].processes[0].exit_code, f.failingExitCode);

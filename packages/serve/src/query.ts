@@ -139,10 +139,21 @@ export class Queries {
   }
 
   /** One call in full, with the processes each of its tool calls ran. */
-  call(id: string): Row | undefined {
+  call(id: string, full = true): Row | undefined {
     const r = this.db.prepare('SELECT rowid AS rid, * FROM calls WHERE id = ?').get(id) as Row | undefined;
     if (!r) return undefined;
     const ev = r.event_id ? this.event(r.event_id as number) : undefined;
+    const req = (ev?.request ?? undefined) as Row | undefined;
+    if (!full && req && Array.isArray(req.messages)) {
+      // Each request repeats the whole conversation so far; what is new in it starts after
+      // the last assistant turn. Long sessions would otherwise send it all again per call.
+      const msgs = req.messages as Row[];
+      let last = -1;
+      msgs.forEach((m, i) => { if (m?.role === 'assistant' || m?.role === 'model') last = i; });
+      req.messages = msgs.slice(last + 1);
+      req.messages_offset = last + 1;
+      req.messages_total = msgs.length;
+    }
     const summary = this.#callRow(r);
     const next = this.db.prepare('SELECT id, start_ts FROM calls WHERE pid IS ? AND (start_ts, rowid) > (?, ?) ORDER BY start_ts, rowid LIMIT 1')
       .get(r.pid, r.start_ts, r.rid) as Row | undefined;

@@ -128,9 +128,9 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
     }
     if (p === '/api/calls') return send(res, 200, q.calls(sp));
     if ((m = /^\/api\/calls\/(.+)$/.exec(p))) {
-      parseParams(sp, {});
+      const pp = parseParams(sp, { full: 'uint' });
       const id = decodeURIComponent(m[1]!);
-      const c = q.call(id);
+      const c = q.call(id, pp.full === undefined || pp.full !== 0);
       return c ? send(res, 200, c) : send(res, 404, { error: `no call ${id}` });
     }
     if (p === '/api/sessions') return send(res, 200, q.sessions(sp));

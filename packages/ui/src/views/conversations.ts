@@ -80,14 +80,24 @@ function callCard(c: Row, d: Row | undefined): HTMLElement {
   const req = ev?.request as Row | undefined;
   if (req) {
     const msgs = (req.messages as unknown[] | undefined) ?? [];
-    let lastAssistant = -1;
-    msgs.forEach((m, i) => { const r = (m as Row)?.role; if (r === 'assistant' || r === 'model') lastAssistant = i; });
-    const older = msgs.slice(0, lastAssistant + 1);
-    const fresh = msgs.slice(lastAssistant + 1);
+    // The API sends only what is new in this request (after the last assistant turn);
+    // earlier turns are fetched when unfolded.
+    const offset = (req.messages_offset as number | undefined) ?? 0;
     const reqBox = h('div', { class: 'request' });
     if (req.system) reqBox.appendChild(h('details', { class: 'sys' }, h('summary', null, 'system prompt'), h('div', { class: 'pre' }, asText(req.system))));
-    if (older.length) reqBox.appendChild(h('details', { class: 'older' }, h('summary', null, `${older.length} earlier message${older.length > 1 ? 's' : ''}`), older.map(message)));
-    for (const m of fresh) reqBox.appendChild(message(m));
+    if (offset) {
+      const older = h('details', { class: 'older' }, h('summary', null, `${offset} earlier message${offset > 1 ? 's' : ''}`));
+      let loaded = false;
+      older.addEventListener('toggle', () => {
+        if (loaded || !older.open) return;
+        loaded = true;
+        void api<Row>(`calls/${encodeURIComponent(c.id)}`, { full: 1 })
+          .then((full) => { for (const m of ((full.event?.request?.messages as unknown[]) ?? []).slice(0, offset)) older.appendChild(message(m)); })
+          .catch((e) => older.appendChild(errorBox(e)));
+      });
+      reqBox.appendChild(older);
+    }
+    for (const m of msgs) reqBox.appendChild(message(m));
     if (req.tools?.length) reqBox.appendChild(h('details', { class: 'tools-decl' }, h('summary', null, `${req.tools.length} tools offered`), jsonTree(req.tools, 1)));
     card.appendChild(reqBox);
   }
@@ -116,7 +126,7 @@ export function conversations(): View {
   let loaded = new Map<string, string>();
   let cursor: string | null = null;
 
-  const detail = (id: string) => api<Row>(`calls/${encodeURIComponent(id)}`).catch(() => undefined);
+  const detail = (id: string) => api<Row>(`calls/${encodeURIComponent(id)}`, { full: 0 }).catch(() => undefined);
 
   async function loadSessions(params: URLSearchParams) {
     const { sessions } = await api<{ sessions: Row[] }>('sessions');
