@@ -124,6 +124,8 @@ export function conversations(): View {
   let side: HTMLElement;
   let pid: number | undefined;
   let loaded = new Map<string, string>();
+  /** start_ts of the calls on the page, in order: live updates re-read only the tail. */
+  let starts: number[] = [];
   let cursor: string | null = null;
 
   const detail = (id: string) => api<Row>(`calls/${encodeURIComponent(id)}`, { full: 0 }).catch(() => undefined);
@@ -146,12 +148,13 @@ export function conversations(): View {
 
   async function loadCalls(append: boolean) {
     const page = await api<{ calls: Row[]; next: string | null }>('calls', { pid, limit: PAGE, cursor: append ? cursor : undefined });
-    if (!append) { clear(list); loaded = new Map(); }
+    if (!append) { clear(list); loaded = new Map(); starts = []; }
     const details = await Promise.all(page.calls.map((c) => (c.state === 'streaming' ? undefined : detail(c.id))));
     page.calls.forEach((c, i) => {
       const card = callCard(c, details[i]);
       list.appendChild(card);
       loaded.set(c.id, `${c.state}|${c.ts}`);
+      starts.push(c.start_ts);
     });
     cursor = page.next;
     if (!append) await showAlerts(page.calls);
@@ -188,7 +191,8 @@ export function conversations(): View {
         await loadSessions(new URLSearchParams(location.search));
         // Re-fetch the visible window; redraw only cards that changed (a stream that
         // finished, a new call), appending new ones at the end when all pages are loaded.
-        const page = await api<{ calls: Row[]; next: string | null }>('calls', { pid, limit: 1000 });
+        const from = starts.length > 20 ? starts[starts.length - 20] : undefined;
+        const page = await api<{ calls: Row[]; next: string | null }>('calls', { pid, from, limit: 1000 });
         list.querySelector('.empty')?.remove();
         for (const c of page.calls) {
           const sig = `${c.state}|${c.ts}`;
@@ -196,7 +200,7 @@ export function conversations(): View {
           const old = document.getElementById(`call-${c.id}`);
           if (!old && cursor) continue;
           const card = callCard(c, c.state === 'streaming' ? undefined : await detail(c.id));
-          if (old) old.replaceWith(card); else list.insertBefore(card, list.querySelector('.more'));
+          if (old) old.replaceWith(card); else { list.insertBefore(card, list.querySelector('.more')); starts.push(c.start_ts); }
           loaded.set(c.id, sig);
         }
         // Processes exit, and correlation links arrive (when the next request is seen), after a

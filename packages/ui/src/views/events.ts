@@ -5,6 +5,7 @@ import type { View } from '../main.js';
 type Row = Record<string, any>;
 const SOURCES = ['', 'llm', 'http', 'proc', 'stdio', 'ssl', 'mcp', 'trace', 'meta'];
 const FILTERS = ['src', 'type', 'pid', 'q', 'from', 'to'] as const;
+const MAX_LIVE_ROWS = 5000;
 
 /** One line that says what an event is about. */
 export function summary(e: Row): string {
@@ -115,6 +116,8 @@ export function events(): View {
       if (next) return;
       const page = await api<{ events: Row[]; last_id: number }>('events', { ...query(), after_id: lastId, limit: 1000 });
       for (const e of page.events) table.appendChild(row(e));
+      // Following a busy capture: keep the page light, the oldest rows go (they are a query away).
+      while (table.rows.length > MAX_LIVE_ROWS) table.deleteRow(0);
       lastId = page.events.length ? Math.max(lastId, ...page.events.map((e) => e._id as number)) : Math.max(lastId, page.last_id);
     },
   };
