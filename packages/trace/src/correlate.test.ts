@@ -195,7 +195,8 @@ t.test('loop of identical failing calls: alert once per loop, threshold configur
   seq.forEach((what, i) => {
     const id = `t${i}`;
     const fail = what === 'make';
-    evs.push(llmCall({ pid: A, id: `c${i}`, start: ts, end: ts + 50 * MS, messages: [...hist], toolCalls: [{ id, name: 'bash', arguments: { command: fail ? 'make build' : 'ls' } }] }));
+    // The description differs every time; the command is what makes calls identical.
+    evs.push(llmCall({ pid: A, id: `c${i}`, start: ts, end: ts + 50 * MS, messages: [...hist], toolCalls: [{ id, name: 'bash', arguments: { command: fail ? 'make build' : 'ls', description: `attempt ${i}` } }] }));
     evs.push(...shell(2000 + i, A, fail ? 'make build' : 'ls', ts + 60 * MS, fail ? 2 : 0));
     hist.push({ role: 'assistant', content: [] }, result(id, fail ? 'make: *** Error 2' : 'ok'));
     prev = id;
@@ -265,7 +266,22 @@ t.test('sensitive files, outside-project writes', async (t) => {
   t.same(s.map((a) => [(a.evidence as { path: string }).path, a.severity]), [
     ['/root/.ssh/id_ed25519', 'critical'], ['/etc/shadow', 'warning'], ['/root/.aws/credentials', 'critical'], ['/proj/.env', 'critical']]);
   t.match(s[0]!.evidence, { pid: 901, agent_pid: A, tool_call: ['t1'] });
-  t.same(alerts(out, 'outside_project').map((a) => (a.evidence as { path: string }).path), ['/etc/hosts', '/var/tmp/a']);
+  t.same(alerts(out, 'outside_project').map((a) => [(a.evidence as { path: string }).path, a.severity, (a.evidence as { tool_call: string }).tool_call]),
+    [['/etc/hosts', 'warning', 't1'], ['/var/tmp/a', 'info', 't1']]);
+});
+
+t.test('outside-project writes count only when a tool did them', async (t) => {
+  const at = T0 + 200 * MS;
+  const out = run([
+    ...agentStart(A),
+    fork(960, A, T0 - 50 * MS), exec(960, A, ['/bin/bash', '-l'], T0 - 49 * MS), // the agent's own helper shell
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [{ id: 'w1', name: 'write_file', arguments: { path: '/etc/cron.d/job', content: 'x' } }] }),
+    open(960, '/root/.agent/snapshot.sh', at, 0o1101), // helper: its business
+    open(A, '/root/.agent/history.jsonl', at + 1, 0o2101), // the agent's own state: not asked for
+    open(A, '/etc/cron.d/job', at + 2, 0o1101), // the write the model asked for
+    llmCall({ pid: A, id: 'c2', start: at + 100 * MS, end: at + 200 * MS }),
+  ]);
+  t.same(alerts(out, 'outside_project').map((a) => [(a.evidence as { path: string }).path, (a.evidence as { tool_call: string }).tool_call]), [['/etc/cron.d/job', 'w1']]);
 });
 
 t.test('connections to hosts never mentioned', async (t) => {

@@ -62,6 +62,8 @@ interface Agent {
   pending?: Pending;
   /** The agent's own file operations while tool calls are pending (tools it carries out itself). */
   ops: FileUse[];
+  /** Writes outside the project while tool calls are pending, judged when they are decided. */
+  deferred: OutsideWrite[];
   recent: Map<string, ToolRef>;
   mentioned: Set<string>;
   /** Messages of the conversation already scanned for host names. */
@@ -84,6 +86,11 @@ const MAX_RECENT = 256;
 const MAX_MENTIONED = 4096;
 const MAX_SEEN = 10_000;
 const MAX_AGENT_OPS = 4096;
+const MAX_DEFERRED = 1024;
+/** Writes here are flagged as info only: scratch space every tool uses. */
+const TEMP_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/'];
+
+interface OutsideWrite { pid: number; path: string; op: string; ret: number; ts: number }
 
 const basename = (s: string) => s.slice(s.lastIndexOf('/') + 1);
 const normAddr = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
@@ -202,7 +209,7 @@ export class CorrelateStage implements Stage {
     a = {
       pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
       ...(p?.cwd ? { cwd: p.cwd } : {}),
-      apiHosts: new Set(), ops: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
+      apiHosts: new Set(), ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
     };
     this.#agents.set(pid, a);
     this.stats.agents++;
@@ -244,9 +251,12 @@ export class CorrelateStage implements Stage {
     if (tcs.length) {
       const tools = tcs.map((tc: ToolCall, i: number) => {
         this.#mention(a, JSON.stringify(tc.arguments));
+        const intent = intentOf(tc.name, tc.arguments);
         const ref: ToolRef = {
           key: tc.id ?? `${c.id}#${i}`, callId: c.id, index: i, name: tc.name, args: tc.arguments,
-          argKey: `${tc.name}\u0000${stableJson(tc.arguments)}`, intent: intentOf(tc.name, tc.arguments),
+          // A command tool is the same call when the command is: its description and the
+          // like are prose the model rewrites each time.
+          argKey: `${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`, intent,
           pids: [], decided: false, resultLinked: false,
         };
         a.recent.set(ref.key, ref);
@@ -269,6 +279,8 @@ export class CorrelateStage implements Stage {
       for (const w of it.tokens) { cmdTok.add(w); cmdTok.add(basename(w)); }
       for (const p of procs) {
         if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) { cmd = 1; break; }
+        // Agents that wrap the command (Claude Code: bash -c "… eval 'CMD' …") keep it whole inside.
+        if (p.argv.slice(1).some((x) => it.commands.some((c) => c.length >= 2 && x.includes(c)))) { cmd = Math.max(cmd, 0.9); continue; }
         if (!p.argv.length) continue;
         const words = [basename(p.argv[0]!), ...p.argv.slice(1)].filter((w) => w !== '');
         // The program itself must be named in the command: sharing a file name is not enough.
@@ -277,6 +289,7 @@ export class CorrelateStage implements Stage {
         cmd = Math.max(cmd, f);
       }
       if (cmd === 1) reasons.push('argv=command');
+      else if (cmd === 0.9) reasons.push('argv>command');
       else if (cmd > 0) reasons.push('argv~command');
     }
     let pathHit = 0;
@@ -318,7 +331,7 @@ export class CorrelateStage implements Stage {
       if (p.ppid === a.pid || (parent && parent.owner === undefined && parent.start < lo && this.#agentOf(parent.pid) === a)) roots.push(p);
     }
     const assigned = new Map<ToolRef, Array<{ root: Proc; procs: Proc[]; conf: number; reasons: string[]; cmd: number }>>();
-    const orphans: Proc[] = [];
+    const unmatched: Array<{ root: Proc; procs: Proc[]; lineage: string }> = [];
     for (const r of roots) {
       const sub = this.#procs.subtree(r.pid).filter((p) => p.pid === r.pid || p.owner === undefined);
       let best: ToolRef | undefined;
@@ -334,20 +347,24 @@ export class CorrelateStage implements Stage {
         const l = assigned.get(best) ?? [];
         l.push({ root: r, procs: sub, conf: W_LINEAGE + W_TIME + W_ARGS * bestS.score, reasons: [lineage, 'time', ...bestS.reasons], cmd: bestS.cmd });
         assigned.set(best, l);
-        continue;
-      }
-      // No argument matched: only a tool that runs commands could have started it.
-      const cands = tools.filter((t) => t.intent.commands.length > 0);
-      const only = cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
-      if (only) {
+      } else unmatched.push({ root: r, procs: sub, lineage });
+    }
+    // No argument matched: only a tool that runs commands, and has nothing that matched it,
+    // could have started it. Anything else is the agent's own business (helpers, probes).
+    const orphans: Proc[] = [];
+    const cands = tools.filter((t) => t.intent.commands.length > 0);
+    const only = cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
+    for (const u of unmatched) {
+      if (only && !(assigned.get(only) ?? []).some((g) => g.cmd > 0 || !g.reasons.includes('only_candidate'))) {
         const l = assigned.get(only) ?? [];
-        l.push({ root: r, procs: sub, conf: W_LINEAGE + W_TIME, reasons: [lineage, 'time', 'only_candidate'], cmd: 0 });
+        l.push({ root: u.root, procs: u.procs, conf: W_LINEAGE + W_TIME, reasons: [u.lineage, 'time', 'only_candidate'], cmd: 0 });
         assigned.set(only, l);
-      } else orphans.push(r);
+      } else orphans.push(u.root);
     }
 
     const ops = a.ops;
     a.ops = [];
+    const selfOwner = new Map<string, string>();
     for (const t of tools) {
       t.decided = true;
       const got = assigned.get(t) ?? [];
@@ -356,7 +373,11 @@ export class CorrelateStage implements Stage {
       if (t.intent.paths.length) {
         const want = new Set(t.intent.paths.map((p) => resolveArgPath(p, a.cwd, this.#home)).filter((x): x is string => !!x));
         for (const f of ops) {
-          if (f.ts >= lo && f.ts < hi && (want.has(f.path) || (f.to !== undefined && want.has(f.to)))) selfFiles.push(f);
+          if (f.ts >= lo && f.ts < hi && (want.has(f.path) || (f.to !== undefined && want.has(f.to)))) {
+            selfFiles.push(f);
+            selfOwner.set(f.path, t.key);
+            if (f.to !== undefined) selfOwner.set(f.to, t.key);
+          }
         }
       }
       if (!got.length && !selfFiles.length) {
@@ -372,7 +393,8 @@ export class CorrelateStage implements Stage {
       for (const g of got) for (const p of g.procs) if (!pids.includes(p.pid)) { pids.push(p.pid); procs.push(p); }
       for (const p of procs) p.owner = t.key;
       t.pids = pids;
-      const root = got[0]?.root;
+      // The tool's outcome is the exit of the process that matched it best.
+      const root = [...got].sort((x, y) => y.conf - x.conf)[0]?.root;
       if (root?.exitCode !== undefined) t.exitCode = root.exitCode;
       const reasons = [...new Set(got.flatMap((g) => g.reasons))];
       let conf = got.length ? Math.min(...got.map((g) => g.conf)) : 0;
@@ -398,6 +420,17 @@ export class CorrelateStage implements Stage {
           tool_call: t.key, call: t.callId, command: t.intent.commands[0], ran: got.map((g) => ({ pid: g.root.pid, argv: g.root.argv })),
         }, got[0]!.root.pid);
       }
+    }
+    this.#judgeDeferred(a, selfOwner);
+  }
+
+  /** Writes outside the project seen while the tools were pending: those of a tool's processes, or the agent's own on a tool's behalf. */
+  #judgeDeferred(a: Agent, selfOwner: Map<string, string>): void {
+    const ds = a.deferred;
+    a.deferred = [];
+    for (const w of ds) {
+      const owner = w.pid === a.pid ? selfOwner.get(w.path) : this.#procs.get(w.pid)?.owner;
+      if (owner !== undefined) this.#outside(a, w, owner);
     }
   }
 
@@ -486,10 +519,21 @@ export class CorrelateStage implements Stage {
     if (!writes || !a.cwd || ev.ret < 0) return;
     for (const fp of paths) {
       if (isInside(fp, a.cwd) || this.#allow.some((pre) => fp.startsWith(pre))) continue;
-      if (!this.#seen.add(`out:${a.pid}:${fp}`)) continue;
-      this.#alert(ev.ts, 'outside_project', 'warning', `${basename(p.argv[0] ?? p.comm) || p.comm} modified ${fp}, outside the project directory ${a.cwd}`,
-        { ...ctx, path: fp, op: ev.type, project: a.cwd, ret: ev.ret }, p.pid);
+      const w: OutsideWrite = { pid: p.pid, path: fp, op: ev.type, ret: ev.ret, ts: ev.ts };
+      // Judged once the write is known to be a tool's: the agent's own helpers (shell
+      // snapshots, caches in its home) are its business, not an action the model asked for.
+      if (p.owner !== undefined) this.#outside(a, w, p.owner);
+      else if (a.pending && a.deferred.length < MAX_DEFERRED) a.deferred.push(w);
     }
+  }
+
+  #outside(a: Agent, w: OutsideWrite, toolCall: string): void {
+    if (!a.cwd || !this.#seen.add(`out:${a.pid}:${w.path}`)) return;
+    const p = this.#procs.get(w.pid);
+    const name = p ? basename(p.argv[0] ?? p.comm) || p.comm : String(w.pid);
+    const temp = TEMP_DIRS.some((d) => w.path.startsWith(d));
+    this.#alert(w.ts, 'outside_project', temp ? 'info' : 'warning', `${name} modified ${w.path}, outside the project directory ${a.cwd}`,
+      { pid: w.pid, argv: p?.argv ?? [], agent_pid: a.pid, tool_call: toolCall, path: w.path, op: w.op, project: a.cwd, ret: w.ret }, w.pid);
   }
 
   #knownHost(a: Agent, p: Proc, addr: string): boolean {
