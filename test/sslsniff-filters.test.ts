@@ -30,7 +30,12 @@ if (why) {
     t.equal(await a.done, 0);
     t.equal(await b.done, 0);
     await server.waitConns(from + 2);
-    const { events } = await cap.stop();
+    // The tool notices within a second or two that its process is gone, and ends.
+    const end = Date.now() + 5000;
+    while (!/exited/.test(cap.stderr()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    t.match(cap.stderr(), new RegExp(`process ${a.pid} exited`), 'stops by itself when the process exits');
+    const { events, code } = await cap.stop();
+    t.equal(code, 0);
     const data = events.filter((e) => e.type === 'data');
     t.ok(data.length > 0, 'the chosen process is captured');
     t.same([...new Set(data.map((e) => e.pid))], [a.pid], 'no event from the other node process');
@@ -112,6 +117,28 @@ if (why) {
     }
     t.match(stderr, /MiB over --max-call-mb not captured/);
     t.notOk(events.some((e) => e.type === 'lost'), 'a cap is not loss');
+  });
+
+  t.test('a full ring is reported, never silent', async (t) => {
+    // One 16 MiB SSL_write_ex call emits 1024 records at once: a 1 MiB ring cannot hold them.
+    const n = 16 << 20;
+    const body = bodyFile(dir, n, 'loss-body');
+    const cap = await startCapture(['-c', 'python3', '--ring-mb', '1']);
+    const from = server.conns.length;
+    const r = await python(server.port, body, 10);
+    t.equal(r.code, 0, r.stderr);
+    await server.waitConns(from + 1);
+    const { events, stderr } = await cap.stop();
+    const lost = events.filter((e) => e.type === 'lost');
+    t.ok(lost.length >= 1, 'lost event(s)');
+    const recs = lost.reduce((s, e) => s + e.records, 0);
+    const bytes = lost.reduce((s, e) => s + e.bytes, 0);
+    t.ok(recs > 0 && bytes > 0, `records and bytes counted (${recs}, ${bytes})`);
+    const big = events.filter((e) => e.type === 'data' && e.dir === 'write' && e.len === n);
+    const got = big.reduce((s, e) => s + Buffer.from(e.data, e.enc === 'base64' ? 'base64' : 'utf8').length, 0);
+    t.ok(big.every((e) => e.truncated), 'the call that lost pieces is marked truncated');
+    t.ok(got < n && got + bytes >= n, `what is missing from the call (${n - got}) is counted as lost`);
+    t.match(stderr, /LOST \d+ records/, 'summary says so');
   });
 
   t.test('run: a missing binary is a usage error', async (t) => {

@@ -51,24 +51,32 @@ const SERVER_SRC = String.raw`
 const tls = require('tls'), fs = require('fs'), crypto = require('crypto');
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const srv = tls.createServer({ key: fs.readFileSync(process.env.KEY), cert: fs.readFileSync(process.env.CERT) }, (s) => {
-  let buf = Buffer.alloc(0), done = false;
+  // The request is hashed as it streams in: holding and re-concatenating 16 MiB would
+  // make the server, not the capture, the slow part.
+  let head = Buffer.alloc(0), h = crypto.createHash('sha256'), len = 0, left = -1, p = '/', done = false;
   s.on('error', () => {});
   s.on('data', (d) => {
     if (done) return;
-    buf = Buffer.concat([buf, d]);
-    const he = buf.indexOf('\r\n\r\n');
-    if (he < 0) return;
-    const head = buf.subarray(0, he).toString('latin1');
-    const m = /content-length:\s*(\d+)/i.exec(head);
-    const want = he + 4 + (m ? Number(m[1]) : 0);
-    if (buf.length < want) return;
+    if (left < 0) {
+      head = Buffer.concat([head, d]);
+      const he = head.indexOf('\r\n\r\n');
+      if (he < 0) return;
+      const hs = head.subarray(0, he).toString('latin1');
+      const m = /content-length:\s*(\d+)/i.exec(hs);
+      p = hs.split(' ')[1] || '/';
+      left = he + 4 + (m ? Number(m[1]) : 0);
+      d = head;
+    }
+    const take = d.subarray(0, Math.min(d.length, left));
+    h.update(take);
+    len += take.length;
+    left -= take.length;
+    if (left > 0) return;
     done = true;
-    const req = buf.subarray(0, want);
-    const p = head.split(' ')[1] || '/';
     const n = Number((/\/size\/(\d+)/.exec(p) || [0, 0])[1]);
     const body = crypto.randomBytes(n);
     const resp = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ' + n + '\r\nConnection: close\r\n\r\n'), body]);
-    process.stdout.write(JSON.stringify({ reqSha: sha(req), reqLen: req.length, respSha: sha(resp), respLen: resp.length, path: p }) + '\n');
+    process.stdout.write(JSON.stringify({ reqSha: h.digest('hex'), reqLen: len, respSha: sha(resp), respLen: resp.length, path: p }) + '\n');
     s.end(resp);
   });
 });
