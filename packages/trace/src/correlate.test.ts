@@ -364,3 +364,20 @@ t.test('state stays bounded under a flood of processes', async (t) => {
   s.end();
   t.ok(s.stats.links >= 1);
 });
+
+t.test('an agent that runs a tool before its response completes (streamed tool use)', async (t) => {
+  // Claude Code starts a tool as soon as its tool_use block is complete: the processes and
+  // the agent's own writes come before the llm/call event, which is written at the end.
+  const call = llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 900 * MS, toolCalls: [
+    { id: 't1', name: 'bash', arguments: { command: 'npm test' } }, { id: 'w1', name: 'write_file', arguments: { path: '/etc/motd', content: 'x' } }] });
+  const out = run([
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c0', start: T0 - 500 * MS, end: T0 - 400 * MS, text: 'thinking' }),
+    ...shell(1501, A, 'npm test', T0 + 300 * MS),
+    open(A, '/etc/motd', T0 + 400 * MS, 0o1101),
+    call,
+    llmCall({ pid: A, id: 'c2', start: T0 + 1000 * MS, end: T0 + 1100 * MS }),
+  ]);
+  t.same(links(out, 'tool_process').map((l) => [l.from, linkPids(l)]), [['t1', [1501]], ['w1', []]]);
+  t.same(alerts(out, 'outside_project').map((a) => (a.evidence as { tool_call: string }).tool_call), ['w1']);
+});

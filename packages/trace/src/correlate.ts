@@ -362,8 +362,9 @@ export class CorrelateStage implements Stage {
       } else orphans.push(u.root);
     }
 
-    const ops = a.ops;
-    a.ops = [];
+    // The agent's own operations in the window; later ones wait for the next decision.
+    const ops = a.ops.filter((f) => f.ts >= lo && f.ts < hi);
+    a.ops = a.ops.filter((f) => f.ts >= hi);
     const selfOwner = new Map<string, string>();
     for (const t of tools) {
       t.decided = true;
@@ -421,14 +422,15 @@ export class CorrelateStage implements Stage {
         }, got[0]!.root.pid);
       }
     }
-    this.#judgeDeferred(a, selfOwner);
+    this.#judgeDeferred(a, selfOwner, hi);
   }
 
   /** Writes outside the project seen while the tools were pending: those of a tool's processes, or the agent's own on a tool's behalf. */
-  #judgeDeferred(a: Agent, selfOwner: Map<string, string>): void {
+  #judgeDeferred(a: Agent, selfOwner: Map<string, string>, hi: number): void {
     const ds = a.deferred;
-    a.deferred = [];
+    a.deferred = ds.filter((w) => w.ts >= hi);
     for (const w of ds) {
+      if (w.ts >= hi) continue;
       const owner = w.pid === a.pid ? selfOwner.get(w.path) : this.#procs.get(w.pid)?.owner;
       if (owner !== undefined) this.#outside(a, w, owner);
     }
@@ -505,7 +507,10 @@ export class CorrelateStage implements Stage {
     const fe = ev as ProcOpenEvent | ProcFileOpEvent;
     if (fe.type === 'open' && fe.folded) return;
     const paths = fe.type === 'rename' && fe.to ? [fe.path, fe.to] : [fe.path];
-    if (p.pid === a.pid && a.pending && a.ops.length < MAX_AGENT_OPS) {
+    // Kept whether or not a response is pending: an agent that streams may act on a tool
+    // call before its response (and so its llm/call event) is complete.
+    if (p.pid === a.pid) {
+      if (a.ops.length >= MAX_AGENT_OPS) a.ops.splice(0, MAX_AGENT_OPS / 4);
       a.ops.push({ path: fe.path, op: fe.type === 'open' ? (isWriteOpen(fe.flags) ? 'w' : 'r') : fe.type, ...(fe.type === 'rename' && fe.to ? { to: fe.to } : {}), ret: fe.ret, ts: fe.ts });
     }
     for (const fp of paths) {
@@ -523,7 +528,10 @@ export class CorrelateStage implements Stage {
       // Judged once the write is known to be a tool's: the agent's own helpers (shell
       // snapshots, caches in its home) are its business, not an action the model asked for.
       if (p.owner !== undefined) this.#outside(a, w, p.owner);
-      else if (a.pending && a.deferred.length < MAX_DEFERRED) a.deferred.push(w);
+      else {
+        if (a.deferred.length >= MAX_DEFERRED) a.deferred.splice(0, MAX_DEFERRED / 4);
+        a.deferred.push(w);
+      }
     }
   }
 
