@@ -11,7 +11,7 @@ import type { AgentEvent } from '@agentsight/events';
 import { HttpStage, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { Store, serve } from '@agentsight/serve';
-import { ARTIFACTS, ROOT, UI_DIST, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, ROOT, buildUi } from './serve-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CORPUS = path.resolve(ROOT, '../shared/corpus/llm-streams');
@@ -30,7 +30,7 @@ if (!fs.existsSync(CHROMIUM) || !fs.existsSync(CORPUS)) {
   t.plan(0, `SKIP: needs ${CHROMIUM} (apt-get install chromium) and the corpus at ${CORPUS}`);
 } else {
   const { chromium } = await import('playwright-core');
-  await buildUi();
+  const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-corpus-'));
   const store = new Store(path.join(dir, 'c.db'));
   const expected = new Map<number, Expected[]>();
@@ -61,7 +61,7 @@ if (!fs.existsSync(CHROMIUM) || !fs.existsSync(CORPUS)) {
   http.end();
   merge.end();
   store.commit();
-  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets: UI_DIST });
+  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
   t.teardown(async () => {

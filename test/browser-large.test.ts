@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { Store, bulkCapture, serve } from '@agentsight/serve';
-import { ARTIFACTS, UI_DIST, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, buildUi } from './serve-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -18,14 +18,14 @@ if (!fs.existsSync(CHROMIUM)) {
   t.plan(0, `SKIP: ${CHROMIUM} not installed (apt-get install chromium): browser tests cannot run`);
 } else {
   const { chromium } = await import('playwright-core');
-  await buildUi();
+  const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-large-'));
   const store = new Store(path.join(dir, 'l.db'));
   const t0 = performance.now();
   for (const e of bulkCapture(N, 1_790_000_000_000_000)) store.insert(e);
   store.commit();
   t.comment(`stored ${N} events in ${(performance.now() - t0).toFixed(0)} ms`);
-  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets: UI_DIST });
+  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
   t.teardown(async () => {

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { startMockLlm } from '@agentsight/mock-llm';
 import { Store, ingestFile, serve } from '@agentsight/serve';
-import { ARTIFACTS, ROOT, UI_DIST, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, ROOT, buildUi } from './serve-fixture.js';
 import { kernelSkipReason } from './proc-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -33,7 +33,7 @@ if (why) {
   t.plan(0, `SKIP: ${why}`);
 } else {
   const { chromium } = await import('playwright-core');
-  await buildUi();
+  const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-real-'));
   const cap = path.join(dir, 'real.ndjson');
   const mock = await startMockLlm({ script: [
@@ -56,7 +56,7 @@ if (why) {
   t.equal(code, 0, 'agentsight exec ran the agent to completion');
   const store = new Store(path.join(dir, 'r.db'));
   await ingestFile(store, cap);
-  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets: UI_DIST });
+  const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
   t.teardown(async () => {

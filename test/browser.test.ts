@@ -17,9 +17,9 @@ if (!fs.existsSync(CHROMIUM)) {
   t.plan(0, `SKIP: ${CHROMIUM} not installed (apt-get install chromium; the Makefile's APT_PKGS has it): browser tests cannot run`);
 } else {
   const { chromium } = await import('playwright-core');
-  await buildUi();
+  const assets = await buildUi();
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const fx: Fixture = await startFixture();
+  const fx: Fixture = await startFixture({ assets });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000,
@@ -172,7 +172,7 @@ if (!fs.existsSync(CHROMIUM)) {
 
   await t.test('with --token: the URL token becomes a cookie, the page and its live feed work, the URL loses the token', async (t) => {
     const token = 'browser-token-0123456789';
-    const fx2 = await startFixture({ token });
+    const fx2 = await startFixture({ token, assets });
     t.teardown(() => fx2.close());
     const res = await page.goto(`${fx2.base}/events`);
     t.equal(res?.status(), 401, 'without the token: 401');

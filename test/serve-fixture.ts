@@ -11,10 +11,15 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const UI_DIST = path.join(ROOT, 'packages/ui/dist');
 export const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 
-/** Bundle the UI (fast) so the browser tests run against the current source. */
-export async function buildUi(): Promise<void> {
-  const mod = (await import(path.join(ROOT, 'packages/ui/build.mjs'))) as { buildUi: (o?: { minify?: boolean }) => Promise<unknown> };
-  await mod.buildUi();
+/**
+ * Bundle the UI from the current source into a directory of this test's own (tap runs
+ * test files in parallel: they must not rewrite one another's assets mid-load).
+ */
+export async function buildUi(): Promise<string> {
+  const mod = (await import(path.join(ROOT, 'packages/ui/build.mjs'))) as { buildUi: (o?: { minify?: boolean; outDir?: string }) => Promise<{ dir: string }> };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-ui-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return (await mod.buildUi({ outDir: dir })).dir;
 }
 
 export interface Fixture {
@@ -27,14 +32,14 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(opts: { token?: string; host?: string; start?: number } = {}): Promise<Fixture> {
+export async function startFixture(opts: { token?: string; host?: string; start?: number; assets?: string } = {}): Promise<Fixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-test-'));
   const dbPath = path.join(dir, 'store.db');
   const store = new Store(dbPath);
   const session = mockSession({ start: opts.start ?? Date.now() * 1000 - 120_000_000 });
   for (const e of session.events) store.insert(e);
   store.commit();
-  const server = await serve(store, { host: opts.host ?? '127.0.0.1', port: 0, token: opts.token, assets: UI_DIST });
+  const server = await serve(store, { host: opts.host ?? '127.0.0.1', port: 0, token: opts.token, assets: opts.assets ?? UI_DIST });
   return {
     store, server, session, dir, dbPath, base: server.url.replace(/\/$/, ''),
     async close() {

@@ -9,7 +9,7 @@ import t from 'tap';
 import type { AgentEvent } from '@agentsight/events';
 import { runHttp, sslEvents } from '@agentsight/http';
 import { checkBind, isLoopback, Store, serve } from '@agentsight/serve';
-import { ROOT, getJson, startFixture } from './serve-fixture.js';
+import { ROOT, buildUi, getJson, startFixture } from './serve-fixture.js';
 
 const TOOL = path.join(ROOT, 'dist/tools/as-serve.js');
 
@@ -41,7 +41,7 @@ t.test('as-serve refuses a non-loopback host without --token (exit 2, nothing bo
 
 t.test('with a token every request needs it', async (t) => {
   const token = 'tok-' + 'x'.repeat(20);
-  const fx = await startFixture({ token, host: '0.0.0.0' });
+  const fx = await startFixture({ token, host: '0.0.0.0', assets: await buildUi() });
   t.teardown(() => fx.close());
   const base = fx.base.replace('0.0.0.0', '127.0.0.1');
   for (const p of ['/api/stats', '/api/events', '/api/live', '/', '/conversations', '/assets/app.js']) {

@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const out = path.join(here, 'dist');
+const dist = path.join(here, 'dist');
 
-export async function buildUi({ minify = true } = {}) {
+/** Bundle into `outDir` (default packages/ui/dist); returns the directory and the JS size. */
+export async function buildUi({ minify = true, outDir = dist } = {}) {
+  const out = outDir;
   fs.mkdirSync(path.join(out, 'assets'), { recursive: true });
   const r = await esbuild.build({
     entryPoints: [path.join(here, 'src/main.ts')],
