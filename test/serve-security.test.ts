@@ -32,7 +32,9 @@ t.test('loopback detection', async (t) => {
 });
 
 t.test('as-serve refuses a non-loopback host without --token (exit 2, nothing bound)', async (t) => {
-  const db = path.join(fs.mkdtempSync('/tmp/as-serve-sec-'), 'x.db');
+  const dir = fs.mkdtempSync('/tmp/as-serve-sec-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'x.db');
   const r = await run(['--host', '0.0.0.0', '--port', '0', '--db', db]);
   t.equal(r.code, 2, 'usage error');
   t.match(r.stderr, /refusing to listen on non-loopback host 0\.0\.0\.0 without --token/);
