@@ -1,0 +1,414 @@
+// Real agents against the mock LLM server: how to start each one so that it trusts the
+// mock's CA, sends no telemetry, runs its tools without asking, and ends (several retry
+// forever when they cannot connect, so every run is bounded by the caller too), and which
+// ELF file carries its TLS. Shared by the E2E tests, the demo and `agentsight exec` tests.
+//
+// What each needed on this machine (Node 20, Debian 12, as root):
+//  sdk     node + @anthropic-ai/sdk / openai: NODE_EXTRA_CA_CERTS. TLS in the node binary.
+//  python  /usr/bin/python3 + http.client: SSL_CERT_FILE. TLS in the system libssl.so.3.
+//  claude  the native binary: ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, NODE_EXTRA_CA_CERTS (Bun
+//          honours it), CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, `-p`, `--allowedTools`, and
+//          as root `--dangerously-skip-permissions` only with IS_SANDBOX=1. TLS in its stripped
+//          static BoringSSL (located by as-sslsniff).
+//  gemini  node + bundle: GEMINI_API_KEY, GOOGLE_GEMINI_BASE_URL, NODE_EXTRA_CA_CERTS,
+//          GEMINI_CLI_TRUST_WORKSPACE=true, settings.json security.auth.selectedType
+//          "gemini-api-key" in $HOME/.gemini, `--yolo`. It relaunches itself as a child node
+//          (bigger heap) unless GEMINI_CLI_NO_RELAUNCH=true: set here so the agent's TLS stays
+//          in the pid we start. First call of a turn: a JSON "complexity router" request.
+//  codex   static musl + rustls: nothing to hook (see codexAvailable / the test).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { MockRequest, Reply, ToolCall } from '@agentsight/mock-llm';
+import { ROOT } from './run.js';
+
+export const AGENTS_DIR = path.join(ROOT, '.cache/agents');
+export const SDK_AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
+export const PY_AGENT = path.join(ROOT, 'test/agents/py-agent.py');
+export const CLAUDE_BIN = path.join(AGENTS_DIR, 'node_modules/@anthropic-ai/claude-code-linux-x64/claude');
+export const GEMINI_JS = path.join(AGENTS_DIR, 'gemini/node_modules/@google/gemini-cli/bundle/gemini.js');
+export const CODEX_BIN = path.join(AGENTS_DIR, 'codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex');
+export const PYTHON = '/usr/bin/python3';
+
+export interface MockInfo { url: string; caPath: string }
+
+export interface LaunchOptions {
+  mock: MockInfo;
+  prompt: string;
+  /** Working directory of the agent (its tools write here). */
+  cwd: string;
+  /** A private HOME (config, caches, history land here, not in the real one). */
+  home: string;
+}
+
+export interface AgentLaunch {
+  cmd: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** Files to write before starting (absolute path -> content): the agent's settings. */
+  settingsFiles?: Record<string, string>;
+}
+
+export interface Agent {
+  name: string;
+  /** The API it speaks (as-merge's `api`). */
+  api: 'anthropic.messages' | 'openai.chat' | 'gemini' | 'openai.responses';
+  /** null, or the reason it cannot run here (said loudly by the tests that skip). */
+  available(): string | null;
+  /** The ELF file (binary or shared library) whose SSL_read/SSL_write carry its traffic. */
+  tlsTarget(): string;
+  /** The model call that runs `command` with its shell tool. */
+  shell(command: string): ToolCall;
+  /** The model call that writes `content` to the absolute path `file` with its file tool. */
+  write(file: string, content: string): ToolCall;
+  /** Calls that are the agent's own plumbing, not the conversation, with the reply they need. */
+  aside?(req: MockRequest): Reply | null;
+  launch(o: LaunchOptions): AgentLaunch;
+}
+
+const BASE_ENV = (o: LaunchOptions): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  HOME: o.home,
+  LANG: 'C.UTF-8',
+  TERM: 'dumb',
+  NO_COLOR: '1',
+  CI: '1',
+});
+
+const missing = (p: string, how: string) => (fs.existsSync(p) ? null : `MISSING ${p}: ${how}`);
+
+/** The agent loop on the official SDKs (test/agents/sdk-agent.ts), on the node running us. */
+export function sdkAgent(provider: 'anthropic' | 'openai'): Agent {
+  return {
+    name: `sdk-${provider}`,
+    api: provider === 'anthropic' ? 'anthropic.messages' : 'openai.chat',
+    available: () => missing(SDK_AGENT, 'build the tests (npx tsc -b)'),
+    tlsTarget: () => fs.realpathSync(process.execPath),
+    shell: (command) => ({ name: 'bash', arguments: { command } }),
+    write: (file, content) => ({ name: 'write_file', arguments: { path: file, content } }),
+    launch: (o) => ({
+      cmd: [process.execPath, SDK_AGENT, '--provider', provider, '--base-url', o.mock.url, o.prompt],
+      env: { ...BASE_ENV(o), NODE_EXTRA_CA_CERTS: o.mock.caPath, ANTHROPIC_API_KEY: 'sk-ant-e2e', OPENAI_API_KEY: 'sk-e2e' },
+      cwd: o.cwd,
+    }),
+  };
+}
+
+let libsslCache: string | null | undefined;
+/** The libssl the system python maps once `ssl` is imported (the dynamic-library path). */
+export function pythonLibssl(): string | null {
+  if (libsslCache !== undefined) return libsslCache;
+  try {
+    const out = execFileSync(PYTHON, ['-c', "import ssl\nprint(next(l.split()[-1] for l in open('/proc/self/maps') if '/libssl' in l))"], { encoding: 'utf8', timeout: 10000 });
+    libsslCache = out.trim() || null;
+  } catch {
+    libsslCache = null;
+  }
+  return libsslCache;
+}
+
+/** test/agents/py-agent.py: standard library only, Anthropic Messages API, JSON or SSE. */
+export function pyAgent(stream: boolean): Agent {
+  return {
+    name: `python-${stream ? 'sse' : 'json'}`,
+    api: 'anthropic.messages',
+    available: () => missing(PYTHON, 'apt-get install python3') ?? (pythonLibssl() ? null : `${PYTHON} maps no libssl after import ssl`),
+    tlsTarget: () => pythonLibssl()!,
+    shell: (command) => ({ name: 'bash', arguments: { command } }),
+    write: (file, content) => ({ name: 'write_file', arguments: { path: file, content } }),
+    launch: (o) => ({
+      cmd: [PYTHON, PY_AGENT, '--base-url', o.mock.url, '--timeout', '20', ...(stream ? ['--stream'] : []), o.prompt],
+      env: { ...BASE_ENV(o), SSL_CERT_FILE: o.mock.caPath, ANTHROPIC_API_KEY: 'sk-ant-e2e', PYTHONDONTWRITEBYTECODE: '1' },
+      cwd: o.cwd,
+    }),
+  };
+}
+
+/** Why a native binary cannot run here: missing, or not executable on this machine. */
+function binaryProblem(bin: string, args: string[], how: string): string | null {
+  const m = missing(bin, how);
+  if (m) return m;
+  try {
+    execFileSync(bin, args, { stdio: 'ignore', timeout: 20000, env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } });
+    return null;
+  } catch (e) {
+    return `${bin} ${args.join(' ')} fails here: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+const memo = <T>(f: () => T) => { let v: { x: T } | undefined; return () => (v ??= { x: f() }).x; };
+
+/** Claude Code 2.1.197, the native linux-x64 binary (Bun + stripped static BoringSSL). */
+export function claudeCode(): Agent {
+  const avail = memo(() => binaryProblem(CLAUDE_BIN, ['--version'], 'run `make agents`'));
+  return {
+    name: 'claude-code',
+    api: 'anthropic.messages',
+    available: avail,
+    tlsTarget: () => CLAUDE_BIN,
+    shell: (command) => ({ name: 'Bash', arguments: { command, description: 'Run the requested command' } }),
+    write: (file, content) => ({ name: 'Write', arguments: { file_path: file, content } }),
+    launch: (o) => ({
+      cmd: [CLAUDE_BIN, '-p', o.prompt, '--allowedTools', 'Bash,Write', '--dangerously-skip-permissions', '--max-turns', '8', '--model', 'claude-sonnet-4-5'],
+      env: {
+        ...BASE_ENV(o),
+        ANTHROPIC_BASE_URL: o.mock.url,
+        ANTHROPIC_API_KEY: 'sk-ant-e2e',
+        NODE_EXTRA_CA_CERTS: o.mock.caPath,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_AUTOUPDATER: '1',
+        DISABLE_ERROR_REPORTING: '1',
+        // --dangerously-skip-permissions is refused as root unless it believes it is sandboxed.
+        IS_SANDBOX: '1',
+        // Without it, an unreachable or untrusted endpoint is retried (with backoff) for minutes.
+        API_TIMEOUT_MS: '20000',
+        CLAUDE_CODE_MAX_RETRIES: '0',
+        SHELL: '/bin/bash',
+      },
+      cwd: o.cwd,
+    }),
+  };
+}
+
+/** Gemini CLI 0.61.0 (node bundle) with an API key, against GOOGLE_GEMINI_BASE_URL. */
+export function geminiCli(): Agent {
+  return {
+    name: 'gemini-cli',
+    api: 'gemini',
+    available: () => missing(GEMINI_JS, 'run `make agents`'),
+    tlsTarget: () => fs.realpathSync(process.execPath),
+    shell: (command) => ({ name: 'run_shell_command', arguments: { command, description: 'Run the requested command' } }),
+    write: (file, content) => ({ name: 'write_file', arguments: { file_path: file, content } }),
+    // Each turn starts with a classifier call (JSON schema {complexity_reasoning,
+    // complexity_score}) that picks flash or pro; a reply it cannot parse is retried.
+    aside: (req) => {
+      const gc = (req.json as { generationConfig?: { responseMimeType?: string; responseJsonSchema?: { properties?: object } } } | undefined)?.generationConfig;
+      if (gc?.responseMimeType !== 'application/json' || !gc.responseJsonSchema?.properties || !('complexity_score' in gc.responseJsonSchema.properties)) return null;
+      return { text: JSON.stringify({ complexity_reasoning: 'A single explicit step.', complexity_score: 10 }), usage: { input_tokens: 900, output_tokens: 20 } };
+    },
+    launch: (o) => ({
+      cmd: [process.execPath, GEMINI_JS, '-p', o.prompt, '--yolo', '--output-format', 'text'],
+      env: {
+        ...BASE_ENV(o),
+        GEMINI_API_KEY: 'e2e-key',
+        GOOGLE_GEMINI_BASE_URL: o.mock.url,
+        NODE_EXTRA_CA_CERTS: o.mock.caPath,
+        GEMINI_CLI_TRUST_WORKSPACE: 'true',
+        GEMINI_CLI_NO_RELAUNCH: 'true',
+        GEMINI_TELEMETRY_ENABLED: 'false',
+      },
+      cwd: o.cwd,
+      settingsFiles: {
+        [path.join(o.home, '.gemini/settings.json')]: JSON.stringify({
+          security: { auth: { selectedType: 'gemini-api-key' } },
+          privacy: { usageStatisticsEnabled: false },
+          general: { disableAutoUpdate: true, disableUpdateNag: true },
+          telemetry: { enabled: false },
+        }, null, 2),
+      },
+    }),
+  };
+}
+
+/**
+ * Codex 0.169.0 (static musl, rustls over aws-lc). Runs against the mock (Responses API),
+ * but its TLS has no SSL_* boundary: it is not captured, and the tests say so.
+ */
+export function codex(): Agent {
+  const avail = memo(() => binaryProblem(CODEX_BIN, ['--version'], 'run `make agents`'));
+  return {
+    name: 'codex',
+    api: 'openai.responses',
+    available: avail,
+    tlsTarget: () => CODEX_BIN,
+    shell: (command) => ({ name: 'exec_command', arguments: { cmd: command } }),
+    write: (file, content) => ({ name: 'exec_command', arguments: { cmd: `printf '%s' '${content}' > '${file}'` } }),
+    launch: (o) => ({
+      cmd: [CODEX_BIN, 'exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '-m', 'gpt-5-codex', o.prompt],
+      env: { ...BASE_ENV(o), CODEX_HOME: path.join(o.home, '.codex'), CODEX_CA_CERTIFICATE: o.mock.caPath, MOCK_API_KEY: 'sk-e2e' },
+      cwd: o.cwd,
+      settingsFiles: {
+        [path.join(o.home, '.codex/config.toml')]: [
+          'model_provider = "mock"',
+          'model = "gpt-5-codex"',
+          '[model_providers.mock]',
+          'name = "mock"',
+          `base_url = "${o.mock.url}/v1"`,
+          'env_key = "MOCK_API_KEY"',
+          'wire_api = "responses"',
+          'request_max_retries = 0',
+          'stream_max_retries = 0',
+          '',
+        ].join('\n'),
+      },
+    }),
+  };
+}
+
+export function writeSettings(l: AgentLaunch): void {
+  for (const [file, content] of Object.entries(l.settingsFiles ?? {})) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, content);
+  }
+}
+
+/**
+ * A mock script for a session: `turns` answer the conversation's calls in order, the
+ * agent's own plumbing calls (`aside`) get what they need, and anything past the script gets
+ * a plain text reply. Every reply actually sent is logged in `served`, for the assertions.
+ */
+export function sessionScript(agent: Agent, turns: Reply[]): { script: (req: MockRequest) => Reply; served: Array<{ req: MockRequest; reply: Reply; aside: boolean }> } {
+  const served: Array<{ req: MockRequest; reply: Reply; aside: boolean }> = [];
+  let next = 0;
+  return {
+    served,
+    script: (req) => {
+      const a = agent.aside?.(req) ?? null;
+      const reply = a ?? turns[next++] ?? { text: `Nothing more to do (call ${next}).`, usage: { input_tokens: 100, output_tokens: 8 } };
+      served.push({ req, reply, aside: !!a });
+      return reply;
+    },
+  };
+}
+
+export interface Gated {
+  /** The agent's pid: the gate execs into the agent, so it does not change. */
+  pid: number;
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  release(): void;
+  /** Exit code (or 128+signal); after timeoutMs the process group is killed and this rejects. */
+  exited: Promise<number>;
+}
+
+// A shell that waits on fd 3 and then execs the agent in its own pid: tracing filtered on
+// that pid is in place before the agent's first instruction.
+const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
+
+export function spawnGated(l: AgentLaunch, timeoutMs: number): Gated {
+  const [file, ...args] = l.cmd;
+  const child = spawn('/bin/sh', ['-c', GATE, file!, ...args], { cwd: l.cwd, env: l.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const gate = child.stdio[3] as Writable;
+  gate.on('error', () => { /* died before release */ });
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL' && timedOut) reject(new Error(`${path.basename(file!)} still running after ${timeoutMs} ms (killed); stderr: ${err.slice(-1500)}`));
+      else resolve(code ?? 128 + 9);
+    });
+  });
+  exited.catch(() => { /* the caller awaits it */ });
+  let timedOut = false;
+  return {
+    pid: child.pid!,
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    release() {
+      gate.end('go\n');
+      timer = setTimeout(() => {
+        timedOut = true;
+        // The whole group: agents leave shells and tool processes behind when killed alone.
+        try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+      }, timeoutMs);
+    },
+  };
+}
+
+export const ALL_AGENTS = (): Agent[] => [sdkAgent('anthropic'), sdkAgent('openai'), pyAgent(false), pyAgent(true), claudeCode(), geminiCli()];
+
+// ---------------------------------------------------------------- a traced session
+
+export interface TracedSession {
+  agent: Agent;
+  /** Agent's pid (the gate's, which it kept). */
+  pid: number;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  cwd: string;
+  /** Model calls the mock answered, with the reply each got. */
+  served: Array<{ req: MockRequest; reply: Reply; aside: boolean }>;
+  requests: MockRequest[];
+  ssl: Array<Record<string, any>>;
+  sslStderr: string;
+  proc: Array<Record<string, any>>;
+  procInvalid: string[];
+  /** as-sslsniff | as-http | as-merge output. */
+  merged: Array<Record<string, any>>;
+  ms: { agent: number; total: number };
+  /** The session's temporary directory (cwd and HOME are inside): the caller removes it. */
+  dir: string;
+}
+
+/**
+ * Run `agent` gated, with as-sslsniff on its TLS file filtered to its pid and as-proc on its
+ * tree, against a mock scripted with `turns(cwd)`; then pipe the capture through as-http and
+ * as-merge. Bounded: the agent is killed after `timeoutMs`.
+ */
+export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number }): Promise<TracedSession> {
+  const { startMockLlm } = await import('@agentsight/mock-llm');
+  const { startCapture } = await import('../sslsniff-helpers.js');
+  const { startTool } = await import('../proc-harness.js');
+  const { runTool } = await import('./run.js');
+  const t0 = Date.now();
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `as-e2e-${agent.name}-`));
+  const cwd = path.join(dir, 'work');
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(cwd);
+  fs.mkdirSync(home);
+  const { script, served } = sessionScript(agent, turns(cwd));
+  const mock = await startMockLlm({ script });
+  try {
+    const l = agent.launch({ mock, prompt: o.prompt, cwd, home });
+    writeSettings(l);
+    const g = spawnGated(l, o.timeoutMs);
+    let sniff: Awaited<ReturnType<typeof startCapture>> | undefined;
+    const proc = startTool('as-proc', ['-p', String(g.pid), '--interval', '0', '--no-snapshot'], { timeoutMs: o.timeoutMs + 30000 });
+    try {
+      sniff = await startCapture(['--binary-path', agent.tlsTarget(), '-p', String(g.pid)], 30000);
+      await proc.ready;
+    } catch (e) {
+      g.child.kill('SIGKILL');
+      sniff?.child.kill('SIGKILL');
+      await proc.stop();
+      throw e;
+    }
+    const ta = Date.now();
+    g.release();
+    let exitCode: number;
+    try {
+      exitCode = await g.exited;
+    } finally {
+      // as-proc ends by itself once the traced pid is gone; the capture is stopped.
+      const killProc = setTimeout(() => void proc.stop(), 10000);
+      await proc.done;
+      clearTimeout(killProc);
+    }
+    const agentMs = Date.now() - ta;
+    const cap = await sniff.stop();
+    const pr = await proc.done;
+    const sslText = cap.events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const http = await runTool('as-http', ['-q'], { stdin: sslText, timeoutMs: 30000 });
+    const merged = await runTool('as-merge', ['-q'], { stdin: http.stdout, timeoutMs: 30000 });
+    if (merged.code !== 0) throw new Error(`as-merge exit ${merged.code}: ${merged.stderr}`);
+    return {
+      agent, pid: g.pid, exitCode, stdout: g.stdout(), stderr: g.stderr(), cwd, served, requests: mock.requests,
+      ssl: cap.events, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
+      merged: merged.events, ms: { agent: agentMs, total: Date.now() - t0 }, dir,
+    };
+  } finally {
+    await mock.close();
+  }
+}
