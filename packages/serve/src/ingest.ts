@@ -55,7 +55,9 @@ export interface IngestOptions {
  */
 export async function ingestFile(store: Store, file: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const st = fs.statSync(file);
-  const done = store.sourceLines(st.dev, st.ino, st.size);
+  // Only regular files have an identity worth remembering: a pipe's inode is reused.
+  const regular = st.isFile();
+  const done = regular ? store.sourceLines(st.dev, st.ino, st.size) : 0;
   const input = open(file);
   const abort = () => input.destroy();
   opts.signal?.addEventListener('abort', abort);
@@ -68,7 +70,8 @@ export async function ingestFile(store: Store, file: string, opts: IngestOptions
       put(ev);
       events++;
     }, { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
-    store.setSource(st.dev, st.ino, file, r.lines, st.size);
+    if (regular) store.setSource(st.dev, st.ino, file, r.lines, st.size);
+    else store.commit();
     return { file, events, skipped, errors: r.errors };
   } catch (e) {
     if (opts.signal?.aborted) { store.commit(); return { file, events, skipped, errors: 0 }; }
