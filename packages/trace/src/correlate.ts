@@ -324,11 +324,12 @@ export class CorrelateStage implements Stage {
     // New process subtrees under the agent in the window: a process whose parent is the
     // agent, or a long-lived helper of the agent that no tool owns (a persistent shell).
     const roots: Proc[] = [];
-    for (const p of this.#procs.procs.values()) {
-      if (p.pid === a.pid || p.owner !== undefined || p.start < lo || p.start >= hi) continue;
-      if (!this.#procs.isUnder(p.pid, a.pid)) continue;
-      const parent = this.#procs.get(p.ppid);
-      if (p.ppid === a.pid || (parent && parent.owner === undefined && parent.start < lo && this.#agentOf(parent.pid) === a)) roots.push(p);
+    const queue = this.#procs.children(a.pid);
+    for (let i = 0; i < queue.length && i < 100_000; i++) {
+      const p = queue[i]!;
+      if (p.owner !== undefined || p.start >= hi || this.#agents.has(p.pid) && p.start < lo) continue;
+      if (p.start >= lo) roots.push(p);
+      else queue.push(...this.#procs.children(p.pid));
     }
     const assigned = new Map<ToolRef, Array<{ root: Proc; procs: Proc[]; conf: number; reasons: string[]; cmd: number }>>();
     const unmatched: Array<{ root: Proc; procs: Proc[]; lineage: string }> = [];

@@ -59,14 +59,45 @@ export const DEFAULT_PROC_LIMITS: ProcLimits = {
 
 export class ProcTable {
   readonly procs = new Map<number, Proc>();
+  /** ppid -> pids: walking a tree costs its size, not the table's. */
+  readonly #children = new Map<number, Set<number>>();
   constructor(private readonly lim: ProcLimits = DEFAULT_PROC_LIMITS) {}
 
   get(pid: number): Proc | undefined { return this.procs.get(pid); }
 
-  #create(pid: number, ppid: number, comm: string, ts: number): Proc {
-    const p: Proc = { pid, ppid, comm, argv: [], start: ts, files: [], dropped: 0, net: [], out: '' };
+  children(pid: number): Proc[] {
+    const out: Proc[] = [];
+    for (const c of this.#children.get(pid) ?? []) { const p = this.procs.get(c); if (p) out.push(p); }
+    return out;
+  }
+
+  #setParent(p: Proc, ppid: number): void {
+    if (p.ppid === ppid && this.#children.get(ppid)?.has(p.pid)) return;
+    this.#unparent(p);
+    p.ppid = ppid;
+    if (!ppid) return;
+    let s = this.#children.get(ppid);
+    if (!s) { s = new Set(); this.#children.set(ppid, s); }
+    s.add(p.pid);
+  }
+
+  #unparent(p: Proc): void {
+    const s = this.#children.get(p.ppid);
+    if (s) { s.delete(p.pid); if (!s.size) this.#children.delete(p.ppid); }
+  }
+
+  #delete(pid: number): void {
+    const p = this.procs.get(pid);
+    if (!p) return;
+    this.#unparent(p);
     this.procs.delete(pid);
+  }
+
+  #create(pid: number, ppid: number, comm: string, ts: number): Proc {
+    const p: Proc = { pid, ppid: 0, comm, argv: [], start: ts, files: [], dropped: 0, net: [], out: '' };
+    this.#delete(pid);
     this.procs.set(pid, p);
+    this.#setParent(p, ppid);
     if (this.procs.size > this.lim.maxProcs) this.#evict();
     return p;
   }
@@ -74,9 +105,9 @@ export class ProcTable {
   #evict(): void {
     // Oldest exited first; when every process is alive, the oldest of all.
     for (const [pid, p] of this.procs) {
-      if (p.end !== undefined) { this.procs.delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
+      if (p.end !== undefined) { this.#delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
     }
-    for (const pid of this.procs.keys()) { this.procs.delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
+    for (const pid of this.procs.keys()) { this.#delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
   }
 
   /** A process we have no fork/exec for (it started before the capture): a stub. */
@@ -107,7 +138,7 @@ export class ProcTable {
       case 'exec': {
         let p = this.procs.get(ev.pid);
         if (!p || p.end !== undefined) p = this.#create(ev.pid, ev.ppid, ev.comm, ev.ts);
-        if (ev.ppid) p.ppid = ev.ppid;
+        if (ev.ppid) this.#setParent(p, ev.ppid);
         p.comm = ev.comm; p.argv = ev.argv; p.filename = ev.filename;
         if (ev.cwd) p.cwd = ev.cwd;
         return p;
@@ -170,19 +201,22 @@ export class ProcTable {
     return false;
   }
 
-  /** `root` and every known process below it. */
+  /** `root` and every known process below it, root first, breadth first. */
   subtree(root: number): Proc[] {
-    const out: Proc[] = [];
     const r = this.procs.get(root);
-    if (r) out.push(r);
-    for (const p of this.procs.values()) if (p.pid !== root && this.isUnder(p.pid, root)) out.push(p);
+    if (!r) return [];
+    const out: Proc[] = [r];
+    const seen = new Set([root]);
+    for (let i = 0; i < out.length; i++) {
+      for (const c of this.children(out[i]!.pid)) if (!seen.has(c.pid)) { seen.add(c.pid); out.push(c); }
+    }
     return out;
   }
 
   /** Forget processes that exited longer ago than the retention time. */
   prune(nowUs: number): void {
     for (const [pid, p] of this.procs) {
-      if (p.end !== undefined && nowUs - p.end > this.lim.retentionUs) this.procs.delete(pid);
+      if (p.end !== undefined && nowUs - p.end > this.lim.retentionUs) this.#delete(pid);
     }
   }
 }
