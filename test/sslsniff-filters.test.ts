@@ -141,6 +141,24 @@ if (why) {
     t.match(stderr, /LOST \d+ records/, 'summary says so');
   });
 
+  const lib = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
+  const alias = '/lib/x86_64-linux-gnu/libssl.so.3';
+  const sameFile = fs.existsSync(lib) && fs.existsSync(alias) && fs.statSync(lib).ino === fs.statSync(alias).ino;
+  t.test('the same library named twice (via a symlinked directory) is hooked once', { skip: sameFile ? false : `needs ${alias} and ${lib} to be one file (merged /usr)` }, async (t) => {
+    const body = bodyFile(dir, 5000, 'twice-body');
+    const cap = await startCapture(['--binary-path', lib, '--binary-path', alias, '-c', 'curl']);
+    const from = server.conns.length;
+    const r = await curl(server.port, body, 6000);
+    t.equal(r.code, 0);
+    await server.waitConns(from + 1);
+    const { events } = await cap.stop();
+    const attach = events.filter((e) => e.type === 'attach');
+    t.equal(attach.length, new Set(attach.map((e) => e.symbol)).size, 'one attach per function');
+    const st = matchConn(streams(events), server.conns[from]!);
+    t.ok(st, 'request captured once, byte-exact (twice would double it)');
+    t.same(st?.problems, []);
+  });
+
   t.test('run: a missing binary is a usage error', async (t) => {
     const r = await run(process.execPath, [`${process.cwd()}/dist/tools/as-sslsniff.js`, '--binary-path', '/nonexistent/bin']);
     t.equal(r.code, 2);

@@ -93,37 +93,62 @@ export class SslSniffer {
   }
 
   /**
-   * Attach to every hooked function of every target; emits one `attach` event per function.
-   * A function that fails to attach is reported and skipped; returns how many attached.
+   * Attach to every hooked function of every target given at construction; emits one
+   * `attach` event per function. A function that fails to attach is reported and skipped;
+   * returns how many attached.
    */
   attach(): number {
     let n = 0;
-    for (const t of this.opts.targets) {
-      let size = 0;
-      try { size = fs.statSync(t.path).size; } catch { /* reported by the attach */ }
-      if (size > 100 << 20) this.opts.info?.(`attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`);
-      for (const s of t.symbols) {
-        const p = probeFor(s.name, t.lib);
-        if (!p) continue;
+    for (const t of this.opts.targets) n += this.attachTarget(t);
+    return n;
+  }
+
+  #seen = new Set<string>();
+
+  /**
+   * Attach to one more target, e.g. a library a new process has loaded. A function already
+   * hooked (same file, by device and inode, same offset) is skipped: hooking it twice would
+   * report every call twice. Returns how many functions were newly hooked.
+   */
+  attachTarget(t: TlsTarget): number {
+    let n = 0;
+    let size = 0;
+    let fileKey = t.path;
+    try {
+      const st = fs.statSync(t.path);
+      size = st.size;
+      fileKey = `${st.dev}:${st.ino}`;
+    } catch { /* the attach reports it */ }
+    if (size > 100 << 20) this.opts.info?.(`attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`);
+    for (const s of t.symbols) {
+      const p = probeFor(s.name, t.lib);
+      if (!p) continue;
+      const key = `${fileKey}@${s.offset}`;
+      if (this.#seen.has(key)) continue;
+      try {
+        const common = { path: t.path, offset: s.offset, cookie: p.cookie, pid: this.opts.pid };
+        const a = this.obj.attachUprobe(p.enter, common);
+        let b;
         try {
-          const common = { path: t.path, offset: s.offset, cookie: p.cookie, pid: this.opts.pid };
-          const a = this.obj.attachUprobe(p.enter, common);
-          this.#links.push(a);
-          const b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
-          this.#links.push(b);
+          b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
         } catch (e) {
-          this.opts.warn?.(`${t.path}: ${s.name}: ${(e as Error).message}`);
-          continue;
+          a.destroy();
+          throw e;
         }
-        n++;
-        const ev: SslAttachEvent = {
-          v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
-          lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
-        };
-        if (this.opts.pid) ev.pid = this.opts.pid;
-        this.attached.push(ev);
-        this.opts.emit(ev);
+        this.#links.push(a, b);
+      } catch (e) {
+        this.opts.warn?.(`${t.path}: ${s.name}: ${(e as Error).message}`);
+        continue;
       }
+      this.#seen.add(key);
+      n++;
+      const ev: SslAttachEvent = {
+        v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
+        lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
+      };
+      if (this.opts.pid) ev.pid = this.opts.pid;
+      this.attached.push(ev);
+      this.opts.emit(ev);
     }
     return n;
   }
