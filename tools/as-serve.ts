@@ -51,7 +51,8 @@ await runTool<Args>({
   }
   ctx.onStop(() => server.close());
   const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
-  process.stderr.write(`as-serve: ${shown}  (store ${args.db}, ${store.lastId} events)\n`);
+  // agentsight exec runs us --quiet and prints the URL itself; a port picked at random must still be told.
+  if (!args.quiet || args.port === 0) process.stderr.write(`as-serve: ${shown}  (store ${args.db}, ${store.lastId} events)\n`);
 
   const abort = new AbortController();
   ctx.onStop(() => abort.abort());
