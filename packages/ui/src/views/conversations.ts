@@ -6,6 +6,11 @@ type Row = Record<string, any>;
 
 const PAGE = 50;
 
+function modelsText(models: string | null): string {
+  const l = (models ?? '').split(',').filter(Boolean);
+  return l.length > 2 ? `${l.slice(0, 2).join(', ')} +${l.length - 2} more` : l.join(', ');
+}
+
 function asText(v: unknown): string {
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : (x as Row)?.text ?? JSON.stringify(x))).join('\n');
@@ -139,7 +144,7 @@ export function conversations(): View {
       side.appendChild(h('a', { class: `session ${s.pid === pid ? 'active' : ''}`, href: `/conversations?pid=${s.pid}` },
         h('div', null, h('b', null, s.comm ?? '?'), ` pid ${s.pid}`),
         h('div', { class: 'muted small mono' }, argvText(s.argv)),
-        h('div', { class: 'small' }, `${s.calls} calls · ${fmtNum((s.input_tokens ?? 0) + (s.output_tokens ?? 0))} tok · ${s.models ?? ''}`),
+        h('div', { class: 'small' }, `${s.calls} calls · ${fmtNum((s.input_tokens ?? 0) + (s.output_tokens ?? 0))} tok · ${modelsText(s.models)}`),
         h('div', { class: 'muted small' }, `${fmtTime(s.first_ts, true)}`)));
     }
     if (pid === undefined && sessions.length && !params.has('pid')) pid = sessions[0]!.pid;
