@@ -381,3 +381,32 @@ t.test('an agent that runs a tool before its response completes (streamed tool u
   t.same(links(out, 'tool_process').map((l) => [l.from, linkPids(l)]), [['t1', [1501]], ['w1', []]]);
   t.same(alerts(out, 'outside_project').map((a) => (a.evidence as { tool_call: string }).tool_call), ['w1']);
 });
+
+t.test('a tool carried out by an MCP server: its call, and the processes the server ran for it', async (t) => {
+  const S = 1600;
+  const at = T0 + 200 * MS;
+  const mcp = (rpc: number, start: number, end: number, tool: string): AgentEvent => ({
+    v: 1, ts: end, src: 'mcp', type: 'call', transport: 'stdio', channel: String(S), rpc_id: rpc, method: 'tools/call', tool,
+    params: { name: tool, arguments: {} }, result: { content: [] }, start_ts: start, pid: S, comm: 'server',
+  });
+  const out = run([
+    ...agentStart(A),
+    fork(S, A, T0 - 500 * MS), exec(S, A, ['node', 'mcp-server.js'], T0 - 499 * MS), // started with the agent
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [
+      { id: 'toolu_m', name: 'mcp__build__run_build', arguments: { target: 'all' } },
+      { id: 'toolu_q', name: 'mcp__build__status', arguments: {} }] }),
+    fork(1601, S, at + 10), exec(1601, S, ['make', 'all'], at + 11), fork(1602, 1601, at + 12), exec(1602, 1601, ['cc', 'a.c'], at + 13),
+    exit(1602, at + 20), exit(1601, at + 30),
+    mcp(7, at, at + 40, 'run_build'),
+    mcp(8, at + 50, at + 60, 'status'),
+    fork(1603, S, at + 70), exec(1603, S, ['logrotate'], at + 71), // the server's own business, after the calls
+    llmCall({ pid: A, id: 'c2', start: at + 100 * MS, end: at + 200 * MS }),
+  ]);
+  const tp = links(out, 'tool_process');
+  t.same(tp.map((l) => [l.from, linkPids(l)]), [[`mcp:${S}:7`, [1601, 1602]], ['toolu_m', [1601, 1602]], ['toolu_q', []]]);
+  t.match(tp[1]!.detail, { mcp: { call: `mcp:${S}:7`, server_pid: S } });
+  t.ok(tp[1]!.reasons.includes('mcp'));
+  t.match(tp[2]!.detail, { mcp: { call: `mcp:${S}:8` } });
+  t.same(links(out, 'session').filter((l) => String(l.to).startsWith('mcp:')).length, 2, 'MCP calls join the agent\'s session');
+  t.same(alerts(out), []);
+});

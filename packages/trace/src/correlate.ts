@@ -43,6 +43,8 @@ interface ToolRef {
   exitCode?: number;
   decided: boolean;
   resultLinked: boolean;
+  /** The MCP tools/call that carried this tool call out, and the processes its server ran for it. */
+  mcp?: { ref: string; server: number; roots: number[] };
 }
 
 interface Pending {
@@ -95,6 +97,21 @@ interface OutsideWrite { pid: number; path: string; op: string; ret: number; ts:
 const basename = (s: string) => s.slice(s.lastIndexOf('/') + 1);
 const normAddr = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
 const isLoopback = (a: string) => /^127\./.test(a) || a === '::1';
+
+function procDetail(p: Proc): Record<string, unknown> {
+  return {
+    pid: p.pid, ppid: p.ppid, argv: p.argv, ...(p.cwd ? { cwd: p.cwd } : {}), start_ts: p.start,
+    ...(p.end !== undefined ? { end_ts: p.end } : { running: true }),
+    ...(p.exitCode !== undefined ? { exit_code: p.exitCode } : {}), ...(p.signal !== undefined ? { signal: p.signal } : {}),
+    files: p.files.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })),
+    net: p.net.map((n) => ({ type: n.type, family: n.family, addr: n.addr, port: n.port, ret: n.ret })),
+    ...(p.dropped ? { dropped: p.dropped } : {}),
+  };
+}
+
+/** Whether an LLM tool name is this MCP tool as the agent exposes it (mcp__server__tool, server.tool). */
+const mcpNameMatches = (llmName: string, tool: string) =>
+  llmName === tool || llmName.endsWith(`__${tool}`) || llmName.endsWith(`.${tool}`) || llmName.endsWith(`/${tool}`);
 
 /** A Set that forgets its oldest entries past a size: alert deduplication. */
 class SeenSet {
@@ -370,6 +387,11 @@ export class CorrelateStage implements Stage {
     for (const t of tools) {
       t.decided = true;
       const got = assigned.get(t) ?? [];
+      // Carried out by an MCP server: the processes its server ran during that call.
+      for (const pid of t.mcp?.roots ?? []) {
+        const r = this.#procs.get(pid);
+        if (r) got.push({ root: r, procs: this.#procs.subtree(pid).filter((p) => p.owner === t.key), conf: W_LINEAGE + W_TIME + W_ARGS, reasons: ['lineage:mcp_server', 'time', 'mcp'], cmd: 1 });
+      }
       // Tools the agent carries out itself (file edits): its own file operations on the paths named.
       const selfFiles: FileUse[] = [];
       if (t.intent.paths.length) {
@@ -381,6 +403,12 @@ export class CorrelateStage implements Stage {
             if (f.to !== undefined) selfOwner.set(f.to, t.key);
           }
         }
+      }
+      if (!got.length && !selfFiles.length && t.mcp) {
+        this.#link(ts, 'tool_process', t.key, [], W_LINEAGE + W_TIME + W_ARGS, ['mcp'], {
+          call: t.callId, tool: t.name, index: t.index, agent_pid: a.pid, processes: [], mcp: { call: t.mcp.ref, server_pid: t.mcp.server },
+        });
+        continue;
       }
       if (!got.length && !selfFiles.length) {
         if (t.intent.commands.length && orphans.length) {
@@ -406,14 +434,8 @@ export class CorrelateStage implements Stage {
       }
       this.#link(ts, 'tool_process', t.key, pids, conf, reasons, {
         call: t.callId, tool: t.name, index: t.index, agent_pid: a.pid,
-        processes: procs.map((p) => ({
-          pid: p.pid, ppid: p.ppid, argv: p.argv, ...(p.cwd ? { cwd: p.cwd } : {}), start_ts: p.start,
-          ...(p.end !== undefined ? { end_ts: p.end } : { running: true }),
-          ...(p.exitCode !== undefined ? { exit_code: p.exitCode } : {}), ...(p.signal !== undefined ? { signal: p.signal } : {}),
-          files: p.files.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })),
-          net: p.net.map((n) => ({ type: n.type, family: n.family, addr: n.addr, port: n.port, ret: n.ret })),
-          ...(p.dropped ? { dropped: p.dropped } : {}),
-        })),
+        processes: procs.map(procDetail),
+        ...(t.mcp ? { mcp: { call: t.mcp.ref, server_pid: t.mcp.server } } : {}),
         ...(selfFiles.length ? { agent_files: selfFiles.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })) } : {}),
       });
       // Said one thing, ran another: the command named a program, and what ran was not it.
@@ -562,12 +584,36 @@ export class CorrelateStage implements Stage {
   #onMcp(m: McpCallEvent): void {
     // Over stdio the channel is the server's pid: a server under an agent is part of its session.
     if (m.transport !== 'stdio') return;
-    const pid = Number(m.channel);
-    if (!Number.isSafeInteger(pid)) return;
-    const a = this.#agentOf(pid);
-    if (!a) return;
-    this.#link(m.ts, 'session', a.session, `mcp:${m.channel}:${m.rpc_id}`, 0.9, ['lineage'], {
-      agent_pid: a.pid, server_pid: pid, method: m.method, ...(m.tool ? { tool: m.tool } : {}),
-    });
+    const server = Number(m.channel);
+    if (!Number.isSafeInteger(server)) return;
+    const a = this.#agentOf(server);
+    const ref = `mcp:${m.channel}:${m.rpc_id}`;
+    if (a) {
+      this.#link(m.ts, 'session', a.session, ref, 0.9, ['lineage'], {
+        agent_pid: a.pid, server_pid: server, method: m.method, ...(m.tool ? { tool: m.tool } : {}),
+      });
+    }
+    if (m.method !== 'tools/call' || m.from === 'server') return;
+    // The processes the server started while the call ran (through helpers it had before).
+    const roots: Proc[] = [];
+    const queue = this.#procs.children(server);
+    for (let i = 0; i < queue.length && i < 100_000; i++) {
+      const p = queue[i]!;
+      if (p.owner !== undefined || p.start > m.ts) continue;
+      if (p.start >= m.start_ts) roots.push(p);
+      else queue.push(...this.#procs.children(p.pid));
+    }
+    // The LLM tool call this MCP call carries out: same tool name, asked before the call began.
+    const tool = a?.pending && a.pending.lo <= m.start_ts && m.tool
+      ? a.pending.tools.find((t) => !t.mcp && mcpNameMatches(t.name, m.tool!)) : undefined;
+    const procs: Proc[] = [];
+    for (const r of roots) for (const p of this.#procs.subtree(r.pid)) if (p.owner === undefined && !procs.includes(p)) procs.push(p);
+    for (const p of procs) p.owner = tool?.key ?? ref;
+    if (tool && a) tool.mcp = { ref, server, roots: roots.map((r) => r.pid) };
+    if (procs.length) {
+      this.#link(m.ts, 'tool_process', ref, procs.map((p) => p.pid), W_LINEAGE + W_TIME, ['lineage:mcp_server', 'time'], {
+        server_pid: server, tool: m.tool, ...(tool ? { tool_call: tool.key } : {}), processes: procs.map(procDetail),
+      });
+    }
   }
 }
