@@ -157,6 +157,22 @@ t.test('as-proc -p: snapshot of the running tree, its later actions, stops when 
   t.ok(m.every((e) => (e.rss_kb as number) > 0 && (e.threads as number) === 1));
 });
 
+t.test('as-proc with no target: every process but itself', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const tool = startTool('as-proc', ['--interval', '1']);
+  await tool.ready;
+  const marker = `all-marker-${process.pid}`;
+  await new Promise<void>((res) => spawn('/bin/echo', [marker], { stdio: 'ignore' }).on('exit', () => res()));
+  await sleep(1500); // a metrics round, which reads /proc
+  const r = await tool.stop();
+  t.same(r.invalid, []);
+  const evs = r.events;
+  t.ok(of(evs, 'snapshot').some((e) => e.pid === process.pid), 'this test process is in the snapshot');
+  const echo = of(evs, 'exec', (e) => (e.argv as string[])[1] === marker);
+  t.equal(echo.length, 1, 'an unrelated process is traced');
+  t.equal(of(evs, 'exit', (e) => e.pid === echo[0]?.pid).length, 1);
+  t.equal(evs.filter((e) => e.pid === tool.pid).length, 0, 'nothing of as-proc itself (its /proc reads included)');
+});
+
 t.test('usage errors exit 2 without loading anything', async (t) => {
   const r1 = await runTool('as-proc', ['-p', '1', '-c', 'x']);
   t.equal(r1.code, 2);

@@ -62,11 +62,25 @@ const TRACK_AT_EXEC = 0xffffffff;
 
 const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
 
-/** Our process group, from /proc/self/stat (field 5). */
-function ownPgid(): number {
-  const t = fs.readFileSync('/proc/self/stat', 'utf8');
-  const pgrp = Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[2]);
-  return Number.isSafeInteger(pgrp) ? pgrp : 0;
+/**
+ * Our process group when it is a job of its own (a shell with job control put our
+ * pipeline in it: `as-stdiocap | as-merge`), else 0. Traced-everything mode leaves that
+ * group out, or the next tools' reads of our output and what they write would be captured
+ * and written again, without end. Run from a script, we share the script's group: leaving
+ * it out would hide the script's other commands, so it is not.
+ */
+function ownJobPgid(): number {
+  const pgrpOf = (pid: number | 'self') => {
+    try {
+      const t = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[2]);
+    } catch {
+      return NaN;
+    }
+  };
+  const mine = pgrpOf('self');
+  if (!Number.isSafeInteger(mine) || mine <= 0) return 0;
+  return pgrpOf(process.ppid) === mine ? 0 : mine;
 }
 
 export class TraceSession {
@@ -110,7 +124,7 @@ export class TraceSession {
 
     const [c0, c1] = opts.comm ? commWords(opts.comm) : [0n, 0n];
     const obj = BpfObject.open(opts.object, {
-      rodata: { ...opts.rodata, targ_all: all, targ_comm0: c0, targ_comm1: c1, self_tgid: process.pid, self_pgid: all ? ownPgid() : 0 },
+      rodata: { ...opts.rodata, targ_all: all, targ_comm0: c0, targ_comm1: c1, self_tgid: process.pid, self_pgid: all ? ownJobPgid() : 0 },
     });
     let child: GatedChild | undefined;
     try {
