@@ -36,6 +36,9 @@ if (!fs.existsSync(CHROMIUM)) {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
   const f = fx.session.facts;
+  // A finding of the correlator about this agent, shown in Conversations and on the Timeline.
+  fx.store.insert({ v: 1, ts: f.end - 100_000, src: 'trace', type: 'alert', pid: f.agentPid, rule: 'sensitive_file', severity: 'critical', message: 'tool read ~/.ssh/id_ed25519', evidence: { call: f.callIds[1] } } as AgentEvent);
+  fx.store.commit();
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `serve-${name}.png`), fullPage: false });
   const noSecret = async (t: Test, where: string) => {
     const html = await page.content();
@@ -53,6 +56,7 @@ if (!fs.existsSync(CHROMIUM)) {
     t.notMatch(text, '**42 lines**', 'markdown markers are rendered, not shown');
     t.equal(await page.locator('section.call strong', { hasText: '42 lines' }).count(), 1, 'bold text is a <strong>');
     t.match(text, 'claude-sonnet-4', 'the model');
+    t.match(text, 'tool read ~/.ssh/id_ed25519', 'the correlator\'s alert about this agent');
     t.match(text, f.toolCommand, 'the tool call arguments');
     const ran = page.locator('table.procs tr', { hasText: f.toolCommand });
     t.ok(await ran.count() >= 1, 'the spawned process is listed under its tool call');
@@ -92,6 +96,7 @@ if (!fs.existsSync(CHROMIUM)) {
     t.ok(await page.locator('svg.tl g.proc-bar').count() >= 5, 'agent and tool processes');
     t.ok(await page.locator('svg.tl rect.proc.tool').count() >= 2, 'tool processes are marked as such');
     t.ok(await page.locator('svg.tl rect.act.open').count() >= 1, 'file activity ticks');
+    t.equal(await page.locator('svg.tl g.alert-mark').count(), 1, 'the correlation alert is marked on the axis');
     await shot('timeline');
     await page.click('button[title="zoom in"]');
     await page.waitForFunction(() => new URL((globalThis as any).location.href).searchParams.has('from'));

@@ -286,7 +286,9 @@ export class Queries {
       : this.db.prepare(`SELECT pid, CAST((ts - ?) / ? AS INTEGER) AS b, type, count(*) n FROM events
           WHERE src = 'proc' AND type IN ('open', 'connect', 'unlink', 'rename', 'bind', 'listen') AND ts >= ? AND ts <= ?
           GROUP BY pid, b, type`).all(from, w, from, to);
-    return { from, to, bucket_us: w, calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })), processes, activity, span };
+    const alerts = (this.db.prepare(`SELECT json FROM events WHERE src = 'trace' AND type = 'alert' AND ts >= ? AND ts <= ? ORDER BY ts LIMIT 500`)
+      .all(from, to) as Array<{ json: string }>).map((r) => { const a = JSON.parse(r.json) as Row; return { ts: a.ts, pid: a.pid ?? null, rule: a.rule, severity: a.severity, message: a.message }; });
+    return { from, to, bucket_us: w, calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })), processes, activity, alerts, span };
   }
 
   metrics(sp: URLSearchParams): Row {

@@ -121,6 +121,14 @@ export function timeline(): View {
       svg.appendChild(g);
       y += ROW_H;
     }
+    // Correlation alerts: a marker on the time axis, the message on hover, a click to the event.
+    for (const a of (d.alerts as Row[] | undefined) ?? []) {
+      const ax = x(a.ts);
+      if (ax < LABEL_W || ax > LABEL_W + plotW) continue;
+      const g = s('g', { class: `alert-mark sev-${a.severity}` }, s('path', { d: `M${ax - 5},18 L${ax + 5},18 L${ax},27 Z` }), s('title', {}, `${a.severity} ${a.rule}: ${a.message}`));
+      g.addEventListener('click', () => navigate('/events', { src: 'trace', type: 'alert', from: a.ts, to: a.ts }));
+      svg.appendChild(g);
+    }
     clear(box);
     box.appendChild(svg);
     clear(info);
