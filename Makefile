@@ -8,10 +8,11 @@ MANDIR ?= $(PREFIX)/share/man
 CLANG ?= clang
 BPFTOOL ?= bpftool
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need (g++, make: node-gyp builds
+# better-sqlite3, the store of as-serve; chromium: the browser tests).
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
-            chromium jq time
+            chromium jq time g++ make
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
