@@ -13,7 +13,7 @@ import type { Reply } from '@agentsight/mock-llm';
 import { kernelSkipReason } from './sslsniff-helpers.js';
 import { kernelSkipReason as procSkipReason } from './proc-harness.js';
 import { runTool } from './lib/run.js';
-import { ALL_AGENTS, codex, spawnGated, sessionScript, traceAgent, writeSettings, type Agent, type TracedSession } from './lib/agents.js';
+import { ALL_AGENTS, codex, spawnGated, sessionScript, traceAgent, treeOf, writeSettings, type Agent, type TracedSession } from './lib/agents.js';
 
 const PROMPT = 'Save the hostname to a file, then write a short note.';
 const SHELL_CMD = 'cat /etc/hostname > e2e-shell.txt; wc -c e2e-shell.txt; ls /nonexistent-agentsight';
@@ -31,14 +31,6 @@ function conversation(api: string, json: any): unknown[] | undefined {
   if (api === 'gemini') return json?.contents;
   if (api === 'openai.responses') return typeof json?.input === 'string' ? [json.input] : json?.input;
   return json?.messages;
-}
-
-function tree(root: number, proc: Array<Record<string, any>>): Set<number> {
-  const set = new Set([root]);
-  for (const e of [...proc].sort((a, b) => a.ts - b.ts)) {
-    if ((e.type === 'fork' || e.type === 'exec') && set.has(e.ppid)) set.add(e.pid);
-  }
-  return set;
 }
 
 const O_ACCMODE = 3;
@@ -63,7 +55,8 @@ function check(t: Test, s: TracedSession): void {
     if (!sv) return;
     const { req, reply } = sv;
     const what = `call ${i}${sv.aside ? ' (aside)' : ''}`;
-    t.equal(c.pid, s.pid, `${what}: the agent's pid`);
+    if (agent.tlsInChild) t.ok(c.pid !== s.pid && treeOf(s.pid, s.proc).has(c.pid), `${what}: a child of the agent (${c.pid})`);
+    else t.equal(c.pid, s.pid, `${what}: the agent's pid`);
     t.equal(c.api, agent.api, `${what}: api`);
     t.equal(c.status, 200, `${what}: status`);
     t.equal(c.incomplete, undefined, `${what}: complete`);
@@ -81,7 +74,7 @@ function check(t: Test, s: TracedSession): void {
   t.ok(afterShell, 'a captured request carries the shell tool result back to the model');
 
   // Processes: the tool's commands, inside the agent's tree, with argv and exit code.
-  const mine = tree(s.pid, s.proc);
+  const mine = treeOf(s.pid, s.proc);
   const execs = s.proc.filter((e) => e.type === 'exec' && mine.has(e.pid));
   const exits = new Map(s.proc.filter((e) => e.type === 'exit').map((e) => [e.pid, e]));
   const shell = execs.find((e) => e.argv.join(' ').includes('wc -c e2e-shell.txt') && /sh$/.test(e.comm));

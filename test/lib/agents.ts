@@ -63,6 +63,11 @@ export interface Agent {
   shell(command: string): ToolCall;
   /** The model call that writes `content` to the absolute path `file` with its file tool. */
   write(file: string, content: string): ToolCall;
+  /**
+   * Its TLS runs in a child process (not the pid we start): capture must follow the tree,
+   * not a pid filter.
+   */
+  tlsInChild?: boolean;
   /** Calls that are the agent's own plumbing, not the conversation, with the reply they need. */
   aside?(req: MockRequest): Reply | null;
   launch(o: LaunchOptions): AgentLaunch;
@@ -173,10 +178,15 @@ export function claudeCode(): Agent {
   };
 }
 
-/** Gemini CLI 0.61.0 (node bundle) with an API key, against GOOGLE_GEMINI_BASE_URL. */
-export function geminiCli(): Agent {
+/**
+ * Gemini CLI 0.61.0 (node bundle) with an API key, against GOOGLE_GEMINI_BASE_URL. By default
+ * it relaunches itself as a child node with a bigger heap and the child does all the work
+ * (`relaunch: true`, as users run it); GEMINI_CLI_NO_RELAUNCH=true keeps it in one process.
+ */
+export function geminiCli(opts: { relaunch?: boolean } = {}): Agent {
   return {
-    name: 'gemini-cli',
+    name: opts.relaunch ? 'gemini-cli-relaunch' : 'gemini-cli',
+    tlsInChild: !!opts.relaunch,
     api: 'gemini',
     available: () => missing(GEMINI_JS, 'run `make agents`'),
     tlsTarget: () => fs.realpathSync(process.execPath),
@@ -197,7 +207,7 @@ export function geminiCli(): Agent {
         GOOGLE_GEMINI_BASE_URL: o.mock.url,
         NODE_EXTRA_CA_CERTS: o.mock.caPath,
         GEMINI_CLI_TRUST_WORKSPACE: 'true',
-        GEMINI_CLI_NO_RELAUNCH: 'true',
+        ...(opts.relaunch ? {} : { GEMINI_CLI_NO_RELAUNCH: 'true' }),
         GEMINI_TELEMETRY_ENABLED: 'false',
       },
       cwd: o.cwd,
@@ -326,9 +336,18 @@ export function spawnGated(l: AgentLaunch, timeoutMs: number): Gated {
   };
 }
 
-export const ALL_AGENTS = (): Agent[] => [sdkAgent('anthropic'), sdkAgent('openai'), pyAgent(false), pyAgent(true), claudeCode(), geminiCli()];
+export const ALL_AGENTS = (): Agent[] => [sdkAgent('anthropic'), sdkAgent('openai'), pyAgent(false), pyAgent(true), claudeCode(), geminiCli(), geminiCli({ relaunch: true })];
 
 // ---------------------------------------------------------------- a traced session
+
+/** `root` and every process it started, from as-proc's fork/exec events. */
+export function treeOf(root: number, proc: Array<Record<string, any>>): Set<number> {
+  const set = new Set([root]);
+  for (const e of [...proc].sort((a, b) => a.ts - b.ts)) {
+    if ((e.type === 'fork' || e.type === 'exec') && set.has(e.ppid)) set.add(e.pid);
+  }
+  return set;
+}
 
 export interface TracedSession {
   agent: Agent;
@@ -373,11 +392,24 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
   try {
     const l = agent.launch({ mock, prompt: o.prompt, cwd, home });
     writeSettings(l);
+    let tlsFile = agent.tlsTarget();
+    if (agent.tlsInChild && l.cmd[0] === tlsFile) {
+      // Its TLS is in a child we cannot gate or name in advance, and an unfiltered capture
+      // of a shared binary (node) takes in every other program using it. A private copy
+      // of the binary is a distinct inode: uprobes on it see this agent's tree and nothing else.
+      const copy = path.join(dir, 'bin', path.basename(tlsFile));
+      fs.mkdirSync(path.dirname(copy));
+      fs.copyFileSync(tlsFile, copy);
+      fs.chmodSync(copy, 0o755);
+      l.cmd[0] = tlsFile = copy;
+    }
     const g = spawnGated(l, o.timeoutMs);
     let sniff: Awaited<ReturnType<typeof startCapture>> | undefined;
     const proc = startTool('as-proc', ['-p', String(g.pid), '--interval', '0', '--no-snapshot'], { timeoutMs: o.timeoutMs + 30000 });
     try {
-      sniff = await startCapture(['--binary-path', agent.tlsTarget(), '-p', String(g.pid)], 30000);
+      // A pid filter when the agent's TLS is in the pid we start; else everything using its
+      // (private) TLS file, kept below only for the agent's tree (as-proc's exec/fork events).
+      sniff = await startCapture(['--binary-path', tlsFile, ...(agent.tlsInChild ? [] : ['-p', String(g.pid)])], 30000);
       await proc.ready;
     } catch (e) {
       g.child.kill('SIGKILL');
@@ -399,13 +431,15 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
     const agentMs = Date.now() - ta;
     const cap = await sniff.stop();
     const pr = await proc.done;
-    const sslText = cap.events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const pids = treeOf(g.pid, pr.events as unknown as Array<Record<string, any>>);
+    const ssl = agent.tlsInChild ? cap.events.filter((e) => e.pid === undefined || pids.has(e.pid)) : cap.events;
+    const sslText = ssl.map((e) => JSON.stringify(e)).join('\n') + '\n';
     const http = await runTool('as-http', ['-q'], { stdin: sslText, timeoutMs: 30000 });
     const merged = await runTool('as-merge', ['-q'], { stdin: http.stdout, timeoutMs: 30000 });
     if (merged.code !== 0) throw new Error(`as-merge exit ${merged.code}: ${merged.stderr}`);
     return {
       agent, pid: g.pid, exitCode, stdout: g.stdout(), stderr: g.stderr(), cwd, served, requests: mock.requests,
-      ssl: cap.events, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
+      ssl, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
       merged: merged.events, ms: { agent: agentMs, total: Date.now() - t0 }, dir,
     };
   } finally {
