@@ -34,6 +34,8 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
     "/bin/sh -c '/bin/sleep 0.001; exit 0'",
     // A long argument (agents run long `bash -c` scripts) and an empty one.
     '/bin/echo "$(printf \'x%.0s\' {1..10000})" "" > /dev/null',
+    // bind to port 0 then listen: listen reports the port the kernel chose; a unix connect that fails.
+    "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); u = socket.socket(socket.AF_UNIX)\ntry: u.connect(\"/nonexistent/agentsight.sock\")\nexcept OSError: pass'",
     'exit 7',
   ].join('\n') + '\n', { mode: 0o755 });
 
@@ -73,6 +75,15 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
   t.equal(connects.length, 1, 'one inet connect');
   t.match(connects[0], { pid: root.pid, addr: '127.0.0.1', port, ret: 0 });
 
+  const binds = of(evs, 'bind', (e) => e.family === 'inet');
+  t.equal(binds.length, 1, 'one inet bind');
+  t.match(binds[0], { addr: '127.0.0.1', port: 0, ret: 0 });
+  const listens = of(evs, 'listen', (e) => e.pid === binds[0]?.pid);
+  t.equal(listens.length, 1, 'one listen');
+  t.match(listens[0], { family: 'inet', addr: '127.0.0.1', ret: 0 });
+  t.ok((listens[0]?.port as number) > 0, `listen says the port the kernel chose (${listens[0]?.port})`);
+  t.match(of(evs, 'connect', (e) => e.family === 'unix'), [{ addr: '/nonexistent/agentsight.sock', ret: -2 }], 'the failed unix connect');
+
   const sleeps = of(evs, 'exec', (e) => e.filename === '/bin/sleep') as unknown as ProcExecEvent[];
   t.equal(sleeps.length, 1, 'the 1 ms grandchild was caught');
   const gc = sleeps[0]!;
@@ -101,6 +112,14 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
   t.equal(of(evs, 'lost').length, 0, 'nothing lost');
   const byTs = evs.filter((e) => !(e as E).folded);
   t.ok(byTs.every((e, i) => i === 0 || e.ts >= byTs[i - 1]!.ts - 1000), 'events in kernel order (folded opens come at exit)');
+});
+
+t.test('as-proc --no-files --no-net: lifecycle only', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const r = await runTool('as-proc', ['--interval', '0', '-q', '--no-files', '--no-net', '--cmd', '--', '/bin/bash', '-c', 'cat /etc/hostname > /dev/null; exec 3<>/dev/tcp/127.0.0.1/1 || true; /bin/true'], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  const types = new Set(r.events.map((e) => e.type));
+  t.ok(types.has('exec') && types.has('exit') && types.has('fork'), `lifecycle events (${[...types].join(', ')})`);
+  for (const x of ['open', 'connect', 'unlink', 'rename', 'bind', 'listen']) t.notOk(types.has(x), `no ${x}`);
 });
 
 t.test('as-proc -c: only processes with that name and their children', { skip: skip ?? false, timeout: 90_000 }, async (t) => {

@@ -158,3 +158,21 @@ t.test('as-stdiocap tracing everything skips a reader of its output outside its 
   t.equal(evs.filter((e) => e.pid === reader.pid).length, 0, 'the FIFO reader is not');
   t.same(evs.filter((e) => e.data.includes(marker)).map((e) => e.comm), ['echo'], 'our own output never comes back');
 });
+
+t.test('as-stdiocap: writev gathered into one call; a pty as stdout', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asstdio-v-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const capture = path.join(dir, 'cap.ndjson');
+  const py = 'import os\nn = os.writev(1, [b"ab", b"", b"cd", b"x" * 20000, b"\\xff"])\nassert n == 20005';
+  const marker = `pty-${process.pid}`;
+  // script(1) runs the shell on a pty: its stdout is the pty's slave side.
+  const script = `python3 -c '${py}'; script -qfc "echo ${marker}" /dev/null`;
+  const r = await runTool('as-stdiocap', ['-q', '-o', capture, '--cmd', '--', '/bin/bash', '-c', script], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  const evs = data(fs.readFileSync(capture, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  const v = evs.filter((e) => e.fd === 1 && e.len === 20005);
+  t.equal(v.length, 1, 'one event for the writev');
+  t.ok(v[0] && decodePayload(v[0]).equals(Buffer.concat([Buffer.from('abcd'), Buffer.alloc(20000, 'x'), Buffer.from([0xff])])), 'iovecs in order, empty one skipped, bytes exact');
+  const pty = evs.filter((e) => e.comm === 'echo' || (e.fd === 1 && decodePayload(e).toString().includes(marker)));
+  t.ok(pty.some((e) => e.dir === 'write' && decodePayload(e).toString() === `${marker}\n`), 'the write to the pty');
+});
