@@ -8,6 +8,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { decodePayload, type Payload } from '@agentsight/events';
 import { prng, runHttp, splitPoints, sslEvents } from '@agentsight/http';
@@ -136,5 +137,31 @@ for (const c of all) {
       }
     }
     t.equal(bad, 0, 'all 30 random splits give identical events');
+
+    // The same body sent compressed (flushed every few hundred bytes, as a streaming
+    // server does) and chunked: the same messages and bodies come out.
+    const head = res.subarray(0, res.indexOf('\r\n\r\n')).toString('latin1').split('\r\n')
+      .filter((l) => !/^(content-length|transfer-encoding):/i.test(l));
+    for (const ce of ['gzip', 'deflate', 'br'] as const) {
+      const z = ce === 'gzip' ? zlib.createGzip() : ce === 'deflate' ? zlib.createDeflate() : zlib.createBrotliCompress();
+      const parts: Buffer[] = [];
+      z.on('data', (d: Buffer) => parts.push(d));
+      for (let off = 0; off < ref.body.length; off += 300) {
+        z.write(ref.body.subarray(off, off + 300));
+        await new Promise<void>((r) => z.flush(ce === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, () => r()));
+      }
+      await new Promise<void>((r) => z.end(() => r()));
+      const enc = Buffer.concat(parts);
+      const rnd = prng(enc.length);
+      const cuts = [0, ...splitPoints(enc.length, rnd, 2000), enc.length];
+      const chunked = cuts.slice(1).map((c, i) => Buffer.concat([Buffer.from(`${(c - cuts[i]!).toString(16)}\r\n`), enc.subarray(cuts[i]!, c), Buffer.from('\r\n')]));
+      const res2 = Buffer.concat([Buffer.from([...head, `content-encoding: ${ce}`, 'transfer-encoding: chunked', '', ''].join('\r\n'), 'latin1'), ...chunked, Buffer.from('0\r\n\r\n')]);
+      const got = feed(req, res2, prng(3), 500);
+      const [r2] = got.filter((e) => e.type === 'response');
+      t.equal(r2!.raw_size, enc.length, `${ce}: raw size`);
+      t.notOk(r2!.decode_error, `${ce}: decoded`);
+      const norm = (evs: Ev[]) => strip(evs).map(({ headers, raw_size, ...rest }) => rest);
+      t.same(norm(got), norm(whole), `${ce}: same events as uncompressed`);
+    }
   });
 }
