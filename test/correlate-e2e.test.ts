@@ -2,7 +2,7 @@
 // scripted to ask for tool calls (one, two in parallel, a file write the agent does itself,
 // and one that fails three times in a row). Their TLS plaintext is captured with
 // as-sslsniff (on the node binary, one capture per agent pid) and their processes with
-// as-proc; the captures go through as-http | as-merge --correlate. Every tool call must
+// as-proc, their output with as-stdiocap; all go through as-http | as-merge --correlate. Every tool call must
 // link to exactly the processes it ran, the loop alert must fire once, and nothing may
 // link across the two agents.
 //
@@ -26,9 +26,9 @@ const TOOLS = path.join(ROOT, 'dist/tools');
 const AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
 
 function skipReason(): string | null {
-  const k = kernelSkipReason(['proc.bpf.o', 'sslsniff.bpf.o']);
+  const k = kernelSkipReason(['proc.bpf.o', 'sslsniff.bpf.o', 'stdiocap.bpf.o']);
   if (k) return k;
-  for (const f of ['as-sslsniff.js', 'as-proc.js', 'as-http.js', 'as-merge.js']) {
+  for (const f of ['as-sslsniff.js', 'as-proc.js', 'as-stdiocap.js', 'as-http.js', 'as-merge.js']) {
     if (!fs.existsSync(path.join(TOOLS, f))) return `dist/tools/${f} not built (make build)`;
   }
   if (!fs.existsSync(AGENT)) return `${AGENT} not built (make build)`;
@@ -142,7 +142,10 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     });
 
     const proc = startTool('as-proc', ['--interval', '0', ...agents.flatMap((a) => ['-p', String(a.pid)])], { timeoutMs: 120_000 });
+    // The tools' output, to check the results the agents sent back against what ran.
+    const stdio = startTool('as-stdiocap', agents.flatMap((a) => ['-p', String(a.pid)]), { timeoutMs: 120_000 });
     await proc.ready;
+    await stdio.ready;
     for (const a of agents) captures.push(await startCapture(['-p', String(a.pid), '--binary-path', process.execPath]));
 
     for (const a of agents) a.child.stdin!.end('go\n');
@@ -156,11 +159,13 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     // Give as-proc time to read the last exits before asking it to stop.
     await new Promise((r) => setTimeout(r, 300));
     const procRun = await proc.stop();
+    const stdioRun = await stdio.stop();
     t.same(procRun.invalid, [], 'as-proc output valid');
+    t.same(stdioRun.invalid, [], 'as-stdiocap output valid');
     sniffed.forEach((s, i) => t.equal(s.code, 0, `as-sslsniff ${i} exits 0: ${s.stderr.slice(-300)}`));
 
     // One stream as a single capture would give it: merged in time order.
-    const all = [...procRun.events, ...sniffed.flatMap((s) => s.events as AgentEvent[])]
+    const all = [...procRun.events, ...stdioRun.events, ...sniffed.flatMap((s) => s.events as AgentEvent[])]
       .map((e, i) => ({ e, i })).sort((x, y) => x.e.ts - y.e.ts || x.i - y.i).map((x) => x.e);
     const capFile = path.join(agents[0]!.dir, '..', `as-correlate-${process.pid}.ndjson`);
     fs.writeFileSync(capFile, all.map((e) => JSON.stringify(e)).join('\n') + '\n');
@@ -227,6 +232,11 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     for (const l of tr) {
       const a = agentOf.get(l.from) ?? agents[0]!;
       t.equal(callPid.get(String(l.to)), a.pid, `${l.from}: result carried by its own agent's next call`);
+    }
+    // What each bash call's processes wrote is what the agent sent back as its result.
+    // (`echo beta > b.txt` writes nothing to its output: nothing to match.)
+    for (const l of tr.filter((x) => truth.has(x.from))) {
+      t.equal((l.detail as { output_match: boolean | null }).output_match, l.from === 'call_b2' ? null : true, `${l.from}: result vs captured output (${l.reasons.join(',')})`);
     }
     const failed = tr.filter((l) => (l.detail as { failed: boolean }).failed).map((l) => l.from).sort();
     t.same(failed, ['call_b4', 'toolu_a5', 'toolu_a6', 'toolu_a7']);

@@ -410,3 +410,23 @@ t.test('a tool carried out by an MCP server: its call, and the processes the ser
   t.same(links(out, 'session').filter((l) => String(l.to).startsWith('mcp:')).length, 2, 'MCP calls join the agent\'s session');
   t.same(alerts(out), []);
 });
+
+t.test('tool output vs the result sent back: match, mismatch, nothing to tell', async (t) => {
+  const at = T0 + 200 * MS;
+  const calls = [bashCall('t1', 'cat a'), bashCall('t2', 'cat b'), bashCall('t3', 'cat c > d')];
+  const out = run([
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: calls }),
+    ...shell(1701, A, 'cat a', at), stdout(1701, 'alpha\n', at + 100),
+    ...shell(1702, A, 'cat b', at + 2000), stdout(1702, 'bravo\n', at + 2100),
+    ...shell(1703, A, 'cat c > d', at + 4000), stdout(1703, 'charlie\n', at + 4100), // fd 1 is the file d
+    llmCall({ pid: A, id: 'c2', start: at + 100 * MS, end: at + 200 * MS, messages: [
+      { role: 'user', content: [
+        { type: 'tool_result', tool_use_id: 't1', content: 'alpha' },
+        { type: 'tool_result', tool_use_id: 't2', content: 'something the tool never printed' },
+        { type: 'tool_result', tool_use_id: 't3', content: '' }] }] }),
+  ]);
+  t.same(links(out, 'tool_result').map((l) => [l.from, (l.detail as { output_match: boolean | null }).output_match]), [['t1', true], ['t2', false], ['t3', null]]);
+});
+
+function bashCall(id: string, command: string) { return { id, name: 'bash', arguments: { command } }; }

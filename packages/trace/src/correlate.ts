@@ -473,7 +473,10 @@ export class CorrelateStage implements Stage {
       if (!ref || ref.resultLinked || !ref.decided) continue;
       ref.resultLinked = true;
       const out = ref.pids.map((pid) => this.#procs.get(pid)?.out ?? '').join('').trim();
-      const outputMatch = out === '' ? null : r.text.includes(out.slice(0, 512)) || (r.text.trim() !== '' && out.includes(r.text.trim().slice(0, 512)));
+      // Writes to fd 1/2 are not always the tool's output (`echo x > file` writes fd 1 to a
+      // file): an empty result, or no captured output, tells nothing either way.
+      const res = r.text.trim();
+      const outputMatch = out === '' || res === '' ? null : res.includes(out.slice(0, 512)) || out.includes(res.slice(0, 512));
       const reasons = [how];
       if (outputMatch === true) reasons.push('output_match');
       const failed = r.isError === true || (ref.exitCode !== undefined && ref.exitCode !== 0);
