@@ -231,6 +231,7 @@ t.test('a lost event: the message is reported incomplete and the next one parses
   const ress = of(evs, 'response');
   t.equal(ress.length, 1);
   t.equal(body(ress[0]!).toString(), 'second', 'resynchronised at the next response');
+  t.equal(ress[0]!.req, 'c1#1', 'paired with its own request, not the one whose answer was lost');
 
   // Loss mid-body with the size known (a piece marked truncated): skipped exactly.
   const big = 'z'.repeat(100);

@@ -190,6 +190,8 @@ class Conn {
   #held: Buffer | null = null;
   #resMsg: Msg | null = null;
   #awaiting: Pairing[] = [];
+  /** Response bytes were lost (or unparseable) since the last response head. */
+  #resLost = false;
   #reqCount = 0;
   #nonHttpReported = false;
   #errorReports = 0;
@@ -308,6 +310,7 @@ class Conn {
     if (missing === undefined) this.#stage.stats.holes++;
     if (this.#h2) { this.#h2[dir].gap(); return; }
     if (this.#ws) { this.#ws[dir].gap(); return; }
+    if (dir === 'read' && (missing === undefined || !this.#res.busy)) this.#resLost = true;
     (dir === 'write' ? this.#req : this.#res).gap(missing);
   }
 
@@ -522,6 +525,12 @@ class Conn {
   #onResHead(h: MessageHead): BodyPlan | string {
     const st = h.status!;
     const interim = st >= 100 && st < 200 && st !== 101;
+    if (this.#resLost && this.#awaiting.length > 1) {
+      // Responses were lost: the requests they answered wait in vain. Clients do not
+      // pipeline in practice, so the newest request is the one being answered.
+      this.#awaiting.splice(0, this.#awaiting.length - 1);
+    }
+    this.#resLost = false;
     const pairing = interim ? this.#awaiting[0] : this.#awaiting.shift();
     const plan = planBody(h, pairing?.method);
     if (typeof plan === 'string') return plan;
@@ -674,6 +683,7 @@ class Conn {
       this.#unparsed(reason, bytes, dir);
       return;
     }
+    if (dir === 'read') this.#resLost = true;
     if (this.#errorReports++ >= MAX_ERROR_REPORTS) return;
     this.#unparsed(`parse error (${dir === 'write' ? 'request' : 'response'}): ${reason}; resynchronising`, bytes, dir);
   }
