@@ -216,7 +216,10 @@ int BPF_PROG(proc_exit, struct task_struct *p)
 	struct exit_rec r = {};
 	struct signal_struct *sig;
 	__u64 start;
+	__u32 tid = BPF_CORE_READ(p, pid);
 
+	/* A thread killed inside a traced syscall never reaches sys_exit: forget its arguments. */
+	bpf_map_delete_elem(&pending, &tid);
 	if (!track_exit(p))
 		return 0;
 	r.h.kind = REC_EXIT;

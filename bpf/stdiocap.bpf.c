@@ -101,6 +101,10 @@ int BPF_PROG(stdio_exec, struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(stdio_exit, struct task_struct *p)
 {
+	__u32 tid = BPF_CORE_READ(p, pid);
+
+	/* A thread killed inside a read or write never reaches sys_exit: forget its arguments. */
+	bpf_map_delete_elem(&pending, &tid);
 	track_exit(p);
 	return 0;
 }

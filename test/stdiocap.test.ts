@@ -124,8 +124,8 @@ t.test('as-stdiocap tracing everything does not capture its own pipeline (a job 
   const sizeA = fs.statSync(out).size;
   await sleep(1000);
   const sizeB = fs.statSync(out).size;
-  // The job's group is led by its first process.
-  if (nodePid) process.kill(-nodePid, 'SIGINT');
+  // Stop the tool only: the cats then see the end of input and flush what they hold.
+  if (nodePid) process.kill(nodePid, 'SIGINT');
   await exited;
   const evs = data(fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
   t.ok(evs.some((e) => e.comm === 'echo' && e.data === `${marker}\n`), 'an unrelated process is captured');
