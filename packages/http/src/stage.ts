@@ -118,7 +118,7 @@ export class HttpStage implements Stage {
 
   #sweep(now: number, last: (c: Conn) => number): void {
     const limit = this.opts.idleTimeoutS * 1e6;
-    for (const c of [...this.#conns.values()]) if (now - last(c) > limit) this.#drop(c, 'idle timeout');
+    for (const c of [...this.#conns.values()]) if (now - last(c) > limit * c.idleFactor) this.#drop(c, 'idle timeout');
   }
 
   #drop(c: Conn, reason: string): void {
@@ -239,6 +239,15 @@ class Conn {
     if (this.#h2) n += this.#h2.read.buffered + this.#h2.write.buffered;
     if (this.#ws) n += this.#ws.read.buffered + this.#ws.write.buffered;
     return n;
+  }
+
+  /**
+   * HTTP/2 and WebSocket connections carry state that cannot be rebuilt mid-stream
+   * (header tables, compression windows) and are long-lived by design: they are kept
+   * longer before being dropped.
+   */
+  get idleFactor(): number {
+    return this.#h2 || this.#ws ? 12 : 1;
   }
 
   nextSeqs(): { write: number; read: number } {
