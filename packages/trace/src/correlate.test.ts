@@ -430,3 +430,18 @@ t.test('tool output vs the result sent back: match, mismatch, nothing to tell', 
 });
 
 function bashCall(id: string, command: string) { return { id, name: 'bash', arguments: { command } }; }
+
+t.test('side calls of the agent while its tools run do not close the window', async (t) => {
+  const at = T0 + 200 * MS;
+  const evs = (sideTools: unknown[] | undefined) => [
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [bashCall('toolu_1', 'npm test')] }),
+    // A title or safety-check call, made while the tool starts: no tools offered.
+    llmCall({ pid: A, id: 'side', start: T0 + 150 * MS, end: T0 + 160 * MS, messages: [{ role: 'user', content: 'title for: npm test' }], tools: sideTools }),
+    ...shell(1801, A, 'npm test', at),
+    llmCall({ pid: A, id: 'c2', start: at + 100 * MS, end: at + 200 * MS, messages: [{ role: 'user', content: 'go' }, { role: 'assistant', content: [] }, result('toolu_1', 'ok')] }),
+  ];
+  t.same(links(run(evs([])), 'tool_process').map((l) => [l.from, linkPids(l)]), [['toolu_1', [1801]]]);
+  // A call that offers tools and continues nothing is a new turn: the earlier tools are done.
+  t.same(links(run(evs([{ name: 'bash' }])), 'tool_process'), []);
+});

@@ -61,7 +61,10 @@ interface Agent {
   cwd?: string;
   /** Hosts of the LLM APIs this agent called: its own connections there are expected. */
   apiHosts: Set<string>;
-  pending?: Pending;
+  /** Responses whose tool calls are not decided yet, oldest first. More than one when the
+   * agent runs several conversations at once (sub-agents in the same process) or makes side
+   * calls (titles, safety checks) while its tools run. */
+  pendings: Pending[];
   /** The agent's own file operations while tool calls are pending (tools it carries out itself). */
   ops: FileUse[];
   /** Writes outside the project while tool calls are pending, judged when they are decided. */
@@ -89,6 +92,8 @@ const MAX_MENTIONED = 4096;
 const MAX_SEEN = 10_000;
 const MAX_AGENT_OPS = 4096;
 const MAX_DEFERRED = 1024;
+/** Responses with undecided tool calls per agent; past it the oldest is decided. */
+const MAX_PENDING = 64;
 /** Writes here are flagged as info only: scratch space every tool uses. */
 const TEMP_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/'];
 
@@ -169,7 +174,7 @@ export class CorrelateStage implements Stage {
   }
 
   end(): void {
-    for (const a of this.#agents.values()) if (a.pending) this.#decide(a, Number.MAX_SAFE_INTEGER, this.#streamTs);
+    for (const a of this.#agents.values()) this.#decideAll(a, Number.MAX_SAFE_INTEGER, this.#streamTs);
   }
 
   tick(_nowUs: number): void {
@@ -179,7 +184,7 @@ export class CorrelateStage implements Stage {
 
   #housekeep(): void {
     for (const a of this.#agents.values()) {
-      if (a.pending && this.#streamTs - a.pending.end > this.#idleUs) this.#decide(a, this.#streamTs, this.#streamTs);
+      for (const p of [...a.pendings]) if (this.#streamTs - p.end > this.#idleUs) this.#decide(a, p, this.#streamTs, this.#streamTs);
     }
     this.#procs.prune(this.#streamTs);
   }
@@ -226,13 +231,13 @@ export class CorrelateStage implements Stage {
     a = {
       pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
       ...(p?.cwd ? { cwd: p.cwd } : {}),
-      apiHosts: new Set(), ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
+      apiHosts: new Set(), pendings: [], ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
     };
     this.#agents.set(pid, a);
     this.stats.agents++;
     if (this.#agents.size > this.#maxAgents) {
       const [oldPid, old] = this.#agents.entries().next().value as [number, Agent];
-      if (old.pending) this.#decide(old, this.#streamTs, this.#streamTs);
+      this.#decideAll(old, this.#streamTs, this.#streamTs);
       this.#agents.delete(oldPid);
     }
     return { agent: a, ...(parent ? { parent } : {}) };
@@ -261,7 +266,19 @@ export class CorrelateStage implements Stage {
     this.#mention(a, c.response.text);
 
     const start = c.timing?.start ?? c.ts;
-    if (a.pending) this.#decide(a, start, c.ts);
+    // A request that carries a response's tool calls (their results, or the assistant turn
+    // itself) continues that conversation: its tools are done. A request that continues none
+    // but offers tools starts another turn of the agent: those before it are done too. Side
+    // calls without tools (titles, summaries, safety checks, made while tools run) leave
+    // them pending.
+    if (a.pendings.length) {
+      const text = JSON.stringify(msgs);
+      const named = new Set(toolResultsOf(msgs).filter((r) => r.id === null).map((r) => r.name));
+      const continued = a.pendings.filter((p) => p.lo < start &&
+        p.tools.some((t) => t.key.startsWith(`${p.call.id}#`) ? named.has(t.name) : text.includes(JSON.stringify(t.key))));
+      const close = continued.length ? continued : (c.request.tools?.length ?? 0) > 0 ? a.pendings.filter((p) => p.lo < start) : [];
+      for (const p of close) this.#decide(a, p, start, c.ts);
+    }
     this.#linkResults(a, c);
 
     const tcs = c.response.tool_calls ?? [];
@@ -280,7 +297,8 @@ export class CorrelateStage implements Stage {
         if (a.recent.size > MAX_RECENT) a.recent.delete(a.recent.keys().next().value as string);
         return ref;
       });
-      a.pending = { call: c, lo: start, end: Math.max(c.ts, start + Math.round((c.timing?.duration_ms ?? 0) * 1000)), tools };
+      a.pendings.push({ call: c, lo: start, end: Math.max(c.ts, start + Math.round((c.timing?.duration_ms ?? 0) * 1000)), tools });
+      if (a.pendings.length > MAX_PENDING) this.#decide(a, a.pendings[0]!, start, c.ts);
     }
   }
 
@@ -332,11 +350,18 @@ export class CorrelateStage implements Stage {
     return { score: Math.max(cmd, 0.8 * pathHit, 0.6 * netHit), reasons, cmd };
   }
 
-  #decide(a: Agent, hi: number, ts: number): void {
-    const pend = a.pending;
-    if (!pend) return;
-    a.pending = undefined;
+  #decideAll(a: Agent, hi: number, ts: number): void {
+    for (const p of [...a.pendings]) this.#decide(a, p, hi, ts);
+  }
+
+  #decide(a: Agent, pend: Pending, hi: number, ts: number): void {
+    const i = a.pendings.indexOf(pend);
+    if (i < 0) return;
+    a.pendings.splice(i, 1);
     const { lo, tools } = pend;
+    // Tool calls of responses still pending whose time overlaps: a process that matches one
+    // of those better is left for its own decision.
+    const others = a.pendings.filter((p) => p.lo < hi).flatMap((p) => p.tools);
 
     // New process subtrees under the agent in the window: a process whose parent is the
     // agent, or a long-lived helper of the agent that no tool owns (a persistent shell).
@@ -360,6 +385,7 @@ export class CorrelateStage implements Stage {
           (s.score === bestS.score && s.score > 0 && best && (assigned.get(t)?.length ?? 0) < (assigned.get(best)?.length ?? 0));
         if (better) { best = t; bestS = s; }
       }
+      if (others.some((t) => this.#score(t, sub, a).score > bestS.score)) continue;
       const lineage = r.ppid === a.pid ? 'lineage:child' : 'lineage:descendant';
       if (best && bestS.score > 0) {
         const l = assigned.get(best) ?? [];
@@ -371,7 +397,8 @@ export class CorrelateStage implements Stage {
     // could have started it. Anything else is the agent's own business (helpers, probes).
     const orphans: Proc[] = [];
     const cands = tools.filter((t) => t.intent.commands.length > 0);
-    const only = cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
+    // With other responses pending too, a process nothing matched cannot be placed.
+    const only = others.length ? undefined : cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
     for (const u of unmatched) {
       if (only && !(assigned.get(only) ?? []).some((g) => g.cmd > 0 || !g.reasons.includes('only_candidate'))) {
         const l = assigned.get(only) ?? [];
@@ -382,7 +409,8 @@ export class CorrelateStage implements Stage {
 
     // The agent's own operations in the window; later ones wait for the next decision.
     const ops = a.ops.filter((f) => f.ts >= lo && f.ts < hi);
-    a.ops = a.ops.filter((f) => f.ts >= hi);
+    const keepFrom = Math.min(hi, ...a.pendings.map((p) => p.lo));
+    a.ops = a.ops.filter((f) => f.ts >= keepFrom);
     const selfOwner = new Map<string, string>();
     for (const t of tools) {
       t.decided = true;
@@ -445,7 +473,7 @@ export class CorrelateStage implements Stage {
         }, got[0]!.root.pid);
       }
     }
-    this.#judgeDeferred(a, selfOwner, hi);
+    this.#judgeDeferred(a, selfOwner, Math.min(hi, ...a.pendings.map((p) => p.lo)));
   }
 
   /** Writes outside the project seen while the tools were pending: those of a tool's processes, or the agent's own on a tool's behalf. */
@@ -512,7 +540,7 @@ export class CorrelateStage implements Stage {
     if (ev.type === 'exit') {
       const ag = this.#agents.get(ev.pid);
       if (ag) {
-        if (ag.pending) this.#decide(ag, ev.ts + 1, ev.ts);
+        this.#decideAll(ag, ev.ts + 1, ev.ts);
         this.#agents.delete(ev.pid);
       }
       return;
@@ -520,7 +548,7 @@ export class CorrelateStage implements Stage {
     if (ev.type !== 'open' && ev.type !== 'rename' && ev.type !== 'unlink' && ev.type !== 'connect') return;
     const a = this.#agentOf(p.pid);
     if (!a) return;
-    const owner = p.owner ?? (a.pending ? a.pending.tools.map((t) => t.key) : undefined);
+    const owner = p.owner ?? (a.pendings.length ? a.pendings.flatMap((x) => x.tools.map((t) => t.key)) : undefined);
     const ctx = { pid: p.pid, argv: p.argv, agent_pid: a.pid, ...(owner ? { tool_call: owner } : {}) };
     if (ev.type === 'connect') {
       if (p.pid === a.pid || ev.addr === undefined || (ev.family !== 'inet' && ev.family !== 'inet6') || ev.port === 53) return;
@@ -607,8 +635,8 @@ export class CorrelateStage implements Stage {
       else queue.push(...this.#procs.children(p.pid));
     }
     // The LLM tool call this MCP call carries out: same tool name, asked before the call began.
-    const tool = a?.pending && a.pending.lo <= m.start_ts && m.tool
-      ? a.pending.tools.find((t) => !t.mcp && mcpNameMatches(t.name, m.tool!)) : undefined;
+    const tool = a && m.tool
+      ? a.pendings.filter((p) => p.lo <= m.start_ts).flatMap((p) => p.tools).find((t) => !t.mcp && mcpNameMatches(t.name, m.tool!)) : undefined;
     const procs: Proc[] = [];
     for (const r of roots) for (const p of this.#procs.subtree(r.pid)) if (p.owner === undefined && !procs.includes(p)) procs.push(p);
     for (const p of procs) p.owner = tool?.key ?? ref;

@@ -14,12 +14,14 @@ export interface CallSpec {
   text?: string;
   api?: LlmCallEvent['api'];
   host?: string;
+  /** Tools offered in the request (default: a bash tool, as an agent's main loop does; [] for a side call). */
+  tools?: unknown[];
 }
 
 export function llmCall(s: CallSpec): LlmCallEvent {
   return {
     v: 1, ts: s.end, src: 'llm', type: 'call', pid: s.pid, tid: s.pid, comm: 'agent', id: s.id, provider: 'anthropic',
-    api: s.api ?? 'anthropic.messages', model: 'm', request: { messages: s.messages ?? [{ role: 'user', content: 'go' }], stream: true },
+    api: s.api ?? 'anthropic.messages', model: 'm', request: { messages: s.messages ?? [{ role: 'user', content: 'go' }], tools: s.tools ?? [{ name: 'bash' }], stream: true },
     response: { text: s.text ?? '', thinking: null, tool_calls: s.toolCalls ?? [], finish_reason: s.toolCalls?.length ? 'tool_use' : 'end_turn' },
     usage: {}, status: 200, timing: { start: s.start, duration_ms: (s.end - s.start) / 1000 }, conn: `c${s.pid}`,
     host: s.host ?? 'api.anthropic.com', req: `c${s.pid}#${s.id}`,
