@@ -272,8 +272,10 @@ export class CorrelateStage implements Stage {
     // calls without tools (titles, summaries, safety checks, made while tools run) leave
     // them pending.
     if (a.pendings.length) {
-      const text = JSON.stringify(msgs);
-      const named = new Set(toolResultsOf(msgs).filter((r) => r.id === null).map((r) => r.name));
+      // The continuation is at the end of the history: no need to serialise all of it.
+      const tail = msgs.slice(-64);
+      const text = JSON.stringify(tail);
+      const named = new Set(toolResultsOf(tail).filter((r) => r.id === null).map((r) => r.name));
       const continued = a.pendings.filter((p) => p.lo < start &&
         p.tools.some((t) => t.key.startsWith(`${p.call.id}#`) ? named.has(t.name) : text.includes(JSON.stringify(t.key))));
       const close = continued.length ? continued : (c.request.tools?.length ?? 0) > 0 ? a.pendings.filter((p) => p.lo < start) : [];
