@@ -191,6 +191,17 @@ t.test('SSE: one event per message as it arrives, ttft on the first, final respo
   t.ok(out.indexOf(r) > out.indexOf(sses[2]!), 'response after its messages');
 });
 
+t.test('an event-stream response that holds no SSE message keeps its body', async (t) => {
+  const err = '{"error":{"type":"overloaded_error","message":"Overloaded"}}';
+  const evs = new Conv().req(POST('/v1/messages', '{}')).res(`HTTP/1.1 529 Overloaded\r\nContent-Type: text/event-stream\r\nContent-Length: ${err.length}\r\n\r\n${err}`).run();
+  const r = of(evs, 'response')[0]!;
+  t.equal(r.sse_count, 0);
+  t.equal(body(r).toString(), err);
+  t.equal(of(evs, 'sse').length, 0);
+  const ok = new Conv().req(POST('/v1/messages', '{}')).res(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 10\r\n\r\ndata: x\n\n`).run();
+  t.notOk('data' in of(ok, 'response')[0]!, 'a real stream still has no body');
+});
+
 t.test('SSE over gzip is decoded incrementally', async (t) => {
   const msgs = Array.from({ length: 50 }, (_, i) => `data: {"i":${i},"pad":"${'x'.repeat(i * 7)}"}\n\n`);
   // Flush after each message, as a streaming server does.

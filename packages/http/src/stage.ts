@@ -40,6 +40,7 @@ export interface HttpStats {
 type Dir = 'read' | 'write';
 const MAX_ERROR_REPORTS = 16;
 const MAX_H2_STREAMS = 128;
+const SSE_FALLBACK_BYTES = 64 * 1024;
 const RETIRED_MAX = 4096;
 
 /**
@@ -631,7 +632,14 @@ class Conn {
     }
     if (!bytes.length) return;
     m.bodySize += bytes.length;
-    if (m.sse) { m.sse.push(bytes); return; }
+    if (m.sse) {
+      // Until a first message parses, keep the start of the body: a server that labels an
+      // error as an event stream but sends plain JSON must not lose it.
+      if (m.sse.count === 0 && m.bodyLen < SSE_FALLBACK_BYTES) { m.body.push(bytes); m.bodyLen += bytes.length; }
+      m.sse.push(bytes);
+      if (m.sse.count > 0 && m.bodyLen) { m.body = []; m.bodyLen = 0; }
+      return;
+    }
     if (m.bodyLen >= max) { m.truncated = true; return; }
     if (m.bodyLen + bytes.length > max) { bytes = bytes.subarray(0, max - m.bodyLen); m.truncated = true; }
     m.body.push(bytes);
@@ -660,6 +668,10 @@ class Conn {
         if (body.length > this.#stage.opts.maxBodyBytes) body = body.subarray(0, this.#stage.opts.maxBodyBytes);
         if (body.length < size) m.truncated = true; else m.truncated = false;
       }
+    } else if (m.sse && m.sse.count === 0 && m.bodyLen) {
+      body = Buffer.concat(m.body, m.bodyLen);
+      if (body.length > SSE_FALLBACK_BYTES) body = body.subarray(0, SSE_FALLBACK_BYTES);
+      if (body.length < m.bodySize) m.truncated = true;
     } else if (!m.sse && m.bodyLen) {
       body = m.body.length === 1 ? m.body[0]! : Buffer.concat(m.body, m.bodyLen);
     }
