@@ -343,11 +343,12 @@ t.test('a sub-agent started by a tool joins its parent\'s session', async (t) =>
     llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [{ id: 't1', name: 'bash', arguments: { command: 'node sub.js' } }] }),
     fork(1401, A, at), exec(1401, A, ['node', 'sub.js'], at + 1),
     llmCall({ pid: 1401, id: 's1', start: at + 10 * MS, end: at + 20 * MS, text: 'sub' }),
+    llmCall({ pid: 1401, id: 's2', start: at + 30 * MS, end: at + 40 * MS, text: 'sub again' }),
   ]);
   const ss = links(out, 'session');
-  t.equal(ss.length, 2);
-  t.equal(ss[0]!.from, ss[1]!.from);
-  t.same(ss[1]!.reasons, ['pid', 'lineage']);
+  t.equal(ss.length, 3);
+  t.equal(new Set(ss.map((l) => l.from)).size, 1);
+  t.same(ss.slice(1).map((l) => l.reasons), [['pid', 'lineage'], ['pid', 'lineage']]);
 });
 
 t.test('state stays bounded under a flood of processes', async (t) => {

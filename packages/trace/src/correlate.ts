@@ -1,13 +1,15 @@
 // CorrelateStage: intent (llm/mcp calls) to action (proc/stdio events).
 //
-// Per agent (the pid that made an llm call) the stage keeps the last response that asked
-// for tools. When that agent's next llm call arrives (or it exits, or it has been quiet for
-// the idle timeout, or the input ends), the processes that started under the agent between
-// the two requests are decided: each new process subtree goes to the tool call whose
+// Per agent (the pid that made an llm call) the stage keeps the responses that asked for
+// tools. When the call that continues a response arrives (it carries the tool calls or their
+// results; or a new turn), or the agent exits, or it has been quiet for the idle timeout, or
+// the input ends, the processes that started under the agent between that response's request
+// and the continuing request are decided: each new process subtree goes to the tool call whose
 // arguments it matches best (command line vs argv, paths vs opened files, URLs vs
-// connections); with no match it goes to the only tool call that could have run it. The
-// next request's tool results are linked back to their calls, and their failures feed the
-// loop detector. Alerts on files and connections fire as the proc events arrive.
+// connections); with no match, to the only tool call that could have run it. Decisions use
+// event times, not arrival order. The tool results are linked back to their calls, and their
+// failures feed the loop detector. Alerts on files and connections fire as the proc events
+// arrive, except writes outside the project, judged once a tool is known to own them.
 import os from 'node:os';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
@@ -58,6 +60,8 @@ interface Pending {
 interface Agent {
   pid: number;
   session: string;
+  /** The agent whose tool started this one (same session). */
+  parentPid?: number;
   cwd?: string;
   /** Hosts of the LLM APIs this agent called: its own connections there are expected. */
   apiHosts: Set<string>;
@@ -65,9 +69,9 @@ interface Agent {
    * agent runs several conversations at once (sub-agents in the same process) or makes side
    * calls (titles, safety checks) while its tools run. */
   pendings: Pending[];
-  /** The agent's own file operations while tool calls are pending (tools it carries out itself). */
+  /** The agent's own recent file operations (tools it carries out itself), by time. */
   ops: FileUse[];
-  /** Writes outside the project while tool calls are pending, judged when they are decided. */
+  /** Writes outside the project by unowned processes, judged when their window is decided. */
   deferred: OutsideWrite[];
   recent: Map<string, ToolRef>;
   mentioned: Set<string>;
@@ -75,7 +79,6 @@ interface Agent {
   scanned: number;
   systemScanned: boolean;
   loop: { key: string; count: number; fired: boolean; keys: string[] } | null;
-  last: number;
 }
 
 export interface CorrelateStats {
@@ -221,17 +224,17 @@ export class CorrelateStage implements Stage {
     if (a) {
       this.#agents.delete(pid);
       this.#agents.set(pid, a);
-      a.last = ts;
-      return { agent: a };
+      const parent = a.parentPid !== undefined ? this.#agents.get(a.parentPid) : undefined;
+      return { agent: a, ...(parent ? { parent } : {}) };
     }
     // A sub-agent (started by a tool of another agent) belongs to that agent's session.
     const p = this.#procs.get(pid);
     const parent = p && p.ppid ? this.#agentOf(p.ppid) : undefined;
     const start = p?.start ?? ts;
     a = {
-      pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
+      pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`, ...(parent ? { parentPid: parent.pid } : {}),
       ...(p?.cwd ? { cwd: p.cwd } : {}),
-      apiHosts: new Set(), pendings: [], ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null, last: ts,
+      apiHosts: new Set(), pendings: [], ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null,
     };
     this.#agents.set(pid, a);
     this.stats.agents++;
