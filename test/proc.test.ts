@@ -127,31 +127,40 @@ t.test('as-proc -c: only processes with that name and their children', { skip: s
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const name = `astgt${process.pid % 100000}`;
   const prog = path.join(dir, name);
-  fs.writeFileSync(prog, '#!/bin/sh\necho x > "$1/target.txt"\n/bin/true\n', { mode: 0o755 });
+  fs.writeFileSync(prog, '#!/bin/sh\n[ "$2" = early ] && sleep 4\necho x > "$1/target-$2.txt"\n/bin/true\n', { mode: 0o755 });
+  const run = (cmd: string, args: string[]) => new Promise<number>((res) => spawn(cmd, args, { stdio: 'ignore' }).on('exit', (c) => res(c ?? -1)));
+  // One instance already running when the tool starts: found in /proc, with its child.
+  const early = run(prog, [dir, 'early']);
+  await sleep(300);
   const tool = startTool('as-proc', ['--interval', '0', '-c', name]);
   await tool.ready;
-  const run = (cmd: string, args: string[]) => new Promise<number>((res) => spawn(cmd, args, { stdio: 'ignore' }).on('exit', (c) => res(c ?? -1)));
   // Unrelated processes doing the same things, before, during and after the target.
   await run('/bin/sh', ['-c', `echo y > "${dir}/other1.txt"; /bin/true`]);
   // A script's comm is its file name: the kernel matches it at exec.
-  const [c1] = await Promise.all([run(prog, [dir]), run('/bin/sh', ['-c', `echo z > "${dir}/other2.txt"`])]);
+  const [c1] = await Promise.all([run(prog, [dir, 'late']), run('/bin/sh', ['-c', `echo z > "${dir}/other2.txt"`])]);
   t.equal(c1, 0);
+  t.equal(await early, 0);
   await run('/bin/sh', ['-c', `echo w > "${dir}/other3.txt"`]);
   await sleep(300);
   const r = await tool.stop();
   t.same(r.invalid, []);
   const evs = r.events.filter((e) => e.src === 'proc');
   const execs = of(evs, 'exec');
-  t.same(execs.map((e) => e.filename).sort(), ['/bin/true', prog].sort(), 'the named program and its child, nothing else');
+  t.same(execs.map((e) => e.filename).sort(), ['/bin/true', '/bin/true', prog].sort(), 'the named programs and their children, nothing else');
   const target = execs.find((e) => e.comm === name);
   t.ok(target, 'the exec of the named program');
+  const snap = of(evs, 'snapshot', (e) => e.comm === name);
+  t.equal(snap.length, 1, 'the instance already running is in the snapshot');
+  t.same(snap[0]?.argv, ['/bin/sh', prog, dir, 'early']);
+  t.ok(of(evs, 'snapshot', (e) => e.comm === 'sleep' && e.ppid === snap[0]?.pid).length === 1, 'with its running child');
   const realDir = fs.realpathSync(dir);
-  t.equal(of(evs, 'open', (e) => e.path === path.join(realDir, 'target.txt')).length, 1, 'its open');
+  t.equal(of(evs, 'open', (e) => e.path === path.join(realDir, 'target-late.txt')).length, 1, 'the new one\'s open');
+  t.equal(of(evs, 'open', (e) => e.path === path.join(realDir, 'target-early.txt')).length, 1, 'the running one\'s later open');
   t.ok(of(evs, 'exec', (e) => e.filename === '/bin/true' && e.ppid === target?.pid).length === 1, 'its child is traced');
   for (const o of ['other1.txt', 'other2.txt', 'other3.txt']) {
     t.equal(of(evs, 'open', (e) => String(e.path).endsWith(o)).length, 0, `unrelated ${o} not seen`);
   }
-  const pids = new Set([target?.pid, ...of(evs, 'fork').map((e) => e.pid)]);
+  const pids = new Set([target?.pid, ...snap.map((e) => e.pid), ...of(evs, 'snapshot').map((e) => e.pid), ...of(evs, 'fork').map((e) => e.pid)]);
   t.ok(evs.every((e) => e.type === 'lost' || pids.has(e.pid)), 'every event belongs to the named tree');
 });
 
