@@ -284,6 +284,20 @@ export function sessionScript(agent: Agent, turns: Reply[]): { script: (req: Moc
   };
 }
 
+/** The session the tests script: a shell command that writes a file and ends with a failing
+ * `ls` (exit 2), a write with the agent's own file tool, then a final text. */
+export const SESSION = {
+  prompt: 'Save the hostname to a file, then write a short note.',
+  shellCmd: 'cat /etc/hostname > e2e-shell.txt; wc -c e2e-shell.txt; ls /nonexistent-agentsight',
+  note: 'written by the agent\n',
+  final: 'Done: e2e-shell.txt and e2e-write.txt are written.',
+  turns: (agent: Agent) => (cwd: string): Reply[] => [
+    { toolCalls: [agent.shell(SESSION.shellCmd)], usage: { input_tokens: 1211, output_tokens: 41 } },
+    { text: 'Now the note.', toolCalls: [agent.write(path.join(cwd, 'e2e-write.txt'), SESSION.note)], usage: { input_tokens: 1322, output_tokens: 33 } },
+    { text: SESSION.final, usage: { input_tokens: 1433, output_tokens: 17 } },
+  ],
+};
+
 export interface Gated {
   /** The agent's pid: the gate execs into the agent, so it does not change. */
   pid: number;
@@ -441,6 +455,60 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
       agent, pid: g.pid, exitCode, stdout: g.stdout(), stderr: g.stderr(), cwd, served, requests: mock.requests,
       ssl, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
       merged: merged.events, ms: { agent: agentMs, total: Date.now() - t0 }, dir,
+    };
+  } finally {
+    await mock.close();
+  }
+}
+
+/**
+ * The same session under `agentsight exec --no-server -o FILE -- CMD` (the one-process
+ * pipeline): the capture file is split back into what traceAgent returns. The agent's pid
+ * is the first exec of its command in the capture.
+ */
+export async function execAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number; extraArgs?: string[] }): Promise<TracedSession> {
+  const { startMockLlm } = await import('@agentsight/mock-llm');
+  const { toolPath, parseNdjson } = await import('./run.js');
+  const t0 = Date.now();
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `as-exec-${agent.name}-`));
+  const cwd = path.join(dir, 'work');
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(cwd);
+  fs.mkdirSync(home);
+  const { script, served } = sessionScript(agent, turns(cwd));
+  const mock = await startMockLlm({ script });
+  try {
+    const l = agent.launch({ mock, prompt: o.prompt, cwd, home });
+    writeSettings(l);
+    const out = path.join(dir, 'capture.ndjson');
+    const child = spawn(process.execPath, [toolPath('agentsight'), 'exec', '--no-server', '-o', out, ...(o.extraArgs ?? []), '--', ...l.cmd], {
+      cwd: l.cwd, env: l.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); } }, o.timeoutMs);
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        if (timedOut) reject(new Error(`agentsight exec ${agent.name} still running after ${o.timeoutMs} ms (killed); stderr: ${stderr.slice(-1500)}`));
+        else resolve(code ?? 137);
+      });
+    });
+    const ms = Date.now() - t0;
+    const events = fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [];
+    const { validateEvent } = await import('@agentsight/events');
+    const procInvalid = events.map((e) => validateEvent(e)).filter((x): x is string => !!x);
+    const proc = events.filter((e) => e.src === 'proc');
+    const want = JSON.stringify(l.cmd.slice(1));
+    const first = proc.filter((e) => e.type === 'exec' && JSON.stringify(e.argv.slice(1)) === want).sort((a, b) => a.ts - b.ts)[0];
+    return {
+      agent, pid: first?.pid ?? -1, exitCode, stdout, stderr, cwd, served, requests: mock.requests,
+      ssl: events.filter((e) => e.src === 'ssl'), sslStderr: stderr, proc, procInvalid,
+      merged: events.filter((e) => e.src === 'llm' || e.src === 'mcp'), ms: { agent: ms, total: ms }, dir,
     };
   } finally {
     await mock.close();
