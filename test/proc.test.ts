@@ -201,6 +201,24 @@ t.test('as-proc with no target: every process but itself', { skip: skip ?? false
   t.equal(evs.filter((e) => e.pid === tool.pid).length, 0, 'nothing of as-proc itself (its /proc reads included)');
 });
 
+t.test('as-proc stops cleanly when the reader of its output goes away (| head)', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/tools/as-proc.js'), '--interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  let first = '';
+  await new Promise<void>((res) => child.stdout.on('data', (d: Buffer) => { first += d; if (first.includes('\n')) res(); }));
+  const t0 = Date.now();
+  child.stdout.destroy();
+  // Keep the machine busy enough that it has events to write into the closed pipe.
+  const busy = spawn('/bin/sh', ['-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done']);
+  const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.on('exit', (c, s) => res([c, s])));
+  clearTimeout(killer);
+  busy.kill();
+  t.equal(signal, null, 'not killed');
+  t.equal(code, 0, 'exit 0 on a closed output');
+  t.ok(Date.now() - t0 < 10_000, `within 10 s (${Date.now() - t0} ms)`);
+  t.ok(JSON.parse(first.split('\n')[0]!).src === 'proc', 'it had been writing events');
+});
+
 t.test('usage errors exit 2 without loading anything', async (t) => {
   const r1 = await runTool('as-proc', ['-p', '1', '-c', 'x']);
   t.equal(r1.code, 2);
