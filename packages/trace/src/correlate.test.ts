@@ -446,3 +446,16 @@ t.test('side calls of the agent while its tools run do not close the window', as
   // A call that offers tools and continues nothing is a new turn: the earlier tools are done.
   t.same(links(run(evs([{ name: 'bash' }])), 'tool_process'), []);
 });
+
+t.test('a tool that starts no program gets no process by elimination', async (t) => {
+  const at = T0 + 200 * MS;
+  const evs = (name: string) => [
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [{ id: 't1', name, arguments: { file_path: '/proj/a.ts' } }] }),
+    fork(1901, A, at), exec(1901, A, ['/usr/bin/rg', '--files'], at + 1), exit(1901, at + 10), // the agent's own helper
+    open(A, '/proj/a.ts', at + 20),
+    llmCall({ pid: A, id: 'c2', start: at + 100 * MS, end: at + 200 * MS }),
+  ];
+  t.same(links(run(evs('Read')), 'tool_process').map((l) => [l.from, l.to]), [['t1', []]], 'Read: only its own file operation');
+  t.same(links(run(evs('run_tests')), 'tool_process').map((l) => [l.from, l.to]), [['t1', [1901]]], 'a tool named for running things takes it');
+});

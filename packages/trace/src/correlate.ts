@@ -97,6 +97,8 @@ const MAX_AGENT_OPS = 4096;
 const MAX_DEFERRED = 1024;
 /** Responses with undecided tool calls per agent; past it the oldest is decided. */
 const MAX_PENDING = 64;
+/** Tool names that start programs even when no command is in their arguments. */
+const RUNS_PROGRAMS = /bash|shell|exec|terminal|command|run|test|build|script|spawn|process/i;
 /** Writes here are flagged as info only: scratch space every tool uses. */
 const TEMP_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/'];
 
@@ -401,9 +403,11 @@ export class CorrelateStage implements Stage {
     // No argument matched: only a tool that runs commands, and has nothing that matched it,
     // could have started it. Anything else is the agent's own business (helpers, probes).
     const orphans: Proc[] = [];
-    const cands = tools.filter((t) => t.intent.commands.length > 0);
+    // A file reader or editor does not start programs: an agent's own helpers (ripgrep, git)
+    // running meanwhile are not its doing.
+    const cands = tools.filter((t) => t.intent.commands.length > 0 || RUNS_PROGRAMS.test(t.name));
     // With other responses pending too, a process nothing matched cannot be placed.
-    const only = others.length ? undefined : cands.length === 1 ? cands[0] : tools.length === 1 ? tools[0] : undefined;
+    const only = others.length || cands.length !== 1 ? undefined : cands[0];
     for (const u of unmatched) {
       if (only && !(assigned.get(only) ?? []).some((g) => g.cmd > 0 || !g.reasons.includes('only_candidate'))) {
         const l = assigned.get(only) ?? [];
