@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { decodePayload, type Payload } from '@agentsight/events';
 import { prng, runHttp, splitPoints, sslEvents } from '@agentsight/http';
@@ -86,6 +87,19 @@ async function referenceSse(body: Buffer): Promise<Array<{ event: string | null;
   return out;
 }
 
+/** Compress as a streaming server does: flushed every few hundred bytes. */
+async function compress(ce: 'gzip' | 'deflate' | 'br', body: Buffer): Promise<Buffer> {
+  const z = ce === 'gzip' ? zlib.createGzip() : ce === 'deflate' ? zlib.createDeflate() : zlib.createBrotliCompress();
+  const parts: Buffer[] = [];
+  z.on('data', (d: Buffer) => parts.push(d));
+  for (let off = 0; off < body.length; off += 300) {
+    z.write(body.subarray(off, off + 300));
+    await new Promise<void>((r) => z.flush(ce === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, () => r()));
+  }
+  await new Promise<void>((r) => z.end(() => r()));
+  return Buffer.concat(parts);
+}
+
 const all = cases();
 if (all.length === 0) t.test('corpus', { skip: `corpus not found at ${CORPUS}: cannot run the corpus test` }, async () => {});
 else t.equal(all.length, 42, 'the whole corpus');
@@ -142,16 +156,14 @@ for (const c of all) {
     // server does) and chunked: the same messages and bodies come out.
     const head = res.subarray(0, res.indexOf('\r\n\r\n')).toString('latin1').split('\r\n')
       .filter((l) => !/^(content-length|transfer-encoding):/i.test(l));
-    for (const ce of ['gzip', 'deflate', 'br'] as const) {
-      const z = ce === 'gzip' ? zlib.createGzip() : ce === 'deflate' ? zlib.createDeflate() : zlib.createBrotliCompress();
-      const parts: Buffer[] = [];
-      z.on('data', (d: Buffer) => parts.push(d));
-      for (let off = 0; off < ref.body.length; off += 300) {
-        z.write(ref.body.subarray(off, off + 300));
-        await new Promise<void>((r) => z.flush(ce === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, () => r()));
-      }
-      await new Promise<void>((r) => z.end(() => r()));
-      const enc = Buffer.concat(parts);
+    for (const ce of ['gzip', 'deflate', 'br', 'zstd'] as const) {
+      let enc: Buffer;
+      if (ce === 'zstd') {
+        // Node 20 has no zstd encoder; the CLI makes one frame (not flushed as it goes).
+        const r = spawnSync('zstd', ['-q', '-c'], { input: ref.body });
+        if (r.status !== 0) { t.fail('zstd CLI missing (apt-get install zstd)'); continue; }
+        enc = r.stdout;
+      } else enc = await compress(ce, ref.body);
       const rnd = prng(enc.length);
       const cuts = [0, ...splitPoints(enc.length, rnd, 2000), enc.length];
       const chunked = cuts.slice(1).map((c, i) => Buffer.concat([Buffer.from(`${(c - cuts[i]!).toString(16)}\r\n`), enc.subarray(cuts[i]!, c), Buffer.from('\r\n')]));

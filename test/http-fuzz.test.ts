@@ -7,6 +7,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { validateEvent, type AgentEvent, type SslDataEvent } from '@agentsight/events';
 import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
 import { createRequire } from 'node:module';
@@ -91,6 +92,8 @@ function seeds(): Buffer[] {
     }
   }
   const gz = zlib.gzipSync('{"x":"' + 'y'.repeat(3000) + '"}');
+  const zs = spawnSync('zstd', ['-q', '-c'], { input: 'data: {"x":"' + 'z'.repeat(3000) + '"}\n\n' });
+  if (zs.status === 0) out.push(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: zstd\r\nContent-Length: ${zs.stdout.length}\r\n\r\n`), zs.stdout]));
   out.push(
     Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`), gz]),
     Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\nX: y\r\n\r\n'),

@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
 
 // Streaming, synchronous Content-Encoding decoding. A Stage must emit events in the
 // call that fed it bytes (SSE messages "as they arrive"), and zlib's stream objects
@@ -18,7 +19,7 @@ interface ZlibInternals {
 
 const OUT_CHUNK = 64 * 1024;
 
-const SUPPORTED = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+const SUPPORTED = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd']);
 
 /** Undoes a Content-Encoding chunk by chunk. Errors are reported, never thrown. */
 export class ContentDecoder {
@@ -32,6 +33,8 @@ export class ContentDecoder {
   #maxOut: number;
   #out = 0;
   #buf: Buffer | undefined;
+  #zstd: ZstdDecompress | undefined;
+  #zout: Buffer[] = [];
 
   /** `codings` is the Content-Encoding header value. `maxOut` bounds the decoded size. */
   constructor(codings: string, maxOut: number) {
@@ -42,7 +45,13 @@ export class ContentDecoder {
     if (list.length > 1) { this.error = `content-encoding ${JSON.stringify(codings)}: stacked codings not decoded`; return; }
     const c = list[0]!;
     if (!SUPPORTED.has(c)) {
-      this.error = c === 'zstd' ? 'content-encoding zstd: not supported by this Node (zstd arrives in Node 22.15)' : `content-encoding ${JSON.stringify(c)}: not supported`;
+      this.error = `content-encoding ${JSON.stringify(c)}: not supported`;
+      return;
+    }
+    if (c === 'zstd') {
+      // Node 20's zlib has no zstd; fzstd is a synchronous streaming decoder in JS that
+      // yields each block as it completes, which is what a flushed stream needs.
+      this.#zstd = new ZstdDecompress((d) => { this.#zout.push(Buffer.from(d)); });
       return;
     }
     if (c === 'br') {
@@ -64,7 +73,7 @@ export class ContentDecoder {
 
   /** True when bytes pass through unchanged (identity, or an undecodable coding). */
   get passthrough(): boolean {
-    return !this.#engine && !this.#deflatePending;
+    return !this.#engine && !this.#deflatePending && !this.#zstd;
   }
 
   /** Decoded bytes for this raw chunk (possibly empty); empty once an error is set. */
@@ -79,6 +88,7 @@ export class ContentDecoder {
       this.#engine.on('error', () => {});
       this.#deflatePending = false;
     }
+    if (this.#zstd) return this.#writeZstd(chunk);
     if (!this.#engine) return chunk;
     if (this.#out >= this.#maxOut) return EMPTY;
     const z = this.#engine as unknown as ZlibInternals;
@@ -115,7 +125,30 @@ export class ContentDecoder {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
   }
 
+  /** End of the body: anything still held, or an error for a stream cut short. */
+  end(): Buffer {
+    if (!this.#zstd || this.error) return EMPTY;
+    return this.#writeZstd(EMPTY, true);
+  }
+
+  #writeZstd(chunk: Buffer, final = false): Buffer {
+    if (this.#out >= this.#maxOut) return EMPTY;
+    try {
+      this.#zstd!.push(chunk, final);
+    } catch (e) {
+      this.error = `content-encoding zstd: ${(e as Error).message}`;
+      this.#zstd = undefined;
+      this.#zout = [];
+      return EMPTY;
+    }
+    const out = this.#zout.length === 1 ? this.#zout[0]! : Buffer.concat(this.#zout);
+    this.#zout = [];
+    this.#out += out.length;
+    return out;
+  }
+
   close(): void {
+    this.#zstd = undefined;
     try { this.#engine?.close(); } catch { /* already closed */ }
     this.#engine = undefined;
   }

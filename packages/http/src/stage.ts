@@ -509,6 +509,7 @@ class Conn {
 
   #emitRequest(m: Msg, trailers: Array<[string, string]> | null, incomplete?: string): void {
     const ev = this.#ev;
+    this.#endDecoder(m, incomplete);
     m.pairing!.endTs = ev.ts;
     const h = m.head;
     let target = h.target!;
@@ -588,6 +589,7 @@ class Conn {
   #emitResponse(m: Msg, trailers: Array<[string, string]> | null, incomplete?: string): void {
     const ev = this.#ev;
     const h = m.head;
+    this.#endDecoder(m, incomplete);
     if (m.sse) m.sse.end();
     const reqEnd = m.pairing?.endTs ?? m.pairing?.startTs ?? m.startTs;
     const out: HttpResponseEvent = {
@@ -630,6 +632,12 @@ class Conn {
       if (!m.sse && m.rawLen < max) { m.raw.push(raw); m.rawLen += raw.length; }
       bytes = m.decoder.passthrough ? raw : m.decoder.write(raw);
     }
+    this.#decoded(m, bytes);
+  }
+
+  /** Decoded body bytes: to the SSE parser, or kept (bounded). */
+  #decoded(m: Msg, bytes: Buffer): void {
+    const max = this.#stage.opts.maxBodyBytes;
     if (!bytes.length) return;
     m.bodySize += bytes.length;
     if (m.sse) {
@@ -644,6 +652,12 @@ class Conn {
     if (m.bodyLen + bytes.length > max) { bytes = bytes.subarray(0, max - m.bodyLen); m.truncated = true; }
     m.body.push(bytes);
     m.bodyLen += bytes.length;
+  }
+
+  /** The body is complete: what the decoder still holds comes out (or its error). */
+  #endDecoder(m: Msg, incomplete?: string): void {
+    if (!m.decoder || m.decoder.passthrough || m.decoder.error || incomplete) return;
+    this.#decoded(m, m.decoder.end());
   }
 
   #onGap(m: Msg | null, missing: number): void {
