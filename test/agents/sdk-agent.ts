@@ -98,3 +98,5 @@ async function openaiLoop(): Promise<string> {
 
 const answer = provider === 'openai' ? await openaiLoop() : await anthropicLoop();
 process.stdout.write(answer + '\n');
+// For benchmarks: the agent's own run time, from process start, without any tracer's set-up.
+if (process.env.AGENT_TIMING) process.stderr.write(`agent-ms: ${performance.now().toFixed(1)}\n`);
