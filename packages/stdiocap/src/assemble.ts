@@ -62,13 +62,15 @@ export class StdioAssembler {
       if (r.off !== 0) return; // the head of this call was lost: counted by the kernel
       if (last) {
         // The common case: a call that fit in one piece.
-        this.#out(r, this.#wall(r.ts), Buffer.from(r.data), (r.flags & SF_FAULT) !== 0, (r.flags & SF_CAPPED) !== 0, false);
+        // Encoded at once, straight from the record (valid during this call): no copy.
+        this.#out(r, this.#wall(r.ts), r.data, (r.flags & SF_FAULT) !== 0, (r.flags & SF_CAPPED) !== 0, false);
         return;
       }
       p = { first: { ...r, data: Buffer.alloc(0) }, ts: this.#wall(r.ts), pieces: [], have: 0, fault: false, capped: false, touched: 0 };
       this.#open.set(stream, p);
     }
-    p.pieces.push(Buffer.from(r.data));
+    // The last piece is encoded at once (concatenated below); earlier ones outlive the record.
+    p.pieces.push(last ? r.data : Buffer.from(r.data));
     p.have += r.data.length;
     p.fault ||= (r.flags & SF_FAULT) !== 0;
     p.capped ||= (r.flags & SF_CAPPED) !== 0;
