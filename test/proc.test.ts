@@ -167,10 +167,15 @@ t.test('as-proc -c: only processes with that name and their children', { skip: s
 t.test('as-proc -p: snapshot of the running tree, its later actions, stops when it exits', { skip: skip ?? false, timeout: 90_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'asproc-p-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const target = spawn('/bin/bash', ['-c', `sleep 2.5; echo later > "${dir}/later.txt"; /bin/true; exit 3`], { stdio: 'ignore' });
+  // It waits (in a child sleep) until the tool is attached, then acts and exits.
+  const target = spawn('/bin/bash', ['-c', `sleep 30 & w=$!; trap 'kill $w' USR1; wait $w; echo later > "${dir}/later.txt"; /bin/true; exit 3`], { stdio: 'ignore' });
   t.teardown(() => { target.kill('SIGKILL'); });
-  await sleep(200); // bash has forked its sleep
-  const r = await startTool('as-proc', ['--interval', '0.5', '-q', '-p', String(target.pid)], { timeoutMs: 30_000 }).done;
+  await sleep(300); // bash has forked its sleep
+  const tool = startTool('as-proc', ['--interval', '0.5', '-p', String(target.pid)], { timeoutMs: 30_000 });
+  await tool.ready;
+  await sleep(1200); // metrics rounds
+  target.kill('SIGUSR1');
+  const r = await tool.done;
   t.equal(r.code, 0, r.stderr);
   t.same(r.invalid, []);
   const evs = r.events;
