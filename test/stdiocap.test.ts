@@ -107,11 +107,12 @@ t.test('as-stdiocap tracing everything does not capture its own pipeline (a job 
   // does not read our pipe: only leaving our job's process group out keeps it out.
   // With job control (set -m) the shell gives the pipeline a process group of its own, as
   // an interactive shell does.
-  const pipeline = spawn('/bin/bash', ['-c', `set -m; "${process.execPath}" "${tool}" | cat | cat > "${out}"`], { stdio: 'ignore', detached: true });
+  const pipeline = spawn('/bin/bash', ['-c', `set -m; "${process.execPath}" "${tool}" | cat | cat > "${out}"`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise((r) => pipeline.on('exit', r));
   const job: number[] = [];
   t.teardown(() => { for (const g of [pipeline.pid!, ...job]) { try { process.kill(-g, 'SIGKILL'); } catch { /* gone */ } } });
-  await sleep(2500); // started and attached (a guess; the marker below checks it)
+  let err = '';
+  await new Promise<void>((res) => pipeline.stderr!.on('data', (d: Buffer) => { err += d; if (/tracing/.test(err)) res(); }));
   const members = [...processTable()].filter(([, st]) => st.ppid === pipeline.pid).map(([pid, st]) => ({ pid, comm: st.comm }));
   t.ok(members.length === 3, 'the pipeline is running');
   const nodePid = members.find((m) => m.comm !== 'cat')?.pid;
