@@ -456,6 +456,9 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
       ssl, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
       merged: merged.events, ms: { agent: agentMs, total: Date.now() - t0 }, dir,
     };
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   } finally {
     await mock.close();
   }
@@ -510,6 +513,9 @@ export async function execAgent(agent: Agent, turns: (cwd: string) => Reply[], o
       ssl: events.filter((e) => e.src === 'ssl'), sslStderr: stderr, proc, procInvalid,
       merged: events.filter((e) => e.src === 'llm' || e.src === 'mcp'), ms: { agent: ms, total: ms }, dir,
     };
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   } finally {
     await mock.close();
   }
