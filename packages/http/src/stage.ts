@@ -41,6 +41,8 @@ type Dir = 'read' | 'write';
 const MAX_ERROR_REPORTS = 16;
 const MAX_H2_STREAMS = 128;
 const SSE_FALLBACK_BYTES = 64 * 1024;
+/** Body bytes a connection may hold at once, in units of the per-message limit. */
+const CONN_BODY_FACTOR = 4;
 const RETIRED_MAX = 4096;
 
 /**
@@ -191,6 +193,8 @@ class Conn {
   #held: Buffer | null = null;
   #resMsg: Msg | null = null;
   #awaiting: Pairing[] = [];
+  /** Body bytes held for messages in progress on this connection. */
+  #kept = 0;
   /** Response bytes were lost (or unparseable) since the last response head. */
   #resLost = false;
   #reqCount = 0;
@@ -648,10 +652,13 @@ class Conn {
       if (m.sse.count > 0 && m.bodyLen) { m.body = []; m.bodyLen = 0; }
       return;
     }
-    if (m.bodyLen >= max) { m.truncated = true; return; }
-    if (m.bodyLen + bytes.length > max) { bytes = bytes.subarray(0, max - m.bodyLen); m.truncated = true; }
+    // Per message, and per connection: HTTP/2 can have many bodies in flight at once.
+    const room = Math.min(max - m.bodyLen, this.#stage.opts.maxBodyBytes * CONN_BODY_FACTOR - this.#kept);
+    if (room <= 0) { m.truncated = true; return; }
+    if (bytes.length > room) { bytes = bytes.subarray(0, room); m.truncated = true; }
     m.body.push(bytes);
     m.bodyLen += bytes.length;
+    this.#kept += bytes.length;
   }
 
   /** The body is complete: what the decoder still holds comes out (or its error). */
@@ -671,6 +678,7 @@ class Conn {
   }
 
   #finishBody(m: Msg, out: HttpRequestEvent | HttpResponseEvent, trailers: Array<[string, string]> | null, incomplete?: string): void {
+    if (!m.sse) this.#kept -= m.bodyLen;
     let body: Buffer | null = null;
     let size = m.bodySize;
     if (m.decoder?.error) {
