@@ -293,7 +293,8 @@ export const SESSION = {
   final: 'Done: e2e-shell.txt and e2e-write.txt are written.',
   turns: (agent: Agent) => (cwd: string): Reply[] => [
     { toolCalls: [agent.shell(SESSION.shellCmd)], usage: { input_tokens: 1211, output_tokens: 41 } },
-    { text: 'Now the note.', toolCalls: [agent.write(path.join(cwd, 'e2e-write.txt'), SESSION.note)], usage: { input_tokens: 1322, output_tokens: 33 } },
+    // Real APIs answer with the model's dated id: the call's model is the one the server named.
+    { text: 'Now the note.', toolCalls: [agent.write(path.join(cwd, 'e2e-write.txt'), SESSION.note)], usage: { input_tokens: 1322, output_tokens: 33 }, model: 'mock-model-2026-11-26' },
     { text: SESSION.final, usage: { input_tokens: 1433, output_tokens: 17 } },
   ],
 };
