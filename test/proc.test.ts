@@ -40,7 +40,7 @@ t.test('as-proc --cmd: the whole life of a script tree, each event once', { skip
   ].join('\n') + '\n', { mode: 0o755 });
 
   const r = await runTool('as-proc', ['--interval', '0', '-q', '--cmd', '--', '/bin/bash', script, dir, String(port)], { timeoutMs: 60_000 });
-  t.equal(r.code, 0, `as-proc exit status (stderr: ${r.stderr.trim()})`);
+  t.equal(r.code, 7, `as-proc --cmd exits with the script's status (stderr: ${r.stderr.trim()})`);
   t.same(r.invalid, [], 'every line is a valid event');
   const evs = r.events;
 

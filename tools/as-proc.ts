@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import type { Argv } from 'yargs';
 import { runTool, EXIT, ToolError, type CommonArgs } from '@agentsight/cli';
+import { exitStatus } from '@agentsight/launch';
 import { SCHEMA_VERSION } from '@agentsight/events';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, runCapture, targetsFrom } from '@agentsight/proc';
 
@@ -48,7 +49,7 @@ await runTool<Args>({
       emit({ v: SCHEMA_VERSION, ts: Date.now() * 1000, src: 'proc', type: 'metrics', ...m });
     }
   };
-  await runCapture(ctx, {
+  const run = await runCapture(ctx, {
     ...targets,
     object: bpfObjectPath('proc.bpf.o'),
     rodata: { no_files: !args.files, no_net: !args.net },
@@ -71,4 +72,6 @@ await runTool<Args>({
   });
   if (proc.malformed) ctx.warn(`${proc.malformed} malformed kernel records skipped`);
   ctx.summary.push(Object.entries(proc.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'no events');
+  // With --cmd, the command's exit status is ours, as with `agentsight exec`.
+  if (run.child) return exitStatus(run.child);
 });

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { runTool, EXIT, ToolError, type CommonArgs } from '@agentsight/cli';
+import { exitStatus } from '@agentsight/launch';
 import { bpfObjectPath, runCapture, targetsFrom } from '@agentsight/proc';
 import { StdioAssembler, outputPipeIdentity } from '@agentsight/stdiocap';
 
@@ -34,7 +35,7 @@ await runTool<Args>({
   if (!(args.maxCallKb >= 1 && args.maxCallKb <= 1024 * 1024)) throw new ToolError(`--max-call-kb: want 1..1048576, got ${args.maxCallKb}`, EXIT.USAGE);
   if (args.ringMb !== undefined && !(args.ringMb >= 1 && (args.ringMb & (args.ringMb - 1)) === 0)) throw new ToolError(`--ring-mb: want a power of two >= 1, got ${args.ringMb}`, EXIT.USAGE);
   const asm = new StdioAssembler((ev) => { ctx.out.write(ev); });
-  await runCapture(ctx, {
+  const run = await runCapture(ctx, {
     ...targets,
     object: bpfObjectPath('stdiocap.bpf.o'),
     rodata: { max_call_bytes: Math.floor(args.maxCallKb * 1024), ...(args.output ? {} : outputPipeIdentity(fs.fstatSync(1))) },
@@ -51,4 +52,6 @@ await runTool<Args>({
   });
   if (asm.malformed) ctx.warn(`${asm.malformed} malformed kernel records skipped`);
   ctx.summary.push(`${asm.calls} calls, ${asm.bytes} bytes`);
+  // With --cmd, the command's exit status is ours, as with `agentsight exec`.
+  if (run.child) return exitStatus(run.child);
 });

@@ -1,10 +1,8 @@
 /**
- * @agentsight/exec: starting an agent the way its user would. Resolves the command through
- * PATH (and, under sudo, the user's own bin directories), follows symlinks and `#!`
- * wrappers to the ELF that carries TLS, and starts it gated: as the sudo user, attached to
- * the terminal, held until tracing is attached to its pid, then released.
+ * @agentsight/exec: an agent traced end to end in one process. `execTraced` starts it
+ * gated (@agentsight/launch), attaches every capture (TLS, proc, stdio), chains the same
+ * stages the standalone tools use (http, merge, correlate, and optionally OTLP), and
+ * returns its exit status; `recordTraced` does the same for processes started elsewhere.
  */
-export * from './resolve.js';
-export * from './spawn.js';
 export * from './pipeline.js';
 export * from './run.js';

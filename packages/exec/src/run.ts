@@ -6,8 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatEvent, type AgentEvent, type Emit } from '@agentsight/events';
 import { findTlsTarget, systemTlsLibraries, discoverForPid, type TlsTarget } from '@agentsight/sslsniff';
-import { resolveCommand, resolveElf, sudoUser, userBinDirs, type User } from './resolve.js';
-import { environmentFor, exitStatus, spawnGated, type Exit } from './spawn.js';
+import {
+  environmentFor, exitStatus, resolveCommand, resolveElf, spawnGated, sudoUser, userBinDirs, type Exit, type User,
+} from '@agentsight/launch';
 import { TracePipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
 
 export class ExecError extends Error {

@@ -30,6 +30,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Default: inherit our terminal, so the agent sees a TTY and gets its signals. */
   stdio?: 'inherit' | 'pipe';
+  /** With 'inherit': send the child's stdout to this fd instead (a tool whose own stdout carries events). */
+  stdout?: number;
 }
 
 export function environmentFor(user: User | null | undefined, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -43,7 +45,7 @@ export function environmentFor(user: User | null | undefined, env: NodeJS.Proces
 
 export function spawnGated(file: string, args: string[], opts: SpawnOptions = {}): GatedChild {
   const mode = opts.stdio ?? 'inherit';
-  const stdio: StdioOptions = mode === 'inherit' ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'];
+  const stdio: StdioOptions = mode === 'inherit' ? ['inherit', opts.stdout ?? 'inherit', 'inherit', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'];
   const child = spawn('/bin/sh', ['-c', GATE, file, ...args], {
     stdio,
     cwd: opts.cwd,
@@ -53,8 +55,9 @@ export function spawnGated(file: string, args: string[], opts: SpawnOptions = {}
   });
   const gate = child.stdio[3] as Writable;
   gate.on('error', () => { /* the child died before release */ });
-  const exited = new Promise<Exit>((resolve, reject) => {
-    child.once('error', reject);
+  const exited = new Promise<Exit>((resolve) => {
+    // A command that cannot be started at all: the shell's "not found" status.
+    child.once('error', () => resolve({ code: 127, signal: null }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   if (child.pid === undefined) throw new Error(`cannot start ${file}`);

@@ -1,10 +1,9 @@
 // The runtime both as-proc and as-stdiocap share: start (or find) the processes to trace,
 // load a BPF object whose programs keep the kernel-side tracked set (bpf/tracked.h), seed
 // that set, read the ring buffer, report loss, and tear down.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Writable } from 'node:stream';
+import { spawnGated, type Exit, type GatedChild } from '@agentsight/launch';
 import { BpfObject, checkPrivileges, raiseMemlock, type BpfMap, type Link, type RingReader, type RodataValue } from '@agentsight/bpf';
 import { EXIT, ToolError } from '@agentsight/cli';
 import { SCHEMA_VERSION, nowUs, type LostEvent } from '@agentsight/events';
@@ -41,26 +40,11 @@ export interface SessionOptions extends Targets {
   cwd?: string;
 }
 
-export interface ChildExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type ChildExit = Exit;
 
-export interface GatedChild {
-  pid: number;
-  process: ChildProcess;
-  exited: Promise<ChildExit>;
-  /** Let it run (once its pid is tracked). */
-  release(): void;
-}
-
-// The gate: a shell blocked on fd 3 until the child's pid is in the tracked set, then exec'ing
-// the command in that same pid, so its first instruction is already traced. If we die before
-// releasing it, read sees EOF and the command never runs untraced.
 /** bpf/tracked.h: tracked from the next exec on. */
 const TRACK_AT_EXEC = 0xffffffff;
 
-const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
 
 /**
  * Our process group when it is a job of its own (a shell with job control put our
@@ -143,7 +127,9 @@ export class TraceSession {
 
       const existing: number[] = [];
       if (opts.cmd?.length) {
-        child = spawnGated(opts.cmd, opts.childStdout, opts.cwd);
+        const [file, ...args] = opts.cmd;
+        // Held at a gate until its pid is tracked (@agentsight/launch), so nothing it does is missed.
+        child = spawnGated(file!, args, { ...(opts.childStdout !== undefined ? { stdout: opts.childStdout } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
         // From its exec on: the gate shell's own reads (of the release) are not the command's.
         add(child.pid, true);
       }
@@ -170,7 +156,7 @@ export class TraceSession {
       child?.release();
       return s;
     } catch (e) {
-      child?.process.kill('SIGKILL');
+      child?.child.kill('SIGKILL');
       obj.close();
       throw e;
     }
@@ -212,30 +198,4 @@ export class TraceSession {
       this.obj.close();
     }
   }
-}
-
-function spawnGated(cmd: string[], stdoutFd: number | undefined, cwd?: string): GatedChild {
-  const [file, ...args] = cmd;
-  const proc = spawn('/bin/sh', ['-c', GATE, file!, ...args], {
-    stdio: ['inherit', stdoutFd ?? 'inherit', 'inherit', 'pipe'],
-    ...(cwd ? { cwd } : {}),
-  });
-  if (proc.pid === undefined) throw new ToolError(`cannot start ${file}`);
-  const gate = proc.stdio[3] as Writable;
-  gate.on('error', () => { /* died before release */ });
-  const exited = new Promise<ChildExit>((resolve) => {
-    proc.once('error', () => resolve({ code: 127, signal: null }));
-    proc.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  let released = false;
-  return {
-    pid: proc.pid,
-    process: proc,
-    exited,
-    release() {
-      if (released) return;
-      released = true;
-      gate.end('go\n');
-    },
-  };
 }
