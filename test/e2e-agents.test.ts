@@ -5,7 +5,7 @@
 // with a failing `ls`) and then write a file with its own file tool. Every llm/call must
 // carry what the mock sent (model, text, tool calls, usage) and what the agent sent (the
 // request the mock received); the tool's processes must appear with argv and exit code,
-// and both file writes as opens with write flags.
+// and both file writes as opens with write flags (or, for an atomic write, a rename into place).
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
