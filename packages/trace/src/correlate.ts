@@ -11,6 +11,7 @@
 // failures feed the loop detector. Alerts on files and connections fire as the proc events
 // arrive, except writes outside the project, judged once a tool is known to own them.
 import os from 'node:os';
+import { createHash } from 'node:crypto';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
 } from '@agentsight/events';
@@ -118,6 +119,15 @@ function procDetail(p: Proc): Record<string, unknown> {
     ...(p.dropped ? { dropped: p.dropped } : {}),
   };
 }
+
+/** Arguments as kept for evidence: whole when small, else the start of their JSON. */
+function small(v: unknown): unknown {
+  const j = JSON.stringify(v) ?? '';
+  return j.length <= 2048 ? v : { truncated: true, json: j.slice(0, 2048) };
+}
+
+/** Identity of a long key, without keeping it (a file write's whole content). */
+const digest = (k: string) => (k.length <= 512 ? k : createHash('sha256').update(k).digest('base64'));
 
 /** Whether an LLM tool name is this MCP tool as the agent exposes it (mcp__server__tool, server.tool). */
 const mcpNameMatches = (llmName: string, tool: string) =>
@@ -294,10 +304,10 @@ export class CorrelateStage implements Stage {
         this.#mention(a, JSON.stringify(tc.arguments));
         const intent = intentOf(tc.name, tc.arguments);
         const ref: ToolRef = {
-          key: tc.id ?? `${c.id}#${i}`, callId: c.id, index: i, name: tc.name, args: tc.arguments,
+          key: tc.id ?? `${c.id}#${i}`, callId: c.id, index: i, name: tc.name, args: small(tc.arguments),
           // A command tool is the same call when the command is: its description and the
           // like are prose the model rewrites each time.
-          argKey: `${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`, intent,
+          argKey: digest(`${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`), intent,
           pids: [], decided: false, resultLinked: false,
         };
         a.recent.set(ref.key, ref);
