@@ -139,6 +139,25 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+/*
+ * ctl[0] != 0: capture is over. User space sets it, then drains the ring: what it read is
+ * then complete, and detaching the probes (slow: an RCU grace period each) can come after
+ * the output is flushed.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ctl SEC(".maps");
+
+static __always_inline bool stopped(void)
+{
+	__u32 zero = 0;
+	__u32 *v = bpf_map_lookup_elem(&ctl, &zero);
+	return v && *v;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -191,7 +210,7 @@ static __always_inline bool wanted(__u64 pid_tgid)
 static __always_inline void remember(struct pt_regs *ctx, void *map, __u64 conn, __u64 buf, __u64 ex_out)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!wanted(id))
+	if (stopped() || !wanted(id))
 		return;
 	struct call c = {
 		.conn = conn,
@@ -260,6 +279,8 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 		return 0;
 	struct call c = *cp;
 	bpf_map_delete_elem(&calls, &id);
+	if (stopped())
+		return 0;
 
 	__s64 len;
 	if (c.cookie & CK_EX) {
@@ -339,6 +360,8 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		return 0;
 	struct call c = *cp;
 	bpf_map_delete_elem(&hs_calls, &id);
+	if (stopped())
+		return 0;
 
 	int r = (int)ret;
 	__u8 lib = c.cookie & CK_LIB_MASK;

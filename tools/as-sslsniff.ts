@@ -97,18 +97,17 @@ await runTool<Args>({
       }
     },
   });
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    const { kernel, user } = sniffer.stop();
-    const line = summaryLine(kernel, user);
-    ctx.info(line);
-  };
+  let done: Promise<void> | undefined;
+  const finish = () => (done ??= (async () => {
+    // Output first (complete once quiesced), then the slow part: detaching the probes.
+    const { kernel, user } = sniffer.quiesce();
+    ctx.info(summaryLine(kernel, user));
+    await sniffer.detachAsync();
+  })());
   ctx.onStop(finish);
   const n = sniffer.attach();
   if (!n) {
-    finish();
+    await finish();
     throw new ToolError('no probe could be attached (see the messages above)');
   }
   sniffer.start();
@@ -125,5 +124,5 @@ await runTool<Args>({
   let stopSoon = false;
   ctx.onStop(() => clearInterval(tick));
   await Promise.race([ctx.stopped, new Promise<void>((r) => { const w = setInterval(() => { if (stopSoon) { clearInterval(w); r(); } }, 200); w.unref(); })]);
-  finish();
+  await finish();
 });

@@ -134,6 +134,23 @@ if (why) {
     t.ok(turns >= 5, `timers ran while the ring was drained (${turns})`);
   });
 
+  t.test('detachAll detaches in parallel, and nothing fires after', async (t) => {
+    const obj = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => obj.close());
+    obj.load();
+    for (let i = 0; i < 4; i++) obj.attachUprobe('test_uprobe', { path: LIBC, func: 'labs', pid: process.pid, cookie: i });
+    let got = 0;
+    const ring = obj.ringBuffer('rb', () => { got++; });
+    labs(1);
+    for (let i = 0; i < 40 && got < 4; i++) await tick(25);
+    t.equal(got, 4, 'four probes on one function: four records');
+    await obj.detachAll();
+    t.equal(obj.links, 0);
+    labs(2);
+    await tick(100);
+    t.equal(ring.records, 4, 'nothing after detachAll');
+  });
+
   t.test('verifier rejection becomes one line naming program and reason', async (t) => {
     const obj = BpfObject.open(OBJ);
     t.teardown(() => obj.close());

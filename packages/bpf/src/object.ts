@@ -54,6 +54,22 @@ export class Link {
     this.#ptr = null;
     this.owner._forget(this);
   }
+
+  /**
+   * Detach on a libuv pool thread. Removing a uprobe waits for an RCU grace period
+   * (~0.1 s on a busy VM); detaching many links this way overlaps those waits.
+   */
+  destroyAsync(): Promise<void> {
+    const ptr = this.#ptr;
+    if (ptr === null) return Promise.resolve();
+    this.#ptr = null;
+    return new Promise((resolve) => {
+      libbpf().link_destroy.async(ptr, () => {
+        this.owner._forget(this);
+        resolve();
+      });
+    });
+  }
 }
 
 /** A BPF map of a loaded object, accessed through its fd. */
@@ -321,6 +337,11 @@ export class BpfObject {
 
   get links(): number {
     return this.#links.size;
+  }
+
+  /** Detach every link, several at a time (see Link.destroyAsync); the object stays loaded. */
+  async detachAll(): Promise<void> {
+    await Promise.all([...this.#links].map((l) => l.destroyAsync()));
   }
 
   close(): void {

@@ -57,7 +57,6 @@ export class SslSniffer {
   #ring: RingReader | undefined;
   #links: Link[] = [];
   #lastStats: KernelStats;
-  #stopped = false;
   readonly ringBytes: number;
   readonly maxCallBytes: number;
   attached: SslAttachEvent[] = [];
@@ -184,21 +183,60 @@ export class SslSniffer {
     this.reportLoss();
   }
 
-  /** Detach, take what is left in the ring, flush, report loss, close. Idempotent. */
-  stop(): { kernel: KernelStats; user: AssemblerStats } {
-    const kernel = this.kernelStats();
-    if (this.#stopped) return { kernel, user: this.assembler.stats };
-    this.#stopped = true;
-    for (const l of this.#links) l.destroy();
-    this.#links = [];
+  /**
+   * End the capture without detaching: tell the probes to stop, take what is left in the
+   * ring, flush held calls, report loss. After this the output is complete; detaching
+   * (slow, see detachAsync) can follow. Idempotent; returns the final counters.
+   */
+  quiesce(): { kernel: KernelStats; user: AssemblerStats } {
+    if (this.#final) return this.#final;
+    const one = Buffer.alloc(4);
+    one.writeUInt32LE(1);
+    try { this.obj.map('ctl').update(Buffer.alloc(4), one); } catch (e) { this.opts.warn?.(`cannot stop the probes: ${(e as Error).message}`); }
     if (this.#ring) {
       this.#ring.drain();
       this.#ring.close();
     }
     this.assembler.flush();
     const final = this.reportLoss();
+    this.#final = { kernel: final, user: this.assembler.stats };
+    return this.#final;
+  }
+
+  #final: { kernel: KernelStats; user: AssemblerStats } | undefined;
+  #closed = false;
+
+  /**
+   * Detach the probes and close. Removing a uprobe waits for an RCU grace period (~0.1 s
+   * each on a busy VM), so this takes a while with many probes; the pool threads overlap
+   * what the kernel lets them.
+   */
+  async detachAsync(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const links = this.#links;
+    this.#links = [];
+    await Promise.all(links.map((l) => l.destroyAsync()));
     this.obj.close();
-    return { kernel: final, user: this.assembler.stats };
+  }
+
+  /** quiesce(), then detach and close synchronously. Idempotent. */
+  stop(): { kernel: KernelStats; user: AssemblerStats } {
+    const r = this.quiesce();
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const l of this.#links) l.destroy();
+      this.#links = [];
+      this.obj.close();
+    }
+    return r;
+  }
+
+  /** quiesce(), then detach in parallel. */
+  async stopAsync(): Promise<{ kernel: KernelStats; user: AssemblerStats }> {
+    const r = this.quiesce();
+    await this.detachAsync();
+    return r;
   }
 }
 
