@@ -107,7 +107,8 @@ export class SslSniffer {
   /**
    * Attach to one more target, e.g. a library a new process has loaded. A function already
    * hooked (same file, by device and inode, same offset) is skipped: a second pair would
-   * double the trap cost of every call and report nothing more. Returns how many functions were newly hooked.
+   * double the trap cost of every call and report nothing more. Returns how many
+   * functions were newly hooked.
    */
   attachTarget(t: TlsTarget): number {
     let n = 0;
