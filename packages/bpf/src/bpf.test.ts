@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
-import { BpfObject, BpfError, checkPrivileges, possibleCpus } from './index.js';
+import { BpfObject, BpfError, checkPrivileges, effectiveCaps, ensureTracefs, possibleCpus, raiseMemlock } from './index.js';
 import { explain } from './log.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -49,6 +49,13 @@ if (why) {
   t.test('privileges and kernel features are present here', async (t) => {
     t.doesNotThrow(() => checkPrivileges());
     t.ok(possibleCpus() >= 1);
+    // Lifting RLIMIT_MEMLOCK needs CAP_SYS_RESOURCE (some containers drop it); kernels since
+    // 5.11 charge BPF memory to the cgroup, so loading works either way, as the tests below show.
+    const canRaise = ((effectiveCaps() >> 24n) & 1n) === 1n;
+    t.equal(raiseMemlock(), canRaise, `RLIMIT_MEMLOCK ${canRaise ? 'lifted' : 'left alone without CAP_SYS_RESOURCE'}`);
+    // Mounts tracefs when it is missing (as a tool using tp/ programs would), then finds it.
+    const dir = ensureTracefs();
+    t.ok(fs.existsSync(`${dir}/events/syscalls`), `tracefs at ${dir}`);
   });
 
   t.test('open fails with one line naming the file', async (t) => {
