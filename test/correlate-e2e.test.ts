@@ -44,6 +44,8 @@ interface AgentPlan {
   /** write_file calls: [tool call id, path relative to the project]. */
   writes: Array<[string, string]>;
   failing: string;
+  /** Files in the project before the agent starts. */
+  files?: Record<string, string>;
 }
 
 const bash = (id: string, command: string) => ({ id, name: 'bash', arguments: { command } });
@@ -73,10 +75,17 @@ const PLAN_B: AgentPlan = {
     { toolCalls: [bash('call_b1', 'ls -la')] },
     { toolCalls: [bash('call_b2', 'echo beta > b.txt'), bash('call_b3', 'uname -sr; id -u')] },
     { toolCalls: [bash('call_b4', 'cat missing-input.txt')] },
+    { toolCalls: [bash('call_b5', 'sh ./fetch.sh')] },
     { text: 'Done.' },
   ],
-  bash: [['call_b1', 'ls -la'], ['call_b2', 'echo beta > b.txt'], ['call_b3', 'uname -sr; id -u'], ['call_b4', 'cat missing-input.txt']],
+  bash: [['call_b1', 'ls -la'], ['call_b2', 'echo beta > b.txt'], ['call_b3', 'uname -sr; id -u'], ['call_b4', 'cat missing-input.txt'], ['call_b5', 'sh ./fetch.sh']],
   writes: [],
+  // A script the model never saw: it reads the secrets file and connects to an address no
+  // one mentioned (port 9 on a loopback address: refused, but attempted).
+  files: {
+    '.env': 'API_TOKEN=not-a-real-token\n',
+    'fetch.sh': `cat .env > /dev/null\n"${process.execPath}" -e "require('net').connect(9, '127.0.0.3').on('error', () => {})"\n`,
+  },
 };
 
 interface Running {
@@ -96,6 +105,7 @@ function agentEnv(ca: string): NodeJS.ProcessEnv {
 
 function spawnGated(plan: AgentPlan, baseUrl: string, ca: string): Running {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `as-correlate-${plan.name}-`));
+  for (const [name, text] of Object.entries(plan.files ?? {})) fs.writeFileSync(path.join(dir, name), text);
   // The shell waits for a line on stdin, then becomes the agent (same pid), so the captures
   // can be attached to that pid before the agent's first byte of TLS.
   // NODE_OPTIONS: the test runner's hooks (which tap injects into children) stay out of it.
@@ -234,9 +244,9 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
       t.equal(callPid.get(String(l.to)), a.pid, `${l.from}: result carried by its own agent's next call`);
     }
     // What each bash call's processes wrote is what the agent sent back as its result.
-    // (`echo beta > b.txt` writes nothing to its output: nothing to match.)
+    // (`echo beta > b.txt` and the script print nothing: nothing to match.)
     for (const l of tr.filter((x) => truth.has(x.from))) {
-      t.equal((l.detail as { output_match: boolean | null }).output_match, l.from === 'call_b2' ? null : true, `${l.from}: result vs captured output (${l.reasons.join(',')})`);
+      t.equal((l.detail as { output_match: boolean | null }).output_match, ['call_b2', 'call_b5'].includes(l.from) ? null : true, `${l.from}: result vs captured output (${l.reasons.join(',')})`);
     }
     const failed = tr.filter((l) => (l.detail as { failed: boolean }).failed).map((l) => l.from).sort();
     t.same(failed, ['call_b4', 'toolu_a5', 'toolu_a6', 'toolu_a7']);
@@ -245,7 +255,13 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     t.equal(loops.length, 1, 'loop alert fires once');
     t.match(loops[0]?.evidence, { tool_calls: ['toolu_a5', 'toolu_a6', 'toolu_a7'], agent_pid: agents[0]!.pid });
     t.same(alerts(events, 'tool_mismatch'), [], 'no tool ran anything else');
-    t.same(alerts(events).filter((a) => a.rule !== 'tool_loop'), [], 'and nothing else to flag');
+    // What the script did that no one asked for, attributed to the tool call that ran it.
+    const b = agents[1]!;
+    t.same(alerts(events, 'sensitive_file').map((a) => [(a.evidence as { path: string }).path, (a.evidence as { tool_call: unknown }).tool_call]),
+      [[path.join(b.dir, '.env'), ['call_b5']]], 'the .env read is flagged');
+    t.same(alerts(events, 'unknown_host').map((a) => [(a.evidence as { addr: string }).addr, (a.evidence as { port: number }).port, (a.evidence as { agent_pid: number }).agent_pid]),
+      [['127.0.0.3', 9, b.pid]], 'the connection to an address never mentioned is flagged');
+    t.same(alerts(events).filter((a) => !['tool_loop', 'sensitive_file', 'unknown_host'].includes(a.rule)), [], 'and nothing else to flag');
 
     // One session per agent.
     const sessions = links(events, 'session');

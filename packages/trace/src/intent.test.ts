@@ -54,6 +54,9 @@ t.test('path rules', async (t) => {
   for (const p of ['/root/.ssh/id_rsa', '/home/u/.ssh/config', '/etc/shadow', '/home/u/.aws/credentials', '/srv/app/.env', '/srv/app/.env.production', '/home/u/.netrc', '/home/u/.git-credentials', '/home/u/.kube/config']) {
     t.ok(sensitiveReason(p), p);
   }
+  for (const p of ['/etc/ssl/private/site.key', '/srv/tls/server-key.pem', '/srv/tls/privkey.pem']) t.ok(sensitiveReason(p), p);
+  // Certificates are public: a CA bundle a client trusts is not a secret.
+  for (const p of ['/tmp/ca/ca.pem', '/etc/ssl/certs/ca-certificates.crt', '/srv/tls/fullchain.pem']) t.equal(sensitiveReason(p), null, p);
   for (const p of ['/etc/passwd', '/srv/app/.env.example', '/root/.ssh/id_rsa.pub', '/srv/app/environment.ts', '/srv/app/.envrc2/x']) t.equal(sensitiveReason(p), null, p);
   t.ok(isInside('/proj/a/b', '/proj'));
   t.ok(isInside('/proj', '/proj'));

@@ -20,7 +20,7 @@ const SENSITIVE: Array<[RegExp, string]> = [
   [/\/\.gnupg\//, 'GnuPG keys'],
   [/\/\.env(\.[\w.-]+)?$/, 'environment secrets (.env)'],
   [/\/id_(rsa|dsa|ecdsa|ed25519)$/, 'private key'],
-  [/\.(pem|key)$/, 'private key or certificate'],
+  [/\.key$|\/ssl\/private\/|priv[^/]*\.pem$|[-_.]key\.pem$/, 'private key'],
 ];
 
 // Templates and examples are not secrets.
