@@ -140,6 +140,7 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const finish = (code: number) => {
     if (finishing) return;
     finishing = true;
+    out.flush();
     if (!args.quiet && process.stderr.isTTY && ctx.summary.length) {
       process.stderr.write(ctx.summary.map((l) => color.dim(`${spec.name}: `) + l).join('\n') + '\n');
     }

@@ -126,7 +126,8 @@ t.test('writer: one whole line per event, full/drained reflect backpressure', as
   const s = new PassThrough({ highWaterMark: 16 });
   const w = new EventWriter(s);
   t.equal(w.full, false);
-  t.equal(w.write(ev({ n: 1 })), false, 'past the high-water mark');
+  w.write(ev({ n: 1 }));
+  t.equal(w.flush(), false, 'past the high-water mark');
   t.equal(w.full, true);
   let drained = false;
   const p = w.drained().then(() => { drained = true; });
@@ -135,6 +136,28 @@ t.test('writer: one whole line per event, full/drained reflect backpressure', as
   t.ok(drained);
   t.same(JSON.parse(text), ev({ n: 1 }));
   t.ok(text.endsWith('\n') && text.indexOf('\n') === text.length - 1);
+});
+
+t.test('writer: batches whole lines, flushes on the next turn and past 64 KiB', async (t) => {
+  const chunks: string[] = [];
+  const s = new PassThrough({ highWaterMark: 1 << 24 });
+  s.on('data', (d) => chunks.push(d.toString()));
+  const w = new EventWriter(s);
+  for (let i = 0; i < 3; i++) w.write(ev({ i }));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  t.equal(chunks.length, 1, 'three events, one write');
+  t.equal(chunks[0]!.split('\n').length, 4);
+  chunks.length = 0;
+  const pad = 'p'.repeat(1000);
+  for (let i = 0; i < 200; i++) w.write(ev({ i, pad }));
+  await w.drained();
+  await new Promise((r) => setImmediate(r));
+  const text = chunks.join('');
+  t.equal(text.split('\n').length, 201, 'every line arrives');
+  t.ok(chunks.length >= 3 && chunks.length < 20, `batched into ${chunks.length} writes`);
+  for (const c of chunks) t.ok(c.endsWith('\n'), 'each write ends on a whole line');
+  t.equal(w.count, 203);
 });
 
 t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t) => {
@@ -162,4 +185,30 @@ t.test('chain: stages feed each other in order and end in order', async (t) => {
   s.write(ev({ type: 'a' }));
   s.end();
   t.same(out, ['A!', 'END1!', 'END2']);
+});
+
+t.test('TimeOrder: events from several sources come out in ts order, bounded', async (t) => {
+  const { TimeOrder } = await import('./order.js');
+  const out: number[] = [];
+  const o = new TimeOrder({ windowMs: 100, maxEvents: 1000 }, (e) => out.push(e.ts));
+  const r = prng(5);
+  const base = 1_000_000_000;
+  const want: number[] = [];
+  // Two sources, each in order, read in bursts that overlap in time.
+  for (let burst = 0; burst < 50; burst++) {
+    for (let i = 0; i < 20; i++) { const ts = base + burst * 1000 + Math.floor(r() * 900); want.push(ts); o.write(ev({ ts })); }
+  }
+  o.tick(base + 10_000 + 100_000); // 10 ms of events, all older than the 100 ms window
+  t.equal(o.held, 1000 - out.length);
+  o.end();
+  t.same(out, [...want].sort((a, b) => a - b), 'sorted by ts');
+  // Equal timestamps keep their arrival order; the bound releases the oldest at once.
+  const seen: string[] = [];
+  const b = new TimeOrder({ windowMs: 1000, maxEvents: 2 }, (e) => seen.push((e as any).k));
+  b.write(ev({ ts: 5, k: 'a' })); b.write(ev({ ts: 5, k: 'b' })); b.write(ev({ ts: 1, k: 'c' }));
+  t.same(seen, ['c'], 'over the bound: the oldest goes at once');
+  b.tick(5 + 999_999);
+  t.same(seen, ['c'], 'still within the window');
+  b.tick(5 + 1_000_000);
+  t.same(seen, ['c', 'a', 'b']);
 });

@@ -9,3 +9,4 @@ export * from './clock.js';
 export * from './validate.js';
 export * from './ndjson.js';
 export * from './stage.js';
+export * from './order.js';

@@ -135,13 +135,18 @@ export function formatEvent(ev: AgentEvent | Record<string, unknown>): string {
 }
 
 /**
- * Writes events as whole lines to a byte stream. Each event is one `write` call, so lines
- * never interleave even when several producers share the writer. `write` returns false when
- * the destination is full; wait for `drained()` before writing more to keep memory bounded.
+ * Writes events as whole lines to a byte stream. Lines are batched (up to 64 KiB, or until
+ * the next turn of the event loop) into one `write`, which costs far less than a write per
+ * event; a batch holds whole lines only, so lines never interleave even when several
+ * producers share the destination. `write` returns false when the destination is full;
+ * wait for `drained()` before writing more to keep memory bounded. `flush()` (also done by
+ * `drained()`) hands the batch over at once: call it before ending the destination.
  */
 export class EventWriter {
   #out: Writable;
   #closed = false;
+  #batch = '';
+  #scheduled = false;
   count = 0;
 
   constructor(out: Writable) {
@@ -156,7 +161,22 @@ export class EventWriter {
   write(ev: AgentEvent | Record<string, unknown>): boolean {
     if (this.closed) return false;
     this.count++;
-    return this.#out.write(formatEvent(ev));
+    this.#batch += formatEvent(ev);
+    if (this.#batch.length >= BATCH_CHARS) return this.flush();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => { this.#scheduled = false; this.flush(); });
+    }
+    return !this.#out.writableNeedDrain;
+  }
+
+  /** Hand the batched lines to the destination now. */
+  flush(): boolean {
+    if (!this.#batch) return !this.#out.writableNeedDrain;
+    const text = this.#batch;
+    this.#batch = '';
+    if (this.closed) return false;
+    return this.#out.write(text);
   }
 
   /** True while the destination holds more than its high-water mark. */
@@ -164,8 +184,9 @@ export class EventWriter {
     return this.#out.writableNeedDrain;
   }
 
-  /** Resolves when the destination can take more (at once if it can now). */
+  /** Flushes, then resolves when the destination can take more (at once if it can now). */
   drained(): Promise<void> {
+    this.flush();
     if (!this.#out.writableNeedDrain || this.closed) return Promise.resolve();
     return new Promise((res) => {
       const done = () => { this.#out.off('drain', done); this.#out.off('close', done); res(); };
@@ -174,3 +195,5 @@ export class EventWriter {
     });
   }
 }
+
+const BATCH_CHARS = 64 * 1024;

@@ -3,7 +3,7 @@
 // chained in memory. The standalone tools and `agentsight exec` therefore produce the
 // same events for the same run.
 import {
-  chain, SCHEMA_VERSION, nowUs, type AgentEvent, type Emit, type Stage,
+  chain, SCHEMA_VERSION, nowUs, TimeOrder, type AgentEvent, type Emit, type Stage,
 } from '@agentsight/events';
 import { SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
@@ -49,6 +49,8 @@ export interface PipelineStats {
  */
 export class TracePipeline {
   readonly head: Stage;
+  /** The capture rings are drained in turn; this puts their events back in time order. */
+  readonly #order: TimeOrder;
   readonly sniffer: SslSniffer | undefined;
   readonly proc: TraceSession;
   readonly stdio: TraceSession | undefined;
@@ -76,7 +78,8 @@ export class TracePipeline {
     if (opts.correlate ?? true) stages.push((emit) => new CorrelateStage({}, emit));
     stages.push(...(opts.tail ?? []));
     this.head = chain(stages, sink);
-    const feed: Emit = (ev) => this.head.write(ev);
+    this.#order = new TimeOrder({ windowMs: 250 }, (ev) => this.head.write(ev));
+    const feed: Emit = (ev) => this.#order.write(ev);
 
     this.procEvents = new ProcEvents(feed);
     const targets = {
@@ -130,7 +133,7 @@ export class TracePipeline {
       throw e;
     }
     const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.#timers.push(t); };
-    every(500, () => this.tick());
+    every(100, () => this.tick());
     const interval = opts.metricsIntervalS ?? 5;
     if (interval > 0) every(interval * 1000, () => this.sample());
   }
@@ -141,7 +144,7 @@ export class TracePipeline {
 
   sample(): void {
     for (const m of this.#sampler.sample([...this.procEvents.live.keys()])) {
-      this.head.write({ v: SCHEMA_VERSION, ts: nowUs(), src: 'proc', type: 'metrics', ...m } as AgentEvent);
+      this.#order.write({ v: SCHEMA_VERSION, ts: nowUs(), src: 'proc', type: 'metrics', ...m } as AgentEvent);
     }
   }
 
@@ -149,7 +152,9 @@ export class TracePipeline {
     if (this.#stopped) return;
     this.sniffer?.tick();
     this.#stdioAsm?.tick();
-    this.head.tick?.(nowUs());
+    const now = nowUs();
+    this.#order.tick(now);
+    this.head.tick?.(now);
   }
 
   /** Detach everything, drain the rings, flush every stage. Idempotent. */
@@ -170,6 +175,7 @@ export class TracePipeline {
     attempt(() => this.#stdioAsm?.end());
     attempt(() => this.proc.stop());
     attempt(() => this.procEvents.end());
+    attempt(() => this.#order.end());
     attempt(() => this.head.end());
     for (const e of errs) this.#opts.warn?.(`stopping: ${(e as Error).message}`);
     return { tls, lost: this.lost };
