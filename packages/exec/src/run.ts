@@ -17,22 +17,13 @@ export class ExecError extends Error {
   }
 }
 
-export interface CaptureOptions {
+/** What exec and record share: the pipeline's options, with the targets worked out here. */
+export type CaptureOptions = Omit<PipelineOptions, 'gatedPid' | 'pids' | 'comm' | 'tlsTargets' | 'warn' | 'info'> & {
   /** Extra files carrying TLS (a library the agent loads that we would not find). */
   binaryPaths?: string[];
-  files?: boolean;
-  net?: boolean;
-  stdio?: boolean;
-  raw?: boolean;
-  redact?: boolean;
-  correlate?: boolean;
-  metricsIntervalS?: number;
-  /** Every event goes here (the capture file). */
-  emit: Emit;
-  tail?: PipelineOptions['tail'];
   warn: (m: string) => void;
   info: (m: string) => void;
-}
+};
 
 function tlsTargetsFor(files: string[], log: (m: string) => void): TlsTarget[] {
   const seen = new Set<string>();
