@@ -4,7 +4,8 @@
 //   agentsight exec -- node sdk-agent.js …
 // where sdk-agent is a small agent on the official @anthropic-ai/sdk that runs the tools
 // the model asks for. The mock is scripted to ask for a shell command and a file write,
-// then to answer. Prints the merged LLM calls, the processes the tools ran, and the summary.
+// then to answer. agentsight prints its own summary at exit (stderr); then this prints the
+// merged LLM calls with the processes each tool ran, the files written, and the audit.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -70,7 +71,7 @@ const written = events.filter((e) => e.src === 'proc' && e.type === 'open' && e.
 process.stdout.write('\n' + bold('Files the agent wrote') + '\n');
 for (const w of written) process.stdout.write(`  ${w.path}  (pid ${w.pid} ${w.comm})\n`);
 
-process.stdout.write('\n' + bold(`$ agentsight report summary ${capture}`) + '\n');
-const rep = spawn(process.execPath, [toolPath('agentsight'), 'report', 'summary', capture], { stdio: 'inherit' });
+process.stdout.write('\n' + bold(`$ agentsight report audit ${capture}`) + '\n');
+const rep = spawn(process.execPath, [toolPath('agentsight'), 'report', 'audit', capture], { stdio: 'inherit' });
 await new Promise((res) => rep.on('close', res));
 process.stdout.write(dim(`\nThe capture is ${capture}; browse it with: as-serve ${capture}\n`));
