@@ -50,7 +50,7 @@ const DEFAULT_PROVIDER: Record<LlmApi, string> = {
   gemini: 'google',
 };
 
-function providerOf(host: string | undefined, api: LlmApi): string {
+export function providerOf(host: string | undefined, api: LlmApi): string {
   const h = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   for (const [re, name] of HOSTS) if (re.test(h)) return name;
   if (/:11434$/.test(host ?? '')) return 'ollama';

@@ -1,11 +1,12 @@
 import {
   decodePayload, type AgentEvent, type Emit, type HttpRequestEvent, type HttpResponseEvent, type HttpSseEvent,
-  type LlmCallEvent, type LlmDeltaEvent, type Stage, type StdioDataEvent,
+  type HttpWsEvent, type LlmCallEvent, type LlmDeltaEvent, type Stage, type StdioDataEvent,
 } from '@agentsight/events';
 import { McpTracker, parseRpc, type McpOptions, type Where } from '@agentsight/mcp';
 import { detect, type Detected } from './detect.js';
 import type { Accumulator, Delta, RequestInfo } from './result.js';
 import { tryJson } from './util.js';
+import { WsResponses } from './ws.js';
 
 export interface MergeOptions {
   /** Emit `llm`/`delta` events as streamed output arrives. */
@@ -21,9 +22,11 @@ export interface MergeOptions {
   mcp?: McpOptions;
 }
 
-interface LlmPending {
+export interface LlmPending {
   kind: 'llm';
   req: HttpRequestEvent;
+  /** The http request reference when it is not `req.id`: a call over WebSocket names its upgrade. */
+  ref?: string;
   det: Detected;
   info: RequestInfo;
   acc: Accumulator;
@@ -76,6 +79,7 @@ export class MergeStage implements Stage {
   #opts: Required<Omit<MergeOptions, 'mcp'>>;
   #pending = new Map<string, Pending>();
   #mcp: McpTracker;
+  #ws: WsResponses;
   #lastTs = 0;
   readonly stats: MergeStats = { calls: 0, incomplete: 0, passed: 0, mcpCalls: 0, mcpNotifications: 0 };
 
@@ -93,6 +97,11 @@ export class MergeStage implements Stage {
       else this.stats.mcpNotifications++;
       this.#emit(ev);
     });
+    this.#ws = new WsResponses({
+      finish: (p, res, why) => this.#finish(p, res, why),
+      deltas: (p, ev, d) => this.#deltas(p, ev, d),
+      live: this.#opts.live, maxCallBytes: this.#opts.maxCallBytes, maxSockets: this.#opts.maxPending,
+    });
   }
 
   #pass(ev: AgentEvent): void {
@@ -107,6 +116,9 @@ export class MergeStage implements Stage {
         case 'request': return this.#request(ev as HttpRequestEvent);
         case 'sse': return this.#sse(ev as HttpSseEvent);
         case 'response': return this.#response(ev as HttpResponseEvent);
+        case 'ws':
+          if (this.#ws.message(ev as HttpWsEvent) && !this.#opts.keepHttp) return;
+          break;
       }
     } else if (ev.src === 'stdio' && ev.type === 'data') {
       this.#mcp.stdio(ev as StdioDataEvent);
@@ -130,6 +142,7 @@ export class MergeStage implements Stage {
   }
 
   #request(req: HttpRequestEvent): void {
+    if (this.#ws.upgrade(req)) { if (this.#opts.keepHttp) this.#pass(req); return; }
     const text = bodyText(req);
     const body = text !== undefined && text.length > 0 ? tryJson(text) : undefined;
     const det = detect(req.method, req.path, req.host, body);
@@ -194,7 +207,7 @@ export class MergeStage implements Stage {
     if (this.#opts.live && deltas.length) this.#deltas(p, ev, deltas);
   }
 
-  #deltas(p: LlmPending, ev: HttpSseEvent, deltas: Delta[]): void {
+  #deltas(p: LlmPending, ev: { ts: number }, deltas: Delta[]): void {
     // One event per kind per SSE message.
     const byKind = new Map<Delta['kind'], string>();
     for (const d of deltas) byKind.set(d.kind, (byKind.get(d.kind) ?? '') + d.text);
@@ -210,6 +223,7 @@ export class MergeStage implements Stage {
   }
 
   #response(res: HttpResponseEvent): void {
+    if (this.#ws.upgraded(res)) { if (this.#opts.keepHttp) this.#pass(res); return; }
     const p = this.#pending.get(res.req);
     if (!p) return this.#pass(res);
     this.#pending.delete(res.req);
@@ -288,7 +302,7 @@ export class MergeStage implements Stage {
       },
       conn: req.conn,
       ...(req.host !== undefined ? { host: req.host } : {}),
-      req: req.id,
+      req: p.ref ?? req.id,
     };
     this.stats.calls++;
     if (incomplete) this.stats.incomplete++;
@@ -302,16 +316,18 @@ export class MergeStage implements Stage {
       this.#pending.delete(k);
       if (p.kind === 'llm') this.#finish(p, undefined, 'no response within the idle timeout');
     }
+    this.#ws.tick(cutoff);
     this.#mcp.tick(nowUs);
   }
 
   end(): void {
     for (const p of this.#pending.values()) if (p.kind === 'llm') this.#finish(p, undefined, 'input ended before the response');
     this.#pending.clear();
+    this.#ws.end();
     this.#mcp.end();
   }
 
-  get pending(): number { return this.#pending.size; }
+  get pending(): number { return this.#pending.size + this.#ws.pending; }
 }
 
 function round3(x: number): number {
