@@ -152,20 +152,35 @@ t.test('an error message ends its response; the next response on the socket is r
   t.equal(calls[1]!.response.id, 'resp_3');
 });
 
-t.test('an error event without a status after response.created: failed, marked incomplete', async (t) => {
+t.test('an error event after response.created: the response.failed that follows is its own, not the next call\'s', async (t) => {
   const calls = callsOf(runMerge([...upgrade(), ...socket([
     { from: 'client', data: create1 },
     { from: 'server', data: { type: 'response.created', response: base } },
     { from: 'server', data: { type: 'error', error: { type: 'server_error', message: 'boom' } } },
-    // A late lifecycle event of the failed response does not land on the next call.
     { from: 'server', data: { type: 'response.failed', response: { ...base, status: 'failed' } } },
     { from: 'client', data: create1 }, ...server(textAnswer('resp_2', ['fine'])),
   ])]));
   t.equal(calls.length, 2);
   t.same(calls[0]!.error, { type: 'server_error', message: 'boom' });
   t.equal(calls[0]!.incomplete, 'error event');
+  t.equal(calls[0]!.response.finish_reason, 'failed');
+  t.equal(calls[0]!.ts, T0 + 1_003_000, 'reported at response.failed');
   t.equal(calls[1]!.response.text, 'fine');
   t.equal(calls[1]!.response.id, 'resp_2');
+  t.notOk(calls[1]!.incomplete);
+});
+
+t.test('a response that never got its final event ends when the next one is created', async (t) => {
+  const calls = callsOf(runMerge([...upgrade(), ...socket([
+    { from: 'client', data: create1 },
+    ...server(textAnswer('resp_1', ['cut', 'off']).slice(0, 5)),
+    { from: 'client', data: create2 }, ...server(textAnswer('resp_2', ['next'])),
+  ])]));
+  t.equal(calls.length, 2);
+  t.equal(calls[0]!.response.text, 'cut');
+  t.equal(calls[0]!.incomplete, 'stream ended before response.completed');
+  t.equal(calls[0]!.ts, T0 + 1_007_000, 'when resp_2 was created');
+  t.equal(calls[1]!.response.text, 'next');
   t.notOk(calls[1]!.incomplete);
 });
 

@@ -3,13 +3,16 @@
 //   {"type":"response.create", <the fields of a POST /v1/responses body>}
 // (`stream` is implicit and not sent), and the server answers with the same event
 // objects as the SSE stream (response.created … response.completed / response.failed /
-// response.incomplete), each a text message, or an `error` message — which over a socket
-// ends that response: nothing else follows it. Those events go through the SSE path's
-// own accumulator (OpenAIResponsesAccumulator) so both transports give the same llm/call.
+// response.incomplete), each a text message, or an `error` message. Those events go
+// through the SSE path's own accumulator (OpenAIResponsesAccumulator), so both transports
+// give the same llm/call.
 //
 // Assumed where the documentation says nothing: responses on one socket are answered in
 // the order they were created (server events are not tagged with the request), so
-// creates sent before the previous answer ended are queued; a `response.create` whose
+// creates sent before the previous answer ended are queued; an `error` before any
+// response.created (a rejected create: bad previous_response_id, limits) ends that
+// response, while after it the error is recorded and response.failed is awaited — or the
+// next response's response.created, which ends the one before; a `response.create` whose
 // fields sit under a `response` key (the Realtime API's shape) is read too; an `error`
 // message's numeric `status`, when it has one, is the call's status, else the upgrade's
 // (101).
@@ -42,8 +45,8 @@ interface Socket {
   status: number;
   /** Head: the response the server is streaming now. */
   queue: LlmPending[];
-  /** Response id of the last call an `error` ended, whose late lifecycle events are ignored. */
-  errored: string | null;
+  /** Id the server gave the response being streamed, once response.created said it. */
+  headId: string | null;
   seenAt: number;
 }
 
@@ -80,7 +83,7 @@ export class WsResponses {
     const { data: _d, enc: _e, ...slim } = req;
     const responses = apiOfPath(req.path) === 'openai.responses';
     this.#drop(req.id, 'superseded by another request with the same id');
-    this.#sockets.set(req.id, { up: slim as HttpRequestEvent, responses, status: 0, queue: [], errored: null, seenAt: Date.now() * 1000 });
+    this.#sockets.set(req.id, { up: slim as HttpRequestEvent, responses, status: 0, queue: [], headId: null, seenAt: Date.now() * 1000 });
     if (this.#sockets.size > this.#host.maxSockets) this.#drop(this.#sockets.keys().next().value!, 'evicted: too many WebSocket connections tracked');
     return responses;
   }
@@ -151,9 +154,13 @@ export class WsResponses {
     const msg = tryJson(data);
     const type = isObj(msg) ? str(msg.type) : null;
     const respId = isObj(msg) && isObj(msg.response) ? str(msg.response.id) : null;
-    if (respId !== null && respId === s.errored) return;
+    if (respId !== null && s.headId !== null && respId !== s.headId && s.queue.length > 1) {
+      // The next response began: the one before ended without its final event.
+      this.#answer(s, ev, s.status);
+    }
     const p = s.queue[0];
     if (!p) return;
+    if (respId !== null) s.headId = respId;
     p.seenAt = Date.now() * 1000;
     if (p.sse === 0) p.ttft = Math.max(0, (ev.ts - p.req.start_ts) / 1000);
     p.sse++;
@@ -166,9 +173,8 @@ export class WsResponses {
         if (this.#host.live && deltas.length) this.#host.deltas(p, ev, deltas);
       }
     }
-    if (type === 'error') {
+    if (type === 'error' && s.headId === null) {
       const st = isObj(msg) && typeof msg.status === 'number' && msg.status >= 100 && msg.status <= 599 ? msg.status : s.status;
-      s.errored = str(p.acc.result().id);
       this.#answer(s, ev, st);
     } else if (p.acc.done) {
       this.#answer(s, ev, s.status);
@@ -177,6 +183,7 @@ export class WsResponses {
 
   #answer(s: Socket, ev: HttpWsEvent, status: number): void {
     const p = s.queue.shift()!;
+    s.headId = null;
     const res: HttpResponseEvent = {
       v: 1, ts: ev.ts, src: 'http', type: 'response', conn: s.up.conn, req: p.req.id, status, headers: {},
       body_size: 0, latency_ms: round3(Math.max(0, (ev.ts - p.req.ts) / 1000)), start_ts: p.req.ts,
