@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { AgentEvent, HttpWsEvent, LlmCallEvent } from '@agentsight/events';
 import { callsOf, httpReq, httpRes, runMerge, streamCall } from './testing.js';
+import { MergeStage } from './merge.js';
 
 const T0 = 1_764_000_000_000_000;
 const UP = 'c#0';
@@ -117,9 +118,9 @@ t.test('several responses in sequence on one socket: the same call as the SSE pa
 
 t.test('a socket closed mid-response gives an incomplete call with what arrived', async (t) => {
   const a = textAnswer('resp_1', ['par', 'tial', 'never']).slice(0, 6);
-  const out = runMerge([...upgrade(), ...socket([{ from: 'client', data: create1 }, ...server(a), { from: 'server', opcode: 'close' }])]);
+  const out = runMerge([...upgrade(), ...socket([{ from: 'client', data: create1 }, ...server(a), { from: 'server', opcode: 'close' }, { from: 'client', opcode: 'close' }])]);
   const [c] = callsOf(out);
-  t.equal(callsOf(out).length, 1);
+  t.equal(out.length, 1, 'one call; both close frames consumed');
   t.equal(c!.response.text, 'partial');
   t.match(c!.incomplete, /WebSocket closed by the server before the response completed/);
   t.equal(c!.ts, T0 + 1_000_000 + 7 * 1000, 'at the close');
@@ -222,4 +223,23 @@ t.test('the Realtime-style envelope: fields under response', async (t) => {
   ])]));
   t.equal(calls.length, 1);
   t.same(calls[0]!.request.messages, [{ role: 'user', content: 'hello' }]);
+});
+
+t.test('idle timeout: the awaited call is reported, the open socket is kept for the next turn', async (t) => {
+  const out: AgentEvent[] = [];
+  const st = new MergeStage({ idleTimeoutMs: 1 }, (e) => out.push(e));
+  for (const e of [...upgrade(), ...socket([{ from: 'client', data: create1 }])]) st.write(e);
+  await new Promise((r) => setTimeout(r, 10));
+  st.tick(Date.now() * 1000);
+  t.equal(callsOf(out).length, 1);
+  t.match(callsOf(out)[0]!.incomplete, /idle timeout/);
+  // A minute later, the next turn on the same socket.
+  const later = socket([{ from: 'client', data: create2 }, ...server(textAnswer('resp_2', ['again']))]).map((e) => ({ ...e, n: e.n + 1, ts: e.ts + 60_000_000 }));
+  for (const e of later) st.write(e);
+  st.end();
+  const calls = callsOf(out);
+  t.equal(calls.length, 2);
+  t.equal(calls[1]!.response.text, 'again');
+  t.notOk(calls[1]!.incomplete);
+  t.equal(out.length, 2, 'nothing else');
 });

@@ -47,6 +47,7 @@ interface Socket {
   queue: LlmPending[];
   /** Id the server gave the response being streamed, once response.created said it. */
   headId: string | null;
+  closed: boolean;
   seenAt: number;
 }
 
@@ -83,7 +84,7 @@ export class WsResponses {
     const { data: _d, enc: _e, ...slim } = req;
     const responses = apiOfPath(req.path) === 'openai.responses';
     this.#drop(req.id, 'superseded by another request with the same id');
-    this.#sockets.set(req.id, { up: slim as HttpRequestEvent, responses, status: 0, queue: [], headId: null, seenAt: Date.now() * 1000 });
+    this.#sockets.set(req.id, { up: slim as HttpRequestEvent, responses, status: 0, queue: [], headId: null, closed: false, seenAt: Date.now() * 1000 });
     if (this.#sockets.size > this.#host.maxSockets) this.#drop(this.#sockets.keys().next().value!, 'evicted: too many WebSocket connections tracked');
     return responses;
   }
@@ -103,8 +104,9 @@ export class WsResponses {
     if (!s) return false;
     s.seenAt = Date.now() * 1000;
     if (ev.opcode === 'close') {
+      // Kept until the idle timeout or end of input: the other side's close answers it.
+      s.closed = true;
       this.#closeAll(s, ev.ts, `WebSocket closed by the ${ev.from} before the response completed`);
-      this.#sockets.delete(ev.req);
       return s.responses;
     }
     if (ev.opcode !== 'text') return s.responses;
@@ -207,9 +209,17 @@ export class WsResponses {
     for (const p of s.queue.splice(0)) this.#host.finish(p, undefined, why);
   }
 
-  /** Sockets silent since before `cutoff` (µs, wall clock): their calls are reported incomplete, they are forgotten. */
+  /**
+   * Sockets silent since before `cutoff` (µs, wall clock): their calls are reported
+   * incomplete. Closed ones are forgotten; open ones are kept (an agent's socket may idle
+   * between turns for long), up to `maxSockets`.
+   */
   tick(cutoff: number): void {
-    for (const [id, s] of this.#sockets) if (s.seenAt < cutoff) this.#drop(id, 'no response within the idle timeout');
+    for (const [id, s] of this.#sockets) {
+      if (s.seenAt >= cutoff) continue;
+      if (s.closed) this.#drop(id, 'no response within the idle timeout');
+      else for (const p of s.queue.splice(0)) this.#host.finish(p, undefined, 'no response within the idle timeout');
+    }
   }
 
   end(): void {
