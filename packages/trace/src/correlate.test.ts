@@ -459,3 +459,15 @@ t.test('a tool that starts no program gets no process by elimination', async (t)
   t.same(links(run(evs('Read')), 'tool_process').map((l) => [l.from, l.to]), [['t1', []]], 'Read: only its own file operation');
   t.same(links(run(evs('run_tests')), 'tool_process').map((l) => [l.from, l.to]), [['t1', [1901]]], 'a tool named for running things takes it');
 });
+
+t.test('a command wrapped whole by the agent matches; the same letters inside a word do not', async (t) => {
+  const at = T0 + 200 * MS;
+  const out = run([
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 100 * MS, toolCalls: [bashCall('t1', 'ls'), bashCall('t2', 'make tools')] }),
+    // Claude Code style wrappers: the command sits inside a longer script.
+    fork(2001, A, at), exec(2001, A, ['/bin/bash', '-c', "source ~/.snap && eval 'make tools' < /dev/null && pwd -P >| /tmp/cwd"], at + 1),
+    fork(2002, A, at + 2), exec(2002, A, ['/bin/bash', '-c', "source ~/.snap && eval 'ls' < /dev/null && pwd -P >| /tmp/cwd"], at + 3),
+  ]);
+  t.same(links(out, 'tool_process').map((l) => [l.from, linkPids(l), l.reasons.includes('argv>command')]), [['t1', [2002], true], ['t2', [2001], true]]);
+});

@@ -120,6 +120,17 @@ function procDetail(p: Proc): Record<string, unknown> {
   };
 }
 
+/** Whether `cmd` appears in `arg` as a whole (not `ls` inside `tools`). */
+function containsWhole(arg: string, cmd: string): boolean {
+  if (cmd.length < 2) return false;
+  for (let i = arg.indexOf(cmd); i >= 0; i = arg.indexOf(cmd, i + 1)) {
+    const before = i === 0 ? '' : arg[i - 1]!;
+    const after = arg[i + cmd.length] ?? '';
+    if (!/[\w.\/-]/.test(before) && !/[\w.\/-]/.test(after)) return true;
+  }
+  return false;
+}
+
 /** Arguments as kept for evidence: whole when small, else the start of their JSON. */
 function small(v: unknown): unknown {
   const j = JSON.stringify(v) ?? '';
@@ -332,7 +343,7 @@ export class CorrelateStage implements Stage {
       for (const p of procs) {
         if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) { cmd = 1; break; }
         // Agents that wrap the command (Claude Code: bash -c "… eval 'CMD' …") keep it whole inside.
-        if (p.argv.slice(1).some((x) => it.commands.some((c) => c.length >= 2 && x.includes(c)))) { cmd = Math.max(cmd, 0.9); continue; }
+        if (p.argv.slice(1).some((x) => it.commands.some((c) => containsWhole(x, c)))) { cmd = Math.max(cmd, 0.9); continue; }
         if (!p.argv.length) continue;
         const words = [basename(p.argv[0]!), ...p.argv.slice(1)].filter((w) => w !== '');
         // The program itself must be named in the command: sharing a file name is not enough.
