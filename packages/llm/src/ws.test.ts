@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { AgentEvent, HttpWsEvent, LlmCallEvent } from '@agentsight/events';
+import { validateEvent, type AgentEvent, type HttpWsEvent, type LlmCallEvent } from '@agentsight/events';
 import { callsOf, httpReq, httpRes, runMerge, streamCall } from './testing.js';
 import { MergeStage } from './merge.js';
 
@@ -242,4 +242,38 @@ t.test('idle timeout: the awaited call is reported, the open socket is kept for 
   t.equal(calls[1]!.response.text, 'again');
   t.notOk(calls[1]!.incomplete);
   t.equal(out.length, 2, 'nothing else');
+});
+
+t.test('fuzz: every response.create gives exactly one valid call, whatever the server sends', async (t) => {
+  // Small seeded generator (mulberry32): the cases are the same on every run.
+  let seed = 0x5eed;
+  const rnd = () => { seed = (seed + 0x6d2b79f5) | 0; let x = Math.imul(seed ^ (seed >>> 15), 1 | seed); x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x; return ((x ^ (x >>> 14)) >>> 0) / 4294967296; };
+  const pick = <T>(a: T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const pool = [...textAnswer('resp_a', ['x', 'yz']), ...toolAnswer('resp_b', ['{"a"', ':1}']),
+    { type: 'error', status: 429, error: { message: 'slow down' } }, { type: 'error', error: null }, { type: 'response.failed', response: { ...base, id: 'resp_c', status: 'failed' } }];
+  let bad = 0;
+  for (let round = 0; round < 300; round++) {
+    const msgs: Array<{ from: 'client' | 'server'; data?: unknown; opcode?: HttpWsEvent['opcode'] }> = [];
+    let creates = 0;
+    for (let k = 0, n = 1 + Math.floor(rnd() * 40); k < n; k++) {
+      const r = rnd();
+      if (r < 0.15) { msgs.push({ from: 'client', data: pick([create1, create2]) }); creates++; }
+      else if (r < 0.8) msgs.push({ from: 'server', data: pick(pool) });
+      else if (r < 0.87) { const s = JSON.stringify(pick(pool)); msgs.push({ from: 'server', data: s.slice(0, Math.floor(rnd() * s.length)) }); }
+      else if (r < 0.9) msgs.push({ from: pick(['client', 'server'] as const), opcode: pick(['ping', 'pong', 'binary'] as const), data: 'x' });
+      else if (r < 0.92) msgs.push({ from: pick(['client', 'server'] as const), opcode: 'close' });
+      else if (r < 0.95) msgs.push({ from: 'client', data: pick(['{', '[]', 'null', '{"type":"response.cancel"}', '{"type":"response.create"}']) });
+      else msgs.push({ from: 'server', data: pick(['', '[1]', '"s"', '{"type":5}', '{"type":"response.completed","response":7}']) });
+      const last = msgs[msgs.length - 1]!;
+      if (last.from === 'client' && last.data === '{"type":"response.create"}') creates++;
+    }
+    const out = runMerge([...upgrade(), ...socket(msgs)], { live: rnd() < 0.5 });
+    const calls = callsOf(out);
+    const invalid = out.map((e) => validateEvent(e)).filter(Boolean);
+    if (calls.length !== creates || invalid.length || out.some((e) => e.src === 'http')) {
+      bad++;
+      if (bad <= 3) t.fail(`round ${round}: ${creates} creates, ${calls.length} calls, invalid: ${invalid.join('; ')}`);
+    }
+  }
+  t.equal(bad, 0, '300 random conversations');
 });
