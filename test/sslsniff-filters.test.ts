@@ -19,11 +19,11 @@ if (why) {
   t.before(async () => { server = await startServer(tlsFiles); });
   t.teardown(() => { server?.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
 
-  t.test('-p PID: only that process, though another runs the same binary', async (t) => {
+  t.test('-p PID alone: finds the TLS in what the process maps (node), and only that process', async (t) => {
     const body = bodyFile(dir, 4096, 'p-body');
     const a = await nodeClient(server.port, [[body, 1000]]);
     const b = await nodeClient(server.port, [[body, 2000]]);
-    const cap = await startCapture(['--binary-path', process.execPath, '-p', String(a.pid)]);
+    const cap = await startCapture(['-p', String(a.pid)]);
     const from = server.conns.length;
     a.go();
     b.go();
@@ -43,7 +43,9 @@ if (why) {
     const s = streams(events);
     t.ok(matchConn(s, mine), 'its request captured whole');
     t.equal(sha(matchConn(s, mine)!.read), mine.respSha);
-    t.ok(events.filter((e) => e.type === 'attach').every((e) => e.pid === a.pid), 'attach events carry the pid');
+    const attach = events.filter((e) => e.type === 'attach');
+    t.ok(attach.some((e) => e.symbol === 'SSL_write' && e.path === `/proc/${a.pid}/root${process.execPath}`), 'discovered: the node binary, through /proc/PID/root');
+    t.ok(attach.every((e) => e.pid === a.pid), 'attach events carry the pid');
   });
 
   t.test('-c COMM: only processes of that name', async (t) => {
