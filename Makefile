@@ -24,7 +24,7 @@ all: build
 
 deps: .stamp/apt node_modules/.package-lock.json
 
-.stamp/apt:
+.stamp/apt: Makefile
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install:$$missing" >&2; \
