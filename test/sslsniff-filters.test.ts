@@ -48,6 +48,22 @@ if (why) {
     t.ok(attach.every((e) => e.pid === a.pid), 'attach events carry the pid');
   });
 
+  t.test('-c COMM alone also finds TLS linked into running programs of that name (node)', async (t) => {
+    const body = bodyFile(dir, 3000, 'cn-body');
+    const a = await nodeClient(server.port, [[body, 3500]]);
+    const cap = await startCapture(['-c', 'node']);
+    const from = server.conns.length;
+    a.go();
+    t.equal(await a.done, 0);
+    await server.waitConns(from + 1);
+    const { events } = await cap.stop();
+    t.ok(events.some((e) => e.type === 'attach' && e.symbol === 'SSL_write' && e.path.endsWith(process.execPath)), 'node binary hooked');
+    const st = matchConn(streams(events), server.conns[from]!);
+    t.ok(st, 'the node client request captured whole');
+    t.equal(st?.pid, a.pid);
+    t.ok(events.filter((e) => e.type === 'data').every((e) => e.comm === 'node'), 'only node processes');
+  });
+
   t.test('-c COMM: only processes of that name', async (t) => {
     const body = bodyFile(dir, 2048, 'c-body');
     const cap = await startCapture(['-c', 'python3']);

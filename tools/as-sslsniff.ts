@@ -5,7 +5,7 @@ import os from 'node:os';
 import { EXIT, ToolError, runTool } from '@agentsight/cli';
 import { checkPrivileges } from '@agentsight/bpf';
 import {
-  SslSniffer, describeTargets, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries,
+  SslSniffer, describeTargets, discoverForComm, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries,
   type TlsTarget,
 } from '@agentsight/sslsniff';
 
@@ -48,6 +48,8 @@ await runTool<Args>({
     }) as never,
 }, async (args, ctx) => {
   const log = (m: string) => ctx.info(m);
+  // Privileges first: without them, reading other processes' maps fails less clearly.
+  if (!args.listTargets) checkPrivileges();
   const targets: TlsTarget[] = [];
   for (const p of args.binaryPath ?? []) {
     let file = p;
@@ -67,6 +69,8 @@ await runTool<Args>({
   }
   if (!targets.length) {
     targets.push(...systemTlsLibraries({ log }));
+    // Programs that carry their own TLS (node, Bun, Claude Code) are found by their name.
+    if (args.comm) targets.push(...discoverForComm(args.comm, { log }));
     if (!targets.length) throw new ToolError('no system TLS library found (libssl.so.3, libssl.so.1.1, libgnutls.so.30, libnspr4.so); use --binary-path');
   }
 
@@ -75,7 +79,6 @@ await runTool<Args>({
     return;
   }
 
-  checkPrivileges();
   if (args.nice) {
     try { os.setPriority(args.nice); } catch (e) { ctx.warn(`cannot set priority ${args.nice}: ${(e as Error).message}`); }
   }

@@ -11,3 +11,4 @@ export * from './record.js';
 export * from './assemble.js';
 export * from './probes.js';
 export * from './capture.js';
+export * from './procs.js';

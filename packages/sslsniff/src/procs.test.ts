@@ -1,0 +1,23 @@
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pidsNamed } from './procs.js';
+
+t.test('pidsNamed matches the process name as the kernel keeps it (15 bytes)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'procs-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const mk = (pid: string, comm: string | null) => {
+    fs.mkdirSync(path.join(dir, pid));
+    if (comm !== null) fs.writeFileSync(path.join(dir, pid, 'comm'), comm + '\n');
+  };
+  mk('10', 'claude');
+  mk('11', 'node');
+  mk('12', 'claude');
+  mk('13', 'a-very-long-nam'); // the kernel cut "a-very-long-name-indeed"
+  mk('14', null); // exited while we looked
+  mk('self', 'claude');
+  t.same(pidsNamed('claude', dir).sort(), [10, 12]);
+  t.same(pidsNamed('a-very-long-name-indeed', dir), [13]);
+  t.same(pidsNamed('bun', dir), []);
+});
