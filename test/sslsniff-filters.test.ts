@@ -137,6 +137,29 @@ if (why) {
     t.notOk(events.some((e) => e.type === 'lost'), 'a cap is not loss');
   });
 
+  t.test('a reader that stalls: the tool holds back, the kernel ring absorbs, nothing is lost', async (t) => {
+    const n = 8 << 20;
+    const body = bodyFile(dir, n, 'slow-body');
+    const cap = await startCapture(['-c', 'curl']);
+    cap.pauseOutput();
+    const from = server.conns.length;
+    const r = await curl(server.port, body, n);
+    t.equal(r.code, 0, r.stderr);
+    await server.waitConns(from + 1);
+    // 16 MiB of plaintext (as base64 JSON, ~22 MB) cannot fit the 64 KiB pipe: the tool
+    // had to stop reading the ring while we were not reading it.
+    await new Promise((res) => setTimeout(res, 1000));
+    const anon = Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${cap.child.pid}/status`, 'utf8'))?.[1] ?? 0);
+    t.comment(`tool's anonymous memory while its reader stalls: ${Math.round(anon / 1024)} MiB`);
+    cap.resumeOutput();
+    const { events, stderr } = await cap.stop();
+    t.notOk(events.some((e) => e.type === 'lost'), 'no loss');
+    t.match(stderr, /\(100% of/);
+    const st = matchConn(streams(events), server.conns[from]!);
+    t.ok(st, 'request captured whole');
+    t.equal(st && sha(st.read), server.conns[from]!.respSha, 'response captured whole');
+  });
+
   t.test('a full ring is reported, never silent', async (t) => {
     // One 16 MiB SSL_write_ex call emits 1024 records at once: a 1 MiB ring cannot hold them.
     const n = 16 << 20;

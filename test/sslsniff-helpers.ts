@@ -131,6 +131,9 @@ export function startServer(tls: { key: string; cert: string }): Promise<TestSer
 export interface Capture {
   child: ChildProcess;
   stderr(): string;
+  /** Stop reading the tool's stdout (its pipe fills and it must hold back), and resume. */
+  pauseOutput(): void;
+  resumeOutput(): void;
   /** SIGINT, wait for exit, return the events and exit code. */
   stop(): Promise<{ code: number | null; events: Array<Record<string, any>>; stderr: string }>;
 }
@@ -157,6 +160,8 @@ export function startCapture(args: string[], timeoutMs = 30000): Promise<Capture
     const cap: Capture = {
       child,
       stderr: () => err,
+      pauseOutput: () => { child.stdout!.pause(); },
+      resumeOutput: () => { child.stdout!.resume(); },
       async stop() {
         // Let the last records reach the ring consumer before asking it to stop.
         await new Promise((r) => setTimeout(r, 300));

@@ -61,7 +61,8 @@ export class RingReader {
       this.records++;
       this.bytes += n;
       this.#budget -= n + 8;
-      return this.#budget <= 0 ? STOP_BATCH : 0;
+      // pause() from inside onRecord (a full output) ends the batch here.
+      return this.#budget <= 0 || this.#paused ? STOP_BATCH : 0;
     }, koffi.pointer(lb.SampleFn));
     const rb = lb.rb_new(mapFd, this.#cb, null, null) as Ptr;
     if (!rb) {
@@ -106,6 +107,7 @@ export class RingReader {
 
   /** Take everything in the ring now, synchronously (at shutdown, after detaching). */
   drain(): void {
+    this.#paused = false;
     while (!this.#closed && this.#consume(this.#batch)) { /* keep going */ }
   }
 
