@@ -4,7 +4,8 @@
 // (-c python3, events read from its stdout pipe and discarded). Reported per size: the client's MB/s both
 // ways, the slowdown tracing causes, the share of bytes the kernel side captured (its
 // own counters), loss, and the tool's CPU per ring record. Then parallel clients at
-// 1 MiB raise the offered load to find where loss starts.
+// 1 MiB raise the offered load to find where loss starts; last, CPU per record next to a
+// C consumer of the same kernel side (test/bench/sslsniff-consumer.c, built with clang).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -106,9 +107,9 @@ function cpuTicks(pid: number): number {
 }
 const HZ = 100;
 
-async function traced<T>(fn: () => Promise<T>): Promise<{ r: T; summary: string; cpuSecs: number }> {
+async function traced<T>(fn: () => Promise<T>, cmd: string[] = [process.execPath, SNIFF, '-c', 'python3', ...(process.env.SNIFF_ARGS ?? '').split(' ').filter(Boolean)]): Promise<{ r: T; summary: string; cpuSecs: number; stderr: string }> {
   // Events go to a pipe, as in `as-sslsniff | as-http`; this process reads and discards them.
-  const c = spawn(process.execPath, [SNIFF, '-c', 'python3', ...(process.env.SNIFF_ARGS ?? '').split(' ').filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const c = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let outBytes = 0;
   c.stdout!.on('data', (d: Buffer) => { outBytes += d.length; });
   let err = '';
@@ -125,7 +126,7 @@ async function traced<T>(fn: () => Promise<T>): Promise<{ r: T; summary: string;
   c.kill('SIGINT');
   await closed;
   void outBytes;
-  return { r, summary: err.split('\n').find((l) => /calls,/.test(l)) ?? err, cpuSecs: (t1 - t0) / HZ };
+  return { r, summary: err.split('\n').find((l) => /calls,/.test(l)) ?? err, cpuSecs: (t1 - t0) / HZ, stderr: err };
 }
 
 function parse(summary: string) {
@@ -151,7 +152,7 @@ console.log('\nwhere loss starts (one client, 1 MiB transfers, offered load capp
 console.log('offered MB/s  achieved MB/s  captured  lost records  tool CPU');
 let lossAt = 0;
 let lastLossless = 0;
-for (const rate of [50, 100, 150, 200, 250, 300, 400]) {
+for (const rate of [50, 100, 150, 200, 250, 300, 400, 500, 600]) {
   const { r, summary, cpuSecs } = await traced(() => clients(1 << 20, 1, rate));
   const p = parse(summary);
   console.log(`${String(rate).padStart(12)}  ${fmt(r.mbps).padStart(13)}  ${fmt(p.share, 2).padStart(7)}%  ${String(p.lostRecords).padStart(12)}  ${fmt(cpuSecs / SECS * 100).padStart(7)}%`);
@@ -160,5 +161,28 @@ for (const rate of [50, 100, 150, 200, 250, 300, 400]) {
   if (r.mbps < rate * 0.9) break; // the client cannot go faster under tracing
 }
 console.log(lossAt ? `loss starts between ${fmt(lastLossless)} and ${fmt(lossAt)} MB/s` : `no loss up to ${fmt(lastLossless)} MB/s (the fastest the traced client went)`);
+// The same kernel side read by a C consumer doing the same work per record (join pieces,
+// UTF-8 check, JSON escaping or base64, a line per call): CPU per record, side by side,
+// at a load both take without loss.
+const csrc = path.join(ROOT, 'test/bench/sslsniff-consumer.c');
+const cbin = path.join(dir, 'sslsniff-consumer');
+let cOk = true;
+try { await exec('clang', ['-O2', '-o', cbin, csrc, '-lbpf']); } catch (e) { cOk = false; console.log(`\nC consumer not built: ${(e as Error).message.split('\n')[0]}`); }
+if (cOk) {
+  const libssl = fs.existsSync('/lib/x86_64-linux-gnu/libssl.so.3') ? '/lib/x86_64-linux-gnu/libssl.so.3' : '/usr/lib/x86_64-linux-gnu/libssl.so.3';
+  console.log('\nCPU per record, as-sslsniff vs a C consumer (one client, 100 MB/s offered):');
+  console.log('size     as-sslsniff   C consumer   ratio');
+  for (const size of [1024, 64 * 1024, 1 << 20]) {
+    const rate = size === 1024 ? 0 : 100;
+    const ts = await traced(() => clients(size, 1, rate));
+    const tc = await traced(() => clients(size, 1, rate), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
+    const recTs = parse(ts.summary).records;
+    const recC = Number(/records (\d+)/.exec(tc.stderr)?.[1] ?? 0);
+    const a = ts.cpuSecs / Math.max(1, recTs) * 1e6;
+    const b = tc.cpuSecs / Math.max(1, recC) * 1e6;
+    const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
+    console.log(`${label.padEnd(8)} ${fmt(a).padStart(8)} us  ${fmt(b).padStart(8)} us   ${fmt(a / Math.max(b, 0.01), 2).padStart(5)}x`);
+  }
+}
 server.kill();
 fs.rmSync(dir, { recursive: true, force: true });
