@@ -1,11 +1,11 @@
 // as-sslsniff throughput on loopback (root, real uprobes). A python client (system
 // libssl.so.3) sends S bytes and reads S bytes back over one TLS connection, as fast as
 // it can, for S = 1 KiB, 64 KiB and 1 MiB; once untraced and once under as-sslsniff
-// (-c python3, events read from its stdout pipe and discarded). Reported per size: the client's MB/s both
-// ways, the slowdown tracing causes, the share of bytes the kernel side captured (its
-// own counters), loss, and the tool's CPU per ring record. Then parallel clients at
-// 1 MiB raise the offered load to find where loss starts; last, CPU per record next to a
-// C consumer of the same kernel side (test/bench/sslsniff-consumer.c, built with clang).
+// (-c python3, events read from its stdout pipe and discarded). Reported per size: the
+// client's MB/s both ways, the slowdown tracing causes, the share of bytes the kernel side
+// captured (its own counters), loss, and the tool's CPU per ring record. Then a client
+// capped at rising rates (1 MiB transfers) finds where loss starts; last, CPU per record
+// next to a C consumer of the same kernel side (test/bench/sslsniff-consumer.c, clang).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
