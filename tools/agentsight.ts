@@ -2,8 +2,8 @@
 // agentsight: the whole pipeline in one command (exec, record) and answers from a
 // capture (report). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
-import { runTool, openInput, ToolError, EXIT, CaptureFile, VERSION, type ToolContext } from '@agentsight/cli';
-import { readEvents, EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
+import { runTool, openInput, ToolError, EXIT, VERSION, type ToolContext } from '@agentsight/cli';
+import { readEvents, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
 import { Report, DEFAULT_PRICES, summaryLines, formatTokens, formatAudit, formatPrompts, type PriceTable } from '@agentsight/report';
 import { execTraced, recordTraced, ExecError, ServeChild, defaultCaptureName, tee, type CaptureOptions } from '@agentsight/exec';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
@@ -59,6 +59,8 @@ await runTool<Args>({
   usage: 'agentsight <exec|record|report> [options] …',
   readsEvents: true,
   onSignal,
+  // exec and record write a capture file by default: the terminal belongs to the agent.
+  defaultOutput: (a) => (a._[0] === 'exec' || a._[0] === 'record' ? defaultCaptureName() : undefined),
   examples: [
     ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
     ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
@@ -128,10 +130,11 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   if (cmd === 'exec' && !argv.length) throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
   if (cmd === 'record' && !args.pid?.length && !args.comm) throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
   if (cmd === 'record' && argv.length) throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
-  const file = args.output ?? defaultCaptureName();
-  const out = new EventWriter(new CaptureFile(file, { rotateMb: args.rotateMb }));
+  // `-o -` sends events to stdout (beside the agent's own output): allowed, if odd.
+  const file = ctx.outputPath;
+  const out = ctx.out;
   const report = new Report();
-  const serve = args.server ? new ServeChild({ db: file.replace(/\.ndjson$/, '') + '.db', host: args.host, port: args.port, token: args.token, warn: ctx.warn }) : undefined;
+  const serve = args.server ? new ServeChild({ db: (file ?? 'agentsight').replace(/\.ndjson$/, '') + '.db', host: args.host, port: args.port, token: args.token, warn: ctx.warn }) : undefined;
   const tail: Array<(emit: Emit) => Stage> = [];
   let otel: OtelStage | undefined;
   if (args.otel !== undefined) {
@@ -150,7 +153,7 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
     emit, tail, warn: ctx.warn, info: ctx.info,
   };
   if (serve) ctx.info(`web UI: ${serve.url}`);
-  ctx.info(`capture: ${file}`);
+  ctx.info(`capture: ${file ?? 'stdout'}`);
   let status = EXIT.OK as number;
   let tls = '';
   try {
@@ -173,11 +176,10 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
     const st = await otel.shutdown(5000);
     ctx.info(`otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`);
   }
-  await new Promise<void>((r) => out.drained().then(() => r()));
   if (!args.quiet) {
     process.stderr.write(summaryLines(report.summary()).map((l) => `agentsight: ${l}`).join('\n') + '\n');
     if (tls) process.stderr.write(`agentsight: tls         ${tls}\n`);
-    process.stderr.write(`agentsight: capture     ${file}  (agentsight report tokens ${file})\n`);
+    if (file) process.stderr.write(`agentsight: capture     ${file}  (agentsight report tokens ${file})\n`);
   }
   if (serve) {
     serve.endInput();

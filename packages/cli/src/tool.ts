@@ -42,11 +42,15 @@ export interface ToolSpec<A> {
    * take the signal over (agentsight exec leaves Ctrl-C to the agent it runs).
    */
   onSignal?: (sig: NodeJS.Signals) => boolean;
+  /** Where events go when -o is not given (default: stdout). */
+  defaultOutput?: (args: A & CommonArgs) => string | undefined;
 }
 
 export interface ToolContext {
   name: string;
   out: EventWriter;
+  /** The file events are written to, or undefined for stdout. */
+  outputPath: string | undefined;
   /** Diagnostics on stderr, never stdout. */
   warn(msg: string): void;
   info(msg: string): void;
@@ -96,7 +100,8 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const parsed = (spec.options ? spec.options(y) : y) as Argv<A & CommonArgs>;
   const args = (await parsed.parseAsync()) as A & CommonArgs;
 
-  const outStream = openOutput(args.output, { rotateMb: args.rotateMb });
+  const outputPath = args.output ?? spec.defaultOutput?.(args);
+  const outStream = openOutput(outputPath, { rotateMb: args.rotateMb });
   const out = new EventWriter(outStream);
   const stops: Array<() => void | Promise<void>> = [];
   let stopping = false;
@@ -105,6 +110,7 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const ctx: ToolContext = {
     name: spec.name,
     out,
+    outputPath: outputPath === '-' ? undefined : outputPath,
     warn: (m) => process.stderr.write(`${spec.name}: ${color.yellow(m)}\n`),
     info: (m) => { if (!args.quiet) process.stderr.write(`${spec.name}: ${m}\n`); },
     onStop: (fn) => { stops.push(fn); },
