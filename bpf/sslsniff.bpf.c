@@ -32,6 +32,13 @@ const volatile __u32 targ_uid = 0xffffffff;
 const volatile char targ_comm[TASK_COMM_LEN_] = {};
 /* The capturing tool itself, never traced (node links OpenSSL statically). */
 const volatile __u32 self_tgid = 0;
+/*
+ * Only processes in `tracked` (agentsight exec/record: the agent's whole tree). The map is
+ * not ours: user space makes it the proc session's (bpf_map__reuse_fd before load), whose
+ * tracepoints keep it on fork/exec/exit, so a child that relaunches the agent is covered
+ * from its first instruction and the uprobes need no pid.
+ */
+const volatile bool targ_tracked = false;
 const volatile __u64 max_call_bytes = 64ULL << 20;
 /*
  * Wake the consumer only once this much is waiting (it also polls on a short timeout).
@@ -105,6 +112,18 @@ struct seq_key {
 	__u32 tgid;
 	__u32 dir;
 };
+
+/* Identical to bpf/tracked.h's (reuse_fd checks type, key, value and size). That header is
+ * not included: its other maps and helpers are the tracepoint programs'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u32); /* root of its subtree, or TRACK_AT_EXEC */
+} tracked SEC(".maps");
+
+/* bpf/tracked.h: a gated process, tracked only from its next exec on. */
+#define TRACK_AT_EXEC 0xffffffffu
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -192,6 +211,11 @@ static __always_inline bool wanted(__u64 pid_tgid)
 		return false;
 	if (targ_tgid && tgid != targ_tgid)
 		return false;
+	if (targ_tracked) {
+		__u32 *v = bpf_map_lookup_elem(&tracked, &tgid);
+		if (!v || *v == TRACK_AT_EXEC)
+			return false;
+	}
 	if (targ_uid != 0xffffffff && (__u32)bpf_get_current_uid_gid() != targ_uid)
 		return false;
 	if (targ_comm[0]) {

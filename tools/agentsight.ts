@@ -156,14 +156,19 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   ctx.info(`capture: ${file ?? 'stdout'}`);
   let status = EXIT.OK as number;
   let tls = '';
+  // The capture is complete before the TLS probes are detached (slow); that overlaps the
+  // exporter's shutdown and the summary, and is awaited before we exit (see below).
+  let detached: Promise<void> = Promise.resolve();
   try {
     if (cmd === 'exec') {
       const r = await execTraced(argv, { ...opts, onStart: (pid) => { agentPid = pid; } });
       status = r.status;
       tls = r.stats.tls;
+      detached = r.detached;
     } else {
       const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, ctx.stopped, opts);
       tls = stats.tls;
+      detached = stats.detached;
     }
   } catch (e) {
     serve?.stop();
@@ -190,5 +195,7 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
     }
     serve.stop();
   }
+  // Exiting with probes still attached would detach them one at a time in the exit hook.
+  await detached;
   return status;
 }

@@ -158,6 +158,35 @@ if (why) {
     t.equal(ring.records, 4, 'nothing after detachAll');
   });
 
+  t.test('reuseMap: a second object\'s program works on the first object\'s map', async (t) => {
+    const owner = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => owner.close());
+    owner.load();
+    const user = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => user.close());
+    user.reuseMap('kv', owner.map('kv').fd);
+    user.load();
+    t.throws(() => user.reuseMap('kv', owner.map('kv').fd), /before load/);
+    // The owner seeds a key; the second object's uprobe adds into it; the owner sees the sum.
+    const key = Buffer.alloc(4); key.writeUInt32LE(7);
+    owner.map('kv').update(key, Buffer.alloc(8));
+    user.attachUprobe('test_uprobe', { path: LIBC, func: 'labs', pid: process.pid });
+    labs(7 + 16);
+    t.equal(owner.map('kv').lookup(key)?.readBigUInt64LE(0), 23n, 'one map behind both objects');
+    // The map outlives the object that created it while another holds it.
+    owner.close();
+    labs(7 + 32);
+    t.equal(user.map('kv').lookup(key)?.readBigUInt64LE(0), 62n);
+
+    // A map of another shape is refused, in one line; so is an fd that is no map.
+    const other = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => other.close());
+    t.throws(() => other.reuseMap('kv', user.map('hits').fd), /^map kv: cannot reuse fd \d+: it is type 6, key 4, value 8, 1 entries; .*test_loader\.bpf\.o wants type 1, key 4, value 8, 16 entries$/);
+    t.throws(() => other.reuseMap('kv', 0), /^map kv: fd 0 is not a BPF map/);
+    other.setMapMaxEntries('kv', 17);
+    t.throws(() => other.reuseMap('kv', user.map('kv').fd), /17 entries/);
+  });
+
   t.test('verifier rejection becomes one line naming program and reason', async (t) => {
     const obj = BpfObject.open(OBJ);
     t.teardown(() => obj.close());

@@ -43,6 +43,8 @@ export interface Libbpf {
   map_name: Fn;
   map_fd: Fn;
   map_set_max_entries: Fn;
+  map_reuse_fd: Fn;
+  obj_get_info_by_fd: Fn;
   map_max_entries: Fn;
   map_key_size: Fn;
   map_value_size: Fn;
@@ -110,6 +112,8 @@ export function libbpf(): Libbpf {
     map_name: f('const char *bpf_map__name(void *map)'),
     map_fd: f('int bpf_map__fd(void *map)'),
     map_set_max_entries: f('int bpf_map__set_max_entries(void *map, uint32_t n)'),
+    map_reuse_fd: f('int bpf_map__reuse_fd(void *map, int fd)'),
+    obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
     map_max_entries: f('uint32_t bpf_map__max_entries(void *map)'),
     map_key_size: f('uint32_t bpf_map__key_size(void *map)'),
     map_value_size: f('uint32_t bpf_map__value_size(void *map)'),

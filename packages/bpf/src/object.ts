@@ -277,6 +277,31 @@ export class BpfObject {
     if (r < 0) fail(`map ${name}: set max entries ${n}`, r);
   }
 
+  /**
+   * Make this object's map `name` the existing map behind `fd` (another object's, e.g. the
+   * tracked-process set a proc session keeps), instead of creating its own. Before load.
+   * The definitions must match (type, key and value size, max entries): libbpf 1.1 does
+   * not check this for fds, and the verifier would accept programs using a map of another
+   * kind. The fd is duplicated: the map lives as long as either object holds it.
+   */
+  reuseMap(name: string, fd: number): void {
+    if (this.#loaded) throw new BpfError('maps must be shared before load');
+    const lb = libbpf();
+    const m = this.#mapPtr(name);
+    // struct bpf_map_info { u32 type, id, key_size, value_size, max_entries, map_flags; ... }
+    const info = Buffer.alloc(80);
+    const r0 = lb.obj_get_info_by_fd(fd, info, [info.length]) as number;
+    if (r0 < 0) fail(`map ${name}: fd ${fd} is not a BPF map`, r0);
+    const theirs = [info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16)];
+    const ours = [lb.map_type(m) as number, lb.map_key_size(m) as number, lb.map_value_size(m) as number, lb.map_max_entries(m) as number];
+    if (theirs.some((v, i) => v !== ours[i])) {
+      const show = (a: number[]) => `type ${a[0]}, key ${a[1]}, value ${a[2]}, ${a[3]} entries`;
+      throw new BpfError(`map ${name}: cannot reuse fd ${fd}: it is ${show(theirs)}; ${this.path} wants ${show(ours)}`);
+    }
+    const r = lb.map_reuse_fd(m, fd) as number;
+    if (r < 0) fail(`map ${name}: reuse fd ${fd}`, r);
+  }
+
   /** Do not load this program (e.g. a probe for a library that is not present). */
   setAutoload(prog: string, on: boolean): void {
     const r = libbpf().prog_set_autoload(this.#prog(prog), on) as number;

@@ -113,10 +113,12 @@ export class TracePipeline {
         });
       }
       if (opts.tlsTargets.length) {
+        // The TLS filter is the tree proc follows (the same kernel map, kept on fork/exec/exit),
+        // not one pid: agents relaunch themselves and make their calls from children.
+        const tree = this.proc.all ? {} : { trackedMapFd: this.proc.obj.map('tracked').fd };
         const sniffer = new SslSniffer({
           targets: opts.tlsTargets,
-          ...(opts.gatedPid ? { pid: opts.gatedPid } : opts.pids?.length === 1 ? { pid: opts.pids[0] } : {}),
-          ...(opts.comm ? { comm: opts.comm } : {}),
+          ...tree,
           emit: (ev) => {
             if (opts.raw && ev.type === 'data') sink(ev);
             feed(ev);
@@ -157,7 +159,18 @@ export class TracePipeline {
     this.head.tick?.(now);
   }
 
-  /** Detach everything, drain the rings, flush every stage. Idempotent. */
+  /**
+   * Resolves once the TLS probes are detached and their object closed (see stop). Await it
+   * before exiting: otherwise the exit hook detaches them one by one, synchronously.
+   */
+  detached: Promise<void> = Promise.resolve();
+
+  /**
+   * End the capture: switch the TLS probes off, drain every ring, flush every stage. The
+   * output is complete when this returns; detaching the TLS probes (an RCU grace period
+   * each, seconds in all under load) goes on in the background: await `detached`.
+   * Idempotent.
+   */
   stop(): PipelineStats {
     let tls = 'no TLS capture';
     if (this.#stopped) return { tls, lost: this.lost };
@@ -167,7 +180,7 @@ export class TracePipeline {
     const attempt = (fn: () => void) => { try { fn(); } catch (e) { errs.push(e); } };
     attempt(() => {
       if (this.sniffer) {
-        const { kernel, user } = this.sniffer.stop();
+        const { kernel, user } = this.sniffer.quiesce();
         tls = summaryLine(kernel, user);
       }
     });
@@ -178,6 +191,9 @@ export class TracePipeline {
     attempt(() => this.#order.end());
     attempt(() => this.head.end());
     for (const e of errs) this.#opts.warn?.(`stopping: ${(e as Error).message}`);
+    if (this.sniffer) {
+      this.detached = this.sniffer.detachAsync().catch((e: unknown) => this.#opts.warn?.(`detaching TLS probes: ${(e as Error).message}`));
+    }
     return { tls, lost: this.lost };
   }
 }

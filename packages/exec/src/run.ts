@@ -43,6 +43,8 @@ export interface ExecResult {
   exit: Exit;
   stats: PipelineStats;
   elf: string;
+  /** The TLS probes' detach, still running when the result is ready (TracePipeline.detached). */
+  detached: Promise<void>;
 }
 
 /**
@@ -80,11 +82,11 @@ export async function execTraced(argv: string[], opts: CaptureOptions & { env?: 
   // The agent's last TLS records and exit event are in the rings already; stop drains them.
   await new Promise((r) => setTimeout(r, 100));
   const stats = pipeline.stop();
-  return { status: exitStatus(exit), exit, stats, elf };
+  return { status: exitStatus(exit), exit, stats, elf, detached: pipeline.detached };
 }
 
 /** `record`: trace processes started elsewhere until `until` resolves. */
-export async function recordTraced(target: { pids?: number[]; comm?: string }, until: Promise<unknown>, opts: CaptureOptions): Promise<PipelineStats> {
+export async function recordTraced(target: { pids?: number[]; comm?: string }, until: Promise<unknown>, opts: CaptureOptions): Promise<PipelineStats & { detached: Promise<void> }> {
   const files = [...(opts.binaryPaths ?? [])];
   let targets: TlsTarget[] = [];
   if (target.pids?.length) {
@@ -95,7 +97,7 @@ export async function recordTraced(target: { pids?: number[]; comm?: string }, u
   targets = [...targets, ...tlsTargetsFor(files, opts.info).filter((t) => !targets.some((u) => u.path === t.path))];
   const pipeline = TracePipeline.start({ ...opts, ...target, tlsTargets: targets });
   await until;
-  return pipeline.stop();
+  return { ...pipeline.stop(), detached: pipeline.detached };
 }
 
 /** Where the built tools are, for starting as-serve beside us. */

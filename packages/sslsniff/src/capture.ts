@@ -27,6 +27,13 @@ export interface SnifferOptions {
   pid?: number;
   /** Only processes with this name (the process's, not the thread's). */
   comm?: string;
+  /**
+   * Only processes in this kernel-maintained set: the fd of a proc session's `tracked` map
+   * (bpf/tracked.h), kept on fork/exec/exit, so the agent's whole tree is captured, children
+   * that relaunch it included. Uprobes are then attached for every process (the BPF filter
+   * decides); combine with `pid` only to narrow it further.
+   */
+  trackedMapFd?: number;
   uid?: number;
   /** Bytes captured per call at most; the rest is counted and the event marked truncated. */
   maxCallBytes?: number;
@@ -76,12 +83,16 @@ export class SslSniffer {
         targ_tgid: opts.pid ?? 0,
         targ_uid: opts.uid ?? 0xffffffff,
         targ_comm: comm,
+        targ_tracked: opts.trackedMapFd !== undefined,
         max_call_bytes: BigInt(this.maxCallBytes),
         wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
       },
     });
     try {
       this.obj.setMapMaxEntries('events', this.ringBytes);
+      // Unused without the shared set: a one-entry map instead of a preallocated 64k.
+      if (opts.trackedMapFd !== undefined) this.obj.reuseMap('tracked', opts.trackedMapFd);
+      else this.obj.setMapMaxEntries('tracked', 1);
       this.obj.load();
     } catch (e) {
       this.obj.close();
