@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
-import { BpfObject, BpfError, checkPrivileges, effectiveCaps, ensureTracefs, possibleCpus, raiseMemlock } from './index.js';
+import os from 'node:os';
+import { BpfObject, BpfError, checkPrivileges, effectiveCaps, ensureTracefs, possibleCpus, raiseMemlock, uprobeMultiSupported } from './index.js';
 import { explain } from './log.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -15,6 +16,7 @@ const LIBC = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l
 const libc = koffi.load('libc.so.6');
 const labs = libc.func('long labs(long)');
 const getppid = libc.func('int getppid()');
+const dlsym = libc.func('void *dlsym(void *handle, const char *name)');
 
 interface Rec { magic: bigint; arg: bigint; cookie: bigint; tgid: number; flag: number; tag: string; kind: number }
 function decode(b: Buffer): Rec {
@@ -185,6 +187,43 @@ if (why) {
     t.throws(() => other.reuseMap('kv', 0), /^map kv: fd 0 is not a BPF map/);
     other.setMapMaxEntries('kv', 17);
     t.throws(() => other.reuseMap('kv', user.map('kv').fd), /17 entries/);
+  });
+
+  t.test('uprobe_multi: one link, a probe per offset with its own cookie; detached in one go', { skip: uprobeMultiSupported() ? false : `kernel ${os.release()} has no uprobe_multi (6.6+)` }, async (t) => {
+    t.equal(uprobeMultiSupported('6.5.0'), false);
+    t.equal(uprobeMultiSupported('6.6.1-foo'), process.arch === 'x64');
+    // labs' file offset in libc, from where it is mapped in this process.
+    const addr = koffi.address(dlsym(null, 'labs'));
+    let offset = -1;
+    for (const l of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const f = l.split(/\s+/);
+      if (f[5] !== LIBC) continue;
+      const [a, b] = f[0]!.split('-').map((x) => BigInt('0x' + x));
+      if (addr >= a! && addr < b!) offset = Number(addr - a! + BigInt('0x' + f[2]));
+    }
+    t.ok(offset > 0, `labs at file offset 0x${offset.toString(16)}`);
+    const obj = BpfObject.open(OBJ, { rodata: { targ_tgid: process.pid } });
+    t.teardown(() => obj.close());
+    obj.setUprobeMulti('test_uprobe');
+    obj.load();
+    t.throws(() => obj.setUprobeMulti('test_uprobe'), /before load/);
+    // Twice the same offset: two probes, told apart by their cookies.
+    const link = obj.attachUprobeMulti('test_uprobe', { path: LIBC, offsets: [offset, offset], cookies: [7, 9], pid: process.pid });
+    t.equal(obj.links, 1);
+    const recs: Rec[] = [];
+    const ring = obj.ringBuffer('rb', (b) => recs.push(decode(b)));
+    labs(-3);
+    for (let i = 0; i < 40 && recs.length < 2; i++) await tick(25);
+    t.same(recs.map((r) => [r.arg, r.cookie]).sort((x, y) => Number(x[1]! - y[1]!)), [[-3n, 7n], [-3n, 9n]]);
+    t.throws(() => obj.attachUprobeMulti('test_uprobe', { path: '/nonexistent/lib.so', offsets: [0x1000] }), /uprobe\.multi test_uprobe to \/nonexistent\/lib\.so \(1 offsets\): No such file or directory/);
+    t.throws(() => obj.attachUprobeMulti('test_uprobe', { path: LIBC, offsets: [] }), /no offsets/);
+    const t0 = performance.now();
+    await link.destroyAsync();
+    t.equal(obj.links, 0);
+    t.comment(`detached in ${(performance.now() - t0).toFixed(0)} ms`);
+    labs(4);
+    await tick(100);
+    t.equal(ring.records, 2, 'nothing after detach');
   });
 
   t.test('verifier rejection becomes one line naming program and reason', async (t) => {

@@ -15,6 +15,14 @@ export const LIBBPF_DEBUG = 2;
 export const BTF_KIND_VAR = 14;
 export const BTF_KIND_DATASEC = 15;
 
+/** enum bpf_attach_type BPF_TRACE_UPROBE_MULTI (kernel 6.6+; libbpf 1.1 predates it). */
+export const BPF_TRACE_UPROBE_MULTI = 48;
+/** BPF_F_UPROBE_MULTI_RETURN: the uprobe_multi link's probes are uretprobes. */
+export const BPF_F_UPROBE_MULTI_RETURN = 1;
+/** bpf(2) command BPF_LINK_CREATE, and the syscall number on x86-64. */
+export const BPF_LINK_CREATE = 28;
+export const NR_BPF_X86_64 = 321;
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
@@ -45,6 +53,10 @@ export interface Libbpf {
   map_set_max_entries: Fn;
   map_reuse_fd: Fn;
   obj_get_info_by_fd: Fn;
+  prog_set_expected_attach_type: Fn;
+  prog_fd: Fn;
+  syscall: Fn;
+  close: Fn;
   map_max_entries: Fn;
   map_key_size: Fn;
   map_value_size: Fn;
@@ -114,6 +126,10 @@ export function libbpf(): Libbpf {
     map_set_max_entries: f('int bpf_map__set_max_entries(void *map, uint32_t n)'),
     map_reuse_fd: f('int bpf_map__reuse_fd(void *map, int fd)'),
     obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+    prog_set_expected_attach_type: f('int bpf_program__set_expected_attach_type(void *prog, int type)'),
+    prog_fd: f('int bpf_program__fd(void *prog)'),
+    syscall: c('long syscall(long n, ...)'),
+    close: c('int close(int fd)'),
     map_max_entries: f('uint32_t bpf_map__max_entries(void *map)'),
     map_key_size: f('uint32_t bpf_map__key_size(void *map)'),
     map_value_size: f('uint32_t bpf_map__value_size(void *map)'),

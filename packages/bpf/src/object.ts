@@ -1,5 +1,6 @@
 import koffi from 'koffi';
-import { BTF_KIND_DATASEC, errno, libbpf, uprobeOpts, type Ptr } from './libbpf.js';
+import os from 'node:os';
+import { BPF_F_UPROBE_MULTI_RETURN, BPF_LINK_CREATE, BPF_TRACE_UPROBE_MULTI, BTF_KIND_DATASEC, NR_BPF_X86_64, errno, libbpf, uprobeOpts, type Ptr } from './libbpf.js';
 import { explain, installLogger, takeLog } from './log.js';
 import { RingReader, type RingOptions } from './ringbuf.js';
 import { BpfError } from './errors.js';
@@ -39,16 +40,46 @@ export interface UprobeTarget {
   cookie?: number | bigint;
 }
 
+export interface UprobeMultiTarget {
+  /** The ELF file. */
+  path: string;
+  /** File offsets of the probed instructions, one probe each. */
+  offsets: number[];
+  /** bpf_get_attach_cookie() value for each offset (default 0). */
+  cookies?: Array<number | bigint>;
+  retprobe?: boolean;
+  /** Only this process (default: every process that maps the file). */
+  pid?: number;
+}
+
+/**
+ * uprobe_multi links (one link, many probes in one file) exist since Linux 6.6; libbpf 1.1
+ * cannot make them, so BpfObject does it with bpf(BPF_LINK_CREATE) itself.
+ */
+export function uprobeMultiSupported(release = os.release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return !!m && process.arch === 'x64' && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 6));
+}
+
 /** An attachment; destroying it detaches the program. */
 export class Link {
+  /** A libbpf `struct bpf_link *`, or (for links libbpf cannot make) a bare link fd. */
   #ptr: Ptr;
-  constructor(ptr: bigint, readonly description: string, private readonly owner: BpfObject) {
-    this.#ptr = ptr;
+  #fd: number | null;
+  constructor(handle: bigint | { fd: number }, readonly description: string, private readonly owner: BpfObject) {
+    this.#ptr = typeof handle === 'bigint' ? handle : null;
+    this.#fd = typeof handle === 'bigint' ? null : handle.fd;
   }
   get attached(): boolean {
-    return this.#ptr !== null;
+    return this.#ptr !== null || this.#fd !== null;
   }
   destroy(): void {
+    if (this.#fd !== null) {
+      libbpf().close(this.#fd);
+      this.#fd = null;
+      this.owner._forget(this);
+      return;
+    }
     if (this.#ptr === null) return;
     libbpf().link_destroy(this.#ptr);
     this.#ptr = null;
@@ -60,6 +91,16 @@ export class Link {
    * (~0.1 s on a busy VM); detaching many links this way overlaps those waits.
    */
   destroyAsync(): Promise<void> {
+    const fd = this.#fd;
+    if (fd !== null) {
+      this.#fd = null;
+      return new Promise((resolve) => {
+        libbpf().close.async(fd, () => {
+          this.owner._forget(this);
+          resolve();
+        });
+      });
+    }
     const ptr = this.#ptr;
     if (ptr === null) return Promise.resolve();
     this.#ptr = null;
@@ -333,6 +374,48 @@ export class BpfObject {
     void keep;
     const where = `${t.path}:${t.func ?? ''}${t.func && t.offset ? '+' : ''}${t.func && !t.offset ? '' : '0x' + (t.offset ?? 0).toString(16)}`;
     return this.#track(ptr, `attach ${t.retprobe ? 'uretprobe' : 'uprobe'} ${prog} to ${where}`);
+  }
+
+  /**
+   * Make uprobe program `prog` one for uprobe_multi links (attachUprobeMulti), before load.
+   * It can then only be attached that way. Worth it for many probes: detaching a link
+   * waits for one RCU grace period however many probes it holds, where separate uprobes
+   * wait for one each, one after the other (seconds for a few dozen).
+   */
+  setUprobeMulti(prog: string): void {
+    if (this.#loaded) throw new BpfError('the attach type must be set before load');
+    const r = libbpf().prog_set_expected_attach_type(this.#prog(prog), BPF_TRACE_UPROBE_MULTI) as number;
+    if (r < 0) fail(`program ${prog}: set attach type uprobe_multi`, r);
+  }
+
+  /** One link for probes at many offsets of one file (see setUprobeMulti). */
+  attachUprobeMulti(prog: string, t: UprobeMultiTarget): Link {
+    if (!this.#loaded) throw new BpfError('load the object before attaching');
+    const lb = libbpf();
+    const n = t.offsets.length;
+    const what = `attach ${t.retprobe ? 'uretprobe' : 'uprobe'}.multi ${prog} to ${t.path} (${n} offsets)`;
+    if (!n) throw new BpfError(`${what}: no offsets`);
+    const path = Buffer.from(t.path + '\0', 'utf8');
+    const offsets = Buffer.alloc(8 * n);
+    const cookies = Buffer.alloc(8 * n);
+    t.offsets.forEach((o, i) => offsets.writeBigUInt64LE(BigInt(o), 8 * i));
+    (t.cookies ?? []).forEach((c, i) => cookies.writeBigUInt64LE(BigInt.asUintN(64, BigInt(c)), 8 * i));
+    // union bpf_attr, link_create: prog_fd, target_fd, attach_type, flags, then uprobe_multi
+    // { u64 path, offsets, ref_ctr_offsets, cookies; u32 cnt, flags, pid }.
+    const attr = Buffer.alloc(64);
+    attr.writeUInt32LE(lb.prog_fd(this.#prog(prog)) as number, 0);
+    attr.writeUInt32LE(BPF_TRACE_UPROBE_MULTI, 8);
+    attr.writeBigUInt64LE(koffi.address(path), 16);
+    attr.writeBigUInt64LE(koffi.address(offsets), 24);
+    attr.writeBigUInt64LE(koffi.address(cookies), 40);
+    attr.writeUInt32LE(n, 48);
+    attr.writeUInt32LE(t.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, 52);
+    attr.writeUInt32LE(t.pid ?? 0, 56);
+    const fd = Number(lb.syscall(NR_BPF_X86_64, 'int', BPF_LINK_CREATE, 'void *', attr, 'unsigned int', attr.length));
+    if (fd < 0) fail(what, errno());
+    const l = new Link({ fd }, what, this);
+    this.#links.add(l);
+    return l;
   }
 
   /** Attach by section name: tp/, tracepoint/, tp_btf/, raw_tp/, kprobe/, kretprobe/, fentry/, fexit/. */

@@ -125,6 +125,8 @@ export class TracePipeline {
         const sniffer = new SslSniffer({
           targets: opts.tlsTargets,
           ...tree,
+          // Stopping waits for the probes' detach: a grace period per link, not per function.
+          uprobeMulti: true,
           emit: (ev) => {
             if (opts.raw && ev.type === 'data') sink(ev);
             feed(ev);

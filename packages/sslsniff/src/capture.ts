@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, type Link, type RingReader } from '@agentsight/bpf';
+import { BpfObject, uprobeMultiSupported, type Link, type RingReader } from '@agentsight/bpf';
 import { nowUs, SCHEMA_VERSION, type LostEvent, type SslAttachEvent, type SslEvent } from '@agentsight/events';
 import { Assembler, type AssemblerStats } from './assemble.js';
 import { probeFor } from './probes.js';
@@ -34,6 +34,12 @@ export interface SnifferOptions {
    * decides); combine with `pid` only to narrow it further.
    */
   trackedMapFd?: number;
+  /**
+   * Attach with uprobe_multi links (Linux 6.6+; ignored before): one link per program and
+   * file instead of one per function, so detaching takes one RCU grace period per link
+   * rather than one per function, serialised (seconds, with a few dozen functions).
+   */
+  uprobeMulti?: boolean;
   uid?: number;
   /** Bytes captured per call at most; the rest is counted and the event marked truncated. */
   maxCallBytes?: number;
@@ -66,6 +72,8 @@ export class SslSniffer {
   #lastStats: KernelStats;
   readonly ringBytes: number;
   readonly maxCallBytes: number;
+  /** Probes go on as uprobe_multi links (see SnifferOptions.uprobeMulti). */
+  readonly multi: boolean;
   attached: SslAttachEvent[] = [];
 
   constructor(private readonly opts: SnifferOptions) {
@@ -88,7 +96,9 @@ export class SslSniffer {
         wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
       },
     });
+    this.multi = !!opts.uprobeMulti && uprobeMultiSupported();
     try {
+      if (this.multi) for (const p of this.obj.programs()) this.obj.setUprobeMulti(p.name);
       this.obj.setMapMaxEntries('events', this.ringBytes);
       // Unused without the shared set: a one-entry map instead of a preallocated 64k.
       if (opts.trackedMapFd !== undefined) this.obj.reuseMap('tracked', opts.trackedMapFd);
@@ -131,6 +141,7 @@ export class SslSniffer {
       fileKey = `${st.dev}:${st.ino}`;
     } catch { /* the attach reports it */ }
     if (size > 100 << 20) this.opts.info?.(`attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`);
+    if (this.multi) return this.#attachMulti(t, fileKey);
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
       if (!p) continue;
@@ -153,13 +164,52 @@ export class SslSniffer {
       }
       this.#seen.add(key);
       n++;
-      const ev: SslAttachEvent = {
-        v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
-        lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
-      };
-      if (this.opts.pid) ev.pid = this.opts.pid;
-      this.attached.push(ev);
-      this.opts.emit(ev);
+      this.#attachedEvent(t, s);
+    }
+    return n;
+  }
+
+  #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number]): void {
+    const ev: SslAttachEvent = {
+      v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
+      lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
+    };
+    if (this.opts.pid) ev.pid = this.opts.pid;
+    this.attached.push(ev);
+    this.opts.emit(ev);
+  }
+
+  /** attachTarget with uprobe_multi: the functions sharing a program pair share two links. */
+  #attachMulti(t: TlsTarget, fileKey: string): number {
+    const groups = new Map<string, { enter: string; exit: string; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }>();
+    for (const s of t.symbols) {
+      const p = probeFor(s.name, t.lib);
+      if (!p || this.#seen.has(`${fileKey}@${s.offset}`)) continue;
+      const g = groups.get(p.enter) ?? { enter: p.enter, exit: p.exit, syms: [] };
+      if (g.syms.some((x) => x.s.offset === s.offset)) continue;
+      g.syms.push({ s, cookie: p.cookie });
+      groups.set(p.enter, g);
+    }
+    let n = 0;
+    for (const g of groups.values()) {
+      const common = { path: t.path, offsets: g.syms.map((x) => x.s.offset), cookies: g.syms.map((x) => x.cookie), ...(this.opts.pid ? { pid: this.opts.pid } : {}) };
+      try {
+        const a = this.obj.attachUprobeMulti(g.enter, common);
+        try {
+          this.#links.push(a, this.obj.attachUprobeMulti(g.exit, { ...common, retprobe: true }));
+        } catch (e) {
+          a.destroy();
+          throw e;
+        }
+      } catch (e) {
+        this.opts.warn?.(`${t.path}: ${g.syms.map((x) => x.s.name).join(', ')}: ${(e as Error).message}`);
+        continue;
+      }
+      for (const { s } of g.syms) {
+        this.#seen.add(`${fileKey}@${s.offset}`);
+        n++;
+        this.#attachedEvent(t, s);
+      }
     }
     return n;
   }
