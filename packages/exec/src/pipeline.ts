@@ -118,7 +118,8 @@ export class TracePipeline {
           onLost,
         });
       }
-      if (opts.tlsTargets.length) {
+      // Even with no TLS file known yet: a program the agent starts may bring its own (lateAttach).
+      {
         // The TLS filter is the tree proc follows (the same kernel map, kept on fork/exec/exit),
         // not one pid: agents relaunch themselves and make their calls from children.
         const tree = this.proc.all ? {} : { trackedMapFd: this.proc.obj.map('tracked').fd };
@@ -136,7 +137,7 @@ export class TracePipeline {
         });
         this.sniffer = sniffer;
         for (const t of opts.tlsTargets) this.#elfSeen.add(t.path);
-        if (!sniffer.attach()) opts.warn?.('no TLS function could be hooked: LLM calls will not be seen');
+        if (!sniffer.attach()) opts.warn?.('no TLS function could be hooked yet: LLM calls are seen only from programs the agent starts that carry their own TLS');
         sniffer.start();
       }
     } catch (e) {
