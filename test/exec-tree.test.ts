@@ -85,3 +85,40 @@ t.test('exec captures calls made by children and grandchildren, and nothing of a
     });
   }
 });
+
+t.test('record -p: calls made by children the process starts later are captured, others not', { skip, timeout: 120_000 }, async (t) => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-record-tree-'));
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const mock = await startMockLlm({});
+  t.teardown(() => mock.close());
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: mock.caPath };
+  const noise = startNoise(mock);
+  t.teardown(() => noise.stop());
+  // Already running when record starts: a launcher that starts a new agent child every 200 ms.
+  const stopFile = path.join(work, 'stop');
+  const launcher = spawn(process.execPath, ['-e', `
+    const { spawnSync } = require('child_process'); const fs = require('fs');
+    while (!fs.existsSync(${JSON.stringify(stopFile)})) {
+      spawnSync(process.execPath, [${JSON.stringify(AGENT)}, '--base-url', ${JSON.stringify(mock.url)}, '--max-turns', '1', 'record-child-call'], { stdio: 'ignore' });
+      spawnSync('sleep', ['0.2']);
+    }`], { stdio: 'ignore', env });
+  t.teardown(() => { fs.writeFileSync(stopFile, ''); launcher.kill('SIGKILL'); });
+  const out = path.join(work, 'rec.ndjson');
+  const rec = spawn(process.execPath, [path.join(ROOT, 'dist/tools/agentsight.js'), 'record', '--no-server', '--interval', '0', '-p', String(launcher.pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let err = '';
+  rec.stderr!.on('data', (d) => { err += d; });
+  const childCalls = () => mock.requests.filter((r) => r.api && lastUserText(r.api, r.json).includes('record-child-call')).length;
+  // Long enough for record to be attached and then see a few calls; bounded either way.
+  await new Promise((r) => setTimeout(r, 2500));
+  const n0 = childCalls();
+  for (let i = 0; i < 100 && childCalls() < n0 + 3; i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(childCalls() >= n0 + 3, 'the launcher\'s children made calls while record ran');
+  const code = await new Promise<number | null>((resolve) => { rec.on('exit', (c) => resolve(c)); rec.kill('SIGINT'); setTimeout(() => { rec.kill('SIGKILL'); }, 30_000).unref(); });
+  t.equal(code, 0, `record stops cleanly on SIGINT (stderr: ${err.slice(-600)})`);
+  const events = parseNdjson(fs.readFileSync(out));
+  const calls = events.filter((e) => e.src === 'llm' && e.type === 'call');
+  const asked = calls.map((e) => JSON.stringify(e.request?.messages ?? ''));
+  t.ok(calls.length >= 3, `calls of children started after record began are captured (${calls.length})`);
+  t.ok(asked.every((m) => m.includes('record-child-call')), 'only the launcher\'s children\'s calls');
+  t.ok(calls.every((e) => e.pid !== launcher.pid), 'made from children, not the launcher itself');
+});
