@@ -93,4 +93,22 @@ const skip = process.getuid?.() !== 0 ? 'agentsight exec needs root (eBPF): NOT 
     t.equal(missing.code, 127);
     t.match(missing.stderr, /no-such-agent-xyz: command not found/);
   });
+
+  t.test('record -p stops by itself when the process exits, with its events', { skip }, async (t) => {
+    const { spawn } = await import('node:child_process');
+    const target = spawn('/bin/sh', ['-c', 'read _; ls / > /dev/null; sleep 0.3'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const out = path.join(work, 'rec.ndjson');
+    const rec = spawn(process.execPath, [path.join(ROOT, 'dist/tools/agentsight.js'), 'record', '--no-server', '--interval', '0', '-p', String(target.pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    rec.stderr.on('data', (d) => { err += d; });
+    // Release the target once every probe is in place.
+    await new Promise<void>((res) => { const w = setInterval(() => { if (/recording process/.test(err)) { clearInterval(w); res(); } }, 50); });
+    target.stdin!.end('go\n');
+    const code = await new Promise<number | null>((res) => { rec.on('exit', (c) => res(c)); setTimeout(() => rec.kill('SIGKILL'), 30_000).unref(); });
+    t.equal(code, 0, `record exits 0 when the process is gone (stderr: ${err.slice(-400)})`);
+    t.match(err, new RegExp(`process ${target.pid} exited`));
+    const events = parseNdjson(fs.readFileSync(out));
+    t.ok(events.some((e) => e.src === 'proc' && e.type === 'snapshot' && e.pid === target.pid), 'the process as it was at the start');
+    t.ok(events.some((e) => e.src === 'proc' && e.type === 'exec' && e.argv[0] === 'ls'), 'what it ran after');
+  });
 }

@@ -125,6 +125,16 @@ await runTool<Args>({
   void ctx;
 });
 
+/** Resolves once none of `pids` exists any more. */
+function pidsGone(pids: number[]): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (pids.every((p) => !fs.existsSync(`/proc/${p}`))) { clearInterval(t); resolve(); }
+    }, 250);
+    t.unref();
+  });
+}
+
 async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean }, ctx: ToolContext): Promise<number> {
   const argv = args._.slice(1).map(String);
   if (cmd === 'exec' && !argv.length) throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
@@ -166,7 +176,11 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
       tls = r.stats.tls;
       detached = r.detached;
     } else {
-      const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, ctx.stopped, opts);
+      // -p: also stop when every process named has exited (their children are then orphans we do not wait for).
+      const until = args.pid?.length
+        ? Promise.race([ctx.stopped, pidsGone(args.pid).then(() => ctx.info(`process${args.pid!.length > 1 ? 'es' : ''} ${args.pid!.join(', ')} exited`))])
+        : ctx.stopped;
+      const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, until, opts);
       tls = stats.tls;
       detached = stats.detached;
     }
