@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import type { Argv } from 'yargs';
 import { runTool, runFilter, type CommonArgs } from '@agentsight/cli';
-import type { Stage } from '@agentsight/events';
+import { chain, type Emit } from '@agentsight/events';
 import { MergeStage } from '@agentsight/llm';
 import { CorrelateStage } from '@agentsight/trace';
 
@@ -34,25 +34,20 @@ await runTool<Args>({
     .option('correlate', { type: 'boolean', default: false, describe: 'Also link tool calls to the processes, files and connections they caused (trace/link) and flag findings (trace/alert); feed it proc events too' })
     .option('loop-threshold', { type: 'number', default: 3, describe: 'With --correlate: identical failing tool calls in a row that raise a tool_loop alert' }) as unknown as Argv<Args & CommonArgs>,
 }, async (args, ctx) => {
-  const correlate = args.correlate ? new CorrelateStage({ loopThreshold: args.loopThreshold }, (ev) => { ctx.out.write(ev); }) : undefined;
-  const stage = new MergeStage({
-    live: args.live,
-    keepHttp: args.keepHttp,
-    maxPending: args.maxPending,
-    idleTimeoutMs: args.idleTimeout * 1000,
-    maxCallBytes: args.maxCallMb * 1024 * 1024,
-  }, correlate ? (ev) => correlate.write(ev) : (ev) => { ctx.out.write(ev); });
-  await runFilter(args, ctx, correlate ? chainEnd(stage, correlate) : stage);
-  const s = stage.stats;
+  let merge!: MergeStage;
+  let correlate: CorrelateStage | undefined;
+  const stage = chain([
+    (emit) => (merge = new MergeStage({
+      live: args.live,
+      keepHttp: args.keepHttp,
+      maxPending: args.maxPending,
+      idleTimeoutMs: args.idleTimeout * 1000,
+      maxCallBytes: args.maxCallMb * 1024 * 1024,
+    }, emit)),
+    ...(args.correlate ? [(emit: Emit) => (correlate = new CorrelateStage({ loopThreshold: args.loopThreshold }, emit))] : []),
+  ], (ev) => { ctx.out.write(ev); });
+  await runFilter(args, ctx, stage);
+  const s = merge.stats;
   if (correlate) ctx.summary.push(`${correlate.stats.links} links, ${correlate.stats.alerts} alerts, ${correlate.stats.agents} agents`);
   ctx.summary.push(`${s.calls} LLM calls (${s.incomplete} incomplete), ${s.mcpCalls} MCP calls, ${s.mcpNotifications} MCP notifications, ${s.passed} events passed on`);
 });
-
-/** MergeStage feeding CorrelateStage: ending or ticking the pair flushes both, in order. */
-function chainEnd(head: Stage, tail: Stage): Stage {
-  return {
-    write: (ev) => head.write(ev),
-    end: () => { head.end(); tail.end(); },
-    tick: (now) => { head.tick?.(now); tail.tick?.(now); },
-  };
-}
