@@ -31,6 +31,10 @@ t.test('good lines pass unchanged; bad ones are reported as file:line and skippe
 
 t.test('exit codes: usage 2, missing file 1, --help/--version 0', async (t) => {
   t.equal((await run(['--no-such-flag'])).code, 2);
+  const unwritable = await run(['-o', '/nonexistent/dir/out.ndjson'], { stdin: line(1) });
+  t.equal(unwritable.code, 1, 'an output that cannot be opened is a runtime failure');
+  t.match(unwritable.stderr, /^as-identity: \/nonexistent\/dir\/out\.ndjson: no such file or directory/);
+  t.notMatch(unwritable.stderr, /at .*\.js:\d+/, 'no stack trace');
   const missing = await run(['/nonexistent/file.ndjson']);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /nonexistent.*ENOENT|ENOENT.*nonexistent/);

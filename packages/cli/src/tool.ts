@@ -101,7 +101,13 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const args = (await parsed.parseAsync()) as A & CommonArgs;
 
   const outputPath = args.output ?? spec.defaultOutput?.(args);
-  const outStream = openOutput(outputPath, { rotateMb: args.rotateMb });
+  let outStream: ReturnType<typeof openOutput>;
+  try {
+    outStream = openOutput(outputPath, { rotateMb: args.rotateMb });
+  } catch (e) {
+    process.stderr.write(`${spec.name}: ${outputPath}: ${(e as Error).message.replace(/^[A-Z]+: /, '')}\n`);
+    process.exit(EXIT.FAILURE);
+  }
   const out = new EventWriter(outStream);
   const stops: Array<() => void | Promise<void>> = [];
   let stopping = false;
