@@ -64,6 +64,8 @@ for (const c of events.filter((e) => e.src === 'llm' && e.type === 'call')) {
         const p = procs.get(Number(pid));
         if (p) process.stdout.write(`            ran pid ${pid}: ${p.argv.join(' ')}  (exit ${p.exit ?? '?'})\n`);
       }
+      // A tool the agent carries out itself (no process): the files it touched, from its own syscalls.
+      for (const f of l.detail?.agent_files ?? []) process.stdout.write(`            the agent itself wrote ${f.path}\n`);
     }
   }
 }
