@@ -11,12 +11,9 @@ import type { AgentEvent } from '@agentsight/events';
 import { HttpStage, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { Store, serve } from '@agentsight/serve';
-import { ARTIFACTS, ROOT, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, CHROMIUM, ROOT, buildUi, openBrowser } from './serve-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CORPUS = path.resolve(ROOT, '../shared/corpus/llm-streams');
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const APIS: Record<string, { host: string; path: (model: string, stream: boolean) => string; pid: number }> = {
   anthropic: { host: 'api.anthropic.com', path: () => '/v1/messages', pid: 7001 },
   'openai-chat': { host: 'api.openai.com', path: () => '/v1/chat/completions', pid: 7002 },
@@ -29,7 +26,6 @@ interface Expected { text?: string; tool_calls?: Array<{ name: string }>; error?
 if (!fs.existsSync(CHROMIUM) || !fs.existsSync(CORPUS)) {
   t.plan(0, `SKIP: needs ${CHROMIUM} (apt-get install chromium) and the corpus at ${CORPUS}`);
 } else {
-  const { chromium } = await import('playwright-core');
   const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-corpus-'));
   const store = new Store(path.join(dir, 'c.db'));
@@ -62,21 +58,12 @@ if (!fs.existsSync(CHROMIUM) || !fs.existsSync(CORPUS)) {
   merge.end();
   store.commit();
   const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
+  const { page, errors } = await openBrowser(t, { timeoutMs: 15_000 });
   t.teardown(async () => {
-    await ctx.close().catch(() => {});
     await srv.close();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(profile, { recursive: true, force: true });
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
 
   t.ok(calls.length >= 40, `${calls.length} llm/call events from ${n} recorded exchanges`);
   for (const [pid, exps] of expected) {

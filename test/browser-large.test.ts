@@ -5,11 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { Store, bulkCapture, serve } from '@agentsight/serve';
-import { ARTIFACTS, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, CHROMIUM, buildUi, openBrowser } from './serve-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const N = 100_000;
 // Generous for a loaded 2-core CI machine; the figures measured are printed.
 const BUDGET_MS = 5000;
@@ -17,7 +14,6 @@ const BUDGET_MS = 5000;
 if (!fs.existsSync(CHROMIUM)) {
   t.plan(0, `SKIP: ${CHROMIUM} not installed (apt-get install chromium): browser tests cannot run`);
 } else {
-  const { chromium } = await import('playwright-core');
   const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-large-'));
   const store = new Store(path.join(dir, 'l.db'));
@@ -26,18 +22,12 @@ if (!fs.existsSync(CHROMIUM)) {
   store.commit();
   t.comment(`stored ${N} events in ${(performance.now() - t0).toFixed(0)} ms`);
   const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
+  const { page } = await openBrowser(t, { timeoutMs: 20_000 });
   t.teardown(async () => {
-    await ctx.close().catch(() => {});
     await srv.close();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(profile, { recursive: true, force: true });
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  page.setDefaultTimeout(20_000);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
   const views: Array<[string, string]> = [
     ['conversations', 'section.call'], ['timeline', 'svg.tl g.proc-bar'], ['processes', '.node'],
     ['events', 'table.events tbody tr'], ['metrics', 'figure.chartbox svg'],

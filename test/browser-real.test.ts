@@ -10,12 +10,9 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import { startMockLlm } from '@agentsight/mock-llm';
 import { Store, ingestFile, serve } from '@agentsight/serve';
-import { ARTIFACTS, ROOT, buildUi } from './serve-fixture.js';
+import { ARTIFACTS, CHROMIUM, ROOT, buildUi, openBrowser } from './serve-fixture.js';
 import { kernelSkipReason } from './proc-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
 const EXEC = path.join(ROOT, 'dist/tools/agentsight.js');
 const KEY = 'sk-ant-api03-BROWSERREALKEY0123456789abcdef';
@@ -32,7 +29,6 @@ const why = skipReason();
 if (why) {
   t.plan(0, `SKIP: ${why}`);
 } else {
-  const { chromium } = await import('playwright-core');
   const assets = await buildUi();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-real-'));
   const cap = path.join(dir, 'real.ndjson');
@@ -57,20 +53,12 @@ if (why) {
   const store = new Store(path.join(dir, 'r.db'));
   await ingestFile(store, cap);
   const srv = await serve(store, { host: '127.0.0.1', port: 0, assets });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000 });
+  const { page, errors } = await openBrowser(t, { timeoutMs: 15_000 });
   t.teardown(async () => {
-    await ctx.close().catch(() => {});
     await srv.close();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(profile, { recursive: true, force: true });
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
 
   await t.test('conversations: answer, tool calls, their processes and exit codes', async (t) => {
     await page.goto(`${srv.url}conversations`);

@@ -3,38 +3,19 @@
 // the page; a live event shows up without a reload; no captured secret is ever shown.
 // Screenshots go to test/artifacts/ for a person to look at.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { LlmCallEvent, AgentEvent } from '@agentsight/events';
-import { ARTIFACTS, buildUi, startFixture, type Fixture } from './serve-fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
+import { ARTIFACTS, CHROMIUM, buildUi, openBrowser, startFixture, type Fixture } from './serve-fixture.js';
 
 if (!fs.existsSync(CHROMIUM)) {
   t.plan(0, `SKIP: ${CHROMIUM} not installed (apt-get install chromium; the Makefile's APT_PKGS has it): browser tests cannot run`);
 } else {
-  const { chromium } = await import('playwright-core');
   const assets = await buildUi();
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
   const fx: Fixture = await startFixture({ assets });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000,
-  });
-  t.teardown(async () => {
-    await ctx.close().catch(() => {});
-    await fx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  page.setDefaultTimeout(10_000);
-  const pageErrors: string[] = [];
+  t.teardown(() => fx.close());
+  const { page, errors: pageErrors } = await openBrowser(t);
   let expected401 = false;
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
   const f = fx.session.facts;
   // A finding of the correlator about this agent, shown in Conversations and on the Timeline.
   fx.store.insert({ v: 1, ts: f.end - 100_000, src: 'trace', type: 'alert', pid: f.agentPid, rule: 'sensitive_file', severity: 'critical', message: 'tool read ~/.ssh/id_ed25519', evidence: { call: f.callIds[1] } } as AgentEvent);

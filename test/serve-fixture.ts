@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { Store, serve, mockSession, type MockSession, type Server } from '@agentsight/serve';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,4 +57,32 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   let body: unknown = undefined;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
   return { status: r.status, body, text };
+}
+
+/** Debian's Chromium, and the flags it needs here (no sandbox as root; no network of its own). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/**
+ * Headless Chromium at 1280x800 on a fresh profile, closed (and the profile removed) when
+ * the test ends. `errors` collects script errors and console errors of the page.
+ */
+export async function openBrowser(t: { teardown(fn: () => unknown): void }, opts: { timeoutMs?: number } = {}): Promise<{ page: Page; errors: string[] }> {
+  const { chromium } = await import('playwright-core');
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000,
+  });
+  t.teardown(async () => {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  page.setDefaultTimeout(opts.timeoutMs ?? 10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  return { page, errors };
 }
