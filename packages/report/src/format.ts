@@ -4,7 +4,8 @@ import type { Report, Summary, TokenRow } from './report.js';
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const right = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || /^[$\d.,-]+$|^-$/.test(String(r[i]))));
+  // Amounts (12,345 / $0.0011 / $1.20* / -) line up on the right; dates and names stay left.
+  const right = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || /^(\$?[\d,]+(\.\d+)?\*?|-)$/.test(String(r[i]))));
   return cells
     .map((r) => r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd())
     .join('\n');
