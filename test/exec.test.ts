@@ -111,4 +111,25 @@ const skip = process.getuid?.() !== 0 ? 'agentsight exec needs root (eBPF): NOT 
     t.ok(events.some((e) => e.src === 'proc' && e.type === 'snapshot' && e.pid === target.pid), 'the process as it was at the start');
     t.ok(events.some((e) => e.src === 'proc' && e.type === 'exec' && e.argv[0] === 'ls'), 'what it ran after');
   });
+
+  t.test('exec --otel exports the run as GenAI spans while it goes', { skip }, async (t) => {
+    const { startOtlpReceiver } = await import('@agentsight/otel');
+    const recv = await startOtlpReceiver();
+    t.teardown(() => recv.close());
+    const { r, events } = await traced('anthropic', [
+      { toolCalls: [{ name: 'bash', arguments: { command: 'true' } }] },
+      { text: 'ok' },
+    ], ['--otel', recv.url]);
+    t.equal(r.code, 0, r.stderr.slice(-400));
+    t.match(r.stderr, /otel: \d+ of \d+ spans exported/);
+    const spans = recv.accepted();
+    const chats = spans.filter((x) => x.name === 'chat claude-haiku-4-5');
+    t.equal(chats.length, 2, 'one chat span per model call');
+    t.equal(chats[0]!.attributes['gen_ai.provider.name'], 'anthropic');
+    t.ok(spans.some((x) => x.name === 'execute_tool bash'), 'the tool call');
+    const root = spans.find((x) => x.name.startsWith('invoke_agent'));
+    t.ok(root, 'an agent root span');
+    t.ok(chats.every((c) => c.traceId === root?.traceId), 'calls in the agent\'s trace');
+    t.equal(events.filter((e) => e.src === 'llm').length, 2, 'the capture file has the calls too');
+  });
 }
