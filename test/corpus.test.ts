@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { AgentEvent, LlmCallEvent } from '@agentsight/events';
 import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
-import { CORPUS } from './lib/run.js';
+import { CORPUS, corpusBody } from './lib/run.js';
 
 interface Expected {
   api: string;
@@ -84,25 +84,10 @@ function view(c: LlmCallEvent) {
   };
 }
 
-/** The body of a raw HTTP/1.1 response, de-chunked (kept simple: no extensions or trailers in the corpus). */
-function bodyOf(http: Buffer): Buffer {
-  const i = http.indexOf('\r\n\r\n');
-  let body = http.subarray(i + 4);
-  if (!/transfer-encoding: chunked/i.test(http.subarray(0, i).toString())) return body;
-  const parts: Buffer[] = [];
-  for (let p = 0; ;) {
-    const e = body.indexOf('\r\n', p);
-    const n = parseInt(body.subarray(p, e).toString(), 16);
-    if (!n) break;
-    parts.push(body.subarray(e + 2, e + 2 + n));
-    p = e + 2 + n + 2;
-  }
-  return Buffer.concat(parts);
-}
 
 /** The `response` object of the last lifecycle event in a Responses stream, read straight from the bytes. */
 function finalResponseOf(http: Buffer): Record<string, any> {
-  const m = [...bodyOf(http).toString('utf8').matchAll(/^data: (\{"type":"response\.(?:completed|failed)".*)$/gm)];
+  const m = [...corpusBody(http).toString('utf8').matchAll(/^data: (\{"type":"response\.(?:completed|failed)".*)$/gm)];
   return JSON.parse(m[m.length - 1]![1]!).response;
 }
 

@@ -14,6 +14,7 @@ import type { AgentEvent, ProcExecEvent, ProcForkEvent } from '@agentsight/event
 import { startMockLlm, type MockRequest, type Reply } from '@agentsight/mock-llm';
 import { testing } from '@agentsight/trace';
 import { ROOT, startTool, kernelSkipReason } from './proc-harness.js';
+import { correlateCapture } from './lib/run.js';
 import { startCapture } from './sslsniff-helpers.js';
 
 const { links, alerts, linkPids, precisionRecall } = testing;
@@ -55,21 +56,6 @@ function reply(req: MockRequest): Reply {
   return { toolCalls: calls.map(([id, command]) => ({ id, name: 'Bash', arguments: { command, description: `step ${turn}` } })) };
 }
 
-function pipeline(input: string): Promise<{ events: AgentEvent[]; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const sh = spawn('/bin/sh', ['-c', `"$0" "$1" "$2" | "$0" "$3" --correlate`, process.execPath, path.join(TOOLS, 'as-http.js'), input, path.join(TOOLS, 'as-merge.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    sh.stdout.on('data', (d: Buffer) => out.push(d));
-    sh.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => sh.kill('SIGKILL'), 60_000);
-    sh.on('error', reject);
-    sh.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ events: Buffer.concat(out).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AgentEvent), stderr: err, code });
-    });
-  });
-}
 
 const why = skipReason();
 t.test('Claude Code, real capture: Bash tool calls link to exactly their processes', { skip: why ? `Claude Code correlation E2E: ${why}` : false, timeout: 180_000 }, async (t) => {
@@ -116,7 +102,7 @@ t.test('Claude Code, real capture: Bash tool calls link to exactly their process
   const capFile = path.join(dir, 'cap.ndjson');
   fs.writeFileSync(capFile, all.map((e) => JSON.stringify(e)).join('\n') + '\n');
   if (process.env.AS_KEEP_CAPTURE) fs.copyFileSync(capFile, process.env.AS_KEEP_CAPTURE);
-  const { events, stderr, code: pcode } = await pipeline(capFile);
+  const { events, stderr, code: pcode } = await correlateCapture(capFile);
   t.equal(pcode, 0, stderr);
 
   // Truth: for each tool call in order, the first not yet claimed process under claude whose

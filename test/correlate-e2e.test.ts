@@ -19,6 +19,7 @@ import type { AgentEvent, ProcExecEvent, ProcForkEvent, TraceAlertEvent, TraceLi
 import { startMockLlm, type Reply } from '@agentsight/mock-llm';
 import { testing } from '@agentsight/trace';
 import { ROOT, startTool, kernelSkipReason } from './proc-harness.js';
+import { correlateCapture } from './lib/run.js';
 import { startCapture, type Capture } from './sslsniff-helpers.js';
 
 const { links, alerts, linkPids, precisionRecall } = testing;
@@ -120,22 +121,6 @@ function spawnGated(plan: AgentPlan, baseUrl: string, ca: string): Running {
   return { plan, dir, child, pid: child.pid!, exited };
 }
 
-function pipeline(input: string): Promise<{ events: AgentEvent[]; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const sh = spawn('/bin/sh', ['-c', `"$0" "$1" "$2" | "$0" "$3" --correlate`, process.execPath, path.join(TOOLS, 'as-http.js'), input, path.join(TOOLS, 'as-merge.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    sh.stdout.on('data', (d: Buffer) => out.push(d));
-    sh.stderr.on('data', (d) => { err += d; });
-    const timer = setTimeout(() => sh.kill('SIGKILL'), 60_000);
-    sh.on('error', reject);
-    sh.on('close', (code) => {
-      clearTimeout(timer);
-      const events = Buffer.concat(out).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AgentEvent);
-      resolve({ events, stderr: err, code });
-    });
-  });
-}
 
 const why = skipReason();
 t.test('two SDK agents at once, real capture: tool calls link to exactly their processes', { skip: why ? `correlation E2E: ${why}` : false, timeout: 150_000 }, async (t) => {
@@ -181,7 +166,7 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     fs.writeFileSync(capFile, all.map((e) => JSON.stringify(e)).join('\n') + '\n');
     // AS_KEEP_CAPTURE=FILE keeps the merged capture for a look afterwards.
     t.teardown(() => { if (process.env.AS_KEEP_CAPTURE) fs.copyFileSync(capFile, process.env.AS_KEEP_CAPTURE); fs.rmSync(capFile, { force: true }); });
-    const { events, stderr, code } = await pipeline(capFile);
+    const { events, stderr, code } = await correlateCapture(capFile);
     t.equal(code, 0, stderr);
 
     const calls = events.filter((e) => e.src === 'llm' && e.type === 'call');

@@ -19,7 +19,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AgentEvent, LlmCallEvent } from '@agentsight/events';
 import { HttpStage, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
-import { CORPUS, runTool } from './lib/run.js';
+import { CORPUS, corpusBody, runTool } from './lib/run.js';
 import { kernelSkipReason, makeCert, startCapture, tmpdir } from './sslsniff-helpers.js';
 
 const why = kernelSkipReason();
@@ -33,25 +33,10 @@ function loadCases(dir: string): Case[] {
     const base = path.join(d, f.slice(0, -5));
     const http = fs.readFileSync(base + '.http');
     const head = http.subarray(0, http.indexOf('\r\n\r\n')).toString();
-    return { name: f.slice(0, -5), base, http, request: fs.readFileSync(base + '.request.json'), contentType: /^content-type: *(.*)$/im.exec(head)![1]!.trim(), body: bodyOf(http) };
+    return { name: f.slice(0, -5), base, http, request: fs.readFileSync(base + '.request.json'), contentType: /^content-type: *(.*)$/im.exec(head)![1]!.trim(), body: corpusBody(http) };
   });
 }
 
-/** The body of a raw HTTP/1.1 response, de-chunked (the corpus has no chunk extensions or trailers). */
-function bodyOf(http: Buffer): Buffer {
-  const i = http.indexOf('\r\n\r\n');
-  const body = http.subarray(i + 4);
-  if (!/transfer-encoding: chunked/i.test(http.subarray(0, i).toString())) return body;
-  const parts: Buffer[] = [];
-  for (let p = 0; ;) {
-    const e = body.indexOf('\r\n', p);
-    const n = parseInt(body.subarray(p, e).toString(), 16);
-    if (!n) break;
-    parts.push(body.subarray(e + 2, e + 2 + n));
-    p = e + 2 + n + 2;
-  }
-  return Buffer.concat(parts);
-}
 
 /** The `data:` payloads of an SSE body, in order. */
 function sseData(body: Buffer): string[] {

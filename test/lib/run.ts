@@ -2,12 +2,29 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { AgentEvent } from '@agentsight/events';
 
 /** Repository root (this file is compiled to dist/test/lib/run.js). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The shared corpus beside the project root. */
 export const SHARED = path.resolve(ROOT, '../shared');
 export const CORPUS = path.join(SHARED, 'corpus/llm-streams');
+
+/** The body of a corpus `.http` response, de-chunked by hand: a reference independent of as-http (the corpus has no chunk extensions or trailers). */
+export function corpusBody(http: Buffer): Buffer {
+  const i = http.indexOf('\r\n\r\n');
+  const body = http.subarray(i + 4);
+  if (!/transfer-encoding: chunked/i.test(http.subarray(0, i).toString())) return body;
+  const parts: Buffer[] = [];
+  for (let p = 0; ;) {
+    const e = body.indexOf('\r\n', p);
+    const n = parseInt(body.subarray(p, e).toString(), 16);
+    if (!n) break;
+    parts.push(body.subarray(e + 2, e + 2 + n));
+    p = e + 2 + n + 2;
+  }
+  return Buffer.concat(parts);
+}
 
 export function toolPath(name: string): string {
   return path.join(ROOT, 'dist/tools', `${name}.js`);
@@ -82,4 +99,10 @@ export function waitForOutput(stream: NodeJS.ReadableStream, re: RegExp, timeout
     const cleanup = () => { clearTimeout(timer); stream.off('data', onData); };
     stream.on('data', onData);
   });
+}
+
+/** `as-http FILE | as-merge --correlate`, the standalone tools as a user would pipe them. */
+export async function correlateCapture(file: string): Promise<{ events: AgentEvent[]; stderr: string; code: number | null }> {
+  const r = await runCommand('/bin/sh', ['-c', '"$0" "$1" "$2" | "$0" "$3" --correlate', process.execPath, toolPath('as-http'), file, toolPath('as-merge')], { timeoutMs: 60_000 });
+  return { events: parseNdjson(r.stdout) as unknown as AgentEvent[], stderr: r.stderr, code: r.code };
 }
