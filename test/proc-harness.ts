@@ -3,10 +3,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { validateEvent, type AgentEvent } from '@agentsight/events';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './lib/run.js';
+
+export { ROOT };
 export const TOOLS = path.join(ROOT, 'dist/tools');
 
 /** Why kernel tests cannot run here, or null when they can. */

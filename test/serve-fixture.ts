@@ -4,11 +4,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { Store, serve, mockSession, type MockSession, type Server } from '@agentsight/serve';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './lib/run.js';
+
+export { ROOT };
 export const UI_DIST = path.join(ROOT, 'packages/ui/dist');
 export const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 
