@@ -387,17 +387,12 @@ export interface TracedSession {
 }
 
 /**
- * Run `agent` gated, with as-sslsniff on its TLS file filtered to its pid and as-proc on its
- * tree, against a mock scripted with `turns(cwd)`; then pipe the capture through as-http and
- * as-merge. Bounded: the agent is killed after `timeoutMs`.
+ * What a traced session starts from: its own directory (cwd and HOME inside), the mock LLM
+ * scripted with `turns(cwd)`, and the agent's launch (settings files written).
  */
-export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number }): Promise<TracedSession> {
+async function prepareSession(agent: Agent, kind: string, turns: (cwd: string) => Reply[], prompt: string) {
   const { startMockLlm } = await import('@agentsight/mock-llm');
-  const { startCapture } = await import('../sslsniff-helpers.js');
-  const { startTool } = await import('../proc-harness.js');
-  const { runTool } = await import('./run.js');
-  const t0 = Date.now();
-  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `as-e2e-${agent.name}-`));
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `as-${kind}-${agent.name}-`));
   const cwd = path.join(dir, 'work');
   const home = path.join(dir, 'home');
   fs.mkdirSync(cwd);
@@ -405,8 +400,27 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
   const { script, served } = sessionScript(agent, turns(cwd));
   const mock = await startMockLlm({ script });
   try {
-    const l = agent.launch({ mock, prompt: o.prompt, cwd, home });
+    const l = agent.launch({ mock, prompt, cwd, home });
     writeSettings(l);
+    return { dir, cwd, served, mock, l };
+  } catch (e) {
+    await mock.close();
+    throw e;
+  }
+}
+
+/**
+ * Run `agent` gated, with as-sslsniff on its TLS file filtered to its pid and as-proc on its
+ * tree, against a mock scripted with `turns(cwd)`; then pipe the capture through as-http and
+ * as-merge. Bounded: the agent is killed after `timeoutMs`.
+ */
+export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number }): Promise<TracedSession> {
+  const { startCapture } = await import('../sslsniff-helpers.js');
+  const { startTool } = await import('../proc-harness.js');
+  const { runTool } = await import('./run.js');
+  const t0 = Date.now();
+  const { dir, cwd, served, mock, l } = await prepareSession(agent, 'e2e', turns, o.prompt);
+  try {
     let tlsFile = agent.tlsTarget();
     if (agent.tlsInChild && l.cmd[0] === tlsFile) {
       // Its TLS is in a child we cannot gate or name in advance, and an unfiltered capture
@@ -471,19 +485,10 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
  * is the first exec of its command in the capture.
  */
 export async function execAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number; extraArgs?: string[] }): Promise<TracedSession> {
-  const { startMockLlm } = await import('@agentsight/mock-llm');
   const { toolPath, parseNdjson } = await import('./run.js');
   const t0 = Date.now();
-  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `as-exec-${agent.name}-`));
-  const cwd = path.join(dir, 'work');
-  const home = path.join(dir, 'home');
-  fs.mkdirSync(cwd);
-  fs.mkdirSync(home);
-  const { script, served } = sessionScript(agent, turns(cwd));
-  const mock = await startMockLlm({ script });
+  const { dir, cwd, served, mock, l } = await prepareSession(agent, 'exec', turns, o.prompt);
   try {
-    const l = agent.launch({ mock, prompt: o.prompt, cwd, home });
-    writeSettings(l);
     const out = path.join(dir, 'capture.ndjson');
     const child = spawn(process.execPath, [toolPath('agentsight'), 'exec', '--no-server', '-o', out, ...(o.extraArgs ?? []), '--', ...l.cmd], {
       cwd: l.cwd, env: l.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
