@@ -30,7 +30,6 @@ export interface Libbpf {
   lib: LibraryHandle;
   libc: LibraryHandle;
   PrintFn: TypeObject;
-  SampleFn: TypeObject;
   set_print: Fn;
   major: number;
   minor: number;
@@ -70,10 +69,11 @@ export interface Libbpf {
   map_lookup_elem: Fn;
   map_delete_elem: Fn;
   num_possible_cpus: Fn;
-  rb_new: Fn;
-  rb_consume: Fn;
-  rb_epoll_fd: Fn;
-  rb_free: Fn;
+  mmap: Fn;
+  munmap: Fn;
+  getpagesize: Fn;
+  epoll_create1: Fn;
+  epoll_ctl: Fn;
   vsnprintf: Fn;
   epoll_wait: Fn;
   setrlimit: Fn;
@@ -96,14 +96,12 @@ export function libbpf(): Libbpf {
   const libc = koffi.load('libc.so.6');
   // va_list on x86-64 is an array type, so it is passed as a pointer: take it as void *.
   const PrintFn = koffi.proto('int agentsight_libbpf_print_fn(int level, const char *fmt, void *ap)');
-  const SampleFn = koffi.proto('int agentsight_rb_sample_fn(void *ctx, void *data, size_t size)');
   const f = (decl: string) => lib.func(decl) as Fn;
   const c = (decl: string) => libc.func(decl) as Fn;
   cached = {
     lib,
     libc,
     PrintFn,
-    SampleFn,
     set_print: lib.func('libbpf_set_print', 'void *', [koffi.pointer(PrintFn)]) as Fn,
     major: (lib.func('uint32_t libbpf_major_version()') as Fn)() as number,
     minor: (lib.func('uint32_t libbpf_minor_version()') as Fn)() as number,
@@ -143,10 +141,11 @@ export function libbpf(): Libbpf {
     map_lookup_elem: f('int bpf_map_lookup_elem(int fd, void *key, void *value)'),
     map_delete_elem: f('int bpf_map_delete_elem(int fd, void *key)'),
     num_possible_cpus: f('int libbpf_num_possible_cpus()'),
-    rb_new: lib.func('ring_buffer__new', 'void *', ['int', koffi.pointer(SampleFn), 'void *', 'void *']) as Fn,
-    rb_consume: f('int ring_buffer__consume(void *rb)'),
-    rb_epoll_fd: f('int ring_buffer__epoll_fd(void *rb)'),
-    rb_free: f('void ring_buffer__free(void *rb)'),
+    mmap: c('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+    munmap: c('int munmap(void *addr, size_t len)'),
+    getpagesize: c('int getpagesize()'),
+    epoll_create1: c('int epoll_create1(int flags)'),
+    epoll_ctl: c('int epoll_ctl(int epfd, int op, int fd, void *event)'),
     vsnprintf: c('int vsnprintf(void *buf, size_t n, const char *fmt, void *ap)'),
     epoll_wait: c('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
     setrlimit: c('int setrlimit(int resource, void *rlim)'),

@@ -117,10 +117,12 @@ export class Link {
 export class BpfMap {
   readonly keySize: number;
   readonly valueSize: number;
+  readonly maxEntries: number;
   constructor(readonly name: string, private readonly ptr: bigint) {
     const lb = libbpf();
     this.keySize = lb.map_key_size(ptr) as number;
     this.valueSize = lb.map_value_size(ptr) as number;
+    this.maxEntries = lb.map_max_entries(ptr) as number;
   }
   get fd(): number {
     const fd = libbpf().map_fd(this.ptr) as number;
@@ -433,7 +435,8 @@ export class BpfObject {
   /** Consume a BPF_MAP_TYPE_RINGBUF map on this thread's event loop. */
   ringBuffer(mapName: string, onRecord: (rec: Buffer) => void, opts: RingOptions = {}): RingReader {
     if (!this.#loaded) throw new BpfError('load the object before reading its ring buffer');
-    const r = new RingReader(this.map(mapName).fd, onRecord, opts, () => this.#rings.delete(r));
+    const m = this.map(mapName);
+    const r = new RingReader(m.fd, m.maxEntries, onRecord, opts, () => this.#rings.delete(r));
     this.#rings.add(r);
     return r;
   }
