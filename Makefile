@@ -12,13 +12,13 @@ BPFTOOL ?= bpftool
 # better-sqlite3, the store of as-serve; chromium: the browser tests).
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
-            chromium jq time g++ make
+            chromium jq time g++ make wabt
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
 BPF_HDR := $(wildcard bpf/*.h)
 
-.PHONY: all deps apt-deps build bpf ts ui test bench demo install clean agents
+.PHONY: all deps apt-deps build bpf ts wasm ui test bench demo install clean agents
 
 all: build
 
@@ -56,6 +56,14 @@ ui: deps
 ts: deps
 	npx tsc -b
 	@chmod +x dist/tools/*.js
+	@$(MAKE) --no-print-directory wasm
+
+# WebAssembly next to the compiled TypeScript that loads it (wat2wasm: Debian's wabt).
+WAT := $(wildcard packages/*/src/*.wat)
+wasm: $(patsubst %.wat,%.wasm,$(subst /src/,/dist/,$(WAT)))
+.SECONDEXPANSION:
+packages/%.wasm: $$(subst /dist/,/src/,packages/%.wat)
+	wat2wasm $< -o $@
 
 # Real agents/runtimes the kernel tests run (pinned; not dependencies of the tools):
 # Bun (static BoringSSL) and the Claude Code native binary (a Bun executable), in .cache/agents.

@@ -160,6 +160,36 @@ t.test('writer: batches whole lines, flushes on the next turn and past 64 KiB', 
   t.equal(w.count, 203);
 });
 
+t.test('writer: writePayload is write() of the event with its payload, for any bytes and size', async (t) => {
+  const chunks: Buffer[] = [];
+  const s = new PassThrough({ highWaterMark: 1 << 26 });
+  s.on('data', (d: Buffer) => chunks.push(d));
+  const w = new EventWriter(s);
+  const head = (i: number) => ({ v: 1, ts: 1700000000000000 + i, src: 'ssl', type: 'data', pid: 7, comm: 'curl "x"', i });
+  const r = prng(5);
+  const payloads = [
+    Buffer.alloc(0),
+    Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n{"k":"v\\n\u0001"} é 😀'),
+    Buffer.from([0xff, 0xfe, 0x00, 0x80]), // not UTF-8
+    Buffer.from(Array.from({ length: 3 << 20 }, () => [0x22, 0x5c, 0x0a, 0x41, 0x7f][Math.floor(r() * 5)]!)), // 3 MiB, dense in escapes
+    Buffer.alloc(200_000, 'z'),
+  ];
+  const want: unknown[] = [];
+  payloads.forEach((p, i) => {
+    w.writePayload(head(i), p);
+    want.push({ ...head(i), ...encodePayload(p) });
+    w.write(ev({ after: i }));
+    want.push(ev({ after: i }));
+  });
+  await w.drained();
+  await new Promise((res) => setImmediate(res));
+  const lines = Buffer.concat(chunks).toString('utf8').split('\n');
+  t.equal(lines.pop(), '', 'ends with a newline');
+  t.same(lines.map((l) => JSON.parse(l)), want, 'the same events, in order');
+  t.same(decodePayload(JSON.parse(lines[6]!)), payloads[3], '3 MiB of escapes round-trip byte-exact');
+  t.equal(w.count, 10);
+});
+
 t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t) => {
   const mono = process.hrtime.bigint();
   const wall = monoToWallUs(mono);

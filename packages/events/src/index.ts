@@ -10,3 +10,4 @@ export * from './validate.js';
 export * from './ndjson.js';
 export * from './stage.js';
 export * from './order.js';
+export { escapeJsonBytes, fastJsonBytes } from './jsonbytes.js';

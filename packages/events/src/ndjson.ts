@@ -2,6 +2,9 @@ import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import type { AgentEvent } from './types.js';
 import { validateEvent } from './validate.js';
+import { escapeJsonBytes } from './jsonbytes.js';
+
+const BATCH_BYTES = 64 * 1024;
 
 export interface ReadOptions {
   /** Name used in diagnostics: a file path, or "-" / "<stdin>". */
@@ -138,14 +141,16 @@ export function formatEvent(ev: AgentEvent | Record<string, unknown>): string {
  * Writes events as whole lines to a byte stream. Lines are batched (up to 64 KiB, or until
  * the next turn of the event loop) into one `write`, which costs far less than a write per
  * event; a batch holds whole lines only, so lines never interleave even when several
- * producers share the destination. `write` returns false when the destination is full;
- * wait for `drained()` before writing more to keep memory bounded. `flush()` (also done by
+ * producers share the destination (a line longer than a batch goes in several writes, one
+ * after the other). `write` returns false when the destination is full; wait for
+ * `drained()` before writing more to keep memory bounded. `flush()` (also done by
  * `drained()`) hands the batch over at once: call it before ending the destination.
  */
 export class EventWriter {
   #out: Writable;
   #closed = false;
-  #batch = '';
+  #buf = Buffer.allocUnsafe(BATCH_BYTES);
+  #len = 0;
   #scheduled = false;
   count = 0;
 
@@ -161,9 +166,52 @@ export class EventWriter {
   write(ev: AgentEvent | Record<string, unknown>): boolean {
     if (this.closed) return false;
     this.count++;
-    this.#batch += formatEvent(ev);
-    if (this.#batch.length >= BATCH_CHARS) return this.flush();
-    if (!this.#scheduled) {
+    this.#text(formatEvent(ev));
+    return this.#written();
+  }
+
+  /**
+   * Write `head` with a binary-safe payload of `bytes` added as its `data` and `enc` (the
+   * last fields of the line): the same event as `write({ ...head, ...encodePayload(bytes) })`,
+   * without making the bytes a string first (see jsonbytes.ts). `bytes` is read before the
+   * call returns.
+   */
+  writePayload(head: Record<string, unknown>, bytes: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.count++;
+    const json = JSON.stringify(head);
+    const open = json.length > 2 ? `${json.slice(0, -1)},"data":"` : '{"data":"';
+    if (isUtf8(bytes)) {
+      this.#text(open);
+      escapeJsonBytes(bytes, (piece) => this.#bytes(piece));
+      this.#text('","enc":"utf8"}\n');
+    } else {
+      this.#text(`${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`);
+    }
+    return this.#written();
+  }
+
+  #text(s: string): void {
+    // At most 3 bytes per UTF-16 unit.
+    if (this.#len + 3 * s.length > BATCH_BYTES) {
+      this.flush();
+      if (3 * s.length > BATCH_BYTES) { this.#out.write(s); return; }
+    }
+    this.#len += this.#buf.write(s, this.#len);
+  }
+
+  /** `b` may be a view of memory that changes after the call: copied. */
+  #bytes(b: Uint8Array): void {
+    if (this.#len + b.length > BATCH_BYTES) {
+      this.flush();
+      if (b.length > BATCH_BYTES) { this.#out.write(Buffer.from(b)); return; }
+    }
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
+  }
+
+  #written(): boolean {
+    if (!this.#scheduled && this.#len) {
       this.#scheduled = true;
       setImmediate(() => { this.#scheduled = false; this.flush(); });
     }
@@ -172,11 +220,13 @@ export class EventWriter {
 
   /** Hand the batched lines to the destination now. */
   flush(): boolean {
-    if (!this.#batch) return !this.#out.writableNeedDrain;
-    const text = this.#batch;
-    this.#batch = '';
+    if (!this.#len) return !this.#out.writableNeedDrain;
+    const batch = this.#buf.subarray(0, this.#len);
+    // The destination keeps the batch until written: the next one goes in a new buffer.
+    this.#buf = Buffer.allocUnsafe(BATCH_BYTES);
+    this.#len = 0;
     if (this.closed) return false;
-    return this.#out.write(text);
+    return this.#out.write(batch);
   }
 
   /** True while the destination holds more than its high-water mark. */
@@ -196,4 +246,4 @@ export class EventWriter {
   }
 }
 
-const BATCH_CHARS = 64 * 1024;
+

@@ -63,6 +63,10 @@ export class FlowControlledWriter extends EventWriter {
     return this.#out.write(ev);
   }
 
+  override writePayload(head: Record<string, unknown>, bytes: Uint8Array): boolean {
+    return this.#out.writePayload(head, bytes);
+  }
+
   override get closed(): boolean {
     return this.#out.closed;
   }
