@@ -82,6 +82,14 @@ await runTool<Args>({
   if (args.nice) {
     try { os.setPriority(args.nice); } catch (e) { ctx.warn(`cannot set priority ${args.nice}: ${(e as Error).message}`); }
   }
+  const backpressure = (ok: boolean) => {
+    if (!ok && !ctx.out.closed && !sniffer.ring?.paused) {
+      // Our reader is slower than the traffic: stop taking records and let the kernel
+      // ring absorb it (what overflows there is counted and reported as `lost`).
+      sniffer.pause();
+      void ctx.out.drained().then(() => sniffer.resume());
+    }
+  };
   const sniffer = new SslSniffer({
     targets,
     pid: args.pid,
@@ -91,14 +99,9 @@ await runTool<Args>({
     ringBytes: Math.round(args.ringMb * (1 << 20)),
     warn: (m) => ctx.warn(m),
     info: log,
-    emit: (ev) => {
-      if (!ctx.out.write(ev) && !ctx.out.closed && !sniffer.ring?.paused) {
-        // Our reader is slower than the traffic: stop taking records and let the kernel
-        // ring absorb it (what overflows there is counted and reported as `lost`).
-        sniffer.pause();
-        void ctx.out.drained().then(() => sniffer.resume());
-      }
-    },
+    emit: (ev) => backpressure(ctx.out.write(ev)),
+    // Payloads go from the ring into the output bytes without becoming strings.
+    emitData: (head, bytes) => backpressure(ctx.out.writePayload(head, bytes)),
   });
   let done: Promise<void> | undefined;
   const finish = () => (done ??= (async () => {

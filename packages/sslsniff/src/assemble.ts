@@ -6,6 +6,8 @@ import { encodePayload, monoToWallUs, SCHEMA_VERSION, type SslDataEvent, type Ss
 import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, LIB_NAMES, type RecordHeader } from './record.js';
 
 export type SslOut = SslDataEvent | SslHandshakeEvent;
+/** A data event before its payload is encoded. */
+export type SslDataHead = Omit<SslDataEvent, 'data' | 'enc'>;
 
 interface Pending {
   h: RecordHeader;
@@ -41,6 +43,12 @@ export interface AssemblerOptions {
   /** Forget connection ids idle for this long (ms). */
   connIdleMs?: number;
   now?: () => number;
+  /**
+   * Take data events as a head and the call's bytes (valid only during the call) instead
+   * of as events with the payload encoded: for a writer that encodes the bytes straight
+   * into its output (EventWriter.writePayload).
+   */
+  emitData?: (head: SslDataHead, bytes: Buffer) => void;
 }
 
 export class Assembler {
@@ -50,8 +58,16 @@ export class Assembler {
   readonly #pieceTimeout: number;
   readonly #connIdle: number;
   readonly #now: () => number;
+  readonly #emitData: (head: SslDataHead, bytes: Buffer) => void;
 
   constructor(private readonly emit: (ev: SslOut) => void, opts: AssemblerOptions = {}) {
+    this.#emitData = opts.emitData ?? ((head, bytes) => {
+      const ev = head as SslDataEvent;
+      const p = encodePayload(bytes);
+      ev.data = p.data;
+      ev.enc = p.enc;
+      this.emit(ev);
+    });
     this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
     this.#now = opts.now ?? (() => performance.now());
@@ -73,7 +89,7 @@ export class Assembler {
     if (h.off === 0) {
       if (!fault && data.length >= h.cap) {
         // The common case: the whole call in one record; no copy beyond the encoding.
-        this.#emitData(h, data.subarray(0, h.cap), false);
+        this.#data(h, data.subarray(0, h.cap), false);
         return;
       }
       const np: Pending = { h, buf: Buffer.allocUnsafe(h.cap), next: 0, prefix: 0, fault: false, since: this.#now() };
@@ -107,7 +123,7 @@ export class Assembler {
 
   #finish(p: Pending): void {
     const complete = !p.fault && p.prefix >= p.h.cap;
-    this.#emitData(p.h, p.buf.subarray(0, complete ? p.h.cap : p.prefix), !complete);
+    this.#data(p.h, p.buf.subarray(0, complete ? p.h.cap : p.prefix), !complete);
   }
 
   #conn(pid: number, conn: bigint): { key: string; st: ConnState } {
@@ -125,7 +141,7 @@ export class Assembler {
     return gen ? `${key}.${gen}` : key;
   }
 
-  #emitData(h: RecordHeader, bytes: Buffer, truncated: boolean): void {
+  #data(h: RecordHeader, bytes: Buffer, truncated: boolean): void {
     const { key, st } = this.#conn(h.pid, h.conn);
     const dir = h.dir ? 1 : 0;
     if (h.seq === 0 && st.seen[dir]) {
@@ -135,7 +151,7 @@ export class Assembler {
     }
     st.seen[dir] = true;
     if (h.flags & F_CAPPED) truncated = true;
-    const ev: SslDataEvent = {
+    const ev: SslDataHead = {
       v: SCHEMA_VERSION,
       ts: monoToWallUs(h.ts),
       src: 'ssl',
@@ -149,7 +165,6 @@ export class Assembler {
       len: h.len,
       lib: (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib,
       latency_us: Math.round(h.latNs / 1000),
-      ...encodePayload(bytes),
     };
     if (truncated) {
       ev.truncated = true;
@@ -157,7 +172,7 @@ export class Assembler {
     }
     this.stats.calls++;
     this.stats.bytes += bytes.length;
-    this.emit(ev);
+    this.#emitData(ev, bytes);
   }
 
   #handshake(h: RecordHeader): void {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, uprobeMultiSupported, type Link, type RingReader } from '@agentsight/bpf';
 import { nowUs, SCHEMA_VERSION, type LostEvent, type SslAttachEvent, type SslEvent } from '@agentsight/events';
-import { Assembler, type AssemblerStats } from './assemble.js';
+import { Assembler, type AssemblerStats, type SslDataHead } from './assemble.js';
 import { probeFor } from './probes.js';
 import { STATS_FIELDS, sumStats, type KernelStats } from './record.js';
 import type { TlsTarget } from './targets.js';
@@ -47,6 +47,8 @@ export interface SnifferOptions {
   ringBytes?: number;
   objectPath?: string;
   emit: (ev: SslEvent) => void;
+  /** Data events as head and bytes instead (see AssemblerOptions.emitData). */
+  emitData?: (head: SslDataHead, bytes: Buffer) => void;
   warn?: (msg: string) => void;
   info?: (msg: string) => void;
   /** Bytes consumed per event-loop turn before yielding. */
@@ -108,7 +110,7 @@ export class SslSniffer {
       this.obj.close();
       throw e;
     }
-    this.assembler = new Assembler((ev) => opts.emit(ev));
+    this.assembler = new Assembler((ev) => opts.emit(ev), opts.emitData ? { emitData: opts.emitData } : {});
     this.#lastStats = this.kernelStats();
   }
 
@@ -216,7 +218,7 @@ export class SslSniffer {
 
   /** Start consuming the ring buffer on the event loop. */
   start(): void {
-    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { batchBytes: this.opts.batchBytes, pollMs: this.opts.flushMs === 0 ? 200 : this.opts.flushMs ?? DEFAULT_FLUSH_MS });
+    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: this.opts.flushMs === 0 ? 200 : this.opts.flushMs ?? DEFAULT_FLUSH_MS });
   }
 
   pause(): void { this.#ring?.pause(); }
