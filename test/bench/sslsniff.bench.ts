@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 const SECS = Number(process.env.BENCH_SECS ?? 3);
+// Which parts to run (comma-separated: throughput, loss, cpu); all by default.
+const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
   console.log('skipped: needs root and a built bpf/sslsniff.bpf.o (make build)');
@@ -100,14 +102,14 @@ async function clients(size: number, k: number, rate = 0): Promise<{ mbps: numbe
   return { mbps, perClient };
 }
 
-function cpuTicks(pid: number): number {
+function cpuTicks(pid: number): { user: number; sys: number } {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime + stime
+  return { user: Number(rest[11]), sys: Number(rest[12]) };
 }
 const HZ = 100;
 
-async function traced<T>(fn: () => Promise<T>, cmd: string[] = [process.execPath, SNIFF, '-c', 'python3', ...(process.env.SNIFF_ARGS ?? '').split(' ').filter(Boolean)]): Promise<{ r: T; summary: string; cpuSecs: number; stderr: string }> {
+async function traced<T>(fn: () => Promise<T>, cmd: string[] = [process.execPath, SNIFF, '-c', 'python3', ...(process.env.SNIFF_ARGS ?? '').split(' ').filter(Boolean)]): Promise<{ r: T; summary: string; cpuSecs: number; userSecs: number; stderr: string }> {
   // Events go to a pipe, as in `as-sslsniff | as-http`; this process reads and discards them.
   const c = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let outBytes = 0;
@@ -126,7 +128,7 @@ async function traced<T>(fn: () => Promise<T>, cmd: string[] = [process.execPath
   c.kill('SIGINT');
   await closed;
   void outBytes;
-  return { r, summary: err.split('\n').find((l) => /calls,/.test(l)) ?? err, cpuSecs: (t1 - t0) / HZ, stderr: err };
+  return { r, summary: err.split('\n').find((l) => /calls,/.test(l)) ?? err, cpuSecs: (t1.user + t1.sys - t0.user - t0.sys) / HZ, userSecs: (t1.user - t0.user) / HZ, stderr: err };
 }
 
 function parse(summary: string) {
@@ -141,7 +143,7 @@ function parse(summary: string) {
 const fmt = (n: number, d = 1) => n.toFixed(d);
 console.log(`loopback TLS, python3 client (libssl.so.3) <-> node server, ${SECS}s per run, ${os.cpus().length} CPUs`);
 console.log('size     untraced MB/s  traced MB/s  slowdown  captured  lost       tool CPU    CPU/record');
-for (const size of [1024, 64 * 1024, 1 << 20]) {
+for (const size of PARTS.has('throughput') ? [1024, 64 * 1024, 1 << 20] : []) {
   const base = await clients(size, 1);
   const { r: tr, summary, cpuSecs } = await traced(() => clients(size, 1));
   const p = parse(summary);
@@ -152,7 +154,7 @@ console.log('\nwhere loss starts (one client, 1 MiB transfers, offered load capp
 console.log('offered MB/s  achieved MB/s  captured  lost records  tool CPU');
 let lossAt = 0;
 let lastLossless = 0;
-for (const rate of [50, 100, 150, 200, 250, 300, 400, 500, 600]) {
+for (const rate of PARTS.has('loss') ? [50, 100, 150, 200, 250, 300, 400, 500, 600] : []) {
   const { r, summary, cpuSecs } = await traced(() => clients(1 << 20, 1, rate));
   const p = parse(summary);
   console.log(`${String(rate).padStart(12)}  ${fmt(r.mbps).padStart(13)}  ${fmt(p.share, 2).padStart(7)}%  ${String(p.lostRecords).padStart(12)}  ${fmt(cpuSecs / SECS * 100).padStart(7)}%`);
@@ -168,20 +170,20 @@ const csrc = path.join(ROOT, 'test/bench/sslsniff-consumer.c');
 const cbin = path.join(dir, 'sslsniff-consumer');
 let cOk = true;
 try { await exec('clang', ['-O2', '-o', cbin, csrc, '-lbpf']); } catch (e) { cOk = false; console.log(`\nC consumer not built: ${(e as Error).message.split('\n')[0]}`); }
-if (cOk) {
+if (cOk && PARTS.has('cpu')) {
   const libssl = fs.existsSync('/lib/x86_64-linux-gnu/libssl.so.3') ? '/lib/x86_64-linux-gnu/libssl.so.3' : '/usr/lib/x86_64-linux-gnu/libssl.so.3';
   console.log('\nCPU per record, as-sslsniff vs a C consumer (one client, 100 MB/s offered):');
-  console.log('size     as-sslsniff   C consumer   ratio');
+  console.log('size     as-sslsniff user+sys   C consumer user+sys   ratio user  ratio user+sys');
   for (const size of [1024, 64 * 1024, 1 << 20]) {
     const rate = size === 1024 ? 0 : 100;
     const ts = await traced(() => clients(size, 1, rate));
     const tc = await traced(() => clients(size, 1, rate), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
     const recTs = parse(ts.summary).records;
     const recC = Number(/records (\d+)/.exec(tc.stderr)?.[1] ?? 0);
-    const a = ts.cpuSecs / Math.max(1, recTs) * 1e6;
-    const b = tc.cpuSecs / Math.max(1, recC) * 1e6;
+    const per = (secs: number, n: number) => secs / Math.max(1, n) * 1e6;
+    const [au, a, bu, b] = [per(ts.userSecs, recTs), per(ts.cpuSecs, recTs), per(tc.userSecs, recC), per(tc.cpuSecs, recC)];
     const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
-    console.log(`${label.padEnd(8)} ${fmt(a).padStart(8)} us  ${fmt(b).padStart(8)} us   ${fmt(a / Math.max(b, 0.01), 2).padStart(5)}x`);
+    console.log(`${label.padEnd(8)} ${fmt(au).padStart(7)} + ${fmt(a - au).padStart(5)} us   ${fmt(bu).padStart(7)} + ${fmt(b - bu).padStart(5)} us   ${fmt(au / Math.max(bu, 0.01), 2).padStart(9)}x  ${fmt(a / Math.max(b, 0.01), 2).padStart(13)}x`);
   }
 }
 server.kill();
