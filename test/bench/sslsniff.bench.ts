@@ -16,6 +16,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 const SECS = Number(process.env.BENCH_SECS ?? 3);
 // Which parts to run (comma-separated: throughput, loss, cpu); all by default.
+const CPU_SECS = Number(process.env.BENCH_CPU_SECS ?? 10);
 const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
@@ -95,8 +96,8 @@ const server: ChildProcess = spawn(process.execPath, ['-e', SERVER], { env: { ..
 const port = await new Promise<number>((r) => server.stdout!.once('data', (d) => r(Number(String(d).trim()))));
 
 interface ClientResult { n: number; secs: number; bytes: number }
-async function clients(size: number, k: number, rate = 0): Promise<{ mbps: number; perClient: ClientResult[] }> {
-  const rs = await Promise.all(Array.from({ length: k }, () => exec('/usr/bin/python3', ['-c', CLIENT, String(port), String(size), String(SECS), String(rate / k)])));
+async function clients(size: number, k: number, rate = 0, secs = SECS): Promise<{ mbps: number; perClient: ClientResult[] }> {
+  const rs = await Promise.all(Array.from({ length: k }, () => exec('/usr/bin/python3', ['-c', CLIENT, String(port), String(size), String(secs), String(rate / k)])));
   const perClient = rs.map((r) => JSON.parse(r) as ClientResult);
   const mbps = perClient.reduce((s, r) => s + r.bytes / r.secs, 0) / 1e6;
   return { mbps, perClient };
@@ -142,7 +143,7 @@ function parse(summary: string) {
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
 console.log(`loopback TLS, python3 client (libssl.so.3) <-> node server, ${SECS}s per run, ${os.cpus().length} CPUs`);
-console.log('size     untraced MB/s  traced MB/s  slowdown  captured  lost       tool CPU    CPU/record');
+if (PARTS.has('throughput')) console.log('size     untraced MB/s  traced MB/s  slowdown  captured  lost       tool CPU    CPU/record');
 for (const size of PARTS.has('throughput') ? [1024, 64 * 1024, 1 << 20] : []) {
   const base = await clients(size, 1);
   const { r: tr, summary, cpuSecs } = await traced(() => clients(size, 1));
@@ -150,8 +151,10 @@ for (const size of PARTS.has('throughput') ? [1024, 64 * 1024, 1 << 20] : []) {
   const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
   console.log(`${label.padEnd(8)} ${fmt(base.mbps).padStart(13)}  ${fmt(tr.mbps).padStart(11)}  ${fmt((1 - tr.mbps / base.mbps) * 100).padStart(7)}%  ${fmt(p.share, 2).padStart(7)}%  ${String(p.lostRecords).padStart(4)} rec  ${fmt(cpuSecs / SECS * 100).padStart(6)}% CPU  ${fmt(cpuSecs / Math.max(1, p.records) * 1e6).padStart(6)} us`);
 }
-console.log('\nwhere loss starts (one client, 1 MiB transfers, offered load capped):');
-console.log('offered MB/s  achieved MB/s  captured  lost records  tool CPU');
+if (PARTS.has('loss')) {
+  console.log('\nwhere loss starts (one client, 1 MiB transfers, offered load capped):');
+  console.log('offered MB/s  achieved MB/s  captured  lost records  tool CPU');
+}
 let lossAt = 0;
 let lastLossless = 0;
 for (const rate of PARTS.has('loss') ? [50, 100, 150, 200, 250, 300, 400, 500, 600] : []) {
@@ -162,7 +165,7 @@ for (const rate of PARTS.has('loss') ? [50, 100, 150, 200, 250, 300, 400, 500, 6
   lastLossless = r.mbps;
   if (r.mbps < rate * 0.9) break; // the client cannot go faster under tracing
 }
-console.log(lossAt ? `loss starts between ${fmt(lastLossless)} and ${fmt(lossAt)} MB/s` : `no loss up to ${fmt(lastLossless)} MB/s (the fastest the traced client went)`);
+if (PARTS.has('loss')) console.log(lossAt ? `loss starts between ${fmt(lastLossless)} and ${fmt(lossAt)} MB/s` : `no loss up to ${fmt(lastLossless)} MB/s (the fastest the traced client went)`);
 // The same kernel side read by a C consumer doing the same work per record (join pieces,
 // UTF-8 check, JSON escaping or base64, a line per call): CPU per record, side by side,
 // at a load both take without loss.
@@ -172,12 +175,13 @@ let cOk = true;
 try { await exec('clang', ['-O2', '-o', cbin, csrc, '-lbpf']); } catch (e) { cOk = false; console.log(`\nC consumer not built: ${(e as Error).message.split('\n')[0]}`); }
 if (cOk && PARTS.has('cpu')) {
   const libssl = fs.existsSync('/lib/x86_64-linux-gnu/libssl.so.3') ? '/lib/x86_64-linux-gnu/libssl.so.3' : '/usr/lib/x86_64-linux-gnu/libssl.so.3';
-  console.log('\nCPU per record, as-sslsniff vs a C consumer (one client, 100 MB/s offered):');
+  console.log(`\nCPU per record, as-sslsniff vs a C consumer (one client, ${CPU_SECS}s per run; 1 KiB unthrottled, larger at 100 MB/s):`);
   console.log('size     as-sslsniff user+sys   C consumer user+sys   ratio user  ratio user+sys');
   for (const size of [1024, 64 * 1024, 1 << 20]) {
     const rate = size === 1024 ? 0 : 100;
-    const ts = await traced(() => clients(size, 1, rate));
-    const tc = await traced(() => clients(size, 1, rate), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
+    // Longer runs: CPU time is read in 10 ms ticks, and the C reader uses few of them.
+    const ts = await traced(() => clients(size, 1, rate, CPU_SECS));
+    const tc = await traced(() => clients(size, 1, rate, CPU_SECS), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
     const recTs = parse(ts.summary).records;
     const recC = Number(/records (\d+)/.exec(tc.stderr)?.[1] ?? 0);
     const per = (secs: number, n: number) => secs / Math.max(1, n) * 1e6;
