@@ -5,6 +5,7 @@ import os from 'node:os';
 import { EXIT, ToolError, runTool } from '@agentsight/cli';
 import { checkPrivileges } from '@agentsight/bpf';
 import {
+  sslDataHeadJson,
   SslSniffer, describeTargets, discoverForComm, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries,
   type TlsTarget,
 } from '@agentsight/sslsniff';
@@ -101,7 +102,7 @@ await runTool<Args>({
     info: log,
     emit: (ev) => backpressure(ctx.out.write(ev)),
     // Payloads go from the ring into the output bytes without becoming strings.
-    emitData: (head, bytes) => backpressure(ctx.out.writePayload(head, bytes)),
+    emitData: (head, bytes) => backpressure(ctx.out.writePayload(sslDataHeadJson(head), bytes)),
   });
   let done: Promise<void> | undefined;
   const finish = () => (done ??= (async () => {

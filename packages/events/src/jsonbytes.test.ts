@@ -1,10 +1,15 @@
 import t from 'tap';
-import { escapeJsonBytes, fastJsonBytes } from './jsonbytes.js';
+import { escapeJsonBytes, escapeJsonInto, fastJsonBytes } from './jsonbytes.js';
 
 function esc(b: Buffer): string {
   const parts: Buffer[] = [];
   escapeJsonBytes(b, (e) => parts.push(Buffer.from(e)));
-  return Buffer.concat(parts).toString('utf8');
+  const s = Buffer.concat(parts).toString('utf8');
+  // The other entry point, into a buffer at an offset, writes the same and nothing else.
+  const out = Buffer.alloc(5 + 6 * b.length + 1, 0xee);
+  const end = escapeJsonInto(b, out, 5);
+  if (out.subarray(5, end).toString('utf8') !== s || out[4] !== 0xee || out[end] !== 0xee) throw new Error(`escapeJsonInto differs for ${JSON.stringify(b.toString())}`);
+  return s;
 }
 const stringify = (b: Buffer) => JSON.stringify(b.toString('utf8')).slice(1, -1);
 

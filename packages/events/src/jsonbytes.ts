@@ -24,7 +24,7 @@ const BASE = 64;
 const PIECE = 256 << 10;
 
 let escaper: Escaper | null | undefined;
-let mem: Uint8Array;
+let mem: Buffer;
 
 function load(): Escaper | null {
   if (escaper !== undefined) return escaper;
@@ -35,7 +35,7 @@ function load(): Escaper | null {
     const need = BASE + PIECE + 16 + 6 * PIECE + 32;
     const have = e.memory.buffer.byteLength;
     if (have < need) e.memory.grow(Math.ceil((need - have) / 65536));
-    mem = new Uint8Array(e.memory.buffer);
+    mem = Buffer.from(e.memory.buffer);
     escaper = e;
   } catch {
     escaper = null;
@@ -46,6 +46,22 @@ function load(): Escaper | null {
 /** True when the WebAssembly escaper is in use (false: the JSON.stringify fallback). */
 export function fastJsonBytes(): boolean {
   return load() !== null;
+}
+
+/**
+ * escapeJsonBytes into `out` at `at`, which must have room for 6 bytes per byte of `src`;
+ * returns the end. For small payloads, the common case: nothing is allocated.
+ */
+export function escapeJsonInto(src: Uint8Array, out: Buffer, at: number): number {
+  const e = load();
+  if (!e || src.length > PIECE) {
+    let o = at;
+    escapeJsonBytes(src, (piece) => { out.set(piece, o); o += piece.length; });
+    return o;
+  }
+  mem.set(src, BASE);
+  const dst = BASE + PIECE + 16;
+  return at + mem.copy(out, at, dst, e.escape(BASE, src.length, dst));
 }
 
 /**

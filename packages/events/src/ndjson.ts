@@ -2,7 +2,9 @@ import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import type { AgentEvent } from './types.js';
 import { validateEvent } from './validate.js';
-import { escapeJsonBytes } from './jsonbytes.js';
+import { escapeJsonBytes, escapeJsonInto } from './jsonbytes.js';
+
+const UTF8_TAIL = Buffer.from('","enc":"utf8"}\n');
 
 const BATCH_BYTES = 64 * 1024;
 
@@ -173,23 +175,34 @@ export class EventWriter {
   /**
    * Write `head` with a binary-safe payload of `bytes` added as its `data` and `enc` (the
    * last fields of the line): the same event as `write({ ...head, ...encodePayload(bytes) })`,
-   * without making the bytes a string first (see jsonbytes.ts). `bytes` is read before the
-   * call returns.
+   * without making the bytes a string first (see jsonbytes.ts). `head` may be given as its
+   * JSON text already. `bytes` is read before the call returns.
    */
-  writePayload(head: Record<string, unknown>, bytes: Uint8Array): boolean {
+  writePayload(head: Record<string, unknown> | string, bytes: Uint8Array): boolean {
     if (this.closed) return false;
     this.count++;
-    const json = JSON.stringify(head);
-    const open = json.length > 2 ? `${json.slice(0, -1)},"data":"` : '{"data":"';
-    if (isUtf8(bytes)) {
-      this.#text(open);
-      escapeJsonBytes(bytes, (piece) => this.#bytes(piece));
-      this.#text('","enc":"utf8"}\n');
-    } else {
+    const json = typeof head === 'string' ? head : JSON.stringify(head);
+    const open = json.slice(0, -1) + (json.length > 2 ? ',"data":"' : '"data":"');
+    if (!isUtf8(bytes)) {
       this.#text(`${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`);
+      return this.#written();
     }
+    const room = 3 * open.length + 6 * bytes.length + UTF8_TAIL.length;
+    if (room > BATCH_BYTES) {
+      this.#text(open);
+      escapeJsonBytes(bytes, this.#piece);
+      this.#bytes(UTF8_TAIL);
+      return this.#written();
+    }
+    // The common case: all of it into the batch, the payload escaped in place.
+    if (this.#len + room > BATCH_BYTES) this.flush();
+    const b = this.#buf;
+    const n = escapeJsonInto(bytes, b, this.#len + b.write(open, this.#len));
+    this.#len = n + UTF8_TAIL.copy(b, n);
     return this.#written();
   }
+
+  readonly #piece = (b: Uint8Array) => this.#bytes(b);
 
   #text(s: string): void {
     // At most 3 bytes per UTF-16 unit.

@@ -63,7 +63,7 @@ export class FlowControlledWriter extends EventWriter {
     return this.#out.write(ev);
   }
 
-  override writePayload(head: Record<string, unknown>, bytes: Uint8Array): boolean {
+  override writePayload(head: Record<string, unknown> | string, bytes: Uint8Array): boolean {
     return this.#out.writePayload(head, bytes);
   }
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import crypto from 'node:crypto';
 import { decodePayload, validateEvent, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
-import { Assembler, type SslOut } from './assemble.js';
+import { Assembler, sslDataHeadJson, type SslDataHead, type SslOut } from './assemble.js';
 import { CHUNK, decodeHeader, encodeHeader, F_CAPPED, F_FAULT, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
 
 function hdr(over: Partial<RecordHeader>): RecordHeader {
@@ -162,4 +162,26 @@ t.test('flush emits what is held', async (t) => {
   a.flush();
   t.equal(data().length, 1);
   t.equal(a.pending, 0);
+});
+
+t.test('the hand-written head JSON is JSON.stringify of the head, for every kind of call', async (t) => {
+  const heads: SslDataHead[] = [];
+  const a = new Assembler(() => {}, { emitData: (h) => { heads.push({ ...h }); } });
+  const comms = ['curl', 'python3', 'we "quote"', 'back\\slash', 'ctl\u0001\t', 'ünï😀', '', 'x'.repeat(15)];
+  let n = 0;
+  for (const comm of comms) {
+    for (const dir of [0, 1]) {
+      for (const [flags, cut] of [[0, false], [F_CAPPED, false], [0, true]] as const) {
+        const body = crypto.randomBytes(40);
+        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: 0xdeadbeef00n + BigInt(n), seq: n % 3, ts: 1_000_000_000n + BigInt(n) * 7_777_777n, latNs: n * 999, flags }, body);
+        a.push(cut ? recs[0]!.subarray(0, 60 + 40 - 5) : recs[0]!); // a short record: truncated
+        n++;
+      }
+    }
+  }
+  a.flush();
+  t.equal(heads.length, n);
+  t.ok(heads.some((h) => h.truncated) && heads.some((h) => !h.truncated), 'truncated and whole calls');
+  const differ = heads.filter((h) => sslDataHeadJson(h) !== JSON.stringify(h));
+  t.same(differ, [], `${heads.length} heads serialise as JSON.stringify does`);
 });
