@@ -141,18 +141,23 @@ export class RingReader {
    */
   #consume(budget: number): number {
     if (this.#freed) return -1;
+    // Everything the loop reads, in locals: it runs once per record.
     const data = this.#data;
     const words = this.#words;
-    const mask = this.#size - 1;
+    const prodPos = this.#prodPos;
+    const onRecord = this.onRecord;
+    const view = this.opts.view === true;
+    const size = this.#size;
     let cons = this.#cons;
     let published = cons;
-    let delivered = false;
+    let records = 0;
+    let bytes = 0;
     let cut = false;
-    let prod = Number(Atomics.load(this.#prodPos, 0));
+    let prod = Number(Atomics.load(prodPos, 0));
     outer: while (cons < prod) {
       while (cons < prod) {
-        // Positions grow without bound; the mask applies to their low bits (exact below 2^53).
-        const off = cons % (mask + 1);
+        // Positions grow without bound; the ring's size divides them exactly below 2^53.
+        const off = cons % size;
         const len = Atomics.load(words, off >> 2);
         if (len & BUSY) break outer; // reserved, not committed yet: its commit will wake us
         const n = len & ~(BUSY | DISCARD);
@@ -160,28 +165,31 @@ export class RingReader {
         if (!(len & DISCARD)) {
           const rec = data.subarray(off + HDR, off + HDR + n);
           try {
-            this.onRecord(this.opts.view ? rec : Buffer.from(rec));
+            onRecord(view ? rec : Buffer.from(rec));
           } catch (e) {
             this.#cons = cons;
             this.#publish(cons);
+            this.records += records + 1;
+            this.bytes += bytes + n;
             (this.opts.onError ?? ((err) => { setImmediate(() => { throw err; }); }))(e);
             return 1;
           }
-          delivered = true;
-          this.records++;
-          this.bytes += n;
+          records++;
+          bytes += n;
           budget -= n + HDR;
           // pause() from inside onRecord (a full output) ends the batch here.
           if (budget <= 0 || this.#paused) { cut = true; break outer; }
         }
         if (cons - published >= PUBLISH_BYTES) { this.#publish(cons); published = cons; }
       }
-      prod = Number(Atomics.load(this.#prodPos, 0));
+      prod = Number(Atomics.load(prodPos, 0));
     }
     this.#cons = cons;
     this.#publish(cons);
+    this.records += records;
+    this.bytes += bytes;
     if (cut) { this.yields++; return 1; }
-    return delivered ? 0 : -1;
+    return records ? 0 : -1;
   }
 
   #publish(cons: number): void {

@@ -4,6 +4,9 @@
 // clock is stepped later.
 
 let offsetNs: bigint | undefined;
+/** The offset as whole µs and the ns left over, for arithmetic on numbers. */
+let offsetUs = 0;
+let offsetRemNs = 0;
 
 function measureOffsetNs(): bigint {
   // process.hrtime.bigint() is CLOCK_MONOTONIC on Linux (libuv uv_hrtime), the same
@@ -25,8 +28,15 @@ function measureOffsetNs(): bigint {
 
 /** Convert a CLOCK_MONOTONIC reading in nanoseconds to wall-clock µs since the epoch. */
 export function monoToWallUs(monoNs: bigint | number): number {
-  offsetNs ??= measureOffsetNs();
-  return Number((BigInt(monoNs) + offsetNs) / 1000n);
+  if (offsetNs === undefined) {
+    offsetNs = measureOffsetNs();
+    offsetUs = Number(offsetNs / 1000n);
+    offsetRemNs = Number(offsetNs % 1000n);
+    if (offsetRemNs < 0) { offsetRemNs += 1000; offsetUs -= 1; }
+  }
+  // Numbers (as the ring's records are read) without BigInt: called once per event.
+  if (typeof monoNs === 'number') return Math.floor((monoNs + offsetRemNs) / 1000) + offsetUs;
+  return Number((monoNs + offsetNs) / 1000n);
 }
 
 /** Wall-clock now, integer µs since the epoch. */

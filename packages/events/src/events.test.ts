@@ -196,6 +196,8 @@ t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t)
   t.ok(Number.isSafeInteger(wall));
   t.ok(Math.abs(wall - Date.now() * 1000) < 20_000, `within 20 ms of Date.now (${wall - Date.now() * 1000} µs)`);
   t.equal(monoToWallUs(mono + 1_000_000n) - wall, 1000, '1 ms later is 1000 µs later');
+  // Numbers (the ring's records) and BigInts give the same µs, at every ns of a µs.
+  for (let k = 0n; k < 2000n; k += 37n) t.equal(monoToWallUs(Number(mono + k)), monoToWallUs(mono + k), `+${k} ns as a number`);
   t.ok(Math.abs(nowUs() - Date.now() * 1000) < 20_000);
   // jq's `.ts/1e6|todate` needs seconds since the epoch: check the magnitude.
   t.ok(wall / 1e6 > 1.7e9 && wall / 1e6 < 4e9);

@@ -6,7 +6,7 @@ import { CHUNK, decodeHeader, encodeHeader, F_CAPPED, F_FAULT, KIND_DATA, KIND_H
 
 function hdr(over: Partial<RecordHeader>): RecordHeader {
   return {
-    ts: 1_000_000_000n, conn: 0x5600aa00n, seq: 0, latNs: 12_345, pid: 100, tid: 101, uid: 0, len: 0, off: 0, cap: 0,
+    ts: 1_000_000_000, conn: '5600aa00', seq: 0, latNs: 12_345, pid: 100, tid: 101, uid: 0, len: 0, off: 0, cap: 0,
     ret: 0, kind: KIND_DATA, dir: 1, lib: 1, flags: 0, comm: 'curl', ...over,
   };
 }
@@ -32,6 +32,14 @@ t.test('header round-trips through the record layout', async (t) => {
   const b = encodeHeader(h, Buffer.from('xyz'));
   t.equal(b.length, 83);
   t.same(decodeHeader(b), h);
+  // 64-bit fields past 32 bits: a user-space address with its high half, times past 2^32 ns.
+  const big = hdr({ conn: '7fff0000a0b0', ts: 86_400 * 30 * 1e9 + 123, seq: 2 ** 33 + 5, latNs: 2 ** 32 + 7 });
+  t.same(decodeHeader(encodeHeader(big)), big, 'high halves kept');
+  t.equal(decodeHeader(encodeHeader(hdr({ conn: '1000000a' }))).conn, '1000000a', 'low half not padded when alone');
+  t.equal(decodeHeader(encodeHeader(hdr({ conn: '10000000a' }))).conn, '10000000a', 'low half padded under a high half');
+  // The caches behind the strings: names of one length, addresses sharing a slot, alternating.
+  const seq = [['abcd', '5000'], ['abce', '5400'], ['abcd', '5000'], ['', '15000'], ['abce', '5400'], ['abcd', '105400']];
+  t.same(seq.map(([comm, conn]) => { const d = decodeHeader(encodeHeader(hdr({ comm, conn }))); return [d.comm, d.conn]; }), seq, 'each record its own name and address');
 });
 
 t.test('a call in one record becomes one valid data event', async (t) => {
@@ -71,8 +79,8 @@ t.test('calls of different threads interleaved in the ring stay apart', async (t
   const { a, data } = collect();
   const b1 = Buffer.alloc(3 * CHUNK, 'a');
   const b2 = Buffer.alloc(2 * CHUNK + 5, 'b');
-  const r1 = records({ tid: 1, conn: 1n, ts: 5n }, b1);
-  const r2 = records({ tid: 2, conn: 2n, ts: 6n }, b2);
+  const r1 = records({ tid: 1, conn: '1', ts: 5 }, b1);
+  const r2 = records({ tid: 2, conn: '2', ts: 6 }, b2);
   for (const r of [r1[0], r2[0], r1[1], r2[1], r2[2], r1[2]]) a.push(r!);
   const evs = data();
   t.equal(evs.length, 2);
@@ -82,10 +90,10 @@ t.test('calls of different threads interleaved in the ring stay apart', async (t
 t.test('a lost tail is emitted as truncated when the thread moves on', async (t) => {
   const { a, data } = collect();
   const body = Buffer.alloc(3 * CHUNK, 'x');
-  const recs = records({ ts: 10n, seq: 0 }, body);
+  const recs = records({ ts: 10, seq: 0 }, body);
   a.push(recs[0]!);
   a.push(recs[1]!);
-  for (const r of records({ ts: 20n, seq: 1 }, Buffer.from('next'))) a.push(r);
+  for (const r of records({ ts: 20, seq: 1 }, Buffer.from('next'))) a.push(r);
   const evs = data();
   t.equal(evs.length, 2);
   t.equal(evs[0]!.truncated, true);
@@ -110,7 +118,7 @@ t.test('unreadable user memory and the per-call cap mark the call truncated', as
   const { a, data } = collect();
   a.push(encodeHeader(hdr({ len: 10, cap: 10, flags: F_FAULT })));
   const big = Buffer.alloc(CHUNK + 100, 'z');
-  for (const r of records({ ts: 2n, flags: F_CAPPED }, Buffer.alloc(5 * CHUNK, 'z'), CHUNK + 100)) a.push(r);
+  for (const r of records({ ts: 2, flags: F_CAPPED }, Buffer.alloc(5 * CHUNK, 'z'), CHUNK + 100)) a.push(r);
   const [f, c] = data();
   t.equal(f!.truncated, true);
   t.equal(decodePayload(f!).length, 0);
@@ -137,22 +145,22 @@ t.test('pieces that stop arriving are flushed by tick after the timeout', async 
 
 t.test('connection ids change when an SSL object starts a new session', async (t) => {
   const { a, evs } = collect();
-  const hs = (ret: number, ts: bigint) => encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret, ts }));
-  a.push(hs(1, 1n));
-  for (const r of records({ ts: 2n, seq: 0 }, Buffer.from('a'))) a.push(r);
-  for (const r of records({ ts: 3n, seq: 1 }, Buffer.from('b'))) a.push(r);
+  const hs = (ret: number, ts: number) => encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret, ts }));
+  a.push(hs(1, 1));
+  for (const r of records({ ts: 2, seq: 0 }, Buffer.from('a'))) a.push(r);
+  for (const r of records({ ts: 3, seq: 1 }, Buffer.from('b'))) a.push(r);
   // Same pointer, new handshake: a new connection.
-  a.push(hs(1, 4n));
-  for (const r of records({ ts: 5n, seq: 0 }, Buffer.from('c'))) a.push(r);
+  a.push(hs(1, 4));
+  for (const r of records({ ts: 5, seq: 0 }, Buffer.from('c'))) a.push(r);
   // The handshake record was lost, but the kernel restarted the sequence: also new.
-  for (const r of records({ ts: 6n, seq: 0 }, Buffer.from('d'))) a.push(r);
+  for (const r of records({ ts: 6, seq: 0 }, Buffer.from('d'))) a.push(r);
   const conns = evs.map((e) => `${e.type}:${e.conn}`);
   t.same(conns, ['handshake:100:5600aa00', 'data:100:5600aa00', 'data:100:5600aa00', 'handshake:100:5600aa00.1', 'data:100:5600aa00.1', 'data:100:5600aa00.2']);
   const h = evs[0] as SslHandshakeEvent;
   t.equal(validateEvent(h), null);
   t.equal(h.ret, 1);
   // A different process with the same pointer value is a different connection.
-  for (const r of records({ ts: 7n, pid: 200, seq: 0 }, Buffer.from('e'))) a.push(r);
+  for (const r of records({ ts: 7, pid: 200, seq: 0 }, Buffer.from('e'))) a.push(r);
   t.equal(evs.at(-1)!.conn, '200:5600aa00');
 });
 
@@ -173,7 +181,7 @@ t.test('the hand-written head JSON is JSON.stringify of the head, for every kind
     for (const dir of [0, 1]) {
       for (const [flags, cut] of [[0, false], [F_CAPPED, false], [0, true]] as const) {
         const body = crypto.randomBytes(40);
-        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: 0xdeadbeef00n + BigInt(n), seq: n % 3, ts: 1_000_000_000n + BigInt(n) * 7_777_777n, latNs: n * 999, flags }, body);
+        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: (0xdeadbeef00 + n).toString(16), seq: n % 3, ts: 1_000_000_000 + n * 7_777_777, latNs: n * 999, flags }, body);
         a.push(cut ? recs[0]!.subarray(0, 60 + 40 - 5) : recs[0]!); // a short record: truncated
         n++;
       }
@@ -184,4 +192,28 @@ t.test('the hand-written head JSON is JSON.stringify of the head, for every kind
   t.ok(heads.some((h) => h.truncated) && heads.some((h) => !h.truncated), 'truncated and whole calls');
   const differ = heads.filter((h) => sslDataHeadJson(h) !== JSON.stringify(h));
   t.same(differ, [], `${heads.length} heads serialise as JSON.stringify does`);
+});
+
+t.test('head JSON: times at the edges of the microsecond part', async (t) => {
+  const base: SslDataHead = { v: 1, ts: 0, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'c', conn: '1:a', dir: 'read', seq: 0, len: 0, lib: 'openssl', latency_us: 0 };
+  for (const ts of [0, 1, 999_999, 1_000_000, 1_000_001, 1_795_701_876_000_000, 1_795_701_876_000_001, 1_795_701_876_099_999, 1_795_701_876_100_000, 1_795_701_876_999_999, 2 ** 53 - 1]) {
+    t.equal(sslDataHeadJson({ ...base, ts }), JSON.stringify({ ...base, ts }), `ts ${ts}`);
+  }
+});
+
+t.test('idle connections are forgotten by tick, the last one used included', async (t) => {
+  let now = 0;
+  const { a, evs } = collect({ now: () => now, connIdleMs: 1000 });
+  const hs = (ts: number) => encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret: 1, ts }));
+  a.push(hs(1));
+  for (const r of records({ ts: 2, seq: 0 }, Buffer.from('a'))) a.push(r);
+  a.push(hs(3)); // a new session: ids go on with .1
+  for (const r of records({ ts: 4, seq: 0 }, Buffer.from('b'))) a.push(r);
+  now = 500;
+  a.tick(); // not idle yet
+  for (const r of records({ ts: 5, seq: 1 }, Buffer.from('c'))) a.push(r);
+  now = 2000;
+  a.tick(); // idle since 500: forgotten
+  for (const r of records({ ts: 6, seq: 0 }, Buffer.from('d'))) a.push(r);
+  t.same(evs.filter((e) => e.type === 'data').map((e) => e.conn), ['100:5600aa00', '100:5600aa00.1', '100:5600aa00.1', '100:5600aa00'], 'after the idle time, a fresh connection');
 });

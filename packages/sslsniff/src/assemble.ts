@@ -21,6 +21,11 @@ interface Pending {
 }
 
 interface ConnState {
+  pid: number;
+  conn: string;
+  /** pid:address, and the id events carry (the key, then key.gen after a new session). */
+  key: string;
+  id: string;
   gen: number;
   seen: [boolean, boolean];
   last: number;
@@ -54,20 +59,47 @@ export interface AssemblerOptions {
 /** JSON strings of process names seen (few; bounded all the same). */
 const quoted = new Map<string, string>();
 
+// Parts of the last head written, reused when the next one repeats them (consecutive calls
+// mostly come from the same thread, connection and second): turning numbers into strings
+// was the largest cost left per event.
+let lastSec = -1;
+let lastSecText = '';
+let lastPid = -1;
+let lastTid = -1;
+let lastComm = '';
+let lastConn = '';
+let lastWho = '';
+
 /**
  * The JSON text of a data event's head: JSON.stringify(head), written out by hand because
  * that is five times faster for this one shape, and it is paid once per captured call
  * (assemble.test.ts checks the two agree).
  */
 export function sslDataHeadJson(h: SslDataHead): string {
-  let comm = quoted.get(h.comm);
-  if (comm === undefined) {
-    if (quoted.size >= 1024) quoted.clear();
-    comm = JSON.stringify(h.comm);
-    quoted.set(h.comm, comm);
+  if (h.pid !== lastPid || h.tid !== lastTid || h.comm !== lastComm || h.conn !== lastConn) {
+    let comm = quoted.get(h.comm);
+    if (comm === undefined) {
+      if (quoted.size >= 1024) quoted.clear();
+      comm = JSON.stringify(h.comm);
+      quoted.set(h.comm, comm);
+    }
+    // conn is made here of characters JSON keeps as they are.
+    lastWho = `"pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}"`;
+    lastPid = h.pid;
+    lastTid = h.tid;
+    lastComm = h.comm;
+    lastConn = h.conn;
   }
-  // conn, dir and lib are made here of characters JSON keeps as they are.
-  return `{"v":${h.v},"ts":${h.ts},"src":"ssl","type":"data","pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}","dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}}`;
+  // The time as seconds and microseconds, small integers: a 16-digit number that is a new
+  // double each time goes through V8's slow conversion.
+  const sec = Math.floor(h.ts / 1e6);
+  const us = h.ts - sec * 1e6;
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastSecText = sec === 0 ? '' : `${sec}`;
+  }
+  const ts = sec === 0 ? `${us}` : us < 100000 ? lastSecText + String(us + 1000000).slice(1) : `${lastSecText}${us}`;
+  return `{"v":${h.v},"ts":${ts},"src":"ssl","type":"data",${lastWho},"dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}}`;
 }
 
 export class Assembler {
@@ -90,6 +122,7 @@ export class Assembler {
     this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
     this.#now = opts.now ?? (() => performance.now());
+    this.#coarseNow = this.#now();
   }
 
   /** One ring record; `rec` is only read during the call (it may be a view of the ring). */
@@ -149,15 +182,32 @@ export class Assembler {
     this.#data(p.h, p.buf.subarray(0, complete ? p.h.cap : p.prefix), !complete);
   }
 
-  #conn(pid: number, conn: bigint): { key: string; st: ConnState } {
-    const key = `${pid}:${conn.toString(16)}`;
+  /** The connection last used: consecutive records are mostly on the same one. */
+  #lastConn: ConnState | undefined;
+  /** Time for idle bookkeeping, updated by tick() rather than read per record. */
+  #coarseNow = 0;
+
+  #conn(pid: number, conn: string): ConnState {
+    const l = this.#lastConn;
+    if (l !== undefined && l.pid === pid && l.conn === conn) {
+      l.last = this.#coarseNow;
+      return l;
+    }
+    const key = `${pid}:${conn}`;
     let st = this.#conns.get(key);
     if (!st) {
-      st = { gen: 0, seen: [false, false], last: 0 };
+      st = { pid, conn, key, id: key, gen: 0, seen: [false, false], last: 0 };
       this.#conns.set(key, st);
     }
-    st.last = this.#now();
-    return { key, st };
+    st.last = this.#coarseNow;
+    this.#lastConn = st;
+    return st;
+  }
+
+  static #newSession(st: ConnState): void {
+    st.gen++;
+    st.id = Assembler.connId(st.key, st.gen);
+    st.seen = [false, false];
   }
 
   static connId(key: string, gen: number): string {
@@ -165,13 +215,10 @@ export class Assembler {
   }
 
   #data(h: RecordHeader, bytes: Buffer, truncated: boolean): void {
-    const { key, st } = this.#conn(h.pid, h.conn);
+    const st = this.#conn(h.pid, h.conn);
     const dir = h.dir ? 1 : 0;
-    if (h.seq === 0 && st.seen[dir]) {
-      // The kernel restarted this stream's sequence: a new session on a reused object.
-      st.gen++;
-      st.seen = [false, false];
-    }
+    // The kernel restarted this stream's sequence: a new session on a reused object.
+    if (h.seq === 0 && st.seen[dir]) Assembler.#newSession(st);
     st.seen[dir] = true;
     if (h.flags & F_CAPPED) truncated = true;
     const ev: SslDataHead = {
@@ -182,7 +229,7 @@ export class Assembler {
       pid: h.pid,
       tid: h.tid,
       comm: h.comm,
-      conn: Assembler.connId(key, st.gen),
+      conn: st.id,
       dir: dir ? 'write' : 'read',
       seq: h.seq,
       len: h.len,
@@ -199,13 +246,10 @@ export class Assembler {
   }
 
   #handshake(h: RecordHeader): void {
-    const { key, st } = this.#conn(h.pid, h.conn);
+    const st = this.#conn(h.pid, h.conn);
     const lib = (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib;
     const ok = lib === 'gnutls' ? h.ret === 0 : h.ret === 1;
-    if (ok && (st.seen[0] || st.seen[1])) {
-      st.gen++;
-      st.seen = [false, false];
-    }
+    if (ok && (st.seen[0] || st.seen[1])) Assembler.#newSession(st);
     this.stats.handshakes++;
     this.emit({
       v: SCHEMA_VERSION,
@@ -215,7 +259,7 @@ export class Assembler {
       pid: h.pid,
       tid: h.tid,
       comm: h.comm,
-      conn: Assembler.connId(key, st.gen),
+      conn: st.id,
       lib,
       ret: h.ret,
       latency_us: Math.round(h.latNs / 1000),
@@ -231,7 +275,12 @@ export class Assembler {
         this.#finish(p);
       }
     }
-    for (const [k, st] of this.#conns) if (now - st.last > this.#connIdle) this.#conns.delete(k);
+    this.#coarseNow = now;
+    for (const [k, st] of this.#conns) {
+      if (now - st.last <= this.#connIdle) continue;
+      this.#conns.delete(k);
+      if (this.#lastConn === st) this.#lastConn = undefined;
+    }
   }
 
   /** Emit everything held (at exit). */

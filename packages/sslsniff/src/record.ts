@@ -21,9 +21,10 @@ export const CK_RET32 = 1 << 9;
 export const CK_EX = 1 << 10;
 
 export interface RecordHeader {
-  /** CLOCK_MONOTONIC ns when the call returned. */
-  ts: bigint;
-  conn: bigint;
+  /** CLOCK_MONOTONIC ns when the call returned (a number: exact for 104 days of uptime, then to a few ns). */
+  ts: number;
+  /** The SSL object's address, in hex. */
+  conn: string;
   seq: number;
   latNs: number;
   pid: number;
@@ -40,34 +41,72 @@ export interface RecordHeader {
   comm: string;
 }
 
+// decodeHeader runs once per record: fields are read with byte arithmetic (the Buffer
+// methods and BigInts cost more at this rate), and the strings it makes, the process
+// name and the SSL object's address, come from small caches when they repeat.
+const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
+
+let lastComm = '';
+let lastCommLen = -1;
+const lastCommBytes = new Uint8Array(16);
+
+function commOf(b: Buffer): string {
+  let n = 0;
+  while (n < 16 && b[64 + n] !== 0) n++;
+  if (n === lastCommLen) {
+    let i = 0;
+    while (i < n && b[64 + i] === lastCommBytes[i]) i++;
+    if (i === n) return lastComm;
+  }
+  lastComm = b.toString('utf8', 64, 64 + n);
+  lastCommLen = n;
+  lastCommBytes.set(b.subarray(64, 64 + n));
+  return lastComm;
+}
+
+const CONN_SLOTS = 64;
+const connLo = new Uint32Array(CONN_SLOTS);
+const connHi = new Uint32Array(CONN_SLOTS);
+const connHex: string[] = new Array<string>(CONN_SLOTS).fill('');
+
+function connOf(lo: number, hi: number): string {
+  const slot = (lo >>> 4) & (CONN_SLOTS - 1);
+  if (connLo[slot] === lo && connHi[slot] === hi && connHex[slot] !== '') return connHex[slot]!;
+  const hex = hi ? hi.toString(16) + lo.toString(16).padStart(8, '0') : lo.toString(16);
+  connLo[slot] = lo;
+  connHi[slot] = hi;
+  connHex[slot] = hex;
+  return hex;
+}
+
 export function decodeHeader(b: Buffer): RecordHeader {
   if (b.length < HDR_SIZE) throw new Error(`short record: ${b.length} bytes`);
-  const commEnd = b.indexOf(0, 64);
+  const ret = u32(b, 56);
   return {
-    ts: b.readBigUInt64LE(0),
-    conn: b.readBigUInt64LE(8),
-    seq: Number(b.readBigUInt64LE(16)),
-    latNs: Number(b.readBigUInt64LE(24)),
-    pid: b.readUInt32LE(32),
-    tid: b.readUInt32LE(36),
-    uid: b.readUInt32LE(40),
-    len: b.readUInt32LE(44),
-    off: b.readUInt32LE(48),
-    cap: b.readUInt32LE(52),
-    ret: b.readInt32LE(56),
+    ts: u32(b, 0) + u32(b, 4) * 4294967296,
+    conn: connOf(u32(b, 8), u32(b, 12)),
+    seq: u32(b, 16) + u32(b, 20) * 4294967296,
+    latNs: u32(b, 24) + u32(b, 28) * 4294967296,
+    pid: u32(b, 32),
+    tid: u32(b, 36),
+    uid: u32(b, 40),
+    len: u32(b, 44),
+    off: u32(b, 48),
+    cap: u32(b, 52),
+    ret: ret > 0x7fffffff ? ret - 4294967296 : ret,
     kind: b[60]!,
     dir: b[61]!,
     lib: b[62]!,
     flags: b[63]!,
-    comm: b.toString('utf8', 64, commEnd < 0 || commEnd > 80 ? 80 : commEnd),
+    comm: commOf(b),
   };
 }
 
 /** Encode a header (the inverse of decodeHeader), for tests and replay. */
 export function encodeHeader(h: RecordHeader, data: Uint8Array = new Uint8Array()): Buffer {
   const b = Buffer.alloc(HDR_SIZE + data.length);
-  b.writeBigUInt64LE(h.ts, 0);
-  b.writeBigUInt64LE(h.conn, 8);
+  b.writeBigUInt64LE(BigInt(h.ts), 0);
+  b.writeBigUInt64LE(BigInt(`0x${h.conn}`), 8);
   b.writeBigUInt64LE(BigInt(h.seq), 16);
   b.writeBigUInt64LE(BigInt(h.latNs), 24);
   b.writeUInt32LE(h.pid, 32);
