@@ -17,6 +17,7 @@ const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 const SECS = Number(process.env.BENCH_SECS ?? 3);
 // Which parts to run (comma-separated: throughput, loss, cpu); all by default.
 const CPU_SECS = Number(process.env.BENCH_CPU_SECS ?? 10);
+const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
 const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
@@ -175,17 +176,28 @@ let cOk = true;
 try { await exec('clang', ['-O2', '-o', cbin, csrc, '-lbpf']); } catch (e) { cOk = false; console.log(`\nC consumer not built: ${(e as Error).message.split('\n')[0]}`); }
 if (cOk && PARTS.has('cpu')) {
   const libssl = fs.existsSync('/lib/x86_64-linux-gnu/libssl.so.3') ? '/lib/x86_64-linux-gnu/libssl.so.3' : '/usr/lib/x86_64-linux-gnu/libssl.so.3';
-  console.log(`\nCPU per record, as-sslsniff vs a C consumer (one client, ${CPU_SECS}s per run; 1 KiB unthrottled, larger at 100 MB/s):`);
+  console.log(`\nCPU per record, as-sslsniff vs a C consumer (one client, ${CPU_ROUNDS} alternating runs of ${CPU_SECS}s each, medians;`);
+  console.log('1 KiB unthrottled, larger sizes at 100 MB/s):');
   console.log('size     as-sslsniff user+sys   C consumer user+sys   ratio user  ratio user+sys');
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   for (const size of [1024, 64 * 1024, 1 << 20]) {
     const rate = size === 1024 ? 0 : 100;
-    // Longer runs: CPU time is read in 10 ms ticks, and the C reader uses few of them.
-    const ts = await traced(() => clients(size, 1, rate, CPU_SECS));
-    const tc = await traced(() => clients(size, 1, rate, CPU_SECS), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
-    const recTs = parse(ts.summary).records;
-    const recC = Number(/records (\d+)/.exec(tc.stderr)?.[1] ?? 0);
     const per = (secs: number, n: number) => secs / Math.max(1, n) * 1e6;
-    const [au, a, bu, b] = [per(ts.userSecs, recTs), per(ts.cpuSecs, recTs), per(tc.userSecs, recC), per(tc.cpuSecs, recC)];
+    const ours = { user: [] as number[], all: [] as number[] };
+    const theirs = { user: [] as number[], all: [] as number[] };
+    // Long runs, alternated and repeated: CPU time is read in 10 ms ticks, the C reader uses
+    // few of them, and the machine's own noise moves single runs by a fifth.
+    for (let round = 0; round < CPU_ROUNDS; round++) {
+      const ts = await traced(() => clients(size, 1, rate, CPU_SECS));
+      const tc = await traced(() => clients(size, 1, rate, CPU_SECS), [cbin, path.join(ROOT, 'bpf/sslsniff.bpf.o'), libssl, 'python3']);
+      const recTs = parse(ts.summary).records;
+      const recC = Number(/records (\d+)/.exec(tc.stderr)?.[1] ?? 0);
+      ours.user.push(per(ts.userSecs, recTs));
+      ours.all.push(per(ts.cpuSecs, recTs));
+      theirs.user.push(per(tc.userSecs, recC));
+      theirs.all.push(per(tc.cpuSecs, recC));
+    }
+    const [au, a, bu, b] = [median(ours.user), median(ours.all), median(theirs.user), median(theirs.all)];
     const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
     console.log(`${label.padEnd(8)} ${fmt(au).padStart(7)} + ${fmt(a - au).padStart(5)} us   ${fmt(bu).padStart(7)} + ${fmt(b - bu).padStart(5)} us   ${fmt(au / Math.max(bu, 0.01), 2).padStart(9)}x  ${fmt(a / Math.max(b, 0.01), 2).padStart(13)}x`);
   }

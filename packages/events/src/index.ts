@@ -10,4 +10,4 @@ export * from './validate.js';
 export * from './ndjson.js';
 export * from './stage.js';
 export * from './order.js';
-export { escapeJsonBytes, escapeJsonInto, fastJsonBytes } from './jsonbytes.js';
+export { escapeJsonBytes, escapeJsonInto, fastJsonBytes, lastEscapedAscii } from './jsonbytes.js';

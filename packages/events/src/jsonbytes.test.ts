@@ -1,5 +1,5 @@
 import t from 'tap';
-import { escapeJsonBytes, escapeJsonInto, fastJsonBytes } from './jsonbytes.js';
+import { escapeJsonBytes, escapeJsonInto, fastJsonBytes, lastEscapedAscii } from './jsonbytes.js';
 
 function esc(b: Buffer): string {
   const parts: Buffer[] = [];
@@ -56,4 +56,21 @@ t.test('payloads larger than one piece: split inside UTF-8 sequences, joined exa
   t.ok(pieces >= 3, `${pieces} pieces`);
   t.equal(esc(b), stringify(b));
   t.same(JSON.parse(`"${esc(b)}"`), s, 'parses back to the text');
+});
+
+t.test('escapeJsonInto says when the bytes were all ASCII, wherever the first other byte is', async (t) => {
+  const out = Buffer.alloc(6 * 300);
+  for (const len of [0, 1, 15, 16, 17, 40, 200]) {
+    const ascii = Buffer.alloc(len, 'a');
+    escapeJsonInto(ascii, out, 0);
+    t.equal(lastEscapedAscii(), true, `${len} ASCII bytes`);
+    for (let at = 0; at < len; at += Math.max(1, len >> 3)) {
+      const b = Buffer.from(ascii);
+      b[at] = 0xc3; // a byte of 0x80 and up, in a block or in the tail
+      escapeJsonInto(b, out, 0);
+      if (lastEscapedAscii()) t.fail(`${len} bytes, 0xc3 at ${at}: said ASCII`);
+    }
+  }
+  escapeJsonInto(Buffer.alloc(300 << 10, 'a'), Buffer.alloc(6 * (300 << 10)), 0);
+  t.equal(lastEscapedAscii(), false, 'over one piece: not known, so not claimed');
 });

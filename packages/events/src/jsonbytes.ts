@@ -48,6 +48,11 @@ export function fastJsonBytes(): boolean {
   return load() !== null;
 }
 
+/** True when the bytes last given to escapeJsonInto were all ASCII (so valid UTF-8). */
+export function lastEscapedAscii(): boolean {
+  return escaper ? mem[48] === 1 : false;
+}
+
 /**
  * escapeJsonBytes into `out` at `at`, which must have room for 6 bytes per byte of `src`;
  * returns the end. For small payloads, the common case: nothing is allocated.
@@ -57,6 +62,7 @@ export function escapeJsonInto(src: Uint8Array, out: Buffer, at: number): number
   if (!e || src.length > PIECE) {
     let o = at;
     escapeJsonBytes(src, (piece) => { out.set(piece, o); o += piece.length; });
+    if (e) mem[48] = 0; // only the last piece was seen whole: unknown
     return o;
   }
   mem.set(src, BASE);

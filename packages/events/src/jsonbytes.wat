@@ -7,7 +7,8 @@
 ;; 0x80 and up pass through): \" \\ \b \t \n \f \r, and \u00xx for other bytes below 0x20.
 ;;
 ;; Memory: 0..31 short escape letters for bytes below 0x20 (0: use \u00xx), 32..47 hex
-;; digits; the caller's buffers start at 64. Built by `make` with wat2wasm (Debian: wabt).
+;; digits, 48 set by escape to 1 when every byte was ASCII (then the bytes are valid UTF-8
+;; without further checking); the caller's buffers start at 64. Built by `make` with wat2wasm (Debian: wabt).
 (module
   (memory (export "memory") 1)
   (data (i32.const 8) "btn\00fr")
@@ -37,6 +38,7 @@
   ;; after the source); returns the end.
   (func (export "escape") (param $src i32) (param $n i32) (param $dst i32) (result i32)
     (local $i i32) (local $end i32) (local $o i32) (local $v v128) (local $m i32) (local $k i32) (local $p i32) (local $c i32)
+    (local $seen v128) (local $tail i32)
     (local.set $i (local.get $src))
     (local.set $end (i32.add (local.get $src) (local.get $n)))
     (local.set $o (local.get $dst))
@@ -44,6 +46,7 @@
       (loop $vec
         (br_if $tail (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $end)))
         (local.set $v (v128.load align=1 (local.get $i)))
+        (local.set $seen (v128.or (local.get $seen) (local.get $v)))
         (local.set $m (i8x16.bitmask
           (v128.or
             (i8x16.lt_u (local.get $v) (i8x16.splat (i32.const 32)))
@@ -75,6 +78,7 @@
       (loop $one
         (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
         (local.set $c (i32.load8_u (local.get $i)))
+        (local.set $tail (i32.or (local.get $tail) (local.get $c)))
         (if (i32.or (i32.lt_u (local.get $c) (i32.const 32))
                     (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92))))
           (then (local.set $o (call $esc (local.get $c) (local.get $o))))
@@ -83,4 +87,6 @@
             (local.set $o (i32.add (local.get $o) (i32.const 1)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $one)))
+    (i32.store8 (i32.const 48)
+      (i32.eqz (i32.or (i8x16.bitmask (local.get $seen)) (i32.and (local.get $tail) (i32.const 128)))))
     (local.get $o)))

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import type { AgentEvent } from './types.js';
 import { validateEvent } from './validate.js';
-import { escapeJsonBytes, escapeJsonInto } from './jsonbytes.js';
+import { escapeJsonBytes, escapeJsonInto, lastEscapedAscii } from './jsonbytes.js';
 
 const UTF8_TAIL = Buffer.from('","enc":"utf8"}\n');
 
@@ -183,22 +183,26 @@ export class EventWriter {
     this.count++;
     const json = typeof head === 'string' ? head : JSON.stringify(head);
     const open = json.slice(0, -1) + (json.length > 2 ? ',"data":"' : '"data":"');
-    if (!isUtf8(bytes)) {
-      this.#text(`${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`);
-      return this.#written();
-    }
     const room = 3 * open.length + 6 * bytes.length + UTF8_TAIL.length;
-    if (room > BATCH_BYTES) {
+    if (room <= BATCH_BYTES) {
+      // The common case: all of it into the batch, the payload escaped in place. Whether
+      // it is text is known from the escaping when it is all ASCII, else checked after.
+      if (this.#len + room > BATCH_BYTES) this.flush();
+      const b = this.#buf;
+      const start = this.#len;
+      const n = escapeJsonInto(bytes, b, start + b.write(open, start));
+      if (lastEscapedAscii() || isUtf8(bytes)) {
+        this.#len = n + UTF8_TAIL.copy(b, n);
+        return this.#written();
+      }
+      this.#len = start; // not text after all: the line again, in base64
+    } else if (isUtf8(bytes)) {
       this.#text(open);
       escapeJsonBytes(bytes, this.#piece);
       this.#bytes(UTF8_TAIL);
       return this.#written();
     }
-    // The common case: all of it into the batch, the payload escaped in place.
-    if (this.#len + room > BATCH_BYTES) this.flush();
-    const b = this.#buf;
-    const n = escapeJsonInto(bytes, b, this.#len + b.write(open, this.#len));
-    this.#len = n + UTF8_TAIL.copy(b, n);
+    this.#text(`${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`);
     return this.#written();
   }
 
