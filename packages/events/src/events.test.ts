@@ -181,13 +181,17 @@ t.test('writer: writePayload is write() of the event with its payload, for any b
     w.write(ev({ after: i }));
     want.push(ev({ after: i }));
   });
+  w.writePayload({}, Buffer.from('bare'));
+  want.push(encodePayload(Buffer.from('bare')));
+  w.writePayload('{"src":"ssl"}', Buffer.from([0x80]));
+  want.push({ src: 'ssl', ...encodePayload(Buffer.from([0x80])) });
   await w.drained();
   await new Promise((res) => setImmediate(res));
   const lines = Buffer.concat(chunks).toString('utf8').split('\n');
   t.equal(lines.pop(), '', 'ends with a newline');
   t.same(lines.map((l) => JSON.parse(l)), want, 'the same events, in order');
   t.same(decodePayload(JSON.parse(lines[6]!)), payloads[3], '3 MiB of escapes round-trip byte-exact');
-  t.equal(w.count, 10);
+  t.equal(w.count, 12);
 });
 
 t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t) => {
