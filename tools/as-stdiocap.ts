@@ -34,7 +34,8 @@ await runTool<Args>({
   const targets = targetsFrom({ ...args, _: args._ });
   if (!(args.maxCallKb >= 1 && args.maxCallKb <= 1024 * 1024)) throw new ToolError(`--max-call-kb: want 1..1048576, got ${args.maxCallKb}`, EXIT.USAGE);
   if (args.ringMb !== undefined && !(args.ringMb >= 1 && (args.ringMb & (args.ringMb - 1)) === 0)) throw new ToolError(`--ring-mb: want a power of two >= 1, got ${args.ringMb}`, EXIT.USAGE);
-  const asm = new StdioAssembler((ev) => { ctx.out.write(ev); });
+  // Payloads go from the ring into the output bytes without becoming strings.
+  const asm = new StdioAssembler((ev) => { ctx.out.write(ev); }, { emitData: (head, bytes) => { ctx.out.writePayload(head, bytes); } });
   const run = await runCapture(ctx, {
     ...targets,
     object: bpfObjectPath('stdiocap.bpf.o'),

@@ -127,3 +127,30 @@ t.test('malformed records are counted', async (t) => {
   t.equal(a.malformed, 2);
   t.equal(evs.length, 0);
 });
+
+t.test('payloads handed over as bytes (emitData) make the same events once written', async (t) => {
+  const { PassThrough } = await import('node:stream');
+  const { EventWriter } = await import('@agentsight/events');
+  const out = new PassThrough({ highWaterMark: 1 << 26 });
+  const chunks: Buffer[] = [];
+  out.on('data', (d: Buffer) => chunks.push(d));
+  const w = new EventWriter(out);
+  const opts = { toWallUs: (ns: bigint) => Number(ns / 1000n), staleUs: 1000 };
+  const viaBytes = new StdioAssembler((e) => w.write(e), { ...opts, emitData: (h, b) => { w.writePayload(h, b); } });
+  const objects: AgentEvent[] = [];
+  const viaObjects = new StdioAssembler((e) => objects.push(e), opts);
+  const calls = [Buffer.from('{"jsonrpc":"2.0","id":1}\n'), Buffer.from([0, 0xff, 0xfe]), Buffer.alloc(20_000, 'é'), Buffer.alloc(0)];
+  calls.forEach((c, seq) => {
+    for (const p of pieces(c, seq)) { viaBytes.record(p); viaObjects.record(p); }
+  });
+  // A call whose tail never comes: truncated, in both.
+  const cut = pieces(Buffer.alloc(9000, 'x'), 9);
+  viaBytes.record(cut[0]!); viaObjects.record(cut[0]!);
+  viaBytes.end(); viaObjects.end();
+  await w.drained();
+  await new Promise((r) => setImmediate(r));
+  const lines = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  t.equal(objects.length, 4, 'three calls with bytes and the cut one (an empty read makes no piece)');
+  t.same(lines, objects, 'the same events');
+  t.ok(objects.some((e) => (e as StdioDataEvent).truncated), 'the cut call is marked');
+});

@@ -13,8 +13,17 @@ interface Partial_ {
   touched: number;
 }
 
+/** A data event before its payload is encoded. */
+export type StdioDataHead = Omit<StdioDataEvent, 'data' | 'enc'>;
+
 export interface AssemblerOptions {
   toWallUs?: (ns: bigint) => number;
+  /**
+   * Take data events as a head and the call's bytes (valid only during the call) instead of
+   * as events with the payload encoded: for a writer that encodes the bytes straight into
+   * its output (EventWriter.writePayload).
+   */
+  emitData?: (head: StdioDataHead, bytes: Buffer) => void;
   /** A call whose last piece has not come for this long is reported truncated (µs). */
   staleUs?: number;
 }
@@ -31,6 +40,7 @@ export class StdioAssembler {
   readonly #emit: (ev: AgentEvent) => void;
   readonly #wall: (ns: bigint) => number;
   readonly #staleUs: number;
+  readonly #emitData: (head: StdioDataHead, bytes: Buffer) => void;
   malformed = 0;
   calls = 0;
   bytes = 0;
@@ -39,6 +49,13 @@ export class StdioAssembler {
     this.#emit = emit;
     this.#wall = opts.toWallUs ?? monoToWallUs;
     this.#staleUs = opts.staleUs ?? 2_000_000;
+    this.#emitData = opts.emitData ?? ((head, bytes) => {
+      const ev = head as StdioDataEvent;
+      const p = encodePayload(bytes);
+      ev.data = p.data;
+      ev.enc = p.enc;
+      this.#emit(ev);
+    });
   }
 
   /** One ring record (valid only during this call: data is copied). */
@@ -86,13 +103,12 @@ export class StdioAssembler {
   #out(r: StdioRec, ts: number, data: Buffer, fault: boolean, capped: boolean, lostTail: boolean): void {
     this.calls++;
     this.bytes += data.length;
-    const ev: StdioDataEvent = {
+    const ev: StdioDataHead = {
       v: SCHEMA_VERSION, ts, src: 'stdio', type: 'data', pid: r.pid, tid: r.tid, comm: r.comm,
       fd: r.fd as 0 | 1 | 2, dir: r.dir, seq: r.seq, len: r.len,
-      ...encodePayload(data),
     };
     if (fault || capped || lostTail || data.length < r.len) ev.truncated = true;
-    this.#emit(ev);
+    this.#emitData(ev, data);
   }
 
   /** Report calls whose tail has not come for a while (lost in a full ring). */
