@@ -7,6 +7,11 @@ export function encodePayload(bytes: Uint8Array): Payload {
   return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), enc: 'base64' };
 }
 
+/** `head` with the payload of `bytes` added as its `data` and `enc` (head is extended, not copied). */
+export function withPayload<H extends object>(head: H, bytes: Uint8Array): H & Payload {
+  return Object.assign(head, encodePayload(bytes));
+}
+
 /** The exact bytes a payload holds. */
 export function decodePayload(p: Payload): Buffer {
   return p.enc === 'base64' ? Buffer.from(p.data, 'base64') : Buffer.from(p.data, 'utf8');

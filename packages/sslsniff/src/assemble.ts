@@ -2,7 +2,7 @@
 // `data` event holding the call's bytes, handshakes become `handshake` events, and each
 // (process, SSL object) gets a connection id that changes when the object starts a new
 // session (so a reused pointer does not merge two connections).
-import { encodePayload, monoToWallUs, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent, type TlsLib } from '@agentsight/events';
+import { monoToWallUs, withPayload, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent, type TlsLib } from '@agentsight/events';
 import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, LIB_NAMES, type RecordHeader } from './record.js';
 
 export type SslOut = SslDataEvent | SslHandshakeEvent;
@@ -59,47 +59,25 @@ export interface AssemblerOptions {
 /** JSON strings of process names seen (few; bounded all the same). */
 const quoted = new Map<string, string>();
 
-// Parts of the last head written, reused when the next one repeats them (consecutive calls
-// mostly come from the same thread, connection and second): turning numbers into strings
-// was the largest cost left per event.
-let lastSec = -1;
-let lastSecText = '';
-let lastPid = -1;
-let lastTid = -1;
-let lastComm = '';
-let lastConn = '';
-let lastWho = '';
-
 /**
  * The JSON text of a data event's head: JSON.stringify(head), written out by hand because
  * that is five times faster for this one shape, and it is paid once per captured call
  * (assemble.test.ts checks the two agree).
  */
 export function sslDataHeadJson(h: SslDataHead): string {
-  if (h.pid !== lastPid || h.tid !== lastTid || h.comm !== lastComm || h.conn !== lastConn) {
-    let comm = quoted.get(h.comm);
-    if (comm === undefined) {
-      if (quoted.size >= 1024) quoted.clear();
-      comm = JSON.stringify(h.comm);
-      quoted.set(h.comm, comm);
-    }
-    // conn is made here of characters JSON keeps as they are.
-    lastWho = `"pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}"`;
-    lastPid = h.pid;
-    lastTid = h.tid;
-    lastComm = h.comm;
-    lastConn = h.conn;
+  let comm = quoted.get(h.comm);
+  if (comm === undefined) {
+    if (quoted.size >= 1024) quoted.clear();
+    comm = JSON.stringify(h.comm);
+    quoted.set(h.comm, comm);
   }
   // The time as seconds and microseconds, small integers: a 16-digit number that is a new
-  // double each time goes through V8's slow conversion.
+  // double each time goes through V8's slow conversion (a tenth of the CPU per event).
   const sec = Math.floor(h.ts / 1e6);
   const us = h.ts - sec * 1e6;
-  if (sec !== lastSec) {
-    lastSec = sec;
-    lastSecText = sec === 0 ? '' : `${sec}`;
-  }
-  const ts = sec === 0 ? `${us}` : us < 100000 ? lastSecText + String(us + 1000000).slice(1) : `${lastSecText}${us}`;
-  return `{"v":${h.v},"ts":${ts},"src":"ssl","type":"data",${lastWho},"dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}}`;
+  const ts = sec === 0 ? `${us}` : `${sec}${us < 100000 ? String(us + 1000000).slice(1) : us}`;
+  // conn, dir and lib are made here of characters JSON keeps as they are.
+  return `{"v":${h.v},"ts":${ts},"src":"ssl","type":"data","pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}","dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}}`;
 }
 
 export class Assembler {
@@ -112,13 +90,7 @@ export class Assembler {
   readonly #emitData: (head: SslDataHead, bytes: Buffer) => void;
 
   constructor(private readonly emit: (ev: SslOut) => void, opts: AssemblerOptions = {}) {
-    this.#emitData = opts.emitData ?? ((head, bytes) => {
-      const ev = head as SslDataEvent;
-      const p = encodePayload(bytes);
-      ev.data = p.data;
-      ev.enc = p.enc;
-      this.emit(ev);
-    });
+    this.#emitData = opts.emitData ?? ((head, bytes) => this.emit(withPayload(head, bytes)));
     this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
     this.#now = opts.now ?? (() => performance.now());
@@ -130,13 +102,8 @@ export class Assembler {
     const h = decodeHeader(rec);
     if (h.kind === KIND_HANDSHAKE) return this.#handshake(h);
     if (h.kind !== KIND_DATA) return;
-    const fault = (h.flags & F_FAULT) !== 0;
-    if (h.off === 0 && !fault && rec.length - HDR_SIZE >= h.cap && !this.#pending.has(h.tid)) {
-      // The common case: the whole call in one record; no copy beyond the encoding.
-      this.#data(h, rec.subarray(HDR_SIZE, HDR_SIZE + h.cap), false);
-      return;
-    }
     const data = rec.subarray(HDR_SIZE);
+    const fault = (h.flags & F_FAULT) !== 0;
     const p = this.#pending.get(h.tid);
     if (p && (p.h.ts !== h.ts || p.h.conn !== h.conn)) {
       // A new call on this thread while the previous one still misses pieces: those are lost.
@@ -145,6 +112,7 @@ export class Assembler {
     }
     if (h.off === 0) {
       if (!fault && data.length >= h.cap) {
+        // The common case: the whole call in one record; no copy beyond the encoding.
         this.#data(h, data.subarray(0, h.cap), false);
         return;
       }

@@ -1,4 +1,4 @@
-import { encodePayload, monoToWallUs, SCHEMA_VERSION, type AgentEvent, type StdioDataEvent } from '@agentsight/events';
+import { monoToWallUs, withPayload, SCHEMA_VERSION, type AgentEvent, type StdioDataEvent } from '@agentsight/events';
 import { decodeStdio, RecordError, SF_CAPPED, SF_FAULT, SF_LAST, type StdioRec } from '@agentsight/proc';
 
 interface Partial_ {
@@ -49,13 +49,7 @@ export class StdioAssembler {
     this.#emit = emit;
     this.#wall = opts.toWallUs ?? monoToWallUs;
     this.#staleUs = opts.staleUs ?? 2_000_000;
-    this.#emitData = opts.emitData ?? ((head, bytes) => {
-      const ev = head as StdioDataEvent;
-      const p = encodePayload(bytes);
-      ev.data = p.data;
-      ev.enc = p.enc;
-      this.#emit(ev);
-    });
+    this.#emitData = opts.emitData ?? ((head, bytes) => this.#emit(withPayload(head, bytes)));
   }
 
   /** One ring record (valid only during this call: data is copied). */
