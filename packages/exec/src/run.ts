@@ -79,8 +79,8 @@ export async function execTraced(argv: string[], opts: CaptureOptions & { env?: 
   opts.onStart?.(gate.pid);
   gate.release();
   const exit = await gate.exited;
-  // The agent's last TLS records and exit event are in the rings already; stop drains them.
-  await new Promise((r) => setTimeout(r, 100));
+  // The agent's last TLS records and its exit event were committed to the rings before its
+  // parent could see it exit (the exit tracepoint runs first): stop drains them.
   const stats = pipeline.stop();
   return { status: exitStatus(exit), exit, stats, elf, detached: pipeline.detached };
 }
