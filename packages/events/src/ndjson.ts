@@ -238,9 +238,15 @@ export class EventWriter {
   /** Hand the batched lines to the destination now. */
   flush(): boolean {
     if (!this.#len) return !this.#out.writableNeedDrain;
-    const batch = this.#buf.subarray(0, this.#len);
-    // The destination keeps the batch until written: the next one goes in a new buffer.
-    this.#buf = Buffer.allocUnsafe(BATCH_BYTES);
+    // The destination keeps the batch until written. A small batch is copied out (a queue of
+    // them must not pin 64 KiB each); a large one is handed over and a new buffer taken.
+    let batch: Buffer;
+    if (this.#len < BATCH_BYTES / 4) {
+      batch = Buffer.from(this.#buf.subarray(0, this.#len));
+    } else {
+      batch = this.#buf.subarray(0, this.#len);
+      this.#buf = Buffer.allocUnsafe(BATCH_BYTES);
+    }
     this.#len = 0;
     if (this.closed) return false;
     return this.#out.write(batch);
