@@ -22,6 +22,8 @@ interface Escaper {
 const BASE = 64;
 /** Bytes escaped per call into the module: bounds its memory to about 7 times this. */
 const PIECE = 256 << 10;
+/** Where the module writes the escaped piece (after the input and 16 bytes it may read past). */
+const DST = BASE + PIECE + 16;
 
 let escaper: Escaper | null | undefined;
 let mem: Buffer;
@@ -32,7 +34,7 @@ function load(): Escaper | null {
     const bytes = fs.readFileSync(new URL('./jsonbytes.wasm', import.meta.url));
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
     const e = inst.exports as unknown as Escaper;
-    const need = BASE + PIECE + 16 + 6 * PIECE + 32;
+    const need = DST + 6 * PIECE + 32;
     const have = e.memory.buffer.byteLength;
     if (have < need) e.memory.grow(Math.ceil((need - have) / 65536));
     mem = Buffer.from(e.memory.buffer);
@@ -46,6 +48,12 @@ function load(): Escaper | null {
 /** True when the WebAssembly escaper is in use (false: the JSON.stringify fallback). */
 export function fastJsonBytes(): boolean {
   return load() !== null;
+}
+
+/** Escape one piece of at most PIECE bytes; returns the end of the output at DST in `mem`. */
+function escapePiece(e: Escaper, piece: Uint8Array): number {
+  mem.set(piece, BASE);
+  return e.escape(BASE, piece.length, DST);
 }
 
 /** True when the bytes last given to escapeJsonInto were all ASCII (so valid UTF-8). */
@@ -65,9 +73,7 @@ export function escapeJsonInto(src: Uint8Array, out: Buffer, at: number): number
     if (e) mem[48] = 0; // only the last piece was seen whole: unknown
     return o;
   }
-  mem.set(src, BASE);
-  const dst = BASE + PIECE + 16;
-  return at + mem.copy(out, at, dst, e.escape(BASE, src.length, dst));
+  return at + mem.copy(out, at, DST, escapePiece(e, src));
 }
 
 /**
@@ -82,13 +88,10 @@ export function escapeJsonBytes(src: Uint8Array, each: (escaped: Uint8Array) => 
     each(Buffer.from(s.slice(1, -1), 'utf8'));
     return;
   }
-  for (let at = 0; at < src.length || at === 0; at += PIECE) {
-    const piece = src.subarray(at, Math.min(src.length, at + PIECE));
-    // Pieces may end inside a UTF-8 sequence: harmless, bytes of 0x80 and up pass through.
-    mem.set(piece, BASE);
-    const dst = BASE + PIECE + 16;
-    const end = e.escape(BASE, piece.length, dst);
-    each(mem.subarray(dst, end));
-    if (src.length === 0) break;
-  }
+  // Pieces may end inside a UTF-8 sequence: harmless, bytes of 0x80 and up pass through.
+  let at = 0;
+  do {
+    each(mem.subarray(DST, escapePiece(e, src.subarray(at, at + PIECE))));
+    at += PIECE;
+  } while (at < src.length);
 }

@@ -8,7 +8,8 @@
 ;;
 ;; Memory: 0..31 short escape letters for bytes below 0x20 (0: use \u00xx), 32..47 hex
 ;; digits, 48 set by escape to 1 when every byte was ASCII (then the bytes are valid UTF-8
-;; without further checking); the caller's buffers start at 64. Built by `make` with wat2wasm (Debian: wabt).
+;; without further checking); the caller's buffers start at 64. Built by `make` with
+;; wat2wasm (Debian: wabt).
 (module
   (memory (export "memory") 1)
   (data (i32.const 8) "btn\00fr")
@@ -34,7 +35,7 @@
     (i32.store8 offset=5 (local.get $o) (i32.load8_u offset=32 (i32.and (local.get $c) (i32.const 15))))
     (i32.add (local.get $o) (i32.const 6)))
 
-;; Escape $n bytes at $src into $dst (room for 6 * $n + 32 bytes, and 16 readable bytes
+  ;; Escape $n bytes at $src into $dst (room for 6 * $n + 32 bytes, and 16 readable bytes
   ;; after the source); returns the end.
   (func (export "escape") (param $src i32) (param $n i32) (param $dst i32) (result i32)
     (local $i i32) (local $end i32) (local $o i32) (local $v v128) (local $m i32) (local $k i32) (local $p i32) (local $c i32)

@@ -218,7 +218,8 @@ export class SslSniffer {
 
   /** Start consuming the ring buffer on the event loop. */
   start(): void {
-    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: this.opts.flushMs === 0 ? 200 : this.opts.flushMs ?? DEFAULT_FLUSH_MS, busyPollMs: this.opts.flushMs ?? DEFAULT_FLUSH_MS });
+    const flushMs = this.opts.flushMs ?? DEFAULT_FLUSH_MS;
+    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: flushMs === 0 ? 200 : flushMs, busyPollMs: flushMs });
   }
 
   pause(): void { this.#ring?.pause(); }
