@@ -13,6 +13,13 @@
  * per call. Nothing reserves a worst-case size. When the ring is full the rest of the call
  * is counted as dropped (records and bytes) in per-CPU counters that user space reports.
  *
+ * The socket under a connection is learnt, not read from library internals (those differ
+ * per library and version): the first socket send or receive a thread makes inside a TLS call
+ * names the fd (the system call's first argument), and a per-connection map carries it to
+ * calls that never reach the socket (a read served from the library's buffer). Libraries
+ * over memory BIOs (node) do their socket I/O outside the TLS call, so their records carry
+ * no fd (-1).
+ *
  * Record layout is mirrored in packages/sslsniff/src/record.ts; the _Static_asserts keep
  * the two honest.
  */
@@ -72,15 +79,18 @@ struct rec_hdr {
 	__u32 off;      /* offset of this record's bytes within the call */
 	__u32 cap;      /* bytes of the call that are captured in total */
 	__s32 ret;      /* handshake: return value */
+	__s32 fd;       /* the socket, or -1 when not known */
 	__u8 kind;
 	__u8 dir;       /* 0 read, 1 write */
 	__u8 lib;
 	__u8 flags;
 	char comm[TASK_COMM_LEN_]; /* the process's (thread group leader's) name */
 };
-_Static_assert(sizeof(struct rec_hdr) == 80, "rec_hdr layout is mirrored in record.ts");
+_Static_assert(sizeof(struct rec_hdr) == 88, "rec_hdr layout is mirrored in record.ts");
 _Static_assert(__builtin_offsetof(struct rec_hdr, ret) == 56, "rec_hdr layout");
-_Static_assert(__builtin_offsetof(struct rec_hdr, comm) == 64, "rec_hdr layout");
+_Static_assert(__builtin_offsetof(struct rec_hdr, fd) == 60, "rec_hdr layout");
+_Static_assert(__builtin_offsetof(struct rec_hdr, kind) == 64, "rec_hdr layout");
+_Static_assert(__builtin_offsetof(struct rec_hdr, comm) == 68, "rec_hdr layout");
 
 struct scratch {
 	struct rec_hdr h;
@@ -150,6 +160,45 @@ struct {
 	__type(key, struct seq_key);
 	__type(value, __u64);
 } seqs SEC(".maps");
+
+struct conn_key {
+	__u64 conn;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/*
+ * Per thread: inside a traced TLS call, and the socket fd that call used. Task storage,
+ * not a hash on the thread id, because the socket tracepoints ask on every send and
+ * receive of every process, and for a thread never traced the answer is a NULL pointer
+ * in its task_struct, no hashing.
+ */
+struct task_tls {
+	__s32 fd;
+	__u32 active;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_tls);
+} task_tls SEC(".maps");
+
+/*
+ * Threads inside a traced TLS call, system-wide: while none is, the socket tracepoints
+ * return at once (a global variable is a plain load). A thread that dies inside a call
+ * leaves it counted, which only costs that shortcut.
+ */
+__s64 inflight = 0;
+
+/* The socket fd last seen under each connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, __s32);
+} conn_fds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -244,6 +293,13 @@ static __always_inline void remember(struct pt_regs *ctx, void *map, __u64 conn,
 		.cookie = bpf_get_attach_cookie(ctx),
 	};
 	bpf_map_update_elem(map, &id, &c, BPF_ANY);
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (tt) {
+		tt->fd = -1;
+		if (!tt->active)
+			__sync_fetch_and_add(&inflight, 1);
+		tt->active = 1;
+	}
 }
 
 SEC("uprobe")
@@ -252,6 +308,79 @@ int BPF_KPROBE(tls_rw_enter, void *conn, void *buf, long num, void *ex_out)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	remember(ctx, &calls, (__u64)conn, (__u64)buf, (cookie & CK_EX) ? (__u64)ex_out : 0);
 	return 0;
+}
+
+/* x86-64 syscall numbers of the calls a TLS library moves its records with. */
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+
+/*
+ * A socket send or receive inside a traced TLS call: the system call in flight names the
+ * socket's fd in its first argument. These tracepoints fire for socket I/O only; a
+ * sys_enter program instead put ~125 ns on every system call of every process.
+ */
+static __always_inline void learn_fd(void)
+{
+	if (!inflight)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, task, 0, 0);
+	if (!tt || !tt->active || tt->fd >= 0)
+		return;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr == NR_read || nr == NR_write || nr == NR_readv || nr == NR_writev ||
+	    (nr >= NR_sendto && nr <= NR_recvmsg))
+		tt->fd = (__s32)BPF_CORE_READ(regs, di);
+}
+
+/*
+ * The fd the call now returning used, and the thread is out of it. The slot is one per
+ * thread: BoringSSL's SSL_read calls SSL_do_handshake inside, so the inner return ends
+ * the learning early and the outer one reads the same socket's fd, which is still there.
+ */
+static __always_inline __s32 call_fd(void)
+{
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, bpf_get_current_task_btf(), 0, 0);
+	if (!tt)
+		return -1;
+	if (tt->active)
+		__sync_fetch_and_add(&inflight, -1);
+	tt->active = 0;
+	return tt->fd;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tls_sock_send)
+{
+	learn_fd();
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tls_sock_recv)
+{
+	learn_fd();
+	return 0;
+}
+
+/* The call's own fd, remembered for the connection; or the one remembered before. */
+static __always_inline __s32 conn_fd(__u64 conn, __u32 tgid, __s32 fd)
+{
+	struct conn_key k = { .conn = conn, .tgid = tgid };
+	__s32 *known = bpf_map_lookup_elem(&conn_fds, &k);
+	if (fd >= 0) {
+		if (!known || *known != fd)
+			bpf_map_update_elem(&conn_fds, &k, &fd, BPF_ANY);
+		return fd;
+	}
+	return known ? *known : -1;
 }
 
 struct emit_ctx {
@@ -353,6 +482,7 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 	}
 	e.h.ts = now;
 	e.h.conn = c.conn;
+	e.h.fd = conn_fd(c.conn, tgid, call_fd());
 	e.h.seq = seq;
 	e.h.lat_ns = now - c.ts;
 	e.h.pid = tgid;
@@ -397,10 +527,14 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		/* 1 done, 0 failed for good; < 0 is usually WANT_READ/WANT_WRITE on a non-blocking socket. */
 		done = r == 1;
 	bool failed = lib == LIB_GNUTLS ? (r < 0 && r != -28 && r != -52) : r == 0;
-	if (!done && !failed)
-		return 0;
-
 	__u32 tgid = id >> 32;
+	__s32 fd = call_fd();
+	if (!done && !failed) {
+		/* Not over yet (a non-blocking socket): keep what this step learnt of the socket. */
+		conn_fd(c.conn, tgid, fd);
+		return 0;
+	}
+
 	if (done) {
 		/* A new session on this object: its byte streams start again from seq 0. */
 		struct seq_key sk = { .conn = c.conn, .tgid = tgid, .dir = 0 };
@@ -423,6 +557,7 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 	s->h.tid = (__u32)id;
 	s->h.uid = (__u32)bpf_get_current_uid_gid();
 	s->h.ret = r;
+	s->h.fd = conn_fd(c.conn, tgid, fd);
 	s->h.kind = KIND_HANDSHAKE;
 	s->h.lib = lib;
 	leader_comm(s->h.comm);

@@ -65,6 +65,9 @@ if (why) {
         t.equal(sha(st!.read), c.respSha, `${c.path}: response bytes hash-equal what the server sent`);
         t.same(st!.problems, [], `${c.path}: seq consecutive, nothing truncated`);
         t.equal(st!.pid, r.pid, `${c.path}: the bun process`);
+        // uSockets writes to the socket from inside SSL_write (a custom BIO), so the fd is seen.
+        const fds = [...new Set(events.filter((e) => e.conn === st!.conn && e.type === 'data').map((e) => e.fd))];
+        t.ok(fds.length === 1 && fds[0] >= 0, `${c.path}: one socket fd (${fds})`);
       }
       t.ok(events.some((e) => e.type === 'handshake' && e.pid === r.pid), 'handshake events');
     });

@@ -14,7 +14,7 @@ const SIZES = [0, 1024, 1 << 20, 16 << 20];
 const why = kernelSkipReason();
 
 /** Every server connection since `from` has a captured stream with exactly its bytes. */
-function checkAll(t: Test, events: Array<Record<string, any>>, conns: ServerConn[], want: { comm?: string; lib: string; pid?: number }) {
+function checkAll(t: Test, events: Array<Record<string, any>>, conns: ServerConn[], want: { comm?: string; lib: string; pid?: number; fd: 'socket' | 'none' }) {
   const bad = events.map((e) => validateEvent(e)).filter(Boolean);
   t.same(bad, [], 'every event is valid');
   const s = streams(events);
@@ -30,6 +30,9 @@ function checkAll(t: Test, events: Array<Record<string, any>>, conns: ServerConn
     t.equal(st!.lib, want.lib);
     if (want.comm) t.equal(st!.comm, want.comm);
     if (want.pid) t.equal(st!.pid, want.pid);
+    const fds = [...new Set(events.filter((e) => e.conn === st!.conn && (e.type === 'data' || e.type === 'handshake')).map((e) => e.fd))];
+    if (want.fd === 'socket') t.ok(fds.length === 1 && fds[0] >= 0, `${c.path}: one socket fd on every event of the connection (${fds})`);
+    else t.same(fds, [undefined], `${c.path}: no fd (the library does its socket I/O outside the TLS call)`);
   }
 }
 
@@ -54,7 +57,7 @@ if (why) {
     const { code, events, stderr } = await cap.stop();
     t.equal(code, 0, 'exit 0 on SIGINT');
     t.match(stderr, /calls, [\d.]+ MiB captured \(100% of/, 'summary on stderr');
-    checkAll(t, events, server.conns.slice(from), { comm: 'curl', lib: 'openssl' });
+    checkAll(t, events, server.conns.slice(from), { comm: 'curl', lib: 'openssl', fd: 'socket' });
     t.ok(events.some((e) => e.type === 'handshake' && e.comm === 'curl' && e.ret === 1), 'handshake event');
     const attach = events.filter((e) => e.type === 'attach');
     t.ok(attach.some((e) => e.symbol === 'SSL_write' && /libssl\.so\.3$/.test(e.path) && e.offset > 0), 'attach events name library, symbol, offset');
@@ -71,7 +74,43 @@ if (why) {
     }
     await server.waitConns(from + SIZES.length);
     const { events } = await cap.stop();
-    checkAll(t, events, server.conns.slice(from), { comm: 'python3', lib: 'openssl' });
+    checkAll(t, events, server.conns.slice(from), { comm: 'python3', lib: 'openssl', fd: 'socket' });
+  });
+
+  t.test('the socket fd is the one the program holds, on reads served from the library buffer too', async (t) => {
+    const cap = await startCapture(['-c', 'python3']);
+    const from = server.conns.length;
+    // Descriptors opened first push the socket's number up, so a right answer is not a default.
+    const src = `
+import os, socket, ssl, sys
+pad = [os.open('/dev/null', os.O_RDONLY) for _ in range(int(sys.argv[2]))]
+s = ssl._create_unverified_context().wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1]))))
+s.sendall(b'GET /size/70000 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+got = 0
+while True:
+    d = s.recv(1000)
+    if not d: break
+    got += len(d)
+print(s.fileno(), got)
+`;
+    const fds: number[] = [];
+    for (const pad of [4, 9]) {
+      const r = await run('/usr/bin/python3', ['-c', src, String(server.port), String(pad)], { timeoutMs: 60000 });
+      t.equal(r.code, 0, r.stderr);
+      fds.push(Number(r.stdout.toString().split(' ')[0]));
+    }
+    await server.waitConns(from + 2);
+    const { events } = await cap.stop();
+    const data = events.filter((e) => e.type === 'data');
+    const conns = [...new Set(data.map((e) => e.conn))];
+    t.equal(conns.length, 2, 'two connections');
+    t.not(fds[0], fds[1], `the programs held different fds (${fds})`);
+    conns.forEach((c, i) => {
+      const evs = events.filter((e) => e.conn === c && (e.type === 'data' || e.type === 'handshake'));
+      // 1000-byte reads of 16 KiB TLS records: most are served from the buffer, no syscall.
+      t.ok(evs.filter((e) => e.type === 'data' && e.dir === 'read').length > 60, 'many small reads');
+      t.same([...new Set(evs.map((e) => e.fd))], [fds[i]], `connection ${i + 1}: every event carries fd ${fds[i]}`);
+    });
   });
 
   t.test('node (OpenSSL linked into the node binary; -p excludes the node server)', async (t) => {
@@ -82,7 +121,7 @@ if (why) {
     t.equal(await client.done, 0, 'client finished');
     await server.waitConns(from + SIZES.length);
     const { events } = await cap.stop();
-    checkAll(t, events, server.conns.slice(from), { lib: 'openssl', pid: client.pid });
+    checkAll(t, events, server.conns.slice(from), { lib: 'openssl', pid: client.pid, fd: 'none' });
     t.ok(events.every((e) => e.type !== 'data' || e.pid === client.pid), 'only the client process, not the server (also node)');
     t.notOk(events.some((e) => e.pid === server.pid), 'server never seen');
   });
@@ -99,7 +138,16 @@ if (why) {
     }
     await server.waitConns(from + 3);
     const { events } = await cap.stop();
-    checkAll(t, events, server.conns.slice(from), { comm: 'gnutls-cli', lib: 'gnutls' });
+    checkAll(t, events, server.conns.slice(from), { comm: 'gnutls-cli', lib: 'gnutls', fd: 'socket' });
+  });
+
+  t.test('a BPF object the kernel or libbpf refuses: one line, exit 77, no stack trace', async (t) => {
+    const bad = fs.mkdtempSync(`${dir}/bpf-`);
+    fs.writeFileSync(`${bad}/sslsniff.bpf.o`, 'not an ELF object');
+    const r = await run(process.execPath, [SNIFF, '-c', 'curl'], { timeoutMs: 30000, env: { ...process.env, AGENTSIGHT_BPF_DIR: bad } });
+    t.equal(r.code, 77, r.stderr);
+    t.match(r.stderr, /^as-sslsniff: .*sslsniff\.bpf\.o/);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   });
 
   t.test('exit 77 with one line when not privileged', async (t) => {

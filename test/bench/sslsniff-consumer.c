@@ -19,7 +19,7 @@
 #include <bpf/btf.h>
 #include <linux/btf.h>
 
-#define HDR 80
+#define HDR 88
 #define CHUNK 16384
 #define CK_WRITE (1 << 8)
 #define CK_RET32 (1 << 9)
@@ -116,16 +116,18 @@ static void emit(const uint8_t *h, const uint8_t *data, size_t n)
 {
 	uint64_t ts, conn, seq, lat;
 	uint32_t pid, tid, len;
+	int32_t fd;
 	memcpy(&ts, h, 8); memcpy(&conn, h + 8, 8); memcpy(&seq, h + 16, 8); memcpy(&lat, h + 24, 8);
-	memcpy(&pid, h + 32, 4); memcpy(&tid, h + 36, 4); memcpy(&len, h + 44, 4);
+	memcpy(&pid, h + 32, 4); memcpy(&tid, h + 36, 4); memcpy(&len, h + 44, 4); memcpy(&fd, h + 60, 4);
 	bool text = utf8_valid(data, n);
 	reserve(512 + n * 6);
 	int k = snprintf(out, 512, "{\"v\":1,\"ts\":%llu,\"src\":\"ssl\",\"type\":\"data\",\"pid\":%u,\"tid\":%u,\"comm\":\"%.16s\","
 		"\"conn\":\"%u:%llx\",\"dir\":\"%s\",\"seq\":%llu,\"len\":%u,\"lib\":\"openssl\",\"latency_us\":%llu,\"data\":\"",
-		(unsigned long long)(ts / 1000), pid, tid, (const char *)h + 64, pid, (unsigned long long)conn, h[61] ? "write" : "read",
+		(unsigned long long)(ts / 1000), pid, tid, (const char *)h + 68, pid, (unsigned long long)conn, h[65] ? "write" : "read",
 		(unsigned long long)seq, len, (unsigned long long)(lat / 1000));
 	size_t m = k + (text ? json_escape(out + k, data, n) : base64(out + k, data, n));
-	m += sprintf(out + m, "\",\"enc\":\"%s\"}\n", text ? "utf8" : "base64");
+	m += sprintf(out + m, "\",\"enc\":\"%s\"", text ? "utf8" : "base64");
+	m += fd >= 0 ? sprintf(out + m, ",\"fd\":%d}\n", fd) : sprintf(out + m, "}\n");
 	fwrite(out, 1, m, stdout);
 }
 
@@ -139,7 +141,7 @@ static int on_record(void *ctx, void *d, size_t size)
 	(void)ctx;
 	const uint8_t *r = d;
 	records++;
-	if (r[60] != 1)
+	if (r[64] != 1)
 		return 0;
 	uint32_t tid, off, cap;
 	uint64_t ts;
@@ -191,6 +193,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "attach %s: %s\n", fns[i].fn, strerror(errno));
 				return 1;
 			}
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "tls_sock_recv" : "tls_sock_send";
+		if (!bpf_program__attach(bpf_object__find_program_by_name(obj, name))) {
+			fprintf(stderr, "attach %s: %s\n", name, strerror(errno));
+			return 1;
 		}
 	}
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), on_record, NULL, NULL);

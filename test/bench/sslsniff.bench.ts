@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 const SECS = Number(process.env.BENCH_SECS ?? 3);
-// Which parts to run (comma-separated: throughput, loss, cpu); all by default.
+// Which parts to run (comma-separated: throughput, loss, cpu, syscalls); all by default.
 const CPU_SECS = Number(process.env.BENCH_CPU_SECS ?? 10);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
-const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu').split(','));
+const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu,syscalls').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
   console.log('skipped: needs root and a built bpf/sslsniff.bpf.o (make build)');
@@ -200,6 +200,31 @@ if (cOk && PARTS.has('cpu')) {
     const [au, a, bu, b] = [median(ours.user), median(ours.all), median(theirs.user), median(theirs.all)];
     const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
     console.log(`${label.padEnd(8)} ${fmt(au).padStart(7)} + ${fmt(a - au).padStart(5)} us   ${fmt(bu).padStart(7)} + ${fmt(b - bu).padStart(5)} us   ${fmt(au / Math.max(bu, 0.01), 2).padStart(9)}x  ${fmt(a / Math.max(b, 0.01), 2).padStart(13)}x`);
+  }
+}
+// Learning socket fds hooks every socket send and receive of every process while a capture
+// runs (file I/O is untouched): what that adds to one, from an untraced process moving one
+// byte at a time over a socket pair, and to a dd moving one byte per read and write.
+if (PARTS.has('syscalls')) {
+  const N = 500_000;
+  const PAIR = `import socket, time\na, b = socket.socketpair()\nt0 = time.perf_counter_ns()\nfor _ in range(${N}):\n    a.send(b'x'); b.recv(1)\nprint((time.perf_counter_ns() - t0) / ${2 * N})`;
+  const pair = async () => Number(await exec('/usr/bin/python3', ['-c', PAIR]));
+  const dd = async () => {
+    const t0 = process.hrtime.bigint();
+    await exec('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${N}`]);
+    return Number(process.hrtime.bigint() - t0) / (2 * N);
+  };
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  console.log('\nsystem calls of an untraced process while capturing (ns a call, medians of 3):');
+  for (const [name, fn] of [['socket send/recv', pair], ['file read/write', dd]] as const) {
+    const base: number[] = [];
+    const under: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      base.push(await fn());
+      under.push((await traced(fn)).r);
+    }
+    const [b, u] = [median(base), median(under)];
+    console.log(`${name.padEnd(17)} ${fmt(b, 0).padStart(5)} untraced  ${fmt(u, 0).padStart(5)} with as-sslsniff running  ${u - b >= 0 ? '+' : ''}${fmt(u - b, 0)} ns`);
   }
 }
 server.kill();

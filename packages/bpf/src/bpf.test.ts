@@ -42,6 +42,11 @@ t.test('explain picks the reason out of a libbpf log', async (t) => {
   t.equal(explain(log), "verifier rejected program test_bad: R0 invalid mem access 'map_value_or_null'");
   t.equal(explain(['libbpf: elf: failed to open x: No such file or directory']), 'elf: failed to open x: No such file or directory');
   t.equal(explain([]), undefined);
+  t.equal(explain([
+    "libbpf: prog 'tls_x': BPF program load failed: Operation not permitted",
+    "libbpf: prog 'tls_x': failed to load: -1",
+    "libbpf: failed to load object 'x.bpf.o'",
+  ]), "prog 'tls_x': BPF program load failed: Operation not permitted", 'the program the kernel refused, not the object');
 });
 
 const why = process.getuid?.() !== 0 ? 'needs root (real eBPF)' : !fs.existsSync(OBJ) ? `${OBJ} not built (run make build)` : '';
@@ -133,14 +138,15 @@ if (why) {
     ring.pause();
     for (let i = 1; i <= N; i++) labs(i);
     let turns = 0;
-    const counter = setInterval(() => { turns++; }, 0);
+    let midway = 0;
+    const counter = setInterval(() => { turns++; if (got > 0 && got < N) midway++; }, 0);
     ring.resume();
     for (let i = 0; i < 200 && got < N; i++) await tick(20);
     clearInterval(counter);
     t.equal(got, N, 'every record delivered');
     t.equal(sum, BigInt(N * (N + 1) / 2));
     t.ok(ring.yields >= 50, `batches were cut short (${ring.yields} yields)`);
-    t.ok(turns >= 5, `timers ran while the ring was drained (${turns})`);
+    t.ok(midway >= 1, `timers ran while the ring was being drained (${midway} of ${turns} turns)`);
   });
 
   t.test('records cross the end of a small ring many times, whole and in order', async (t) => {
@@ -174,10 +180,13 @@ if (why) {
     const views: Buffer[] = [];
     const ring = obj.ringBuffer('rb', (b) => { seen.push(Number(b.readBigInt64LE(8))); views.push(b); }, { view: true, busyPollMs: 5 });
     const N = 2000;
-    // A steady stream: a few records per millisecond for a while.
+    // A steady stream: a few records per millisecond for a while. The producer never runs more
+    // than 40 records (half the one-page ring) ahead, so a stalled event loop on a loaded CI host
+    // cannot overflow the ring and turn this into a test of loss.
     for (let i = 1; i <= N; i++) {
       labs(i);
       if (i % 10 === 0) await tick(1);
+      for (let k = 0; k < 1000 && i - seen.length >= 40; k++) await tick(1);
     }
     for (let k = 0; k < 100 && seen.length < N; k++) await tick(10);
     t.same(seen, Array.from({ length: N }, (_, i) => i + 1), 'every record, in order');

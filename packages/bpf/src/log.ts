@@ -58,7 +58,9 @@ export function explain(log: string[]): string | undefined {
     if (reason) return `verifier rejected${prog ? ` program ${prog}` : ''}: ${strip(reason)}`;
   }
   const warns = log.map(strip).filter((l) => l && !/^Error in bpf_create_map_xattr|^-- /.test(l));
-  return warns.pop();
+  // A program the kernel refused without a verifier log (a hook it does not offer): that
+  // line names the program; the object-level lines after it do not.
+  return warns.find((l) => /^prog '[^']+': BPF program load failed/.test(l)) ?? warns.pop();
 }
 
 export { LIBBPF_WARN };

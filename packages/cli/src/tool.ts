@@ -176,6 +176,11 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
     if (e instanceof ToolError) {
       process.stderr.write(`${spec.name}: ${e.message}\n`);
       finish(e.code);
+    } else if ((e as Error)?.name === 'BpfError') {
+      // The kernel refused a program or map the checks before did not foresee: a missing
+      // kernel feature, told in one line (libbpf's whole log with AGENTSIGHT_BPF_DEBUG=1).
+      process.stderr.write(`${spec.name}: ${(e as Error).message}\n`);
+      finish(EXIT.NOPERM);
     } else {
       process.stderr.write(`${spec.name}: ${(e as Error)?.stack ?? String(e)}\n`);
       finish(EXIT.FAILURE);

@@ -52,6 +52,8 @@ export interface SslDataEvent extends EventBase, Payload {
   /** Set when fewer than `len` bytes were captured for this call (per-call cap, or fault). */
   truncated?: boolean;
   lib: TlsLib;
+  /** The socket under the connection (joins `proc` connect events on pid + fd); absent when
+   * the library does its socket I/O outside the TLS call (node: memory BIOs). */
   fd?: number;
   latency_us?: number;
 }

@@ -102,7 +102,8 @@ t.test('collector down: queue stays bounded, attempts are bounded, shutdown is p
   t.ok(peak <= 50, `queue peak ${peak}`);
   const t0 = Date.now();
   const st = await ex.shutdown(300);
-  t.ok(Date.now() - t0 < 2000, `shutdown took ${Date.now() - t0} ms`);
+  // 300 ms asked for; the bound only has to tell "prompt" from "1000 attempts of backoff".
+  t.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`);
   t.equal(st.exported, 0);
   t.equal(st.dropped + st.failed, 5000, 'every span is accounted for as lost');
   t.ok(st.failed <= 60, `at most the queue and one batch fail, the rest are dropped (failed ${st.failed})`);

@@ -2,12 +2,12 @@ import t from 'tap';
 import crypto from 'node:crypto';
 import { decodePayload, validateEvent, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
 import { Assembler, sslDataHeadJson, type SslDataHead, type SslOut } from './assemble.js';
-import { CHUNK, decodeHeader, encodeHeader, F_CAPPED, F_FAULT, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
+import { CHUNK, decodeHeader, encodeHeader, HDR_SIZE, F_CAPPED, F_FAULT, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
 
 function hdr(over: Partial<RecordHeader>): RecordHeader {
   return {
     ts: 1_000_000_000, conn: '5600aa00', seq: 0, latNs: 12_345, pid: 100, tid: 101, uid: 0, len: 0, off: 0, cap: 0,
-    ret: 0, kind: KIND_DATA, dir: 1, lib: 1, flags: 0, comm: 'curl', ...over,
+    ret: 0, fd: -1, kind: KIND_DATA, dir: 1, lib: 1, flags: 0, comm: 'curl', ...over,
   };
 }
 
@@ -28,10 +28,11 @@ function collect(opts = {}) {
 }
 
 t.test('header round-trips through the record layout', async (t) => {
-  const h = hdr({ seq: 7, len: 123456, off: 16384, cap: 123456, ret: -1, flags: 3, comm: 'python3.11' });
+  const h = hdr({ seq: 7, len: 123456, off: 16384, cap: 123456, ret: -1, fd: 2_000_000, flags: 3, comm: 'python3.11' });
   const b = encodeHeader(h, Buffer.from('xyz'));
-  t.equal(b.length, 83);
+  t.equal(b.length, HDR_SIZE + 3);
   t.same(decodeHeader(b), h);
+  t.equal(decodeHeader(encodeHeader(hdr({ fd: -1 }))).fd, -1, 'an unknown socket stays -1');
   // 64-bit fields past 32 bits: a user-space address with its high half, times past 2^32 ns.
   const big = hdr({ conn: '7fff0000a0b0', ts: 86_400 * 30 * 1e9 + 123, seq: 2 ** 33 + 5, latNs: 2 ** 32 + 7 });
   t.same(decodeHeader(encodeHeader(big)), big, 'high halves kept');
@@ -181,8 +182,8 @@ t.test('the hand-written head JSON is JSON.stringify of the head, for every kind
     for (const dir of [0, 1]) {
       for (const [flags, cut] of [[0, false], [F_CAPPED, false], [0, true]] as const) {
         const body = crypto.randomBytes(40);
-        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: (0xdeadbeef00 + n).toString(16), seq: n % 3, ts: 1_000_000_000 + n * 7_777_777, latNs: n * 999, flags }, body);
-        a.push(cut ? recs[0]!.subarray(0, 60 + 40 - 5) : recs[0]!); // a short record: truncated
+        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: (0xdeadbeef00 + n).toString(16), seq: n % 3, ts: 1_000_000_000 + n * 7_777_777, latNs: n * 999, flags, fd: [-1, 0, 5, 1023][n % 4]! }, body);
+        a.push(cut ? recs[0]!.subarray(0, HDR_SIZE + 40 - 5) : recs[0]!); // a short record: truncated
         n++;
       }
     }
@@ -190,6 +191,7 @@ t.test('the hand-written head JSON is JSON.stringify of the head, for every kind
   a.flush();
   t.equal(heads.length, n);
   t.ok(heads.some((h) => h.truncated) && heads.some((h) => !h.truncated), 'truncated and whole calls');
+  t.ok(heads.some((h) => h.fd === 0) && heads.some((h) => h.fd === undefined), 'with a socket fd (0 included) and without');
   const differ = heads.filter((h) => sslDataHeadJson(h) !== JSON.stringify(h));
   t.same(differ, [], `${heads.length} heads serialise as JSON.stringify does`);
 });

@@ -77,7 +77,7 @@ export function sslDataHeadJson(h: SslDataHead): string {
   const us = h.ts - sec * 1e6;
   const ts = sec === 0 ? `${us}` : `${sec}${us < 100000 ? String(us + 1000000).slice(1) : us}`;
   // conn, dir and lib are made here of characters JSON keeps as they are.
-  return `{"v":${h.v},"ts":${ts},"src":"ssl","type":"data","pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}","dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}}`;
+  return `{"v":${h.v},"ts":${ts},"src":"ssl","type":"data","pid":${h.pid},"tid":${h.tid},"comm":${comm},"conn":"${h.conn}","dir":"${h.dir}","seq":${h.seq},"len":${h.len},"lib":"${h.lib}","latency_us":${h.latency_us}${h.truncated ? ',"truncated":true' : ''}${h.fd !== undefined ? `,"fd":${h.fd}` : ''}}`;
 }
 
 export class Assembler {
@@ -208,6 +208,7 @@ export class Assembler {
       ev.truncated = true;
       this.stats.truncated++;
     }
+    if (h.fd >= 0) ev.fd = h.fd;
     this.stats.calls++;
     this.stats.bytes += bytes.length;
     this.#emitData(ev, bytes);
@@ -231,6 +232,7 @@ export class Assembler {
       lib,
       ret: h.ret,
       latency_us: Math.round(h.latNs / 1000),
+      ...(h.fd >= 0 ? { fd: h.fd } : {}),
     });
   }
 

@@ -14,6 +14,8 @@ import type { TlsTarget } from './targets.js';
 export const DEFAULT_MAX_CALL_BYTES = 64 << 20;
 export const DEFAULT_RING_BYTES = 64 << 20;
 export const DEFAULT_FLUSH_MS = 10;
+/** The socket tracepoints that learn each connection's socket fd (see the BPF source). */
+const SOCKET_PROGS = ['tls_sock_send', 'tls_sock_recv'];
 
 /** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
 export function defaultObjectPath(name = 'sslsniff.bpf.o'): string {
@@ -100,7 +102,7 @@ export class SslSniffer {
     });
     this.multi = !!opts.uprobeMulti && uprobeMultiSupported();
     try {
-      if (this.multi) for (const p of this.obj.programs()) this.obj.setUprobeMulti(p.name);
+      if (this.multi) for (const p of this.obj.programs()) if (!SOCKET_PROGS.includes(p.name)) this.obj.setUprobeMulti(p.name);
       this.obj.setMapMaxEntries('events', this.ringBytes);
       // Unused without the shared set: a one-entry map instead of a preallocated 64k.
       if (opts.trackedMapFd !== undefined) this.obj.reuseMap('tracked', opts.trackedMapFd);
@@ -120,12 +122,26 @@ export class SslSniffer {
    * returns how many attached.
    */
   attach(): number {
+    this.#attachSocketProg();
     let n = 0;
     for (const t of this.opts.targets) n += this.attachTarget(t);
     return n;
   }
 
   #seen = new Set<string>();
+  #socketProg = false;
+
+  /** Before the uprobes, so the first calls already learn their sockets. Optional: without
+   * it events simply carry no fd. */
+  #attachSocketProg(): void {
+    if (this.#socketProg) return;
+    this.#socketProg = true;
+    try {
+      for (const p of SOCKET_PROGS) this.#links.push(this.obj.attach(p));
+    } catch (e) {
+      this.opts.warn?.(`socket fds will not be reported: ${(e as Error).message}`);
+    }
+  }
 
   /**
    * Attach to one more target, e.g. a library a new process has loaded. A function already
@@ -134,6 +150,7 @@ export class SslSniffer {
    * functions were newly hooked.
    */
   attachTarget(t: TlsTarget): number {
+    this.#attachSocketProg();
     let n = 0;
     let size = 0;
     let fileKey = t.path;

@@ -3,7 +3,7 @@
 // the C side and by the kernel tests on this side).
 import type { TlsLib } from '@agentsight/events';
 
-export const HDR_SIZE = 80;
+export const HDR_SIZE = 88;
 /** Bytes of one record's payload at most (CHUNK in the BPF program). */
 export const CHUNK = 16384;
 
@@ -34,6 +34,8 @@ export interface RecordHeader {
   off: number;
   cap: number;
   ret: number;
+  /** The socket under the connection, or -1 when not known (memory-BIO libraries). */
+  fd: number;
   kind: number;
   dir: number;
   lib: number;
@@ -46,21 +48,22 @@ export interface RecordHeader {
 // name and the SSL object's address, come from small caches when they repeat.
 const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
 
+const COMM = 68;
 let lastComm = '';
 let lastCommLen = -1;
 const lastCommBytes = new Uint8Array(16);
 
 function commOf(b: Buffer): string {
   let n = 0;
-  while (n < 16 && b[64 + n] !== 0) n++;
+  while (n < 16 && b[COMM + n] !== 0) n++;
   if (n === lastCommLen) {
     let i = 0;
-    while (i < n && b[64 + i] === lastCommBytes[i]) i++;
+    while (i < n && b[COMM + i] === lastCommBytes[i]) i++;
     if (i === n) return lastComm;
   }
-  lastComm = b.toString('utf8', 64, 64 + n);
+  lastComm = b.toString('utf8', COMM, COMM + n);
   lastCommLen = n;
-  lastCommBytes.set(b.subarray(64, 64 + n));
+  lastCommBytes.set(b.subarray(COMM, COMM + n));
   return lastComm;
 }
 
@@ -82,6 +85,7 @@ function connOf(lo: number, hi: number): string {
 export function decodeHeader(b: Buffer): RecordHeader {
   if (b.length < HDR_SIZE) throw new Error(`short record: ${b.length} bytes`);
   const ret = u32(b, 56);
+  const fd = u32(b, 60);
   return {
     ts: u32(b, 0) + u32(b, 4) * 4294967296,
     conn: connOf(u32(b, 8), u32(b, 12)),
@@ -94,10 +98,11 @@ export function decodeHeader(b: Buffer): RecordHeader {
     off: u32(b, 48),
     cap: u32(b, 52),
     ret: ret > 0x7fffffff ? ret - 4294967296 : ret,
-    kind: b[60]!,
-    dir: b[61]!,
-    lib: b[62]!,
-    flags: b[63]!,
+    fd: fd > 0x7fffffff ? fd - 4294967296 : fd,
+    kind: b[64]!,
+    dir: b[65]!,
+    lib: b[66]!,
+    flags: b[67]!,
     comm: commOf(b),
   };
 }
@@ -116,11 +121,12 @@ export function encodeHeader(h: RecordHeader, data: Uint8Array = new Uint8Array(
   b.writeUInt32LE(h.off, 48);
   b.writeUInt32LE(h.cap, 52);
   b.writeInt32LE(h.ret, 56);
-  b[60] = h.kind;
-  b[61] = h.dir;
-  b[62] = h.lib;
-  b[63] = h.flags;
-  b.write(h.comm.slice(0, 15), 64, 'utf8');
+  b.writeInt32LE(h.fd, 60);
+  b[64] = h.kind;
+  b[65] = h.dir;
+  b[66] = h.lib;
+  b[67] = h.flags;
+  b.write(h.comm.slice(0, 15), COMM, 'utf8');
   Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(b, HDR_SIZE);
   return b;
 }
