@@ -2,16 +2,18 @@
 // the file opens and metrics samples real captures are mostly made of) is loaded into a
 // fresh store, then the first page of each view's API is timed, cold (a restarted server
 // on the same store) and warm. BENCH_EVENTS sets the size (default 1,000,000).
-// Budgets: load <= 90 s; every first page <= 500 ms cold. Exit 1 when over budget.
+// Then live: events inserted while a client holds the SSE feed open, time until it hears.
+// Budgets: load <= 90 s; every first page <= 500 ms cold; live feed <= 1 s. Exit 1 when over budget.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatEvent } from '@agentsight/events';
+import { formatEvent, type AgentEvent } from '@agentsight/events';
 import { Store, bulkCapture, ingestFile, serve } from '@agentsight/serve';
 
 const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const LOAD_BUDGET_S = 90;
 const PAGE_BUDGET_MS = 500;
+const LIVE_BUDGET_MS = 1000;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-bench-'));
 const file = path.join(dir, 'capture.ndjson');
@@ -76,6 +78,32 @@ try {
     cursor = ((await res.json()) as { next: string | null }).next;
   }
   console.log(`paging: 50 consecutive pages of 200 in ${(performance.now() - t1).toFixed(0)} ms`);
+
+  // Live: what an open page waits for between an event being stored and hearing of it.
+  const ac = new AbortController();
+  const res = await fetch(`${srv.url}api/live`, { signal: ac.signal });
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let heard = '';
+  const lat: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    const id = store.insert({ v: 1, ts: 1_800_000_000_000_000 + i, src: 'meta', type: 'stats', tool: 'bench' } as AgentEvent);
+    const want = `"last_id":${id}}`;
+    while (!heard.includes(want)) {
+      const r = await reader.read();
+      if (r.done) throw new Error('live feed closed');
+      heard += dec.decode(r.value);
+    }
+    lat.push(performance.now() - t);
+    heard = '';
+    await new Promise((r) => setTimeout(r, 37)); // not in step with the store's commit timer
+  }
+  ac.abort();
+  lat.sort((a, b) => a - b);
+  const liveOk = lat[lat.length - 1]! <= LIVE_BUDGET_MS;
+  if (!liveOk) failed = true;
+  console.log(`live: stored event heard by an open SSE client in ${lat[lat.length >> 1]!.toFixed(0)} ms median, ${lat[lat.length - 1]!.toFixed(0)} ms max of ${lat.length}  [budget ${LIVE_BUDGET_MS} ms: ${liveOk ? 'ok' : 'OVER'}]`);
   await srv.close();
   store.close();
 } finally {
