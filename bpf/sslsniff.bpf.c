@@ -432,24 +432,27 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 		return 0;
 	struct call c = *cp;
 	bpf_map_delete_elem(&calls, &id);
+	__s32 fd = call_fd();
 	if (stopped())
 		return 0;
+	__u32 tgid = id >> 32;
 
-	__s64 len;
+	__s64 len = 0;
 	if (c.cookie & CK_EX) {
-		if ((int)ret != 1)
-			return 0;
 		__u64 n = 0;
-		if (bpf_probe_read_user(&n, sizeof(n), (void *)c.ex_out) != 0)
-			return 0;
-		len = n;
+		if ((int)ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)c.ex_out) == 0)
+			len = n;
 	} else if (c.cookie & CK_RET32) {
 		len = (int)ret;
 	} else {
 		len = ret;
 	}
-	if (len <= 0)
+	if (len <= 0) {
+		/* Nothing moved (a non-blocking socket would block): keep what it learnt of the socket. */
+		if (fd >= 0)
+			conn_fd(c.conn, tgid, fd);
 		return 0;
+	}
 
 	struct stats *st = my_stats();
 	if (!st)
@@ -458,7 +461,6 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 	st->bytes += len;
 
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tgid = id >> 32;
 	__u8 dir = (c.cookie & CK_WRITE) ? 1 : 0;
 
 	struct seq_key sk = { .conn = c.conn, .tgid = tgid, .dir = dir };
@@ -482,7 +484,7 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 	}
 	e.h.ts = now;
 	e.h.conn = c.conn;
-	e.h.fd = conn_fd(c.conn, tgid, call_fd());
+	e.h.fd = conn_fd(c.conn, tgid, fd);
 	e.h.seq = seq;
 	e.h.lat_ns = now - c.ts;
 	e.h.pid = tgid;
@@ -514,6 +516,7 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		return 0;
 	struct call c = *cp;
 	bpf_map_delete_elem(&hs_calls, &id);
+	__s32 fd = call_fd();
 	if (stopped())
 		return 0;
 
@@ -528,7 +531,6 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		done = r == 1;
 	bool failed = lib == LIB_GNUTLS ? (r < 0 && r != -28 && r != -52) : r == 0;
 	__u32 tgid = id >> 32;
-	__s32 fd = call_fd();
 	if (!done && !failed) {
 		/* Not over yet (a non-blocking socket): keep what this step learnt of the socket. */
 		conn_fd(c.conn, tgid, fd);

@@ -51,6 +51,15 @@ export function checkSession(t: Test, s: TracedSession): void {
     t.equal(c.usage.output_tokens, reply.usage?.output_tokens, `${what}: output tokens`);
     t.same(c.request.messages, conversation(agent.api, req.json), `${what}: the conversation the agent sent, as the server received it`);
   });
+  // The socket under each model call, and the connect that opened it (same pid and fd): the
+  // calls carry it from the TLS events through as-http and as-merge.
+  if (agent.socketFd) {
+    t.ok(calls.every((c) => Number.isInteger(c.fd) && c.fd >= 0), `every model call names its socket fd (${calls.map((c) => c.fd)})`);
+    const socks = [...new Set(calls.map((c) => `${c.pid}/${c.fd}`))];
+    const connects = s.proc.filter((e) => e.type === 'connect' && (e.family === 'inet' || e.family === 'inet6'));
+    const unmatched = socks.filter((k) => !connects.some((c) => `${c.pid}/${c.fd}` === k));
+    t.same(unmatched, [], `each call's (pid, fd) has the proc connect that opened it (${socks.length} sockets)`);
+  }
   // The shell tool's output travelled back to the model in the next request.
   const afterShell = calls.find((c) => JSON.stringify(c.request.messages ?? []).includes("cannot access '/nonexistent-agentsight'"));
   t.ok(afterShell, 'a captured request carries the shell tool result back to the model');

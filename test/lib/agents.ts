@@ -68,6 +68,11 @@ export interface Agent {
    * not a pid filter.
    */
   tlsInChild?: boolean;
+  /**
+   * Its TLS library writes and reads the socket inside SSL_write/SSL_read (not node's memory
+   * BIOs), so the capture names each connection's socket fd.
+   */
+  socketFd?: boolean;
   /** Calls that are the agent's own plumbing, not the conversation, with the reply they need. */
   aside?(req: MockRequest): Reply | null;
   launch(o: LaunchOptions): AgentLaunch;
@@ -119,6 +124,7 @@ export function pyAgent(stream: boolean): Agent {
   return {
     name: `python-${stream ? 'sse' : 'json'}`,
     api: 'anthropic.messages',
+    socketFd: true,
     available: () => missing(PYTHON, 'apt-get install python3') ?? (pythonLibssl() ? null : `${PYTHON} maps no libssl after import ssl`),
     tlsTarget: () => pythonLibssl()!,
     shell: (command) => ({ name: 'bash', arguments: { command } }),
@@ -151,6 +157,7 @@ export function claudeCode(): Agent {
   return {
     name: 'claude-code',
     api: 'anthropic.messages',
+    socketFd: true,
     available: avail,
     tlsTarget: () => CLAUDE_BIN,
     shell: (command) => ({ name: 'Bash', arguments: { command, description: 'Run the requested command' } }),

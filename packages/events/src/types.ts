@@ -210,6 +210,8 @@ export type Headers = Record<string, string>;
 interface HttpBase extends EventBase {
   src: 'http';
   conn: string;
+  /** The connection's socket, when the capture knew it (ssl `data` events' `fd`). */
+  fd?: number;
   /** "HTTP/1.1", "HTTP/1.0", "h2". */
   protocol?: string;
 }
@@ -346,6 +348,8 @@ export interface LlmCallEvent extends EventBase {
   incomplete?: string;
   timing: { start: number; ttft_ms?: number; duration_ms: number };
   conn: string;
+  /** The socket the call went over, when known: with `pid`, joins the proc `connect` event. */
+  fd?: number;
   host?: string;
   /** The http request reference. */
   req: string;

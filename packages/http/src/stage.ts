@@ -530,6 +530,7 @@ class Conn {
       body_size: 0, start_ts: m.startTs,
     };
     if (host !== undefined) out.host = host;
+    if (ev.fd !== undefined) out.fd = ev.fd;
     this.#finishBody(m, out, trailers, incomplete);
     this.#stage.stats.requests++;
     this.#emit(out);
@@ -605,6 +606,7 @@ class Conn {
       body_size: 0, latency_ms: ms(ev.ts - reqEnd), start_ts: m.startTs,
     };
     if (m.sse) out.sse_count = m.sse.count;
+    if (ev.fd !== undefined) out.fd = ev.fd;
     this.#finishBody(m, out, trailers, incomplete);
     this.#stage.stats.responses++;
     this.#emit(out);

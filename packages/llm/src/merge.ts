@@ -301,6 +301,7 @@ export class MergeStage implements Stage {
         duration_ms: round3(Math.max(0, (end - req.start_ts) / 1000)),
       },
       conn: req.conn,
+      ...(req.fd !== undefined ? { fd: req.fd } : {}),
       ...(req.host !== undefined ? { host: req.host } : {}),
       req: p.ref ?? req.id,
     };
