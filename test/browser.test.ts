@@ -45,6 +45,7 @@ if (!fs.existsSync(CHROMIUM)) {
     const failed = page.locator('table.procs tr', { hasText: f.failingCommand });
     t.match(await failed.first().innerText(), `exit ${f.failingExitCode}`, 'the failing tool process shows its exit code');
     t.match(await page.locator('.call-head').first().innerText(), /TTFT/, 'latency and time to first token');
+    t.match(await page.locator('.call-head .peer').first().innerText(), '127.0.0.1:8443', 'where the call\'s socket was connected');
     t.ok(new URL(page.url()).searchParams.get('pid'), 'the selected session is in the URL');
     const older = page.locator('details.older').first();
     t.equal(await older.locator('.msg').count(), 0, 'earlier turns are not loaded up front');

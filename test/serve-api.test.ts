@@ -79,6 +79,7 @@ t.test('calls, sessions, processes, timeline, metrics', async (t) => {
   t.same(rest.body.calls.map((c: { id: string }) => c.id), [f.callIds[2]], 'call pagination');
   const d = await api(`calls/${encodeURIComponent(f.callIds[0]!)}`);
   t.equal(d.body.event.request.messages[0].content, f.userPrompt, 'full request');
+  t.match(d.body.peer, { fd: 21, family: 'inet', addr: '127.0.0.1', port: 8443 }, 'the address its socket was connected to');
   t.equal(d.body.tools.length, 1);
   const procs = d.body.tools[0].processes as Array<{ pid: number; argv: string[]; exit_code: number }>;
   t.same(procs.map((p) => p.pid).sort(), [f.toolPid, f.toolPid + 1], 'the tool call ran the shell and its child, nothing else');

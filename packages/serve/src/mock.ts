@@ -52,7 +52,9 @@ export function mockSession(o: MockOptions): MockSession {
   push({ ...base(agent, 'node'), src: 'proc', type: 'snapshot', ppid: 1, uid: 1000, filename: '/usr/bin/node', argv: ['node', 'agent.js', '--task', 'readme'], cwd: '/home/dev/project', start_ts: t - 2_000_000 });
   metrics(agent, 'node', 3.5, 88_000);
   at(5);
-  push({ ...base(agent, 'node'), src: 'proc', type: 'connect', family: 'inet', addr: '127.0.0.1', port: 8443, ret: 0 });
+  // The agent's socket to the API: fd 21, which its TLS events, HTTP messages and calls name.
+  const fd = 21;
+  push({ ...base(agent, 'node'), src: 'proc', type: 'connect', family: 'inet', addr: '127.0.0.1', port: 8443, ret: 0, fd });
 
   const tools = [{ name: 'bash', description: 'Run a shell command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }];
   const callIds: string[] = [];
@@ -63,7 +65,7 @@ export function mockSession(o: MockOptions): MockSession {
     n++;
     // What the agent wrote on the wire: the raw key is in it; as-http would redact, as-serve must too.
     const raw = `POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: ${secret}\r\nAuthorization: Bearer ${secret}\r\ncontent-type: application/json\r\n\r\n`;
-    push({ ...base(agent, 'node'), src: 'ssl', type: 'data', conn, dir: 'write', seq: n * 2, len: raw.length, data: raw, enc: 'utf8', lib: 'openssl' });
+    push({ ...base(agent, 'node'), src: 'ssl', type: 'data', conn, dir: 'write', seq: n * 2, len: raw.length, data: raw, enc: 'utf8', lib: 'openssl', fd });
     push({ ...base(agent, 'node'), src: 'http', type: 'request', conn, id: req, method: 'POST', path: '/v1/messages', host: 'api.anthropic.com', headers: { 'x-api-key': secret, 'content-type': 'application/json' }, body_size: 900, start_ts: start, protocol: 'HTTP/1.1' });
     at(420);
     const ttft = 420;
@@ -79,7 +81,7 @@ export function mockSession(o: MockOptions): MockSession {
       request: { system: 'You are a careful coding agent. Use the bash tool.', messages: messages.slice(), tools, params: { max_tokens: 1024 }, stream: true },
       response: { id: `msg_0${n}`, text, thinking: n === 1 ? 'The user wants a line count first; wc -l is the simplest tool.' : null, tool_calls: toolCalls, finish_reason: finish },
       usage: { input_tokens: inTok, output_tokens: outTok, cache_read_input_tokens: 0 },
-      status: 200, timing: { start, ttft_ms: ttft, duration_ms: (t - start) / 1000 }, conn, host: 'api.anthropic.com', req,
+      status: 200, timing: { start, ttft_ms: ttft, duration_ms: (t - start) / 1000 }, conn, fd, host: 'api.anthropic.com', req,
     };
     push(call as unknown as Record<string, unknown>);
     metrics(agent, 'node', 12.5 + n, 90_000 + n * 4000);

@@ -157,7 +157,25 @@ export class Queries {
     const summary = this.#callRow(r);
     const next = this.db.prepare('SELECT id, start_ts FROM calls WHERE pid IS ? AND (start_ts, rowid) > (?, ?) ORDER BY start_ts, rowid LIMIT 1')
       .get(r.pid, r.start_ts, r.rid) as Row | undefined;
-    return { ...summary, event: ev ?? null, next_id: next?.id ?? null, tools: this.toolProcesses(summary, next?.start_ts as number | undefined) };
+    const fd = ev?.fd;
+    const peer = typeof fd === 'number' && typeof r.pid === 'number' ? this.peer(r.pid, fd, r.start_ts as number) : null;
+    return { ...summary, event: ev ?? null, next_id: next?.id ?? null, peer, tools: this.toolProcesses(summary, next?.start_ts as number | undefined) };
+  }
+
+  /**
+   * Where the socket `fd` of process `pid` was connected, as of time `at`: its latest
+   * connect before then (an fd number is reused once closed). The address the call really
+   * went to, which the Host header only claims.
+   */
+  peer(pid: number, fd: number, at: number): Row | null {
+    const rows = this.db.prepare(`SELECT ts, json FROM events WHERE pid = ? AND ts <= ? AND src = 'proc' AND type = 'connect'
+      ORDER BY ts DESC LIMIT 500`).all(pid, at) as Row[];
+    for (const row of rows) {
+      const e = parseJson(row.json as string) as Row | null;
+      // 0, or EINPROGRESS from a non-blocking connect that completes later.
+      if (e?.fd === fd && (e.ret === 0 || e.ret === -115)) return { fd, family: e.family, addr: e.addr ?? null, port: e.port ?? null, ts: row.ts };
+    }
+    return null;
   }
 
   #procRows(where: string, args: unknown[], tail = 'ORDER BY start_ts, rid'): Row[] {

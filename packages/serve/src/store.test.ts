@@ -74,3 +74,19 @@ t.test('commits are announced; a timer commits a trickle of events', async (t) =
   t.same(seen, [1], 'committed by the timer, listeners told the last id');
   s.close();
 });
+
+t.test('peer: the connect behind a socket fd, as of a time (fd numbers are reused)', async (t) => {
+  const { Queries } = await import('./query.js');
+  const s = new Store(':memory:');
+  const q = new Queries(s);
+  s.insert(ev({ ts: 10, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ret: 0 }));
+  s.insert(ev({ ts: 20, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet6', addr: '2001:db8::1', port: 8443, ret: -115 }));
+  s.insert(ev({ ts: 30, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.9', port: 443, ret: -111 }));
+  s.insert(ev({ ts: 31, src: 'proc', type: 'connect', pid: 8, fd: 6, family: 'inet', addr: '10.0.0.8', port: 443, ret: 0 }));
+  s.commit();
+  t.same(q.peer(7, 5, 15), { fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ts: 10 }, 'the connect before the call');
+  t.same(q.peer(7, 5, 40), { fd: 5, family: 'inet6', addr: '2001:db8::1', port: 8443, ts: 20 }, 'the latest one, in progress counts, refused does not');
+  t.equal(q.peer(7, 5, 5), null, 'nothing before it');
+  t.equal(q.peer(7, 6, 40), null, 'another fd of the process');
+  t.equal(q.peer(8, 5, 40), null, 'another process\'s fd');
+});

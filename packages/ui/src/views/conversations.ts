@@ -70,6 +70,14 @@ function processTable(procs: Row[]): HTMLElement {
       h('td', { class: 'muted' }, `${p.opens ?? 0} files · ${p.conns ?? 0} net`)))));
 }
 
+/** Where the call's socket was connected (from the proc connect on its fd), next to the Host it named. */
+function peerText(peer: Row | null | undefined, ev: Row | undefined): HTMLElement | null {
+  if (!peer?.addr) return null;
+  const addr = String(peer.addr).includes(':') ? `[${peer.addr}]` : String(peer.addr);
+  const to = `${addr}${peer.port != null ? `:${peer.port}` : ''}`;
+  return h('span', { class: 'kv peer', title: `socket fd ${peer.fd} of pid ${ev?.pid ?? '?'}${ev?.host ? `, Host: ${ev.host}` : ''}` }, `→ ${to}`);
+}
+
 function callCard(c: Row, d: Row | undefined): HTMLElement {
   const ev = d?.event as Row | undefined;
   const streaming = c.state === 'streaming';
@@ -79,6 +87,7 @@ function callCard(c: Row, d: Row | undefined): HTMLElement {
     h('span', { class: 'kv' }, `in ${fmtNum(c.input_tokens)} · out ${fmtNum(c.output_tokens)} tok`),
     h('span', { class: 'kv' }, `TTFT ${fmtDur(c.ttft_ms)} · ${fmtDur(c.duration_ms)}`),
     h('span', { class: 'kv' }, fmtCost(c.cost_usd)),
+    peerText(d?.peer as Row | null | undefined, ev),
     h('span', { class: 'muted right' }, fmtTime(c.start_ts)),
     h('a', { class: 'small', href: `/events?type=llm/call&q=${encodeURIComponent(c.id)}` }, 'raw'));
   const card = h('section', { class: `call ${streaming ? 'streaming' : ''}`, id: `call-${c.id}`, 'data-sig': `${c.state}|${c.ts}` }, head);
