@@ -122,7 +122,6 @@ export class SslSniffer {
    * returns how many attached.
    */
   attach(): number {
-    this.#attachSocketProg();
     let n = 0;
     for (const t of this.opts.targets) n += this.attachTarget(t);
     return n;
