@@ -4,7 +4,9 @@
 // captured `data` events must hash-equal the bytes the server received and sent.
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
-import { validateEvent } from '@agentsight/events';
+import { validateEvent, type AgentEvent } from '@agentsight/events';
+import { BpfObject } from '@agentsight/bpf';
+import { findTlsTarget, SslSniffer } from '@agentsight/sslsniff';
 import {
   SNIFF, bodyFile, curl, gnutlsCli, kernelSkipReason, makeCert, matchConn, nodeClient, python, run, sha, startCapture, startServer, streams, tmpdir,
   type ServerConn, type TestServer,
@@ -140,6 +142,37 @@ print(s.fileno(), got)
     await server.waitConns(from + 3);
     const { events } = await cap.stop();
     checkAll(t, events, server.conns.slice(from), { comm: 'gnutls-cli', lib: 'gnutls', fd: 'socket' });
+  });
+
+  t.test('a kernel that refuses the socket programs: capture goes on, without fds, and says so', async (t) => {
+    // What a kernel without the sock_send_length/sock_recv_length tracepoints (before 6.4)
+    // does to the first load; the object cannot be loaded twice, so the sniffer reopens it.
+    const load = BpfObject.prototype.load;
+    let refused = 0;
+    BpfObject.prototype.load = function (this: BpfObject) {
+      if (refused++ === 0) throw new Error("prog 'tls_sock_send': BPF program load failed: Invalid argument");
+      load.call(this);
+    };
+    t.teardown(() => { BpfObject.prototype.load = load; });
+    const lib = fs.existsSync('/usr/lib/x86_64-linux-gnu/libssl.so.3') ? '/usr/lib/x86_64-linux-gnu/libssl.so.3' : '/lib/x86_64-linux-gnu/libssl.so.3';
+    const events: AgentEvent[] = [];
+    const warnings: string[] = [];
+    const s = new SslSniffer({ targets: [findTlsTarget(lib)!], comm: 'curl', emit: (e) => events.push(e), warn: (m) => warnings.push(m) });
+    BpfObject.prototype.load = load;
+    t.teardown(() => s.stop());
+    t.ok(s.attach() > 0, 'probes attached');
+    s.start();
+    const from = server.conns.length;
+    const r = await curl(server.port, bodies.get(1024)!, 1024);
+    t.equal(r.code, 0, r.stderr);
+    await server.waitConns(from + 1);
+    await new Promise((res) => setTimeout(res, 300));
+    s.stop();
+    t.equal(refused, 2, 'loaded on the second try');
+    t.match(warnings, [/^socket fds will not be reported: .*tls_sock_send/], 'one warning naming why');
+    const st = matchConn(streams(events as Array<Record<string, any>>), server.conns[from]!);
+    t.ok(st, 'the request captured whole');
+    t.notOk(events.some((e) => e.src === 'ssl' && 'fd' in e), 'no event claims a socket fd');
   });
 
   t.test('a BPF object the kernel or libbpf refuses: one line, exit 77, no stack trace', async (t) => {

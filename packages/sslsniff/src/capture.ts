@@ -89,28 +89,41 @@ export class SslSniffer {
       comm = Buffer.from(comm).subarray(0, 15).toString('utf8');
       opts.warn?.(`process names are at most 15 bytes in the kernel; matching "${comm}"`);
     }
-    this.obj = BpfObject.open(opts.objectPath ?? defaultObjectPath(), {
-      rodata: {
-        self_tgid: process.pid,
-        targ_tgid: opts.pid ?? 0,
-        targ_uid: opts.uid ?? 0xffffffff,
-        targ_comm: comm,
-        targ_tracked: opts.trackedMapFd !== undefined,
-        max_call_bytes: BigInt(this.maxCallBytes),
-        wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
-      },
-    });
     this.multi = !!opts.uprobeMulti && uprobeMultiSupported();
+    const open = (socketFds: boolean): BpfObject => {
+      const obj = BpfObject.open(opts.objectPath ?? defaultObjectPath(), {
+        rodata: {
+          self_tgid: process.pid,
+          targ_tgid: opts.pid ?? 0,
+          targ_uid: opts.uid ?? 0xffffffff,
+          targ_comm: comm,
+          targ_tracked: opts.trackedMapFd !== undefined,
+          max_call_bytes: BigInt(this.maxCallBytes),
+          wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
+        },
+      });
+      try {
+        for (const p of SOCKET_PROGS) if (!socketFds) obj.setAutoload(p, false);
+        if (this.multi) for (const p of obj.programs()) if (!SOCKET_PROGS.includes(p.name)) obj.setUprobeMulti(p.name);
+        obj.setMapMaxEntries('events', this.ringBytes);
+        // Unused without the shared set: a one-entry map instead of a preallocated 64k.
+        if (opts.trackedMapFd !== undefined) obj.reuseMap('tracked', opts.trackedMapFd);
+        else obj.setMapMaxEntries('tracked', 1);
+        obj.load();
+        return obj;
+      } catch (e) {
+        obj.close();
+        throw e;
+      }
+    };
     try {
-      if (this.multi) for (const p of this.obj.programs()) if (!SOCKET_PROGS.includes(p.name)) this.obj.setUprobeMulti(p.name);
-      this.obj.setMapMaxEntries('events', this.ringBytes);
-      // Unused without the shared set: a one-entry map instead of a preallocated 64k.
-      if (opts.trackedMapFd !== undefined) this.obj.reuseMap('tracked', opts.trackedMapFd);
-      else this.obj.setMapMaxEntries('tracked', 1);
-      this.obj.load();
+      this.obj = open(true);
     } catch (e) {
-      this.obj.close();
-      throw e;
+      // A kernel without the socket tracepoints (before 6.4) refuses their programs, and a
+      // failed object cannot be loaded again: capture without them, events without fds.
+      this.obj = open(false);
+      this.#socketFds = false;
+      opts.warn?.(`socket fds will not be reported: ${(e as Error).message}`);
     }
     this.assembler = new Assembler((ev) => opts.emit(ev), opts.emitData ? { emitData: opts.emitData } : {});
     this.#lastStats = this.kernelStats();
@@ -128,13 +141,14 @@ export class SslSniffer {
   }
 
   #seen = new Set<string>();
-  #socketProg = false;
+  /** The socket programs are loaded; false once attached (or given up). */
+  #socketFds = true;
 
   /** Before the uprobes, so the first calls already learn their sockets. Optional: without
    * it events simply carry no fd. */
   #attachSocketProg(): void {
-    if (this.#socketProg) return;
-    this.#socketProg = true;
+    if (!this.#socketFds) return;
+    this.#socketFds = false;
     try {
       for (const p of SOCKET_PROGS) this.#links.push(this.obj.attach(p));
     } catch (e) {
