@@ -143,6 +143,7 @@ function parse(summary: string) {
 }
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
 console.log(`loopback TLS, python3 client (libssl.so.3) <-> node server, ${SECS}s per run, ${os.cpus().length} CPUs`);
 if (PARTS.has('throughput')) console.log('size     untraced MB/s  traced MB/s  slowdown  captured  lost       tool CPU    CPU/record');
 for (const size of PARTS.has('throughput') ? [1024, 64 * 1024, 1 << 20] : []) {
@@ -179,7 +180,6 @@ if (cOk && PARTS.has('cpu')) {
   console.log(`\nCPU per record, as-sslsniff vs a C consumer (one client, ${CPU_ROUNDS} alternating runs of ${CPU_SECS}s each, medians;`);
   console.log('1 KiB unthrottled, larger sizes at 100 MB/s):');
   console.log('size     as-sslsniff user+sys   C consumer user+sys   ratio user  ratio user+sys');
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   for (const size of [1024, 64 * 1024, 1 << 20]) {
     const rate = size === 1024 ? 0 : 100;
     const per = (secs: number, n: number) => secs / Math.max(1, n) * 1e6;
@@ -214,7 +214,6 @@ if (PARTS.has('syscalls')) {
     await exec('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${N}`]);
     return Number(process.hrtime.bigint() - t0) / (2 * N);
   };
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   console.log('\nsystem calls of an untraced process while capturing (ns a call, medians of 3):');
   for (const [name, fn] of [['socket send/recv', pair], ['file read/write', dd]] as const) {
     const base: number[] = [];
