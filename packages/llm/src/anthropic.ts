@@ -6,6 +6,7 @@
 import type { ToolCall } from '@agentsight/events';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
 import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
+import { flatten, plainUsage, textPart, type Message, type Part } from './parts.js';
 
 interface Block {
   type: string;
@@ -162,8 +163,43 @@ export class AnthropicAccumulator implements Accumulator {
   }
 }
 
+function parts(content: unknown): Part[] {
+  if (typeof content === 'string') return [textPart(content)];
+  if (!Array.isArray(content)) return [];
+  const out: Part[] = [];
+  for (const b of content) {
+    if (!isObj(b)) continue;
+    switch (b.type) {
+      case 'text': out.push(textPart(String(b.text ?? ''))); break;
+      case 'thinking': out.push({ type: 'reasoning', content: String(b.thinking ?? '') }); break;
+      case 'tool_use': out.push({ type: 'tool_call', id: str(b.id), name: String(b.name ?? ''), arguments: b.input ?? null }); break;
+      case 'tool_result':
+        out.push({ type: 'tool_call_response', id: str(b.tool_use_id), result: flatten(b.content) ?? null, ...(b.is_error === true ? { is_error: true as const } : {}) });
+        break;
+      default: out.push({ type: String(b.type ?? 'unknown'), content: b }); break;
+    }
+  }
+  return out;
+}
+
 export const anthropic: ApiModule = {
   api: 'anthropic.messages',
+  provider: 'anthropic',
+  operation: 'chat',
+  message: (m): Message => ({ role: String(m.role ?? 'user'), parts: parts(m.content) }),
+  // input_tokens counts only the uncached part of the prompt.
+  usage: (u) => {
+    const n = plainUsage(u);
+    if (n.input !== undefined) n.input += (n.cache_read ?? 0) + (n.cache_write ?? 0);
+    return n;
+  },
+  // Claude Code: metadata.user_id is `user_…_account_…_session_<uuid>`, or JSON with session_id.
+  session(params) {
+    const id = isObj(params.metadata) ? str(params.metadata.user_id) : null;
+    if (!id) return undefined;
+    const m = /session_([0-9a-f-]{36})/i.exec(id) ?? /"session_id"\s*:\s*"([^"]+)"/.exec(id);
+    return m?.[1];
+  },
   request(body: unknown, path: string): RequestInfo {
     // Vertex puts the model in the path (…/models/claude-x@date:streamRawPredict).
     const m = /\/models\/([^/:?]+):(stream)?[rR]awPredict/.exec(path);

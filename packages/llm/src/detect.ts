@@ -8,6 +8,7 @@ import { openaiChat } from './openai-chat.js';
 import { openaiResponses } from './openai-responses.js';
 import { gemini } from './gemini.js';
 import { isObj } from './util.js';
+import { providerOf } from './providers.js';
 
 export interface Detected {
   module: ApiModule;
@@ -20,42 +21,6 @@ const MODULES: Record<LlmApi, ApiModule> = {
   'openai.responses': openaiResponses,
   gemini,
 };
-
-/** Host suffix -> provider name. First match wins; more specific first. */
-const HOSTS: Array<[RegExp, string]> = [
-  [/(^|\.)anthropic\.com$/, 'anthropic'],
-  [/(^|\.)openai\.azure\.com$|(^|\.)cognitiveservices\.azure\.com$|(^|\.)services\.ai\.azure\.com$/, 'azure'],
-  [/(^|\.)openai\.com$/, 'openai'],
-  [/(^|\.)deepseek\.com$/, 'deepseek'],
-  [/(^|\.)groq\.com$/, 'groq'],
-  [/(^|\.)x\.ai$/, 'xai'],
-  [/(^|\.)openrouter\.ai$/, 'openrouter'],
-  [/(^|\.)(dashscope(-intl)?\.aliyuncs\.com)$/, 'qwen'],
-  [/(^|\.)mistral\.ai$/, 'mistral'],
-  [/(^|\.)together\.(xyz|ai)$/, 'together'],
-  [/(^|\.)fireworks\.ai$/, 'fireworks'],
-  [/(^|\.)moonshot\.(cn|ai)$/, 'moonshot'],
-  [/(^|\.)cerebras\.ai$/, 'cerebras'],
-  [/(^|\.)perplexity\.ai$/, 'perplexity'],
-  [/^cloudcode-pa\.googleapis\.com$/, 'google-code-assist'],
-  [/(^|[.-])aiplatform\.googleapis\.com$/, 'vertex'],
-  [/(^|\.)generativelanguage\.googleapis\.com$/, 'google'],
-  [/(^|\.)bedrock-runtime\..*amazonaws\.com$/, 'bedrock'],
-];
-
-const DEFAULT_PROVIDER: Record<LlmApi, string> = {
-  'anthropic.messages': 'anthropic',
-  'openai.chat': 'openai',
-  'openai.responses': 'openai',
-  gemini: 'google',
-};
-
-export function providerOf(host: string | undefined, api: LlmApi): string {
-  const h = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  for (const [re, name] of HOSTS) if (re.test(h)) return name;
-  if (/:11434$/.test(host ?? '')) return 'ollama';
-  return DEFAULT_PROVIDER[api];
-}
 
 /** The API a path speaks, or null. `path` may carry a query string. */
 export function apiOfPath(path: string): LlmApi | null {

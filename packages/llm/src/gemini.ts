@@ -9,6 +9,7 @@
 import type { ToolCall } from '@agentsight/events';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
 import { isObj, restParams, sseJson, str, usage, type Obj } from './util.js';
+import { plainUsage, textPart, type Message, type Part } from './parts.js';
 
 const MODEL_RE = /\/models\/([^/:?]+):(streamGenerateContent|generateContent)/;
 
@@ -174,8 +175,38 @@ function systemText(si: unknown): unknown {
   return si;
 }
 
+function message(m: Obj): Message {
+  const parts: Part[] = [];
+  for (const p of Array.isArray(m.parts) ? m.parts : []) {
+    if (!isObj(p)) continue;
+    const fc = p.functionCall;
+    const fr = p.functionResponse;
+    if (typeof p.text === 'string') parts.push(p.thought ? { type: 'reasoning', content: p.text } : textPart(p.text));
+    else if (isObj(fc)) parts.push({ type: 'tool_call', id: str(fc.id), name: String(fc.name ?? ''), arguments: fc.args ?? null });
+    else if (isObj(fr)) {
+      // Gemini CLI answers with ids of its own (`run_shell_command_<ms>_<n>`): pair by name and order.
+      parts.push({
+        type: 'tool_call_response', id: str(fr.id), ...(typeof fr.name === 'string' ? { name: fr.name } : {}), result: fr.response ?? null,
+        ...(isObj(fr.response) && 'error' in fr.response ? { is_error: true as const } : {}), by_name: true,
+      });
+    } else parts.push({ type: 'unknown', content: p });
+  }
+  return { role: m.role === 'model' ? 'assistant' : String(m.role ?? 'user'), parts };
+}
+
 export const gemini: ApiModule = {
   api: 'gemini',
+  provider: 'google',
+  operation: 'generate_content',
+  message,
+  // candidatesTokenCount leaves the thoughts out; they are billed as output.
+  usage: (u) => {
+    const n = plainUsage(u);
+    if (n.reasoning !== undefined) n.output = (n.output ?? 0) + n.reasoning;
+    return n;
+  },
+  // Gemini CLI sends its session id with each Code Assist request.
+  session: (params) => (typeof params.session_id === 'string' ? params.session_id : undefined),
   request(raw: unknown, path: string): RequestInfo {
     const m = MODEL_RE.exec(path);
     const stream = /:streamGenerateContent/.test(path);

@@ -3,7 +3,8 @@
  * call (Anthropic Messages, OpenAI Chat Completions and compatible servers, OpenAI
  * Responses, Gemini and its Vertex and Code Assist variants; streaming or not), with
  * `llm`/`delta` events when live, and MCP JSON-RPC (via @agentsight/mcp) into `mcp` events.
- * `MergeStage` is the Stage both the standalone tool and `agentsight exec` use.
+ * `MergeStage` is the Stage both the standalone tool and `agentsight exec` use. And the
+ * normalized call every consumer reads (call.ts), the provider table and the prices.
  */
 export * from './result.js';
 export * from './detect.js';
@@ -12,3 +13,6 @@ export { AnthropicAccumulator, anthropic } from './anthropic.js';
 export { OpenAIChatAccumulator, openaiChat } from './openai-chat.js';
 export { OpenAIResponsesAccumulator, openaiResponses } from './openai-responses.js';
 export { GeminiAccumulator, gemini } from './gemini.js';
+export * from './providers.js';
+export * from './prices.js';
+export * from './call.js';

@@ -7,6 +7,7 @@
 import type { ToolCall } from '@agentsight/events';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
 import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
+import { contentParts, flatten, jsonArgs, plainUsage, type Message, type Part } from './parts.js';
 
 interface Call { id: string | null; name: string; args: string }
 
@@ -145,8 +146,27 @@ function systemOf(messages: unknown[]): unknown {
   return parts;
 }
 
+function message(m: Obj): Message {
+  if (m.role === 'tool') {
+    return { role: 'tool', parts: [{ type: 'tool_call_response', id: str(m.tool_call_id), result: flatten(m.content) ?? null }] };
+  }
+  const parts: Part[] = contentParts(m.content);
+  for (const tc of Array.isArray(m.tool_calls) ? m.tool_calls : []) {
+    if (isObj(tc)) {
+      const fn = isObj(tc.function) ? tc.function : {};
+      parts.push({ type: 'tool_call', id: str(tc.id), name: String(fn.name ?? ''), arguments: jsonArgs(fn.arguments) ?? null });
+    }
+  }
+  return { role: String(m.role ?? 'user'), parts };
+}
+
 export const openaiChat: ApiModule = {
   api: 'openai.chat',
+  provider: 'openai',
+  operation: 'chat',
+  message,
+  usage: plainUsage,
+  session: () => undefined,
   request(body: unknown): RequestInfo {
     if (!isObj(body)) return { model: null, stream: false };
     const messages = Array.isArray(body.messages) ? body.messages : undefined;

@@ -7,6 +7,7 @@
 import type { ToolCall } from '@agentsight/events';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
 import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
+import { contentParts, jsonArgs, plainUsage, type Message } from './parts.js';
 
 const MAX_INDEX = 10000;
 
@@ -198,8 +199,25 @@ export class OpenAIResponsesAccumulator implements Accumulator {
   }
 }
 
+/** One input item: a message, or a tool call or its output standing alone. */
+function message(m: Obj): Message {
+  const id = str(m.call_id) ?? str(m.id);
+  if (m.type === 'function_call') return { role: 'assistant', parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: jsonArgs(m.arguments) ?? null }] };
+  if (m.type === 'custom_tool_call') return { role: 'assistant', parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: m.input ?? null }] };
+  if (m.type === 'function_call_output' || m.type === 'custom_tool_call_output') {
+    return { role: 'tool', parts: [{ type: 'tool_call_response', id: str(m.call_id), result: jsonArgs(m.output) ?? null }] };
+  }
+  return { role: String(m.role ?? 'user'), parts: contentParts(m.content) };
+}
+
 export const openaiResponses: ApiModule = {
   api: 'openai.responses',
+  provider: 'openai',
+  operation: 'chat',
+  message,
+  usage: plainUsage,
+  // Codex keys the prompt cache by its conversation id.
+  session: (params) => (typeof params.prompt_cache_key === 'string' ? params.prompt_cache_key : undefined),
   request(body: unknown): RequestInfo {
     if (!isObj(body)) return { model: null, stream: false };
     const input = body.input;

@@ -1,4 +1,5 @@
 import type { LlmApi, ToolCall, Usage } from '@agentsight/events';
+import type { Message, Obj, TokenUsage } from './parts.js';
 
 /** What a provider accumulator computes from one response: the `response`/`usage` half of an llm/call. */
 export interface CallResult {
@@ -49,7 +50,17 @@ export interface RequestInfo {
 
 export interface ApiModule {
   api: LlmApi;
+  /** Who serves this API when the host is in no row of the provider table. */
+  provider: string;
+  /** `gen_ai.operation.name` of its calls. */
+  operation: 'chat' | 'generate_content';
   /** Normalise a request body (already JSON-parsed; may be anything). `path` is the URL path with query. */
   request(body: unknown, path: string): RequestInfo;
   accumulator(path: string): Accumulator;
+  /** One item of the request's history (message, content, input item), normalized. */
+  message(m: Obj): Message;
+  /** The usage an accumulator reported, counted the normalized way. */
+  usage(u: Usage): TokenUsage;
+  /** The client's session id, when its request carries one (in `params`). */
+  session(params: Obj): string | undefined;
 }

@@ -17,7 +17,8 @@
 // message's numeric `status`, when it has one, is the call's status, else the upgrade's
 // (101).
 import { decodePayload, type HttpRequestEvent, type HttpResponseEvent, type HttpWsEvent } from '@agentsight/events';
-import { apiOfPath, providerOf } from './detect.js';
+import { apiOfPath } from './detect.js';
+import { providerOf } from './providers.js';
 import { openaiResponses } from './openai-responses.js';
 import type { Delta } from './result.js';
 import type { LlmPending } from './merge.js';

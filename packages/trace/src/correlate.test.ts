@@ -214,6 +214,39 @@ t.test('loop of identical failing calls: alert once per loop, threshold configur
   t.equal(alerts(run(evs, { loopThreshold: 2 }), 'tool_loop').length, 2);
 });
 
+t.test('Gemini CLI: results answer with ids of their own, linked by name and order; its failing loop is flagged', async (t) => {
+  // Gemini CLI 0.61.0: function calls come without ids, and it answers each with an id it
+  // made up (`run_shell_command_<ms>_<n>`) that matches no call.
+  const evs: AgentEvent[] = [...agentStart(A)];
+  const hist: unknown[] = [{ role: 'user', parts: [{ text: 'build it' }] }];
+  let ts = T0;
+  for (let i = 0; i < 3; i++) {
+    const args = { command: 'make build', description: `attempt ${i}` };
+    evs.push(llmCall({ pid: A, id: `g${i}`, start: ts, end: ts + 50 * MS, api: 'gemini', messages: [...hist], toolCalls: [{ id: null, name: 'run_shell_command', arguments: args }] }));
+    evs.push(...shell(2100 + i, A, 'make build', ts + 60 * MS, 2));
+    hist.push({ role: 'model', parts: [{ functionCall: { name: 'run_shell_command', args } }] },
+      { role: 'user', parts: [{ functionResponse: { id: `run_shell_command_${1764800000000 + i}_0`, name: 'run_shell_command', response: { output: 'make: *** Error 2' } } }] });
+    ts += 200 * MS;
+  }
+  evs.push(llmCall({ pid: A, id: 'g3', start: ts, end: ts + 50 * MS, api: 'gemini', messages: [...hist], text: 'giving up' }));
+  const out = run(evs);
+  t.same(links(out, 'tool_result').map((l) => [l.from, l.to, l.reasons[0], (l.detail as { failed: boolean }).failed]),
+    [['g0#0', 'g1', 'name_order', true], ['g1#0', 'g2', 'name_order', true], ['g2#0', 'g3', 'name_order', true]], 'each result to the call just before it');
+  t.equal(alerts(out, 'tool_loop').length, 1, 'three identical failing calls');
+});
+
+t.test("Claude Code deleting its own session key is not a sensitive file", async (t) => {
+  const at = T0 + 200 * MS;
+  const unlink = (pid: number, path: string, ts: number): AgentEvent => ({ v: 1, ts, src: 'proc', type: 'unlink', pid, comm: 'claude', path, ret: 0 });
+  const out = run([
+    ...agentStart(A),
+    llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 10 * MS, text: 'done' }),
+    unlink(A, '/root/.claude/sessions/4242.9f2c1e7a.key', at),
+    unlink(A, '/root/.ssh/id_rsa', at + 1),
+  ]);
+  t.same(alerts(out, 'sensitive_file').map((a) => (a.evidence as { path: string }).path), ['/root/.ssh/id_rsa']);
+});
+
 t.test('failure from is_error alone (no process) also counts for loops', async (t) => {
   const evs: AgentEvent[] = [...agentStart(A)];
   const hist: unknown[] = [];

@@ -10,14 +10,18 @@
 // event times, not arrival order. The tool results are linked back to their calls, and their
 // failures feed the loop detector. Alerts on files and connections fire as the proc events
 // arrive, except writes outside the project, judged once a tool is known to own them.
+// How a process matches a tool call is score.ts; what raises an alert is rules.ts.
 import os from 'node:os';
 import { createHash } from 'node:crypto';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
 } from '@agentsight/events';
-import { intentOf, toolResultsOf, stableJson, hostsIn, type Intent } from './intent.js';
+import { pairResults, toolResultsOf } from '@agentsight/llm';
+import { intentOf, stableJson, hostsIn, type Intent } from './intent.js';
 import { ProcTable, DEFAULT_PROC_LIMITS, type Proc, type ProcLimits, type FileUse } from './procs.js';
-import { sensitiveReason, isInside, isWriteOpen, resolveArgPath, DEFAULT_ALLOWED_OUTSIDE } from './paths.js';
+import { isWriteOpen, resolveArgPath, DEFAULT_ALLOWED_OUTSIDE } from './paths.js';
+import { W_ARGS, W_LINEAGE, W_TIME, RUNS_PROGRAMS, normAddr, scoreProcs, type Score } from './score.js';
+import { AlertRules, type AgentFacts, type OutsideWrite, type ToolFacts } from './rules.js';
 
 export interface CorrelateOptions {
   /** Identical failing tool calls in a row that make a loop alert (default 3). */
@@ -33,14 +37,12 @@ export interface CorrelateOptions {
   limits?: Partial<ProcLimits>;
 }
 
-interface ToolRef {
+interface ToolRef extends ToolFacts {
   /** The link key: the tool call id, or `${callId}#${index}` when the API gives none. */
   key: string;
-  callId: string;
+  /** The tool call id the API gave, or null. */
+  id: string | null;
   index: number;
-  name: string;
-  args: unknown;
-  argKey: string;
   intent: Intent;
   pids: number[];
   exitCode?: number;
@@ -58,14 +60,10 @@ interface Pending {
   tools: ToolRef[];
 }
 
-interface Agent {
-  pid: number;
+interface Agent extends AgentFacts {
   session: string;
   /** The agent whose tool started this one (same session). */
   parentPid?: number;
-  cwd?: string;
-  /** Hosts of the LLM APIs this agent called: its own connections there are expected. */
-  apiHosts: Set<string>;
   /** Responses whose tool calls are not decided yet, oldest first. More than one when the
    * agent runs several conversations at once (sub-agents in the same process) or makes side
    * calls (titles, safety checks) while its tools run. */
@@ -75,11 +73,9 @@ interface Agent {
   /** Writes outside the project by unowned processes, judged when their window is decided. */
   deferred: OutsideWrite[];
   recent: Map<string, ToolRef>;
-  mentioned: Set<string>;
   /** Messages of the conversation already scanned for host names. */
   scanned: number;
   systemScanned: boolean;
-  loop: { key: string; count: number; fired: boolean; keys: string[] } | null;
 }
 
 export interface CorrelateStats {
@@ -88,27 +84,12 @@ export interface CorrelateStats {
   agents: number;
 }
 
-const W_LINEAGE = 0.25;
-const W_TIME = 0.15;
-const W_ARGS = 0.6;
 const MAX_RECENT = 256;
 const MAX_MENTIONED = 4096;
-const MAX_SEEN = 10_000;
 const MAX_AGENT_OPS = 4096;
 const MAX_DEFERRED = 1024;
 /** Responses with undecided tool calls per agent; past it the oldest is decided. */
 const MAX_PENDING = 64;
-/** Tool names that start programs even when no command is in their arguments. */
-const RUNS_PROGRAMS = /bash|shell|exec|terminal|command|run|test|build|script|spawn|process/i;
-/** Writes here are flagged as info only: scratch space every tool uses. */
-const TEMP_DIRS = ['/tmp/', '/var/tmp/', '/dev/shm/'];
-
-interface OutsideWrite { pid: number; path: string; op: string; ret: number; ts: number }
-
-const basename = (s: string) => s.slice(s.lastIndexOf('/') + 1);
-const normAddr = (a: string) => a.replace(/^::ffff:/i, '').toLowerCase();
-const isLoopback = (a: string) => /^127\./.test(a) || a === '::1';
-
 function procDetail(p: Proc): Record<string, unknown> {
   return {
     pid: p.pid, ppid: p.ppid, argv: p.argv, ...(p.cwd ? { cwd: p.cwd } : {}), start_ts: p.start,
@@ -118,17 +99,6 @@ function procDetail(p: Proc): Record<string, unknown> {
     net: p.net.map((n) => ({ type: n.type, family: n.family, addr: n.addr, port: n.port, ret: n.ret })),
     ...(p.dropped ? { dropped: p.dropped } : {}),
   };
-}
-
-/** Whether `cmd` appears in `arg` as a whole (not `ls` inside `tools`). */
-function containsWhole(arg: string, cmd: string): boolean {
-  if (cmd.length < 2) return false;
-  for (let i = arg.indexOf(cmd); i >= 0; i = arg.indexOf(cmd, i + 1)) {
-    const before = i === 0 ? '' : arg[i - 1]!;
-    const after = arg[i + cmd.length] ?? '';
-    if (!/[\w.\/-]/.test(before) && !/[\w.\/-]/.test(after)) return true;
-  }
-  return false;
 }
 
 /** Arguments as kept for evidence: whole when small, else the start of their JSON. */
@@ -144,26 +114,12 @@ const digest = (k: string) => (k.length <= 512 ? k : createHash('sha256').update
 const mcpNameMatches = (llmName: string, tool: string) =>
   llmName === tool || llmName.endsWith(`__${tool}`) || llmName.endsWith(`.${tool}`) || llmName.endsWith(`/${tool}`);
 
-/** A Set that forgets its oldest entries past a size: alert deduplication. */
-class SeenSet {
-  #s = new Set<string>();
-  constructor(private readonly cap: number) {}
-  add(k: string): boolean {
-    if (this.#s.has(k)) return false;
-    this.#s.add(k);
-    if (this.#s.size > this.cap) this.#s.delete(this.#s.values().next().value as string);
-    return true;
-  }
-}
-
 export class CorrelateStage implements Stage {
   readonly stats: CorrelateStats = { links: 0, alerts: 0, agents: 0 };
   readonly #emit: Emit;
   readonly #procs: ProcTable;
   readonly #agents = new Map<number, Agent>();
-  readonly #seen = new SeenSet(MAX_SEEN);
-  readonly #loopN: number;
-  readonly #allow: string[];
+  readonly #rules: AlertRules;
   readonly #idleUs: number;
   readonly #maxAgents: number;
   readonly #home: string;
@@ -173,8 +129,9 @@ export class CorrelateStage implements Stage {
   constructor(opts: CorrelateOptions, emit: Emit) {
     this.#emit = emit;
     this.#procs = new ProcTable({ ...DEFAULT_PROC_LIMITS, ...opts.limits });
-    this.#loopN = Math.max(1, opts.loopThreshold ?? 3);
-    this.#allow = opts.allowOutside ?? DEFAULT_ALLOWED_OUTSIDE;
+    this.#rules = new AlertRules(
+      { loopThreshold: Math.max(1, opts.loopThreshold ?? 3), allowOutside: opts.allowOutside ?? DEFAULT_ALLOWED_OUTSIDE },
+      (...a) => this.#alert(...a), (pid) => this.#procs.get(pid));
     this.#idleUs = (opts.idleTimeoutMs ?? 10 * 60_000) * 1000;
     this.#maxAgents = opts.maxAgents ?? 1024;
     this.#home = opts.home ?? os.homedir();
@@ -301,7 +258,7 @@ export class CorrelateStage implements Stage {
       // The continuation is at the end of the history: no need to serialise all of it.
       const tail = msgs.slice(-64);
       const text = JSON.stringify(tail);
-      const named = new Set(toolResultsOf(tail).filter((r) => r.id === null).map((r) => r.name));
+      const named = new Set(toolResultsOf(c.api, tail).filter((r) => r.byName).map((r) => r.name));
       const continued = a.pendings.filter((p) => p.lo < start &&
         p.tools.some((t) => t.key.startsWith(`${p.call.id}#`) ? named.has(t.name) : text.includes(JSON.stringify(t.key))));
       const close = continued.length ? continued : (c.request.tools?.length ?? 0) > 0 ? a.pendings.filter((p) => p.lo < start) : [];
@@ -315,7 +272,7 @@ export class CorrelateStage implements Stage {
         this.#mention(a, JSON.stringify(tc.arguments));
         const intent = intentOf(tc.name, tc.arguments);
         const ref: ToolRef = {
-          key: tc.id ?? `${c.id}#${i}`, callId: c.id, index: i, name: tc.name, args: small(tc.arguments),
+          key: tc.id ?? `${c.id}#${i}`, id: tc.id, callId: c.id, index: i, name: tc.name, args: small(tc.arguments), commands: intent.commands,
           // A command tool is the same call when the command is: its description and the
           // like are prose the model rewrites each time.
           argKey: digest(`${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`), intent,
@@ -332,50 +289,8 @@ export class CorrelateStage implements Stage {
 
   // ------------------------------------------------------------------ tool -> processes
 
-  /** How well a process subtree matches what a tool call said, 0..1, and why. */
-  #score(t: ToolRef, procs: Proc[], a: Agent): { score: number; reasons: string[]; cmd: number } {
-    const it = t.intent;
-    let cmd = 0;
-    const reasons: string[] = [];
-    if (it.commands.length) {
-      const cmdTok = new Set<string>();
-      for (const w of it.tokens) { cmdTok.add(w); cmdTok.add(basename(w)); }
-      for (const p of procs) {
-        if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) { cmd = 1; break; }
-        // Agents that wrap the command (Claude Code: bash -c "… eval 'CMD' …") keep it whole inside.
-        if (p.argv.slice(1).some((x) => it.commands.some((c) => containsWhole(x, c)))) { cmd = Math.max(cmd, 0.9); continue; }
-        if (!p.argv.length) continue;
-        const words = [basename(p.argv[0]!), ...p.argv.slice(1)].filter((w) => w !== '');
-        // The program itself must be named in the command: sharing a file name is not enough.
-        if (!cmdTok.has(words[0]!)) continue;
-        const f = words.filter((w) => cmdTok.has(w)).length / words.length;
-        cmd = Math.max(cmd, f);
-      }
-      if (cmd === 1) reasons.push('argv=command');
-      else if (cmd === 0.9) reasons.push('argv>command');
-      else if (cmd > 0) reasons.push('argv~command');
-    }
-    let pathHit = 0;
-    if (it.paths.length) {
-      const want = new Set<string>();
-      for (const p of it.paths) {
-        for (const dir of new Set([a.cwd, ...procs.map((x) => x.cwd)])) {
-          const r = resolveArgPath(p, dir, this.#home);
-          if (r) want.add(r);
-        }
-      }
-      if (procs.some((p) => p.files.some((f) => want.has(f.path) || (f.to !== undefined && want.has(f.to))))) { pathHit = 1; reasons.push('path'); }
-    }
-    let netHit = 0;
-    if (it.hosts.length || it.urls.length) {
-      const hosts = new Set(it.hosts);
-      if (hosts.has('localhost')) { hosts.add('127.0.0.1'); hosts.add('::1'); }
-      const ports = new Set(it.urls.map((u) => { try { const x = new URL(u); return Number(x.port || (x.protocol === 'https:' ? 443 : 80)); } catch { return -1; } }));
-      if (procs.some((p) => p.net.some((n) => n.type === 'connect' && n.addr !== undefined && hosts.has(normAddr(n.addr)) && (ports.size === 0 || n.port === undefined || ports.has(n.port))))) {
-        netHit = 1; reasons.push('connect');
-      }
-    }
-    return { score: Math.max(cmd, 0.8 * pathHit, 0.6 * netHit), reasons, cmd };
+  #score(t: ToolRef, procs: Proc[], a: Agent): Score {
+    return scoreProcs(t.intent, procs, a.cwd, this.#home);
   }
 
   #decideAll(a: Agent, hi: number, ts: number): void {
@@ -469,11 +384,7 @@ export class CorrelateStage implements Stage {
         continue;
       }
       if (!got.length && !selfFiles.length) {
-        if (t.intent.commands.length && orphans.length) {
-          this.#alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.intent.commands[0]!.slice(0, 200))}; no process matched, unattributed processes ran`, {
-            tool_call: t.key, call: t.callId, command: t.intent.commands[0], ran: orphans.map((p) => ({ pid: p.pid, argv: p.argv })),
-          }, a.pid);
-        }
+        if (t.intent.commands.length && orphans.length) this.#rules.unmatched(ts, a, t, orphans);
         continue;
       }
       const pids: number[] = [];
@@ -497,11 +408,7 @@ export class CorrelateStage implements Stage {
         ...(selfFiles.length ? { agent_files: selfFiles.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })) } : {}),
       });
       // Said one thing, ran another: the command named a program, and what ran was not it.
-      if (t.intent.commands.length && got.length && got.every((g) => g.cmd < 0.5)) {
-        this.#alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.intent.commands[0]!.slice(0, 200))} but ran ${JSON.stringify(got[0]!.root.argv.join(' ').slice(0, 200))}`, {
-          tool_call: t.key, call: t.callId, command: t.intent.commands[0], ran: got.map((g) => ({ pid: g.root.pid, argv: g.root.argv })),
-        }, got[0]!.root.pid);
-      }
+      if (t.intent.commands.length && got.length && got.every((g) => g.cmd < 0.5)) this.#rules.ranOther(ts, t, got.map((g) => g.root));
     }
     this.#judgeDeferred(a, selfOwner, Math.min(hi, ...a.pendings.map((p) => p.lo)));
   }
@@ -513,29 +420,24 @@ export class CorrelateStage implements Stage {
     for (const w of ds) {
       if (w.ts >= hi) continue;
       const owner = w.pid === a.pid ? selfOwner.get(w.path) : this.#procs.get(w.pid)?.owner;
-      if (owner !== undefined) this.#outside(a, w, owner);
+      if (owner !== undefined) this.#rules.outside(a, w, owner);
     }
   }
 
   // ------------------------------------------------------------------ tool result -> next call
 
   #linkResults(a: Agent, c: LlmCallEvent): void {
-    for (const r of toolResultsOf(c.request.messages)) {
-      let ref: ToolRef | undefined;
-      let how: string;
-      if (r.id !== null) { ref = a.recent.get(r.id); how = 'id'; }
-      else {
-        how = 'name_order';
-        for (const x of a.recent.values()) if (!x.resultLinked && x.decided && x.name === r.name) { ref = x; break; }
-      }
-      if (!ref || ref.resultLinked || !ref.decided) continue;
+    const results = toolResultsOf(c.api, c.request.messages);
+    if (!results.length) return;
+    for (const { call: ref, result: r, how } of pairResults(a.recent.values(), results, (x) => !x.resultLinked && x.decided)) {
+      if (ref.resultLinked || !ref.decided) continue;
       ref.resultLinked = true;
       const out = ref.pids.map((pid) => this.#procs.get(pid)?.out ?? '').join('').trim();
       // Writes to fd 1/2 are not always the tool's output (`echo x > file` writes fd 1 to a
       // file): an empty result, or no captured output, tells nothing either way.
       const res = r.text.trim();
       const outputMatch = out === '' || res === '' ? null : res.includes(out.slice(0, 512)) || out.includes(res.slice(0, 512));
-      const reasons = [how];
+      const reasons: string[] = [how];
       if (outputMatch === true) reasons.push('output_match');
       const failed = r.isError === true || (ref.exitCode !== undefined && ref.exitCode !== 0);
       this.#link(c.ts, 'tool_result', ref.key, c.id, how === 'id' ? 1 : outputMatch ? 0.9 : 0.7, reasons, {
@@ -543,19 +445,7 @@ export class CorrelateStage implements Stage {
         failed, ...(r.isError !== undefined ? { is_error: r.isError } : {}), ...(ref.exitCode !== undefined ? { exit_code: ref.exitCode } : {}),
         output_match: outputMatch,
       });
-      this.#loop(a, ref, failed, c.ts);
-    }
-  }
-
-  #loop(a: Agent, ref: ToolRef, failed: boolean, ts: number): void {
-    if (!failed) { a.loop = null; return; }
-    if (a.loop && a.loop.key === ref.argKey) { a.loop.count++; a.loop.keys.push(ref.key); if (a.loop.keys.length > this.#loopN) a.loop.keys.shift(); }
-    else a.loop = { key: ref.argKey, count: 1, fired: false, keys: [ref.key] };
-    if (a.loop.count >= this.#loopN && !a.loop.fired) {
-      a.loop.fired = true;
-      this.#alert(ts, 'tool_loop', 'warning', `${a.loop.count} identical failing ${ref.name} calls in a row`, {
-        tool: ref.name, arguments: ref.args, count: a.loop.count, tool_calls: [...a.loop.keys], agent_pid: a.pid,
-      }, a.pid);
+      this.#rules.result(a, ref, failed, c.ts);
     }
   }
 
@@ -580,14 +470,7 @@ export class CorrelateStage implements Stage {
     if (!a) return;
     const owner = p.owner ?? (a.pendings.length ? a.pendings.flatMap((x) => x.tools.map((t) => t.key)) : undefined);
     const ctx = { pid: p.pid, argv: p.argv, agent_pid: a.pid, ...(owner ? { tool_call: owner } : {}) };
-    if (ev.type === 'connect') {
-      if (p.pid === a.pid || ev.addr === undefined || (ev.family !== 'inet' && ev.family !== 'inet6') || ev.port === 53) return;
-      const addr = normAddr(ev.addr);
-      if (this.#knownHost(a, p, addr)) return;
-      if (!this.#seen.add(`host:${a.pid}:${addr}:${ev.port}`)) return;
-      this.#alert(ev.ts, 'unknown_host', 'warning', `connection to ${addr}:${ev.port ?? '?'}, a host never mentioned in the conversation`, { ...ctx, addr, port: ev.port, ret: ev.ret }, p.pid);
-      return;
-    }
+    if (ev.type === 'connect') { this.#rules.connect(a, p, ev, ctx); return; }
     const fe = ev as ProcOpenEvent | ProcFileOpEvent;
     if (fe.type === 'open' && fe.folded) return;
     const paths = fe.type === 'rename' && fe.to ? [fe.path, fe.to] : [fe.path];
@@ -597,47 +480,20 @@ export class CorrelateStage implements Stage {
       if (a.ops.length >= MAX_AGENT_OPS) a.ops.splice(0, MAX_AGENT_OPS / 4);
       a.ops.push({ path: fe.path, op: fe.type === 'open' ? (isWriteOpen(fe.flags) ? 'w' : 'r') : fe.type, ...(fe.type === 'rename' && fe.to ? { to: fe.to } : {}), ret: fe.ret, ts: fe.ts });
     }
-    for (const fp of paths) {
-      const why = sensitiveReason(fp);
-      if (why && this.#seen.add(`sens:${p.pid}:${fp}`)) {
-        this.#alert(ev.ts, 'sensitive_file', ev.ret < 0 ? 'warning' : 'critical', `${basename(p.argv[0] ?? p.comm) || p.comm} ${ev.type === 'open' ? 'opened' : ev.type === 'rename' ? 'renamed' : 'deleted'} ${fp} (${why})${ev.ret < 0 ? ', which failed' : ''}`,
-          { ...ctx, path: fp, op: ev.type, ...(fe.type === 'open' ? { flags: fe.flags } : {}), ret: ev.ret, why }, p.pid);
-      }
-    }
+    this.#rules.sensitive(p, fe, paths, ctx);
     const writes = fe.type !== 'open' || isWriteOpen(fe.flags);
     if (!writes || !a.cwd || ev.ret < 0) return;
     for (const fp of paths) {
-      if (isInside(fp, a.cwd) || this.#allow.some((pre) => fp.startsWith(pre))) continue;
+      if (!this.#rules.outsideProject(a, fp)) continue;
       const w: OutsideWrite = { pid: p.pid, path: fp, op: ev.type, ret: ev.ret, ts: ev.ts };
       // Judged once the write is known to be a tool's: the agent's own helpers (shell
       // snapshots, caches in its home) are its business, not an action the model asked for.
-      if (p.owner !== undefined) this.#outside(a, w, p.owner);
+      if (p.owner !== undefined) this.#rules.outside(a, w, p.owner);
       else {
         if (a.deferred.length >= MAX_DEFERRED) a.deferred.splice(0, MAX_DEFERRED / 4);
         a.deferred.push(w);
       }
     }
-  }
-
-  #outside(a: Agent, w: OutsideWrite, toolCall: string): void {
-    if (!a.cwd || !this.#seen.add(`out:${a.pid}:${w.path}`)) return;
-    const p = this.#procs.get(w.pid);
-    const name = p ? basename(p.argv[0] ?? p.comm) || p.comm : String(w.pid);
-    const temp = TEMP_DIRS.some((d) => w.path.startsWith(d));
-    this.#alert(w.ts, 'outside_project', temp ? 'info' : 'warning', `${name} modified ${w.path}, outside the project directory ${a.cwd}`,
-      { pid: w.pid, argv: p?.argv ?? [], agent_pid: a.pid, tool_call: toolCall, path: w.path, op: w.op, project: a.cwd, ret: w.ret }, w.pid);
-  }
-
-  #knownHost(a: Agent, p: Proc, addr: string): boolean {
-    if (a.mentioned.has(addr) || a.apiHosts.has(addr)) return true;
-    if (isLoopback(addr) && (a.mentioned.has('localhost') || a.apiHosts.has('localhost'))) return true;
-    // Without DNS the address cannot be checked against a name; a process whose own command
-    // line names a host the conversation mentioned gets the benefit of the doubt (its
-    // parent shell's does not: that would cover every process of a compound command).
-    for (const w of p.argv.slice(1)) {
-      for (const h of hostsIn(w)) if (a.mentioned.has(h)) return true;
-    }
-    return false;
   }
 
   // ------------------------------------------------------------------ mcp

@@ -9,7 +9,7 @@
  * Used by `as-merge --correlate`, `as-serve` and `agentsight`.
  */
 export { CorrelateStage, type CorrelateOptions, type CorrelateStats } from './correlate.js';
-export { intentOf, toolResultsOf, shellWords, hostsIn, stableJson, type Intent, type ToolResult } from './intent.js';
+export { intentOf, shellWords, hostsIn, stableJson, type Intent } from './intent.js';
 export { sensitiveReason, isInside, isWriteOpen } from './paths.js';
 export { ProcTable, type Proc } from './procs.js';
 export * as testing from './testing.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { shellWords, intentOf, hostsIn, toolResultsOf, stableJson } from './intent.js';
+import { shellWords, intentOf, hostsIn, stableJson } from './intent.js';
 import { sensitiveReason, isInside, isWriteOpen, resolveArgPath } from './paths.js';
 
 t.test('shellWords splits like a shell, without expanding', async (t) => {
@@ -28,23 +28,6 @@ t.test('hostsIn: names and addresses, not file names', async (t) => {
   t.same([...hostsIn('wss://[2001:db8::1]:443/s')], ['2001:db8::1']);
 });
 
-t.test('toolResultsOf: the four APIs', async (t) => {
-  t.same(toolResultsOf([
-    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], is_error: true }, { type: 'text', text: 'more' }] },
-    { role: 'tool', tool_call_id: 'call_1', content: 'out' },
-    { type: 'function_call_output', call_id: 'fc_1', output: 'res' },
-    { role: 'user', parts: [{ functionResponse: { name: 'f', response: { output: 'g' } } }, { functionResponse: { id: 'x', name: 'h', response: { error: 'bad' } } }] },
-    'junk', null,
-  ]), [
-    { id: 'toolu_1', text: 'ab', isError: true },
-    { id: 'call_1', text: 'out' },
-    { id: 'fc_1', text: 'res' },
-    { id: null, name: 'f', text: 'g' },
-    { id: 'x', name: 'h', text: '{"error":"bad"}', isError: true },
-  ]);
-  t.same(toolResultsOf(undefined), []);
-});
-
 t.test('stableJson ignores key order', async (t) => {
   t.equal(stableJson({ b: 1, a: [{ d: 2, c: 3 }] }), stableJson({ a: [{ c: 3, d: 2 }], b: 1 }));
   t.not(stableJson({ a: 1 }), stableJson({ a: '1' }));
@@ -58,6 +41,8 @@ t.test('path rules', async (t) => {
   // Certificates are public: a CA bundle a client trusts is not a secret.
   for (const p of ['/tmp/ca/ca.pem', '/etc/ssl/certs/ca-certificates.crt', '/srv/tls/fullchain.pem']) t.equal(sensitiveReason(p), null, p);
   for (const p of ['/etc/passwd', '/srv/app/.env.example', '/root/.ssh/id_rsa.pub', '/srv/app/environment.ts', '/srv/app/.envrc2/x']) t.equal(sensitiveReason(p), null, p);
+  t.equal(sensitiveReason('/home/u/.claude/sessions/4242.9f2c1e.key'), null, "Claude Code's own session state");
+  t.ok(sensitiveReason('/home/u/.claude/keys/site.key'), 'other keys under ~/.claude still are');
   t.ok(isInside('/proj/a/b', '/proj'));
   t.ok(isInside('/proj', '/proj'));
   t.notOk(isInside('/project2/a', '/proj'));

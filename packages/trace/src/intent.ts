@@ -1,7 +1,7 @@
 // What a tool call said it would do, read from its arguments: the commands it runs, the
-// paths and URLs it names. And what the agent sent back: the tool results in the next
-// request's messages, per provider API. Both are heuristics over free-form JSON, so they
-// only ever add evidence; they never decide a link on their own.
+// paths and URLs it names. A heuristic over free-form JSON, so it only ever adds evidence;
+// it never decides a link on its own. (What the agent sent back, the tool results, comes
+// normalized from @agentsight/llm.)
 
 /** Keys whose string value is a command line. */
 const COMMAND_KEYS = /^(command|cmd|script|shell|bash|code|command_line|commandline|run)$/i;
@@ -93,69 +93,6 @@ export function intentOf(name: string, args: unknown): Intent {
     }
   }
   return { commands, paths: [...paths], urls, hosts: [...hosts], tokens };
-}
-
-export interface ToolResult {
-  /** The tool call id it answers; null when the API has none (Gemini by name). */
-  id: string | null;
-  name?: string;
-  text: string;
-  isError?: boolean;
-}
-
-function textOf(c: unknown): string {
-  if (typeof c === 'string') return c;
-  if (Array.isArray(c)) return c.map(textOf).join('');
-  if (c && typeof c === 'object') {
-    const o = c as Record<string, unknown>;
-    if (typeof o.text === 'string') return o.text;
-    if (o.type === 'image' || o.type === 'input_image') return '';
-    return JSON.stringify(c);
-  }
-  return c === undefined || c === null ? '' : String(c);
-}
-
-/** Tool results carried in a request's messages, in order, for any of the four APIs. */
-export function toolResultsOf(messages: unknown[] | undefined): ToolResult[] {
-  const out: ToolResult[] = [];
-  for (const m of messages ?? []) {
-    if (!m || typeof m !== 'object') continue;
-    const o = m as Record<string, unknown>;
-    // OpenAI Chat: {role:"tool", tool_call_id, content}
-    if (o.role === 'tool' && typeof o.tool_call_id === 'string') {
-      out.push({ id: o.tool_call_id, text: textOf(o.content) });
-      continue;
-    }
-    // OpenAI Responses: {type:"function_call_output", call_id, output}
-    if (o.type === 'function_call_output' && typeof o.call_id === 'string') {
-      out.push({ id: o.call_id, text: textOf(o.output) });
-      continue;
-    }
-    // Anthropic: tool_result blocks in a user message's content.
-    if (Array.isArray(o.content)) {
-      for (const b of o.content) {
-        const bb = b as Record<string, unknown>;
-        if (bb && bb.type === 'tool_result' && typeof bb.tool_use_id === 'string') {
-          out.push({ id: bb.tool_use_id, text: textOf(bb.content), ...(bb.is_error === true ? { isError: true } : {}) });
-        }
-      }
-    }
-    // Gemini: parts with functionResponse {id?, name, response}.
-    if (Array.isArray(o.parts)) {
-      for (const p of o.parts) {
-        const fr = (p as Record<string, unknown>)?.functionResponse as Record<string, unknown> | undefined;
-        if (fr && typeof fr.name === 'string') {
-          const resp = fr.response as Record<string, unknown> | undefined;
-          out.push({
-            id: typeof fr.id === 'string' ? fr.id : null, name: fr.name,
-            text: textOf(resp && typeof resp === 'object' && 'output' in resp ? resp.output : resp),
-            ...(resp && typeof resp === 'object' && 'error' in resp ? { isError: true } : {}),
-          });
-        }
-      }
-    }
-  }
-  return out;
 }
 
 /** JSON with sorted keys: the identity of a tool call's arguments. */

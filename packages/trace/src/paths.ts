@@ -23,8 +23,9 @@ const SENSITIVE: Array<[RegExp, string]> = [
   [/\.key$|\/ssl\/private\/|priv[^/]*\.pem$|[-_.]key\.pem$/, 'private key'],
 ];
 
-// Templates and examples are not secrets.
-const NOT_SECRET = /\/\.env\.(example|sample|template|dist)$|\.pub$/;
+// Templates and examples are not secrets, nor Claude Code's own per-session state
+// (`~/.claude/sessions/<pid>.<hash>.key`, which it deletes at every exit).
+const NOT_SECRET = /\/\.env\.(example|sample|template|dist)$|\.pub$|\/\.claude\/sessions\/[^/]+$/;
 
 /** Why this path is sensitive, or null. */
 export function sensitiveReason(p: string): string | null {
