@@ -98,6 +98,7 @@ t.test('spans, attributes, parents and times for text, tool, error and MCP calls
     'gen_ai.request.temperature': 0.2, 'gen_ai.request.max_tokens': 1024, 'gen_ai.response.id': 'msg_01', 'gen_ai.response.model': 'claude-sonnet-4-5-20250929',
     'gen_ai.response.finish_reasons': ['tool_use'], 'gen_ai.usage.input_tokens': 20, 'gen_ai.usage.output_tokens': 15, 'http.response.status_code': 200,
     'agentsight.llm.api': 'anthropic.messages', 'agentsight.llm.stream': true, 'agentsight.llm.ttft_ms': 250, 'agentsight.http.request': 'c1#0',
+    'agentsight.llm.cost_usd': 0.000285,
   });
   t.same([chat1.types['gen_ai.request.temperature'], chat1.types['gen_ai.request.max_tokens'], chat1.types['server.port'], chat1.types['agentsight.llm.ttft_ms'], chat1.types['gen_ai.response.finish_reasons']],
     ['doubleValue', 'intValue', 'intValue', 'doubleValue', 'arrayValue']);

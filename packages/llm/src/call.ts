@@ -33,6 +33,11 @@ export interface Call {
 
 type CallLike = Pick<LlmCallEvent, 'api' | 'usage'>;
 
+/** `gen_ai.operation.name` of an API's calls. */
+export function operationOf(api: LlmApi): string {
+  return moduleFor(api).operation;
+}
+
 export function usageOf(ev: CallLike): TokenUsage {
   return moduleFor(ev.api).usage(ev.usage ?? {});
 }

@@ -10,10 +10,11 @@
 import path from 'node:path';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, McpNotificationEvent, ProcExecEvent, ProcExitEvent,
-  ProcForkEvent, ProcSnapshotEvent, TraceLinkEvent, Usage,
+  ProcForkEvent, ProcSnapshotEvent, TraceLinkEvent,
 } from '@agentsight/events';
+import { callCost, errorOf, operationOf, otelProviderName, pairResults, paramsOf, toolResultsOf, usageOf } from '@agentsight/llm';
 import { Attrs } from './attrs.js';
-import { inputMessages, outputMessages, systemInstructions, toolResults } from './content.js';
+import { inputMessages, outputMessages, systemInstructions } from './content.js';
 import { spanIdOf, traceIdOf, usToNanos } from './ids.js';
 import { SpanKind, StatusCode, type OtlpSpan } from './otlp.js';
 
@@ -72,28 +73,6 @@ interface Agent {
 type Obj = Record<string, any>;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-/** `provider` (as-merge) + host -> gen_ai.provider.name well-known values. */
-export function providerName(provider: string, api: string, host?: string): string {
-  const h = (host ?? '').toLowerCase();
-  if (h.includes('openai.azure.com')) return 'azure.ai.openai';
-  if (h.includes('aiplatform.googleapis.com')) return 'gcp.vertex_ai';
-  if (h.includes('generativelanguage.googleapis.com')) return 'gcp.gemini';
-  if (h.includes('bedrock')) return 'aws.bedrock';
-  const p = provider.toLowerCase();
-  const known: Record<string, string> = {
-    anthropic: 'anthropic', openai: 'openai', gemini: 'gcp.gemini', google: 'gcp.gemini', vertex: 'gcp.vertex_ai',
-    vertex_ai: 'gcp.vertex_ai', azure: 'azure.ai.openai', bedrock: 'aws.bedrock', cohere: 'cohere', deepseek: 'deepseek',
-    'google-code-assist': 'gcp.gen_ai', groq: 'groq', mistral: 'mistral_ai', mistral_ai: 'mistral_ai', xai: 'x_ai', x_ai: 'x_ai', perplexity: 'perplexity',
-  };
-  if (known[p]) return known[p]!;
-  if (p) return p;
-  return api.startsWith('anthropic') ? 'anthropic' : api.startsWith('openai') ? 'openai' : api === 'gemini' ? 'gcp.gemini' : '_OTHER';
-}
-
-export function operationName(api: string): string {
-  return api === 'gemini' ? 'generate_content' : 'chat';
-}
-
 /** "host", "host:port", "[v6]:port" -> address and port (443 when absent: captured over TLS). */
 export function splitHost(host: string | undefined): { address?: string; port?: number } {
   if (!host) return {};
@@ -102,37 +81,17 @@ export function splitHost(host: string | undefined): { address?: string; port?: 
   return { address: m[1], port: m[2] ? Number(m[2]) : 443 };
 }
 
-function errorInfo(ev: LlmCallEvent): { type: string; message?: string } | undefined {
-  const failed = ev.status >= 400 || ev.error !== undefined || ev.incomplete !== undefined;
-  if (!failed) return undefined;
-  const e = isObj(ev.error) ? (isObj(ev.error.error) ? ev.error.error : ev.error) : undefined;
-  const provType = typeof e?.type === 'string' ? e.type : typeof e?.code === 'string' ? e.code : typeof e?.status === 'string' ? e.status : undefined;
-  const message = typeof e?.message === 'string' ? e.message : typeof ev.error === 'string' ? ev.error : ev.incomplete;
-  const type = provType ?? (ev.status >= 400 ? String(ev.status) : ev.incomplete ? 'incomplete' : '_OTHER');
-  return message !== undefined ? { type, message } : { type };
-}
-
 function requestParams(ev: LlmCallEvent, a: Attrs): void {
-  const p0 = ev.request.params ?? {};
-  const p: Obj = { ...p0, ...(isObj(p0.generationConfig) ? p0.generationConfig : {}), ...(isObj(p0.config) ? p0.config : {}) };
-  const first = (...ks: string[]) => ks.map((k) => p[k]).find((v) => v !== undefined && v !== null);
-  a.dbl('gen_ai.request.temperature', first('temperature'));
-  a.int('gen_ai.request.max_tokens', first('max_tokens', 'max_output_tokens', 'max_completion_tokens', 'maxOutputTokens'));
-  a.dbl('gen_ai.request.top_p', first('top_p', 'topP'));
-  a.dbl('gen_ai.request.top_k', first('top_k', 'topK'));
-  a.dbl('gen_ai.request.frequency_penalty', first('frequency_penalty', 'frequencyPenalty'));
-  a.dbl('gen_ai.request.presence_penalty', first('presence_penalty', 'presencePenalty'));
-  a.strs('gen_ai.request.stop_sequences', first('stop_sequences', 'stop', 'stopSequences'));
-  a.int('gen_ai.request.seed', first('seed'));
-  const n = first('n', 'candidateCount');
-  if (n !== 1) a.int('gen_ai.request.choice.count', n);
-}
-
-/** gen_ai.usage.* from the event's usage; Anthropic counts cached tokens apart, the conventions include them. */
-function inputTokens(api: string, u: Usage): number | undefined {
-  if (u.input_tokens === undefined) return undefined;
-  if (api !== 'anthropic.messages') return u.input_tokens;
-  return u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
+  const p = paramsOf(ev);
+  a.dbl('gen_ai.request.temperature', p.temperature);
+  a.int('gen_ai.request.max_tokens', p.max_tokens);
+  a.dbl('gen_ai.request.top_p', p.top_p);
+  a.dbl('gen_ai.request.top_k', p.top_k);
+  a.dbl('gen_ai.request.frequency_penalty', p.frequency_penalty);
+  a.dbl('gen_ai.request.presence_penalty', p.presence_penalty);
+  a.strs('gen_ai.request.stop_sequences', p.stop_sequences);
+  a.int('gen_ai.request.seed', p.seed);
+  if (p.choice_count !== 1) a.int('gen_ai.request.choice.count', p.choice_count);
 }
 
 const endOf = (start: number, durationMs: number | undefined): number => start + Math.max(0, Math.round((durationMs ?? 0) * 1000));
@@ -313,9 +272,10 @@ export class SpanMapper {
     const end = endOf(start, ev.timing.duration_ms);
     const key = ev.pid !== undefined ? `pid:${ev.pid}` : `conn:${ev.conn}`;
     const a = this.#agent(key, ev.pid, ev.id, start, ev.comm);
-    const provider = providerName(ev.provider, ev.api, ev.host);
-    const op = operationName(ev.api);
-    const reqModel = typeof ev.request.params?.model === 'string' ? ev.request.params.model : ev.model;
+    const provider = otelProviderName(ev.provider, ev.api, ev.host);
+    const op = operationOf(ev.api);
+    const reqModel = paramsOf(ev).model ?? ev.model;
+    const usage = usageOf(ev);
     a.provider ??= provider;
     a.model ??= reqModel ?? undefined;
     a.calls++;
@@ -323,15 +283,13 @@ export class SpanMapper {
 
     // Tool calls this request answers end where it starts.
     if (a.pending.length) {
-      const results = toolResults(ev.api, ev.request.messages);
-      if (results.size) {
-        a.pending = a.pending.filter((t) => {
-          const r = (t.id !== null ? results.get(t.id) : undefined) ?? (ev.api === 'gemini' ? results.get(`name:${t.name}`) : undefined);
-          if (!r || t.start > start) return true;
-          this.#toolSpan(a, t, start, r);
-          return false;
-        });
+      const done = new Set<PendingTool>();
+      for (const { call: t, result: r } of pairResults(a.pending, toolResultsOf(ev.api, ev.request.messages), (x) => x.start <= start)) {
+        if (t.start > start) continue;
+        done.add(t);
+        this.#toolSpan(a, t, start, { result: r.result, isError: r.isError === true });
       }
+      if (done.size) a.pending = a.pending.filter((t) => !done.has(t));
     }
 
     const { address, port } = splitHost(ev.host);
@@ -346,12 +304,12 @@ export class SpanMapper {
       .str('gen_ai.response.id', ev.response.id ?? undefined)
       .str('gen_ai.response.model', ev.model ?? undefined)
       .strs('gen_ai.response.finish_reasons', ev.response.finish_reason ? [ev.response.finish_reason] : undefined)
-      .int('gen_ai.usage.input_tokens', inputTokens(ev.api, ev.usage))
-      .int('gen_ai.usage.output_tokens', ev.usage.output_tokens)
-      .int('gen_ai.usage.cache_read.input_tokens', ev.usage.cache_read_input_tokens)
-      .int('gen_ai.usage.cache_creation.input_tokens', ev.usage.cache_creation_input_tokens)
-      .int('gen_ai.usage.reasoning.output_tokens', ev.usage.reasoning_tokens);
-    const err = errorInfo(ev);
+      .int('gen_ai.usage.input_tokens', usage.input)
+      .int('gen_ai.usage.output_tokens', usage.output)
+      .int('gen_ai.usage.cache_read.input_tokens', usage.cache_read)
+      .int('gen_ai.usage.cache_creation.input_tokens', usage.cache_write)
+      .int('gen_ai.usage.reasoning.output_tokens', usage.reasoning);
+    const err = errorOf(ev);
     attrs.str('error.type', err?.type).int('http.response.status_code', ev.status || undefined);
     if (this.#opts.captureContent) {
       attrs.json('gen_ai.system_instructions', systemInstructions(ev.request.system));
@@ -360,11 +318,12 @@ export class SpanMapper {
       if (ev.request.tools?.length) attrs.json('gen_ai.tool.definitions', ev.request.tools);
     }
     attrs.str('agentsight.llm.api', ev.api).bool('agentsight.llm.stream', ev.request.stream)
-      .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms).str('agentsight.http.request', ev.req).str('agentsight.incomplete', ev.incomplete);
-    if (ev.usage.input_tokens !== undefined || ev.usage.output_tokens !== undefined) {
+      .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms).str('agentsight.http.request', ev.req).str('agentsight.incomplete', ev.incomplete)
+      .dbl('agentsight.llm.cost_usd', callCost(ev));
+    if (usage.input !== undefined || usage.output !== undefined) {
       a.usage.any = true;
-      a.usage.input += inputTokens(ev.api, ev.usage) ?? 0;
-      a.usage.output += ev.usage.output_tokens ?? 0;
+      a.usage.input += usage.input ?? 0;
+      a.usage.output += usage.output ?? 0;
     }
 
     this.#emit({
