@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import { runTool, openInput, ToolError, EXIT, VERSION, type ToolContext } from '@agentsight/cli';
 import { readEvents, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
-import { Report, DEFAULT_PRICES, summaryLines, formatTokens, formatAudit, formatPrompts, type PriceTable } from '@agentsight/report';
+import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+import { Report, summaryLines, formatTokens, formatAudit, formatPrompts } from '@agentsight/report';
 import { execTraced, recordTraced, ExecError, ServeChild, defaultCaptureName, tee, type CaptureOptions } from '@agentsight/exec';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
 

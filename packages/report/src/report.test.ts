@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { AgentEvent } from '@agentsight/events';
-import { Report, findPrice, DEFAULT_PRICES, table, summaryLines, formatTokens, formatAudit, formatPrompts } from './index.js';
+import { Report, table, summaryLines, formatTokens, formatAudit, formatPrompts } from './index.js';
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0) * 1000;
 let n = 0;
@@ -36,15 +36,14 @@ t.test('cost follows each API\'s way of counting tokens', async (t) => {
   t.same(r.tokens('provider').map((x) => x.key).sort(), ['anthropic', 'gemini', 'openai']);
   t.same(r.tokens('day').map((x) => x.key), ['2026-11-26']);
   t.same(r.tokens('process').map((x) => x.key), ['agent[100]']);
-  t.match(formatTokens(rows, 'model'), /claude-sonnet-4-20250514 +1 +0 +1,000,000/);
+  t.match(formatTokens(rows, 'model'), /claude-sonnet-4-20250514 +1 +0 +3,000,000 +1,000,000/, 'input counts the cached input');
 });
 
-t.test('longest prefix wins; overrides apply', async (t) => {
-  t.equal(findPrice('gpt-4o-mini-2024', DEFAULT_PRICES)!.input, 0.15);
-  t.equal(findPrice('gpt-4o', DEFAULT_PRICES)!.input, 2.5);
-  t.equal(findPrice('models/gemini-2.5-pro', DEFAULT_PRICES)!.output, 10);
-  t.equal(findPrice('mock-model', { mock: { input: 1, output: 2 } })!.output, 2);
-  t.equal(findPrice(null, DEFAULT_PRICES), undefined);
+t.test('a price table given replaces the defaults', async (t) => {
+  const r = new Report({ mock: { input: 1, output: 2 } });
+  r.add(call('openai.chat', 'mock-model', { input_tokens: 1e6, output_tokens: 1e6 }));
+  r.add(call('openai.chat', 'gpt-4o', { input_tokens: 1e6, output_tokens: 1e6 }));
+  t.same(r.tokens('model').map((x) => [x.key, x.cost]), [['mock-model', 3], ['gpt-4o', null]]);
 });
 
 t.test('audit: processes with exits, files written (not read), hosts', async (t) => {
@@ -75,14 +74,14 @@ t.test('audit: processes with exits, files written (not read), hosts', async (t)
   t.match(text, /\/src\/t -> \/src\/u/);
 });
 
-t.test('prompts: the last user message in each provider shape', async (t) => {
+t.test('prompts: the last user message in each provider shape, without injected context', async (t) => {
   const r = new Report();
-  r.add(call('anthropic.messages', 'claude-sonnet-4', {}, { request: { stream: true, system: [{ type: 'text', text: 'be brief' }], messages: [{ role: 'user', content: 'first' }, { role: 'assistant', content: 'x' }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'out' }, { type: 'text', text: 'and then?' }] }] } }));
+  r.add(call('anthropic.messages', 'claude-sonnet-4', {}, { request: { stream: true, system: [{ type: 'text', text: 'be brief' }], messages: [{ role: 'user', content: 'first' }, { role: 'assistant', content: 'x' }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'out' }, { type: 'text', text: 'and then?' }, { type: 'text', text: '<system-reminder>\nThe date is today.\n</system-reminder>' }] }] } }));
   r.add(call('gemini', 'gemini-2.5-flash', {}, { request: { stream: false, messages: [{ role: 'user', parts: [{ text: 'hola' }] }] } }));
   r.add(call('openai.chat', 'gpt-4o', {}, { request: { stream: false, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'plain string' }] } }));
   const p = r.prompts();
   t.equal(p[0]!.system, 'be brief');
-  t.match(p[0]!.prompt, /and then\?/);
+  t.equal(p[0]!.prompt, 'and then?', "Claude Code's <system-reminder> is not what the user typed");
   t.equal(p[1]!.prompt, 'hola');
   t.equal(p[2]!.prompt, 'plain string');
   t.match(formatPrompts(r), /── .* gpt-4o/);

@@ -2,7 +2,16 @@ import type {
   AgentEvent, LlmCallEvent, ProcExecEvent, ProcExitEvent, ProcSnapshotEvent, ProcOpenEvent,
   ProcConnectEvent, ProcFileOpEvent, HttpRequestEvent, LostEvent, McpCallEvent,
 } from '@agentsight/events';
-import { callCost, findPrice, DEFAULT_PRICES, type PriceTable, type TokenCounts } from './prices.js';
+import { callCost, messagesOf, systemOf, usageOf, DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+
+/** Token totals, counted the normalized way (input includes cached input, output reasoning). */
+export interface TokenCounts {
+  input: number;
+  output: number;
+  cache_read: number;
+  cache_write: number;
+  reasoning: number;
+}
 
 export interface TokenRow extends TokenCounts {
   key: string;
@@ -63,39 +72,18 @@ function zero(): TokenCounts {
 }
 
 function countsOf(c: LlmCallEvent): TokenCounts {
-  const u = c.usage ?? {};
-  return {
-    input: u.input_tokens ?? 0,
-    output: u.output_tokens ?? 0,
-    cache_read: u.cache_read_input_tokens ?? 0,
-    cache_write: u.cache_creation_input_tokens ?? 0,
-    reasoning: u.reasoning_tokens ?? 0,
-  };
+  const u = usageOf(c);
+  return { input: u.input ?? 0, output: u.output ?? 0, cache_read: u.cache_read ?? 0, cache_write: u.cache_write ?? 0, reasoning: u.reasoning ?? 0 };
 }
 
-/** Plain text of a message's content in any of the providers' shapes. */
-export function textOf(content: unknown): string {
-  if (content == null) return '';
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map(textOf).filter(Boolean).join('\n');
-  if (typeof content === 'object') {
-    const o = content as Record<string, unknown>;
-    if (typeof o.text === 'string') return o.text;
-    if (o.content !== undefined) return textOf(o.content);
-    if (Array.isArray(o.parts)) return textOf(o.parts);
-    if (o.type === 'tool_result' || o.type === 'function_call_output') return '';
-  }
-  return '';
-}
-
-function lastUserText(messages: unknown[] | undefined): string {
-  for (let i = (messages?.length ?? 0) - 1; i >= 0; i--) {
-    const m = messages![i] as Record<string, unknown> | string;
-    if (typeof m === 'string') return m;
-    if (m && (m.role === 'user' || m.role === undefined)) {
-      const t = textOf(m.content ?? m.parts ?? m);
-      if (t) return t;
-    }
+/** What the user typed last: the text of the last user message, without the context the agent injected. */
+function lastUserText(c: LlmCallEvent): string {
+  const msgs = messagesOf(c.api, c.request?.messages);
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i]!;
+    if (m.role !== 'user') continue;
+    const t = m.parts.filter((p) => p.type === 'text' && !('injected' in p && p.injected)).map((p) => (p as { content: string }).content).join('\n');
+    if (t) return t;
   }
   return '';
 }
@@ -200,7 +188,7 @@ export class Report {
   }
 
   costOf(c: LlmCallEvent): number | undefined {
-    return callCost(c.api, countsOf(c), findPrice(c.model, this.prices));
+    return callCost(c, this.prices);
   }
 
   /** Token and cost rows grouped by model, provider, process or day. */
@@ -263,8 +251,8 @@ export class Report {
   prompts(): Prompt[] {
     return this.calls.map((c) => ({
       ts: c.ts, id: c.id, model: c.model, pid: c.pid, comm: c.comm,
-      system: c.request?.system == null ? null : textOf(c.request.system) || null,
-      prompt: lastUserText(c.request?.messages),
+      system: systemOf(c.request?.system)?.map((p) => p.content).join('\n') || null,
+      prompt: lastUserText(c),
     }));
   }
 }

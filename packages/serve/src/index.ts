@@ -11,5 +11,4 @@ export * from './redact.js';
 export * from './params.js';
 export * from './query.js';
 export * from './server.js';
-export * from './pricing.js';
 export * from './mock.js';

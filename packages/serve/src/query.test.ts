@@ -1,7 +1,6 @@
 import t from 'tap';
 import { argMatches } from './query.js';
 import { parseParams, BadRequest } from './params.js';
-import { costUsd, priceOf } from './pricing.js';
 
 t.test('argMatches: a tool call and the argv it ran', async (t) => {
   t.ok(argMatches({ command: 'wc -l README.md' }, ['wc', '-l', 'README.md']));
@@ -20,13 +19,4 @@ t.test('parseParams', async (t) => {
   try { parseParams(new URLSearchParams('x=1'), {}); } catch (e) { t.ok(e instanceof BadRequest, 'a BadRequest (HTTP 400)'); }
   t.throws(() => parseParams(new URLSearchParams('limit=1.5'), { limit: 'uint' }), /integer/);
   t.throws(() => parseParams(new URLSearchParams('limit=-1'), { limit: 'uint' }), /non-negative/);
-});
-
-t.test('pricing', async (t) => {
-  t.same(priceOf('claude-sonnet-4-20250514'), [3, 15]);
-  t.same(priceOf('gpt-4o-mini-2024-07-18'), [0.15, 0.6], 'longest prefix wins');
-  t.same(priceOf('models/gemini-2.5-flash'), [0.3, 2.5]);
-  t.equal(priceOf('my-local-llama'), null);
-  t.equal(costUsd('claude-sonnet-4', 1_000_000, 1_000_000), 18);
-  t.equal(costUsd('unknown', 10, 10), null, 'unknown stays unknown, not 0');
 });

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { ACTIVITY_US, type Store } from './store.js';
 import { BadRequest, limitOf, parseParams, rangeOf } from './params.js';
-import { costUsd } from './pricing.js';
+import type { LlmCallEvent } from '@agentsight/events';
+import { costOf, messagesOf, newMessagesFrom, systemOf } from '@agentsight/llm';
 
 /** What the list view keeps of a payload; the detail endpoint returns all of it. */
 const LIST_DATA_MAX = 2048;
@@ -100,8 +101,7 @@ export class Queries {
 
   #callRow(r: Row): Row {
     const tcs = parseJson(r.tool_calls) ?? [];
-    const cost = costUsd(r.model as string | null, r.input_tokens as number | null, r.output_tokens as number | null, r.cache_read as number | null, r.cache_write as number | null);
-    return { ...r, tool_calls: tcs, cost_usd: cost };
+    return { ...r, tool_calls: tcs, cost_usd: costOfRow(r) };
   }
 
   calls(sp: URLSearchParams): Row {
@@ -144,22 +144,29 @@ export class Queries {
     if (!r) return undefined;
     const ev = r.event_id ? this.event(r.event_id as number) : undefined;
     const req = (ev?.request ?? undefined) as Row | undefined;
-    if (!full && req && Array.isArray(req.messages)) {
-      // Each request repeats the whole conversation so far; what is new in it starts after
-      // the last assistant turn. Long sessions would otherwise send it all again per call.
-      const msgs = req.messages as Row[];
-      let last = -1;
-      msgs.forEach((m, i) => { if (m?.role === 'assistant' || m?.role === 'model') last = i; });
-      req.messages = msgs.slice(last + 1);
-      req.messages_offset = last + 1;
-      req.messages_total = msgs.length;
+    // The conversation as the UI draws it, normalized: one message per request item.
+    let conversation: Row | null = null;
+    if (req) {
+      const raw = Array.isArray(req.messages) ? req.messages as unknown[] : [];
+      let messages = messagesOf(r.api as LlmCallEvent['api'], raw);
+      let offset = 0;
+      if (!full) {
+        // Each request repeats the whole conversation so far; what is new in it starts after
+        // the last assistant turn. Long sessions would otherwise send it all again per call.
+        offset = newMessagesFrom(messages);
+        messages = messages.slice(offset);
+        req.messages = raw.slice(offset);
+        req.messages_offset = offset;
+        req.messages_total = raw.length;
+      }
+      conversation = { system: systemOf(req.system) ?? null, messages, offset, total: raw.length };
     }
     const summary = this.#callRow(r);
     const next = this.db.prepare('SELECT id, start_ts FROM calls WHERE pid IS ? AND (start_ts, rowid) > (?, ?) ORDER BY start_ts, rowid LIMIT 1')
       .get(r.pid, r.start_ts, r.rid) as Row | undefined;
     const fd = ev?.fd;
     const peer = typeof fd === 'number' && typeof r.pid === 'number' ? this.peer(r.pid, fd, r.start_ts as number) : null;
-    return { ...summary, event: ev ?? null, next_id: next?.id ?? null, peer, tools: this.toolProcesses(summary, next?.start_ts as number | undefined) };
+    return { ...summary, event: ev ?? null, conversation, next_id: next?.id ?? null, peer, tools: this.toolProcesses(summary, next?.start_ts as number | undefined) };
   }
 
   /**
@@ -333,7 +340,7 @@ export class Queries {
       }
       (s.points as unknown[]).push([from + (u.b as number) * w, u.cpu, u.rss_kb]);
     }
-    const callRows = this.db.prepare(`SELECT start_ts, model, input_tokens, output_tokens, cache_read, cache_write FROM calls
+    const callRows = this.db.prepare(`SELECT start_ts, model, provider, input_tokens, output_tokens, cache_read, cache_write FROM calls
       WHERE start_ts >= ? AND start_ts <= ? ORDER BY start_ts`).all(from, to) as Row[];
     const tok = new Map<number, [number, number, number]>();
     for (const c of callRows) {
@@ -341,12 +348,19 @@ export class Queries {
       const cur = tok.get(b) ?? [0, 0, 0];
       cur[0] += (c.input_tokens as number) ?? 0;
       cur[1] += (c.output_tokens as number) ?? 0;
-      cur[2] += costUsd(c.model as string | null, c.input_tokens as number | null, c.output_tokens as number | null, c.cache_read as number | null, c.cache_write as number | null) ?? 0;
+      cur[2] += costOfRow(c) ?? 0;
       tok.set(b, cur);
     }
     const tokens = [...tok.entries()].sort((a, b) => a[0] - b[0]).map(([b, v]) => [from! + b * w, ...v]);
     return { from, to, bucket_us: w, processes: [...series.values()], tokens };
   }
+}
+
+/** A call row's estimated cost (its token columns hold the normalized counts), or null when unpriced. */
+function costOfRow(r: Row): number | null {
+  const n = (k: string) => (typeof r[k] === 'number' ? r[k] as number : undefined);
+  return costOf(r.model as string | null, r.provider as string | null,
+    { input: n('input_tokens'), output: n('output_tokens'), cache_read: n('cache_read'), cache_write: n('cache_write') }) ?? null;
 }
 
 const LAUNCHERS = new Set(['sh', 'bash', 'zsh', 'dash', 'env', 'node', 'python', 'python3', 'sudo', 'timeout', 'nice']);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { AgentEvent, LlmCallEvent, LlmDeltaEvent, TraceLinkEvent } from '@agentsight/events';
+import { usageOf } from '@agentsight/llm';
 import { redactForStore } from './redact.js';
 
 // The store is SQLite (better-sqlite3, synchronous, in-process): captures of millions of
@@ -270,14 +271,16 @@ export class Store {
       case 'llm/call': {
         const c = ev as LlmCallEvent;
         const text = c.response?.text ?? '';
+        // Counted one way whatever the API (cached input in input_tokens), so that sums and
+        // costs compare across providers.
+        const u = usageOf(c);
         s.upCall!.run({
           id: c.id, event_id: eventId, ts: c.ts, start_ts: c.timing?.start ?? c.ts,
           end_ts: c.timing ? Math.round(c.timing.start + c.timing.duration_ms * 1000) : c.ts,
           pid: c.pid ?? null, comm: c.comm ?? null, provider: c.provider, api: c.api, model: c.model ?? null,
           status: c.status, stream: c.request?.stream ? 1 : 0, ttft_ms: c.timing?.ttft_ms ?? null,
-          duration_ms: c.timing?.duration_ms ?? null, input_tokens: c.usage?.input_tokens ?? null,
-          output_tokens: c.usage?.output_tokens ?? null, cache_read: c.usage?.cache_read_input_tokens ?? null,
-          cache_write: c.usage?.cache_creation_input_tokens ?? null,
+          duration_ms: c.timing?.duration_ms ?? null, input_tokens: u.input ?? null,
+          output_tokens: u.output ?? null, cache_read: u.cache_read ?? null, cache_write: u.cache_write ?? null,
           tool_calls: JSON.stringify(c.response?.tool_calls ?? []),
           preview: text.slice(0, 300),
           state: c.error !== undefined || c.status >= 400 ? 'error' : c.incomplete ? 'incomplete' : 'done',

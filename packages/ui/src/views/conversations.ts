@@ -28,34 +28,24 @@ function toolResult(content: unknown, isError: boolean, id?: string): HTMLElemen
     h('pre', { class: 'out' }, asText(content)));
 }
 
-/** One content block of any provider's message format. */
-function block(b: unknown): Node {
-  if (typeof b === 'string') return markdown(b);
-  const x = (b ?? {}) as Row;
-  switch (x.type) {
-    case 'text': case 'input_text': case 'output_text': return markdown(String(x.text ?? ''));
-    case 'thinking': return h('details', { class: 'thinking' }, h('summary', null, 'thinking'), h('div', { class: 'pre' }, String(x.thinking ?? '')));
-    case 'tool_use': return toolChip(x.name, x.input, x.id);
-    case 'tool_result': return toolResult(x.content, !!x.is_error, x.tool_use_id);
-    case 'function_call': return toolChip(x.name, x.arguments, x.call_id);
-    case 'function_call_output': return toolResult(x.output, false, x.call_id);
-    case 'image': case 'input_image': case 'image_url': return h('span', { class: 'muted' }, '[image]');
+/** One part of a normalized message (the server sends the conversation normalized). */
+function part(p: Row): Node {
+  switch (p.type) {
+    case 'text':
+      // Context the agent added to the turn (Claude Code's <system-reminder>): folded.
+      return p.injected ? h('details', { class: 'injected' }, h('summary', null, 'injected context'), h('div', { class: 'pre' }, String(p.content ?? ''))) : markdown(String(p.content ?? ''));
+    case 'reasoning': return h('details', { class: 'thinking' }, h('summary', null, 'thinking'), h('div', { class: 'pre' }, String(p.content ?? '')));
+    case 'tool_call': return toolChip(p.name, p.arguments, p.id);
+    case 'tool_call_response': return toolResult(p.result, !!p.is_error, p.id ?? p.name);
   }
-  if (typeof x.text === 'string') return markdown(x.text);
-  if (x.functionCall) return toolChip(x.functionCall.name, x.functionCall.args);
-  if (x.functionResponse) return toolResult(x.functionResponse.response, false, x.functionResponse.name);
-  return jsonTree(b, 1);
+  if (/image/.test(String(p.type))) return h('span', { class: 'muted' }, '[image]');
+  return jsonTree(p.content ?? p, 1);
 }
 
-function message(m: unknown): HTMLElement {
-  const x = (m ?? {}) as Row;
-  const role = String(x.role ?? x.type ?? 'message');
+function message(m: Row): HTMLElement {
+  const role = String(m.role ?? 'message');
   const body = h('div', { class: 'msg-body' });
-  const content = x.content ?? x.parts;
-  if (x.type === 'function_call' || x.type === 'function_call_output') body.appendChild(block(x));
-  else if (typeof content === 'string') body.appendChild(role === 'tool' ? toolResult(content, false, x.tool_call_id) : markdown(content));
-  else if (Array.isArray(content)) for (const b of content) body.appendChild(block(b));
-  for (const tc of (x.tool_calls as Row[] | undefined) ?? []) body.appendChild(toolChip(tc.function?.name ?? tc.name, tc.function?.arguments ?? tc.arguments, tc.id));
+  for (const p of (m.parts as Row[] | undefined) ?? []) body.appendChild(part(p));
   return h('div', { class: `msg role-${role}` }, h('div', { class: 'role' }, role), body);
 }
 
@@ -91,14 +81,16 @@ function callCard(c: Row, d: Row | undefined): HTMLElement {
     h('span', { class: 'muted right' }, fmtTime(c.start_ts)),
     h('a', { class: 'small', href: `/events?type=llm/call&q=${encodeURIComponent(c.id)}` }, 'raw'));
   const card = h('section', { class: `call ${streaming ? 'streaming' : ''}`, id: `call-${c.id}`, 'data-sig': `${c.state}|${c.ts}` }, head);
+  const conv = d?.conversation as Row | null | undefined;
   const req = ev?.request as Row | undefined;
-  if (req) {
-    const msgs = (req.messages as unknown[] | undefined) ?? [];
+  if (conv) {
+    const msgs = (conv.messages as Row[] | undefined) ?? [];
     // The API sends only what is new in this request (after the last assistant turn);
     // earlier turns are fetched when unfolded.
-    const offset = (req.messages_offset as number | undefined) ?? 0;
+    const offset = (conv.offset as number | undefined) ?? 0;
     const reqBox = h('div', { class: 'request' });
-    if (req.system) reqBox.appendChild(h('details', { class: 'sys' }, h('summary', null, 'system prompt'), h('div', { class: 'pre' }, asText(req.system))));
+    const system = (conv.system as Row[] | null) ?? [];
+    if (system.length) reqBox.appendChild(h('details', { class: 'sys' }, h('summary', null, 'system prompt'), h('div', { class: 'pre' }, system.map((p) => String(p.content ?? '')).join('\n'))));
     if (offset) {
       const older = h('details', { class: 'older' }, h('summary', null, `${offset} earlier message${offset > 1 ? 's' : ''}`));
       let loaded = false;
@@ -106,13 +98,13 @@ function callCard(c: Row, d: Row | undefined): HTMLElement {
         if (loaded || !older.open) return;
         loaded = true;
         void api<Row>(`calls/${encodeURIComponent(c.id)}`, { full: 1 })
-          .then((full) => { for (const m of ((full.event?.request?.messages as unknown[]) ?? []).slice(0, offset)) older.appendChild(message(m)); })
+          .then((full) => { for (const m of ((full.conversation?.messages as Row[]) ?? []).slice(0, offset)) older.appendChild(message(m)); })
           .catch((e) => older.appendChild(errorBox(e)));
       });
       reqBox.appendChild(older);
     }
     for (const m of msgs) reqBox.appendChild(message(m));
-    if (req.tools?.length) reqBox.appendChild(h('details', { class: 'tools-decl' }, h('summary', null, `${req.tools.length} tools offered`), jsonTree(req.tools, 1)));
+    if (req?.tools?.length) reqBox.appendChild(h('details', { class: 'tools-decl' }, h('summary', null, `${req.tools.length} tools offered`), jsonTree(req.tools, 1)));
     card.appendChild(reqBox);
   }
   const resp = h('div', { class: 'response' }, h('div', { class: 'role' }, 'assistant'));
