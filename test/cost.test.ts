@@ -1,0 +1,71 @@
+// One call costs the same wherever it is shown: the web UI (as-serve's calls API), the OTLP
+// attribute (as-otel), `agentsight report` and the summary `agentsight exec` prints, all
+// from the one price table and cost function in @agentsight/llm. The calls cover each API's
+// own way of counting tokens (Anthropic's cache apart, OpenAI's cache inside, Gemini's
+// thoughts apart), a model whose two old tables disagreed 3x (Opus 4.5), and one unpriced.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import type { AgentEvent, LlmCallEvent, Usage } from '@agentsight/events';
+import { callCost } from '@agentsight/llm';
+import { SpanMapper, type OtlpSpan } from '@agentsight/otel';
+import { Report, summaryLines } from '@agentsight/report';
+import { Queries, Store } from '@agentsight/serve';
+
+const T0 = 1_800_000_000_000_000;
+let n = 0;
+function call(api: LlmCallEvent['api'], provider: string, model: string, usage: Usage): LlmCallEvent {
+  n++;
+  return {
+    v: 1, ts: T0 + n * 1000, src: 'llm', type: 'call', pid: 100 + n, tid: 100 + n, comm: 'agent', id: `c${n}`, provider, api, model,
+    request: { stream: false, messages: [{ role: 'user', content: 'hi' }] },
+    response: { text: 'ok', thinking: null, tool_calls: [], finish_reason: 'stop' },
+    usage, status: 200, timing: { start: T0 + n * 1000 - 500, duration_ms: 0.5 }, conn: `k${n}`, req: `k${n}#0`,
+  };
+}
+
+const calls = [
+  call('anthropic.messages', 'anthropic', 'claude-opus-4-5-20251101', { input_tokens: 1e6, output_tokens: 1e6 }),
+  call('anthropic.messages', 'anthropic', 'claude-sonnet-4-5-20250929', { input_tokens: 1200, cache_read_input_tokens: 50_000, cache_creation_input_tokens: 3000, output_tokens: 800 }),
+  call('openai.chat', 'openai', 'gpt-4o-2024-08-06', { input_tokens: 20_000, cache_read_input_tokens: 15_000, output_tokens: 500 }),
+  call('openai.responses', 'openai', 'gpt-5-codex', { input_tokens: 9000, cache_read_input_tokens: 4000, output_tokens: 700, reasoning_tokens: 300 }),
+  call('gemini', 'google', 'gemini-2.5-flash', { input_tokens: 4000, output_tokens: 200, reasoning_tokens: 900 }),
+  call('openai.chat', 'groq', 'llama-3.3-70b-versatile', { input_tokens: 5000, output_tokens: 1000 }),
+  call('openai.chat', 'ollama', 'my-local-model', { input_tokens: 10, output_tokens: 5 }),
+];
+
+const round = (x: number | null | undefined) => (x == null ? null : Math.round(x * 1e9) / 1e9);
+
+t.test('the same call costs the same in the UI, OTLP, report and the exit summary', async (t) => {
+  const expected = calls.map((c) => round(callCost(c)));
+  t.equal(expected[0], 30, 'Opus 4.5: $5 in and $25 out per million');
+  t.equal(expected[6], null, 'an unknown model has no cost, not 0');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-cost-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new Store(path.join(dir, 's.db'));
+  for (const c of calls) store.insert(c as AgentEvent);
+  store.commit();
+  const ui = new Queries(store).calls(new URLSearchParams('limit=100')).calls as Array<{ id: string; cost_usd: number | null }>;
+  store.close();
+  t.same(calls.map((c) => round(ui.find((r) => r.id === c.id)?.cost_usd)), expected, 'as-serve (the web UI)');
+
+  const spans: OtlpSpan[] = [];
+  const m = new SpanMapper({}, (s) => spans.push(s));
+  for (const c of calls) m.write(c);
+  m.end();
+  const otel = calls.map((c) => {
+    const s = spans.find((x) => x.attributes.some((kv) => kv.key === 'agentsight.http.request' && Object.values(kv.value)[0] === c.req));
+    const v = s?.attributes.find((kv) => kv.key === 'agentsight.llm.cost_usd')?.value;
+    return round(v ? (Object.values(v)[0] as number) : null);
+  });
+  t.same(otel, expected, 'as-otel attribute');
+
+  const report = new Report();
+  for (const c of calls) report.add(c);
+  t.same(calls.map((c) => round(report.costOf(c))), expected, 'agentsight report');
+  const total = expected.reduce((a: number, b) => a + (b ?? 0), 0);
+  t.equal(round(report.summary().cost_usd), round(total), 'the summary adds them up');
+  t.match(summaryLines(report.summary()).join('\n'), `est. cost $${total.toFixed(2)}`, 'agentsight exec prints that total');
+});
