@@ -1,5 +1,6 @@
 import t from 'tap';
 import { apiOfPath, detect } from './detect.js';
+import { otelProviderName } from './providers.js';
 
 t.test('API from the path, provider from the host', async (t) => {
   const cases: Array<[string, string | undefined, string | null, string | null]> = [
@@ -34,4 +35,13 @@ t.test('only POSTs, and REST look-alikes with other bodies are not model calls',
   t.equal(detect('POST', '/v1/threads/t/messages', 'api.openai.com', { role: 'user', content: 'x' }), null);
   t.ok(detect('POST', '/v1/messages', 'proxy.internal', undefined), 'no body to look at: the path decides');
   t.equal(apiOfPath('/v1/responses/'), 'openai.responses', 'trailing slash');
+});
+
+t.test('gen_ai.provider.name from the same table', async (t) => {
+  t.equal(otelProviderName('gemini', 'gemini', 'generativelanguage.googleapis.com'), 'gcp.gemini');
+  t.equal(otelProviderName('openai', 'openai.chat', 'x.openai.azure.com'), 'azure.ai.openai', 'the host wins');
+  t.equal(otelProviderName('mistral', 'openai.chat'), 'mistral_ai');
+  t.equal(otelProviderName('google-code-assist', 'gemini', 'cloudcode-pa.googleapis.com'), 'gcp.gen_ai');
+  t.equal(otelProviderName('openrouter', 'openai.chat', 'openrouter.ai'), 'openrouter', 'no well-known value: the table name');
+  t.equal(otelProviderName('anthropic', 'anthropic.messages', '127.0.0.1:8443'), 'anthropic', 'an unknown host leaves the event provider');
 });
