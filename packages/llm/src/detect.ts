@@ -8,7 +8,7 @@ import { openaiChat } from './openai-chat.js';
 import { openaiResponses } from './openai-responses.js';
 import { gemini } from './gemini.js';
 import { isObj } from './util.js';
-import { providerOf } from './providers.js';
+import { providerOfHost } from './providers.js';
 
 export interface Detected {
   module: ApiModule;
@@ -52,7 +52,7 @@ export function detect(method: string, path: string, host: string | undefined, b
     // `/messages` and `/responses` are common REST shapes elsewhere (mail, chat APIs).
     return null;
   }
-  return { module: MODULES[api], provider: providerOf(host, api) };
+  return { module: MODULES[api], provider: providerOfHost(host) ?? MODULES[api].provider };
 }
 
 function looksLikeModelCall(body: unknown): boolean {

@@ -1,8 +1,6 @@
 // Which provider serves a host, and its name in the OpenTelemetry GenAI conventions: the one
 // table every consumer maps hosts and providers through. A new OpenAI-compatible provider is
 // one row here (its API shape is recognised by the request path, see detect.ts).
-import type { LlmApi } from '@agentsight/events';
-
 export interface ProviderRow {
   /** The name `llm`/`call` events carry in `provider`. */
   name: string;
@@ -38,18 +36,11 @@ export const PROVIDERS: readonly ProviderRow[] = [
 /** Ollama's default port: a local server speaking the OpenAI API. */
 const OLLAMA_PORT = /:11434$/;
 
-/** Who serves an API whose host is not in the table. */
-const DEFAULT_PROVIDER: Record<LlmApi, string> = {
-  'anthropic.messages': 'anthropic',
-  'openai.chat': 'openai',
-  'openai.responses': 'openai',
-  gemini: 'google',
-};
-
 /** Names other producers use for the same providers (OTel's own spellings among them). */
 const ALIASES: Record<string, string> = { gemini: 'google', vertex_ai: 'vertex', mistral_ai: 'mistral', x_ai: 'xai' };
 
-/** The table's provider for a host (`host`, `host:port`, `[v6]:port`), or null when no row names it. */
+/** The table's provider for a host (`host`, `host:port`, `[v6]:port`), or null when no row
+ * names it (then the API module's own `provider` serves it). */
 export function providerOfHost(host: string | undefined): string | null {
   const h = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   for (const row of PROVIDERS) if (row.host.test(h)) return row.name;
@@ -57,18 +48,13 @@ export function providerOfHost(host: string | undefined): string | null {
   return null;
 }
 
-export function providerOf(host: string | undefined, api: LlmApi): string {
-  return providerOfHost(host) ?? DEFAULT_PROVIDER[api];
-}
-
 /**
  * `gen_ai.provider.name` for a call: the host's provider when the table knows the host (an
  * Azure deployment of an OpenAI model is Azure), else the event's provider.
  */
-export function otelProviderName(provider: string, api: string, host?: string): string {
+export function otelProviderName(provider: string, host?: string): string {
   const p = providerOfHost(host) ?? ALIASES[provider.toLowerCase()] ?? provider.toLowerCase();
   const row = PROVIDERS.find((r) => r.name === p);
   if (row) return row.otel ?? row.name;
-  if (p) return p;
-  return api.startsWith('anthropic') ? 'anthropic' : api.startsWith('openai') ? 'openai' : api === 'gemini' ? 'gcp.gemini' : '_OTHER';
+  return p || '_OTHER';
 }

@@ -18,7 +18,7 @@
 // (101).
 import { decodePayload, type HttpRequestEvent, type HttpResponseEvent, type HttpWsEvent } from '@agentsight/events';
 import { apiOfPath } from './detect.js';
-import { providerOf } from './providers.js';
+import { providerOfHost } from './providers.js';
 import { openaiResponses } from './openai-responses.js';
 import type { Delta } from './result.js';
 import type { LlmPending } from './merge.js';
@@ -145,7 +145,7 @@ export class WsResponses {
     else delete req.body_truncated;
     const p: LlmPending = {
       kind: 'llm', req, ref: up.id,
-      det: { module: openaiResponses, provider: providerOf(up.host, 'openai.responses') },
+      det: { module: openaiResponses, provider: providerOfHost(up.host) ?? openaiResponses.provider },
       info, acc: openaiResponses.accumulator(up.path),
       sse: 0, bytes: 0, overflow: false, seenAt: Date.now() * 1000,
     };

@@ -272,7 +272,7 @@ export class SpanMapper {
     const end = endOf(start, ev.timing.duration_ms);
     const key = ev.pid !== undefined ? `pid:${ev.pid}` : `conn:${ev.conn}`;
     const a = this.#agent(key, ev.pid, ev.id, start, ev.comm);
-    const provider = otelProviderName(ev.provider, ev.api, ev.host);
+    const provider = otelProviderName(ev.provider, ev.host);
     const op = operationOf(ev.api);
     const reqModel = paramsOf(ev).model ?? ev.model;
     const usage = usageOf(ev);
