@@ -235,6 +235,14 @@ t.test('Gemini CLI: results answer with ids of their own, linked by name and ord
   t.equal(alerts(out, 'tool_loop').length, 1, 'three identical failing calls');
 });
 
+t.test("the agent's own session id, when its requests carry one, is on the session link", async (t) => {
+  const sid = '4c1f9a2e-0b5d-4e8a-9f3c-2d7e6b1a0c94';
+  const c = llmCall({ pid: A, id: 'c1', start: T0, end: T0 + 10 * MS, text: 'hi' });
+  c.request.params = { metadata: { user_id: `user_ab_account_cd_session_${sid}` } };
+  const [l] = links(run([...agentStart(A), c]), 'session');
+  t.equal((l!.detail as { client_session?: string }).client_session, sid);
+});
+
 t.test("Claude Code deleting its own session key is not a sensitive file", async (t) => {
   const at = T0 + 200 * MS;
   const unlink = (pid: number, path: string, ts: number): AgentEvent => ({ v: 1, ts, src: 'proc', type: 'unlink', pid, comm: 'claude', path, ret: 0 });

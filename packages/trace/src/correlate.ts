@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type {
   AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
 } from '@agentsight/events';
-import { pairResults, toolResultsOf } from '@agentsight/llm';
+import { pairResults, sessionOf, toolResultsOf } from '@agentsight/llm';
 import { intentOf, stableJson, hostsIn, type Intent } from './intent.js';
 import { ProcTable, DEFAULT_PROC_LIMITS, type Proc, type ProcLimits, type FileUse } from './procs.js';
 import { isWriteOpen, resolveArgPath, DEFAULT_ALLOWED_OUTSIDE } from './paths.js';
@@ -236,9 +236,10 @@ export class CorrelateStage implements Stage {
     const { agent: a, parent } = this.#agent(c.pid, c.ts);
     if (!a.cwd) { const cwd = this.#procs.get(c.pid)?.cwd; if (cwd) a.cwd = cwd; }
     if (c.host) a.apiHosts.add(normAddr(c.host.replace(/:\d+$/, '')));
+    const client = sessionOf(c);
     this.#link(c.ts, 'session', a.session, c.id, 1, parent ? ['pid', 'lineage'] : ['pid'], {
       agent_pid: a.pid, ...(parent ? { parent_agent_pid: parent.pid } : {}), ...(c.comm ? { comm: c.comm } : {}),
-      ...(a.cwd ? { cwd: a.cwd } : {}), argv: this.#procs.get(a.pid)?.argv,
+      ...(a.cwd ? { cwd: a.cwd } : {}), argv: this.#procs.get(a.pid)?.argv, ...(client !== undefined ? { client_session: client } : {}),
     });
 
     const msgs = c.request.messages ?? [];
