@@ -88,6 +88,8 @@ t.test('calls, sessions, processes, timeline, metrics', async (t) => {
   t.equal(trimmed.body.event.request.messages_total, 5, 'full=0: the request had five messages');
   t.equal(trimmed.body.event.request.messages_offset, 4, 'of which four were sent before');
   t.same(trimmed.body.event.request.messages.map((m: { role: string }) => m.role), ['user'], 'only the new tool result comes');
+  t.same(d.body.conversation.messages[0], { role: 'user', parts: [{ type: 'text', content: f.userPrompt }] }, 'the conversation comes normalized');
+  t.match(trimmed.body.conversation, { offset: 4, total: 5, messages: [{ role: 'user', parts: [{ type: 'tool_call_response' }] }] }, 'full=0: the normalized conversation is cut the same way');
   const d2 = await api(`calls/${encodeURIComponent(f.callIds[1]!)}`);
   t.same(d2.body.tools[0].processes.map((p: { pid: number }) => p.pid).sort(), [f.failingPid, f.failingPid + 1], 'second tool call: its own processes');
   t.equal(d2.body.tools[0].processes[0].exit_code, f.failingExitCode);
