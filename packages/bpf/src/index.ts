@@ -5,7 +5,11 @@
  * name), read and write maps, and consume ring buffers on Node's own event loop.
  * Everything attached is detached on close and at process exit. Errors are one line.
  */
-export { BpfObject, BpfMap, Link, BpfError, possibleCpus, uprobeMultiSupported, type OpenOptions, type UprobeTarget, type UprobeMultiTarget, type RodataValue } from './object.js';
+export { BpfObject, type OpenOptions } from './object.js';
+export { BpfMap, possibleCpus } from './map.js';
+export { Link, uprobeMultiSupported, type UprobeTarget, type UprobeMultiTarget } from './link.js';
+export { type RodataValue } from './btf.js';
+export { BpfError } from './errors.js';
 export { RingReader, type RingOptions } from './ringbuf.js';
 export { checkPrivileges, ensureTracefs, raiseMemlock, effectiveCaps, type PrivilegeNeeds } from './system.js';
 export { takeLog } from './log.js';
