@@ -6,7 +6,7 @@ import { EXIT, ToolError, runTool } from '@agentsight/cli';
 import { checkPrivileges } from '@agentsight/bpf';
 import {
   sslDataHeadJson,
-  SslSniffer, describeTargets, discoverForComm, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries,
+  SslSniffer, describeTargets, discoverForComm, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries, TLS_FUNCTION_NAMES, TLS_SYSTEM_FILES, TLS_TITLES,
   type TlsTarget,
 } from '@agentsight/sslsniff';
 
@@ -23,7 +23,7 @@ interface Args {
 
 await runTool<Args>({
   name: 'as-sslsniff',
-  summary: 'TLS plaintext capture with eBPF uprobes (OpenSSL, BoringSSL, GnuTLS, NSS)',
+  summary: `TLS plaintext capture with eBPF uprobes (${TLS_TITLES})`,
   usage: 'as-sslsniff [--binary-path PATH]... [-p PID] [-c COMM] [--uid UID] [options]',
   examples: [
     ['as-sslsniff -c curl', 'capture what curl sends and receives over TLS (system libssl)'],
@@ -59,7 +59,7 @@ await runTool<Args>({
     }
     if (!fs.existsSync(file)) throw new ToolError(`${p}: no such file`, EXIT.USAGE);
     const t = findTlsTarget(file, { log });
-    if (!t || !t.symbols.length) throw new ToolError(`${p}: no TLS library found in it (no SSL_read/SSL_write, gnutls_record_*, PR_Read/PR_Write)`);
+    if (!t || !t.symbols.length) throw new ToolError(`${p}: no TLS library found in it (none of ${TLS_FUNCTION_NAMES})`);
     targets.push(t);
   }
   if (args.pid !== undefined && !args.binaryPath?.length) {
@@ -72,7 +72,7 @@ await runTool<Args>({
     targets.push(...systemTlsLibraries({ log }));
     // Programs that carry their own TLS (node, Bun, Claude Code) are found by their name.
     if (args.comm) targets.push(...discoverForComm(args.comm, { log }));
-    if (!targets.length) throw new ToolError('no system TLS library found (libssl.so.3, libssl.so.1.1, libgnutls.so.30, libnspr4.so); use --binary-path');
+    if (!targets.length) throw new ToolError(`no system TLS library found (${TLS_SYSTEM_FILES}); use --binary-path`);
   }
 
   if (args.listTargets) {

@@ -2,8 +2,9 @@
 // `data` event holding the call's bytes, handshakes become `handshake` events, and each
 // (process, SSL object) gets a connection id that changes when the object starts a new
 // session (so a reused pointer does not merge two connections).
-import { monoToWallUs, withPayload, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent, type TlsLib } from '@agentsight/events';
-import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, LIB_NAMES, type RecordHeader } from './record.js';
+import { monoToWallUs, withPayload, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
+import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
+import { libById, TLS_LIBRARIES } from './tls-libraries.js';
 
 export type SslOut = SslDataEvent | SslHandshakeEvent;
 /** A data event before its payload is encoded. */
@@ -201,7 +202,7 @@ export class Assembler {
       dir: dir ? 'write' : 'read',
       seq: h.seq,
       len: h.len,
-      lib: (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib,
+      lib: libById(h.lib),
       latency_us: Math.round(h.latNs / 1000),
     };
     if (truncated) {
@@ -216,8 +217,8 @@ export class Assembler {
 
   #handshake(h: RecordHeader): void {
     const st = this.#conn(h.pid, h.conn);
-    const lib = (LIB_NAMES[h.lib] ?? 'openssl') as TlsLib;
-    const ok = lib === 'gnutls' ? h.ret === 0 : h.ret === 1;
+    const lib = libById(h.lib);
+    const ok = h.ret === TLS_LIBRARIES[lib].handshakeOk;
     if (ok && (st.seen[0] || st.seen[1])) Assembler.#newSession(st);
     this.stats.handshakes++;
     this.emit({

@@ -22,7 +22,7 @@
  */
 import { createRequire } from 'node:module';
 import { ehFrameFunctionStarts, type ElfFile } from './elf.js';
-import type { TlsSymbol } from './targets.js';
+import type { TlsSymbol } from './tls-libraries.js';
 import { binaryKey, cacheGet, cachePut } from './tlscache.js';
 
 const require = createRequire(import.meta.url);

@@ -10,5 +10,6 @@ export * from './tlscache.js';
 export * from './record.js';
 export * from './assemble.js';
 export * from './probes.js';
+export * from './tls-libraries.js';
 export * from './capture.js';
 export * from './procs.js';

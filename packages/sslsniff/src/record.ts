@@ -1,7 +1,6 @@
 // The binary records bpf/sslsniff.bpf.c writes to its ring buffer, and its counters.
 // Layouts mirror `struct rec_hdr` and `struct stats` there (checked by _Static_assert on
 // the C side and by the kernel tests on this side).
-import type { TlsLib } from '@agentsight/events';
 
 export const HDR_SIZE = 88;
 /** Bytes of one record's payload at most (CHUNK in the BPF program). */
@@ -11,9 +10,6 @@ export const KIND_DATA = 1;
 export const KIND_HANDSHAKE = 2;
 export const F_FAULT = 1;
 export const F_CAPPED = 2;
-
-export const LIB_IDS: Record<TlsLib, number> = { openssl: 1, boringssl: 2, gnutls: 3, nss: 4 };
-export const LIB_NAMES: Record<number, TlsLib> = { 1: 'openssl', 2: 'boringssl', 3: 'gnutls', 4: 'nss' };
 
 /** Attach cookie bits (CK_* in the BPF program). */
 export const CK_WRITE = 1 << 8;

@@ -1,21 +1,18 @@
 /**
- * TLS target discovery: which file carries which TLS library, and at which file offsets
- * its plaintext read/write functions start. Exported or symtab symbols first; stripped
- * static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
+ * TLS target discovery: which file carries which TLS library (tls-libraries.ts), and at
+ * which file offsets its plaintext read/write functions start. Exported or symtab symbols
+ * first; stripped static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
  */
 import { readFileSync, readlinkSync, statSync, existsSync, realpathSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { ElfFile, STT_FUNC, STT_GNU_IFUNC, type ElfSymbol } from './elf.js';
 import { locateBoringSsl } from './boringssl.js';
+import type { TlsLib } from '@agentsight/events';
+import { CK_WRITE } from './record.js';
+import { TLS_LIBRARIES, TLS_LIB_NAMES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
 
-export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss';
+export type { TlsLib, TlsSymbol };
 
-export interface TlsSymbol {
-  name: string;
-  /** File offset of the function's first instruction: what uprobes attach by. */
-  offset: number;
-  method: 'dynsym' | 'symtab' | 'heuristic';
-}
 
 export interface TlsTarget {
   path: string;
@@ -24,17 +21,11 @@ export interface TlsTarget {
   note?: string;
 }
 
-export const OPENSSL_FUNCS = ['SSL_write', 'SSL_read', 'SSL_write_ex', 'SSL_read_ex', 'SSL_do_handshake'] as const;
-export const GNUTLS_FUNCS = ['gnutls_record_send', 'gnutls_record_recv'] as const;
-export const NSPR_FUNCS = ['PR_Write', 'PR_Read', 'PR_Send', 'PR_Recv'] as const;
+type Row = TlsLibrary;
+const row = (l: TlsLib): Row => TLS_LIBRARIES[l];
+const isWrite = (l: TlsLib, f: string) => (row(l).functions[f]!.flags & CK_WRITE) !== 0;
 
-// Symbols only BoringSSL defines; OpenSSL 1.1/3.x exports none of them.
-const BORINGSSL_MARKERS = ['BORINGSSL_self_test', 'CRYPTO_is_confidential_build', 'SSL_CTX_set_grease_enabled',
-  'SSL_set_strict_cipher_list', 'SSL_CTX_set_strict_cipher_list', 'BORINGSSL_integrity_test'];
-// Symbols only OpenSSL defines (BoringSSL keeps OpenSSL_version for compatibility, so not that).
-const OPENSSL_MARKERS = ['OPENSSL_version_major', 'OPENSSL_init_crypto', 'OSSL_PROVIDER_load', 'SSL_CTX_set_ciphersuites'];
-
-const WANTED = new Set<string>([...OPENSSL_FUNCS, ...GNUTLS_FUNCS, ...NSPR_FUNCS, ...BORINGSSL_MARKERS, ...OPENSSL_MARKERS]);
+const WANTED = new Set<string>(TLS_LIB_NAMES.flatMap((l) => [...Object.keys(row(l).functions), ...(row(l).markers ?? []), ...(row(l).shimIfImports ?? [])]));
 
 function isDefinedFunc(s: ElfSymbol): boolean {
   return s.shndx !== 0 && (s.type === STT_FUNC || s.type === STT_GNU_IFUNC) && s.value !== 0;
@@ -86,25 +77,28 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
       return out;
     };
 
-    const ossl = pick(OPENSSL_FUNCS);
-    if (ossl.some((s) => s.name === 'SSL_write' || s.name === 'SSL_write_ex')) {
-      // GnuTLS ships an OpenSSL-compatible shim (libgnutls-openssl) whose SSL_write calls
-      // gnutls_record_send: hooking both would report every byte twice.
-      if (undefinedNames.has('gnutls_record_send') && !defined.has('gnutls_record_send')) return null;
-      const boring = BORINGSSL_MARKERS.some((m) => defined.has(m));
-      const openssl = OPENSSL_MARKERS.some((m) => defined.has(m));
-      const lib: TlsLib = boring && !openssl ? 'boringssl' : 'openssl';
-      return { path, lib, symbols: ossl };
+    const tried = new Set<Row['functions']>();
+    for (const lib of TLS_LIB_NAMES) {
+      const fns = row(lib).functions;
+      if (tried.has(fns)) continue;
+      tried.add(fns);
+      const found = pick(Object.keys(fns));
+      if (!found.some((f) => isWrite(lib, f.name))) continue;
+      // Libraries exporting the same functions (OpenSSL, BoringSSL) are told apart by the
+      // symbols only one of them defines; without a verdict, the first in the table.
+      const alike = TLS_LIB_NAMES.filter((l) => row(l).functions === fns);
+      const marked = alike.filter((l) => row(l).markers?.some((m) => defined.has(m)));
+      const which = marked.length === 1 ? marked[0]! : lib;
+      if (alike.some((l) => row(l).shimIfImports?.some((f) => undefinedNames.has(f) && !defined.has(f)))) return null;
+      return { path, lib: which, symbols: found };
     }
-    const gnutls = pick(GNUTLS_FUNCS);
-    if (gnutls.length) return { path, lib: 'gnutls', symbols: gnutls };
-    const nspr = pick(NSPR_FUNCS);
-    if (nspr.length) return { path, lib: 'nss', symbols: nspr };
 
     if (opts.heuristic === false) return null;
-    const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
-    if (found && found.symbols.length) {
-      return { path, lib: 'boringssl', symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
+    for (const lib of TLS_LIB_NAMES.filter((l) => row(l).locatedWhenStripped)) {
+      const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
+      if (found && found.symbols.length) {
+        return { path, lib, symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
+      }
     }
     return null;
   } finally {
@@ -170,19 +164,17 @@ function findLib(names: string[], dirs = LIB_DIRS): string | null {
   return null;
 }
 
-/** The system's shared TLS libraries: OpenSSL (3 and 1.1), GnuTLS and NSS (hooked in NSPR). */
+/** The system's shared TLS libraries (the table's systemFiles). */
 export function systemTlsLibraries(opts: FindOptions & { dirs?: string[] } = {}): TlsTarget[] {
   const dirs = opts.dirs ?? LIB_DIRS;
   const candidates: string[] = [];
-  for (const n of ['libssl.so.3', 'libssl.so.1.1', 'libgnutls.so.30']) {
-    const p = findLib([n], dirs);
-    if (p) candidates.push(p);
-  }
-  // NSS does its plaintext I/O through NSPR's PR_Write/PR_Read on the SSL layer, so hook
-  // libnspr4 — but only where NSS is installed, otherwise NSPR I/O is not TLS at all.
-  if (findLib(['libssl3.so', 'libnss3.so'], dirs)) {
-    const p = findLib(['libnspr4.so'], dirs);
-    if (p) candidates.push(p);
+  for (const lib of TLS_LIB_NAMES) {
+    const { systemFiles, systemOnlyWith } = row(lib);
+    if (systemOnlyWith && !findLib([...systemOnlyWith], dirs)) continue;
+    for (const n of systemFiles) {
+      const p = findLib([n], dirs);
+      if (p) candidates.push(p);
+    }
   }
   const out: TlsTarget[] = [];
   const seen = new Set<string>();
