@@ -1,7 +1,6 @@
 import { encodePayload, type HttpRequestEvent, type HttpResponseEvent } from '@agentsight/events';
 import { ContentDecoder } from './decode.js';
 import { headerValue, type MessageHead } from './http1.js';
-import type { Pairing } from './session.js';
 import type { SseParser } from './sse.js';
 
 // Message bodies, whatever the protocol that frames them: content-decoded, kept within
@@ -11,6 +10,15 @@ import type { SseParser } from './sse.js';
 const SSE_FALLBACK_BYTES = 64 * 1024;
 /** Body bytes a connection may hold at once, in units of the per-message limit. */
 const CONN_BODY_FACTOR = 4;
+
+/** A request and the response it gets, joined by `id`. */
+export interface Pairing {
+  id: string;
+  method: string;
+  /** When the request was complete (µs), once it is. */
+  endTs?: number;
+  startTs: number;
+}
 
 /** A message being assembled. */
 export class Msg {

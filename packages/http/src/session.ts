@@ -1,5 +1,7 @@
 import type { AgentEvent, SslDataEvent } from '@agentsight/events';
-import type { Bodies, Msg } from './body.js';
+import type { Bodies, Msg, Pairing } from './body.js';
+
+export type { Pairing };
 
 // What a connection offers the protocol it speaks (conn-h1.ts, conn-h2.ts, conn-ws.ts):
 // the event being parsed, request ids, the body store, and the http events every
@@ -25,15 +27,6 @@ export interface ConnOptions {
   maxBodyBytes: number;
   maxHeadBytes: number;
   reorderMaxPending: number;
-}
-
-/** A request and the response it gets, joined by `id`. */
-export interface Pairing {
-  id: string;
-  method: string;
-  /** When the request was complete (µs), once it is. */
-  endTs?: number;
-  startTs: number;
 }
 
 export type Trailers = Array<[string, string]> | null;

@@ -4,15 +4,7 @@ import { timeline } from './views/timeline.js';
 import { processes } from './views/processes.js';
 import { events } from './views/events.js';
 import { metrics } from './views/metrics.js';
-
-export interface View {
-  /** Draw into `root` for these URL parameters. */
-  render(root: HTMLElement, params: URLSearchParams): Promise<void>;
-  /** New events were stored (id of the newest); refresh what is shown. */
-  live?(lastId: number): Promise<void> | void;
-}
-
-export type ViewFactory = () => View;
+import type { View, ViewFactory } from './router.js';
 
 const VIEWS: Record<string, [string, ViewFactory]> = {
   conversations: ['Conversations', conversations],
@@ -24,24 +16,6 @@ const VIEWS: Record<string, [string, ViewFactory]> = {
 
 let current: View | undefined;
 let currentName = '';
-
-/** Go to a view with these filters; the URL is the state, so any view can be shared. */
-export function navigate(path: string, params: Record<string, string | number | undefined | null> = {}, replace = false): void {
-  const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, String(v));
-  const url = `${path}${qs.size ? `?${qs}` : ''}`;
-  if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
-  void route();
-}
-
-/** Update the query string without re-rendering (selection inside a view). */
-export function setParams(params: Record<string, string | number | undefined | null>): void {
-  const qs = new URLSearchParams(location.search);
-  for (const [k, v] of Object.entries(params)) {
-    if (v === undefined || v === null || v === '') qs.delete(k); else qs.set(k, String(v));
-  }
-  history.replaceState(null, '', `${location.pathname}${qs.size ? `?${qs}` : ''}`);
-}
 
 async function route(): Promise<void> {
   let name = location.pathname.replace(/^\/+|\/+$/g, '') || 'conversations';

@@ -1,6 +1,6 @@
 import { api, argvText, clear, errorBox, exitBadge, fmtCost, fmtDur, fmtNum, fmtTime, h, jsonTree, markdown } from '../dom.js';
-import { navigate } from '../main.js';
-import type { View } from '../main.js';
+import { navigate } from '../router.js';
+import type { View } from '../router.js';
 
 type Row = Record<string, any>;
 

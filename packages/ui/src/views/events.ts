@@ -1,6 +1,6 @@
 import { api, argvText, clear, errorBox, fmtTime, h, jsonTree } from '../dom.js';
-import { navigate, setParams } from '../main.js';
-import type { View } from '../main.js';
+import { navigate, setParams } from '../router.js';
+import type { View } from '../router.js';
 
 type Row = Record<string, any>;
 const SOURCES = ['', 'llm', 'http', 'proc', 'stdio', 'ssl', 'mcp', 'trace', 'meta'];

@@ -1,5 +1,5 @@
 import { api, clear, errorBox, fmtCost, fmtTime, h, s } from '../dom.js';
-import type { View } from '../main.js';
+import type { View } from '../router.js';
 
 type Row = Record<string, any>;
 interface Series { name: string; points: Array<[number, number]>; kind?: 'line' | 'bar' }

@@ -1,6 +1,6 @@
 import { api, argvText, clear, errorBox, exitBadge, fmtDur, fmtTime, h } from '../dom.js';
-import { navigate, setParams } from '../main.js';
-import type { View } from '../main.js';
+import { navigate, setParams } from '../router.js';
+import type { View } from '../router.js';
 
 type Row = Record<string, any>;
 

@@ -1,6 +1,6 @@
 import { api, argvText, clear, errorBox, fmtDur, fmtTime, h, s } from '../dom.js';
-import { navigate, setParams } from '../main.js';
-import type { View } from '../main.js';
+import { navigate, setParams } from '../router.js';
+import type { View } from '../router.js';
 import { buildTree } from './processes.js';
 
 type Row = Record<string, any>;
