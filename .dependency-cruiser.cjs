@@ -9,7 +9,7 @@ const LAYERS = [
   // The event schema and NDJSON; launching processes; the mock LLM server tests run against.
   ['events', 'launch', 'mock-llm'],
   // Tool conventions (flags, exit codes, output); the BPF loader (which never imports the
-  // CLI: it reports BpfError kinds, the CLI maps them to exit codes); wire decoders.
+  // CLI: it throws BpfErrors, the CLI maps them to exit 77); wire decoders.
   ['cli', 'bpf', 'http', 'mcp'],
   // Capture on the loader; the normalized LLM call.
   ['proc', 'sslsniff', 'llm'],

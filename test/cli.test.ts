@@ -111,3 +111,12 @@ t.test('SIGTERM: flushes whole lines and exits 0', async (t) => {
   t.ok(out.endsWith('\n'), 'ends on a whole line');
   t.equal(parseNdjson(out).length, N);
 });
+
+t.test('a BpfError (what the loader throws for a missing privilege or kernel feature) ends a tool with 77 and one line', async (t) => {
+  // The loader does not import the CLI: this is the whole contract between them.
+  const src = `import { runTool } from '@agentsight/cli'; import { BpfError } from '@agentsight/bpf';
+    await runTool({ name: 'as-x', summary: 'x' }, async () => { throw new BpfError('needs root, or CAP_BPF and CAP_PERFMON'); });`;
+  const r = await runCommand(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT });
+  t.equal(r.code, 77);
+  t.equal(r.stderr, 'as-x: needs root, or CAP_BPF and CAP_PERFMON\n');
+});

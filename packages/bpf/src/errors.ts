@@ -3,11 +3,11 @@ import { explain, takeLog } from './log.js';
 
 /**
  * A failure of libbpf or the kernel, as one line; `errno` is the positive error number.
- * `kind` says what the caller can do about it: 'missing' is a privilege or kernel feature
- * this host lacks (a tool exits 77 on it), 'failed' anything else.
+ * It means a privilege or kernel feature this host lacks: runTool (@agentsight/cli) ends
+ * the tool with exit 77 on it, so the loader needs no exit codes of its own.
  */
 export class BpfError extends Error {
-  constructor(message: string, readonly errno: number = 0, readonly log: string[] = [], readonly kind: 'missing' | 'failed' = 'failed') {
+  constructor(message: string, readonly errno: number = 0, readonly log: string[] = []) {
     super(message);
     this.name = 'BpfError';
   }

@@ -1,11 +1,9 @@
 // Preconditions for running BPF: privileges, kernel BTF, tracefs, memlock. Each failure is
-// a BpfError of kind 'missing', one line naming what is missing (a tool exits 77 on it).
+// a BpfError, one line naming what is missing (a tool exits 77 on it).
 import fs from 'node:fs';
 import koffi from 'koffi';
 import { libbpf } from './libbpf.js';
 import { BpfError } from './errors.js';
-
-const missing = (why: string) => new BpfError(why, 0, [], 'missing');
 
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
@@ -25,23 +23,23 @@ export interface PrivilegeNeeds {
 }
 
 /**
- * Check what loading and attaching BPF programs needs here, throwing a BpfError of kind
- * 'missing' that names the first missing piece.
+ * Check what loading and attaching BPF programs needs here, throwing a BpfError that
+ * names the first missing piece.
  */
 export function checkPrivileges(needs: PrivilegeNeeds = {}): void {
   const caps = effectiveCaps();
   const admin = has(caps, CAP_SYS_ADMIN);
   if (!admin && !(has(caps, CAP_BPF) && has(caps, CAP_PERFMON))) {
     const uid = process.geteuid?.() ?? -1;
-    throw missing(`needs root, or CAP_BPF and CAP_PERFMON (running as uid ${uid} without them)`);
+    throw new BpfError(`needs root, or CAP_BPF and CAP_PERFMON (running as uid ${uid} without them)`);
   }
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) {
-    throw missing('the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; needs CONFIG_DEBUG_INFO_BTF=y)');
+    throw new BpfError('the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; needs CONFIG_DEBUG_INFO_BTF=y)');
   }
   try {
     const lockdown = fs.readFileSync('/sys/kernel/security/lockdown', 'utf8');
     if (lockdown.includes('[confidentiality]')) {
-      throw missing('kernel lockdown is in confidentiality mode, which forbids BPF reads of memory');
+      throw new BpfError('kernel lockdown is in confidentiality mode, which forbids BPF reads of memory');
     }
   } catch (e) {
     if (e instanceof BpfError) throw e;
@@ -49,7 +47,7 @@ export function checkPrivileges(needs: PrivilegeNeeds = {}): void {
   try {
     libbpf();
   } catch (e) {
-    throw missing((e as Error).message);
+    throw new BpfError((e as Error).message);
   }
   if (needs.tracefs) ensureTracefs();
   raiseMemlock();
@@ -65,7 +63,7 @@ export function ensureTracefs(): string {
   const r = lb.mount('nodev', target, 'tracefs', 0, null) as number;
   if (r !== 0) {
     const e = koffi.errno();
-    throw missing(`tracefs is not mounted and mounting it on ${target} failed: ${String(lb.strerror(e))}`);
+    throw new BpfError(`tracefs is not mounted and mounting it on ${target} failed: ${String(lb.strerror(e))}`);
   }
   return target;
 }
