@@ -59,6 +59,7 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 #define CK_RET32 (1 << 9)   /* returns int (SSL_read, PR_Read), not ssize_t */
 #define CK_EX (1 << 10)     /* returns 1/0, length through the 4th argument (SSL_read_ex) */
 
+/* Library ids are the rows of packages/sslsniff/src/tls-libraries.ts (its test checks these). */
 #define LIB_GNUTLS 3
 
 #define KIND_DATA 1
