@@ -43,6 +43,7 @@ await runTool<Args>({
       maxPending: args.maxPending,
       idleTimeoutMs: args.idleTimeout * 1000,
       maxCallBytes: args.maxCallMb * 1024 * 1024,
+      warn: (m) => ctx.warn(`${ctx.position}: ${m}`),
     }, emit)),
     ...(args.correlate ? [(emit: Emit) => (correlate = new CorrelateStage({ loopThreshold: args.loopThreshold }, emit))] : []),
   ], (ev) => { ctx.out.write(ev); });

@@ -59,6 +59,8 @@ export interface ToolContext {
   /** Resolves when a stop was requested (signal, or the reader of our output went away). */
   stopped: Promise<string>;
   readonly stopping: boolean;
+  /** `file:line` of the event a filter tool (runFilter) is processing, for diagnostics about it. */
+  position: string;
   /** Lines printed on stderr at exit when stderr is a terminal and --quiet is not set. */
   summary: string[];
   color: InstanceType<typeof Chalk>;
@@ -123,6 +125,7 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
     stopped,
     get stopping() { return stopping; },
     summary: [],
+    position: '',
     color,
   };
 
@@ -217,14 +220,16 @@ export async function runFilter(args: CommonArgs, ctx: ToolContext, stage: Stage
         throw new ToolError(`${name}: ${(e as Error).message}`);
       }
       current = input;
-      const ended = readEvents(input, (ev: AgentEvent) => {
+      const shown = name === '-' ? '<stdin>' : name;
+      const ended = readEvents(input, (ev: AgentEvent, lineNo: number) => {
+        ctx.position = `${shown}:${lineNo}`;
         stage.write(ev);
         if (ctx.out.closed) { input.destroy(); return; }
         if (!input.isPaused() && ctx.out.full) {
           input.pause();
           void ctx.out.drained().then(() => input.resume());
         }
-      }, { name: name === '-' ? '<stdin>' : name, strict: args.strict });
+      }, { name: shown, strict: args.strict });
       const stop = ctx.stopped.then(() => null);
       try {
         const r = await Promise.race([ended, stop]);

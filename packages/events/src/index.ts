@@ -8,6 +8,7 @@ export * from './payload.js';
 export * from './clock.js';
 export * from './validate.js';
 export * from './ndjson.js';
+export * from './json.js';
 export * from './stage.js';
 export * from './order.js';
 export { escapeJsonBytes, escapeJsonInto, fastJsonBytes, lastEscapedAscii } from './jsonbytes.js';

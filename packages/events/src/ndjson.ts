@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import type { AgentEvent } from './types.js';
 import { validateEvent } from './validate.js';
+import { MAX_EVENT_DEPTH, parseJson } from './json.js';
 import { escapeJsonBytes, escapeJsonInto, lastEscapedAscii } from './jsonbytes.js';
 
 const UTF8_TAIL = Buffer.from('","enc":"utf8"}\n');
@@ -70,12 +71,9 @@ export function readEvents(
       if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
       if (line.length === 0) return;
       if (!isUtf8(line)) return fail('invalid UTF-8');
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line.toString('utf8'));
-      } catch (e) {
-        return fail(`invalid JSON: ${(e as Error).message}`);
-      }
+      const parsed = parseJson(line.toString('utf8'), MAX_EVENT_DEPTH);
+      if (!parsed.ok) return fail(parsed.reason);
+      const obj = parsed.value;
       const why = validate ? validateEvent(obj) : (typeof obj === 'object' && obj !== null && !Array.isArray(obj) ? null : 'not a JSON object');
       if (why) return fail(why);
       events++;

@@ -1,11 +1,11 @@
 import {
-  decodePayload, type AgentEvent, type Emit, type HttpRequestEvent, type HttpResponseEvent, type HttpSseEvent,
+  decodePayload, MAX_PAYLOAD_DEPTH, type AgentEvent, type Emit, type HttpRequestEvent, type HttpResponseEvent, type HttpSseEvent,
   type HttpWsEvent, type LlmCallEvent, type LlmDeltaEvent, type Stage, type StdioDataEvent,
 } from '@agentsight/events';
 import { McpTracker, parseRpc, type McpOptions, type Where } from '@agentsight/mcp';
 import { detect, type Detected } from './detect.js';
 import type { Accumulator, Delta, RequestInfo } from './result.js';
-import { tryJson } from './util.js';
+import { deepPayloads, tryJson } from './util.js';
 import { WsResponses } from './ws.js';
 
 export interface MergeOptions {
@@ -20,6 +20,8 @@ export interface MergeOptions {
   /** Streamed bytes merged per call; the rest is not (the call is marked incomplete). */
   maxCallBytes?: number;
   mcp?: McpOptions;
+  /** Diagnostics about the event just written (a payload kept as raw text). */
+  warn?: (msg: string) => void;
 }
 
 export interface LlmPending {
@@ -76,7 +78,7 @@ function headerHas(h: Record<string, string> | undefined, name: string, needle: 
  */
 export class MergeStage implements Stage {
   #emit: Emit;
-  #opts: Required<Omit<MergeOptions, 'mcp'>>;
+  #opts: Required<Omit<MergeOptions, 'mcp' | 'warn'>> & Pick<MergeOptions, 'warn'>;
   #pending = new Map<string, Pending>();
   #mcp: McpTracker;
   #ws: WsResponses;
@@ -91,6 +93,7 @@ export class MergeStage implements Stage {
       maxPending: opts.maxPending ?? 4096,
       idleTimeoutMs: opts.idleTimeoutMs ?? 15 * 60 * 1000,
       maxCallBytes: opts.maxCallBytes ?? 256 * 1024 * 1024,
+      warn: opts.warn,
     };
     this.#mcp = new McpTracker(opts.mcp ?? {}, (ev) => {
       if (ev.src === 'mcp' && ev.type === 'call') this.stats.mcpCalls++;
@@ -110,6 +113,12 @@ export class MergeStage implements Stage {
   }
 
   write(ev: AgentEvent): void {
+    const deep = deepPayloads();
+    this.#write(ev);
+    if (deepPayloads() !== deep) this.#opts.warn?.(`JSON nested deeper than ${MAX_PAYLOAD_DEPTH}: kept as raw text`);
+  }
+
+  #write(ev: AgentEvent): void {
     if (ev.ts > this.#lastTs) this.#lastTs = ev.ts;
     if (ev.src === 'http') {
       switch (ev.type) {

@@ -1,4 +1,4 @@
-import type { Usage } from '@agentsight/events';
+import { parseJson, type Usage } from '@agentsight/events';
 
 export type Obj = Record<string, unknown>;
 
@@ -15,13 +15,22 @@ export function count(x: unknown): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined;
 }
 
-/** Parse JSON, or undefined when it is not JSON. */
+let deep = 0;
+
+/**
+ * Payloads refused so far for nesting too deep. Counted here rather than passed up, since
+ * they are parsed deep inside the provider modules; MergeStage reads it around each event.
+ */
+export function deepPayloads(): number {
+  return deep;
+}
+
+/** Parse JSON (depth-bounded), or undefined when it is not JSON or nested too deep. */
 export function tryJson(s: string): unknown {
-  try {
-    return JSON.parse(s) as unknown;
-  } catch {
-    return undefined;
-  }
+  const r = parseJson(s);
+  if (r.ok) return r.value;
+  if (r.reason.startsWith('JSON nested')) deep++;
+  return undefined;
 }
 
 /**

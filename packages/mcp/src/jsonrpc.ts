@@ -1,3 +1,5 @@
+import { parseJson } from '@agentsight/events';
+
 /** A JSON-RPC 2.0 message, classified. */
 export type RpcMessage =
   | { kind: 'request'; id: string | number; method: string; params?: unknown }
@@ -39,9 +41,6 @@ export function messagesOf(x: unknown): RpcMessage[] {
 export function parseRpc(text: string): RpcMessage[] {
   const t = text.trim();
   if (!t || (t[0] !== '{' && t[0] !== '[')) return [];
-  try {
-    return messagesOf(JSON.parse(t));
-  } catch {
-    return [];
-  }
+  const r = parseJson(t);
+  return r.ok ? messagesOf(r.value) : [];
 }
