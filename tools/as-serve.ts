@@ -41,6 +41,14 @@ await runTool<Args>({
   let store: Store;
   try { store = new Store(args.db); } catch (e) { throw new ToolError(`${args.db}: ${(e as Error).message}`); }
   ctx.onStop(() => store.close());
+  // A write that fails (a full disk) stops the store with what earlier commits wrote kept;
+  // the commit timer may be the one to meet it, so it is also awaited beside everything else.
+  const storeFailed = (e: Error) => new ToolError(`${args.db}: ${e.message}; the ${store.lastId} events stored before it are kept`);
+  const failed = new Promise<never>((_, reject) => store.onFailure((e) => reject(storeFailed(e))));
+  failed.catch(() => { /* raced below */ });
+  const guard = async <T>(p: Promise<T>): Promise<T> => {
+    try { return await Promise.race([p, failed]); } catch (e) { throw store.failure ? storeFailed(store.failure) : e; }
+  };
 
   let server;
   try {
@@ -66,34 +74,37 @@ await runTool<Args>({
     const c = correlator;
     const tick = setInterval(() => c.tick(Date.now() * 1000), 1000);
     tick.unref();
-    ctx.onStop(() => { clearInterval(tick); c.end(); store.commit(); });
+    ctx.onStop(() => { clearInterval(tick); if (!store.failure) { c.end(); store.commit(); } });
   }
   for (const f of files) {
     if (ctx.stopping) break;
     const list = f === '-' ? ['-'] : args.rotated ? expandRotated(f) : [f];
     for (const name of list) {
       if (name === '-') {
-        const r = await ingestStream(store, process.stdin, { strict: args.strict, onError, put });
+        const r = await guard(ingestStream(store, process.stdin, { strict: args.strict, onError, put }));
         ctx.info(`<stdin>: ${r.events} events stored`);
         continue;
       }
       if (!fs.existsSync(name)) throw new ToolError(`${name}: no such file`);
       const t0 = Date.now();
+      let r;
       try {
-        const r = await ingestFile(store, name, { strict: args.strict, onError, signal: abort.signal, put });
-        ctx.info(`${name}: ${r.events} events stored${r.skipped ? `, ${r.skipped} already stored` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        r = await guard(ingestFile(store, name, { strict: args.strict, onError, signal: abort.signal, put }));
       } catch (e) {
-        throw new ToolError((e as Error).message);
+        throw e instanceof ToolError ? e : new ToolError((e as Error).message);
       }
+      ctx.info(`${name}: ${r.events} events stored${r.skipped ? `, ${r.skipped} already stored` : ''}${ctx.stopping ? ' (stopped)' : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
   }
   if (!files.length && !process.stdin.isTTY) {
-    const r = await Promise.race([ingestStream(store, process.stdin, { strict: args.strict, onError, put }), ctx.stopped.then(() => null)]);
+    const r = await guard(Promise.race([ingestStream(store, process.stdin, { strict: args.strict, onError, put }), ctx.stopped.then(() => null)]));
     if (r) ctx.info(`<stdin> ended: ${r.events} events stored; still serving (Ctrl-C to stop)`);
   }
   // End of input: tool calls still waiting for their next request are decided now.
-  correlator?.end();
-  store.commit();
+  await guard((async () => {
+    correlator?.end();
+    store.commit();
+  })());
   ctx.summary.push(`${store.lastId} events in ${args.db}`);
-  await ctx.stopped;
+  await guard(ctx.stopped);
 });

@@ -82,6 +82,16 @@ export function readEvents(
 
     input.on('data', (chunk: Buffer) => {
       if (failed) return;
+      try {
+        onData(chunk);
+      } catch (e) {
+        // The consumer failed (e.g. its store's disk is full): the read fails with its error.
+        failed = true;
+        input.destroy();
+        reject(e);
+      }
+    });
+    const onData = (chunk: Buffer) => {
       if (typeof chunk === 'string') chunk = Buffer.from(chunk);
       let start = 0;
       for (;;) {
@@ -116,19 +126,24 @@ export function readEvents(
         partLen += rest.length;
         if (partLen > max) { overlong = true; parts = []; partLen = 0; }
       }
-    });
+    };
+    let ended = false;
     input.on('end', () => {
+      ended = true;
       if (failed) return;
       if (overlong) { lineNo++; fail(`line longer than ${max} bytes, skipped`); }
       else if (partLen) {
         const line = Buffer.concat(parts, partLen);
         parts = [];
         // A last line without its newline is still a line; a truncated one fails to parse.
-        handleLine(line);
+        try { handleLine(line); } catch (e) { failed = true; reject(e); return; }
       }
       if (!failed) resolve({ lines: lineNo, events, errors });
     });
     input.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+    // Destroyed by the consumer (a stop requested): what was read is the result. Without
+    // this the promise would never settle.
+    input.on('close', () => { if (!failed && !ended) { failed = true; resolve({ lines: lineNo, events, errors }); } });
   });
 }
 

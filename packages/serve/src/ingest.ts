@@ -64,20 +64,21 @@ export async function ingestFile(store: Store, file: string, opts: IngestOptions
   const put = opts.put ?? ((ev: AgentEvent) => { store.insert(ev); });
   let events = 0;
   let skipped = 0;
+  if (regular) store.beginSource(st.dev, st.ino, file, st.size, done);
   try {
     const r = await readEvents(input, (ev, lineNo) => {
       if (lineNo <= done) { skipped++; return; }
+      // The position first: the row and it then go in the same transaction.
+      store.sourceAt(lineNo);
       put(ev);
       events++;
     }, { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
-    if (regular) store.setSource(st.dev, st.ino, file, r.lines, st.size);
-    else store.commit();
+    // Lines after the last event (malformed ones) are done too.
+    if (r.lines > done) store.sourceAt(r.lines);
     return { file, events, skipped, errors: r.errors };
-  } catch (e) {
-    if (opts.signal?.aborted) { store.commit(); return { file, events, skipped, errors: 0 }; }
-    throw e;
   } finally {
     opts.signal?.removeEventListener('abort', abort);
+    if (regular && !store.failure) store.endSource(); else if (!store.failure && store.db.open) store.commit();
   }
 }
 

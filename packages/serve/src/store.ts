@@ -82,6 +82,10 @@ export class Store {
   /** Events per `src/type`, kept up to date so the header's counts never scan the log. */
   readonly counts = new Map<string, number>();
   lastId = 0;
+  #failure: Error | undefined;
+  #failureListeners = new Set<(e: Error) => void>();
+  /** The file being ingested: its position is written in every commit, with its rows. */
+  #source: { dev: number; ino: number; path: string; size: number; lines: number; dirty: boolean } | undefined;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.path = path;
@@ -144,33 +148,76 @@ export class Store {
 
   /** Store one event (redacted) and update the derived tables. */
   insert(ev: AgentEvent): number {
-    if (!this.#inTx) {
-      this.db.exec('BEGIN');
-      this.#inTx = true;
-      this.#timer = setTimeout(() => this.commit(), this.#commitMs);
+    this.#begin();
+    let id: number;
+    try {
+      const { json, ev: clean } = redactForStore(ev);
+      id = Number(this.#s.insEvent!.run(ev.ts, ev.src, ev.type, ev.pid ?? null, ev.comm ?? null, json).lastInsertRowid);
+      this.#derive(clean, id);
+    } catch (e) {
+      throw this.#fail(e);
     }
-    const { json, ev: clean } = redactForStore(ev);
-    const id = Number(this.#s.insEvent!.run(ev.ts, ev.src, ev.type, ev.pid ?? null, ev.comm ?? null, json).lastInsertRowid);
     this.lastId = id;
     const key = `${ev.src}/${ev.type}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    this.#derive(clean, id);
     if (++this.#pending >= this.#batch) this.commit();
     return id;
+  }
+
+  #begin(): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#inTx) return;
+    this.db.exec('BEGIN');
+    this.#inTx = true;
+    // A failed commit was handed to #fail, which tells onFailure: nothing to throw here.
+    this.#timer = setTimeout(() => { try { this.commit(); } catch { /* see onFailure */ } }, this.#commitMs);
   }
 
   commit(): void {
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (!this.#inTx) return;
-    this.#flushTouches();
-    this.db.exec('COMMIT');
+    try {
+      this.#flushTouches();
+      this.#writeSource();
+      this.db.exec('COMMIT');
+    } catch (e) {
+      throw this.#fail(e);
+    }
     this.#inTx = false;
     this.#pending = 0;
     for (const fn of this.#listeners) fn(this.lastId);
   }
 
+  /**
+   * A write failed (a full disk, an I/O error): the open transaction is rolled back, so the
+   * store holds exactly what earlier commits wrote (rows and file positions together), and
+   * every later write throws the same error. Returns the error to throw.
+   */
+  #fail(e: unknown): Error {
+    if (this.#failure) return this.#failure;
+    this.#failure = e instanceof Error ? e : new Error(String(e));
+    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (this.#inTx) { try { this.db.exec('ROLLBACK'); } catch { /* already rolled back by SQLite */ } this.#inTx = false; }
+    this.#touches.clear();
+    this.#bumps.clear();
+    this.#activity.clear();
+    try { this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0; } catch { /* keep */ }
+    for (const fn of this.#failureListeners) fn(this.#failure);
+    return this.#failure;
+  }
+
+  /** The error that stopped the store from writing, once one did. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Called once, when a write fails (also one made by the commit timer). */
+  onFailure(fn: (e: Error) => void): void {
+    this.#failureListeners.add(fn);
+  }
+
   close(): void {
-    this.commit();
+    if (!this.#failure) { try { this.commit(); } catch { /* told through onFailure */ } }
     this.db.close();
   }
 
@@ -310,9 +357,39 @@ export class Store {
     return r.lines;
   }
 
-  setSource(dev: number, ino: number, path: string, lines: number, size: number): void {
+  /**
+   * Start storing the file with this identity; `lines` of it are stored already. Until
+   * endSource, each commit also writes the position given to sourceAt, in the same
+   * transaction as the rows, so whenever the process dies a restart resumes exactly after
+   * the last line stored: nothing twice, nothing lost.
+   */
+  beginSource(dev: number, ino: number, path: string, size: number, lines: number): void {
     this.commit();
+    this.#source = { dev, ino, path, size, lines, dirty: true };
+  }
+
+  /** Lines up to `lines` of the current source are stored (or being stored in this transaction). */
+  sourceAt(lines: number): void {
+    const src = this.#source;
+    if (!src || src.lines === lines || !this.db.open) return;
+    this.#begin();
+    src.lines = lines;
+    src.dirty = true;
+  }
+
+  endSource(): void {
+    // Closed by a stop while the file was read: close() committed the rows and position.
+    if (!this.db.open) { this.#source = undefined; return; }
+    if (this.#source?.dirty) this.#begin();
+    this.commit();
+    this.#source = undefined;
+  }
+
+  #writeSource(): void {
+    const src = this.#source;
+    if (!src?.dirty) return;
     this.db.prepare(`INSERT INTO sources(dev, ino, path, lines, size) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT(dev, ino) DO UPDATE SET path = excluded.path, lines = excluded.lines, size = excluded.size`).run(dev, ino, path, lines, size);
+      ON CONFLICT(dev, ino) DO UPDATE SET path = excluded.path, lines = excluded.lines, size = excluded.size`).run(src.dev, src.ino, src.path, src.lines, src.size);
+    src.dirty = false;
   }
 }
