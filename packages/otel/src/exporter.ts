@@ -64,6 +64,11 @@ export function retryAfterMs(v: string | string[] | undefined, now = Date.now())
 
 interface Queued { span: OtlpSpan; size: number }
 
+class TimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) { super(`no answer in ${ms} ms`); }
+}
+
 export class OtlpExporter {
   readonly stats: ExportStats = { spans: 0, exported: 0, dropped: 0, failed: 0, requests: 0, retries: 0 };
   readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn' | 'ca'>> & Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
@@ -85,6 +90,9 @@ export class OtlpExporter {
       protocol: 'http/protobuf', compression: 'none', batchSize: 512, delayMs: 1000, maxQueueSpans: 8192,
       maxQueueBytes: 64 << 20, timeoutMs: 10_000, maxAttempts: 6, initialBackoffMs: 500, maxBackoffMs: 30_000, ...opts,
     };
+    // A batch larger than the queue could never be congested before the queue is full (as
+    // the OpenTelemetry SDKs do, the batch is at most the queue).
+    this.#o.batchSize = Math.max(1, Math.min(this.#o.batchSize, this.#o.maxQueueSpans));
     this.#dispatcher = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
   }
 
@@ -99,6 +107,15 @@ export class OtlpExporter {
   get congested(): boolean {
     return this.#healthy && !this.#abort.signal.aborted &&
       (this.#queue.length >= Math.max(this.#o.batchSize, this.#o.maxQueueSpans / 2) || this.#queueBytes >= this.#o.maxQueueBytes / 2);
+  }
+
+  /**
+   * True while the queue is at its limit and the collector is answering: a span added now
+   * would be dropped though it would be sent if it waited (see OtelStage, which holds it).
+   */
+  get full(): boolean {
+    return this.#healthy && !this.#abort.signal.aborted &&
+      (this.#queue.length >= this.#o.maxQueueSpans || this.#queueBytes >= this.#o.maxQueueBytes);
   }
 
   /** Resolves when the exporter is no longer congested. */
@@ -162,7 +179,12 @@ export class OtlpExporter {
 
   #kick(due: boolean): void {
     if (due) this.#due = true;
-    this.#running ??= this.#run().finally(() => { this.#running = undefined; });
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+      // Spans added after the run's last look at the queue, before it settled, found it
+      // still running: without another run nothing would send them.
+      if (!this.#abort.signal.aborted && this.#queue.length && (this.#due || this.#queue.length >= this.#o.batchSize)) this.#kick(false);
+    });
   }
 
   async #run(): Promise<void> {
@@ -206,11 +228,18 @@ export class OtlpExporter {
       if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
       let wait: number | undefined;
       let why: string;
+      // One timer per attempt, covering the connection, the answer and its body. Not
+      // AbortSignal.timeout: combined with AbortSignal.any nothing holds it, and a
+      // collector that never answers stalled the export when it was collected unfired.
+      const attemptAbort = new AbortController();
+      const onAbort = () => attemptAbort.abort(this.#abort.signal.reason);
+      this.#abort.signal.addEventListener('abort', onAbort);
+      const timer = setTimeout(() => attemptAbort.abort(new TimeoutError(this.#o.timeoutMs)), this.#o.timeoutMs);
       try {
         this.stats.requests++;
         const res = await request(this.#o.url, {
           method: 'POST', headers, body, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
-          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]),
+          signal: attemptAbort.signal,
         });
         const resBody = new Uint8Array(await res.body.arrayBuffer());
         const ctype = res.headers['content-type'];
@@ -236,8 +265,13 @@ export class OtlpExporter {
       } catch (e) {
         if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
         const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-        why = err.code ?? err.cause?.code ?? err.name ?? 'error';
+        // `code` is not always a string (a DOMException's is a number).
+        const code = [err.code, err.cause?.code, err.name].find((c) => typeof c === 'string' && c !== '');
+        why = code ?? 'error';
         if (err.message && !why.includes(err.message)) why += ` (${err.message})`;
+      } finally {
+        clearTimeout(timer);
+        this.#abort.signal.removeEventListener('abort', onAbort);
       }
       this.#lastError = `${this.#o.url}: ${why}`;
       this.#healthy = false;

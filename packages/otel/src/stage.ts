@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
 import { OtlpExporter, type ExporterOptions, type ExportStats } from './exporter.js';
+import type { OtlpSpan } from './otlp.js';
 import { SpanMapper, type MapperOptions } from './mapper.js';
 import { resolveConfig } from './config.js';
 
@@ -16,14 +17,45 @@ export class OtelStage implements Stage {
   readonly exporter: OtlpExporter;
   readonly mapper: SpanMapper;
   readonly #emit: Emit | undefined;
+  /**
+   * Spans completed while the exporter's queue was full and the collector answering: one
+   * event can complete many, and the end of input every open agent's at once. They were in
+   * memory already (in the mapper); held here until the queue has room, not dropped.
+   */
+  #held: OtlpSpan[] = [];
 
   constructor(opts: OtelStageOptions, emit?: Emit) {
     this.exporter = new OtlpExporter(opts);
-    this.mapper = new SpanMapper(opts, (s) => this.exporter.add(s));
+    this.mapper = new SpanMapper(opts, (s) => {
+      if (this.#held.length || this.exporter.full) this.#held.push(s);
+      else this.exporter.add(s);
+    });
     this.#emit = emit;
   }
 
+  /** True while spans wait for room in the export queue: the input should wait (release()). */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  #releaseSome(): void {
+    let i = 0;
+    while (i < this.#held.length && !this.exporter.full) this.exporter.add(this.#held[i++]!);
+    this.#held.splice(0, i);
+  }
+
+  /** Resolves when every held span is in the export queue (or dropped: the collector failed). */
+  async release(): Promise<void> {
+    for (;;) {
+      this.#releaseSome();
+      if (!this.#held.length) return;
+      // full implies congested, so room() waits for a batch to go out.
+      await this.exporter.room();
+    }
+  }
+
   write(ev: AgentEvent): void {
+    if (this.#held.length) this.#releaseSome();
     this.mapper.write(ev);
     this.#emit?.(ev);
   }
@@ -39,7 +71,13 @@ export class OtelStage implements Stage {
   /** End (if not yet), flush with a deadline, and report what happened. */
   async shutdown(timeoutMs: number): Promise<ExportStats> {
     this.mapper.end();
-    return this.exporter.shutdown(timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.release(), new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
+    // Past the deadline: what is still held goes to the queue, which counts what it drops.
+    for (const s of this.#held.splice(0)) this.exporter.add(s);
+    return this.exporter.shutdown(Math.max(0, deadline - Date.now()));
   }
 }
 
@@ -72,11 +110,12 @@ export class FlowControlledWriter extends EventWriter {
   }
 
   override get full(): boolean {
-    return this.#out.full || this.#stage.exporter.congested;
+    return this.#out.full || this.#stage.exporter.congested || this.#stage.holding;
   }
 
   override async drained(): Promise<void> {
     await this.#out.drained();
+    await this.#stage.release();
     await this.#stage.exporter.room();
     await this.#out.drained();
   }
