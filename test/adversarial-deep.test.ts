@@ -79,3 +79,26 @@ t.test('as-merge: a tool argument or a request body nested 5,000 deep is kept as
   t.same(calls[3]!.response.tool_calls[0].arguments, { cmd: 'id' });
   t.match(r.stderr, /as-merge: <stdin>:\d+: JSON nested deeper than 256: kept as raw text/);
 });
+
+t.test('a mistyped inner field ("response":{"text":5}) is file:line in as-serve, as-otel and agentsight report; the next event goes on', async (t) => {
+  const { mockSession } = await import('@agentsight/serve');
+  const s = mockSession({ start: T0, agentPid: 77 });
+  const call = s.events.find((e) => e.src === 'llm' && e.type === 'call')!;
+  const bad = { ...call, response: { ...(call as unknown as { response: object }).response, text: 5 } };
+  const file = path.join(dir, 'types.ndjson');
+  fs.writeFileSync(file, JSON.stringify(bad) + '\n' + JSON.stringify(call) + '\n');
+  const want = /types\.ndjson:1: llm\/call: response\.text: want str, got 5/;
+  const otel = await runTool('as-otel', ['--stdout', file], { timeoutMs: 30_000 });
+  t.equal(otel.code, 0, 'as-otel exit 0');
+  t.match(otel.stderr, want);
+  t.notMatch(otel.stderr, STACK);
+  t.ok(otel.events.length > 0, 'as-otel exported the good call');
+  const report = await runTool('agentsight', ['report', 'summary', file], { timeoutMs: 30_000 });
+  t.equal(report.code, 0, 'agentsight report exit 0');
+  t.match(report.stderr, want);
+  t.notMatch(report.stderr, STACK);
+  const serve = await serveUntil(['--db', path.join(dir, 'types.db'), '--port', '0', file], /events stored/);
+  t.match(serve.stderr, want);
+  t.match(serve.stderr, /1 events stored/, 'as-serve stored the good one');
+  t.notMatch(serve.stderr, STACK);
+});

@@ -40,6 +40,67 @@ const REQUIRED: Record<string, Shape> = {
 
 const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data: 'str' };
 
+// Inner fields that consumers (as-serve, as-otel, agentsight report) read as typed: checked
+// here, once, so a mistyped one is the reader's `file:line` diagnostic and not a crash in
+// whichever consumer touches it first. `?` marks an optional field, `|null` a nullable one.
+type Inner = Record<string, string>;
+const NESTED: Record<string, Record<string, Inner | string>> = {
+  'llm/call': {
+    model: 'str|null',
+    request: { stream: 'bool?', messages: 'arr?', tools: 'arr?', params: 'obj?' },
+    response: { text: 'str', thinking: 'str|null?', tool_calls: 'calls', finish_reason: 'str|null?', id: 'str|null?', refusal: 'str?' },
+    usage: { input_tokens: 'count?', output_tokens: 'count?', cache_read_input_tokens: 'count?', cache_creation_input_tokens: 'count?', reasoning_tokens: 'count?' },
+    timing: { start: 'int', duration_ms: 'num', ttft_ms: 'num?' },
+    incomplete: 'str?', host: 'str?', fd: 'int?',
+  },
+  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?' },
+  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?' },
+  'proc/exit': { exit_code: 'int?', signal: 'int?', duration_ms: 'num?', ppid: 'int?', cpu_ms: 'num?', maxrss_kb: 'int?' },
+  'proc/open': { count: 'int?' },
+  'proc/connect': { addr: 'str?', port: 'int?', fd: 'int?' },
+  'proc/bind': { addr: 'str?', port: 'int?', fd: 'int?' },
+  'proc/listen': { addr: 'str?', port: 'int?', fd: 'int?' },
+  'proc/unlink': { to: 'str?' },
+  'proc/rename': { to: 'str?' },
+  'http/request': { headers: 'hdrs', host: 'str?' },
+  'http/response': { headers: 'hdrs' },
+  'mcp/call': { rpc_id: 'str|num|null?', tool: 'str?', duration_ms: 'num?', incomplete: 'str?' },
+  'trace/link': { to: 'str|num|arr', reasons: 'strs' },
+};
+
+function checkInner(value: unknown, spec: string): boolean {
+  const optional = spec.endsWith('?');
+  const kinds = (optional ? spec.slice(0, -1) : spec).split('|');
+  if (value === undefined) return optional;
+  return kinds.some((k) => {
+    switch (k) {
+      case 'null': return value === null;
+      case 'count': return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+      case 'strs': return Array.isArray(value) && value.every((x) => typeof x === 'string');
+      case 'hdrs': return check(value, 'obj') && Object.values(value as object).every((x) => typeof x === 'string');
+      case 'calls': return Array.isArray(value) && value.every((c) => check(c, 'obj') && typeof (c as { name?: unknown }).name === 'string' &&
+        ((c as { id?: unknown }).id == null || typeof (c as { id?: unknown }).id === 'string'));
+      default: return check(value, k as Kind);
+    }
+  });
+}
+
+const describe = (spec: string) => spec.replace(/\?$/, '').replace('calls', 'array of tool calls').replace('strs', 'array of strings').replace('hdrs', 'object of strings').split('|').join(' or ');
+
+function nested(e: Record<string, unknown>, shape: Record<string, Inner | string>): string | null {
+  for (const [k, spec] of Object.entries(shape)) {
+    if (typeof spec === 'string') {
+      if (!checkInner(e[k], spec)) return `${k}: want ${describe(spec)}`;
+      continue;
+    }
+    const o = e[k] as Record<string, unknown>;
+    for (const [f, fs] of Object.entries(spec)) {
+      if (!checkInner(o[f], fs)) return `${k}.${f}: want ${describe(fs)}, got ${o[f] === undefined ? 'nothing' : JSON.stringify(o[f])?.slice(0, 40)}`;
+    }
+  }
+  return null;
+}
+
 function check(value: unknown, kind: Kind): boolean {
   switch (kind) {
     case 'int': return Number.isSafeInteger(value);
@@ -73,6 +134,9 @@ export function validateEvent(x: unknown): string | null {
     for (const [k, kind] of Object.entries(shape)) {
       if (!check(e[k], kind)) return `${e.src}/${e.type}: ${k}: want ${kind}, got ${e[k] === undefined ? 'nothing' : JSON.stringify(e[k])?.slice(0, 40)}`;
     }
+    const inner = NESTED[`${e.src}/${e.type}`];
+    const why = inner && nested(e, inner);
+    if (why) return `${e.src}/${e.type}: ${why}`;
   }
   for (const [k, kind] of Object.entries(OPTIONAL)) {
     if (e[k] !== undefined && !check(e[k], kind)) return `${k}: want ${kind}`;
