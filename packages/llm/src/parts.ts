@@ -2,6 +2,8 @@
 // UI, report): messages with roles, made of parts in the OpenTelemetry GenAI conventions'
 // shapes, plus what agentsight adds (injected context, tool errors). Each API module turns
 // its own request items into these; nothing outside this package reads a provider's format.
+import { parseJson } from '@agentsight/events';
+
 export type Role = 'system' | 'user' | 'assistant' | 'tool' | (string & {});
 
 export interface TextPart {
@@ -54,7 +56,8 @@ export function textPart(content: string): TextPart {
 /** Tool arguments sent as a JSON string: parsed, or kept as the string. */
 export function jsonArgs(s: unknown): unknown {
   if (typeof s !== 'string') return s;
-  try { return JSON.parse(s); } catch { return s; }
+  const r = parseJson(s);
+  return r.ok ? r.value : s;
 }
 
 /** A tool result or content list: text blocks joined into a string; anything else kept. */
