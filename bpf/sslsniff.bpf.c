@@ -27,6 +27,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "pathwalk.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -64,9 +65,12 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 
 #define KIND_DATA 1
 #define KIND_HANDSHAKE 2
+#define KIND_MAP 3  /* an exec of a program not looked at yet (tls_exec_watch) */
 
 #define F_FAULT 1   /* user memory could not be read: bytes missing */
 #define F_CAPPED 2  /* call longer than max_call_bytes: tail not captured */
+#define F_HELD 4    /* KIND_MAP: the process is stopped until user space has looked */
+#define F_PATH_TRUNC 8 /* KIND_MAP: the path is incomplete */
 
 struct rec_hdr {
 	__u64 ts;       /* CLOCK_MONOTONIC ns when the call returned */
@@ -568,5 +572,145 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		st->drop_records++;
 	else
 		st->records++;
+	return 0;
+}
+
+/*
+ * Discovery: every exec, in the new program before its first instruction. A program not
+ * yet in `known` is reported (KIND_MAP) at each exec until user space has looked at it
+ * (found its TLS functions, if any, and attached to the file by inode, which covers every
+ * process running it, now or later) and put it in `known`. Shared libraries are not
+ * followed: the system's TLS libraries are attached by file at start, which covers every
+ * process that loads them later (python's _ssl loading libssl). Following every mmap
+ * would need a kprobe or fentry on security_mmap_file, which not every kernel allows
+ * (some VMs have neither), or a program on every system call.
+ *
+ * To make that "before" certain, the process may be stopped (SIGSTOP) until user space is
+ * done and sends SIGCONT (F_HELD). Not when a job-control shell may be watching it: a stop
+ * it sees becomes "Stopped" and the terminal goes back to the shell (see terminal_job).
+ */
+const volatile bool hold_unknown = false;
+/*
+ * With targ_tracked: also a process with this name, which is not in the tracked set yet
+ * while it execs (the proc session adds it at sched_process_exec, after the mappings).
+ */
+const volatile char watch_comm[TASK_COMM_LEN_] = {};
+
+struct file_key {
+	__u32 dev;
+	__u32 gen;
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} known SEC(".maps");
+
+#define SIGSTOP_ 19
+
+static __always_inline bool comm_is(const char *comm, const volatile char *want)
+{
+	for (int i = 0; i < TASK_COMM_LEN_; i++) {
+		if (comm[i] != want[i])
+			return false;
+		if (!comm[i])
+			break;
+	}
+	return true;
+}
+
+static __always_inline bool watched(__u64 pid_tgid, const char *comm)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == self_tgid)
+		return false;
+	if (targ_tgid && tgid != targ_tgid)
+		return false;
+	if (targ_uid != 0xffffffff && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return false;
+	if (targ_comm[0] && !comm_is(comm, targ_comm))
+		return false;
+	if (targ_tracked && !bpf_map_lookup_elem(&tracked, &tgid))
+		return watch_comm[0] && comm_is(comm, watch_comm);
+	return true;
+}
+
+/*
+ * Would a job-control shell see this process stop? It puts each job in a process group of
+ * its own (setpgid), and waits for its children with WUNTRACED. So: a process with a
+ * terminal whose group is neither its parent's nor its session's, the leader or a member of
+ * a job a shell made. Its children share its group and are held safely; so are daemons
+ * (setsid) and anything without a terminal.
+ */
+static __always_inline bool terminal_job(struct task_struct *task)
+{
+	if (!BPF_CORE_READ(task, signal, tty))
+		return false;
+	struct pid *pg = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
+	struct pid *sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
+	struct pid *ppg = BPF_CORE_READ(task, real_parent, signal, pids[PIDTYPE_PGID]);
+	return pg != ppg && pg != sid;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tls_exec_watch, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+	if (!file)
+		return 0;
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	struct file_key k = {
+		.dev = BPF_CORE_READ(ino, i_sb, s_dev),
+		.gen = BPF_CORE_READ(ino, i_generation),
+		.ino = BPF_CORE_READ(ino, i_ino),
+	};
+	if (bpf_map_lookup_elem(&known, &k) || stopped())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	char comm[TASK_COMM_LEN_] = {};
+	leader_comm(comm);
+	if (!watched(id, comm))
+		return 0;
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	struct stats *st = my_stats();
+	if (!s || !st)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__builtin_memset(&s->h, 0, sizeof(s->h));
+	s->h.ts = bpf_ktime_get_ns();
+	s->h.conn = k.ino;
+	s->h.seq = ((__u64)k.gen << 32) | k.dev;
+	s->h.pid = id >> 32;
+	s->h.tid = (__u32)id;
+	s->h.uid = (__u32)bpf_get_current_uid_gid();
+	s->h.kind = KIND_MAP;
+	__builtin_memcpy(s->h.comm, comm, TASK_COMM_LEN_);
+	__u8 pw = 0;
+	__u32 n = walk_path(&file->f_path, (char *)s->data, &pw);
+	if (pw)
+		s->h.flags |= F_PATH_TRUNC;
+	if (n > PATH_AREA)
+		n = PATH_AREA;
+	s->h.len = n;
+	__u64 size = sizeof(struct rec_hdr) + n;
+	asm volatile("" : "+r"(size));
+	size &= 1023; /* n <= PATH_AREA already: a bound the verifier sees at the call */
+	if (hold_unknown && !terminal_job(task) && bpf_send_signal(SIGSTOP_) == 0)
+		s->h.flags |= F_HELD;
+	/* Woken at once: a held process waits on us, and a new program starts fast. */
+	if (bpf_ringbuf_output(&events, s, size, BPF_RB_FORCE_WAKEUP) != 0) {
+		st->drop_records++;
+		/* Nobody will look: do not leave it stopped. */
+		if (s->h.flags & F_HELD)
+			bpf_send_signal(18 /* SIGCONT */);
+	} else {
+		st->records++;
+	}
 	return 0;
 }

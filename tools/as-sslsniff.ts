@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { EXIT, ToolError, runTool } from '@agentsight/cli';
 import { checkPrivileges } from '@agentsight/bpf';
+import { environmentFor, resolveCommand, resolveElf, sudoUser, userBinDirs } from '@agentsight/launch';
 import {
   sslDataHeadJson,
   SslSniffer, describeTargets, discoverForComm, discoverForPid, findTlsTarget, resolveDockerTarget, summaryLine, systemTlsLibraries, TLS_FUNCTION_NAMES, TLS_SYSTEM_FILES, TLS_TITLES,
@@ -19,6 +20,7 @@ interface Args {
   ringMb: number;
   listTargets: boolean;
   nice: number;
+  hold: boolean;
 }
 
 await runTool<Args>({
@@ -29,7 +31,8 @@ await runTool<Args>({
     ['as-sslsniff -c curl', 'capture what curl sends and receives over TLS (system libssl)'],
     ['as-sslsniff --binary-path "$(command -v node)" -p 1234', 'a node process: OpenSSL is linked into the node binary'],
     ['as-sslsniff -p 1234 --list-targets', 'show which TLS functions of process 1234 would be hooked, and where'],
-    ['as-sslsniff -c claude | as-http | as-merge', 'LLM calls of Claude Code'],
+    ['as-sslsniff -c claude | as-http | as-merge', 'LLM calls of Claude Code, running now or started later'],
+    ['as-sslsniff -o host.ndjson', 'every process on the host that uses a TLS library we can hook, from now on'],
   ],
   options: (y) => y
     .option('binary-path', { type: 'string', array: true, describe: 'A TLS library or a binary with TLS linked in (repeatable); docker://NAME for a container\'s main binary' })
@@ -39,6 +42,7 @@ await runTool<Args>({
     .option('max-call-mb', { type: 'number', default: 64, describe: 'Bytes captured per read/write call at most (MiB); longer calls are marked truncated' })
     .option('ring-mb', { type: 'number', default: 64, describe: 'Kernel ring buffer size (MiB, rounded up to a power of two)' })
     .option('nice', { type: 'number', default: -10, describe: 'Run at this scheduling priority, so the reader keeps up with the kernel ring on a busy machine (0: unchanged)' })
+    .option('hold', { type: 'boolean', default: true, describe: 'Hold a process that maps a program or library not seen before stopped until its TLS is hooked, unless a job-control shell may see it (--no-hold: never)' })
     .option('list-targets', { type: 'boolean', default: false, describe: 'Print what would be hooked (files, functions, offsets) and exit; attaches nothing' })
     .check((a) => {
       if (a.pid !== undefined && (!Number.isInteger(a.pid) || a.pid <= 0)) throw new Error('--pid: want a process id');
@@ -68,11 +72,18 @@ await runTool<Args>({
     if (!found.length) throw new ToolError(`process ${args.pid} has no TLS library mapped that we can hook`);
     targets.push(...found);
   }
+  // Without files named, programs and libraries mapped from now on are followed too.
+  const discover = !args.binaryPath?.length;
   if (!targets.length) {
     targets.push(...systemTlsLibraries({ log }));
-    // Programs that carry their own TLS (node, Bun, Claude Code) are found by their name.
-    if (args.comm) targets.push(...discoverForComm(args.comm, { log }));
-    if (!targets.length) throw new ToolError(`no system TLS library found (${TLS_SYSTEM_FILES}); use --binary-path`);
+    // Programs that carry their own TLS (node, Bun, Claude Code) are found by their name:
+    // running ones, and the command of that name (hooked before it is ever started, which
+    // matters where a process cannot be held: see --hold).
+    if (args.comm) {
+      targets.push(...discoverForComm(args.comm, { log }));
+      const t = commandTarget(args.comm, log);
+      if (t && !targets.some((u) => u.path === t.path)) targets.push(t);
+    }
   }
 
   if (args.listTargets) {
@@ -96,6 +107,7 @@ await runTool<Args>({
     pid: args.pid,
     comm: args.comm,
     uid: args.uid,
+    ...(discover ? { discover: { hold: args.hold } } : {}),
     maxCallBytes: Math.round(args.maxCallMb * (1 << 20)),
     ringBytes: Math.round(args.ringMb * (1 << 20)),
     warn: (m) => ctx.warn(m),
@@ -109,16 +121,18 @@ await runTool<Args>({
     // Output first (complete once quiesced), then the slow part: detaching the probes.
     const { kernel, user } = sniffer.quiesce();
     ctx.info(summaryLine(kernel, user));
+    const d = sniffer.discoveryStats;
+    if (d?.files) ctx.info(`followed: ${d.files} new files looked at, ${d.hooked} with TLS hooked; ${d.held} processes held, ${d.maxHoldMs} ms at most`);
     await sniffer.detachAsync();
   })());
   ctx.onStop(finish);
   const n = sniffer.attach();
-  if (!n) {
+  if (!n && !discover) {
     await finish();
     throw new ToolError('no probe could be attached (see the messages above)');
   }
   sniffer.start();
-  ctx.info(`capturing: ${n} functions hooked in ${targets.length} file${targets.length > 1 ? 's' : ''}${args.pid ? `, process ${args.pid}` : ''}${args.comm ? `, name ${args.comm}` : ''}`);
+  ctx.info(`capturing: ${n} functions hooked in ${targets.length} file${targets.length === 1 ? '' : 's'}${args.pid ? `, process ${args.pid}` : ''}${args.comm ? `, name ${args.comm}` : ''}${discover ? `; following programs started from now on${args.hold ? '' : ' (not held)'}` : ''}`);
 
   const tick = setInterval(() => {
     sniffer.tick();
@@ -133,3 +147,17 @@ await runTool<Args>({
   await Promise.race([ctx.stopped, new Promise<void>((r) => { const w = setInterval(() => { if (stopSoon) { clearInterval(w); r(); } }, 200); w.unref(); })]);
   await finish();
 });
+
+/** The executable `comm` names on PATH (and the sudo user's bin directories), if it carries TLS. */
+function commandTarget(comm: string, log: (m: string) => void): TlsTarget | null {
+  const user = sudoUser();
+  const extra = user ? userBinDirs(user.home) : [];
+  const file = resolveCommand(comm, process.env, extra);
+  if (!file) return null;
+  try {
+    const t = findTlsTarget(resolveElf(file, environmentFor(user, process.env), extra).elf, { log });
+    return t?.symbols.length ? t : null;
+  } catch {
+    return null;
+  }
+}

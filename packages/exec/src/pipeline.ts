@@ -5,8 +5,7 @@
 import {
   chain, SCHEMA_VERSION, nowUs, TimeOrder, type AgentEvent, type Emit, type Stage,
 } from '@agentsight/events';
-import fs from 'node:fs';
-import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { HttpStage } from '@agentsight/http';
@@ -82,12 +81,7 @@ export class TracePipeline {
     this.#order = new TimeOrder({ windowMs: 250 }, (ev) => this.head.write(ev));
     const feed: Emit = (ev) => this.#order.write(ev);
 
-    // Exec events go straight to lateAttach (not through the time-order window): the new
-    // program's TLS must be hooked before it gets as far as its first handshake.
-    this.procEvents = new ProcEvents((ev) => {
-      if (ev.type === 'exec') this.#lateAttach(ev as AgentEvent & { pid: number; filename: string });
-      feed(ev);
-    });
+    this.procEvents = new ProcEvents(feed);
     const targets = {
       ...(opts.gatedPid ? { trackFromExec: [opts.gatedPid] } : {}),
       ...(opts.pids?.length ? { pids: opts.pids } : {}),
@@ -118,7 +112,7 @@ export class TracePipeline {
           onLost,
         });
       }
-      // Even with no TLS file known yet: a program the agent starts may bring its own (lateAttach).
+      // Even with no TLS file known yet: a program the agent starts may bring its own (discover).
       {
         // The TLS filter is the tree proc follows (the same kernel map, kept on fork/exec/exit),
         // not one pid: agents relaunch themselves and make their calls from children.
@@ -128,6 +122,10 @@ export class TracePipeline {
           ...tree,
           // Stopping waits for the probes' detach: a grace period per link, not per function.
           uprobeMulti: true,
+          // Programs and libraries the tree maps from now on (a launcher starting the real
+          // agent, node or Bun started by a script, python loading libssl) are hooked before
+          // they run, the way the agent's own executable was at start.
+          discover: opts.comm ? { watchComm: opts.comm } : {},
           emit: (ev) => {
             if (opts.raw && ev.type === 'data') sink(ev);
             feed(ev);
@@ -136,7 +134,6 @@ export class TracePipeline {
           info: opts.info,
         });
         this.sniffer = sniffer;
-        for (const t of opts.tlsTargets) this.#elfSeen.add(t.path);
         if (!sniffer.attach()) opts.warn?.('no TLS function could be hooked yet: LLM calls are seen only from programs the agent starts that carry their own TLS');
         sniffer.start();
       }
@@ -148,37 +145,6 @@ export class TracePipeline {
     every(100, () => this.tick());
     const interval = opts.metricsIntervalS ?? 5;
     if (interval > 0) every(interval * 1000, () => this.sample());
-  }
-
-  /** Files whose TLS we know about: hooked at start, or looked at since. */
-  readonly #elfSeen = new Set<string>();
-
-  /**
-   * A process of the tree exec'd a program: hook its TLS if it carries its own (node, Bun,
-   * a static build), the way the agent's own executable was at start. Wrapper scripts and
-   * launchers (`npm exec`, a shell, env) start the real agent this way. Each file is looked
-   * at once. The uprobe reaches the running process too; only TLS it did before this ran
-   * (tens of ms after its exec, less than any runtime takes to start) would be missed.
-   */
-  #lateAttach(ev: { pid: number; filename: string }): void {
-    const sniffer = this.sniffer;
-    if (!sniffer || this.#stopped) return;
-    let exe: string | undefined;
-    try {
-      exe = fs.readlinkSync(`/proc/${ev.pid}/exe`);
-    } catch {
-      exe = ev.filename.startsWith('/') ? ev.filename : undefined;
-    }
-    if (!exe || this.#elfSeen.has(exe)) return;
-    this.#elfSeen.add(exe);
-    try {
-      const t = findTlsTarget(exe, { log: (m) => this.#opts.info?.(m) });
-      if (!t?.symbols.length) return;
-      const n = sniffer.attachTarget(t);
-      if (n) this.#opts.info?.(`${exe} (exec'd by pid ${ev.pid}): TLS (${t.lib}) hooked, ${n} functions`);
-    } catch (e) {
-      this.#opts.warn?.(`${exe}: ${(e as Error).message}`);
-    }
   }
 
   static start(opts: PipelineOptions): TracePipeline {

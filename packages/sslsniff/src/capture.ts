@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfObject, uprobeMultiSupported, type Link, type RingReader } from '@agentsight/bpf';
 import { nowUs, SCHEMA_VERSION, type LostEvent, type SslAttachEvent, type SslEvent } from '@agentsight/events';
 import { Assembler, type AssemblerStats, type SslDataHead } from './assemble.js';
+import { Discovery, isMapRecord, type DiscoveryStats } from './discover.js';
 import { probeFor } from './probes.js';
 import { STATS_FIELDS, sumStats, type KernelStats } from './record.js';
 import type { TlsTarget } from './targets.js';
@@ -16,6 +17,8 @@ export const DEFAULT_RING_BYTES = 64 << 20;
 export const DEFAULT_FLUSH_MS = 10;
 /** The socket tracepoints that learn each connection's socket fd (see the BPF source). */
 const SOCKET_PROGS = ['tls_sock_send', 'tls_sock_recv'];
+/** The program that reports files mapped executable that we have not looked at (discover.ts). */
+const WATCH_PROG = 'tls_exec_watch';
 
 /** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
 export function defaultObjectPath(name = 'sslsniff.bpf.o'): string {
@@ -43,6 +46,16 @@ export interface SnifferOptions {
    */
   uprobeMulti?: boolean;
   uid?: number;
+  /**
+   * Follow programs and libraries mapped from now on (exec, dlopen) by the processes the
+   * filters select: each new file is looked at once and its TLS hooked (discover.ts).
+   */
+  discover?: {
+    /** Hold a process stopped while its new file is looked at, unless a job-control shell may see it (default true). */
+    hold?: boolean;
+    /** With trackedMapFd: processes that exec a program of this name, before they join the set. */
+    watchComm?: string;
+  };
   /** Bytes captured per call at most; the rest is counted and the event marked truncated. */
   maxCallBytes?: number;
   /** Ring buffer size in bytes (rounded up to a power of two). */
@@ -83,12 +96,15 @@ export class SslSniffer {
   constructor(private readonly opts: SnifferOptions) {
     this.maxCallBytes = opts.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES;
     this.ringBytes = pow2(opts.ringBytes ?? DEFAULT_RING_BYTES);
-    let comm = opts.comm ?? '';
-    if (Buffer.byteLength(comm) > 15) {
+    const kernelComm = (c: string) => {
+      if (Buffer.byteLength(c) <= 15) return c;
       // The kernel keeps 15 bytes of a process name.
-      comm = Buffer.from(comm).subarray(0, 15).toString('utf8');
-      opts.warn?.(`process names are at most 15 bytes in the kernel; matching "${comm}"`);
-    }
+      const cut = Buffer.from(c).subarray(0, 15).toString('utf8');
+      opts.warn?.(`process names are at most 15 bytes in the kernel; matching "${cut}"`);
+      return cut;
+    };
+    const comm = kernelComm(opts.comm ?? '');
+    const watchComm = opts.discover?.watchComm ? kernelComm(opts.discover.watchComm) : '';
     this.multi = !!opts.uprobeMulti && uprobeMultiSupported();
     const open = (socketFds: boolean): BpfObject => {
       const obj = BpfObject.open(opts.objectPath ?? defaultObjectPath(), {
@@ -100,11 +116,14 @@ export class SslSniffer {
           targ_tracked: opts.trackedMapFd !== undefined,
           max_call_bytes: BigInt(this.maxCallBytes),
           wakeup_bytes: BigInt(opts.flushMs === 0 ? 0 : 256 << 10),
+          hold_unknown: !!opts.discover && opts.discover.hold !== false,
+          watch_comm: watchComm,
         },
       });
       try {
         for (const p of SOCKET_PROGS) if (!socketFds) obj.setAutoload(p, false);
-        if (this.multi) for (const p of obj.programs()) if (!SOCKET_PROGS.includes(p.name)) obj.setUprobeMulti(p.name);
+        if (!opts.discover) obj.setAutoload(WATCH_PROG, false);
+        if (this.multi) for (const p of obj.programs()) if (!SOCKET_PROGS.includes(p.name) && p.name !== WATCH_PROG) obj.setUprobeMulti(p.name);
         obj.setMapMaxEntries('events', this.ringBytes);
         // Unused without the shared set: a one-entry map instead of a preallocated 64k.
         if (opts.trackedMapFd !== undefined) obj.reuseMap('tracked', opts.trackedMapFd);
@@ -127,6 +146,37 @@ export class SslSniffer {
     }
     this.assembler = new Assembler((ev) => opts.emit(ev), opts.emitData ? { emitData: opts.emitData } : {});
     this.#lastStats = this.kernelStats();
+    if (opts.discover) {
+      const known = this.obj.map('known');
+      const one = Buffer.from([1]);
+      this.discovery = new Discovery({
+        attach: (t) => this.attachTarget(t),
+        markKnown: (key) => known.update(key, one),
+        ...(opts.info ? { info: opts.info } : {}),
+      });
+    }
+  }
+
+  /** Set with SnifferOptions.discover. */
+  readonly discovery: Discovery | undefined;
+  #watching = false;
+
+  /**
+   * Start following new files (after the targets given at start are attached, so those are
+   * not looked at twice). Returns false, with a warning, when the kernel refuses.
+   */
+  #attachWatch(): void {
+    if (!this.discovery || this.#watching) return;
+    this.#watching = true;
+    try {
+      this.#links.push(this.obj.attach(WATCH_PROG));
+    } catch (e) {
+      this.opts.warn?.(`programs started from now on will not be followed: ${(e as Error).message}`);
+    }
+  }
+
+  get discoveryStats(): DiscoveryStats | undefined {
+    return this.discovery?.stats;
   }
 
   /**
@@ -137,6 +187,7 @@ export class SslSniffer {
   attach(): number {
     let n = 0;
     for (const t of this.opts.targets) n += this.attachTarget(t);
+    this.#attachWatch();
     return n;
   }
 
@@ -249,7 +300,8 @@ export class SslSniffer {
   /** Start consuming the ring buffer on the event loop. */
   start(): void {
     const flushMs = this.opts.flushMs ?? DEFAULT_FLUSH_MS;
-    this.#ring = this.obj.ringBuffer('events', (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: flushMs === 0 ? 200 : flushMs, busyPollMs: flushMs });
+    const d = this.discovery;
+    this.#ring = this.obj.ringBuffer('events', d ? (rec) => (isMapRecord(rec) ? d.handle(rec) : this.assembler.push(rec)) : (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: flushMs === 0 ? 200 : flushMs, busyPollMs: flushMs });
   }
 
   pause(): void { this.#ring?.pause(); }
@@ -288,6 +340,8 @@ export class SslSniffer {
     const one = Buffer.alloc(4);
     one.writeUInt32LE(1);
     try { this.obj.map('ctl').update(Buffer.alloc(4), one); } catch (e) { this.opts.warn?.(`cannot stop the probes: ${(e as Error).message}`); }
+    // What is still in the ring only releases the processes it held.
+    this.discovery?.close();
     if (this.#ring) {
       this.#ring.drain();
       this.#ring.close();

@@ -13,3 +13,4 @@ export * from './probes.js';
 export * from './tls-libraries.js';
 export * from './capture.js';
 export * from './procs.js';
+export * from './discover.js';

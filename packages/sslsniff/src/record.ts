@@ -8,8 +8,12 @@ export const CHUNK = 16384;
 
 export const KIND_DATA = 1;
 export const KIND_HANDSHAKE = 2;
+/** A file mapped executable that user space has not looked at yet (discover.ts). */
+export const KIND_MAP = 3;
 export const F_FAULT = 1;
 export const F_CAPPED = 2;
+export const F_HELD = 4;
+export const F_PATH_TRUNC = 8;
 
 /** Attach cookie bits (CK_* in the BPF program). */
 export const CK_WRITE = 1 << 8;

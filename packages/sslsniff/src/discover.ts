@@ -1,0 +1,142 @@
+// Following new programs and libraries: the BPF program tls_exec_watch reports each
+// executable mapping of a file it has not been told about (KIND_MAP records), possibly with
+// the process held stopped. Here user space looks at that file once, attaches to its TLS
+// functions (by file, so every process mapping it is covered), tells the kernel the file is
+// known, and lets the process go on.
+import fs from 'node:fs';
+import { findTlsTarget, type FindOptions, type TlsTarget } from './targets.js';
+import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
+
+export interface MapRecord {
+  pid: number;
+  uid: number;
+  comm: string;
+  /** The file's identity as the kernel sees it: the `known` map's key (dev, generation, inode). */
+  key: Buffer;
+  /** Absolute path in the process's mount namespace. */
+  path: string;
+  /** The process is stopped until we send SIGCONT. */
+  held: boolean;
+  truncated: boolean;
+}
+
+export function isMapRecord(rec: Buffer): boolean {
+  return rec.length >= HDR_SIZE && rec[64] === KIND_MAP;
+}
+
+/** pathwalk.h's output, components leaf first, each NUL-terminated, as an absolute path. */
+export function pathFromComponents(b: Buffer): string {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] !== 0) continue;
+    if (i > start) parts.push(b.toString('utf8', start, i));
+    start = i + 1;
+  }
+  return '/' + parts.reverse().join('/');
+}
+
+/** Decode a KIND_MAP record (layout: bpf/sslsniff.bpf.c tls_exec_watch). Copies what it keeps. */
+export function decodeMapRecord(rec: Buffer): MapRecord {
+  const key = Buffer.alloc(16);
+  rec.copy(key, 0, 16, 24); // dev, generation
+  rec.copy(key, 8, 8, 16); // inode
+  const len = rec.readUInt32LE(44);
+  let n = 0;
+  while (n < 16 && rec[68 + n] !== 0) n++;
+  return {
+    pid: rec.readUInt32LE(32),
+    uid: rec.readUInt32LE(40),
+    comm: rec.toString('utf8', 68, 68 + n),
+    key,
+    path: pathFromComponents(rec.subarray(HDR_SIZE, HDR_SIZE + Math.min(len, rec.length - HDR_SIZE))),
+    held: !!(rec[67]! & F_HELD),
+    truncated: !!(rec[67]! & F_PATH_TRUNC),
+  };
+}
+
+/**
+ * The host path of a file a process mapped: through /proc/PID/root when the process lives
+ * in another mount namespace (a container), as it is otherwise (readable attach events).
+ */
+export function hostPath(pid: number, path: string): string {
+  try {
+    if (fs.readlinkSync(`/proc/${pid}/root`) !== '/') return `/proc/${pid}/root${path}`;
+  } catch { /* gone: the host's view is all there is */ }
+  return path;
+}
+
+export interface DiscoveryOptions {
+  /** Attach to a target found; returns how many functions were newly hooked. */
+  attach: (t: TlsTarget) => number;
+  /** Mark a file known in the kernel (the `known` map). */
+  markKnown: (key: Buffer) => void;
+  find?: (path: string, opts: FindOptions) => TlsTarget | null;
+  /** Let a held process go on. */
+  resume?: (pid: number) => void;
+  info?: (msg: string) => void;
+}
+
+export interface DiscoveryStats {
+  /** Files looked at, and those found to carry TLS. */
+  files: number;
+  hooked: number;
+  /** Mappings that held their process, and the longest hold (ms, from our side). */
+  held: number;
+  maxHoldMs: number;
+}
+
+export class Discovery {
+  /** Kernel keys (hex) of files looked at: another report of one (an LRU eviction, a race) is cheap. */
+  readonly #seen = new Set<string>();
+  readonly stats: DiscoveryStats = { files: 0, hooked: 0, held: 0, maxHoldMs: 0 };
+  #closing = false;
+
+  constructor(private readonly opts: DiscoveryOptions) {}
+
+  /** From now on only release held processes: the capture is ending. */
+  close(): void {
+    this.#closing = true;
+  }
+
+  handle(rec: Buffer): void {
+    const m = decodeMapRecord(rec);
+    const t0 = Date.now();
+    try {
+      if (!this.#closing) this.#look(m);
+    } finally {
+      if (m.held) {
+        this.stats.held++;
+        this.stats.maxHoldMs = Math.max(this.stats.maxHoldMs, Date.now() - t0);
+        (this.opts.resume ?? resumeProcess)(m.pid);
+      }
+    }
+  }
+
+  #look(m: MapRecord): void {
+    const id = m.key.toString('hex');
+    if (!this.#seen.has(id)) {
+      this.#seen.add(id);
+      this.stats.files++;
+      const file = hostPath(m.pid, m.path);
+      let t: TlsTarget | null = null;
+      try {
+        if (!m.truncated) t = (this.opts.find ?? findTlsTarget)(file, { log: this.opts.info });
+      } catch (e) {
+        this.opts.info?.(`${file}: ${(e as Error).message}`);
+      }
+      if (t?.symbols.length) {
+        const n = this.opts.attach(t);
+        if (n) {
+          this.stats.hooked++;
+          this.opts.info?.(`${file}: ${t.lib} TLS hooked, ${n} functions (mapped by ${m.comm} pid ${m.pid}${m.held ? ', held until then' : ''})`);
+        }
+      }
+    }
+    this.opts.markKnown(m.key);
+  }
+}
+
+function resumeProcess(pid: number): void {
+  try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+}
