@@ -69,3 +69,22 @@ t.test('Discovery: a failing look still releases the process', async (t) => {
   d.handle(mapRecord({ pid: 0x7ffffff1, comm: 'x', ino: 9, dev: 1, gen: 0, path: '/x', held: true }));
   t.same(resumed, [0x7ffffff1]);
 });
+
+t.test('findTlsTargetCached: a large binary looked at once, the same answer from the cache', async (t) => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { findTlsTarget, findTlsTargetCached } = await import('./targets.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tlscache-'));
+  const old = process.env.AGENTSIGHT_CACHE_DIR;
+  process.env.AGENTSIGHT_CACHE_DIR = dir;
+  t.teardown(() => {
+    if (old === undefined) delete process.env.AGENTSIGHT_CACHE_DIR; else process.env.AGENTSIGHT_CACHE_DIR = old;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const node = fs.realpathSync(process.execPath);
+  const first = findTlsTargetCached(node);
+  t.ok(fs.readdirSync(dir).some((f) => f.startsWith('tls-target-')), 'stored');
+  t.same(findTlsTargetCached(node), first, 'same answer');
+  t.same(first, findTlsTarget(node), 'as the uncached look');
+});

@@ -4,7 +4,7 @@
 // functions (by file, so every process mapping it is covered), tells the kernel the file is
 // known, and lets the process go on.
 import fs from 'node:fs';
-import { findTlsTarget, type FindOptions, type TlsTarget } from './targets.js';
+import { findTlsTargetCached, type FindOptions, type TlsTarget } from './targets.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
 
 export interface MapRecord {
@@ -121,7 +121,7 @@ export class Discovery {
       const file = hostPath(m.pid, m.path);
       let t: TlsTarget | null = null;
       try {
-        if (!m.truncated) t = (this.opts.find ?? findTlsTarget)(file, { log: this.opts.info });
+        if (!m.truncated) t = (this.opts.find ?? findTlsTargetCached)(file, { log: this.opts.info });
       } catch (e) {
         this.opts.info?.(`${file}: ${(e as Error).message}`);
       }

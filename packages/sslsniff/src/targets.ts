@@ -10,6 +10,7 @@ import { locateBoringSsl } from './boringssl.js';
 import type { TlsLib } from '@agentsight/events';
 import { CK_WRITE } from './record.js';
 import { TLS_LIBRARIES, TLS_LIB_NAMES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
+import { binaryKey, cacheGet, cachePut } from './tlscache.js';
 
 export type { TlsLib, TlsSymbol };
 
@@ -104,6 +105,30 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
   } finally {
     elf.close();
   }
+}
+
+/** Files this large are looked at once per version (tlscache.ts): their symbols alone take ~0.4 s (node). */
+const CACHE_FROM_BYTES = 16 << 20;
+
+/**
+ * findTlsTarget, remembered per binary for large files: a program followed at exec is held
+ * while we look, and node or Claude Code are 100-250 MB.
+ */
+export function findTlsTargetCached(path: string, opts: FindOptions = {}): TlsTarget | null {
+  let key: string | undefined;
+  try {
+    if (opts.cache !== false && statSync(path).size >= CACHE_FROM_BYTES) key = `target-${binaryKey(path)}`;
+  } catch { /* findTlsTarget reports it */ }
+  if (key) {
+    const hit = cacheGet<{ result: Omit<TlsTarget, 'path'> | null }>(key);
+    if (hit && typeof hit === 'object' && 'result' in hit) return hit.result ? { ...hit.result, path } : null;
+  }
+  const t = findTlsTarget(path, opts);
+  if (key) {
+    const { path: _p, ...rest } = t ?? { path };
+    cachePut(key, { path, result: t ? rest : null });
+  }
+  return t;
 }
 
 function fileKey(path: string): string | null {
