@@ -89,7 +89,7 @@ if (why) {
     t.equal(other.code, 0, other.stderr);
     await server.waitConns(from + 2);
     const { events, stderr } = await cap.stop();
-    t.match(stderr, new RegExp(`${exe}: openssl TLS hooked, \\d+ functions \\(mapped by agentnode pid ${r.pid}, held until then\\)`));
+    t.match(stderr, new RegExp(`${exe}: openssl TLS hooked, \\d+ functions \\(exec'd by agentnode pid ${r.pid}, held until then\\)`));
     t.match(stderr, /followed: \d+ new files looked at, 1 with TLS hooked; 1 processes held/);
     const conn = server.conns.slice(from).find((x) => x.path === '/size/3000')!;
     const st = matchConn(streams(events), conn);
@@ -121,7 +121,7 @@ if (why) {
     const r = await run(l.cmd[0]!, l.cmd.slice(1), { env: { ...l.env } as NodeJS.ProcessEnv, timeoutMs: 90000 });
     const { events, stderr } = await cap.stop();
     t.comment(`claude exit ${r.code}`);
-    t.match(stderr, /claude: boringssl TLS hooked, \d+ functions \(mapped by claude pid \d+, held until then\)/, 'followed at exec');
+    t.match(stderr, /claude: boringssl TLS hooked, \d+ functions \(exec'd by claude pid \d+, held until then\)/, 'followed at exec');
     const calls = mock.requests.filter((q) => q.path.endsWith('/messages'));
     t.ok(calls.length >= 1, `claude called the mock (${mock.requests.length} requests)`);
     const writes = events.filter((e) => e.type === 'data' && e.dir === 'write' && e.pid === r.pid);

@@ -82,7 +82,7 @@ await runTool<Args>({
     .option('capture-content', { type: 'boolean', default: false, describe: 'with --otel: include prompts, outputs and tool arguments in spans' })
     .option('binary-path', { type: 'string', array: true, describe: 'exec/record: another file carrying the agent\'s TLS library' })
     .option('pid', { alias: 'p', type: 'number', array: true, describe: 'record: these processes and their descendants' })
-    .option('comm', { alias: 'c', type: 'string', describe: 'record: processes with this name and their descendants' })
+    .option('comm', { alias: 'c', type: 'string', describe: 'record: processes with this name, running or started later, and their descendants' })
     .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
     .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
     .option('stdio', { type: 'boolean', default: true, describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)' })

@@ -37,7 +37,7 @@ await runTool<Args>({
   options: (y) => y
     .option('binary-path', { type: 'string', array: true, describe: 'A TLS library or a binary with TLS linked in (repeatable); docker://NAME for a container\'s main binary' })
     .option('pid', { alias: 'p', type: 'number', describe: 'Only this process; with no --binary-path, hook the TLS libraries it has mapped' })
-    .option('comm', { alias: 'c', type: 'string', describe: 'Only processes with this name (the process name, not a thread\'s)' })
+    .option('comm', { alias: 'c', type: 'string', describe: 'Only processes with this name (the process name, not a thread\'s), running or started later' })
     .option('uid', { type: 'number', describe: 'Only processes running as this user id' })
     .option('max-call-mb', { type: 'number', default: 64, describe: 'Bytes captured per read/write call at most (MiB); longer calls are marked truncated' })
     .option('ring-mb', { type: 'number', default: 64, describe: 'Kernel ring buffer size (MiB, rounded up to a power of two)' })

@@ -17,7 +17,7 @@ export const DEFAULT_RING_BYTES = 64 << 20;
 export const DEFAULT_FLUSH_MS = 10;
 /** The socket tracepoints that learn each connection's socket fd (see the BPF source). */
 const SOCKET_PROGS = ['tls_sock_send', 'tls_sock_recv'];
-/** The program that reports files mapped executable that we have not looked at (discover.ts). */
+/** The program that reports execs of program files we have not looked at (discover.ts). */
 const WATCH_PROG = 'tls_exec_watch';
 
 /** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
@@ -47,8 +47,8 @@ export interface SnifferOptions {
   uprobeMulti?: boolean;
   uid?: number;
   /**
-   * Follow programs and libraries mapped from now on (exec, dlopen) by the processes the
-   * filters select: each new file is looked at once and its TLS hooked (discover.ts).
+   * Follow programs executed from now on by the processes the filters select: each new
+   * program file is looked at once and its TLS hooked, by file (discover.ts).
    */
   discover?: {
     /** Hold a process stopped while its new file is looked at, unless a job-control shell may see it (default true). */
@@ -122,7 +122,10 @@ export class SslSniffer {
       });
       try {
         for (const p of SOCKET_PROGS) if (!socketFds) obj.setAutoload(p, false);
-        if (!opts.discover) obj.setAutoload(WATCH_PROG, false);
+        if (!opts.discover) {
+          obj.setAutoload(WATCH_PROG, false);
+          obj.setMapMaxEntries('known', 1);
+        }
         if (this.multi) for (const p of obj.programs()) if (!SOCKET_PROGS.includes(p.name) && p.name !== WATCH_PROG) obj.setUprobeMulti(p.name);
         obj.setMapMaxEntries('events', this.ringBytes);
         // Unused without the shared set: a one-entry map instead of a preallocated 64k.
@@ -161,10 +164,7 @@ export class SslSniffer {
   readonly discovery: Discovery | undefined;
   #watching = false;
 
-  /**
-   * Start following new files (after the targets given at start are attached, so those are
-   * not looked at twice). Returns false, with a warning, when the kernel refuses.
-   */
+  /** Start following execs, after the targets given at start are attached; warns when the kernel refuses. */
   #attachWatch(): void {
     if (!this.discovery || this.#watching) return;
     this.#watching = true;

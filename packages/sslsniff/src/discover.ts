@@ -1,8 +1,8 @@
-// Following new programs and libraries: the BPF program tls_exec_watch reports each
-// executable mapping of a file it has not been told about (KIND_MAP records), possibly with
-// the process held stopped. Here user space looks at that file once, attaches to its TLS
-// functions (by file, so every process mapping it is covered), tells the kernel the file is
-// known, and lets the process go on.
+// Following new programs: the BPF program tls_exec_watch reports each exec of a program
+// file it has not been told about (KIND_MAP records), possibly with the process held
+// stopped. Here user space looks at that file once, attaches to its TLS functions (by file,
+// so every process running it is covered), tells the kernel the file is known, and lets the
+// process go on.
 import fs from 'node:fs';
 import { findTlsTargetCached, type FindOptions, type TlsTarget } from './targets.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
@@ -56,7 +56,7 @@ export function decodeMapRecord(rec: Buffer): MapRecord {
 }
 
 /**
- * The host path of a file a process mapped: through /proc/PID/root when the process lives
+ * The host path of a file a process runs: through /proc/PID/root when the process lives
  * in another mount namespace (a container), as it is otherwise (readable attach events).
  */
 export function hostPath(pid: number, path: string): string {
@@ -129,7 +129,7 @@ export class Discovery {
         const n = this.opts.attach(t);
         if (n) {
           this.stats.hooked++;
-          this.opts.info?.(`${file}: ${t.lib} TLS hooked, ${n} functions (mapped by ${m.comm} pid ${m.pid}${m.held ? ', held until then' : ''})`);
+          this.opts.info?.(`${file}: ${t.lib} TLS hooked, ${n} functions (exec'd by ${m.comm} pid ${m.pid}${m.held ? ', held until then' : ''})`);
         }
       }
     }
