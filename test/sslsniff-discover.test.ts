@@ -3,7 +3,8 @@
 // first request: curl and python (system libssl, attached by file at start), node and the
 // Claude Code native binary (TLS in their own executable, followed at exec: the capture has
 // never seen the file before). A node binary copied under a new name stands for a program
-// the capture cannot know beforehand.
+// the capture cannot know beforehand. A process a job-control shell would see stop (a job
+// in a terminal) is not held; one in its parent's process group is.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -108,6 +109,42 @@ if (why) {
     const { stderr } = await cap.stop();
     t.match(stderr, /agentnode2: openssl TLS hooked/);
     t.match(stderr, /0 processes held/);
+  });
+
+  t.test('a job a job-control shell started is not held; a child in its parent\'s group is', async (t) => {
+    // A session leader with a terminal (a login shell), whose child execs the program: once
+    // in a process group of its own (a job, as an interactive shell makes), once not.
+    const src = String.raw`
+import os, pty, sys
+exe, own_group = sys.argv[1], sys.argv[2] == '1'
+pid, fd = pty.fork()
+if pid == 0:
+    c = os.fork()
+    if c == 0:
+        if own_group:
+            os.setpgid(0, 0)
+        os.execv(exe, [exe, '-e', 'setTimeout(() => {}, 300)'])
+    os.waitpid(c, 0)
+    os._exit(0)
+while True:
+    try:
+        if not os.read(fd, 1024):
+            break
+    except OSError:
+        break
+os.waitpid(pid, 0)
+`;
+    const job = nodeCopy('agentjob');
+    const cap = await startCapture(['-c', 'agentjob']);
+    t.equal((await run('/usr/bin/python3', ['-c', src, job, '1'])).code, 0);
+    let { stderr } = await cap.stop();
+    t.match(stderr, /agentjob: openssl TLS hooked, \d+ functions \(exec'd by agentjob pid \d+\)/, 'a terminal job: hooked, not held');
+    t.match(stderr, /0 processes held/);
+    const child = nodeCopy('agentchild');
+    const cap2 = await startCapture(['-c', 'agentchild']);
+    t.equal((await run('/usr/bin/python3', ['-c', src, child, '0'])).code, 0);
+    ({ stderr } = await cap2.stop());
+    t.match(stderr, /agentchild: openssl TLS hooked, \d+ functions \(exec'd by agentchild pid \d+, held until then\)/, 'in its parent\'s group: held');
   });
 
   t.test('-c claude first, then the Claude Code native binary: its Messages API call captured', { skip: fs.existsSync(CLAUDE_BIN) ? false : `MISSING ${CLAUDE_BIN}: run \`make agents\`` }, async (t) => {
