@@ -63,6 +63,6 @@ t.test('MCP over stdio: byte-exact capture and as-merge pairing', { skip: skip ?
     t.same(c.result, res?.result, `${c.method} #${c.rpc_id}: result as received`);
   }
   const add = calls.find((c) => c.tool === 'add');
-  t.same((add?.result as { content: Array<{ text: string }> }).content[0]!.text, '42');
+  t.same((add?.result as { content: Array<{ text: string }> } | undefined)?.content[0]?.text, '42');
   t.ok(mcp.some((e) => e.type === 'notification' && (e as { method: string }).method === 'notifications/initialized'), 'the initialized notification');
 });

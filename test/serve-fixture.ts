@@ -55,7 +55,7 @@ export async function startFixture(opts: { token?: string; host?: string; start?
 export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; text: string }> {
   const r = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await r.text();
-  let body: unknown = undefined;
+  let body: unknown;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
   return { status: r.status, body, text };
 }

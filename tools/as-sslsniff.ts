@@ -63,7 +63,7 @@ await runTool<Args>({
     }
     if (!fs.existsSync(file)) throw new ToolError(`${p}: no such file`, EXIT.USAGE);
     const t = findTlsTarget(file, { log });
-    if (!t || !t.symbols.length) throw new ToolError(`${p}: no TLS library found in it (none of ${TLS_FUNCTION_NAMES})`);
+    if (!t?.symbols.length) throw new ToolError(`${p}: no TLS library found in it (none of ${TLS_FUNCTION_NAMES})`);
     targets.push(t);
   }
   if (args.pid !== undefined && !args.binaryPath?.length) {

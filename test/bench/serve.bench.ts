@@ -72,7 +72,7 @@ try {
   }
   // Paging deep into the log costs the same as the first page (cursor, not OFFSET).
   let cursor: string | null = null;
-  let t1 = performance.now();
+  const t1 = performance.now();
   for (let i = 0; i < 50; i++) {
     const res = await fetch(`${srv.url}api/events?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
     cursor = ((await res.json()) as { next: string | null }).next;

@@ -53,7 +53,7 @@ tls.createServer({ key: fs.readFileSync(process.env.KEY), cert: fs.readFileSync(
 }).listen(0, '127.0.0.1', function () { process.stdout.write(this.address().port + '\n'); });
 `;
 
-const CLIENT = String.raw`
+const CLIENT = `
 import socket, ssl, struct, sys, time, json
 port, size, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0  # offered MB/s both ways; 0: as fast as possible

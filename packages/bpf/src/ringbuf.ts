@@ -16,7 +16,7 @@
 // and the rest is taken on the next turn of the loop: output and timers keep running under
 // a flood, and memory stays bounded by the batch.
 import koffi from 'koffi';
-import { libbpf, type Ptr } from './libbpf.js';
+import { libbpf } from './libbpf.js';
 import { BpfError } from './errors.js';
 
 export interface RingOptions {

@@ -15,7 +15,7 @@ export function effectiveCaps(): bigint {
   return m ? BigInt('0x' + m[1]) : 0n;
 }
 
-const has = (caps: bigint, cap: number) => (caps >> BigInt(cap)) & 1n ? true : false;
+const has = (caps: bigint, cap: number) => ((caps >> BigInt(cap)) & 1n) !== 0n;
 
 export interface PrivilegeNeeds {
   /** Uses tracepoints under tracefs (tp/ sections); default false. */

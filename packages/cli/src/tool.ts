@@ -71,12 +71,15 @@ function colorFor(stream: NodeJS.WriteStream): InstanceType<typeof Chalk> {
   return new Chalk({ level: level as 0 | 1 | 2 });
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a main that returns nothing exits 0, one that returns a number exits with it
+type MainResult = Promise<void | number>;
+
 /**
  * Parse the command line and run `main` with the shared conventions: --help with
  * examples, --version, -o FILE (0600, append, --rotate-mb), --quiet, exit codes,
  * diagnostics on stderr, clean exit 0 on SIGINT/SIGTERM and on a closed pipe.
  */
-export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs, ctx: ToolContext) => Promise<void | number>): Promise<never> {
+export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs, ctx: ToolContext) => MainResult): Promise<never> {
   const color = colorFor(process.stderr);
   let y = yargs(hideBin(process.argv))
     .scriptName(spec.name)

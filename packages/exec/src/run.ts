@@ -29,7 +29,7 @@ function tlsTargetsFor(files: string[], log: (m: string) => void): TlsTarget[] {
   const seen = new Set<string>();
   const out: TlsTarget[] = [];
   const add = (t: TlsTarget | null) => {
-    if (t && t.symbols.length && !seen.has(t.path)) { seen.add(t.path); out.push(t); }
+    if (t?.symbols.length && !seen.has(t.path)) { seen.add(t.path); out.push(t); }
   };
   for (const f of files) add(findTlsTarget(f, { log }));
   // Agents on python, curl and the like load the system's TLS library at run time.

@@ -160,7 +160,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     requests.push(req);
     const n = ++seq;
     const id = String(n).padStart(6, '0');
-    let keep = raw.keepAlive;
+    const keep = raw.keepAlive;
     const base: Record<string, string> = { date: new Date(req.receivedAt).toUTCString(), server: 'agentsight-mock-llm' };
     if (!keep) base.connection = 'close';
     else base.connection = 'keep-alive';

@@ -36,7 +36,7 @@ export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget
       if (seen.has(key)) continue;
       seen.add(key);
       const t = findTlsTarget(f, opts);
-      if (t && t.symbols.length) out.push(t);
+      if (t?.symbols.length) out.push(t);
     }
   }
   return out;

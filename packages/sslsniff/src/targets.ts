@@ -97,7 +97,7 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     if (opts.heuristic === false) return null;
     for (const lib of TLS_LIB_NAMES.filter((l) => row(l).locatedWhenStripped)) {
       const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
-      if (found && found.symbols.length) {
+      if (found?.symbols.length) {
         return { path, lib, symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
       }
     }
@@ -149,7 +149,7 @@ export function mappedFiles(pid: number): string[] {
     // address perms offset dev inode pathname
     const m = /^[0-9a-f]+-[0-9a-f]+\s+(\S+)\s+\S+\s+\S+\s+(\d+)\s+(\/.*)$/.exec(line);
     if (!m || !m[1]!.includes('x') || m[2] === '0') continue;
-    let p = m[3]!;
+    const p = m[3]!;
     if (p.endsWith(' (deleted)')) continue;
     if (seen.has(p)) continue;
     seen.add(p);
