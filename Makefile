@@ -90,6 +90,40 @@ test: build agents
 bench: build
 	node dist/test/bench/run.js
 
+# ---- The edit loop: format, lint, unit tier with coverage floors ----------------------------
+# Biome (pinned in package.json; biome.jsonc says which rules are off and why). `make fmt`
+# writes (format, import order, safe lint fixes); `make lint` only checks, as CI does.
+# `make check` (typecheck + lint + the unit tier with coverage, about 1-2 minutes) is for the
+# edit loop; `make test` stays the full suite.
+.PHONY: fmt lint check coverage coverage-update
+fmt: deps
+	npx biome check --write .
+
+lint: deps
+	npx biome ci --error-on-warnings .
+
+# The unit tier: the packages' own tests, minus those that need root and a kernel (they run in
+# `make test`). Coverage runs here, not in `make test`: the full suite spawns tools, agents and
+# browsers by the hundred, each of which would write V8 coverage to merge, for figures that
+# measure end-to-end reach rather than the unit tests a floor is meant to hold.
+KERNEL_UNIT_TESTS := packages/bpf/src/bpf.test.ts
+UNIT_TESTS = $(patsubst %.ts,%.js,$(subst /src/,/dist/,$(filter-out $(KERNEL_UNIT_TESTS),$(wildcard packages/*/src/*.test.ts))))
+
+check: lint ts
+	npx tsc -p packages/ui/tsconfig.json
+	@$(MAKE) --no-print-directory coverage
+
+# Per-package line coverage of the unit tier against .coverage-floors.json (floors only rise:
+# `make coverage-update` raises them to what is covered now; commit the file).
+UNIT_TAP = npx tap $(TAP_FLAGS) --no-disable-coverage --allow-incomplete-coverage --coverage-report=json-summary --coverage-report=text-summary $(UNIT_TESTS)
+coverage: ts
+	$(UNIT_TAP)
+	node dist/test/coverage-floors.js
+
+coverage-update: ts
+	$(UNIT_TAP)
+	node dist/test/coverage-floors.js --update
+
 demo: build
 	node dist/test/demo.js
 
