@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startMockLlm, type Reply } from '@agentsight/mock-llm';
 import { ROOT, toolPath } from '../lib/run.js';
+import { SMOKE, size } from './smoke.js';
 
 if (process.getuid?.() !== 0) {
   console.log('exec bench: needs root (eBPF); skipped');
@@ -16,7 +17,7 @@ if (process.getuid?.() !== 0) {
 
 const AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
 const CALLS = 8;
-const REPS = Number(process.env.BENCH_REPS ?? 5);
+const REPS = size('BENCH_REPS', 5, 1);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-exec-bench-'));
 
 function script(delayMs: number): Reply[] {
@@ -43,7 +44,8 @@ function run(cmd: string[], env: NodeJS.ProcessEnv): Promise<{ wall: number; age
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
-for (const [label, delayMs] of [['with API-like latency (15 ms between streamed events)', 15], ['bare loopback, no latency (worst case)', 0]] as const) {
+const modes = [['with API-like latency (15 ms between streamed events)', 15], ['bare loopback, no latency (worst case)', 0]] as const;
+for (const [label, delayMs] of SMOKE ? modes.slice(1) : modes) {
   const plain: Array<{ wall: number; agent: number }> = [];
   const traced: Array<{ wall: number; agent: number }> = [];
   for (let i = 0; i < REPS; i++) {

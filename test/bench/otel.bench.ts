@@ -3,8 +3,9 @@
 import { gzipSync } from 'node:zlib';
 import type { LlmCallEvent } from '@agentsight/events';
 import { OtelStage, SpanMapper, buildRequest, encodeProtobuf, startOtlpReceiver, type OtlpSpan } from '@agentsight/otel';
+import { size } from './smoke.js';
 
-const N = 20_000;
+const N = size('BENCH_CALLS', 20_000, 1000);
 const T0 = 1_764_150_000_000_000;
 function call(i: number): LlmCallEvent {
   const start = T0 + i * 10_000;

@@ -10,10 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { formatEvent } from '@agentsight/events';
 import { prng, splitPoints, sslEvents } from '@agentsight/http';
+import { size } from './smoke.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CORPUS = path.resolve(ROOT, '../shared/corpus/llm-streams');
-const TARGET = Number(process.env.BENCH_MB ?? 300) * 1024 * 1024;
+const CORPUS = process.env.AGENTSIGHT_CORPUS ?? path.resolve(ROOT, '../shared/corpus/llm-streams');
+const TARGET = size('BENCH_MB', 300, 1) * 1024 * 1024;
 const CONNS = 16;
 
 interface Exchange { req: Buffer; res: Buffer }

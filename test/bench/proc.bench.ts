@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SMOKE, size } from './smoke.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const TOOLS = path.join(ROOT, 'dist/tools');
-const N_EXEC = Number(process.env.BENCH_EXECS ?? 3000);
-const STREAM_MB = Number(process.env.BENCH_STREAM_MB ?? 100);
+const N_EXEC = size('BENCH_EXECS', 3000, 50);
+const STREAM_MB = size('BENCH_STREAM_MB', 100, 1);
 
 if (process.geteuid?.() !== 0) {
   console.log('skipped: needs root (loads eBPF programs)');
@@ -60,7 +61,7 @@ async function workload(body: string, tool?: { name: string; args: string[] }): 
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 /** Best (least disturbed) of `n` alternating untraced/traced runs. */
-async function pair(body: string, tool: { name: string; args: string[] }, n = 3) {
+async function pair(body: string, tool: { name: string; args: string[] }, n = SMOKE ? 1 : 3) {
   let base = Infinity;
   let baseCpu = Infinity;
   let best: Awaited<ReturnType<typeof workload>> | undefined;
@@ -118,7 +119,7 @@ async function stdoutStream(): Promise<void> {
   // The sustained rate: pace the writer and find the fastest rate with nothing lost.
   // (python's sleeps under load make the achieved rate lower than the nominal one.)
   let best = 0;
-  for (const rate of [25, 50, 100, 150, 200, 300, 400]) {
+  for (const rate of SMOKE ? [25] : [25, 50, 100, 150, 200, 300, 400]) {
     const achieved = report(`traced, paced at ${rate} MB/s nominal`, await workload(writer(STREAM_MB, rate), { name: 'as-stdiocap', args: [] }));
     if (!achieved) break;
     best = Math.max(best, achieved);

@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatEvent, type AgentEvent } from '@agentsight/events';
 import { Store, bulkCapture, ingestFile, serve } from '@agentsight/serve';
+import { SMOKE, size } from './smoke.js';
 
-const N = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const N = size('BENCH_EVENTS', 1_000_000, 5000);
 const LOAD_BUDGET_S = 90;
 const PAGE_BUDGET_MS = 500;
 const LIVE_BUDGET_MS = 1000;
@@ -110,4 +111,5 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 console.log(failed ? 'serve bench: OVER BUDGET' : 'serve bench: within budget');
-process.exitCode = failed ? 1 : 0;
+// A smoke run checks the bench runs; its timings, on a busy test machine, are no budget's.
+process.exitCode = failed && !SMOKE ? 1 : 0;

@@ -11,13 +11,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SMOKE, size as sized } from './smoke.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
-const SECS = Number(process.env.BENCH_SECS ?? 3);
+const SECS = sized('BENCH_SECS', 3, 0.3);
 // Which parts to run (comma-separated: throughput, loss, cpu, syscalls); all by default.
-const CPU_SECS = Number(process.env.BENCH_CPU_SECS ?? 10);
-const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
+const CPU_SECS = sized('BENCH_CPU_SECS', 10, 0.3);
+const CPU_ROUNDS = sized('BENCH_CPU_ROUNDS', 3, 1);
 const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu,syscalls').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
@@ -159,7 +160,7 @@ if (PARTS.has('loss')) {
 }
 let lossAt = 0;
 let lastLossless = 0;
-for (const rate of PARTS.has('loss') ? [50, 100, 150, 200, 250, 300, 400, 500, 600] : []) {
+for (const rate of !PARTS.has('loss') ? [] : SMOKE ? [50] : [50, 100, 150, 200, 250, 300, 400, 500, 600]) {
   const { r, summary, cpuSecs } = await traced(() => clients(1 << 20, 1, rate));
   const p = parse(summary);
   console.log(`${String(rate).padStart(12)}  ${fmt(r.mbps).padStart(13)}  ${fmt(p.share, 2).padStart(7)}%  ${String(p.lostRecords).padStart(12)}  ${fmt(cpuSecs / SECS * 100).padStart(7)}%`);
@@ -180,7 +181,7 @@ if (cOk && PARTS.has('cpu')) {
   console.log(`\nCPU per record, as-sslsniff vs a C consumer (one client, ${CPU_ROUNDS} alternating runs of ${CPU_SECS}s each, medians;`);
   console.log('1 KiB unthrottled, larger sizes at 100 MB/s):');
   console.log('size     as-sslsniff user+sys   C consumer user+sys   ratio user  ratio user+sys');
-  for (const size of [1024, 64 * 1024, 1 << 20]) {
+  for (const size of SMOKE ? [1024] : [1024, 64 * 1024, 1 << 20]) {
     const rate = size === 1024 ? 0 : 100;
     const per = (secs: number, n: number) => secs / Math.max(1, n) * 1e6;
     const ours = { user: [] as number[], all: [] as number[] };
@@ -206,7 +207,7 @@ if (cOk && PARTS.has('cpu')) {
 // runs (file I/O is untouched): what that adds to one, from an untraced process moving one
 // byte at a time over a socket pair, and to a dd moving one byte per read and write.
 if (PARTS.has('syscalls')) {
-  const N = 500_000;
+  const N = sized('BENCH_SYSCALLS', 500_000, 5000);
   const PAIR = `import socket, time\na, b = socket.socketpair()\nt0 = time.perf_counter_ns()\nfor _ in range(${N}):\n    a.send(b'x'); b.recv(1)\nprint((time.perf_counter_ns() - t0) / ${2 * N})`;
   const pair = async () => Number(await exec('/usr/bin/python3', ['-c', PAIR]));
   const dd = async () => {
@@ -218,7 +219,7 @@ if (PARTS.has('syscalls')) {
   for (const [name, fn] of [['socket send/recv', pair], ['file read/write', dd]] as const) {
     const base: number[] = [];
     const under: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < (SMOKE ? 1 : 3); i++) {
       base.push(await fn());
       under.push((await traced(fn)).r);
     }
