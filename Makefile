@@ -99,8 +99,9 @@ bench: build
 fmt: deps
 	npx biome check --write .
 
+# (Colours only on a terminal: CI logs are read as text.)
 lint: deps
-	npx biome ci --error-on-warnings .
+	npx biome ci --error-on-warnings $$([ -t 1 ] || echo --colors=off) .
 
 # The unit tier: the packages' own tests, minus those that need root and a kernel (they run in
 # `make test`). Coverage runs here, not in `make test`: the full suite spawns tools, agents and
