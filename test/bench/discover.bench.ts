@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { size } from './smoke.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
-const N = Number(process.env.BENCH_EXECS ?? 2000);
-const NEW = Number(process.env.BENCH_NEW_PROGRAMS ?? 40);
-const ROUNDS = 3;
+const N = size('BENCH_EXECS', 2000, 50);
+const NEW = size('BENCH_NEW_PROGRAMS', 40, 2);
+const ROUNDS = size('BENCH_ROUNDS', 3, 1);
 
 if (process.geteuid?.() !== 0) {
   console.log('skipped: needs root (loads eBPF programs)');
