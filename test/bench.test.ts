@@ -5,6 +5,8 @@ import path from 'node:path';
 import t from 'tap';
 import { ROOT } from './lib/run.js';
 
+// Nine benches, some loading eBPF: minutes on a loaded 2-core machine, more than tap's default.
+t.setTimeout(600_000);
 const root = process.getuid?.() === 0;
 const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
   const c = spawn(process.execPath, [path.join(ROOT, 'dist/test/bench/run.js')], {
