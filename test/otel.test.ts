@@ -182,6 +182,19 @@ t.test('configured by OTEL_* variables alone: https with a private CA, headers, 
   t.equal(rx.requests.length, 2);
 });
 
+t.test('--header takes one value per flag: the FILE after it is read, not sent as a header', async (t) => {
+  const dir = fs.mkdtempSync('/tmp/as-otel-header-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = `${dir}/cap.ndjson`;
+  fs.writeFileSync(file, ndjson(scenario));
+  const rx = await startOtlpReceiver();
+  t.teardown(() => rx.close());
+  const r = await runTool('as-otel', ['--endpoint', rx.url, '--header', 'x-team=blue', '--header', 'x-env=ci', file], { env, timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /6 of 6 spans exported/);
+  t.same(rx.requests.map((q) => [q.headers['x-team'], q.headers['x-env']]), [['blue', 'ci']]);
+});
+
 t.test('--stdout writes the OTLP/JSON requests instead of sending', async (t) => {
   const r = await runTool('as-otel', ['--stdout', '--endpoint', 'http://127.0.0.1:9'], { stdin: ndjson(scenario), env, timeoutMs: 30_000 });
   t.equal(r.code, 0, r.stderr);

@@ -103,6 +103,16 @@ t.test('usage errors exit 2', async (t) => {
   });
   t.equal(r.code, 2);
   t.match(r.err, /--port/);
+  // -p is a pid everywhere else: here it is a usage error naming --port, never a port.
+  const p = await new Promise<{ code: number | null; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [TOOL, '-p', '0', '--db', path.join(dir, 'p.db')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => { err += d; });
+    c.on('exit', (code) => resolve({ code, err }));
+  });
+  t.equal(p.code, 2, p.err);
+  t.match(p.err, /-p: as-serve has no -p .*--port/);
+  t.notOk(fs.existsSync(path.join(dir, 'p.db')), 'nothing created');
 });
 
 t.test('--correlate: the correlation stage links tool calls while storing', async (t) => {

@@ -8,6 +8,7 @@ import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
 import { Report, summaryLines, formatTokens, formatAudit, formatPrompts } from '@agentsight/report';
 import { execTraced, recordTraced, ExecError, ServeChild, defaultCaptureName, tee, type CaptureOptions } from '@agentsight/exec';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
+import { checkPrivileges } from '@agentsight/bpf';
 
 interface Args {
   mode?: string;
@@ -60,6 +61,12 @@ await runTool<Args>({
   usage: 'agentsight <exec|record|report> [options] …',
   readsEvents: true,
   onSignal,
+  preflight: (a) => {
+    const cmd = String(a._[0]);
+    if (cmd !== 'exec' && cmd !== 'record') return;
+    checkUsage(cmd, a);
+    checkPrivileges();
+  },
   // exec and record write a capture file by default: the terminal belongs to the agent.
   defaultOutput: (a) => (a._[0] === 'exec' || a._[0] === 'record' ? defaultCaptureName() : undefined),
   examples: [
@@ -69,7 +76,8 @@ await runTool<Args>({
   ],
   options: (y) => y
     .command('report [mode] [captures..]', 'answers from a capture: summary, tokens, audit, prompts', (c) => c
-      .positional('mode', { choices: ['summary', 'tokens', 'audit', 'prompts'], default: 'summary' })
+      // No choices here: `report CAP.ndjson` (no mode) is a summary of CAP.ndjson, see reportArgs.
+      .positional('mode', { type: 'string', describe: 'summary (default), tokens, audit or prompts' })
       .positional('captures', { type: 'string', array: true, describe: 'NDJSON captures (.gz ok); default stdin' }))
     .command('exec', 'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours')
     .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
@@ -80,8 +88,8 @@ await runTool<Args>({
     .option('keep-serving', { type: 'boolean', describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)' })
     .option('otel', { type: 'string', describe: 'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)' })
     .option('capture-content', { type: 'boolean', default: false, describe: 'with --otel: include prompts, outputs and tool arguments in spans' })
-    .option('binary-path', { type: 'string', array: true, describe: 'exec/record: another file carrying the agent\'s TLS library' })
-    .option('pid', { alias: 'p', type: 'number', array: true, describe: 'record: these processes and their descendants' })
+    .option('binary-path', { type: 'string', array: true, nargs: 1, describe: 'exec/record: another file carrying the agent\'s TLS library' })
+    .option('pid', { alias: 'p', type: 'number', array: true, nargs: 1, describe: 'record: these processes and their descendants' })
     .option('comm', { alias: 'c', type: 'string', describe: 'record: processes with this name, running or started later, and their descendants' })
     .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
     .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
@@ -97,8 +105,7 @@ await runTool<Args>({
 }, async (args, ctx) => {
   const cmd = String(args._[0]);
   if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
-  const files = [...(args.captures ?? [])];
-  if (!files.length) files.push('-');
+  const { mode, files } = reportArgs(args.mode, args.captures ?? []);
   const report = new Report(loadPrices(args.prices));
   for (const f of files) {
     let input;
@@ -110,7 +117,6 @@ await runTool<Args>({
     }
   }
   const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
-  const mode = args.mode ?? 'summary';
   const groupings = (args.by ? [args.by] : ['model', 'provider', 'process', 'day']) as Array<'model' | 'provider' | 'process' | 'day'>;
   if (args.json) {
     const data =
@@ -126,6 +132,21 @@ await runTool<Args>({
   void ctx;
 });
 
+/** `report [mode] [captures..]`: the mode is optional, so a first word that is no mode is a capture. */
+function reportArgs(first: string | undefined, rest: string[]): { mode: string; files: string[] } {
+  const MODES = ['summary', 'tokens', 'audit', 'prompts'];
+  const files = [...rest];
+  let mode = 'summary';
+  if (first !== undefined && MODES.includes(first)) mode = first;
+  else if (first !== undefined) {
+    // A mistyped mode is a usage error, not "no such file".
+    if (first !== '-' && !fs.existsSync(first)) throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')}) nor a capture file`, EXIT.USAGE);
+    files.unshift(first);
+  }
+  if (!files.length) files.push('-');
+  return { mode, files };
+}
+
 /** Resolves once none of `pids` exists any more. */
 function pidsGone(pids: number[]): Promise<void> {
   return new Promise((resolve) => {
@@ -136,11 +157,16 @@ function pidsGone(pids: number[]): Promise<void> {
   });
 }
 
-async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean }, ctx: ToolContext): Promise<number> {
+/** Usage errors of exec and record, found before anything is written. */
+function checkUsage(cmd: 'exec' | 'record', args: Pick<Args, 'pid' | 'comm'> & { _: (string | number)[] }): void {
   const argv = args._.slice(1).map(String);
   if (cmd === 'exec' && !argv.length) throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
   if (cmd === 'record' && !args.pid?.length && !args.comm) throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
   if (cmd === 'record' && argv.length) throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
+}
+
+async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean }, ctx: ToolContext): Promise<number> {
+  const argv = args._.slice(1).map(String);
   // `-o -` sends events to stdout (beside the agent's own output): allowed, if odd.
   const file = ctx.outputPath;
   const out = ctx.out;

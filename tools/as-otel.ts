@@ -17,7 +17,8 @@ await runTool({
     .option('endpoint', { type: 'string', describe: 'OTLP/HTTP endpoint; /v1/traces is appended unless given (default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, http://localhost:4318)' })
     .option('protocol', { type: 'string', choices: ['http/protobuf', 'http/json'], describe: 'Encoding (default: OTEL_EXPORTER_OTLP_PROTOCOL or http/protobuf)' })
     .option('compression', { type: 'string', choices: ['gzip', 'none'], describe: 'Request compression (default: OTEL_EXPORTER_OTLP_COMPRESSION or none)' })
-    .option('header', { type: 'string', array: true, describe: 'Extra request header KEY=VALUE (repeatable; adds to OTEL_EXPORTER_OTLP_HEADERS)' })
+    // One value per flag: a greedy array would swallow the FILE after it as a second header.
+    .option('header', { type: 'string', array: true, nargs: 1, describe: 'Extra request header KEY=VALUE (one per flag, repeatable; adds to OTEL_EXPORTER_OTLP_HEADERS)' })
     .option('service-name', { type: 'string', describe: 'Resource service.name (default: OTEL_SERVICE_NAME or agentsight)' })
     .option('capture-content', { type: 'boolean', default: false, describe: 'Record prompts, answers, system instructions, tool arguments and results' })
     .option('stdout', { type: 'boolean', default: false, describe: 'Write the OTLP/JSON export requests as NDJSON instead of sending them' })

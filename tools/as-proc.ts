@@ -27,7 +27,7 @@ await runTool<Args>({
     ['as-proc -c claude -o proc.ndjson', 'every process named claude (running or started later), to a file'],
   ],
   options: (y) => y
-    .option('pid', { alias: 'p', type: 'string', array: true, describe: 'Trace PID and its descendants (repeatable, or comma separated)' })
+    .option('pid', { alias: 'p', type: 'string', array: true, nargs: 1, describe: 'Trace PID and its descendants (repeatable, or comma separated)' })
     .option('comm', { alias: 'c', type: 'string', describe: 'Trace processes with this name (now, or when they exec) and their descendants' })
     .option('cmd', { type: 'boolean', describe: 'Run the command after -- (gated: traced from its first instruction); stop when it exits' })
     .option('files', { type: 'boolean', default: true, describe: 'File events (open, unlink, rename); --no-files to leave them out' })

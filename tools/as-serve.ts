@@ -6,6 +6,7 @@ import { CorrelateStage } from '@agentsight/trace';
 import { Store, serve, ingestFile, ingestStream, expandRotated, defaultAssetsDir, ServeConfigError, checkBind } from '@agentsight/serve';
 
 interface Args {
+  p?: string;
   host: string;
   port: number;
   db: string;
@@ -27,13 +28,16 @@ await runTool<Args>({
   ],
   options: (y) => y
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on; a non-loopback address needs --token' })
-    .option('port', { alias: 'p', type: 'number', default: 7395, describe: 'TCP port (0: any free port)' })
+    .option('port', { type: 'number', default: 7395, describe: 'TCP port (0: any free port)' })
+    // -p is a pid in every other tool: here it is refused with a pointer, never taken as a port.
+    .option('p', { type: 'string', hidden: true })
     .option('db', { type: 'string', default: 'agentsight.db', describe: 'SQLite store (created 0600; kept across runs, files already stored are skipped)' })
     .option('token', { type: 'string', describe: 'Require this token (Bearer header, ?token= or cookie); default $AS_SERVE_TOKEN' })
     .option('rotated', { type: 'boolean', default: true, describe: 'Also load FILE.1 … FILE.N(.gz) rotated before each FILE (--no-rotated: not)' })
     .option('correlate', { type: 'boolean', default: false, describe: 'Link tool calls to the processes they ran (as as-merge --correlate does) while storing; for input that was not correlated' })
     .option('assets', { type: 'string', hidden: true, describe: 'Directory of the built UI (default packages/ui/dist)' }) as never,
 }, async (args, ctx) => {
+  if (args.p !== undefined) throw new ToolError('-p: as-serve has no -p (in the other tools it is a pid); the port is --port N', EXIT.USAGE);
   const token = args.token ?? (process.env.AS_SERVE_TOKEN || undefined);
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new ToolError(`--port: want 0..65535, got ${args.port}`, EXIT.USAGE);
   try { checkBind(args.host, token); } catch (e) { throw new ToolError((e as Error).message, EXIT.USAGE); }

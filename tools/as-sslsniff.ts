@@ -35,7 +35,7 @@ await runTool<Args>({
     ['as-sslsniff -o host.ndjson', 'every process on the host that uses a TLS library we can hook, from now on'],
   ],
   options: (y) => y
-    .option('binary-path', { type: 'string', array: true, describe: 'A TLS library or a binary with TLS linked in (repeatable); docker://NAME for a container\'s main binary' })
+    .option('binary-path', { type: 'string', array: true, nargs: 1, describe: 'A TLS library or a binary with TLS linked in (repeatable); docker://NAME for a container\'s main binary' })
     .option('pid', { alias: 'p', type: 'number', describe: 'Only this process; with no --binary-path, hook the TLS libraries it has mapped' })
     .option('comm', { alias: 'c', type: 'string', describe: 'Only processes with this name (the process name, not a thread\'s), running or started later' })
     .option('uid', { type: 'number', describe: 'Only processes running as this user id' })

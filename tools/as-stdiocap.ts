@@ -24,7 +24,7 @@ await runTool<Args>({
     ['as-stdiocap -p 1234 -o stdio.ndjson', 'a running process tree, to a file'],
   ],
   options: (y) => y
-    .option('pid', { alias: 'p', type: 'string', array: true, describe: 'Capture PID and its descendants (repeatable, or comma separated)' })
+    .option('pid', { alias: 'p', type: 'string', array: true, nargs: 1, describe: 'Capture PID and its descendants (repeatable, or comma separated)' })
     .option('comm', { alias: 'c', type: 'string', describe: 'Capture processes with this name (now, or when they exec) and their descendants' })
     .option('cmd', { type: 'boolean', describe: 'Run the command after -- (gated: captured from its first instruction); stop when it exits' })
     .option('max-call-kb', { type: 'number', default: 4096, describe: 'Bytes copied per read/write call, KiB; longer calls are marked truncated' })

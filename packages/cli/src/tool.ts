@@ -42,6 +42,11 @@ export interface ToolSpec<A> {
    * take the signal over (agentsight exec leaves Ctrl-C to the agent it runs).
    */
   onSignal?: (sig: NodeJS.Signals) => boolean;
+  /**
+   * Checks run after parsing and before the output file is opened (throw a ToolError), so
+   * a usage error or a missing privilege leaves no empty capture file behind.
+   */
+  preflight?: (args: A & CommonArgs) => void;
   /** Where events go when -o is not given (default: stdout). */
   defaultOutput?: (args: A & CommonArgs) => string | undefined;
 }
@@ -105,6 +110,13 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const parsed = (spec.options ? spec.options(y) : y) as Argv<A & CommonArgs>;
   const args = (await parsed.parseAsync()) as A & CommonArgs;
 
+  try {
+    spec.preflight?.(args);
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    process.stderr.write(`${spec.name}: ${e.message}\n`);
+    process.exit(e.code);
+  }
   const outputPath = args.output ?? spec.defaultOutput?.(args);
   let outStream: ReturnType<typeof openOutput>;
   try {

@@ -48,6 +48,8 @@ export function formatAudit(r: Report): string {
   out.push(table(['time', 'pid', 'op', 'path'], a.files.map((f) => [time(f.ts), f.pid, f.op, f.to ? `${f.path} -> ${f.to}` : f.path])));
   out.push('', `Hosts contacted (${a.hosts.length})`);
   out.push(table(['first seen', 'host', 'count', 'via', 'pids'], a.hosts.map((h) => [time(h.first_ts), h.host, h.count, h.via.join(','), h.pids.join(',')])));
+  out.push('', `Alerts (${a.alerts.length})`);
+  out.push(table(['time', 'severity', 'rule', 'pid', 'message'], a.alerts.map((x) => [time(x.ts), x.severity, x.rule, x.pid ?? '-', x.message.slice(0, 200)])));
   return out.join('\n');
 }
 

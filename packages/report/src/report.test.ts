@@ -56,6 +56,11 @@ t.test('audit: processes with exits, files written (not read), hosts', async (t)
   ev({ src: 'proc', type: 'open', pid: 101, path: '/src/out.o', flags: 0o1101, ret: 4 });
   ev({ src: 'proc', type: 'open', pid: 101, path: '/src/denied', flags: 0o101, ret: -13 });
   ev({ src: 'proc', type: 'rename', pid: 101, path: '/src/t', to: '/src/u', ret: 0 });
+  ev({ src: 'proc', type: 'open', pid: 101, path: '/dev/null', flags: 0o1, ret: 5 });
+  ev({ src: 'proc', type: 'open', pid: 101, path: '/dev/pts/0', flags: 0o2, ret: 6 });
+  ev({ src: 'proc', type: 'open', pid: 101, path: '/proc/self/oom_score_adj', flags: 0o1, ret: 7 });
+  ev({ src: 'proc', type: 'open', pid: 101, path: '/dev/shm/sem.x', flags: 0o102, ret: 8 });
+  ev({ src: 'trace', type: 'alert', pid: 101, rule: 'sensitive_file', severity: 'critical', message: 'read ~/.ssh/id_rsa', evidence: {} });
   ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet', addr: '127.0.0.1', port: 443, ret: 0 });
   ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet6', addr: '::1', port: 8443, ret: -115 });
   ev({ src: 'proc', type: 'connect', pid: 101, family: 'inet', addr: '10.0.0.9', port: 80, ret: -111 });
@@ -64,14 +69,17 @@ t.test('audit: processes with exits, files written (not read), hosts', async (t)
   const a = r.audit();
   t.same(a.processes.map((p) => [p.pid, p.exit_code]), [[100, null], [101, 2]]);
   t.equal(a.processes[1]!.duration_ms, 250);
-  t.same(a.files.map((f) => f.path), ['/src/out.o', '/src/t']);
+  t.same(a.files.map((f) => f.path), ['/src/out.o', '/src/t', '/dev/shm/sem.x'], 'devices and /proc are not files written');
+  t.same(a.alerts.map((x) => [x.rule, x.severity, x.pid]), [['sensitive_file', 'critical', 101]]);
   t.same(a.hosts.map((h) => h.host), ['127.0.0.1:443', '[::1]:8443'], 'refused connections and unix sockets are not hosts contacted');
   const s = r.summary();
-  t.equal(s.files_written, 2);
+  t.equal(s.files_written, 3);
   t.equal(s.lost_records, 2);
   const text = formatAudit(r);
   t.match(text, /sh -c make/);
   t.match(text, /\/src\/t -> \/src\/u/);
+  t.match(text, /Alerts \(1\)[\s\S]*critical +sensitive_file +101 +read ~\/\.ssh\/id_rsa/);
+  t.notMatch(text, /\/dev\/null/);
 });
 
 t.test('prompts: the last user message in each provider shape, without injected context', async (t) => {

@@ -1,6 +1,6 @@
 import type {
   AgentEvent, LlmCallEvent, ProcExecEvent, ProcExitEvent, ProcSnapshotEvent, ProcOpenEvent,
-  ProcConnectEvent, ProcFileOpEvent, HttpRequestEvent, LostEvent, McpCallEvent,
+  ProcConnectEvent, ProcFileOpEvent, HttpRequestEvent, LostEvent, McpCallEvent, TraceAlertEvent,
 } from '@agentsight/events';
 import { callCost, messagesOf, systemOf, usageOf, DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
 
@@ -64,6 +64,18 @@ export interface Prompt {
   prompt: string;
 }
 
+export interface AlertRow {
+  ts: number;
+  severity: TraceAlertEvent['severity'];
+  rule: string;
+  message: string;
+  pid?: number;
+}
+
+// Devices and kernel interfaces (/dev/null, a tty, /proc/self/…) are opened for writing all
+// the time and are not files the agent wrote; /dev/shm is a real (tmpfs) file system.
+const notAFile = (p: string) => (p.startsWith('/dev/') && !p.startsWith('/dev/shm/')) || p.startsWith('/proc/') || p.startsWith('/sys/');
+
 const O_WRONLY = 0o1, O_RDWR = 0o2, O_CREAT = 0o100, O_TRUNC = 0o1000, O_APPEND = 0o2000;
 const writes = (flags: number) => (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)) !== 0;
 
@@ -103,6 +115,7 @@ export class Report {
   filesWritten: Array<{ ts: number; pid: number; op: string; path: string; to?: string }> = [];
   hosts = new Map<string, { first_ts: number; count: number; via: Set<string>; pids: Set<number> }>();
   lost = { records: 0, bytes: 0 };
+  alerts: AlertRow[] = [];
 
   constructor(prices: PriceTable = DEFAULT_PRICES) {
     this.prices = prices;
@@ -145,13 +158,13 @@ export class Report {
       }
       case 'proc/open': {
         const e = ev as ProcOpenEvent;
-        if (e.ret >= 0 && writes(e.flags)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: 'open', path: e.path });
+        if (e.ret >= 0 && writes(e.flags) && !notAFile(e.path)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: 'open', path: e.path });
         break;
       }
       case 'proc/rename':
       case 'proc/unlink': {
         const e = ev as ProcFileOpEvent;
-        if (e.ret >= 0) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: e.type, path: e.path, to: e.to });
+        if (e.ret >= 0 && !notAFile(e.path)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: e.type, path: e.path, to: e.to });
         break;
       }
       case 'proc/connect': {
@@ -166,6 +179,11 @@ export class Report {
       case 'http/request': {
         const e = ev as HttpRequestEvent;
         if (e.host) this.host(e.host, e.ts, 'http', e.pid);
+        break;
+      }
+      case 'trace/alert': {
+        const e = ev as TraceAlertEvent;
+        this.alerts.push({ ts: e.ts, severity: e.severity, rule: e.rule, message: e.message, ...(e.pid !== undefined ? { pid: e.pid } : {}) });
         break;
       }
       case 'ssl/lost':
@@ -244,6 +262,7 @@ export class Report {
     return {
       processes: [...this.procs.values()].sort((a, b) => a.start - b.start),
       files: this.filesWritten,
+      alerts: [...this.alerts].sort((a, b) => a.ts - b.ts),
       hosts: [...this.hosts.entries()].map(([host, r]) => ({ host, first_ts: r.first_ts, count: r.count, via: [...r.via].sort(), pids: [...r.pids].sort((a, b) => a - b) })),
     };
   }
