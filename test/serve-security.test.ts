@@ -100,8 +100,10 @@ t.test('captured secrets never come back out of the API or the store file', asyn
   // a base64 payload, an argv and a URL: as-serve is the last line of defence.
   const googKey = 'AIzaSyD-TESTKEYabcdefghijklmnopqrstuv12';
   const bearer = 'sk-proj-TESTSECRET1234567890abcdefgh';
-  secrets.push(googKey, bearer);
-  const req = Buffer.from(`POST /v1beta/models/gemini-2.5-flash:generateContent?key=${googKey} HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\nAuthorization: Bearer ${bearer}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+  const tavily = 'tvly-dev-TESTKEY1a2b3c4d5e6f7g8h9';
+  secrets.push(googKey, bearer, tavily);
+  const reqBody = JSON.stringify({ contents: [], tools: [{ search: { api_key: tavily } }] });
+  const req = Buffer.from(`POST /v1beta/models/gemini-2.5-flash:generateContent?key=${googKey} HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\nAuthorization: Bearer ${bearer}\r\nContent-Type: application/json\r\nContent-Length: ${reqBody.length}\r\n\r\n${reqBody}`);
   const resp = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
   const ts = fx.session.facts.end + 1000;
   const ssl = [...sslEvents(req, { conn: 'c9', dir: 'write', ts, pid: 5000 }), ...sslEvents(resp, { conn: 'c9', dir: 'read', ts: ts + 100, pid: 5000 })];
@@ -128,7 +130,7 @@ t.test('captured secrets never come back out of the API or the store file', asyn
   const binEv = b64.body.events.find((e: { enc: string }) => e.enc === 'base64');
   const raw = Buffer.from(binEv.data, 'base64');
   t.same([...raw.subarray(0, 4)], [0, 1, 2, 0xff], 'binary bytes around the redaction survive');
-  t.match(raw.toString('latin1'), /x-api-key: \[REDACTED\]/);
+  t.match(raw.toString('latin1'), /x-api-key: \[REDACTED sha256:[0-9a-f]{8}\]/);
   fx.store.db.pragma('wal_checkpoint(TRUNCATE)');
   const file = fs.readFileSync(fx.dbPath);
   for (const s of secrets) t.equal(file.indexOf(s), -1, 'nor in the database file');

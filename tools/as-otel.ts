@@ -2,6 +2,8 @@
 // as-otel: argument parsing and wiring only; the mapping and export live in @agentsight/otel.
 import { EXIT, ToolError, VERSION, runFilter, runTool } from '@agentsight/cli';
 import { FlowControlledWriter, OtelStage, resolveConfig } from '@agentsight/otel';
+import { RedactStage } from '@agentsight/redact';
+import type { Stage } from '@agentsight/events';
 
 await runTool({
   name: 'as-otel',
@@ -22,6 +24,7 @@ await runTool({
     .option('service-name', { type: 'string', describe: 'Resource service.name (default: OTEL_SERVICE_NAME or agentsight)' })
     .option('capture-content', { type: 'boolean', default: false, describe: 'Record prompts, answers, system instructions, tool arguments and results' })
     .option('stdout', { type: 'boolean', default: false, describe: 'Write the OTLP/JSON export requests as NDJSON instead of sending them' })
+    .option('redact', { type: 'boolean', default: true, describe: 'Replace API keys, tokens and cookies in what is exported by a sha256 fingerprint (--no-redact keeps them)' })
     .option('tee', { type: 'boolean', default: false, describe: 'Also pass the input events through to the output' })
     .option('batch-size', { type: 'number', describe: 'Spans per export request (default: OTEL_BSP_MAX_EXPORT_BATCH_SIZE or 512)' })
     .option('batch-delay-ms', { type: 'number', describe: 'Longest a span waits before a partial batch is sent (default: OTEL_BSP_SCHEDULE_DELAY or 1000)' })
@@ -56,7 +59,10 @@ await runTool({
 
   // Input waits while the collector is slower than the input; it is dropped only while the collector fails.
   const flowCtx = Object.create(ctx, { out: { value: new FlowControlledWriter(ctx.out, stage) } }) as typeof ctx;
-  await runFilter(args, flowCtx, stage);
+  // Spans carry prompts, tool arguments and command lines: a key in them leaves the machine.
+  const redact = new RedactStage((ev) => stage.write(ev));
+  const input: Stage = args.redact ? { write: (ev) => redact.write(ev), end: () => stage.end(), tick: (t) => stage.tick?.(t) } : stage;
+  await runFilter(args, flowCtx, input);
   const st = await stage.shutdown(ctx.stopping ? Math.min(args['flush-timeout-ms'], 4000) : args['flush-timeout-ms']);
   const lost = st.dropped + st.failed;
   const line = `${st.exported} of ${st.spans} spans exported in ${st.requests} requests` +

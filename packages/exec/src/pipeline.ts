@@ -10,6 +10,7 @@ import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } fro
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
+import { RedactStage } from '@agentsight/redact';
 import { CorrelateStage } from '@agentsight/trace';
 
 export interface PipelineOptions {
@@ -75,6 +76,9 @@ export class TracePipeline {
       (emit) => new HttpStage({ redact: opts.redact ?? true }, emit),
       (emit) => new MergeStage({}, emit),
     ];
+    // as-http took the secrets out of HTTP; stdio, argv and the MCP calls merged from stdio
+    // still carry theirs. Everything after this point (correlation, export, capture, UI) is clean.
+    if (opts.redact ?? true) stages.push((emit) => new RedactStage(emit));
     if (opts.correlate ?? true) stages.push((emit) => new CorrelateStage({}, emit));
     stages.push(...(opts.tail ?? []));
     this.head = chain(stages, sink);

@@ -8,7 +8,6 @@ import { H1Session } from './conn-h1.js';
 import { H2Session } from './conn-h2.js';
 import { H2_PREFACE, looksLikeH2Server } from './h2.js';
 import { headerValue } from './http1.js';
-import { redactHeaders, redactTarget } from './redact.js';
 import { SeqReorder, type Piece } from './reorder.js';
 import type { ConnCore, ConnOptions, Dir, HttpStats, Pairing, Trailers } from './session.js';
 import { SseParser, type SseMessage } from './sse.js';
@@ -199,7 +198,7 @@ export class Conn implements ConnCore {
       pid: ev.pid, tid: ev.tid, comm: ev.comm,
       conn: this.id, protocol: h.version, id: m.pairing!.id,
       method: h.method!,
-      path: this.opts.redact ? redactTarget(target) : target,
+      path: target,
       headers: this.#headers(h.headers),
       body_size: 0, start_ts: m.startTs,
     };
@@ -264,7 +263,7 @@ export class Conn implements ConnCore {
       const prev = h[k];
       h[k] = prev === undefined ? v : `${prev}${k === 'set-cookie' ? '\n' : ', '}${v}`;
     }
-    return this.opts.redact ? redactHeaders(h) : h;
+    return h;
   }
 
   unparsed(reason: string, bytes: number): void {

@@ -10,7 +10,6 @@ export { Http1Parser, planBody, headerValue, type MessageHead, type BodyPlan, ty
 export { SseParser, type SseMessage } from './sse.js';
 export { ContentDecoder } from './decode.js';
 export { SeqReorder, type Piece } from './reorder.js';
-export { redactHeaders, redactTarget, redacted, fingerprint, SECRET_HEADERS } from './redact.js';
 export { sslEvents, splitPoints, prng, runHttp, type SslSynthOptions } from './synth.js';
 export { H2Reader, H2_PREFACE, type H2Hooks } from './h2.js';
 export { HpackDecoder, HpackError, huffmanDecode } from './hpack.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { SseParser, type SseMessage } from './sse.js';
 import { prng, splitPoints } from './synth.js';
 import { SeqReorder, type Piece } from './reorder.js';
-import { redactTarget, redactHeaders, fingerprint } from './redact.js';
+import { redactTarget, redactHeaders, fingerprint } from '@agentsight/redact';
 import { planBody, type MessageHead } from './http1.js';
 
 function parse(chunks: Array<string | Buffer>): SseMessage[] {

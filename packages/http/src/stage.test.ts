@@ -337,6 +337,32 @@ t.test('secrets are redacted with a stable fingerprint; --no-redact keeps them',
   t.match(of(raw, 'request')[0]!.path, /key=AIzaSECRET/);
 });
 
+t.test('secrets in bodies, SSE and WebSocket messages are redacted; --no-redact keeps them', async (t) => {
+  const tavily = 'tvly-dev-Q1w2E3r4T5y6U7i8O9p0AsDfGhJk';
+  const github = 'ghp_' + 'a1B2c3D4e5'.repeat(3) + 'f6G7h8';
+  const anthropic = 'sk-ant-api03-' + 'x9Y8z7W6v5'.repeat(9) + 'abAA';
+  const reqBody = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `use ${github}` }], tools: [{ name: 'search', input: { api_key: tavily, query: 'q' } }] });
+  const sse = `data: {"type":"response.created","response":{"instructions":"key ${anthropic}"}}\n\ndata: {"delta":"hello"}\n\n`;
+  const mask = (b: Buffer) => Buffer.concat([Buffer.from([0x81, 0x80 | 126, b.length >> 8, b.length & 255, 0, 0, 0, 0]), b]);
+  const wsText = Buffer.from(JSON.stringify({ type: 'response.create', apiKey: tavily }));
+  const conv = () => new Conv()
+    .req(POST('/v1/messages', reqBody))
+    .res(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: ${Buffer.byteLength(sse)}\r\n\r\n${sse}`)
+    .req('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+    .res('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+    .req(mask(wsText));
+  const evs = conv().run();
+  const text = JSON.stringify(evs);
+  for (const k of [tavily, github, anthropic]) t.notOk(text.includes(k), `${k.slice(0, 8)}… not in output`);
+  const rq = JSON.parse(body(of(evs, 'request')[0]!).toString());
+  t.match(rq.tools[0].input.api_key, /^\[REDACTED sha256:[0-9a-f]{8}\]$/, 'the body is still JSON, the key field fingerprinted');
+  t.equal(rq.tools[0].input.query, 'q');
+  t.equal(JSON.parse(body(of(evs, 'ws')[0]!).toString()).apiKey, rq.tools[0].input.api_key, 'same key, same fingerprint');
+  t.equal(of(evs, 'sse')[1]!.data, '{"delta":"hello"}');
+  const raw = JSON.stringify(conv().run({ redact: false }));
+  for (const k of [tavily, github, anthropic]) t.ok(raw.includes(k), `--no-redact keeps ${k.slice(0, 8)}…`);
+});
+
 t.test('any split of the same bytes parses the same', async (t) => {
   const sse = 'event: a\r\ndata: é€😀 multi-byte\r\n\r\ndata: x\rdata: y\r\r\n'.repeat(5);
   const sseRes = `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(sse).toString(16)};ext=1\r\n${sse}\r\n0\r\nT: v\r\n\r\n`;

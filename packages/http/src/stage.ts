@@ -1,9 +1,13 @@
 import type { AgentEvent, Emit, SslDataEvent, Stage } from '@agentsight/events';
+import { redactForStore, redactHttp } from '@agentsight/redact';
 import { Conn } from './conn.js';
 import type { HttpStats } from './session.js';
 
 export interface HttpStageOptions {
-  /** Replace secrets (auth headers, cookies, key-like query parameters) by a fingerprint. Default true. */
+  /**
+   * Replace secrets by a fingerprint (auth headers, cookies, key-like query parameters, and
+   * key-like fields and values in bodies, SSE and WebSocket messages). Default true.
+   */
   redact?: boolean;
   /** Body bytes kept per message (decoded); beyond, the body is cut and `body_truncated` set. Default 16 MiB. */
   maxBodyBytes?: number;
@@ -48,7 +52,11 @@ export class HttpStage implements Stage {
       reorderMaxPending: opts.reorderMaxPending ?? 256,
     };
     this.#emit = emit;
+    // Every http event leaves a connection through here: the one place secrets are taken out.
+    this.#connEmit = this.opts.redact ? (ev) => emit(redactHttp(ev)) : emit;
   }
+
+  #connEmit: Emit;
 
   /** Connections currently tracked. */
   get connections(): number {
@@ -63,7 +71,9 @@ export class HttpStage implements Stage {
   }
 
   write(ev: AgentEvent): void {
-    if (ev.src !== 'ssl') { this.#emit(ev); return; }
+    // What passes through (argv, stdio, calls of a capture made with --no-redact) is
+    // redacted too: as-http's output holds no secret, whatever the input.
+    if (ev.src !== 'ssl') { this.#emit(this.opts.redact ? redactForStore(ev).ev : ev); return; }
     if (ev.type === 'lost') {
       this.#emit(ev);
       // Something was dropped somewhere: holes being waited on will not fill.
@@ -77,7 +87,7 @@ export class HttpStage implements Stage {
     if (!c) {
       const prev = this.#retired.get(e.conn);
       this.#retired.delete(e.conn);
-      c = new Conn(e.conn, this.opts, this.stats, this.#emit, prev);
+      c = new Conn(e.conn, this.opts, this.stats, this.#connEmit, prev);
       this.#conns.set(e.conn, c);
       this.stats.connections++;
     }

@@ -7,7 +7,6 @@
  */
 export * from './store.js';
 export * from './ingest.js';
-export * from './redact.js';
 export * from './params.js';
 export * from './query.js';
 export * from './server.js';

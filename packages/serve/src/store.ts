@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { AgentEvent, LlmCallEvent, LlmDeltaEvent, TraceLinkEvent } from '@agentsight/events';
 import { usageOf } from '@agentsight/llm';
-import { redactForStore } from './redact.js';
+import { redactForStore } from '@agentsight/redact';
 
 // The store is SQLite (better-sqlite3, synchronous, in-process): captures of millions of
 // events stay on disk, queries page through indexes instead of loading the capture, and

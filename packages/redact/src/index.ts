@@ -1,0 +1,10 @@
+/**
+ * @agentsight/redact: the one home of what a secret is in a capture (header, parameter and
+ * field names; key shapes from secretlint's recommended preset) and how it is replaced (a
+ * short sha256 fingerprint, so calls made with the same key still group together). as-http
+ * applies it to messages as they are parsed, as-serve before storing, as-otel before export.
+ */
+export { SECRET_HEADERS, isSecretParam, isSecretField } from './names.js';
+export { secretRanges, PRESET_RULES, type Range } from './patterns.js';
+export { fingerprint, redacted, redactHeaders, redactTarget, redactText, redactHttp, redactValue, redactEvent, redactForStore } from './redact.js';
+export { RedactStage } from './stage.js';

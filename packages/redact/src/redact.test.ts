@@ -1,0 +1,90 @@
+import t from 'tap';
+import type { AgentEvent } from '@agentsight/events';
+import { PRESET_RULES, fingerprint, redacted, redactEvent, redactForStore, redactText, redactHttp, isSecretField } from './index.js';
+
+const FP = /\[REDACTED sha256:[0-9a-f]{8}\]/;
+// Shapes only the preset knows (no name next to them, no provider shape of ours).
+const GITHUB = 'ghp_' + 'a1B2c3D4e5'.repeat(3) + 'f6G7h8';
+const SLACK = 'xoxb-1234567890-1234567890123-' + 'AbCdEfGhIjKlMnOpQrStUvWx';
+const ANTHROPIC = 'sk-ant-api03-' + 'x9Y8z7W6v5'.repeat(9) + 'abAA';
+const TAVILY = 'tvly-dev-Q1w2E3r4T5y6U7i8O9p0AsDfGhJk';
+
+t.test('the recommended preset is what finds key shapes', async (t) => {
+  t.ok(PRESET_RULES >= 20, `${PRESET_RULES} preset rules in use`);
+  t.equal(redactText(`token ${GITHUB} here`), `token ${redacted(GITHUB)} here`);
+  t.equal(redactText(SLACK), redacted(SLACK));
+  const pem = `-----BEGIN RSA PRIVATE KEY-----\n${'MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n'.repeat(3)}-----END RSA PRIVATE KEY-----`;
+  t.notMatch(redactText(pem), /MIIEow/);
+  t.notMatch(redactText(JSON.stringify({ key_file: pem })), /MIIEow/, 'also inside JSON, newlines escaped');
+  t.notMatch(redactText('db at postgres://admin:hunter2pass@db.example.com:5432/prod'), /hunter2pass/);
+});
+
+t.test('by name: header lines, JSON fields, KEY=value, URL parameters', async (t) => {
+  t.equal(redactText('Authorization: Bearer abc.def-123\r\nHost: x'), `Authorization: ${redacted('Bearer abc.def-123')}\r\nHost: x`);
+  t.equal(redactText('{"api_key": "tvly-x1", "q": "a"}'), `{"api_key": "${redacted('tvly-x1')}", "q": "a"}`, 'any value of a key field, however short');
+  t.match(redactText('{"apiKey":"abc","client_secret":"def","password":"p w"}'), /^\{"apiKey":"\[REDACTED[^"]+","client_secret":"\[REDACTED[^"]+","password":"\[REDACTED[^"]+"\}$/);
+  t.equal(redactText('{"key":"ArrowUp","token":"Hello","max_tokens":5}'), '{"key":"ArrowUp","token":"Hello","max_tokens":5}', 'ordinary LLM fields are not secrets');
+  t.equal(redactText('TAVILY_API_KEY=abc123 OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstu'), `TAVILY_API_KEY=${redacted('abc123')} OPENAI_API_KEY=${redacted('sk-proj-abcdefghijklmnopqrstu')}`);
+  t.equal(redactText('GET /v1/models?key=AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456&alt=sse'), `GET /v1/models?key=${redacted('AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456')}&alt=sse`);
+  t.equal(redactText('curl -H "Authorization: Bearer tok123456789012"'), `curl -H "Authorization: ${redacted('Bearer tok123456789012')}"`);
+  t.equal(redactText('a plain sentence about keys and tokens'), 'a plain sentence about keys and tokens', 'words alone are not secrets');
+  t.equal(redactText('authorization: [REDACTED sha256:0a1b2c3d]'), 'authorization: [REDACTED sha256:0a1b2c3d]', 'fingerprints stay as they are');
+  t.ok(isSecretField('x-goog-api-key') && isSecretField('Authorization') && !isSecretField('model'));
+});
+
+t.test('JSON stays JSON: escapes, nested JSON strings, keys after \\n', async (t) => {
+  const inner = JSON.stringify({ api_key: TAVILY, note: `line\n${ANTHROPIC}` });
+  const body = JSON.stringify({ messages: [{ role: 'tool', content: inner }, { role: 'user', content: `see\n${GITHUB}\tand "${TAVILY}"` }], u: '\u00e9\\' });
+  const out = redactText(body);
+  for (const k of [TAVILY, ANTHROPIC, GITHUB]) t.notOk(out.includes(k), `${k.slice(0, 8)}… gone`);
+  const parsed = JSON.parse(out);
+  t.match(parsed.messages[1].content, /^see\n\[REDACTED sha256:[0-9a-f]{8}\]\tand "\[REDACTED/);
+  t.match(JSON.parse(parsed.messages[0].content).api_key, FP);
+  t.equal(parsed.u, '\u00e9\\');
+});
+
+t.test('the same key fingerprints alike in a header, a body and a URL', async (t) => {
+  const ev = {
+    v: 1, ts: 1, src: 'http', type: 'request', conn: 'c', id: 'c#0', method: 'POST', path: `/s?api_key=${TAVILY}`, body_size: 9, start_ts: 1,
+    headers: { 'x-api-key': TAVILY, accept: '*/*' }, data: JSON.stringify({ api_key: TAVILY }), enc: 'utf8',
+  } as unknown as AgentEvent;
+  const r = redactHttp(ev) as unknown as Record<string, any>;
+  const fp = fingerprint(TAVILY);
+  t.equal(r.headers['x-api-key'], `[REDACTED sha256:${fp}]`);
+  t.equal(JSON.parse(r.data).api_key, `[REDACTED sha256:${fp}]`);
+  t.equal(new URL(r.path, 'http://x').searchParams.get('api_key'), `[REDACTED sha256:${fp}]`);
+  t.equal(r.headers.accept, '*/*');
+});
+
+t.test('redactEvent: header objects, nested strings, base64 payloads; input untouched', async (t) => {
+  const ev = {
+    v: 1, ts: 1, src: 'llm', type: 'call', id: 'c#0', headers: { authorization: 'Basic dXNlcjpwYXNz', 'x-goog-api-key': '[REDACTED sha256:00112233]' },
+    request: { tools: [{ input: { api_key: 'tvly-short' } }], messages: [{ content: `my key ${ANTHROPIC}` }] },
+  } as unknown as AgentEvent;
+  const r = redactEvent(ev) as unknown as Record<string, any>;
+  t.match(r.headers.authorization, FP);
+  t.equal(r.headers['x-goog-api-key'], '[REDACTED sha256:00112233]');
+  t.match(r.request.tools[0].input.api_key, FP);
+  t.notMatch(JSON.stringify(r), ANTHROPIC);
+  t.equal((ev as unknown as Record<string, any>).headers.authorization, 'Basic dXNlcjpwYXNz', 'input not modified');
+  const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('\r\nCookie: session=s3cr3t\r\n'), Buffer.from([0x80])]);
+  const b = redactEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', data: bytes.toString('base64'), enc: 'base64' } as unknown as AgentEvent) as unknown as Record<string, string>;
+  const out = Buffer.from(b.data!, 'base64');
+  t.same([...out.subarray(0, 2)], [0xff, 0xfe]);
+  t.equal(out[out.length - 1], 0x80);
+  t.notOk(out.toString('latin1').includes('s3cr3t'));
+});
+
+t.test('redactForStore: untouched events are not rewritten; a rewritten one parses back', async (t) => {
+  const ev = { v: 1, ts: 1, src: 'proc', type: 'open', pid: 1, path: '/etc/hosts', flags: 0, ret: 3 } as unknown as AgentEvent;
+  const r = redactForStore(ev);
+  t.equal(r.ev, ev, 'same object: nothing to scrub');
+  t.equal(r.json, JSON.stringify(ev));
+  const s = redactForStore({ ...ev, path: '/home/u/.env?api_key=zzz' } as AgentEvent);
+  t.notMatch(s.json, 'zzz');
+  const call = { v: 1, ts: 1, src: 'llm', type: 'call', request: { messages: [{ content: `"quoted" ${GITHUB}\n` }], tools: [{ input: { apiKey: TAVILY } }] } } as unknown as AgentEvent;
+  const c = redactForStore(call);
+  t.same(JSON.parse(c.json), c.ev);
+  t.notMatch(c.json, GITHUB);
+  t.notMatch(c.json, TAVILY);
+});
