@@ -21,7 +21,7 @@ await runTool<Args>({
     ['as-http --no-redact -o http.ndjson capture.ndjson.gz', 'keep API keys and cookies (careful)'],
   ],
   options: (y) => y
-    .option('redact', { type: 'boolean', default: true, describe: 'Replace auth headers, cookies and key-like query parameters by a sha256 fingerprint (--no-redact keeps them)' })
+    .option('redact', { type: 'boolean', default: true, describe: 'Replace secrets by a sha256 fingerprint: auth headers, cookies, key-like query parameters, and key-like fields and values in bodies, SSE and WebSocket messages (--no-redact keeps them)' })
     .option('max-body-mb', { type: 'number', default: 16, describe: 'Body bytes kept per message, MiB; longer bodies are cut and marked body_truncated' })
     .option('idle-timeout', { type: 'number', default: 300, describe: 'Seconds without data after which a connection is flushed and dropped' })
     .option('reorder-wait-ms', { type: 'number', default: 2000, describe: 'How long a missing ssl seq is waited for before it counts as lost' }) as unknown as Argv<Args & CommonArgs>,
