@@ -193,6 +193,7 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   ctx.info(`capture: ${file ?? 'stdout'}`);
   let status = EXIT.OK as number;
   let tls = '';
+  let uncaptured: string[] = [];
   // The capture is complete before the TLS probes are detached (slow); that overlaps the
   // exporter's shutdown and the summary, and is awaited before we exit (see below).
   let detached: Promise<void> = Promise.resolve();
@@ -201,6 +202,7 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
       const r = await execTraced(argv, { ...opts, onStart: (pid) => { agentPid = pid; } });
       status = r.status;
       tls = r.stats.tls;
+      uncaptured = r.stats.uncaptured;
       detached = r.detached;
     } else {
       // -p: also stop when every process named has exited (their children are then orphans we do not wait for).
@@ -209,6 +211,7 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
         : ctx.stopped;
       const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, until, opts);
       tls = stats.tls;
+      uncaptured = stats.uncaptured;
       detached = stats.detached;
     }
   } catch (e) {
@@ -225,6 +228,8 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   if (!args.quiet) {
     process.stderr.write(summaryLines(report.summary()).map((l) => `agentsight: ${l}`).join('\n') + '\n');
     if (tls) process.stderr.write(`agentsight: tls         ${tls}\n`);
+    // Connections whose plaintext could not be read: "lost nothing" is not the whole story.
+    for (const l of uncaptured) process.stderr.write(`agentsight: tls         ${l}\n`);
     if (file) process.stderr.write(`agentsight: capture     ${file}  (agentsight report tokens ${file})\n`);
   }
   if (serve) {

@@ -5,13 +5,15 @@
 import {
   chain, SCHEMA_VERSION, nowUs, TimeOrder, type AgentEvent, type Emit, type Stage,
 } from '@agentsight/events';
-import { SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import fs from 'node:fs';
+import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { RedactStage } from '@agentsight/redact';
 import { CorrelateStage } from '@agentsight/trace';
+import { BlindTls, uncapturedTls } from './blind.js';
 
 export interface PipelineOptions {
   /** `exec`: the agent, held at its gate; traced from its exec on. */
@@ -41,6 +43,8 @@ export interface PipelineOptions {
 
 export interface PipelineStats {
   tls: string;
+  /** Processes whose TLS could not be captured that connected somewhere: one line each. */
+  uncaptured: string[];
   lost: { records: number; bytes: number };
 }
 
@@ -62,6 +66,9 @@ export class TracePipeline {
   readonly #opts: PipelineOptions;
   #stopped = false;
   lost = { records: 0, bytes: 0 };
+  readonly #blind = new BlindTls();
+  /** Per program file: why its TLS cannot be captured, or null. */
+  readonly #blindFiles = new Map<string, string | null>();
 
   private constructor(opts: PipelineOptions) {
     this.#opts = opts;
@@ -83,9 +90,13 @@ export class TracePipeline {
     stages.push(...(opts.tail ?? []));
     this.head = chain(stages, sink);
     this.#order = new TimeOrder({ windowMs: 250 }, (ev) => this.head.write(ev));
-    const feed: Emit = (ev) => this.#order.write(ev);
+    const feed: Emit = (ev) => { this.#blind.see(ev); this.#order.write(ev); };
 
-    this.procEvents = new ProcEvents(feed);
+    // Each program the tree runs is looked at once: one whose TLS cannot be captured is said now.
+    this.procEvents = new ProcEvents((ev) => {
+      if (ev.type === 'exec') this.#onExec(ev as AgentEvent & { pid: number; filename: string; comm: string });
+      feed(ev);
+    });
     const targets = {
       ...(opts.gatedPid ? { trackFromExec: [opts.gatedPid] } : {}),
       ...(opts.pids?.length ? { pids: opts.pids } : {}),
@@ -104,6 +115,7 @@ export class TracePipeline {
       for (const pid of this.proc.existing) {
         const info = readInfo(pid);
         if (info) this.procEvents.snapshot(info);
+        try { this.#checkBlind(pid, info?.comm ?? String(pid), fs.readlinkSync(`/proc/${pid}/exe`)); } catch { /* gone, or a kernel thread */ }
       }
       if (opts.stdio ?? true) {
         const asm = new StdioAssembler(feed);
@@ -151,6 +163,26 @@ export class TracePipeline {
     if (interval > 0) every(interval * 1000, () => this.sample());
   }
 
+  #onExec(ev: { pid: number; filename: string; comm: string }): void {
+    if (this.#stopped) return;
+    let exe: string | undefined;
+    try { exe = fs.readlinkSync(`/proc/${ev.pid}/exe`); } catch { exe = ev.filename.startsWith('/') ? ev.filename : undefined; }
+    if (exe) this.#checkBlind(ev.pid, ev.comm, exe);
+  }
+
+  /** Find out (once per file) whether a program has a TLS stack we cannot see into. */
+  #checkBlind(pid: number, comm: string, exe: string): void {
+    let why = this.#blindFiles.get(exe);
+    if (why === undefined) {
+      try { why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe); } catch { why = null; }
+      this.#blindFiles.set(exe, why);
+    }
+    if (why && !this.#blind.has(pid)) {
+      this.#blind.mark(pid, comm, why);
+      this.#opts.warn?.(`pid ${pid} ${comm}: its TLS cannot be captured (${why}; no SSL_read/SSL_write to hook): its LLM calls will be missing; its connections are still recorded`);
+    }
+  }
+
   static start(opts: PipelineOptions): TracePipeline {
     return new TracePipeline(opts);
   }
@@ -184,7 +216,7 @@ export class TracePipeline {
    */
   stop(): PipelineStats {
     let tls = 'no TLS capture';
-    if (this.#stopped) return { tls, lost: this.lost };
+    if (this.#stopped) return { tls, lost: this.lost, uncaptured: this.#blind.lines() };
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     const errs: unknown[] = [];
@@ -205,6 +237,6 @@ export class TracePipeline {
     if (this.sniffer) {
       this.detached = this.sniffer.detachAsync().catch((e: unknown) => this.#opts.warn?.(`detaching TLS probes: ${(e as Error).message}`));
     }
-    return { tls, lost: this.lost };
+    return { tls, lost: this.lost, uncaptured: this.#blind.lines() };
   }
 }
