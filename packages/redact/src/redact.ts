@@ -55,14 +55,15 @@ export function redactTarget(target: string): string {
 }
 
 // No key shape fits in a text without one of these: a token-like run of 16 or more
-// characters with a digit in it (random keys of that length without one are rarer than one
-// in a thousand), a PEM block, or credentials in a URL. Most texts (SSE deltas, short tool
+// characters with a digit and a letter in it (random keys of that length without a digit are
+// rarer than one in a thousand; a run of digits alone is a timestamp), a PEM block, or
+// credentials in a URL. Most texts (SSE deltas, short tool
 // output) skip the preset's rules after this one test.
 const RUN = /[A-Za-z0-9+/=_.-]{16,}/g;
 const URL_CREDENTIALS = /:\/\/[^\s/@]*@/;
 function maybeShape(text: string): boolean {
   RUN.lastIndex = 0;
-  for (let m = RUN.exec(text); m; m = RUN.exec(text)) if (/\d/.test(m[0])) return true;
+  for (let m = RUN.exec(text); m; m = RUN.exec(text)) if (/\d/.test(m[0]) && /[A-Za-z]/.test(m[0])) return true;
   return text.includes('-----BEGIN') || URL_CREDENTIALS.test(text);
 }
 // And no secret name without one of these words.
