@@ -56,24 +56,36 @@ const lineOf = (s: string) => (i: number) => {
   return { line, column: 0 };
 };
 
-/** Where secrets are in `text`, by shape: sorted, overlapping ranges merged. */
-export function secretRanges(original: string, opts: { preset?: boolean } = {}): Range[] {
-  // In JSON text a key often follows an escape (`"line\\nghp_…"`), where the rules' word
-  // boundaries do not see a start. They look at a copy with those escapes blanked: the same
-  // length, so the ranges found are the original's.
-  const text = original.includes('\\') ? original.replace(/\\[nrt"]/g, '  ') : original;
-  found = [];
+function scan(text: string, preset: boolean, out: Range[]): void {
+  found = out;
   const source: Source = { content: text, filePath: '', ext: '', contentType: 'text', indexToPosition: lineOf(text) };
-  for (const scan of opts.preset === false ? [] : scanners) {
+  for (const rule of preset ? scanners : []) {
     // A rule that throws on odd input must not take the capture down; the others still run.
-    try { scan(source); } catch { /* next rule */ }
+    try { rule(source); } catch { /* next rule */ }
   }
-  const out = found;
   for (const re of PROVIDER_SHAPES) {
     for (const m of text.matchAll(re)) {
       const start = m.index + (m[1] === undefined ? 0 : m[0].length - m[1].length);
       out.push([start, m.index + m[0].length]);
     }
+  }
+}
+
+/** Where secrets are in `text`, by shape: sorted, overlapping ranges merged. */
+export function secretRanges(original: string, opts: { preset?: boolean } = {}): Range[] {
+  const preset = opts.preset !== false;
+  const out: Range[] = [];
+  if (!original.includes('\\')) {
+    scan(original, preset, out);
+  } else {
+    // In JSON text a key often follows an escape (`"line\\nghp_…"`), where the rules' word
+    // boundaries see no start. They look at copies with the escapes blanked, of the same
+    // length, so the ranges found are the original's: one with every `\n`, `\t`, `\"`
+    // blanked (also the inner ones of JSON nested in a string, `\\\n`); and, when there are
+    // escaped backslashes, one that reads escapes left to right (`\\tvly-…` is a backslash
+    // and a key, not a tab and "vly-…").
+    scan(original.replace(/\\[nrt"]/g, '  '), preset, out);
+    if (original.includes('\\\\')) scan(original.replace(/\\(?:\\|[nrt"])/g, '  '), preset, out);
   }
   out.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   const merged: Range[] = [];

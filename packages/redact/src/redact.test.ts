@@ -88,3 +88,35 @@ t.test('redactForStore: untouched events are not rewritten; a rewritten one pars
   t.notMatch(c.json, GITHUB);
   t.notMatch(c.json, TAVILY);
 });
+
+t.test('any JSON with keys planted anywhere stays JSON, and no key survives (500 random bodies)', async (t) => {
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const pick = <T>(a: T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const keys = [GITHUB, SLACK, ANTHROPIC, TAVILY, 'AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456', 'sk-proj-abcdefghijklmnopqrstu12'];
+  const noise = ['\n', '\t', '"', '\\', ' ', 'é', '😀', '\u0001', 'Bearer ', 'key=', 'x', '{"a":1}', '-----'];
+  // Keys are delimited in real text (a space, a quote, an escape, punctuation); glued to a
+  // letter they are no longer the same token, for the preset's rules as for a reader.
+  const delims = [' ', '\n', '\t', '"', ',', ':', '=', '/', '\\', '(', '\r\n'];
+  const text = () => Array.from({ length: 1 + Math.floor(rnd() * 6) }, () => (rnd() < 0.3 ? pick(keys) : pick(noise))).map((f) => f + pick(delims)).join('');
+  const value = (d: number): unknown => {
+    const r = rnd();
+    if (d > 3 || r < 0.4) return text();
+    if (r < 0.55) return Math.floor(rnd() * 1e6);
+    if (r < 0.75) return Array.from({ length: Math.floor(rnd() * 4) }, () => value(d + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < 1 + rnd() * 4; i++) o[pick(['api_key', 'apiKey', 'content', 'text', 'password', 'q', 'token', text()])] = value(d + 1);
+    if (rnd() < 0.2) o.nested = JSON.stringify(value(d + 1));
+    return o;
+  };
+  let bad = 0;
+  for (let i = 0; i < 500; i++) {
+    const body = JSON.stringify(value(0));
+    const out = redactText(body);
+    let ok = true;
+    try { JSON.parse(out); } catch { ok = false; }
+    const left = keys.filter((k) => out.includes(k));
+    if (!ok || left.length) { bad++; if (bad <= 3) t.fail(`body ${i}: ${ok ? `left ${left.join(', ')}` : 'not JSON'}: ${body.slice(0, 300)} => ${out.slice(0, 300)}`); }
+  }
+  t.equal(bad, 0, 'every body still JSON, every key gone');
+});
