@@ -113,9 +113,11 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   try {
     spec.preflight?.(args);
   } catch (e) {
-    if (!(e instanceof ToolError)) throw e;
-    process.stderr.write(`${spec.name}: ${e.message}\n`);
-    process.exit(e.code);
+    // A usage error, or a missing privilege or kernel feature (BpfError: 77), in one line.
+    const code = e instanceof ToolError ? e.code : (e as Error)?.name === 'BpfError' ? EXIT.NOPERM : undefined;
+    if (code === undefined) throw e;
+    process.stderr.write(`${spec.name}: ${(e as Error).message}\n`);
+    process.exit(code);
   }
   const outputPath = args.output ?? spec.defaultOutput?.(args);
   let outStream: ReturnType<typeof openOutput>;
