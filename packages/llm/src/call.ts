@@ -43,8 +43,8 @@ export function usageOf(ev: CallLike): TokenUsage {
 }
 
 /** Estimated cost of a call in USD (list prices, or `table`), or undefined when unpriced. */
-export function callCost(ev: CallLike & Pick<LlmCallEvent, 'model' | 'provider'>, table: PriceTable = DEFAULT_PRICES): number | undefined {
-  return costOf(ev.model, ev.provider, usageOf(ev), table);
+export function callCost(ev: CallLike & Pick<LlmCallEvent, 'model' | 'provider'> & Partial<Pick<LlmCallEvent, 'ts'>>, table: PriceTable = DEFAULT_PRICES): number | undefined {
+  return costOf(ev.model, ev.provider, usageOf(ev), table, ev.ts);
 }
 
 /** The request's history, one normalized message per item. */
@@ -229,7 +229,7 @@ export function callOf(ev: LlmCallEvent, table: PriceTable = DEFAULT_PRICES): Ca
   const mod = moduleFor(ev.api);
   const usage = usageOf(ev);
   const params = paramsOf(ev);
-  const cost = costOf(ev.model, ev.provider, usage, table);
+  const cost = costOf(ev.model, ev.provider, usage, table, ev.ts);
   const session = sessionOf(ev);
   const system = systemOf(ev.request.system);
   const finish = finishReasonOf(ev.response.finish_reason);

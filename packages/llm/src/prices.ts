@@ -1,10 +1,12 @@
-// List prices in USD per million tokens, and the one cost function every view uses (the web
-// UI, `agentsight report`, the exit summary, the OTLP attribute). Keys are model-name
-// prefixes (the longest matching key wins); a key may name the provider first
-// (`groq/llama-3.3-70b`) where the price depends on who serves the model. Prices go stale:
-// `agentsight report --prices FILE.json` (same shape) merges over these. Costs are estimates
-// and every view says so. Short-context tiers; batch, priority and long-context surcharges
-// are not modelled.
+// The one cost function every view uses (the web UI, `agentsight report`, the exit summary,
+// the OTLP attribute). Prices come from @pydantic/genai-prices, a maintained dataset of
+// providers' list prices (cache reads and writes, long-context tiers, dated changes) that
+// ships inside the npm package: it is read offline and never updated at run time (its
+// `updatePrices` fetches from GitHub; we never call it). A `PriceTable` (model-name prefixes,
+// the longest matching key wins; a key may name the provider first, `groq/llama-3.3-70b`)
+// goes over the dataset: the few rows it lacks below, and `--prices FILE.json` (same shape).
+// Costs are estimates and every view says so. Batch and priority rates are not modelled.
+import { calcPrice } from '@pydantic/genai-prices';
 import type { TokenUsage } from './parts.js';
 
 export interface Price {
@@ -18,86 +20,37 @@ export interface Price {
 
 export type PriceTable = Record<string, Price>;
 
-const anthropic = (input: number, output: number): Price => ({ input, output, cache_read: input / 10, cache_write: input * 1.25 });
-
-/** Public list prices as of 2026-11; see agentsight(1). */
+/**
+ * Models the dataset does not price: Qwen on Alibaba Cloud Model Studio (international,
+ * smallest input tier; as of 2026-11) and the mock LLM's models (priced as Claude Sonnet 4.5,
+ * GPT-4o and Gemini 2.5 Flash, so a demo shows a plausible cost).
+ */
 export const DEFAULT_PRICES: PriceTable = {
-  // Anthropic: cache reads 0.1x input, 5-minute cache writes 1.25x.
-  'claude-opus-4-5': anthropic(5, 25),
-  'claude-opus-4': anthropic(15, 75),
-  'claude-3-opus': anthropic(15, 75),
-  'claude-sonnet-4': anthropic(3, 15),
-  'claude-3-7-sonnet': anthropic(3, 15),
-  'claude-3-5-sonnet': anthropic(3, 15),
-  'claude-haiku-4': anthropic(1, 5),
-  'claude-3-5-haiku': anthropic(0.8, 4),
-  'claude-3-haiku': anthropic(0.25, 1.25),
-  // OpenAI: cached input as listed; writes cost nothing extra.
-  'gpt-5': { input: 1.25, output: 10, cache_read: 0.125 },
-  'gpt-5-pro': { input: 15, output: 120 },
-  'gpt-5-mini': { input: 0.25, output: 2, cache_read: 0.025 },
-  'gpt-5-nano': { input: 0.05, output: 0.4, cache_read: 0.005 },
-  'gpt-4.1': { input: 2, output: 8, cache_read: 0.5 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6, cache_read: 0.1 },
-  'gpt-4.1-nano': { input: 0.1, output: 0.4, cache_read: 0.025 },
-  'gpt-4o': { input: 2.5, output: 10, cache_read: 1.25 },
-  'gpt-4o-mini': { input: 0.15, output: 0.6, cache_read: 0.075 },
-  'o1': { input: 15, output: 60, cache_read: 7.5 },
-  'o1-mini': { input: 1.1, output: 4.4, cache_read: 0.55 },
-  'o1-pro': { input: 150, output: 600 },
-  'o3': { input: 2, output: 8, cache_read: 0.5 },
-  'o3-mini': { input: 1.1, output: 4.4, cache_read: 0.55 },
-  'o3-pro': { input: 20, output: 80 },
-  'o4-mini': { input: 1.1, output: 4.4, cache_read: 0.275 },
-  // Google Gemini (prompts up to 200k tokens).
-  'gemini-3-pro': { input: 2, output: 12, cache_read: 0.2 },
-  'gemini-2.5-pro': { input: 1.25, output: 10, cache_read: 0.125 },
-  'gemini-2.5-flash': { input: 0.3, output: 2.5, cache_read: 0.03 },
-  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cache_read: 0.01 },
-  'gemini-2.0-flash': { input: 0.1, output: 0.4, cache_read: 0.025 },
-  'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
-  'gemini-1.5-pro': { input: 1.25, output: 5 },
-  'gemini-1.5-flash': { input: 0.075, output: 0.3 },
-  // DeepSeek (V3.2 behind both names).
-  'deepseek-chat': { input: 0.28, output: 0.42, cache_read: 0.028 },
-  'deepseek-reasoner': { input: 0.28, output: 0.42, cache_read: 0.028 },
-  // xAI.
-  'grok-4': { input: 3, output: 15, cache_read: 0.75 },
-  'grok-4-fast': { input: 0.2, output: 0.5, cache_read: 0.05 },
-  'grok-3': { input: 3, output: 15, cache_read: 0.75 },
-  'grok-3-mini': { input: 0.3, output: 0.5, cache_read: 0.075 },
-  'grok-code-fast': { input: 0.2, output: 1.5, cache_read: 0.02 },
-  // Mistral.
-  'mistral-large': { input: 2, output: 6 },
-  'mistral-medium': { input: 0.4, output: 2 },
-  'mistral-small': { input: 0.1, output: 0.3 },
-  'codestral': { input: 0.3, output: 0.9 },
-  'devstral-small': { input: 0.1, output: 0.3 },
-  'devstral-medium': { input: 0.4, output: 2 },
-  'magistral-medium': { input: 2, output: 5 },
-  'magistral-small': { input: 0.5, output: 1.5 },
-  // Qwen on Alibaba Cloud Model Studio (international, smallest input tier).
   'qwen-max': { input: 1.6, output: 6.4 },
   'qwen-plus': { input: 0.4, output: 1.2 },
   'qwen-turbo': { input: 0.05, output: 0.2 },
+  'qwen-flash': { input: 0.05, output: 0.4 },
   'qwen3-max': { input: 1.2, output: 6 },
   'qwen3-coder-plus': { input: 1, output: 5 },
-  // Llama: priced by whoever serves it.
-  'groq/llama-3.3-70b': { input: 0.59, output: 0.79 },
-  'groq/llama-3.1-8b': { input: 0.05, output: 0.08 },
-  'groq/meta-llama/llama-4-scout': { input: 0.11, output: 0.34 },
-  'groq/meta-llama/llama-4-maverick': { input: 0.2, output: 0.6 },
-  'together/meta-llama/llama-3.3-70b-instruct-turbo': { input: 0.88, output: 0.88 },
+  'qwen3-coder-flash': { input: 0.3, output: 1.5 },
+  'claude-mock': { input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 },
+  'gpt-mock': { input: 2.5, output: 10, cache_read: 1.25 },
+  'gemini-mock': { input: 0.3, output: 2.5, cache_read: 0.03 },
+};
+
+/** Our provider names (providers.ts) where the dataset's differ. */
+const DATASET_PROVIDER: Record<string, string> = {
+  bedrock: 'aws', xai: 'x-ai', vertex: 'google', 'google-code-assist': 'google', moonshot: 'moonshotai',
 };
 
 /** Model names as routers and clouds spell them: `models/x`, `us.anthropic.x-v1:0`, `claude-x@date`. */
 function modelKey(model: string): string {
-  return model.toLowerCase().replace(/^models\//, '').replace(/^(?:[a-z]{2,4}\.)?(?:anthropic|meta|mistral|amazon)\./, '');
+  return model.toLowerCase().replace(/^models\//, '').replace(/^(?:[a-z]{2,6}\.)?(?:anthropic|meta|mistral|amazon|qwen)\./, '')
+    .replace(/-v\d+(?::\d+)?$/, '').replace(/@(\d{4})(\d{2})(\d{2})$/, '-$1$2$3');
 }
 
-/** The price of a model, or undefined when the table has none (shown as unknown, never as 0). */
-export function findPrice(model: string | null | undefined, provider?: string | null, table: PriceTable = DEFAULT_PRICES): Price | undefined {
-  if (!model) return undefined;
+/** The table's row for a model, or undefined. */
+function tableRow(model: string, provider: string | null | undefined, table: PriceTable): Price | undefined {
   const m = modelKey(model);
   // A router's `vendor/model` is priced as the model.
   const names = [provider ? `${provider.toLowerCase()}/${m}` : '', m, m.slice(m.lastIndexOf('/') + 1)].filter(Boolean);
@@ -109,13 +62,66 @@ export function findPrice(model: string | null | undefined, provider?: string | 
   return best ? table[best] : undefined;
 }
 
+type DatasetPrice = ReturnType<typeof calcPrice>;
+
+/**
+ * The dataset's price for a usage: under the provider as the dataset names it when it knows
+ * that provider; else by the model name alone (the dataset says which provider makes it),
+ * then as the plain model name a cloud or router wraps (`us.anthropic.claude-…-v1:0`).
+ */
+function fromDataset(model: string, provider: string | null | undefined, usage: Record<string, number>, at: Date): DatasetPrice {
+  const p = provider ? DATASET_PROVIDER[provider.toLowerCase()] ?? provider.toLowerCase() : undefined;
+  const calc = (m: string, providerId?: string): DatasetPrice => {
+    try {
+      return calcPrice(usage, m, { timestamp: at, ...(providerId ? { providerId } : {}) });
+    } catch {
+      return null; // usage the dataset finds inconsistent (cache larger than input): unpriced
+    }
+  };
+  const plain = modelKey(model);
+  return (p ? calc(model, p) : null) ?? calc(model) ?? (plain !== model.toLowerCase() ? calc(plain) : null)
+    ?? (plain.includes('/') ? calc(plain.slice(plain.lastIndexOf('/') + 1)) : null);
+}
+
+function datasetUsage(u: TokenUsage): Record<string, number> {
+  const read = u.cache_read ?? 0;
+  const write = u.cache_write ?? 0;
+  // The dataset's input_tokens, like ours, counts the cached tokens.
+  return { input_tokens: Math.max(u.input ?? 0, read + write), cache_read_tokens: read, cache_write_tokens: write, output_tokens: u.output ?? 0 };
+}
+
+const toDate = (at: Date | number | undefined): Date => (at === undefined ? new Date() : typeof at === 'number' ? new Date(at / 1000) : at);
+
+/**
+ * The price of a model in USD per million tokens (the short-context tier, in force at `at`),
+ * or undefined when neither the table nor the dataset has one (shown as unknown, never as 0).
+ */
+export function findPrice(model: string | null | undefined, provider?: string | null, table: PriceTable = DEFAULT_PRICES, at?: Date | number): Price | undefined {
+  if (!model) return undefined;
+  const row = tableRow(model, provider, table);
+  if (row) return row;
+  const r = fromDataset(model, provider, {}, toDate(at));
+  if (!r) return undefined;
+  const base = (k: string): number | undefined => {
+    const v = r.model_price[k];
+    return v === undefined ? undefined : typeof v === 'number' ? v : v.base;
+  };
+  const input = base('input_mtok') ?? 0;
+  const read = base('cache_read_mtok');
+  const write = base('cache_write_mtok');
+  return { input, output: base('output_mtok') ?? 0, ...(read !== undefined ? { cache_read: read } : {}), ...(write !== undefined ? { cache_write: write } : {}) };
+}
+
 /**
  * Estimated cost in USD of one call from its normalized usage (input counts cached tokens,
- * output counts reasoning), or undefined when the model's price is unknown.
+ * output counts reasoning), or undefined when the model's price is unknown. `at` is the
+ * call's time (a Date, or microseconds since the epoch as events carry it; default now): the
+ * dataset's prices change on dated days. Long-context tiers apply by the call's input.
  */
-export function costOf(model: string | null | undefined, provider: string | null | undefined, u: TokenUsage, table: PriceTable = DEFAULT_PRICES): number | undefined {
-  const p = findPrice(model, provider, table);
-  if (!p) return undefined;
+export function costOf(model: string | null | undefined, provider: string | null | undefined, u: TokenUsage, table: PriceTable = DEFAULT_PRICES, at?: Date | number): number | undefined {
+  if (!model) return undefined;
+  const p = tableRow(model, provider, table);
+  if (!p) return fromDataset(model, provider, datasetUsage(u), toDate(at))?.total_price;
   const read = u.cache_read ?? 0;
   const write = u.cache_write ?? 0;
   const uncached = Math.max(0, (u.input ?? 0) - read - write);

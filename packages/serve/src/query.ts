@@ -340,7 +340,7 @@ export class Queries {
       }
       (s.points as unknown[]).push([from + (u.b as number) * w, u.cpu, u.rss_kb]);
     }
-    const callRows = this.db.prepare(`SELECT start_ts, model, provider, input_tokens, output_tokens, cache_read, cache_write FROM calls
+    const callRows = this.db.prepare(`SELECT ts, start_ts, model, provider, input_tokens, output_tokens, cache_read, cache_write FROM calls
       WHERE start_ts >= ? AND start_ts <= ? ORDER BY start_ts`).all(from, to) as Row[];
     const tok = new Map<number, [number, number, number]>();
     for (const c of callRows) {
@@ -356,11 +356,14 @@ export class Queries {
   }
 }
 
-/** A call row's estimated cost (its token columns hold the normalized counts), or null when unpriced. */
+/**
+ * A call row's estimated cost (its token columns hold the normalized counts), at the price in
+ * force at the call's time (its event's `ts`, as callCost reads it), or null when unpriced.
+ */
 function costOfRow(r: Row): number | null {
   const n = (k: string) => (typeof r[k] === 'number' ? r[k] as number : undefined);
   return costOf(r.model as string | null, r.provider as string | null,
-    { input: n('input_tokens'), output: n('output_tokens'), cache_read: n('cache_read'), cache_write: n('cache_write') }) ?? null;
+    { input: n('input_tokens'), output: n('output_tokens'), cache_read: n('cache_read'), cache_write: n('cache_write') }, undefined, n('ts') ?? n('start_ts')) ?? null;
 }
 
 const LAUNCHERS = new Set(['sh', 'bash', 'zsh', 'dash', 'env', 'node', 'python', 'python3', 'sudo', 'timeout', 'nice']);
