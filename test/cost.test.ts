@@ -6,9 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { AgentEvent, LlmCallEvent, Usage } from '@agentsight/events';
-import { callCost } from '@agentsight/llm';
+import { callCost, costOf } from '@agentsight/llm';
+import { DEFAULT_MODEL } from '@agentsight/mock-llm';
 import { SpanMapper, type OtlpSpan } from '@agentsight/otel';
 import { Report, summaryLines } from '@agentsight/report';
 import { Queries, Store } from '@agentsight/serve';
@@ -68,4 +70,48 @@ t.test('the same call costs the same in the UI, OTLP, report and the exit summar
   const total = expected.reduce((a: number, b) => a + (b ?? 0), 0);
   t.equal(round(report.summary().cost_usd), round(total), 'the summary adds them up');
   t.match(summaryLines(report.summary()).join('\n'), `est. cost $${total.toFixed(2)}`, 'agentsight exec prints that total');
+});
+
+const CORPUS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus/llm-streams');
+const CORPUS_PROVIDER: Record<string, string> = { anthropic: 'anthropic', 'openai-chat': 'openai', 'openai-responses': 'openai', gemini: 'google' };
+// The corpus's OpenAI-compatible recordings come from other providers, named by the file.
+const FILE_PROVIDER: Record<string, string> = { azure: 'azure', deepseek: 'deepseek', grok: 'xai', groq: 'groq', qwen: 'qwen' };
+const MOCK_PROVIDER: Record<string, string> = { 'anthropic.messages': 'anthropic', 'openai.chat': 'openai', 'openai.responses': 'openai', gemini: 'google' };
+
+/** Every string under a `model` or `modelVersion` key. */
+function modelNames(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) for (const x of v) modelNames(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if ((k === 'model' || k === 'modelVersion') && typeof x === 'string') out.push(x);
+      else modelNames(x, out);
+    }
+  }
+  return out;
+}
+
+t.test("every model in the mock's and the corpus's traffic, and the clouds' and open models' ids, is priced", async (t) => {
+  const models = new Map<string, string>(); // "provider model" -> where it comes from
+  for (const [api, m] of Object.entries(DEFAULT_MODEL)) models.set(`${MOCK_PROVIDER[api]} ${m}`, 'mock-llm');
+  const dirs = fs.readdirSync(CORPUS).filter((d) => fs.statSync(path.join(CORPUS, d)).isDirectory());
+  t.same(dirs.sort(), Object.keys(CORPUS_PROVIDER).sort(), 'each corpus directory has its provider here');
+  for (const d of dirs) {
+    for (const f of fs.readdirSync(path.join(CORPUS, d)).filter((f) => /\.(request|expected)\.json$/.test(f))) {
+      for (const m of modelNames(JSON.parse(fs.readFileSync(path.join(CORPUS, d, f), 'utf8')))) models.set(`${FILE_PROVIDER[f.split('-')[0]!] ?? CORPUS_PROVIDER[d]} ${m}`, `${d}/${f}`);
+    }
+  }
+  t.ok([...models.values()].filter((w) => w !== 'mock-llm').length >= 4, 'the corpus was read');
+  for (const m of [
+    'anthropic.claude-sonnet-4-5-20250929-v1:0', 'us.anthropic.claude-sonnet-4-20250514-v1:0', 'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    'eu.anthropic.claude-3-7-sonnet-20250219-v1:0', 'anthropic.claude-3-opus-20240229-v1:0', 'us.anthropic.claude-opus-4-1-20250805-v1:0',
+  ]) models.set(`bedrock ${m}`, 'Bedrock');
+  for (const pm of ['anthropic claude-3-opus-20240229', 'openai o1-2024-12-17', 'openai o1', 'mistral mistral-large-latest', 'mistral codestral-latest',
+    'mistral devstral-small-2507', 'qwen qwen-plus', 'qwen qwen3-coder-plus', 'qwen qwen-max', 'groq llama-3.3-70b-versatile',
+    'together meta-llama/Llama-3.3-70B-Instruct-Turbo', 'openrouter meta-llama/llama-3.3-70b-instruct', 'openrouter qwen/qwen-2.5-72b-instruct']) models.set(pm, 'issue 15');
+  for (const [pm, where] of models) {
+    const [provider, model] = pm.split(' ') as [string, string];
+    const cost = costOf(model, provider, { input: 1000, output: 100 }, undefined, T0);
+    // Gemma on the Gemini API is free: priced at 0, which is not unpriced.
+    t.ok(cost !== undefined && (cost > 0 || /^gemma-/.test(model)), `${model} (${provider}, from ${where}) is priced: ${cost}`);
+  }
 });

@@ -48,5 +48,5 @@
  */
 export { startMockLlm, routeOf, type MockLlm, type MockLlmOptions } from './server.js';
 export { ensureCerts, defaultCertDir, type CertFiles } from './certs.js';
-export { lastUserText, defaultText } from './plan.js';
+export { lastUserText, defaultText, DEFAULT_MODEL } from './plan.js';
 export type { Api, MockRequest, Reply, ToolCall, Usage } from './reply.js';

@@ -17,7 +17,8 @@ export interface Plan {
   request: MockRequest;
 }
 
-const DEFAULT_MODEL: Record<Api, string> = {
+/** The model the mock answers as when neither the script nor the request names one. */
+export const DEFAULT_MODEL: Record<Api, string> = {
   'anthropic.messages': 'claude-mock-1',
   'openai.chat': 'gpt-mock-1',
   'openai.responses': 'gpt-mock-1',
