@@ -100,7 +100,7 @@ await runTool<Args>({
     .option('interval', { type: 'number', default: 5, describe: 'exec/record: seconds between CPU/memory samples (0: none)' })
     .option('json', { type: 'boolean', default: false, describe: 'report: machine-readable JSON instead of tables' })
     .option('by', { choices: ['model', 'provider', 'process', 'day'], describe: 'report tokens: one grouping only' })
-    .option('prices', { type: 'string', describe: 'report: JSON price table (USD per 1M tokens by model prefix) merged over the defaults' })
+    .option('prices', { type: 'string', describe: 'report: JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset' })
     .demandCommand(1, 'say what to do: exec, record or report') as never,
 }, async (args, ctx) => {
   const cmd = String(args._[0]);
