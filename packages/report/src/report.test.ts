@@ -39,11 +39,12 @@ t.test('cost follows each API\'s way of counting tokens', async (t) => {
   t.match(formatTokens(rows, 'model'), /claude-sonnet-4-20250514 +1 +0 +3,000,000 +1,000,000/, 'input counts the cached input');
 });
 
-t.test('a price table given replaces the defaults', async (t) => {
-  const r = new Report({ mock: { input: 1, output: 2 } });
+t.test("a price table given (--prices) wins over the dataset's prices, which price the rest", async (t) => {
+  const r = new Report({ mock: { input: 1, output: 2 }, 'gpt-4o-mini': { input: 1, output: 1 } });
   r.add(call('openai.chat', 'mock-model', { input_tokens: 1e6, output_tokens: 1e6 }));
+  r.add(call('openai.chat', 'gpt-4o-mini', { input_tokens: 1e6, output_tokens: 1e6 }));
   r.add(call('openai.chat', 'gpt-4o', { input_tokens: 1e6, output_tokens: 1e6 }));
-  t.same(r.tokens('model').map((x) => [x.key, x.cost]), [['mock-model', 3], ['gpt-4o', null]]);
+  t.same(r.tokens('model').map((x) => [x.key, x.cost]).sort(), [['gpt-4o', 12.5], ['gpt-4o-mini', 2], ['mock-model', 3]]);
 });
 
 t.test('audit: processes with exits, files written (not read), hosts', async (t) => {
