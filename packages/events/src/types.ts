@@ -298,7 +298,7 @@ export interface HttpUnparsedEvent extends HttpBase {
 
 // ---------------------------------------------------------------- llm (as-merge)
 
-export type LlmApi = 'anthropic.messages' | 'openai.chat' | 'openai.responses' | 'gemini';
+export type LlmApi = 'anthropic.messages' | 'openai.chat' | 'openai.responses' | 'gemini' | 'bedrock.converse';
 
 export interface ToolCall {
   id: string | null;

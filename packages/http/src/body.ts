@@ -2,6 +2,7 @@ import { encodePayload, type HttpRequestEvent, type HttpResponseEvent } from '@a
 import { ContentDecoder } from './decode.js';
 import { headerValue, type MessageHead } from './http1.js';
 import type { SseParser } from './sse.js';
+import type { EventStreamParser } from './eventstream.js';
 
 // Message bodies, whatever the protocol that frames them: content-decoded, kept within
 // a per-message and a per-connection bound, fed to the SSE parser for event streams, and
@@ -34,7 +35,8 @@ export class Msg {
   rawLen = 0;
   truncated = false;
   lost = 0;
-  sse: SseParser | null = null;
+  /** The body's messages, as they arrive: SSE, or AWS event-stream frames. */
+  sse: SseParser | EventStreamParser | null = null;
   interim = false;
   pairing?: Pairing;
 

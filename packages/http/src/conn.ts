@@ -11,6 +11,7 @@ import { headerValue } from './http1.js';
 import { SeqReorder, type Piece } from './reorder.js';
 import type { ConnCore, ConnOptions, Dir, HttpStats, Pairing, Trailers } from './session.js';
 import { SseParser, type SseMessage } from './sse.js';
+import { EventStreamParser } from './eventstream.js';
 
 const MAX_ERROR_REPORTS = 16;
 
@@ -226,6 +227,7 @@ export class Conn implements ConnCore {
     if (m.sse) out.sse_count = m.sse.count;
     if (ev.fd !== undefined) out.fd = ev.fd;
     this.#finishBody(m, out, trailers, incomplete);
+    if (m.sse instanceof EventStreamParser && m.sse.error) out.decode_error ??= m.sse.error;
     this.stats.responses++;
     this.#emit(out);
   }
@@ -238,8 +240,10 @@ export class Conn implements ConnCore {
   }
 
   watchSse(m: Msg): void {
-    if (!(headerValue(m.head.headers, 'content-type') ?? '').toLowerCase().startsWith('text/event-stream')) return;
-    m.sse = new SseParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
+    const ct = (headerValue(m.head.headers, 'content-type') ?? '').toLowerCase();
+    if (ct.startsWith('text/event-stream')) m.sse = new SseParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
+    // Amazon Bedrock's streams: binary frames, reported as `sse` events like any other stream.
+    else if (ct.startsWith('application/vnd.amazon.eventstream')) m.sse = new EventStreamParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
   }
 
   #onSse(m: Msg, s: SseMessage): void {

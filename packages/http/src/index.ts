@@ -8,6 +8,7 @@
 export { HttpStage, type HttpStageOptions, type HttpStats } from './stage.js';
 export { Http1Parser, planBody, headerValue, type MessageHead, type BodyPlan, type ParserHooks, type Side } from './http1.js';
 export { SseParser, type SseMessage } from './sse.js';
+export { EventStreamParser, type EventStreamMessage } from './eventstream.js';
 export { ContentDecoder } from './decode.js';
 export { SeqReorder, type Piece } from './reorder.js';
 export { sslEvents, splitPoints, prng, runHttp, type SslSynthOptions } from './synth.js';

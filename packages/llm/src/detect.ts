@@ -7,6 +7,7 @@ import { anthropic } from './anthropic.js';
 import { openaiChat } from './openai-chat.js';
 import { openaiResponses } from './openai-responses.js';
 import { gemini } from './gemini.js';
+import { bedrockConverse, bedrockInvoke, bedrockPath } from './bedrock.js';
 import { isObj } from './util.js';
 import { providerOfHost } from './providers.js';
 
@@ -20,11 +21,14 @@ const MODULES: Record<LlmApi, ApiModule> = {
   'openai.chat': openaiChat,
   'openai.responses': openaiResponses,
   gemini,
+  'bedrock.converse': bedrockConverse,
 };
 
 /** The API a path speaks, or null. `path` may carry a query string. */
 export function apiOfPath(path: string): LlmApi | null {
   const p = path.split('?')[0]!.replace(/\/+$/, '');
+  const b = bedrockPath(p);
+  if (b) return b.op === 'converse' ? 'bedrock.converse' : 'anthropic.messages';
   if (/\/messages$/.test(p) && !/\/threads\//.test(p)) return 'anthropic.messages';
   // Vertex / Bedrock-style Anthropic: …/publishers/anthropic/models/M:rawPredict
   if (/\/publishers\/anthropic\/models\/[^/]+:(stream)?[rR]awPredict$/.test(p)) return 'anthropic.messages';
@@ -42,6 +46,12 @@ export function apiOfPath(path: string): LlmApi | null {
  */
 export function detect(method: string, path: string, host: string | undefined, body?: unknown): Detected | null {
   if (method.toUpperCase() !== 'POST') return null;
+  const b = bedrockPath(path);
+  if (b?.op === 'invoke') {
+    // Invoke carries the model vendor's body; only Anthropic Messages ones are read.
+    if (body !== undefined && !(isObj(body) && (body.anthropic_version !== undefined || Array.isArray(body.messages)))) return null;
+    return { module: bedrockInvoke, provider: providerOfHost(host) ?? bedrockInvoke.provider };
+  }
   let api = apiOfPath(path);
   if (!api) {
     // Unknown path: only a body with an unmistakable shape counts (proxies with odd routes).

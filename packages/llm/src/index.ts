@@ -13,6 +13,7 @@ export { AnthropicAccumulator, anthropic } from './anthropic.js';
 export { OpenAIChatAccumulator, openaiChat } from './openai-chat.js';
 export { OpenAIResponsesAccumulator, openaiResponses } from './openai-responses.js';
 export { GeminiAccumulator, gemini } from './gemini.js';
+export { ConverseAccumulator, bedrockConverse, bedrockInvoke, bedrockPath } from './bedrock.js';
 export * from './providers.js';
 export * from './prices.js';
 export * from './call.js';

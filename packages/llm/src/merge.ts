@@ -267,6 +267,8 @@ export class MergeStage implements Stage {
     else if (res?.incomplete) incomplete = `response cut short: ${res.incomplete}`;
     else if (p.overflow) incomplete = `response larger than ${this.#opts.maxCallBytes} bytes: the rest was not merged`;
     else if (res?.body_truncated) incomplete = 'response body truncated by capture';
+    // A stream frame that failed its checks was dropped: the call lacks it.
+    else if (res?.decode_error && res.sse_count !== undefined) incomplete = `response stream: ${res.decode_error}`;
     else if (!failed) {
       if (bodyNotJson) incomplete = 'response body is not JSON';
       else incomplete = r.incomplete;

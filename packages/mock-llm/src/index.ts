@@ -15,8 +15,11 @@
  *   OpenAI Responses         …/responses             stream: body.stream
  *   Gemini                   …/models/M:generateContent (JSON), …/models/M:streamGenerateContent?alt=sse (SSE;
  *                            without alt=sse a JSON array)
+ *   Bedrock invoke           …/model/M/invoke (JSON), …/model/M/invoke-with-response-stream (Anthropic
+ *                            bodies; the stream's events base64 in AWS event-stream `chunk` messages)
  *   Not model calls (never consume a reply): GET / and /health ({"ok":true}), GET …/models
- *   (a model list readable by all three SDKs), POST …/messages/count_tokens, …:countTokens.
+ *   (a model list readable by all three SDKs), POST …/messages/count_tokens, …:countTokens,
+ *   …/model/M/count-tokens.
  *   Anything else is a 404.
  *
  * Pointing clients at it: Anthropic SDK baseURL = mock.url (ANTHROPIC_BASE_URL); OpenAI SDK

@@ -64,6 +64,9 @@ export interface MockRequest {
   api: Api | null;
   stream: boolean;
   model?: string;
+  /** Amazon Bedrock's invoke paths (`/model/{id}/invoke[-with-response-stream]`): Anthropic
+   * bodies, the stream in AWS event-stream framing. */
+  bedrock?: 'invoke';
   /** Milliseconds since the epoch. */
   receivedAt: number;
 }

@@ -8,6 +8,7 @@ import { ensureCerts, defaultCertDir } from './certs.js';
 import { parseRequest, responseKeepsAlive, type RawRequest } from './http1.js';
 import { makePlan } from './plan.js';
 import { RENDERERS } from './render.js';
+import { eventStreamEvent } from './eventstream.js';
 import type { Api, MockRequest, Reply } from './reply.js';
 
 export interface MockLlmOptions {
@@ -49,8 +50,10 @@ export interface MockLlm {
 }
 
 /** Which API a request path belongs to, and the model when the path names it (Gemini). */
-export function routeOf(method: string, path: string): { api: Api; model?: string; geminiStream?: boolean } | null {
+export function routeOf(method: string, path: string): { api: Api; model?: string; geminiStream?: boolean; bedrock?: 'invoke'; bedrockStream?: boolean } | null {
   if (method !== 'POST') return null;
+  const b = /\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/.exec(path);
+  if (b) return { api: 'anthropic.messages', model: decodeURIComponent(b[1]!), bedrock: 'invoke', bedrockStream: b[2] !== 'invoke' };
   if (/\/messages$/.test(path)) return { api: 'anthropic.messages' };
   if (/\/chat\/completions$/.test(path)) return { api: 'openai.chat' };
   if (/\/responses$/.test(path)) return { api: 'openai.responses' };
@@ -66,11 +69,11 @@ function toMockRequest(raw: RawRequest): MockRequest {
   let json: unknown;
   if (body) { try { json = JSON.parse(body); } catch { /* not JSON */ } }
   const j = (json ?? {}) as { stream?: unknown; model?: unknown };
-  const stream = route?.api === 'gemini' ? !!route.geminiStream : j.stream === true;
+  const stream = route?.api === 'gemini' ? !!route.geminiStream : route?.bedrock ? !!route.bedrockStream : j.stream === true;
   const model = route?.model ?? (typeof j.model === 'string' ? j.model : undefined);
   return {
     method: raw.method, url: raw.target, path: u.pathname, query: u.searchParams, headers: raw.headers, body, json,
-    api: route?.api ?? null, stream, ...(model !== undefined ? { model } : {}), receivedAt: Date.now(),
+    api: route?.api ?? null, stream, ...(model !== undefined ? { model } : {}), ...(route?.bedrock ? { bedrock: route.bedrock } : {}), receivedAt: Date.now(),
   };
 }
 
@@ -98,6 +101,7 @@ function auxiliary(req: MockRequest): [number, unknown] {
   if (req.method === 'GET' && (req.path === '/' || req.path === '/health')) return [200, { ok: true, server: 'agentsight-mock-llm' }];
   if (req.method === 'POST' && /\/messages\/count_tokens$/.test(req.path)) return [200, { input_tokens: estimate }];
   if (req.method === 'POST' && /\/models\/[^/]+:countTokens$/.test(req.path)) return [200, { totalTokens: estimate }];
+  if (req.method === 'POST' && /\/model\/[^/]+\/count-tokens$/.test(req.path)) return [200, { inputTokens: estimate }];
   if (req.method === 'GET' && /\/models$/.test(req.path)) {
     // One list readable as OpenAI's, Anthropic's and Gemini's model list.
     const created = Math.floor(req.receivedAt / 1000);
@@ -237,13 +241,17 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       frames = frames.slice(0, k);
       cut = true;
     }
+    // Bedrock: each SSE event's JSON, base64 in a `chunk` event-stream message.
+    const bytes: Buffer[] = req.bedrock
+      ? frames.map((f) => eventStreamEvent('chunk', { bytes: Buffer.from(/^data: (.*)$/m.exec(f)?.[1] ?? '{}').toString('base64') }))
+      : frames.map((f) => Buffer.from(f));
     await out.head(200, {
-      ...base, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked', ...extra,
+      ...base, 'content-type': req.bedrock ? 'application/vnd.amazon.eventstream' : 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked', ...extra,
     });
-    for (let i = 0; i < frames.length; i++) {
+    for (let i = 0; i < bytes.length; i++) {
       if (!out.alive) return false;
       if (i > 0 && delayMs > 0) await sleep(delayMs);
-      const b = Buffer.from(frames[i]!);
+      const b = bytes[i]!;
       const size = writeSize && writeSize > 0 ? writeSize : b.length;
       for (let o = 0; o < b.length; o += size) {
         const part = b.subarray(o, o + size);
