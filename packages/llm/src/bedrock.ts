@@ -27,10 +27,12 @@ function isException(event: string | undefined): boolean {
   return event !== undefined && /(Exception|Error)$/.test(event);
 }
 
-/** invoke-with-response-stream: each `chunk` unwrapped for the vendor's accumulator. */
-class InvokeStreamAccumulator implements Accumulator {
+/** Invoke: the vendor's accumulator, each stream `chunk` unwrapped for it; the model is the
+ * Bedrock id of the path (what the caller chose and what Bedrock bills), not the vendor's name
+ * for it in the response. */
+class InvokeAccumulator implements Accumulator {
   #error: unknown;
-  constructor(readonly inner: Accumulator) {}
+  constructor(readonly inner: Accumulator, readonly model: string | null) {}
   get done(): boolean { return this.inner.done; }
 
   sse(event: string | undefined, data: string): Delta[] {
@@ -45,6 +47,7 @@ class InvokeStreamAccumulator implements Accumulator {
 
   result(): CallResult {
     const r = this.inner.result();
+    if (this.model) r.model = this.model;
     if (this.#error !== undefined) { r.error = this.#error; r.incomplete = 'error event'; }
     return r;
   }
@@ -61,10 +64,7 @@ export const bedrockInvoke: ApiModule = {
   ...anthropic,
   provider: 'bedrock',
   request: invokeRequest,
-  accumulator: (path) => {
-    const inner = anthropic.accumulator(path);
-    return bedrockPath(path)?.stream ? new InvokeStreamAccumulator(inner) : inner;
-  },
+  accumulator: (path) => new InvokeAccumulator(anthropic.accumulator(path), bedrockPath(path)?.model ?? null),
 };
 
 interface Block {
