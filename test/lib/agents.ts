@@ -151,6 +151,29 @@ function binaryProblem(bin: string, args: string[], how: string): string | null 
 
 const memo = <T>(f: () => T) => { let v: { x: T } | undefined; return () => (v ??= { x: f() }).x; };
 
+/** Claude Code on Amazon Bedrock (`CLAUDE_CODE_USE_BEDROCK=1`): Anthropic bodies at
+ * `/model/{id}/invoke-with-response-stream`, streamed in AWS event-stream framing; no AWS
+ * credentials (CLAUDE_CODE_SKIP_BEDROCK_AUTH=1), the mock as the Bedrock endpoint. */
+export function claudeCodeBedrock(): Agent {
+  const a = claudeCode();
+  return {
+    ...a,
+    name: 'claude-code-bedrock',
+    launch: (o) => {
+      const l = a.launch(o);
+      const { ANTHROPIC_BASE_URL: _u, ANTHROPIC_API_KEY: _k, ...env } = l.env;
+      return {
+        ...l,
+        cmd: l.cmd.map((x) => (x === 'claude-sonnet-4-5' ? BEDROCK_MODEL : x)),
+        env: { ...env, CLAUDE_CODE_USE_BEDROCK: '1', ANTHROPIC_BEDROCK_BASE_URL: o.mock.url, CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1', AWS_REGION: 'us-east-1' },
+      };
+    },
+  };
+}
+
+/** A Bedrock inference-profile id, as Claude Code sends it in the path. */
+export const BEDROCK_MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+
 /** Claude Code 2.1.197, the native linux-x64 binary (Bun + stripped static BoringSSL). */
 export function claudeCode(): Agent {
   const avail = memo(() => binaryProblem(CLAUDE_BIN, ['--version'], 'run `make agents`'));
