@@ -26,3 +26,27 @@ t.test('Claude Code on Bedrock: every call merged like the direct API', { skip: 
   t.ok(calls.length > 0 && calls.every((c) => c.provider === 'bedrock' && c.model === BEDROCK_MODEL), `provider bedrock, model from the path (${calls.map((c) => `${c.provider}/${c.model}`)})`);
   t.ok(calls.some((c) => c.request.stream === true), 'streamed calls (event-stream) merged');
 });
+
+t.test('Claude Code on Bedrock: a cut stream, then its non-streaming invoke fallback', { skip: un ?? false, timeout: 150_000 }, async (t) => {
+  // Claude Code answers a stream that breaks off by asking again with plain `invoke`.
+  const final = 'Answered without streaming.';
+  const turns = () => [{ text: 'this stream is cut short before it ends', cutAfterChunks: 2 }, { text: final, usage: { input_tokens: 321, output_tokens: 7 } }];
+  const s = await traceAgent(agent, turns, { prompt: 'Say hello.', timeoutMs: 120_000 });
+  t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
+  t.equal(s.exitCode, 0, `claude exit 0: ${s.stderr.trim().slice(-300)}`);
+  const reqs = s.requests.filter((r) => r.api);
+  t.same(reqs.map((r) => [r.bedrock, r.stream]), [['invoke', true], ['invoke', false]], 'the mock saw a streamed invoke, then a plain one');
+  const calls = s.merged.filter((e) => e.src === 'llm' && e.type === 'call') as Array<Record<string, any>>;
+  t.equal(calls.length, 2, 'one llm/call per model call');
+  // The cut call is reported when its connection's end is seen, which may come after the other.
+  const cut = calls.find((c) => c.request.stream === true);
+  const plain = calls.find((c) => c.request.stream === false);
+  t.ok(cut && plain, 'a streamed call and a plain one');
+  t.ok(cut?.incomplete, `the cut stream is incomplete (${cut?.incomplete})`);
+  t.equal(plain?.provider, 'bedrock');
+  t.equal(plain?.model, BEDROCK_MODEL);
+  t.equal(plain?.response.text, final, 'the non-streaming answer, as the mock sent it');
+  t.match(plain?.usage, { input_tokens: 321, output_tokens: 7 });
+  t.equal(plain?.incomplete, undefined);
+  t.same(plain?.request.messages, (reqs[1]!.json as { messages: unknown[] }).messages, 'the request as the mock received it');
+});
