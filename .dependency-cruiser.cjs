@@ -57,7 +57,7 @@ module.exports = {
     },
     {
       name: 'into-another-package',
-      comment: "another package is imported by its name (@agentsight/x), not by a path into its files",
+      comment: 'another package is imported by its name (@agentsight/x), not by a path into its files',
       severity: 'error',
       from: { path: '^packages/([^/]+)/src/' },
       to: { path: '^packages/[^/]+/src/', pathNot: '^packages/$1/', dependencyTypesNot: ['aliased'] },
@@ -82,7 +82,10 @@ module.exports = {
     exclude: { path: ['/dist/', '\\.d\\.ts$'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.depcruise.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

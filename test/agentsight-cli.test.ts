@@ -1,20 +1,54 @@
 // The agentsight command's argument handling, run as a user would: report's default mode,
 // and exec/record refusing an unprivileged user before they write anything.
-import t from 'tap';
+
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runTool, runCommand, toolPath } from './lib/run.js';
+import t from 'tap';
+import { runCommand, runTool, toolPath } from './lib/run.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentsight-cli-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const T0 = 1_764_150_000_000_000;
 const cap = path.join(dir, 'cap.ndjson');
-fs.writeFileSync(cap, [
-  { v: 1, ts: T0, src: 'llm', type: 'call', id: 'c#0', conn: 'c', req: 'c#0', pid: 7, comm: 'agent', provider: 'anthropic', api: 'anthropic.messages', model: 'claude-haiku-4-5', request: { messages: [] }, response: { text: 'ok', tool_calls: [] }, usage: { input_tokens: 10, output_tokens: 2 }, status: 200, timing: { start: T0, duration_ms: 5 } },
-  { v: 1, ts: T0 + 1, src: 'proc', type: 'open', pid: 7, comm: 'agent', path: '/dev/null', flags: 1, ret: 3 },
-  { v: 1, ts: T0 + 2, src: 'trace', type: 'alert', pid: 7, rule: 'sensitive_file', severity: 'critical', message: 'read /home/u/.ssh/id_rsa', evidence: {} },
-].map((e) => JSON.stringify(e)).join('\n') + '\n');
+fs.writeFileSync(
+  cap,
+  [
+    {
+      v: 1,
+      ts: T0,
+      src: 'llm',
+      type: 'call',
+      id: 'c#0',
+      conn: 'c',
+      req: 'c#0',
+      pid: 7,
+      comm: 'agent',
+      provider: 'anthropic',
+      api: 'anthropic.messages',
+      model: 'claude-haiku-4-5',
+      request: { messages: [] },
+      response: { text: 'ok', tool_calls: [] },
+      usage: { input_tokens: 10, output_tokens: 2 },
+      status: 200,
+      timing: { start: T0, duration_ms: 5 },
+    },
+    { v: 1, ts: T0 + 1, src: 'proc', type: 'open', pid: 7, comm: 'agent', path: '/dev/null', flags: 1, ret: 3 },
+    {
+      v: 1,
+      ts: T0 + 2,
+      src: 'trace',
+      type: 'alert',
+      pid: 7,
+      rule: 'sensitive_file',
+      severity: 'critical',
+      message: 'read /home/u/.ssh/id_rsa',
+      evidence: {},
+    },
+  ]
+    .map((e) => JSON.stringify(e))
+    .join('\n') + '\n',
+);
 
 t.test('report without a mode is the summary', async (t) => {
   const plain = await runTool('agentsight', ['report', cap]);
@@ -37,7 +71,10 @@ t.test('report audit lists alerts, not /dev/null', async (t) => {
   t.notMatch(out, /\/dev\/null/);
   t.match(out, /Alerts \(1\)[\s\S]*critical +sensitive_file/);
   const j = await runTool('agentsight', ['report', 'audit', '--json', cap]);
-  t.same(JSON.parse(j.stdout.toString()).alerts.map((a: { rule: string }) => a.rule), ['sensitive_file']);
+  t.same(
+    JSON.parse(j.stdout.toString()).alerts.map((a: { rule: string }) => a.rule),
+    ['sensitive_file'],
+  );
 });
 
 const asNobody = process.getuid?.() !== 0 ? 'running as nobody needs root (setpriv): NOT TESTED' : false;
@@ -46,9 +83,15 @@ t.test('exec and record as an unprivileged user: exit 77 and no capture file', {
   fs.chmodSync(work, 0o777);
   t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
   // tap's process-info hook (NODE_OPTIONS) would write into the worktree as nobody.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/i.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^_?TAP/i.test(k)),
+  );
   const drop = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, toolPath('agentsight')];
-  for (const args of [['exec', '--', 'true'], ['record', '-p', '1'], ['exec', '-o', path.join(work, 'named.ndjson'), '--', 'true']]) {
+  for (const args of [
+    ['exec', '--', 'true'],
+    ['record', '-p', '1'],
+    ['exec', '-o', path.join(work, 'named.ndjson'), '--', 'true'],
+  ]) {
     const r = await runCommand('setpriv', [...drop, ...args], { cwd: work, env, timeoutMs: 30_000 });
     t.equal(r.code, 77, `${args.join(' ')}: ${r.stderr}`);
     t.match(r.stderr, /needs root/);

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bulkCapture, Store, serve } from '@agentsight/serve';
 import t from 'tap';
-import { Store, bulkCapture, serve } from '@agentsight/serve';
-import { ARTIFACTS, CHROMIUM, buildUi, openBrowser } from './serve-fixture.js';
+import { ARTIFACTS, buildUi, CHROMIUM, openBrowser } from './serve-fixture.js';
 
 const N = 100_000;
 // Generous for a loaded 2-core CI machine; the figures measured are printed.
@@ -29,8 +29,11 @@ if (!fs.existsSync(CHROMIUM)) {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const views: Array<[string, string]> = [
-    ['conversations', 'section.call'], ['timeline', 'svg.tl g.proc-bar'], ['processes', '.node'],
-    ['events', 'table.events tbody tr'], ['metrics', 'figure.chartbox svg'],
+    ['conversations', 'section.call'],
+    ['timeline', 'svg.tl g.proc-bar'],
+    ['processes', '.node'],
+    ['events', 'table.events tbody tr'],
+    ['metrics', 'figure.chartbox svg'],
   ];
   for (const [view, sel] of views) {
     await t.test(`${view} on ${N} events`, async (t) => {

@@ -1,15 +1,18 @@
 // The shared CLI conventions, tested through real spawned processes: exit codes, malformed
 // input, --strict, -o FILE (0600, append, rotation), closed pipe and SIGTERM.
-import t from 'tap';
+
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { runCommand, ROOT, parseNdjson } from './lib/run.js';
+import t from 'tap';
+import { parseNdjson, ROOT, runCommand } from './lib/run.js';
 
 const TOOL = path.join(ROOT, 'dist/test/lib/identity-tool.js');
-const run = (args: string[], opts: Parameters<typeof runCommand>[2] = {}) => runCommand(process.execPath, [TOOL, ...args], opts);
-const line = (n: number, extra = '') => `{"v":1,"ts":${1764150000000000 + n},"src":"meta","type":"n","n":${n}${extra}}\n`;
+const run = (args: string[], opts: Parameters<typeof runCommand>[2] = {}) =>
+  runCommand(process.execPath, [TOOL, ...args], opts);
+const line = (n: number, extra = '') =>
+  `{"v":1,"ts":${1764150000000000 + n},"src":"meta","type":"n","n":${n}${extra}}\n`;
 
 t.test('good lines pass unchanged; bad ones are reported as file:line and skipped', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-cli-'));
@@ -78,10 +81,14 @@ t.test('-o FILE: created 0600, appended, rotated into whole-line files', async (
 t.test('closed pipe (| head): exits 0 at once, no EPIPE noise', async (t) => {
   const child = spawn(process.execPath, [TOOL], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   // Keep feeding so the tool has more to write after the reader goes away.
   let i = 0;
-  const feed = setInterval(() => { if (child.stdin.writable) child.stdin.write(line(i++).repeat(200)); }, 5);
+  const feed = setInterval(() => {
+    if (child.stdin.writable) child.stdin.write(line(i++).repeat(200));
+  }, 5);
   child.stdin.on('error', () => {});
   const first = await new Promise<string>((res) => child.stdout.once('data', (d) => res(d.toString())));
   t.match(first, /^\{"v":1/);
@@ -112,11 +119,14 @@ t.test('SIGTERM: flushes whole lines and exits 0', async (t) => {
   t.equal(parseNdjson(out).length, N);
 });
 
-t.test('a BpfError (what the loader throws for a missing privilege or kernel feature) ends a tool with 77 and one line', async (t) => {
-  // The loader does not import the CLI: this is the whole contract between them.
-  const src = `import { runTool } from '@agentsight/cli'; import { BpfError } from '@agentsight/bpf';
+t.test(
+  'a BpfError (what the loader throws for a missing privilege or kernel feature) ends a tool with 77 and one line',
+  async (t) => {
+    // The loader does not import the CLI: this is the whole contract between them.
+    const src = `import { runTool } from '@agentsight/cli'; import { BpfError } from '@agentsight/bpf';
     await runTool({ name: 'as-x', summary: 'x' }, async () => { throw new BpfError('needs root, or CAP_BPF and CAP_PERFMON'); });`;
-  const r = await runCommand(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT });
-  t.equal(r.code, 77);
-  t.equal(r.stderr, 'as-x: needs root, or CAP_BPF and CAP_PERFMON\n');
-});
+    const r = await runCommand(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT });
+    t.equal(r.code, 77);
+    t.equal(r.stderr, 'as-x: needs root, or CAP_BPF and CAP_PERFMON\n');
+  },
+);

@@ -10,17 +10,18 @@
 // in the order the model asked, each bash call as one `/bin/sh -c CMD` child, so the k-th
 // such child of an agent (found by its exact argv in the kernel's exec events), and the
 // processes under it, belong to that agent's k-th bash call.
-import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentEvent, ProcExecEvent, ProcForkEvent, TraceAlertEvent, TraceLinkEvent } from '@agentsight/events';
-import { startMockLlm, type Reply } from '@agentsight/mock-llm';
+import { type Reply, startMockLlm } from '@agentsight/mock-llm';
 import { testing } from '@agentsight/trace';
-import { ROOT, startTool, kernelSkipReason } from './proc-harness.js';
+import t from 'tap';
 import { correlateCapture } from './lib/run.js';
-import { startCapture, type Capture } from './sslsniff-helpers.js';
+import { kernelSkipReason, ROOT, startTool } from './proc-harness.js';
+import { type Capture, startCapture } from './sslsniff-helpers.js';
 
 const { links, alerts, linkPids, precisionRecall } = testing;
 const TOOLS = path.join(ROOT, 'dist/tools');
@@ -54,7 +55,9 @@ const bash = (id: string, command: string) => ({ id, name: 'bash', arguments: { 
 // Agent A: Anthropic. One call, two in parallel, a write the agent does itself, then the
 // same failing command three times, then an answer.
 const PLAN_A: AgentPlan = {
-  name: 'A', provider: 'anthropic', failing: 'cat missing-input.txt',
+  name: 'A',
+  provider: 'anthropic',
+  failing: 'cat missing-input.txt',
   script: [
     { toolCalls: [bash('toolu_a1', 'echo hello > hello.txt && wc -c hello.txt')] },
     { toolCalls: [bash('toolu_a2', 'ls -la'), bash('toolu_a3', 'uname -sr; id -u')] },
@@ -64,14 +67,22 @@ const PLAN_A: AgentPlan = {
     { toolCalls: [bash('toolu_a7', 'cat missing-input.txt')] },
     { text: 'The input file is missing; stopping.' },
   ],
-  bash: [['toolu_a1', 'echo hello > hello.txt && wc -c hello.txt'], ['toolu_a2', 'ls -la'], ['toolu_a3', 'uname -sr; id -u'],
-    ['toolu_a5', 'cat missing-input.txt'], ['toolu_a6', 'cat missing-input.txt'], ['toolu_a7', 'cat missing-input.txt']],
+  bash: [
+    ['toolu_a1', 'echo hello > hello.txt && wc -c hello.txt'],
+    ['toolu_a2', 'ls -la'],
+    ['toolu_a3', 'uname -sr; id -u'],
+    ['toolu_a5', 'cat missing-input.txt'],
+    ['toolu_a6', 'cat missing-input.txt'],
+    ['toolu_a7', 'cat missing-input.txt'],
+  ],
   writes: [['toolu_a4', 'notes.txt']],
 };
 
 // Agent B: OpenAI Chat, at the same time, running some of the very same commands.
 const PLAN_B: AgentPlan = {
-  name: 'B', provider: 'openai', failing: '',
+  name: 'B',
+  provider: 'openai',
+  failing: '',
   script: [
     { toolCalls: [bash('call_b1', 'ls -la')] },
     { toolCalls: [bash('call_b2', 'echo beta > b.txt'), bash('call_b3', 'uname -sr; id -u')] },
@@ -79,7 +90,13 @@ const PLAN_B: AgentPlan = {
     { toolCalls: [bash('call_b5', 'sh ./fetch.sh')] },
     { text: 'Done.' },
   ],
-  bash: [['call_b1', 'ls -la'], ['call_b2', 'echo beta > b.txt'], ['call_b3', 'uname -sr; id -u'], ['call_b4', 'cat missing-input.txt'], ['call_b5', 'sh ./fetch.sh']],
+  bash: [
+    ['call_b1', 'ls -la'],
+    ['call_b2', 'echo beta > b.txt'],
+    ['call_b3', 'uname -sr; id -u'],
+    ['call_b4', 'cat missing-input.txt'],
+    ['call_b5', 'sh ./fetch.sh'],
+  ],
   writes: [],
   // A script the model never saw: it reads the secrets file and connects to an address no
   // one mentioned (port 9 on a loopback address: refused, but attempted).
@@ -110,20 +127,44 @@ function spawnGated(plan: AgentPlan, baseUrl: string, ca: string): Running {
   // The shell waits for a line on stdin, then becomes the agent (same pid), so the captures
   // can be attached to that pid before the agent's first byte of TLS.
   // NODE_OPTIONS: the test runner's hooks (which tap injects into children) stay out of it.
-  const child = spawn('/bin/sh', ['-c', 'read go; unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, AGENT, '--provider', plan.provider, '--base-url', baseUrl, 'Do the task.'], {
-    cwd: dir, env: agentEnv(ca), stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      'read go; unset NODE_OPTIONS; exec "$0" "$@"',
+      process.execPath,
+      AGENT,
+      '--provider',
+      plan.provider,
+      '--base-url',
+      baseUrl,
+      'Do the task.',
+    ],
+    {
+      cwd: dir,
+      env: agentEnv(ca),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  const exited = new Promise<{ code: number | null; out: string; err: string }>((res) => child.on('close', (code) => res({ code, out, err })));
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; out: string; err: string }>((res) =>
+    child.on('close', (code) => res({ code, out, err })),
+  );
   return { plan, dir, child, pid: child.pid!, exited };
 }
 
-
 const why = skipReason();
-t.test('two SDK agents at once, real capture: tool calls link to exactly their processes', { skip: why ? `correlation E2E: ${why}` : false, timeout: 150_000 }, async (t) => {
+t.test(
+  'two SDK agents at once, real capture: tool calls link to exactly their processes',
+  { skip: why ? `correlation E2E: ${why}` : false, timeout: 150_000 },
+  async (t) => {
     const mockA = await startMockLlm({ script: PLAN_A.script });
     const mockB = await startMockLlm({ script: PLAN_B.script });
     const captures: Capture[] = [];
@@ -136,9 +177,15 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
       for (const a of agents) fs.rmSync(a.dir, { recursive: true, force: true });
     });
 
-    const proc = startTool('as-proc', ['--interval', '0', ...agents.flatMap((a) => ['-p', String(a.pid)])], { timeoutMs: 120_000 });
+    const proc = startTool('as-proc', ['--interval', '0', ...agents.flatMap((a) => ['-p', String(a.pid)])], {
+      timeoutMs: 120_000,
+    });
     // The tools' output, to check the results the agents sent back against what ran.
-    const stdio = startTool('as-stdiocap', agents.flatMap((a) => ['-p', String(a.pid)]), { timeoutMs: 120_000 });
+    const stdio = startTool(
+      'as-stdiocap',
+      agents.flatMap((a) => ['-p', String(a.pid)]),
+      { timeoutMs: 120_000 },
+    );
     await proc.ready;
     await stdio.ready;
     for (const a of agents) captures.push(await startCapture(['-p', String(a.pid), '--binary-path', process.execPath]));
@@ -161,11 +208,16 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
 
     // One stream as a single capture would give it: merged in time order.
     const all = [...procRun.events, ...stdioRun.events, ...sniffed.flatMap((s) => s.events as AgentEvent[])]
-      .map((e, i) => ({ e, i })).sort((x, y) => x.e.ts - y.e.ts || x.i - y.i).map((x) => x.e);
+      .map((e, i) => ({ e, i }))
+      .sort((x, y) => x.e.ts - y.e.ts || x.i - y.i)
+      .map((x) => x.e);
     const capFile = path.join(agents[0]!.dir, '..', `as-correlate-${process.pid}.ndjson`);
     fs.writeFileSync(capFile, all.map((e) => JSON.stringify(e)).join('\n') + '\n');
     // AS_KEEP_CAPTURE=FILE keeps the merged capture for a look afterwards.
-    t.teardown(() => { if (process.env.AS_KEEP_CAPTURE) fs.copyFileSync(capFile, process.env.AS_KEEP_CAPTURE); fs.rmSync(capFile, { force: true }); });
+    t.teardown(() => {
+      if (process.env.AS_KEEP_CAPTURE) fs.copyFileSync(capFile, process.env.AS_KEEP_CAPTURE);
+      fs.rmSync(capFile, { force: true });
+    });
     const { events, stderr, code } = await correlateCapture(capFile);
     t.equal(code, 0, stderr);
 
@@ -174,15 +226,27 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
 
     // Truth from the kernel's exec events: the k-th `/bin/sh -c CMD` child of each agent,
     // and everything under it.
-    const procs = procRun.events.filter((e): e is ProcExecEvent | ProcForkEvent => e.src === 'proc' && (e.type === 'exec' || e.type === 'fork'));
+    const procs = procRun.events.filter(
+      (e): e is ProcExecEvent | ProcForkEvent => e.src === 'proc' && (e.type === 'exec' || e.type === 'fork'),
+    );
     const parent = new Map<number, number>();
     for (const e of procs) parent.set(e.pid, e.ppid);
-    const under = (pid: number, anc: number) => { for (let p: number | undefined = pid, i = 0; p && i < 64; p = parent.get(p), i++) if (p === anc) return true; return false; };
+    const under = (pid: number, anc: number) => {
+      for (let p: number | undefined = pid, i = 0; p && i < 64; p = parent.get(p), i++) if (p === anc) return true;
+      return false;
+    };
     const truth = new Map<string, number[]>();
     const agentOf = new Map<string, Running>();
     for (const a of agents) {
-      const shells = procs.filter((e): e is ProcExecEvent => e.type === 'exec' && e.ppid === a.pid && e.argv[0] === '/bin/sh' && e.argv[1] === '-c');
-      t.same(shells.map((s) => s.argv[2]), a.plan.bash.map(([, c]) => c), `agent ${a.plan.name}: the kernel saw each bash call's shell, in order`);
+      const shells = procs.filter(
+        (e): e is ProcExecEvent =>
+          e.type === 'exec' && e.ppid === a.pid && e.argv[0] === '/bin/sh' && e.argv[1] === '-c',
+      );
+      t.same(
+        shells.map((s) => s.argv[2]),
+        a.plan.bash.map(([, c]) => c),
+        `agent ${a.plan.name}: the kernel saw each bash call's shell, in order`,
+      );
       a.plan.bash.forEach(([id], k) => {
         const root = shells[k]?.pid;
         if (root === undefined) return;
@@ -196,7 +260,9 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     const tp = links(events, 'tool_process');
     const processLinks = tp.filter((l) => linkPids(l).length > 0);
     const pr = precisionRecall(processLinks, truth);
-    t.comment(`tool call -> process links: precision ${(pr.precision * 100).toFixed(1)}%, recall ${(pr.recall * 100).toFixed(1)}% (${pr.tp} right, ${pr.fp} wrong, ${pr.fn} missed pairs over ${truth.size} bash calls)`);
+    t.comment(
+      `tool call -> process links: precision ${(pr.precision * 100).toFixed(1)}%, recall ${(pr.recall * 100).toFixed(1)}% (${pr.tp} right, ${pr.fp} wrong, ${pr.fn} missed pairs over ${truth.size} bash calls)`,
+    );
     t.equal(pr.precision, 1, 'precision 100%');
     t.equal(pr.recall, 1, 'recall 100%');
     for (const [id, pids] of truth) {
@@ -216,7 +282,10 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     if (w) {
       t.same(w.to, []);
       const files = (w.detail as { agent_files?: Array<{ path: string; op: string }> }).agent_files ?? [];
-      t.ok(files.some((f) => f.path === path.join(agents[0]!.dir, 'notes.txt') && f.op === 'w'), JSON.stringify(files));
+      t.ok(
+        files.some((f) => f.path === path.join(agents[0]!.dir, 'notes.txt') && f.op === 'w'),
+        JSON.stringify(files),
+      );
     }
 
     // Tool results: each tool call linked to the next request of its own agent.
@@ -231,9 +300,16 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     // What each bash call's processes wrote is what the agent sent back as its result.
     // (`echo beta > b.txt` and the script print nothing: nothing to match.)
     for (const l of tr.filter((x) => truth.has(x.from))) {
-      t.equal((l.detail as { output_match: boolean | null }).output_match, ['call_b2', 'call_b5'].includes(l.from) ? null : true, `${l.from}: result vs captured output (${l.reasons.join(',')})`);
+      t.equal(
+        (l.detail as { output_match: boolean | null }).output_match,
+        ['call_b2', 'call_b5'].includes(l.from) ? null : true,
+        `${l.from}: result vs captured output (${l.reasons.join(',')})`,
+      );
     }
-    const failed = tr.filter((l) => (l.detail as { failed: boolean }).failed).map((l) => l.from).sort();
+    const failed = tr
+      .filter((l) => (l.detail as { failed: boolean }).failed)
+      .map((l) => l.from)
+      .sort();
     t.same(failed, ['call_b4', 'toolu_a5', 'toolu_a6', 'toolu_a7']);
 
     const loops = alerts(events, 'tool_loop');
@@ -242,11 +318,28 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
     t.same(alerts(events, 'tool_mismatch'), [], 'no tool ran anything else');
     // What the script did that no one asked for, attributed to the tool call that ran it.
     const b = agents[1]!;
-    t.same(alerts(events, 'sensitive_file').map((a) => [(a.evidence as { path: string }).path, (a.evidence as { tool_call: unknown }).tool_call]),
-      [[path.join(b.dir, '.env'), ['call_b5']]], 'the .env read is flagged');
-    t.same(alerts(events, 'unknown_host').map((a) => [(a.evidence as { addr: string }).addr, (a.evidence as { port: number }).port, (a.evidence as { agent_pid: number }).agent_pid]),
-      [['127.0.0.3', 9, b.pid]], 'the connection to an address never mentioned is flagged');
-    t.same(alerts(events).filter((a) => !['tool_loop', 'sensitive_file', 'unknown_host'].includes(a.rule)), [], 'and nothing else to flag');
+    t.same(
+      alerts(events, 'sensitive_file').map((a) => [
+        (a.evidence as { path: string }).path,
+        (a.evidence as { tool_call: unknown }).tool_call,
+      ]),
+      [[path.join(b.dir, '.env'), ['call_b5']]],
+      'the .env read is flagged',
+    );
+    t.same(
+      alerts(events, 'unknown_host').map((a) => [
+        (a.evidence as { addr: string }).addr,
+        (a.evidence as { port: number }).port,
+        (a.evidence as { agent_pid: number }).agent_pid,
+      ]),
+      [['127.0.0.3', 9, b.pid]],
+      'the connection to an address never mentioned is flagged',
+    );
+    t.same(
+      alerts(events).filter((a) => !['tool_loop', 'sensitive_file', 'unknown_host'].includes(a.rule)),
+      [],
+      'and nothing else to flag',
+    );
 
     // One session per agent.
     const sessions = links(events, 'session');
@@ -255,9 +348,13 @@ t.test('two SDK agents at once, real capture: tool calls link to exactly their p
       const pid = callPid.get(String(s.to))!;
       byAgent.set(pid, (byAgent.get(pid) ?? new Set()).add(s.from));
     }
-    t.same([...byAgent.values()].map((s) => s.size), [1, 1]);
+    t.same(
+      [...byAgent.values()].map((s) => s.size),
+      [1, 1],
+    );
     const alertList = alerts(events).map((a: TraceAlertEvent) => `${a.rule}: ${a.message}`);
     t.comment(`alerts: ${alertList.join(' | ') || 'none'}`);
     const conf = processLinks.map((l: TraceLinkEvent) => l.confidence);
     t.comment(`confidence of process links: min ${Math.min(...conf)}, max ${Math.max(...conf)}`);
-  });
+  },
+);

@@ -2,13 +2,14 @@
 // e2e-agents (shell command, file write, final text), but traced by the one-process
 // pipeline with no help from the test (it finds the TLS file, follows the tree, merges).
 // The capture must pass the same checks as the standalone tools' capture.
-import t from 'tap';
+
 import fs from 'node:fs';
-import { kernelSkipReason } from './sslsniff-helpers.js';
-import { kernelSkipReason as procSkipReason } from './proc-harness.js';
-import { runTool, toolPath } from './lib/run.js';
-import { ALL_AGENTS, SESSION, codex, execAgent } from './lib/agents.js';
+import t from 'tap';
 import { checkSession } from './lib/agent-checks.js';
+import { ALL_AGENTS, codex, execAgent, SESSION } from './lib/agents.js';
+import { runTool, toolPath } from './lib/run.js';
+import { kernelSkipReason as procSkipReason } from './proc-harness.js';
+import { kernelSkipReason } from './sslsniff-helpers.js';
 
 // Known gaps of `agentsight exec`, reported and tracked rather than hidden: the test still
 // runs and prints every failing assertion, but does not fail the suite. (None now: Gemini
@@ -29,12 +30,16 @@ if (why) {
     const un = agent.available();
     if (un) t.comment(`SKIP ${agent.name}: ${un}`);
     const todo = TODO[agent.name];
-    t.test(`agentsight exec -- ${agent.name}: every call, tool process and file write`, { skip: un ?? false, todo: todo ?? false, timeout: 120_000 }, async (t) => {
-      const s = await execAgent(agent, SESSION.turns(agent), { prompt: SESSION.prompt, timeoutMs: 90_000 });
-      t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
-      t.ok(s.pid > 0, `the agent's exec is in the capture (pid ${s.pid})`);
-      checkSession(t, s);
-    });
+    t.test(
+      `agentsight exec -- ${agent.name}: every call, tool process and file write`,
+      { skip: un ?? false, todo: todo ?? false, timeout: 120_000 },
+      async (t) => {
+        const s = await execAgent(agent, SESSION.turns(agent), { prompt: SESSION.prompt, timeoutMs: 90_000 });
+        t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
+        t.ok(s.pid > 0, `the agent's exec is in the capture (pid ${s.pid})`);
+        checkSession(t, s);
+      },
+    );
   }
 }
 
@@ -43,14 +48,26 @@ if (why) {
 // "lost nothing" alone. (Codex runs against the local mock only.)
 const cx = codex();
 const cxWhy = why ?? cx.available();
-t.test('agentsight exec -- codex: says its TLS is not captured, at start and in the summary', { skip: cxWhy ? `codex: ${cxWhy}` : false, timeout: 120_000 }, async (t) => {
-  const s = await execAgent(cx, SESSION.turns(cx), { prompt: SESSION.prompt, timeoutMs: 90_000 });
-  t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
-  t.equal(s.exitCode, 0, `codex ran against the mock: ${s.stderr.slice(-500)}`);
-  t.ok(s.requests.length >= 3, `codex made ${s.requests.length} calls to the mock`);
-  const pid = s.proc.find((e) => e.type === 'exec' && e.filename === cx.tlsTarget())?.pid;
-  t.ok(pid, 'the codex binary is in the capture');
-  t.match(s.stderr, new RegExp(`pid ${pid} codex: its TLS cannot be captured \\(rustls, static`), 'said when it started');
-  t.match(s.stderr, new RegExp(`agentsight: tls +not captured: pid ${pid} codex \\(rustls, static\\) -> 127\\.0\\.0\\.1:\\d+`), 'and in the summary, with the peer it talked to');
-  t.equal(s.merged.filter((e) => e.src === 'llm').length, 0, 'no call captured (so the summary must say why)');
-});
+t.test(
+  'agentsight exec -- codex: says its TLS is not captured, at start and in the summary',
+  { skip: cxWhy ? `codex: ${cxWhy}` : false, timeout: 120_000 },
+  async (t) => {
+    const s = await execAgent(cx, SESSION.turns(cx), { prompt: SESSION.prompt, timeoutMs: 90_000 });
+    t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
+    t.equal(s.exitCode, 0, `codex ran against the mock: ${s.stderr.slice(-500)}`);
+    t.ok(s.requests.length >= 3, `codex made ${s.requests.length} calls to the mock`);
+    const pid = s.proc.find((e) => e.type === 'exec' && e.filename === cx.tlsTarget())?.pid;
+    t.ok(pid, 'the codex binary is in the capture');
+    t.match(
+      s.stderr,
+      new RegExp(`pid ${pid} codex: its TLS cannot be captured \\(rustls, static`),
+      'said when it started',
+    );
+    t.match(
+      s.stderr,
+      new RegExp(`agentsight: tls +not captured: pid ${pid} codex \\(rustls, static\\) -> 127\\.0\\.0\\.1:\\d+`),
+      'and in the summary, with the peer it talked to',
+    );
+    t.equal(s.merged.filter((e) => e.src === 'llm').length, 0, 'no call captured (so the summary must say why)');
+  },
+);

@@ -8,44 +8,77 @@
 //   wss: one socket (`ws`, permessage-deflate both ways) to /v1/responses: every streamed
 //        OpenAI Responses recording sent as text messages after a response.create, in turn,
 //        then a response the server cuts by closing the socket.
-import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
-import path from 'node:path';
 import { createRequire } from 'node:module';
-import { WebSocketServer, type WebSocket } from 'ws';
+import path from 'node:path';
 import type { AgentEvent, LlmCallEvent } from '@agentsight/events';
 import { HttpStage, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
+import t from 'tap';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { CORPUS, corpusBody, runTool } from './lib/run.js';
 import { kernelSkipReason, makeCert, startCapture, tmpdir } from './sslsniff-helpers.js';
 
 const why = kernelSkipReason();
 const WS_MODULE = path.dirname(createRequire(import.meta.url).resolve('ws/package.json'));
 
-interface Case { name: string; base: string; http: Buffer; request: Buffer; contentType: string; body: Buffer }
+interface Case {
+  name: string;
+  base: string;
+  http: Buffer;
+  request: Buffer;
+  contentType: string;
+  body: Buffer;
+}
 
 function loadCases(dir: string): Case[] {
   const d = path.join(CORPUS, dir);
-  return fs.readdirSync(d).filter((f) => f.endsWith('.http')).sort().map((f) => {
-    const base = path.join(d, f.slice(0, -5));
-    const http = fs.readFileSync(base + '.http');
-    const head = http.subarray(0, http.indexOf('\r\n\r\n')).toString();
-    return { name: f.slice(0, -5), base, http, request: fs.readFileSync(base + '.request.json'), contentType: /^content-type: *(.*)$/im.exec(head)![1]!.trim(), body: corpusBody(http) };
-  });
+  return fs
+    .readdirSync(d)
+    .filter((f) => f.endsWith('.http'))
+    .sort()
+    .map((f) => {
+      const base = path.join(d, f.slice(0, -5));
+      const http = fs.readFileSync(base + '.http');
+      const head = http.subarray(0, http.indexOf('\r\n\r\n')).toString();
+      return {
+        name: f.slice(0, -5),
+        base,
+        http,
+        request: fs.readFileSync(base + '.request.json'),
+        contentType: /^content-type: *(.*)$/im.exec(head)![1]!.trim(),
+        body: corpusBody(http),
+      };
+    });
 }
-
 
 /** The `data:` payloads of an SSE body, in order. */
 function sseData(body: Buffer): string[] {
-  return body.toString('utf8').split(/\r?\n\r?\n/).map((block) => block.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n')).filter((d) => d !== '');
+  return body
+    .toString('utf8')
+    .split(/\r?\n\r?\n/)
+    .map((block) =>
+      block
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, ''))
+        .join('\n'),
+    )
+    .filter((d) => d !== '');
 }
 
 /** What the HTTP/1.1 path makes of the same exchange (in process: HttpStage -> MergeStage). */
 function http1Call(host: string, p: string, c: Case): LlmCallEvent {
-  const req = Buffer.concat([Buffer.from(`POST ${p} HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${c.request.length}\r\n\r\n`), c.request]);
+  const req = Buffer.concat([
+    Buffer.from(
+      `POST ${p} HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${c.request.length}\r\n\r\n`,
+    ),
+    c.request,
+  ]);
   const out: AgentEvent[] = [];
   const merge = new MergeStage({}, (e) => out.push(JSON.parse(JSON.stringify(e)) as AgentEvent));
   const http = new HttpStage({}, (e) => merge.write(e));
@@ -61,28 +94,49 @@ function http1Call(host: string, p: string, c: Case): LlmCallEvent {
 /** An llm/call without what depends on the transport and the moment (ids, timing, process). */
 function view(c: LlmCallEvent, drop: string[] = []): Record<string, unknown> {
   const v: Record<string, unknown> = {
-    provider: c.provider, api: c.api, model: c.model, request: c.request, response: c.response, usage: c.usage,
-    status: c.status, error: c.error, incomplete: c.incomplete, host: c.host,
+    provider: c.provider,
+    api: c.api,
+    model: c.model,
+    request: c.request,
+    response: c.response,
+    usage: c.usage,
+    status: c.status,
+    error: c.error,
+    incomplete: c.incomplete,
+    host: c.host,
   };
   for (const k of drop) delete v[k];
   return JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
 }
 
 /** A client script that waits for a line on stdin ("go"), so the capture attaches first. */
-function startClient(src: string, env: Record<string, string>): Promise<{ child: ChildProcess; go(): void; done: Promise<{ code: number | null; out: string }> }> {
+function startClient(
+  src: string,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; go(): void; done: Promise<{ code: number | null; out: string }> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', src], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', src], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let out = '';
     let ready = false;
-    const done = new Promise<{ code: number | null; out: string }>((r) => child.on('close', (code) => r({ code, out })));
+    const done = new Promise<{ code: number | null; out: string }>((r) =>
+      child.on('close', (code) => r({ code, out })),
+    );
     const kill = setTimeout(() => child.kill('SIGKILL'), 90000);
     void done.then(() => clearTimeout(kill));
     child.on('error', reject);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (!ready && out.includes('ready\n')) { ready = true; resolve({ child, go: () => child.stdin!.write('go\n'), done }); }
+      if (!ready && out.includes('ready\n')) {
+        ready = true;
+        resolve({ child, go: () => child.stdin!.write('go\n'), done });
+      }
     });
-    void done.then(({ code }) => { if (!ready) reject(new Error(`client exited ${code} before it was ready`)); });
+    void done.then(({ code }) => {
+      if (!ready) reject(new Error(`client exited ${code} before it was ready`));
+    });
   });
 }
 
@@ -96,7 +150,15 @@ async function captureRun(src: string, env: Record<string, string>) {
   const capture = events.map((e) => JSON.stringify(e) + '\n').join('');
   const http = await runTool('as-http', [], { stdin: capture, timeoutMs: 60000 });
   const merged = await runTool('as-merge', [], { stdin: http.stdout, timeoutMs: 60000 });
-  return { client: res, captureCode: code, ssl: events, http: http.events, httpStderr: http.stderr, merged: merged.events, mergeCode: merged.code };
+  return {
+    client: res,
+    captureCode: code,
+    ssl: events,
+    http: http.events,
+    httpStderr: http.stderr,
+    merged: merged.events,
+    mergeCode: merged.code,
+  };
 }
 
 const H2_CLIENT = String.raw`
@@ -163,123 +225,187 @@ if (why) {
   const cert = fs.readFileSync(tlsFiles.cert);
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  t.test('h2: concurrent streams on one session give the calls of the HTTP/1.1 path', { timeout: 120000 }, async (t) => {
-    const cases = loadCases('anthropic');
-    const byName = new Map(cases.map((c) => [c.name, c]));
-    const server = http2.createSecureServer({ key, cert });
-    let sessions = 0;
-    server.on('session', () => { sessions++; });
-    server.on('stream', (stream, headers) => {
-      const c = byName.get(String(headers['x-case']));
-      stream.on('error', () => {});
-      stream.resume();
-      stream.on('end', async () => {
-        if (!c) { stream.respond({ ':status': 404 }); stream.end(); return; }
-        stream.respond({ ':status': 200, 'content-type': c.contentType });
-        // Pieces with a turn of the event loop between them: the concurrent streams' DATA
-        // frames interleave on the connection.
-        for (let p = 0; p < c.body.length; p += 700) {
-          stream.write(c.body.subarray(p, p + 700));
-          await new Promise((r) => setImmediate(r));
-        }
-        stream.end();
+  t.test(
+    'h2: concurrent streams on one session give the calls of the HTTP/1.1 path',
+    { timeout: 120000 },
+    async (t) => {
+      const cases = loadCases('anthropic');
+      const byName = new Map(cases.map((c) => [c.name, c]));
+      const server = http2.createSecureServer({ key, cert });
+      let sessions = 0;
+      server.on('session', () => {
+        sessions++;
       });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => server.close());
-    const port = (server.address() as { port: number }).port;
-    const jobs = [...cases, ...cases].map((c) => ({ name: c.name, file: c.base + '.request.json' }));
-    t.ok(jobs.length >= 20, `${jobs.length} requests on one connection`);
-
-    const r = await captureRun(H2_CLIENT, { PORT: String(port), JOBS: JSON.stringify(jobs) });
-    t.equal(r.client.code, 0, 'client finished');
-    t.equal(r.captureCode, 0, 'as-sslsniff exit 0');
-    t.equal(sessions, 1, 'one HTTP/2 session');
-    const answered = JSON.parse(r.client.out.split('\n').find((l) => l.startsWith('['))!) as Array<{ name: string; status: number; n: number }>;
-    t.same(answered.map((a) => [a.status, a.n]), jobs.map((j) => [200, byName.get(j.name)!.body.length]), 'every request answered in full');
-
-    const reqs = r.http.filter((e) => e.type === 'request');
-    t.equal(reqs.length, jobs.length, 'as-http: every request');
-    t.same([...new Set(reqs.map((e) => e.protocol))], ['h2'], 'as-http: all h2');
-    t.equal(new Set(reqs.map((e) => e.conn)).size, 1, 'as-http: one connection');
-    t.notOk(r.http.some((e) => e.type === 'unparsed'), 'as-http: nothing unparsed');
-    const resps = r.http.filter((e) => e.type === 'response');
-    // Two responses whose first and last bytes overlap in time: their DATA frames interleaved.
-    const overlap = resps.some((a) => resps.some((b) => a !== b && b.start_ts < a.ts && a.start_ts < b.ts));
-    t.ok(overlap, 'responses streamed at the same time on the connection');
-
-    t.equal(r.mergeCode, 0);
-    const calls = r.merged.filter((e) => e.src === 'llm' && e.type === 'call') as unknown as LlmCallEvent[];
-    t.equal(calls.length, jobs.length, 'one llm/call per request');
-    const want = jobs.map((j) => JSON.stringify(view(http1Call('api.anthropic.com', '/v1/messages', byName.get(j.name)!)))).sort();
-    const got = calls.map((c) => JSON.stringify(view(c))).sort();
-    t.same(got, want, 'the same calls (request, text, thinking, tool calls, usage, status) as HTTP/1.1');
-    t.ok(calls.some((c) => c.response.tool_calls.length > 0) && calls.some((c) => c.response.thinking) && calls.every((c) => c.usage.output_tokens !== undefined),
-      'the recordings exercise tool calls, thinking and usage');
-    t.ok(calls.every((c) => !c.incomplete), 'all complete');
-  });
-
-  t.test('wss with permessage-deflate: Responses events become the calls of the SSE path', { timeout: 120000 }, async (t) => {
-    const cases = loadCases('openai-responses').filter((c) => c.contentType.startsWith('text/event-stream'));
-    const cut = cases.find((c) => c.name === 'web-search')!;
-    const server = https.createServer({ key, cert });
-    const wss = new WebSocketServer({ server, perMessageDeflate: { threshold: 0 } });
-    const paths: string[] = [];
-    wss.on('connection', (ws: WebSocket, req) => {
-      paths.push(req.url ?? '');
-      let i = 0;
-      ws.on('message', async (data) => {
-        const msg = JSON.parse(data.toString()) as { type: string };
-        if (msg.type !== 'response.create') return;
-        const c = i < cases.length ? cases[i]! : cut;
-        const msgs = sseData(c.body);
-        const last = i++ < cases.length ? msgs.length : Math.ceil(msgs.length / 2);
-        for (const m of msgs.slice(0, last)) {
-          ws.send(m);
-          await new Promise((r) => setImmediate(r));
-        }
-        if (last < msgs.length) ws.close(1011, 'cut');
+      server.on('stream', (stream, headers) => {
+        const c = byName.get(String(headers['x-case']));
+        stream.on('error', () => {});
+        stream.resume();
+        stream.on('end', async () => {
+          if (!c) {
+            stream.respond({ ':status': 404 });
+            stream.end();
+            return;
+          }
+          stream.respond({ ':status': 200, 'content-type': c.contentType });
+          // Pieces with a turn of the event loop between them: the concurrent streams' DATA
+          // frames interleave on the connection.
+          for (let p = 0; p < c.body.length; p += 700) {
+            stream.write(c.body.subarray(p, p + 700));
+            await new Promise((r) => setImmediate(r));
+          }
+          stream.end();
+        });
       });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => { wss.close(); server.close(); });
-    const port = (server.address() as { port: number }).port;
-    const files = [...cases, cut].map((c) => c.base + '.request.json');
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      t.teardown(() => server.close());
+      const port = (server.address() as { port: number }).port;
+      const jobs = [...cases, ...cases].map((c) => ({ name: c.name, file: c.base + '.request.json' }));
+      t.ok(jobs.length >= 20, `${jobs.length} requests on one connection`);
 
-    const r = await captureRun(WS_CLIENT, { PORT: String(port), FILES: JSON.stringify(files), WS_MODULE });
-    t.equal(r.client.code, 0, 'client finished');
-    const res = JSON.parse(r.client.out.split('\n').find((l) => l.startsWith('{'))!) as { got: string[]; code: number };
-    t.equal(res.got.length, cases.length, 'client saw every response end');
-    t.equal(res.code, 1011, 'then the server closed the socket mid-response');
-    t.same(paths, ['/v1/responses'], 'one socket');
+      const r = await captureRun(H2_CLIENT, { PORT: String(port), JOBS: JSON.stringify(jobs) });
+      t.equal(r.client.code, 0, 'client finished');
+      t.equal(r.captureCode, 0, 'as-sslsniff exit 0');
+      t.equal(sessions, 1, 'one HTTP/2 session');
+      const answered = JSON.parse(r.client.out.split('\n').find((l) => l.startsWith('['))!) as Array<{
+        name: string;
+        status: number;
+        n: number;
+      }>;
+      t.same(
+        answered.map((a) => [a.status, a.n]),
+        jobs.map((j) => [200, byName.get(j.name)!.body.length]),
+        'every request answered in full',
+      );
 
-    const frames = r.http.filter((e) => e.type === 'ws');
-    t.ok(frames.length > cases.length * 3, `as-http: ${frames.length} WebSocket messages`);
-    t.ok(frames.some((e) => e.from === 'client' && e.compressed) && frames.some((e) => e.from === 'server' && e.compressed), 'permessage-deflate used both ways');
-    t.notOk(r.http.some((e) => e.type === 'unparsed'), 'as-http: nothing unparsed');
+      const reqs = r.http.filter((e) => e.type === 'request');
+      t.equal(reqs.length, jobs.length, 'as-http: every request');
+      t.same([...new Set(reqs.map((e) => e.protocol))], ['h2'], 'as-http: all h2');
+      t.equal(new Set(reqs.map((e) => e.conn)).size, 1, 'as-http: one connection');
+      t.notOk(
+        r.http.some((e) => e.type === 'unparsed'),
+        'as-http: nothing unparsed',
+      );
+      const resps = r.http.filter((e) => e.type === 'response');
+      // Two responses whose first and last bytes overlap in time: their DATA frames interleaved.
+      const overlap = resps.some((a) => resps.some((b) => a !== b && b.start_ts < a.ts && a.start_ts < b.ts));
+      t.ok(overlap, 'responses streamed at the same time on the connection');
 
-    t.equal(r.mergeCode, 0);
-    const calls = r.merged.filter((e) => e.src === 'llm' && e.type === 'call') as unknown as LlmCallEvent[];
-    t.equal(calls.length, cases.length + 1, 'one llm/call per response.create');
-    t.notOk(r.merged.some((e) => e.src === 'http'), 'the socket\'s http events are consumed');
-    const upgrade = r.http.find((e) => e.type === 'request')!;
-    for (const [i, c] of cases.entries()) {
-      const call = calls[i]!;
-      const ref = http1Call('api.openai.com', '/v1/responses', c);
-      t.same(view(call, ['host', 'status']), view(ref, ['host', 'status']), `${c.name}: the SSE path's call`);
-      t.equal(call.status, 101, `${c.name}: status of the upgrade`);
-      t.equal(call.req, upgrade.id, `${c.name}: req names the upgrade`);
-      t.equal(call.host, `127.0.0.1:${port}`);
-      const create = frames.find((e) => e.from === 'client' && call.id === `${upgrade.id}/ws${e.n}`);
-      t.ok(create, `${c.name}: id names its response.create message`);
-      t.equal(call.timing.start, create?.ts, `${c.name}: starts at its response.create`);
-      t.ok(call.timing.ttft_ms! > 0 && call.timing.ttft_ms! <= call.timing.duration_ms, `${c.name}: ttft within duration`);
-    }
-    t.ok(calls.some((c) => c.response.tool_calls.length > 0) && calls.some((c) => c.error !== undefined) && calls.some((c) => c.response.thinking),
-      'the recordings exercise tool calls, errors and reasoning');
-    const last = calls[cases.length]!;
-    t.match(last.incomplete, /WebSocket closed by the server before the response completed/, 'the cut response is incomplete');
-    const full = http1Call('api.openai.com', '/v1/responses', cut).response.text;
-    t.ok(last.response.text.length > 0 && full.startsWith(last.response.text) && last.response.text.length < full.length, 'with the text that arrived');
-  });
+      t.equal(r.mergeCode, 0);
+      const calls = r.merged.filter((e) => e.src === 'llm' && e.type === 'call') as unknown as LlmCallEvent[];
+      t.equal(calls.length, jobs.length, 'one llm/call per request');
+      const want = jobs
+        .map((j) => JSON.stringify(view(http1Call('api.anthropic.com', '/v1/messages', byName.get(j.name)!))))
+        .sort();
+      const got = calls.map((c) => JSON.stringify(view(c))).sort();
+      t.same(got, want, 'the same calls (request, text, thinking, tool calls, usage, status) as HTTP/1.1');
+      t.ok(
+        calls.some((c) => c.response.tool_calls.length > 0) &&
+          calls.some((c) => c.response.thinking) &&
+          calls.every((c) => c.usage.output_tokens !== undefined),
+        'the recordings exercise tool calls, thinking and usage',
+      );
+      t.ok(
+        calls.every((c) => !c.incomplete),
+        'all complete',
+      );
+    },
+  );
+
+  t.test(
+    'wss with permessage-deflate: Responses events become the calls of the SSE path',
+    { timeout: 120000 },
+    async (t) => {
+      const cases = loadCases('openai-responses').filter((c) => c.contentType.startsWith('text/event-stream'));
+      const cut = cases.find((c) => c.name === 'web-search')!;
+      const server = https.createServer({ key, cert });
+      const wss = new WebSocketServer({ server, perMessageDeflate: { threshold: 0 } });
+      const paths: string[] = [];
+      wss.on('connection', (ws: WebSocket, req) => {
+        paths.push(req.url ?? '');
+        let i = 0;
+        ws.on('message', async (data) => {
+          const msg = JSON.parse(data.toString()) as { type: string };
+          if (msg.type !== 'response.create') return;
+          const c = i < cases.length ? cases[i]! : cut;
+          const msgs = sseData(c.body);
+          const last = i++ < cases.length ? msgs.length : Math.ceil(msgs.length / 2);
+          for (const m of msgs.slice(0, last)) {
+            ws.send(m);
+            await new Promise((r) => setImmediate(r));
+          }
+          if (last < msgs.length) ws.close(1011, 'cut');
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      t.teardown(() => {
+        wss.close();
+        server.close();
+      });
+      const port = (server.address() as { port: number }).port;
+      const files = [...cases, cut].map((c) => c.base + '.request.json');
+
+      const r = await captureRun(WS_CLIENT, { PORT: String(port), FILES: JSON.stringify(files), WS_MODULE });
+      t.equal(r.client.code, 0, 'client finished');
+      const res = JSON.parse(r.client.out.split('\n').find((l) => l.startsWith('{'))!) as {
+        got: string[];
+        code: number;
+      };
+      t.equal(res.got.length, cases.length, 'client saw every response end');
+      t.equal(res.code, 1011, 'then the server closed the socket mid-response');
+      t.same(paths, ['/v1/responses'], 'one socket');
+
+      const frames = r.http.filter((e) => e.type === 'ws');
+      t.ok(frames.length > cases.length * 3, `as-http: ${frames.length} WebSocket messages`);
+      t.ok(
+        frames.some((e) => e.from === 'client' && e.compressed) &&
+          frames.some((e) => e.from === 'server' && e.compressed),
+        'permessage-deflate used both ways',
+      );
+      t.notOk(
+        r.http.some((e) => e.type === 'unparsed'),
+        'as-http: nothing unparsed',
+      );
+
+      t.equal(r.mergeCode, 0);
+      const calls = r.merged.filter((e) => e.src === 'llm' && e.type === 'call') as unknown as LlmCallEvent[];
+      t.equal(calls.length, cases.length + 1, 'one llm/call per response.create');
+      t.notOk(
+        r.merged.some((e) => e.src === 'http'),
+        "the socket's http events are consumed",
+      );
+      const upgrade = r.http.find((e) => e.type === 'request')!;
+      for (const [i, c] of cases.entries()) {
+        const call = calls[i]!;
+        const ref = http1Call('api.openai.com', '/v1/responses', c);
+        t.same(view(call, ['host', 'status']), view(ref, ['host', 'status']), `${c.name}: the SSE path's call`);
+        t.equal(call.status, 101, `${c.name}: status of the upgrade`);
+        t.equal(call.req, upgrade.id, `${c.name}: req names the upgrade`);
+        t.equal(call.host, `127.0.0.1:${port}`);
+        const create = frames.find((e) => e.from === 'client' && call.id === `${upgrade.id}/ws${e.n}`);
+        t.ok(create, `${c.name}: id names its response.create message`);
+        t.equal(call.timing.start, create?.ts, `${c.name}: starts at its response.create`);
+        t.ok(
+          call.timing.ttft_ms! > 0 && call.timing.ttft_ms! <= call.timing.duration_ms,
+          `${c.name}: ttft within duration`,
+        );
+      }
+      t.ok(
+        calls.some((c) => c.response.tool_calls.length > 0) &&
+          calls.some((c) => c.error !== undefined) &&
+          calls.some((c) => c.response.thinking),
+        'the recordings exercise tool calls, errors and reasoning',
+      );
+      const last = calls[cases.length]!;
+      t.match(
+        last.incomplete,
+        /WebSocket closed by the server before the response completed/,
+        'the cut response is incomplete',
+      );
+      const full = http1Call('api.openai.com', '/v1/responses', cut).response.text;
+      t.ok(
+        last.response.text.length > 0 && full.startsWith(last.response.text) && last.response.text.length < full.length,
+        'with the text that arrived',
+      );
+    },
+  );
 }

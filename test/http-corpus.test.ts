@@ -4,21 +4,26 @@
 // the events must be identical. What they carry is checked against independent readers:
 // Node's own HTTP client (llhttp) fetching the same bytes from a replay server gives the
 // de-chunked body and headers, and the openai SDK's SSE decoder gives the SSE messages.
-import t from 'tap';
-import fs from 'node:fs';
-import net from 'node:net';
-import http from 'node:http';
-import zlib from 'node:zlib';
+
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { decodePayload, type Payload } from '@agentsight/events';
 import { prng, runHttp, splitPoints, sslEvents } from '@agentsight/http';
 import { _iterSSEMessages } from 'openai/core/streaming';
+import t from 'tap';
 import { CORPUS } from './lib/run.js';
 
 type Ev = Record<string, any>;
 
-interface Case { dir: string; name: string; base: string }
+interface Case {
+  dir: string;
+  name: string;
+  base: string;
+}
 
 function cases(): Case[] {
   const out: Case[] = [];
@@ -26,7 +31,8 @@ function cases(): Case[] {
   for (const dir of fs.readdirSync(CORPUS).sort()) {
     const d = path.join(CORPUS, dir);
     if (!fs.statSync(d).isDirectory()) continue;
-    for (const f of fs.readdirSync(d).sort()) if (f.endsWith('.http')) out.push({ dir, name: f.slice(0, -5), base: path.join(d, f.slice(0, -5)) });
+    for (const f of fs.readdirSync(d).sort())
+      if (f.endsWith('.http')) out.push({ dir, name: f.slice(0, -5), base: path.join(d, f.slice(0, -5)) });
   }
   return out;
 }
@@ -38,18 +44,37 @@ function requestBytes(c: Case, response: Buffer): Buffer {
   let host = 'api.openai.com';
   let p = c.dir === 'openai-responses' ? '/v1/responses' : '/v1/chat/completions';
   let auth = 'authorization: Bearer sk-proj-TESTKEY';
-  if (c.dir === 'anthropic') { host = 'api.anthropic.com'; p = '/v1/messages'; auth = 'x-api-key: sk-ant-TESTKEY'; }
+  if (c.dir === 'anthropic') {
+    host = 'api.anthropic.com';
+    p = '/v1/messages';
+    auth = 'x-api-key: sk-ant-TESTKEY';
+  }
   if (c.dir === 'gemini') {
     host = 'generativelanguage.googleapis.com';
     p = `/v1beta/models/${exp.model ?? 'gemini-2.5-flash'}:${sse ? 'streamGenerateContent?alt=sse&' : 'generateContent?'}key=AIzaTESTKEY`;
     auth = 'x-goog-api-key: AIzaTESTKEY';
   }
-  return Buffer.concat([Buffer.from(`POST ${p} HTTP/1.1\r\nhost: ${host}\r\n${auth}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]);
+  return Buffer.concat([
+    Buffer.from(
+      `POST ${p} HTTP/1.1\r\nhost: ${host}\r\n${auth}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+    ),
+    body,
+  ]);
 }
 
 function feed(req: Buffer, res: Buffer, rnd?: () => number, max = 64): Ev[] {
-  const w = sslEvents(req, { conn: 'k1', dir: 'write', cuts: rnd ? splitPoints(req.length, rnd, max) : undefined, ts: 1_700_000_000_000_000 });
-  const r = sslEvents(res, { conn: 'k1', dir: 'read', cuts: rnd ? splitPoints(res.length, rnd, max) : undefined, ts: 1_700_000_001_000_000 });
+  const w = sslEvents(req, {
+    conn: 'k1',
+    dir: 'write',
+    cuts: rnd ? splitPoints(req.length, rnd, max) : undefined,
+    ts: 1_700_000_000_000_000,
+  });
+  const r = sslEvents(res, {
+    conn: 'k1',
+    dir: 'read',
+    cuts: rnd ? splitPoints(res.length, rnd, max) : undefined,
+    ts: 1_700_000_001_000_000,
+  });
   return runHttp([...w, ...r]) as Ev[];
 }
 
@@ -66,12 +91,15 @@ async function reference(bytes: Buffer): Promise<{ headers: http.IncomingHttpHea
   const port = (server.address() as net.AddressInfo).port;
   try {
     return await new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, timeout: 10000 }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
-        res.on('error', reject);
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/', agent: false, timeout: 10000 },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('reference fetch timed out')));
       req.on('error', reject);
       req.end('{}');
@@ -83,7 +111,8 @@ async function reference(bytes: Buffer): Promise<{ headers: http.IncomingHttpHea
 
 async function referenceSse(body: Buffer): Promise<Array<{ event: string | null; data: string }>> {
   const out: Array<{ event: string | null; data: string }> = [];
-  for await (const m of _iterSSEMessages(new Response(body), new AbortController())) out.push({ event: m.event, data: m.data });
+  for await (const m of _iterSSEMessages(new Response(body), new AbortController()))
+    out.push({ event: m.event, data: m.data });
   return out;
 }
 
@@ -94,14 +123,17 @@ async function compress(ce: 'gzip' | 'deflate' | 'br', body: Buffer): Promise<Bu
   z.on('data', (d: Buffer) => parts.push(d));
   for (let off = 0; off < body.length; off += 300) {
     z.write(body.subarray(off, off + 300));
-    await new Promise<void>((r) => z.flush(ce === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, () => r()));
+    await new Promise<void>((r) =>
+      z.flush(ce === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, () => r()),
+    );
   }
   await new Promise<void>((r) => z.end(() => r()));
   return Buffer.concat(parts);
 }
 
 const all = cases();
-if (all.length === 0) t.test('corpus', { skip: `corpus not found at ${CORPUS}: cannot run the corpus test` }, async () => {});
+if (all.length === 0)
+  t.test('corpus', { skip: `corpus not found at ${CORPUS}: cannot run the corpus test` }, async () => {});
 else t.equal(all.length, 42, 'the whole corpus');
 
 for (const c of all) {
@@ -128,9 +160,16 @@ for (const c of all) {
     if (String(ref.headers['content-type']).startsWith('text/event-stream')) {
       const want = await referenceSse(ref.body);
       t.ok(want.length > 0);
-      t.same(sses.map((e) => ({ event: e.event ?? null, data: e.data })), want, 'SSE messages as the openai SDK decodes them');
+      t.same(
+        sses.map((e) => ({ event: e.event ?? null, data: e.data })),
+        want,
+        'SSE messages as the openai SDK decodes them',
+      );
       t.equal(rs!.sse_count, want.length);
-      t.same(sses.map((e) => e.n), [...want.keys()]);
+      t.same(
+        sses.map((e) => e.n),
+        [...want.keys()],
+      );
       t.type(sses[0]!.ttft_ms, 'number');
       t.notOk('data' in rs!, 'no body on an SSE response');
     } else {
@@ -154,20 +193,38 @@ for (const c of all) {
 
     // The same body sent compressed (flushed every few hundred bytes, as a streaming
     // server does) and chunked: the same messages and bodies come out.
-    const head = res.subarray(0, res.indexOf('\r\n\r\n')).toString('latin1').split('\r\n')
+    const head = res
+      .subarray(0, res.indexOf('\r\n\r\n'))
+      .toString('latin1')
+      .split('\r\n')
       .filter((l) => !/^(content-length|transfer-encoding):/i.test(l));
     for (const ce of ['gzip', 'deflate', 'br', 'zstd'] as const) {
       let enc: Buffer;
       if (ce === 'zstd') {
         // Node 20 has no zstd encoder; the CLI makes one frame (not flushed as it goes).
         const r = spawnSync('zstd', ['-q', '-c'], { input: ref.body });
-        if (r.status !== 0) { t.fail('zstd CLI missing (apt-get install zstd)'); continue; }
+        if (r.status !== 0) {
+          t.fail('zstd CLI missing (apt-get install zstd)');
+          continue;
+        }
         enc = r.stdout;
       } else enc = await compress(ce, ref.body);
       const rnd = prng(enc.length);
       const cuts = [0, ...splitPoints(enc.length, rnd, 2000), enc.length];
-      const chunked = cuts.slice(1).map((c, i) => Buffer.concat([Buffer.from(`${(c - cuts[i]!).toString(16)}\r\n`), enc.subarray(cuts[i]!, c), Buffer.from('\r\n')]));
-      const res2 = Buffer.concat([Buffer.from([...head, `content-encoding: ${ce}`, 'transfer-encoding: chunked', '', ''].join('\r\n'), 'latin1'), ...chunked, Buffer.from('0\r\n\r\n')]);
+      const chunked = cuts
+        .slice(1)
+        .map((c, i) =>
+          Buffer.concat([
+            Buffer.from(`${(c - cuts[i]!).toString(16)}\r\n`),
+            enc.subarray(cuts[i]!, c),
+            Buffer.from('\r\n'),
+          ]),
+        );
+      const res2 = Buffer.concat([
+        Buffer.from([...head, `content-encoding: ${ce}`, 'transfer-encoding: chunked', '', ''].join('\r\n'), 'latin1'),
+        ...chunked,
+        Buffer.from('0\r\n\r\n'),
+      ]);
       const got = feed(req, res2, prng(3), 500);
       const [r2] = got.filter((e) => e.type === 'response');
       t.equal(r2!.raw_size, enc.length, `${ce}: raw size`);

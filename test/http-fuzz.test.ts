@@ -3,25 +3,35 @@
 // truncated, renumbered). Proves: no exception, every output event valid under the
 // contract, no case slow enough to suggest a hang, and memory held by the stage bounded
 // by its limits at every step. Seeded: a failure names its seed and reproduces.
-import t from 'tap';
-import fs from 'node:fs';
-import path from 'node:path';
-import zlib from 'node:zlib';
+
 import { spawnSync } from 'node:child_process';
-import { validateEvent, type AgentEvent, type SslDataEvent } from '@agentsight/events';
-import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import zlib from 'node:zlib';
+import { type AgentEvent, type SslDataEvent, validateEvent } from '@agentsight/events';
+import { HttpStage, prng, splitPoints, sslEvents } from '@agentsight/http';
+import t from 'tap';
 import { CORPUS } from './lib/run.js';
 
 const require = createRequire(import.meta.url);
-const hpackjs = require('hpack.js') as { compressor: { create(o: { table: { size: number } }): { write(h: Array<{ name: string; value: string; huffman?: boolean }>): void; read(): Buffer | null } } };
+const hpackjs = require('hpack.js') as {
+  compressor: {
+    create(o: { table: { size: number } }): {
+      write(h: Array<{ name: string; value: string; huffman?: boolean }>): void;
+      read(): Buffer | null;
+    };
+  };
+};
 
 function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(9);
   h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type; h[4] = flags; h.writeUInt32BE(stream, 5);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
   return Buffer.concat([h, payload]);
 }
 
@@ -31,20 +41,36 @@ function wsExchange(rnd: () => number): { req: Buffer; res: Buffer } {
     const len = payload.length;
     const head = [((opts.fin ?? true) ? 0x80 : 0) | (opts.rsv1 ? 0x40 : 0) | op];
     const m = opts.mask ? 0x80 : 0;
-    if (len < 126) head.push(m | len); else head.push(m | 126, len >> 8, len & 255);
+    if (len < 126) head.push(m | len);
+    else head.push(m | 126, len >> 8, len & 255);
     const key = opts.mask ? Buffer.from([1 + Math.floor(rnd() * 250), 7, 9, 11]) : null;
     const body = key ? Buffer.from(payload.map((b, i) => b ^ key[i & 3]!)) : payload;
     return Buffer.concat([Buffer.from(head), key ?? Buffer.alloc(0), body]);
   };
-  const deflate = (b: Buffer) => { const d = zlib.deflateRawSync(b, { finishFlush: zlib.constants.Z_SYNC_FLUSH }); return d.subarray(0, d.length - 4); };
-  const req: Buffer[] = [Buffer.from('GET /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n')];
-  const res: Buffer[] = [Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n')];
+  const deflate = (b: Buffer) => {
+    const d = zlib.deflateRawSync(b, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return d.subarray(0, d.length - 4);
+  };
+  const req: Buffer[] = [
+    Buffer.from(
+      'GET /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n',
+    ),
+  ];
+  const res: Buffer[] = [
+    Buffer.from(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n',
+    ),
+  ];
   for (let i = 0; i < 5; i++) {
     const msg = Buffer.from(JSON.stringify({ type: 'response.create', i, pad: 'x'.repeat(Math.floor(rnd() * 300)) }));
     req.push(rnd() < 0.5 ? wsFrame(1, deflate(msg), { mask: true, rsv1: true }) : wsFrame(1, msg, { mask: true }));
     const ev = Buffer.from(JSON.stringify({ type: 'response.output_text.delta', delta: 'tok '.repeat(i * 10) }));
     const half = Math.floor(ev.length / 2);
-    res.push(wsFrame(1, ev.subarray(0, half), { fin: false }), wsFrame(9, Buffer.from('p'), {}), wsFrame(0, ev.subarray(half), {}));
+    res.push(
+      wsFrame(1, ev.subarray(0, half), { fin: false }),
+      wsFrame(9, Buffer.from('p'), {}),
+      wsFrame(0, ev.subarray(half), {}),
+    );
     res.push(wsFrame(2, deflate(ev), { rsv1: true }));
   }
   req.push(wsFrame(8, Buffer.from([3, 232]), { mask: true }));
@@ -64,13 +90,30 @@ function h2Exchange(rnd: () => number): { req: Buffer; res: Buffer } {
   const req: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0))];
   const res: Buffer[] = [frame(4, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100])), frame(4, 1, 0, Buffer.alloc(0))];
   for (let s = 1; s < 12; s += 2) {
-    const hb = block(ce, [[':method', 'POST'], [':path', '/v1/messages'], [':scheme', 'https'], [':authority', 'api.anthropic.com'], ['x-api-key', 'k']]);
+    const hb = block(ce, [
+      [':method', 'POST'],
+      [':path', '/v1/messages'],
+      [':scheme', 'https'],
+      [':authority', 'api.anthropic.com'],
+      ['x-api-key', 'k'],
+    ]);
     // Sometimes split over HEADERS + CONTINUATION.
     if (rnd() < 0.3 && hb.length > 4) req.push(frame(1, 0, s, hb.subarray(0, 3)), frame(9, 4, s, hb.subarray(3)));
     else req.push(frame(1, 4, s, hb));
     req.push(frame(0, 1, s, Buffer.from('{"model":"m","stream":true}')));
-    res.push(frame(1, 4, s, block(se, [[':status', '200'], ['content-type', 'text/event-stream']])));
-    for (let k = 0; k < 3; k++) res.push(frame(0, 8, s, Buffer.concat([Buffer.from([2]), Buffer.from(`data: {"k":${k}}\n\n`), Buffer.alloc(2)])));
+    res.push(
+      frame(
+        1,
+        4,
+        s,
+        block(se, [
+          [':status', '200'],
+          ['content-type', 'text/event-stream'],
+        ]),
+      ),
+    );
+    for (let k = 0; k < 3; k++)
+      res.push(frame(0, 8, s, Buffer.concat([Buffer.from([2]), Buffer.from(`data: {"k":${k}}\n\n`), Buffer.alloc(2)])));
     res.push(frame(0, 1, s, Buffer.alloc(0)));
   }
   return { req: Buffer.concat(req), res: Buffer.concat(res) };
@@ -95,10 +138,23 @@ function seeds(): Buffer[] {
   }
   const gz = zlib.gzipSync('{"x":"' + 'y'.repeat(3000) + '"}');
   const zs = spawnSync('zstd', ['-q', '-c'], { input: 'data: {"x":"' + 'z'.repeat(3000) + '"}\n\n' });
-  if (zs.status === 0) out.push(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: zstd\r\nContent-Length: ${zs.stdout.length}\r\n\r\n`), zs.stdout]));
+  if (zs.status === 0)
+    out.push(
+      Buffer.concat([
+        Buffer.from(
+          `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: zstd\r\nContent-Length: ${zs.stdout.length}\r\n\r\n`,
+        ),
+        zs.stdout,
+      ]),
+    );
   out.push(
-    Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`), gz]),
-    Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\nX: y\r\n\r\n'),
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`),
+      gz,
+    ]),
+    Buffer.from(
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;a=b\r\nabcd\r\n0\r\nX: y\r\n\r\n',
+    ),
     Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello'),
     Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\r\rdata: b\n\n'),
   );
@@ -113,8 +169,26 @@ const REQUESTS = [
   Buffer.from('CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n'),
 ];
 
-const TOKENS = ['\r\n', '\r\n\r\n', '\n', '\r', ':', ' ', '0\r\n\r\n', 'HTTP/1.1 200 OK\r\n', 'GET / HTTP/1.1\r\n', 'Content-Length: 99999999\r\n',
-  'Transfer-Encoding: chunked\r\n', 'ffffffff\r\n', 'data: ', 'event: x\n', '\xef\xbb\xbf', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '\x00', '\xff\xfe'];
+const TOKENS = [
+  '\r\n',
+  '\r\n\r\n',
+  '\n',
+  '\r',
+  ':',
+  ' ',
+  '0\r\n\r\n',
+  'HTTP/1.1 200 OK\r\n',
+  'GET / HTTP/1.1\r\n',
+  'Content-Length: 99999999\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'ffffffff\r\n',
+  'data: ',
+  'event: x\n',
+  '\xef\xbb\xbf',
+  'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+  '\x00',
+  '\xff\xfe',
+];
 
 function mutate(b: Buffer, rnd: () => number): Buffer {
   let buf = Buffer.from(b);
@@ -122,13 +196,36 @@ function mutate(b: Buffer, rnd: () => number): Buffer {
   for (let i = 0; i < n; i++) {
     const at = Math.floor(rnd() * (buf.length + 1));
     switch (Math.floor(rnd() * 7)) {
-      case 0: if (buf.length) buf[Math.min(at, buf.length - 1)]! ^= 1 << Math.floor(rnd() * 8); break;
-      case 1: buf = Buffer.concat([buf.subarray(0, at), Buffer.from(TOKENS[Math.floor(rnd() * TOKENS.length)]!, 'latin1'), buf.subarray(at)]); break;
-      case 2: buf = Buffer.concat([buf.subarray(0, at), buf.subarray(Math.min(buf.length, at + 1 + Math.floor(rnd() * 64)))]); break;
-      case 3: buf = buf.subarray(0, at); break;
-      case 4: { const len = Math.floor(rnd() * 200); buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at, at + len), buf.subarray(at)]); break; }
-      case 5: { const r = Buffer.alloc(Math.floor(rnd() * 300)); for (let k = 0; k < r.length; k++) r[k] = Math.floor(rnd() * 256); buf = Buffer.concat([buf.subarray(0, at), r, buf.subarray(at)]); break; }
-      case 6: buf = Buffer.from(buf.toString('latin1').replace(/\d+/, String(Math.floor(rnd() * 1e6))), 'latin1'); break;
+      case 0:
+        if (buf.length) buf[Math.min(at, buf.length - 1)]! ^= 1 << Math.floor(rnd() * 8);
+        break;
+      case 1:
+        buf = Buffer.concat([
+          buf.subarray(0, at),
+          Buffer.from(TOKENS[Math.floor(rnd() * TOKENS.length)]!, 'latin1'),
+          buf.subarray(at),
+        ]);
+        break;
+      case 2:
+        buf = Buffer.concat([buf.subarray(0, at), buf.subarray(Math.min(buf.length, at + 1 + Math.floor(rnd() * 64)))]);
+        break;
+      case 3:
+        buf = buf.subarray(0, at);
+        break;
+      case 4: {
+        const len = Math.floor(rnd() * 200);
+        buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at, at + len), buf.subarray(at)]);
+        break;
+      }
+      case 5: {
+        const r = Buffer.alloc(Math.floor(rnd() * 300));
+        for (let k = 0; k < r.length; k++) r[k] = Math.floor(rnd() * 256);
+        buf = Buffer.concat([buf.subarray(0, at), r, buf.subarray(at)]);
+        break;
+      }
+      case 6:
+        buf = Buffer.from(buf.toString('latin1').replace(/\d+/, String(Math.floor(rnd() * 1e6))), 'latin1');
+        break;
     }
   }
   return buf;
@@ -140,11 +237,25 @@ function havoc(evs: SslDataEvent[], rnd: () => number): AgentEvent[] {
   for (const e of evs) {
     const r = rnd();
     if (r < 0.03) continue; // lost
-    if (r < 0.05) { out.push(e, e); continue; } // duplicated
-    if (r < 0.07) { out.push({ ...e, seq: e.seq + Math.floor(rnd() * 5) - 2 }); continue; }
-    if (r < 0.09) { out.push({ ...e, truncated: true, len: e.len + Math.floor(rnd() * 100) }); continue; }
-    if (r < 0.10) { out.push({ v: 1, ts: e.ts, src: 'ssl', type: 'lost', records: 1, bytes: 10 } as AgentEvent); }
-    if (r < 0.11) { out.push({ ...e, off: Math.floor(rnd() * 50) }); continue; }
+    if (r < 0.05) {
+      out.push(e, e);
+      continue;
+    } // duplicated
+    if (r < 0.07) {
+      out.push({ ...e, seq: e.seq + Math.floor(rnd() * 5) - 2 });
+      continue;
+    }
+    if (r < 0.09) {
+      out.push({ ...e, truncated: true, len: e.len + Math.floor(rnd() * 100) });
+      continue;
+    }
+    if (r < 0.1) {
+      out.push({ v: 1, ts: e.ts, src: 'ssl', type: 'lost', records: 1, bytes: 10 } as AgentEvent);
+    }
+    if (r < 0.11) {
+      out.push({ ...e, off: Math.floor(rnd() * 50) });
+      continue;
+    }
     out.push(e);
   }
   for (let i = 0; i + 1 < out.length; i++) if (rnd() < 0.1) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
@@ -172,7 +283,10 @@ t.test('fuzz: mutated exchanges and event havoc', async (t) => {
       res = which > 0.6 ? mutate(x.res, rnd) : x.res;
     } else {
       res = mutate(base[Math.floor(rnd() * base.length)]!, rnd);
-      req = rnd() < 0.2 ? mutate(REQUESTS[Math.floor(rnd() * REQUESTS.length)]!, rnd) : REQUESTS[Math.floor(rnd() * REQUESTS.length)]!;
+      req =
+        rnd() < 0.2
+          ? mutate(REQUESTS[Math.floor(rnd() * REQUESTS.length)]!, rnd)
+          : REQUESTS[Math.floor(rnd() * REQUESTS.length)]!;
     }
     const max = [1, 7, 100, 5000][Math.floor(rnd() * 4)]!;
     const w = sslEvents(req, { conn: `f${seed % 3}`, dir: 'write', cuts: splitPoints(req.length, rnd, max) });
@@ -213,7 +327,8 @@ t.test('fuzz: the HTTP/2 generator makes exchanges the stage reads in full', asy
   const x = h2Exchange(prng(1));
   const out: AgentEvent[] = [];
   const st = new HttpStage({}, (e) => out.push(e));
-  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })]) st.write(e);
+  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })])
+    st.write(e);
   st.end();
   t.same(out.map((e) => e.type).filter((ty) => ty !== 'sse').length, 12, '6 requests and 6 responses');
   t.equal(out.filter((e) => e.type === 'sse').length, 18);
@@ -224,7 +339,8 @@ t.test('fuzz: the WebSocket generator makes sessions the stage reads in full', a
   const x = wsExchange(prng(2));
   const out: AgentEvent[] = [];
   const st = new HttpStage({}, (e) => out.push(e));
-  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })]) st.write(e);
+  for (const e of [...sslEvents(x.req, { conn: 'g', dir: 'write' }), ...sslEvents(x.res, { conn: 'g', dir: 'read' })])
+    st.write(e);
   st.end();
   const ws = out.filter((e) => e.type === 'ws') as Array<AgentEvent & { from: string; opcode: string }>;
   t.equal(ws.filter((e) => e.from === 'client').length, 6, '5 messages and a close');
@@ -236,7 +352,12 @@ t.test('fuzz: pure random bytes, both directions', async (t) => {
   let failures = 0;
   for (let seed = 1; seed <= 1500; seed++) {
     const rnd = prng(seed + 1e6);
-    const bytes = (n: number) => { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = rnd() < 0.3 ? ' \r\n:HTP/1.0GET'.charCodeAt(Math.floor(rnd() * 15)) : Math.floor(rnd() * 256); return b; };
+    const bytes = (n: number) => {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++)
+        b[i] = rnd() < 0.3 ? ' \r\n:HTP/1.0GET'.charCodeAt(Math.floor(rnd() * 15)) : Math.floor(rnd() * 256);
+      return b;
+    };
     const evs = [
       ...sslEvents(bytes(Math.floor(rnd() * 2000)), { conn: 'r', dir: 'write', cuts: splitPoints(2000, rnd, 300) }),
       ...sslEvents(bytes(Math.floor(rnd() * 2000)), { conn: 'r', dir: 'read', cuts: splitPoints(2000, rnd, 300) }),
@@ -246,7 +367,10 @@ t.test('fuzz: pure random bytes, both directions', async (t) => {
       const st = new HttpStage(LIMITS, (e) => out.push(e));
       for (const e of evs) st.write(e);
       st.end();
-      for (const e of out) { const why = validateEvent(JSON.parse(JSON.stringify(e))); if (why) throw new Error(why); }
+      for (const e of out) {
+        const why = validateEvent(JSON.parse(JSON.stringify(e)));
+        if (why) throw new Error(why);
+      }
     } catch (e) {
       if (++failures <= 3) t.fail(`seed ${seed}: ${(e as Error).stack}`);
     }
@@ -259,13 +383,20 @@ t.test('memory stays bounded on an endless stream', async (t) => {
   // chunked SSE stream with an endless line, then valid traffic; and many connections.
   const st = new HttpStage(LIMITS, () => {});
   let seq = 0;
-  const ev = (conn: string, dir: 'read' | 'write', data: Buffer, s: number) => sslEvents(data, { conn, dir, seq: s })[0]!;
+  const ev = (conn: string, dir: 'read' | 'write', data: Buffer, s: number) =>
+    sslEvents(data, { conn, dir, seq: s })[0]!;
   st.write(ev('m', 'write', Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'), 0));
   st.write(ev('m', 'read', Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), seq++));
   const junk = Buffer.alloc(64 * 1024, 'x');
   let maxHeld = 0;
-  for (let i = 0; i < 2000; i++) { st.write(ev('m', 'read', junk, seq++)); maxHeld = Math.max(maxHeld, st.heldBytes); }
-  t.ok(maxHeld <= 2 * LIMITS.maxBodyBytes + 64 * 1024, `read-until-close body of 128 MiB held within limits (max ${maxHeld})`);
+  for (let i = 0; i < 2000; i++) {
+    st.write(ev('m', 'read', junk, seq++));
+    maxHeld = Math.max(maxHeld, st.heldBytes);
+  }
+  t.ok(
+    maxHeld <= 2 * LIMITS.maxBodyBytes + 64 * 1024,
+    `read-until-close body of 128 MiB held within limits (max ${maxHeld})`,
+  );
 
   const st2 = new HttpStage(LIMITS, () => {});
   st2.write(ev('s', 'write', Buffer.from('GET / HTTP/1.1\r\nHost: h\r\n\r\n'), 0));
@@ -277,15 +408,22 @@ t.test('memory stays bounded on an endless stream', async (t) => {
   gc();
   const before = process.memoryUsage().heapUsed;
   let held = 0;
-  for (let i = 1; i < 2000; i++) { st2.write(ev('s', 'read', junk, i)); held = Math.max(held, st2.heldBytes); }
+  for (let i = 1; i < 2000; i++) {
+    st2.write(ev('s', 'read', junk, i));
+    held = Math.max(held, st2.heldBytes);
+  }
   gc();
   const grew = process.memoryUsage().heapUsed - before;
   t.ok(held <= 2 * LIMITS.maxBodyBytes + 64 * 1024, `an endless SSE line is held within limits (max ${held})`);
-  t.ok(grew < 8 * 1024 * 1024, `an endless SSE line does not accumulate (heap grew ${(grew / 1e6).toFixed(1)} MB for 128 MiB in)`);
+  t.ok(
+    grew < 8 * 1024 * 1024,
+    `an endless SSE line does not accumulate (heap grew ${(grew / 1e6).toFixed(1)} MB for 128 MiB in)`,
+  );
 
   // Many connections, each left mid-message: all dropped at the idle timeout.
   const st3 = new HttpStage({ ...LIMITS, idleTimeoutS: 1 }, () => {});
-  for (let c = 0; c < 5000; c++) st3.write(ev(`c${c}`, 'write', Buffer.from('POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial'), 0));
+  for (let c = 0; c < 5000; c++)
+    st3.write(ev(`c${c}`, 'write', Buffer.from('POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial'), 0));
   t.equal(st3.connections, 5000);
   st3.tick(Date.now() * 1000 + 10e6);
   t.equal(st3.connections, 0, 'idle connections dropped');

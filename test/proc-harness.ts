@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { validateEvent, type AgentEvent } from '@agentsight/events';
+import { type AgentEvent, validateEvent } from '@agentsight/events';
 
 import { ROOT } from './lib/run.js';
 
@@ -59,7 +59,11 @@ function parse(stdout: Buffer): { events: AgentEvent[]; invalid: string[] } {
   return { events, invalid };
 }
 
-export function startTool(tool: string, args: string[], opts: { stdin?: Buffer | string; timeoutMs?: number; cwd?: string } = {}): Started {
+export function startTool(
+  tool: string,
+  args: string[],
+  opts: { stdin?: Buffer | string; timeoutMs?: number; cwd?: string } = {},
+): Started {
   const child = spawn(process.execPath, [path.join(TOOLS, `${tool}.js`), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: opts.cwd ?? ROOT,
@@ -69,8 +73,13 @@ export function startTool(tool: string, args: string[], opts: { stdin?: Buffer |
   child.stdout.on('data', (d: Buffer) => out.push(d));
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
-  const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
-  ready.catch(() => { /* observed through done too */ });
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
+  ready.catch(() => {
+    /* observed through done too */
+  });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
     err += d;
@@ -100,14 +109,22 @@ export function startTool(tool: string, args: string[], opts: { stdin?: Buffer |
 }
 
 /** Run a tool that ends by itself (--cmd). */
-export function runTool(tool: string, args: string[], opts: { stdin?: Buffer | string; timeoutMs?: number; cwd?: string } = {}): Promise<ToolRun> {
+export function runTool(
+  tool: string,
+  args: string[],
+  opts: { stdin?: Buffer | string; timeoutMs?: number; cwd?: string } = {},
+): Promise<ToolRun> {
   return startTool(tool, args, opts).done;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Run a command to completion (not traced by the test harness itself). */
-export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null; pid: number }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string } = {},
+): Promise<{ code: number | null; pid: number }> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { stdio: 'ignore', ...opts });
     c.on('error', reject);

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type MockSession, mockSession, type Server, Store, serve } from '@agentsight/serve';
 import type { Page } from 'playwright-core';
-import { Store, serve, mockSession, type MockSession, type Server } from '@agentsight/serve';
 
 import { ROOT } from './lib/run.js';
 
@@ -18,7 +18,9 @@ export const ARTIFACTS = path.join(ROOT, 'test/artifacts');
  * test files in parallel: they must not rewrite one another's assets mid-load).
  */
 export async function buildUi(): Promise<string> {
-  const mod = (await import(path.join(ROOT, 'packages/ui/build.mjs'))) as { buildUi: (o?: { minify?: boolean; outDir?: string }) => Promise<{ dir: string }> };
+  const mod = (await import(path.join(ROOT, 'packages/ui/build.mjs'))) as {
+    buildUi: (o?: { minify?: boolean; outDir?: string }) => Promise<{ dir: string }>;
+  };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-ui-'));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return (await mod.buildUi({ outDir: dir })).dir;
@@ -34,16 +36,28 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(opts: { token?: string; host?: string; start?: number; assets?: string } = {}): Promise<Fixture> {
+export async function startFixture(
+  opts: { token?: string; host?: string; start?: number; assets?: string } = {},
+): Promise<Fixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-test-'));
   const dbPath = path.join(dir, 'store.db');
   const store = new Store(dbPath);
   const session = mockSession({ start: opts.start ?? Date.now() * 1000 - 120_000_000 });
   for (const e of session.events) store.insert(e);
   store.commit();
-  const server = await serve(store, { host: opts.host ?? '127.0.0.1', port: 0, token: opts.token, assets: opts.assets ?? UI_DIST });
+  const server = await serve(store, {
+    host: opts.host ?? '127.0.0.1',
+    port: 0,
+    token: opts.token,
+    assets: opts.assets ?? UI_DIST,
+  });
   return {
-    store, server, session, dir, dbPath, base: server.url.replace(/\/$/, ''),
+    store,
+    server,
+    session,
+    dir,
+    dbPath,
+    base: server.url.replace(/\/$/, ''),
     async close() {
       await server.close();
       store.close();
@@ -52,38 +66,62 @@ export async function startFixture(opts: { token?: string; host?: string; start?
   };
 }
 
-export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; text: string }> {
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; text: string }> {
   const r = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await r.text();
   let body: unknown;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
   return { status: r.status, body, text };
 }
 
 /** Debian's Chromium, and the flags it needs here (no sandbox as root; no network of its own). */
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /**
  * Headless Chromium at 1280x800 on a fresh profile, closed (and the profile removed) when
  * the test ends. `errors` collects script errors and console errors of the page.
  */
-export async function openBrowser(t: { teardown(fn: () => unknown): void }, opts: { timeoutMs?: number } = {}): Promise<{ page: Page; errors: string[] }> {
+export async function openBrowser(
+  t: { teardown(fn: () => unknown): void },
+  opts: { timeoutMs?: number } = {},
+): Promise<{ page: Page; errors: string[] }> {
   const { chromium } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 800 }, timeout: 30_000,
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 800 },
+    timeout: 30_000,
   });
   t.teardown(async () => {
     await ctx.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(opts.timeoutMs ?? 10_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   return { page, errors };
 }

@@ -1,11 +1,24 @@
 // as-sslsniff filters and concurrency, as root with real uprobes: -p and -c exclude other
 // processes, --uid excludes other users, ten parallel clients keep their connections apart,
 // and a per-call cap marks calls truncated instead of losing them silently.
-import t from 'tap';
+
 import fs from 'node:fs';
+import t from 'tap';
 import {
-  bodyFile, curl, kernelSkipReason, makeCert, matchConn, nodeClient, python, run, sha, startCapture, startServer, streams, tmpdir,
+  bodyFile,
+  curl,
+  kernelSkipReason,
+  makeCert,
+  matchConn,
+  nodeClient,
+  python,
+  run,
+  sha,
+  startCapture,
+  startServer,
+  streams,
   type TestServer,
+  tmpdir,
 } from './sslsniff-helpers.js';
 
 const why = kernelSkipReason();
@@ -16,8 +29,13 @@ if (why) {
   const dir = tmpdir();
   const tlsFiles = makeCert(dir);
   let server: TestServer;
-  t.before(async () => { server = await startServer(tlsFiles); });
-  t.teardown(() => { server?.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
+  t.before(async () => {
+    server = await startServer(tlsFiles);
+  });
+  t.teardown(() => {
+    server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   t.test('-p PID alone: finds the TLS in what the process maps (node), and only that process', async (t) => {
     const body = bodyFile(dir, 4096, 'p-body');
@@ -44,8 +62,14 @@ if (why) {
     t.ok(matchConn(s, mine), 'its request captured whole');
     t.equal(sha(matchConn(s, mine)!.read), mine.respSha);
     const attach = events.filter((e) => e.type === 'attach');
-    t.ok(attach.some((e) => e.symbol === 'SSL_write' && e.path === `/proc/${a.pid}/root${process.execPath}`), 'discovered: the node binary, through /proc/PID/root');
-    t.ok(attach.every((e) => e.pid === a.pid), 'attach events carry the pid');
+    t.ok(
+      attach.some((e) => e.symbol === 'SSL_write' && e.path === `/proc/${a.pid}/root${process.execPath}`),
+      'discovered: the node binary, through /proc/PID/root',
+    );
+    t.ok(
+      attach.every((e) => e.pid === a.pid),
+      'attach events carry the pid',
+    );
   });
 
   t.test('-c COMM alone also finds TLS linked into running programs of that name (node)', async (t) => {
@@ -57,11 +81,17 @@ if (why) {
     t.equal(await a.done, 0);
     await server.waitConns(from + 1);
     const { events } = await cap.stop();
-    t.ok(events.some((e) => e.type === 'attach' && e.symbol === 'SSL_write' && e.path.endsWith(process.execPath)), 'node binary hooked');
+    t.ok(
+      events.some((e) => e.type === 'attach' && e.symbol === 'SSL_write' && e.path.endsWith(process.execPath)),
+      'node binary hooked',
+    );
     const st = matchConn(streams(events), server.conns[from]!);
     t.ok(st, 'the node client request captured whole');
     t.equal(st?.pid, a.pid);
-    t.ok(events.filter((e) => e.type === 'data').every((e) => e.comm === 'node'), 'only node processes');
+    t.ok(
+      events.filter((e) => e.type === 'data').every((e) => e.comm === 'node'),
+      'only node processes',
+    );
   });
 
   t.test('-c COMM: only processes of that name', async (t) => {
@@ -76,7 +106,10 @@ if (why) {
     const data = events.filter((e) => e.type === 'data');
     t.ok(data.length > 0);
     t.same([...new Set(data.map((e) => e.comm))], ['python3'], 'no curl events');
-    t.notOk(data.some((e) => e.pid === c1.pid), 'curl pid absent');
+    t.notOk(
+      data.some((e) => e.pid === c1.pid),
+      'curl pid absent',
+    );
     const py = server.conns.slice(from).find((c) => c.path === '/size/4000')!;
     t.ok(matchConn(streams(events), py), 'python request captured whole');
   });
@@ -89,7 +122,7 @@ if (why) {
     t.equal(r.code, 0);
     await server.waitConns(from + 1);
     const { events } = await cap.stop();
-    t.equal(events.filter((e) => e.type === 'data').length, 0, 'root\'s curl not seen with --uid 65534');
+    t.equal(events.filter((e) => e.type === 'data').length, 0, "root's curl not seen with --uid 65534");
   });
 
   t.test('ten parallel clients keep their connections apart', async (t) => {
@@ -100,7 +133,11 @@ if (why) {
       return curl(server.port, bodyFile(dir, n, `par-${i}`), n + 7);
     });
     const res = await Promise.all(jobs);
-    t.same(res.map((r) => r.code), Array(10).fill(0), 'all clients succeeded');
+    t.same(
+      res.map((r) => r.code),
+      Array(10).fill(0),
+      'all clients succeeded',
+    );
     await server.waitConns(from + 10);
     const { events } = await cap.stop();
     const s = streams(events);
@@ -131,10 +168,17 @@ if (why) {
     for (const e of big) {
       t.equal(e.truncated, true, 'marked truncated');
       t.equal(Buffer.from(e.data, e.enc === 'base64' ? 'base64' : 'utf8').length, 1 << 20, 'exactly the cap captured');
-      t.equal(Buffer.from(e.data, 'base64').equals(fs.readFileSync(body).subarray(0, 1 << 20)), true, 'the first MiB of the body');
+      t.equal(
+        Buffer.from(e.data, 'base64').equals(fs.readFileSync(body).subarray(0, 1 << 20)),
+        true,
+        'the first MiB of the body',
+      );
     }
     t.match(stderr, /MiB over --max-call-mb not captured/);
-    t.notOk(events.some((e) => e.type === 'lost'), 'a cap is not loss');
+    t.notOk(
+      events.some((e) => e.type === 'lost'),
+      'a cap is not loss',
+    );
   });
 
   t.test('a reader that stalls: the tool holds back, the kernel ring absorbs, nothing is lost', async (t) => {
@@ -153,7 +197,10 @@ if (why) {
     t.comment(`tool's anonymous memory while its reader stalls: ${Math.round(anon / 1024)} MiB`);
     cap.resumeOutput();
     const { events, stderr } = await cap.stop();
-    t.notOk(events.some((e) => e.type === 'lost'), 'no loss');
+    t.notOk(
+      events.some((e) => e.type === 'lost'),
+      'no loss',
+    );
     t.match(stderr, /\(100% of/);
     const st = matchConn(streams(events), server.conns[from]!);
     t.ok(st, 'request captured whole');
@@ -177,7 +224,10 @@ if (why) {
     t.ok(recs > 0 && bytes > 0, `records and bytes counted (${recs}, ${bytes})`);
     const big = events.filter((e) => e.type === 'data' && e.dir === 'write' && e.len === n);
     const got = big.reduce((s, e) => s + Buffer.from(e.data, e.enc === 'base64' ? 'base64' : 'utf8').length, 0);
-    t.ok(big.every((e) => e.truncated), 'the call that lost pieces is marked truncated');
+    t.ok(
+      big.every((e) => e.truncated),
+      'the call that lost pieces is marked truncated',
+    );
     t.ok(got < n && got + bytes >= n, `what is missing from the call (${n - got}) is counted as lost`);
     t.match(stderr, /LOST \d+ records/, 'summary says so');
   });
@@ -185,23 +235,31 @@ if (why) {
   const lib = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
   const alias = '/lib/x86_64-linux-gnu/libssl.so.3';
   const sameFile = fs.existsSync(lib) && fs.existsSync(alias) && fs.statSync(lib).ino === fs.statSync(alias).ino;
-  t.test('the same library named twice (via a symlinked directory) is hooked once', { skip: sameFile ? false : `needs ${alias} and ${lib} to be one file (merged /usr)` }, async (t) => {
-    const body = bodyFile(dir, 5000, 'twice-body');
-    const cap = await startCapture(['--binary-path', lib, '--binary-path', alias, '-c', 'curl']);
-    const from = server.conns.length;
-    const r = await curl(server.port, body, 6000);
-    t.equal(r.code, 0);
-    await server.waitConns(from + 1);
-    const { events } = await cap.stop();
-    const attach = events.filter((e) => e.type === 'attach');
-    t.equal(attach.length, new Set(attach.map((e) => e.symbol)).size, 'one attach per function');
-    const st = matchConn(streams(events), server.conns[from]!);
-    t.ok(st, 'request captured once, byte-exact (twice would double it)');
-    t.same(st?.problems, []);
-  });
+  t.test(
+    'the same library named twice (via a symlinked directory) is hooked once',
+    { skip: sameFile ? false : `needs ${alias} and ${lib} to be one file (merged /usr)` },
+    async (t) => {
+      const body = bodyFile(dir, 5000, 'twice-body');
+      const cap = await startCapture(['--binary-path', lib, '--binary-path', alias, '-c', 'curl']);
+      const from = server.conns.length;
+      const r = await curl(server.port, body, 6000);
+      t.equal(r.code, 0);
+      await server.waitConns(from + 1);
+      const { events } = await cap.stop();
+      const attach = events.filter((e) => e.type === 'attach');
+      t.equal(attach.length, new Set(attach.map((e) => e.symbol)).size, 'one attach per function');
+      const st = matchConn(streams(events), server.conns[from]!);
+      t.ok(st, 'request captured once, byte-exact (twice would double it)');
+      t.same(st?.problems, []);
+    },
+  );
 
   t.test('run: a missing binary is a usage error', async (t) => {
-    const r = await run(process.execPath, [`${process.cwd()}/dist/tools/as-sslsniff.js`, '--binary-path', '/nonexistent/bin']);
+    const r = await run(process.execPath, [
+      `${process.cwd()}/dist/tools/as-sslsniff.js`,
+      '--binary-path',
+      '/nonexistent/bin',
+    ]);
     t.equal(r.code, 2);
     t.match(r.stderr, /\/nonexistent\/bin: no such file/);
   });

@@ -1,12 +1,12 @@
 // Helpers for the as-sslsniff kernel tests: a raw TLS server that records exactly which
 // bytes crossed each connection, TLS clients of every kind, and the capture tool itself.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodePayload, type SslDataEvent } from '@agentsight/events';
-import { ROOT, parseNdjson } from './lib/run.js';
+import { parseNdjson, ROOT } from './lib/run.js';
 
 export const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 export const BPF_OBJ = path.join(ROOT, 'bpf/sslsniff.bpf.o');
@@ -29,8 +29,29 @@ export function tmpdir(): string {
 export function makeCert(dir: string): { key: string; cert: string } {
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore', timeout: 20000 });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore', timeout: 20000 },
+  );
   return { key, cert };
 }
 
@@ -93,7 +114,10 @@ export interface TestServer {
 
 export function startServer(tls: { key: string; cert: string }): Promise<TestServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', SERVER_SRC], { env: { ...process.env, KEY: tls.key, CERT: tls.cert }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', SERVER_SRC], {
+      env: { ...process.env, KEY: tls.key, CERT: tls.cert },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const conns: ServerConn[] = [];
     let port = 0;
     let rest = '';
@@ -113,7 +137,9 @@ export function startServer(tls: { key: string; cert: string }): Promise<TestSer
     });
     child.on('error', reject);
     const server: TestServer = {
-      get port() { return port; },
+      get port() {
+        return port;
+      },
       pid: child.pid!,
       conns,
       async waitConns(n, timeoutMs = 60000) {
@@ -123,7 +149,9 @@ export function startServer(tls: { key: string; cert: string }): Promise<TestSer
           await new Promise((r) => setTimeout(r, 50));
         }
       },
-      stop() { child.kill('SIGKILL'); },
+      stop() {
+        child.kill('SIGKILL');
+      },
     };
   });
 }
@@ -147,7 +175,10 @@ export function startCapture(args: string[], timeoutMs = 30000): Promise<Capture
     let ready = false;
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     child.stdout!.on('data', (d: Buffer) => out.push(d));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`as-sslsniff did not start: ${err}`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`as-sslsniff did not start: ${err}`));
+    }, timeoutMs);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       if (!ready && /capturing:/.test(err)) {
@@ -156,12 +187,21 @@ export function startCapture(args: string[], timeoutMs = 30000): Promise<Capture
         resolve(cap);
       }
     });
-    void exited.then((code) => { if (!ready) { clearTimeout(timer); reject(new Error(`as-sslsniff exited ${code}: ${err}`)); } });
+    void exited.then((code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`as-sslsniff exited ${code}: ${err}`));
+      }
+    });
     const cap: Capture = {
       child,
       stderr: () => err,
-      pauseOutput: () => { child.stdout!.pause(); },
-      resumeOutput: () => { child.stdout!.resume(); },
+      pauseOutput: () => {
+        child.stdout!.pause();
+      },
+      resumeOutput: () => {
+        child.stdout!.resume();
+      },
       async stop() {
         // Let the last records reach the ring consumer before asking it to stop.
         await new Promise((r) => setTimeout(r, 300));
@@ -203,36 +243,76 @@ export function streams(events: Array<Record<string, any>>): Map<string, Stream>
       l.forEach((e, i) => {
         if (e.seq !== i) problems.push(`${dir} seq ${e.seq} at position ${i}`);
         if (e.truncated) problems.push(`${dir} seq ${e.seq} truncated`);
-        if (decodePayload(e).length !== e.len) problems.push(`${dir} seq ${e.seq}: ${decodePayload(e).length} bytes for len ${e.len}`);
+        if (decodePayload(e).length !== e.len)
+          problems.push(`${dir} seq ${e.seq}: ${decodePayload(e).length} bytes for len ${e.len}`);
       });
       return Buffer.concat(l.map((e) => decodePayload(e)));
     };
     const first = evs[0]!;
-    out.set(conn, { conn, pid: first.pid, comm: first.comm, lib: first.lib, write: dirBuf('write'), read: dirBuf('read'), problems });
+    out.set(conn, {
+      conn,
+      pid: first.pid,
+      comm: first.comm,
+      lib: first.lib,
+      write: dirBuf('write'),
+      read: dirBuf('read'),
+      problems,
+    });
   }
   return out;
 }
 
 /** Run a command to completion with a time limit. */
-export function run(cmd: string, args: string[], opts: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string; pid: number }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: Buffer; stderr: string; pid: number }> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     const out: Buffer[] = [];
     let err = '';
     c.stdout!.on('data', (d: Buffer) => out.push(d));
-    c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    c.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     c.stdin!.on('error', () => {});
-    const timer = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`${cmd} timed out: ${err}`)); }, opts.timeoutMs ?? 60000);
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout: Buffer.concat(out), stderr: err, pid: c.pid! }); });
+    const timer = setTimeout(() => {
+      c.kill('SIGKILL');
+      reject(new Error(`${cmd} timed out: ${err}`));
+    }, opts.timeoutMs ?? 60000);
+    c.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err, pid: c.pid! });
+    });
     c.stdin!.end(opts.input ?? '');
   });
 }
 
 /** curl POSTing `bodyFile` to /size/N. */
 export function curl(port: number, bodyFile: string, n: number) {
-  return run('curl', ['-sS', '-k', '--http1.1', '-H', 'Expect:', '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${bodyFile}`,
-    '-o', '/dev/null', `https://127.0.0.1:${port}/size/${n}`], { timeoutMs: 60000 });
+  return run(
+    'curl',
+    [
+      '-sS',
+      '-k',
+      '--http1.1',
+      '-H',
+      'Expect:',
+      '-H',
+      'Content-Type: application/octet-stream',
+      '--data-binary',
+      `@${bodyFile}`,
+      '-o',
+      '/dev/null',
+      `https://127.0.0.1:${port}/size/${n}`,
+    ],
+    { timeoutMs: 60000 },
+  );
 }
 
 /** /usr/bin/python3 (system libssl.so.3) POSTing `bodyFile` with urllib. */
@@ -276,11 +356,18 @@ process.stdout.write('ready\n');
 `;
 
 /** Spawn a node client that waits; `go()` starts its requests, `done` resolves with its exit code. */
-export function nodeClient(port: number, jobs: Array<[string, number]>): Promise<{ pid: number; go(): void; done: Promise<number | null> }> {
+export function nodeClient(
+  port: number,
+  jobs: Array<[string, number]>,
+): Promise<{ pid: number; go(): void; done: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['-e', NODE_CLIENT_SRC, String(port), ...jobs.map(([f, n]) => `${f}:${n}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, ['-e', NODE_CLIENT_SRC, String(port), ...jobs.map(([f, n]) => `${f}:${n}`)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const done = new Promise<number | null>((r) => c.on('close', r));
-    const timer = setTimeout(() => { c.kill('SIGKILL'); }, 90000);
+    const timer = setTimeout(() => {
+      c.kill('SIGKILL');
+    }, 90000);
     void done.then(() => clearTimeout(timer));
     c.on('error', reject);
     c.stdout!.once('data', () => resolve({ pid: c.pid!, go: () => c.stdin!.write('go\n'), done }));
@@ -291,19 +378,34 @@ export function nodeClient(port: number, jobs: Array<[string, number]>): Promise
  * gnutls-cli sending a raw request; stdin stays open until the whole response arrived
  * (gnutls-cli stops at end of input), then the client is told to finish.
  */
-export function gnutlsCli(port: number, request: Buffer, respLen: number): Promise<{ code: number | null; got: number; pid: number }> {
+export function gnutlsCli(
+  port: number,
+  request: Buffer,
+  respLen: number,
+): Promise<{ code: number | null; got: number; pid: number }> {
   return new Promise((resolve, reject) => {
-    const c = spawn('gnutls-cli', ['--insecure', '--logfile=/dev/null', '-p', String(port), '127.0.0.1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn('gnutls-cli', ['--insecure', '--logfile=/dev/null', '-p', String(port), '127.0.0.1'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let got = 0;
-    const timer = setTimeout(() => { c.kill('SIGKILL'); reject(new Error('gnutls-cli timed out')); }, 60000);
+    const timer = setTimeout(() => {
+      c.kill('SIGKILL');
+      reject(new Error('gnutls-cli timed out'));
+    }, 60000);
     c.stdout!.on('data', (d: Buffer) => {
       got += d.length;
       if (got >= respLen) c.stdin!.end();
     });
     c.stderr!.on('data', () => {});
     c.stdin!.on('error', () => {});
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('close', (code) => { clearTimeout(timer); resolve({ code, got, pid: c.pid! }); });
+    c.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, got, pid: c.pid! });
+    });
     // Give the handshake a moment; gnutls-cli reads stdin only once connected.
     setTimeout(() => c.stdin!.write(request), 300);
   });

@@ -2,21 +2,42 @@
 // (libssl.so.3), a node client (OpenSSL linked into the node binary), gnutls-cli (GnuTLS).
 // For bodies of 0 B, 1 KiB, 1 MiB and 16 MiB each way, the byte streams rebuilt from the
 // captured `data` events must hash-equal the bytes the server received and sent.
-import t, { type Test } from 'tap';
+
 import fs from 'node:fs';
-import { validateEvent, type AgentEvent } from '@agentsight/events';
 import { BpfObject } from '@agentsight/bpf';
+import { type AgentEvent, validateEvent } from '@agentsight/events';
 import { findTlsTarget, SslSniffer } from '@agentsight/sslsniff';
+import t, { type Test } from 'tap';
 import {
-  SNIFF, bodyFile, curl, gnutlsCli, kernelSkipReason, makeCert, matchConn, nodeClient, python, run, sha, startCapture, startServer, streams, tmpdir,
-  type ServerConn, type TestServer,
+  bodyFile,
+  curl,
+  gnutlsCli,
+  kernelSkipReason,
+  makeCert,
+  matchConn,
+  nodeClient,
+  python,
+  run,
+  type ServerConn,
+  SNIFF,
+  sha,
+  startCapture,
+  startServer,
+  streams,
+  type TestServer,
+  tmpdir,
 } from './sslsniff-helpers.js';
 
 const SIZES = [0, 1024, 1 << 20, 16 << 20];
 const why = kernelSkipReason();
 
 /** Every server connection since `from` has a captured stream with exactly its bytes. */
-function checkAll(t: Test, events: Array<Record<string, any>>, conns: ServerConn[], want: { comm?: string; lib: string; pid?: number; fd: 'socket' | 'none' }) {
+function checkAll(
+  t: Test,
+  events: Array<Record<string, any>>,
+  conns: ServerConn[],
+  want: { comm?: string; lib: string; pid?: number; fd: 'socket' | 'none' },
+) {
   const bad = events.map((e) => validateEvent(e)).filter(Boolean);
   t.same(bad, [], 'every event is valid');
   const s = streams(events);
@@ -32,8 +53,13 @@ function checkAll(t: Test, events: Array<Record<string, any>>, conns: ServerConn
     t.equal(st!.lib, want.lib);
     if (want.comm) t.equal(st!.comm, want.comm);
     if (want.pid) t.equal(st!.pid, want.pid);
-    const fds = [...new Set(events.filter((e) => e.conn === st!.conn && (e.type === 'data' || e.type === 'handshake')).map((e) => e.fd))];
-    if (want.fd === 'socket') t.ok(fds.length === 1 && fds[0] >= 0, `${c.path}: one socket fd on every event of the connection (${fds})`);
+    const fds = [
+      ...new Set(
+        events.filter((e) => e.conn === st!.conn && (e.type === 'data' || e.type === 'handshake')).map((e) => e.fd),
+      ),
+    ];
+    if (want.fd === 'socket')
+      t.ok(fds.length === 1 && fds[0] >= 0, `${c.path}: one socket fd on every event of the connection (${fds})`);
     else t.same(fds, [undefined], `${c.path}: no fd (the library does its socket I/O outside the TLS call)`);
   }
 }
@@ -45,8 +71,13 @@ if (why) {
   const tlsFiles = makeCert(dir);
   let server: TestServer;
   const bodies = new Map<number, string>(SIZES.map((n) => [n, bodyFile(dir, n)]));
-  t.before(async () => { server = await startServer(tlsFiles); });
-  t.teardown(() => { server?.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
+  t.before(async () => {
+    server = await startServer(tlsFiles);
+  });
+  t.teardown(() => {
+    server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   t.test('curl (libssl.so.3, SSL_read/SSL_write)', async (t) => {
     const cap = await startCapture(['-c', 'curl']);
@@ -60,11 +91,23 @@ if (why) {
     t.equal(code, 0, 'exit 0 on SIGINT');
     t.match(stderr, /calls, [\d.]+ MiB captured \(100% of/, 'summary on stderr');
     checkAll(t, events, server.conns.slice(from), { comm: 'curl', lib: 'openssl', fd: 'socket' });
-    t.ok(events.some((e) => e.type === 'handshake' && e.comm === 'curl' && e.ret === 1), 'handshake event');
+    t.ok(
+      events.some((e) => e.type === 'handshake' && e.comm === 'curl' && e.ret === 1),
+      'handshake event',
+    );
     const attach = events.filter((e) => e.type === 'attach');
-    t.ok(attach.some((e) => e.symbol === 'SSL_write' && /libssl\.so\.3$/.test(e.path) && e.offset > 0), 'attach events name library, symbol, offset');
-    t.notOk(events.some((e) => e.type === 'lost'), 'no loss reported');
-    t.ok(events.every((e) => e.type !== 'data' || e.comm === 'curl'), '-c curl: only curl');
+    t.ok(
+      attach.some((e) => e.symbol === 'SSL_write' && /libssl\.so\.3$/.test(e.path) && e.offset > 0),
+      'attach events name library, symbol, offset',
+    );
+    t.notOk(
+      events.some((e) => e.type === 'lost'),
+      'no loss reported',
+    );
+    t.ok(
+      events.every((e) => e.type !== 'data' || e.comm === 'curl'),
+      '-c curl: only curl',
+    );
   });
 
   t.test('python3 (libssl.so.3, SSL_read_ex/SSL_write_ex)', async (t) => {
@@ -117,7 +160,10 @@ print(s.fileno(), got)
   });
 
   t.test('node (OpenSSL linked into the node binary; -p excludes the node server)', async (t) => {
-    const client = await nodeClient(server.port, SIZES.map((n) => [bodies.get(n)!, n]));
+    const client = await nodeClient(
+      server.port,
+      SIZES.map((n) => [bodies.get(n)!, n]),
+    );
     const cap = await startCapture(['--binary-path', process.execPath, '-p', String(client.pid)]);
     const from = server.conns.length;
     client.go();
@@ -125,8 +171,14 @@ print(s.fileno(), got)
     await server.waitConns(from + SIZES.length);
     const { events } = await cap.stop();
     checkAll(t, events, server.conns.slice(from), { lib: 'openssl', pid: client.pid, fd: 'none' });
-    t.ok(events.every((e) => e.type !== 'data' || e.pid === client.pid), 'only the client process, not the server (also node)');
-    t.notOk(events.some((e) => e.pid === server.pid), 'server never seen');
+    t.ok(
+      events.every((e) => e.type !== 'data' || e.pid === client.pid),
+      'only the client process, not the server (also node)',
+    );
+    t.notOk(
+      events.some((e) => e.pid === server.pid),
+      'server never seen',
+    );
   });
 
   t.test('gnutls-cli (GnuTLS gnutls_record_send/recv)', async (t) => {
@@ -134,7 +186,10 @@ print(s.fileno(), got)
     const from = server.conns.length;
     for (const n of SIZES.slice(0, 3)) {
       const body = fs.readFileSync(bodies.get(n)!);
-      const req = Buffer.concat([Buffer.from(`POST /size/${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
+      const req = Buffer.concat([
+        Buffer.from(`POST /size/${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`),
+        body,
+      ]);
       const respHead = `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n`;
       const r = await gnutlsCli(server.port, req, respHead.length + n);
       t.equal(r.got, respHead.length + n, `gnutls-cli ${n}: whole response`);
@@ -153,11 +208,20 @@ print(s.fileno(), got)
       if (refused++ === 0) throw new Error("prog 'tls_sock_send': BPF program load failed: Invalid argument");
       load.call(this);
     };
-    t.teardown(() => { BpfObject.prototype.load = load; });
-    const lib = fs.existsSync('/usr/lib/x86_64-linux-gnu/libssl.so.3') ? '/usr/lib/x86_64-linux-gnu/libssl.so.3' : '/lib/x86_64-linux-gnu/libssl.so.3';
+    t.teardown(() => {
+      BpfObject.prototype.load = load;
+    });
+    const lib = fs.existsSync('/usr/lib/x86_64-linux-gnu/libssl.so.3')
+      ? '/usr/lib/x86_64-linux-gnu/libssl.so.3'
+      : '/lib/x86_64-linux-gnu/libssl.so.3';
     const events: AgentEvent[] = [];
     const warnings: string[] = [];
-    const s = new SslSniffer({ targets: [findTlsTarget(lib)!], comm: 'curl', emit: (e) => events.push(e), warn: (m) => warnings.push(m) });
+    const s = new SslSniffer({
+      targets: [findTlsTarget(lib)!],
+      comm: 'curl',
+      emit: (e) => events.push(e),
+      warn: (m) => warnings.push(m),
+    });
     BpfObject.prototype.load = load;
     t.teardown(() => s.stop());
     t.ok(s.attach() > 0, 'probes attached');
@@ -172,13 +236,19 @@ print(s.fileno(), got)
     t.match(warnings, [/^socket fds will not be reported: .*tls_sock_send/], 'one warning naming why');
     const st = matchConn(streams(events as Array<Record<string, any>>), server.conns[from]!);
     t.ok(st, 'the request captured whole');
-    t.notOk(events.some((e) => e.src === 'ssl' && 'fd' in e), 'no event claims a socket fd');
+    t.notOk(
+      events.some((e) => e.src === 'ssl' && 'fd' in e),
+      'no event claims a socket fd',
+    );
   });
 
   t.test('a BPF object the kernel or libbpf refuses: one line, exit 77, no stack trace', async (t) => {
     const bad = fs.mkdtempSync(`${dir}/bpf-`);
     fs.writeFileSync(`${bad}/sslsniff.bpf.o`, 'not an ELF object');
-    const r = await run(process.execPath, [SNIFF, '-c', 'curl'], { timeoutMs: 30000, env: { ...process.env, AGENTSIGHT_BPF_DIR: bad } });
+    const r = await run(process.execPath, [SNIFF, '-c', 'curl'], {
+      timeoutMs: 30000,
+      env: { ...process.env, AGENTSIGHT_BPF_DIR: bad },
+    });
     t.equal(r.code, 77, r.stderr);
     t.match(r.stderr, /^as-sslsniff: .*sslsniff\.bpf\.o/);
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
@@ -187,8 +257,23 @@ print(s.fileno(), got)
   t.test('exit 77 with one line when not privileged', async (t) => {
     // env -u: the test runner injects NODE_OPTIONS hooks into children, and they would
     // fail to write their own files as nobody.
-    const r = await run('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all',
-      process.execPath, SNIFF, '-c', 'curl'], { timeoutMs: 30000 });
+    const r = await run(
+      'env',
+      [
+        '-u',
+        'NODE_OPTIONS',
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        '--inh-caps=-all',
+        process.execPath,
+        SNIFF,
+        '-c',
+        'curl',
+      ],
+      { timeoutMs: 30000 },
+    );
     t.equal(r.code, 77, r.stderr);
     t.match(r.stderr, /^as-sslsniff: needs root, or CAP_BPF and CAP_PERFMON/);
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line');

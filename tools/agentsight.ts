@@ -2,13 +2,21 @@
 // agentsight: the whole pipeline in one command (exec, record) and answers from a
 // capture (report). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
-import { runTool, openInput, ToolError, EXIT, VERSION, type ToolContext } from '@agentsight/cli';
-import { readEvents, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
-import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
-import { Report, summaryLines, formatTokens, formatAudit, formatPrompts } from '@agentsight/report';
-import { execTraced, recordTraced, ExecError, ServeChild, defaultCaptureName, tee, type CaptureOptions } from '@agentsight/exec';
-import { OtelStage, resolveConfig } from '@agentsight/otel';
 import { checkPrivileges } from '@agentsight/bpf';
+import { EXIT, openInput, runTool, type ToolContext, ToolError, VERSION } from '@agentsight/cli';
+import { type AgentEvent, type Emit, readEvents, type Stage } from '@agentsight/events';
+import {
+  type CaptureOptions,
+  defaultCaptureName,
+  ExecError,
+  execTraced,
+  recordTraced,
+  ServeChild,
+  tee,
+} from '@agentsight/exec';
+import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+import { OtelStage, resolveConfig } from '@agentsight/otel';
+import { formatAudit, formatPrompts, formatTokens, Report, summaryLines } from '@agentsight/report';
 
 interface Args {
   mode?: string;
@@ -51,86 +59,183 @@ function onSignal(sig: NodeJS.Signals): boolean {
   if (!agentPid) return false;
   // A Ctrl-C at the terminal reaches the agent directly (same foreground process group);
   // anything else we pass on. Either way we stop when the agent does.
-  if (sig !== 'SIGINT' || !process.stdin.isTTY) { try { process.kill(agentPid, sig); } catch { /* gone */ } }
+  if (sig !== 'SIGINT' || !process.stdin.isTTY) {
+    try {
+      process.kill(agentPid, sig);
+    } catch {
+      /* gone */
+    }
+  }
   return true;
 }
 
-await runTool<Args>({
-  name: 'agentsight',
-  summary: 'trace an agent end to end, or answer questions from a capture',
-  usage: 'agentsight <exec|record|report> [options] …',
-  readsEvents: true,
-  onSignal,
-  preflight: (a) => {
-    const cmd = String(a._[0]);
-    if (cmd !== 'exec' && cmd !== 'record') return;
-    checkUsage(cmd, a);
-    checkPrivileges();
+await runTool<Args>(
+  {
+    name: 'agentsight',
+    summary: 'trace an agent end to end, or answer questions from a capture',
+    usage: 'agentsight <exec|record|report> [options] …',
+    readsEvents: true,
+    onSignal,
+    preflight: (a) => {
+      const cmd = String(a._[0]);
+      if (cmd !== 'exec' && cmd !== 'record') return;
+      checkUsage(cmd, a);
+      checkPrivileges();
+    },
+    // exec and record write a capture file by default: the terminal belongs to the agent.
+    defaultOutput: (a) => (a._[0] === 'exec' || a._[0] === 'record' ? defaultCaptureName() : undefined),
+    examples: [
+      ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
+      ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
+      ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
+    ],
+    options: (y) =>
+      y
+        .command('report [mode] [captures..]', 'answers from a capture: summary, tokens, audit, prompts', (c) =>
+          c
+            // No choices here: `report CAP.ndjson` (no mode) is a summary of CAP.ndjson, see reportArgs.
+            .positional('mode', { type: 'string', describe: 'summary (default), tokens, audit or prompts' })
+            .positional('captures', {
+              type: 'string',
+              array: true,
+              describe: 'NDJSON captures (.gz ok); default stdin',
+            }),
+        )
+        .command(
+          'exec',
+          'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours',
+        )
+        .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
+        .option('server', {
+          type: 'boolean',
+          default: true,
+          describe: 'exec/record: serve the web UI while tracing (--no-server: just write the capture)',
+        })
+        .option('host', {
+          type: 'string',
+          default: '127.0.0.1',
+          describe: 'exec/record: web UI address (non-loopback needs --token)',
+        })
+        .option('port', { type: 'number', default: 7395, describe: 'exec/record: web UI port' })
+        .option('token', { type: 'string', describe: 'exec/record: token the web UI requires' })
+        .option('keep-serving', {
+          type: 'boolean',
+          describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)',
+        })
+        .option('otel', {
+          type: 'string',
+          describe:
+            'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
+        })
+        .option('capture-content', {
+          type: 'boolean',
+          default: false,
+          describe: 'with --otel: include prompts, outputs and tool arguments in spans',
+        })
+        .option('binary-path', {
+          type: 'string',
+          array: true,
+          nargs: 1,
+          describe: "exec/record: another file carrying the agent's TLS library",
+        })
+        .option('pid', {
+          alias: 'p',
+          type: 'number',
+          array: true,
+          nargs: 1,
+          describe: 'record: these processes and their descendants',
+        })
+        .option('comm', {
+          alias: 'c',
+          type: 'string',
+          describe: 'record: processes with this name, running or started later, and their descendants',
+        })
+        .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
+        .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
+        .option('stdio', {
+          type: 'boolean',
+          default: true,
+          describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)',
+        })
+        .option('raw', {
+          type: 'boolean',
+          default: false,
+          describe: 'exec/record: also keep raw ssl/data events (large; lets as-http re-parse)',
+        })
+        .option('redact', {
+          type: 'boolean',
+          default: true,
+          describe: 'exec/record: redact API keys and cookies (--no-redact keeps them)',
+        })
+        .option('correlate', {
+          type: 'boolean',
+          default: true,
+          describe: 'exec/record: link tool calls to processes, flag findings (--no-correlate: not)',
+        })
+        .option('interval', {
+          type: 'number',
+          default: 5,
+          describe: 'exec/record: seconds between CPU/memory samples (0: none)',
+        })
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'report: machine-readable JSON instead of tables',
+        })
+        .option('by', {
+          choices: ['model', 'provider', 'process', 'day'],
+          describe: 'report tokens: one grouping only',
+        })
+        .option('prices', {
+          type: 'string',
+          describe:
+            'report: JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset',
+        })
+        .demandCommand(1, 'say what to do: exec, record or report') as never,
   },
-  // exec and record write a capture file by default: the terminal belongs to the agent.
-  defaultOutput: (a) => (a._[0] === 'exec' || a._[0] === 'record' ? defaultCaptureName() : undefined),
-  examples: [
-    ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
-    ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
-    ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
-  ],
-  options: (y) => y
-    .command('report [mode] [captures..]', 'answers from a capture: summary, tokens, audit, prompts', (c) => c
-      // No choices here: `report CAP.ndjson` (no mode) is a summary of CAP.ndjson, see reportArgs.
-      .positional('mode', { type: 'string', describe: 'summary (default), tokens, audit or prompts' })
-      .positional('captures', { type: 'string', array: true, describe: 'NDJSON captures (.gz ok); default stdin' }))
-    .command('exec', 'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours')
-    .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
-    .option('server', { type: 'boolean', default: true, describe: 'exec/record: serve the web UI while tracing (--no-server: just write the capture)' })
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'exec/record: web UI address (non-loopback needs --token)' })
-    .option('port', { type: 'number', default: 7395, describe: 'exec/record: web UI port' })
-    .option('token', { type: 'string', describe: 'exec/record: token the web UI requires' })
-    .option('keep-serving', { type: 'boolean', describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)' })
-    .option('otel', { type: 'string', describe: 'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)' })
-    .option('capture-content', { type: 'boolean', default: false, describe: 'with --otel: include prompts, outputs and tool arguments in spans' })
-    .option('binary-path', { type: 'string', array: true, nargs: 1, describe: 'exec/record: another file carrying the agent\'s TLS library' })
-    .option('pid', { alias: 'p', type: 'number', array: true, nargs: 1, describe: 'record: these processes and their descendants' })
-    .option('comm', { alias: 'c', type: 'string', describe: 'record: processes with this name, running or started later, and their descendants' })
-    .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
-    .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
-    .option('stdio', { type: 'boolean', default: true, describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)' })
-    .option('raw', { type: 'boolean', default: false, describe: 'exec/record: also keep raw ssl/data events (large; lets as-http re-parse)' })
-    .option('redact', { type: 'boolean', default: true, describe: 'exec/record: redact API keys and cookies (--no-redact keeps them)' })
-    .option('correlate', { type: 'boolean', default: true, describe: 'exec/record: link tool calls to processes, flag findings (--no-correlate: not)' })
-    .option('interval', { type: 'number', default: 5, describe: 'exec/record: seconds between CPU/memory samples (0: none)' })
-    .option('json', { type: 'boolean', default: false, describe: 'report: machine-readable JSON instead of tables' })
-    .option('by', { choices: ['model', 'provider', 'process', 'day'], describe: 'report tokens: one grouping only' })
-    .option('prices', { type: 'string', describe: 'report: JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset' })
-    .demandCommand(1, 'say what to do: exec, record or report') as never,
-}, async (args, ctx) => {
-  const cmd = String(args._[0]);
-  if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
-  const { mode, files } = reportArgs(args.mode, args.captures ?? []);
-  const report = new Report(loadPrices(args.prices));
-  for (const f of files) {
-    let input;
-    try { input = openInput(f); } catch (e) { throw new ToolError(`${f}: ${(e as Error).message}`); }
-    try {
-      await readEvents(input, (ev) => report.add(ev), { name: f === '-' ? '<stdin>' : f, strict: args.strict });
-    } catch (e) {
-      throw new ToolError((e as Error).message);
+  async (args, ctx) => {
+    const cmd = String(args._[0]);
+    if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
+    const { mode, files } = reportArgs(args.mode, args.captures ?? []);
+    const report = new Report(loadPrices(args.prices));
+    for (const f of files) {
+      let input;
+      try {
+        input = openInput(f);
+      } catch (e) {
+        throw new ToolError(`${f}: ${(e as Error).message}`);
+      }
+      try {
+        await readEvents(input, (ev) => report.add(ev), { name: f === '-' ? '<stdin>' : f, strict: args.strict });
+      } catch (e) {
+        throw new ToolError((e as Error).message);
+      }
     }
-  }
-  const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
-  const groupings = (args.by ? [args.by] : ['model', 'provider', 'process', 'day']) as Array<'model' | 'provider' | 'process' | 'day'>;
-  if (args.json) {
-    const data =
-      mode === 'summary' ? report.summary()
-      : mode === 'tokens' ? Object.fromEntries(groupings.map((g) => [g, report.tokens(g)]))
-      : mode === 'audit' ? report.audit()
-      : report.prompts();
-    out(JSON.stringify(data, null, process.stdout.isTTY ? 2 : 0));
-  } else if (mode === 'summary') out(summaryLines(report.summary()).join('\n'));
-  else if (mode === 'tokens') out(groupings.map((g) => formatTokens(report.tokens(g), g)).join('\n\n') + '\n\nCosts are estimates from list prices (see agentsight(1), --prices).');
-  else if (mode === 'audit') out(formatAudit(report));
-  else out(formatPrompts(report));
-  void ctx;
-});
+    const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+    const groupings = (args.by ? [args.by] : ['model', 'provider', 'process', 'day']) as Array<
+      'model' | 'provider' | 'process' | 'day'
+    >;
+    if (args.json) {
+      const data =
+        mode === 'summary'
+          ? report.summary()
+          : mode === 'tokens'
+            ? Object.fromEntries(groupings.map((g) => [g, report.tokens(g)]))
+            : mode === 'audit'
+              ? report.audit()
+              : report.prompts();
+      out(JSON.stringify(data, null, process.stdout.isTTY ? 2 : 0));
+    } else if (mode === 'summary') out(summaryLines(report.summary()).join('\n'));
+    else if (mode === 'tokens')
+      out(
+        groupings.map((g) => formatTokens(report.tokens(g), g)).join('\n\n') +
+          '\n\nCosts are estimates from list prices (see agentsight(1), --prices).',
+      );
+    else if (mode === 'audit') out(formatAudit(report));
+    else out(formatPrompts(report));
+    void ctx;
+  },
+);
 
 /** `report [mode] [captures..]`: the mode is optional, so a first word that is no mode is a capture. */
 function reportArgs(first: string | undefined, rest: string[]): { mode: string; files: string[] } {
@@ -140,7 +245,8 @@ function reportArgs(first: string | undefined, rest: string[]): { mode: string; 
   if (first !== undefined && MODES.includes(first)) mode = first;
   else if (first !== undefined) {
     // A mistyped mode is a usage error, not "no such file".
-    if (first !== '-' && !fs.existsSync(first)) throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')}) nor a capture file`, EXIT.USAGE);
+    if (first !== '-' && !fs.existsSync(first))
+      throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')}) nor a capture file`, EXIT.USAGE);
     files.unshift(first);
   }
   if (!files.length) files.push('-');
@@ -151,7 +257,10 @@ function reportArgs(first: string | undefined, rest: string[]): { mode: string; 
 function pidsGone(pids: number[]): Promise<void> {
   return new Promise((resolve) => {
     const t = setInterval(() => {
-      if (pids.every((p) => !fs.existsSync(`/proc/${p}`))) { clearInterval(t); resolve(); }
+      if (pids.every((p) => !fs.existsSync(`/proc/${p}`))) {
+        clearInterval(t);
+        resolve();
+      }
     }, 250);
     t.unref();
   });
@@ -160,18 +269,33 @@ function pidsGone(pids: number[]): Promise<void> {
 /** Usage errors of exec and record, found before anything is written. */
 function checkUsage(cmd: 'exec' | 'record', args: Pick<Args, 'pid' | 'comm'> & { _: (string | number)[] }): void {
   const argv = args._.slice(1).map(String);
-  if (cmd === 'exec' && !argv.length) throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
-  if (cmd === 'record' && !args.pid?.length && !args.comm) throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
-  if (cmd === 'record' && argv.length) throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
+  if (cmd === 'exec' && !argv.length)
+    throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
+  if (cmd === 'record' && !args.pid?.length && !args.comm)
+    throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
+  if (cmd === 'record' && argv.length)
+    throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
 }
 
-async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean }, ctx: ToolContext): Promise<number> {
+async function capture(
+  cmd: 'exec' | 'record',
+  args: Args & { _: (string | number)[]; output?: string; rotateMb?: number; quiet: boolean },
+  ctx: ToolContext,
+): Promise<number> {
   const argv = args._.slice(1).map(String);
   // `-o -` sends events to stdout (beside the agent's own output): allowed, if odd.
   const file = ctx.outputPath;
   const out = ctx.out;
   const report = new Report();
-  const serve = args.server ? new ServeChild({ db: (file ?? 'agentsight').replace(/\.ndjson$/, '') + '.db', host: args.host, port: args.port, token: args.token, warn: ctx.warn }) : undefined;
+  const serve = args.server
+    ? new ServeChild({
+        db: (file ?? 'agentsight').replace(/\.ndjson$/, '') + '.db',
+        host: args.host,
+        port: args.port,
+        token: args.token,
+        warn: ctx.warn,
+      })
+    : undefined;
   const tail: Array<(emit: Emit) => Stage> = [];
   let otel: OtelStage | undefined;
   if (args.otel !== undefined) {
@@ -181,13 +305,39 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
     } catch (e) {
       throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
     }
-    tail.push((emit) => (otel = new OtelStage({ ...cfg, scope: { name: 'agentsight.exec', version: VERSION }, captureContent: args.captureContent, warn: ctx.warn }, emit)));
+    tail.push(
+      (emit) =>
+        (otel = new OtelStage(
+          {
+            ...cfg,
+            scope: { name: 'agentsight.exec', version: VERSION },
+            captureContent: args.captureContent,
+            warn: ctx.warn,
+          },
+          emit,
+        )),
+    );
   }
-  const emit = tee((ev: AgentEvent) => { out.write(ev); }, (ev) => report.add(ev), serve ? (ev) => serve.write(ev) : undefined);
+  const emit = tee(
+    (ev: AgentEvent) => {
+      out.write(ev);
+    },
+    (ev) => report.add(ev),
+    serve ? (ev) => serve.write(ev) : undefined,
+  );
   const opts: CaptureOptions = {
-    binaryPaths: args.binaryPath, files: args.files, net: args.net, stdio: args.stdio, raw: args.raw,
-    redact: args.redact, correlate: args.correlate, metricsIntervalS: args.interval,
-    emit, tail, warn: ctx.warn, info: ctx.info,
+    binaryPaths: args.binaryPath,
+    files: args.files,
+    net: args.net,
+    stdio: args.stdio,
+    raw: args.raw,
+    redact: args.redact,
+    correlate: args.correlate,
+    metricsIntervalS: args.interval,
+    emit,
+    tail,
+    warn: ctx.warn,
+    info: ctx.info,
   };
   if (serve) ctx.info(`web UI: ${serve.url}`);
   ctx.info(`capture: ${file ?? 'stdout'}`);
@@ -199,7 +349,12 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   let detached: Promise<void> = Promise.resolve();
   try {
     if (cmd === 'exec') {
-      const r = await execTraced(argv, { ...opts, onStart: (pid) => { agentPid = pid; } });
+      const r = await execTraced(argv, {
+        ...opts,
+        onStart: (pid) => {
+          agentPid = pid;
+        },
+      });
       status = r.status;
       tls = r.stats.tls;
       uncaptured = r.stats.uncaptured;
@@ -207,9 +362,18 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
     } else {
       // -p: also stop when every process named has exited (their children are then orphans we do not wait for).
       const until = args.pid?.length
-        ? Promise.race([ctx.stopped, pidsGone(args.pid).then(() => ctx.info(`process${args.pid!.length > 1 ? 'es' : ''} ${args.pid!.join(', ')} exited`))])
+        ? Promise.race([
+            ctx.stopped,
+            pidsGone(args.pid).then(() =>
+              ctx.info(`process${args.pid!.length > 1 ? 'es' : ''} ${args.pid!.join(', ')} exited`),
+            ),
+          ])
         : ctx.stopped;
-      const stats = await recordTraced({ ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) }, until, opts);
+      const stats = await recordTraced(
+        { ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) },
+        until,
+        opts,
+      );
       tls = stats.tls;
       uncaptured = stats.uncaptured;
       detached = stats.detached;
@@ -223,10 +387,16 @@ async function capture(cmd: 'exec' | 'record', args: Args & { _: (string | numbe
   }
   if (otel) {
     const st = await otel.shutdown(5000);
-    ctx.info(`otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`);
+    ctx.info(
+      `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
+    );
   }
   if (!args.quiet) {
-    process.stderr.write(summaryLines(report.summary()).map((l) => `agentsight: ${l}`).join('\n') + '\n');
+    process.stderr.write(
+      summaryLines(report.summary())
+        .map((l) => `agentsight: ${l}`)
+        .join('\n') + '\n',
+    );
     if (tls) process.stderr.write(`agentsight: tls         ${tls}\n`);
     // Connections whose plaintext could not be read: "lost nothing" is not the whole story.
     for (const l of uncaptured) process.stderr.write(`agentsight: tls         ${l}\n`);

@@ -25,7 +25,9 @@ export async function buildUi({ minify = true, outDir = dist } = {}) {
   });
   fs.copyFileSync(path.join(here, 'src/style.css'), path.join(out, 'assets/app.css'));
   fs.copyFileSync(path.join(here, 'src/index.html'), path.join(out, 'index.html'));
-  const bytes = Object.values(r.metafile.outputs).filter((o) => o.entryPoint).reduce((n, o) => n + o.bytes, 0);
+  const bytes = Object.values(r.metafile.outputs)
+    .filter((o) => o.entryPoint)
+    .reduce((n, o) => n + o.bytes, 0);
   return { dir: out, bytes };
 }
 

@@ -25,12 +25,19 @@ const model = opt('model', provider === 'anthropic' ? 'claude-haiku-4-5' : 'gpt-
 const maxTurns = Number(opt('max-turns', '8'));
 const prompt = argv.join(' ') || 'List the files here, then write a summary to notes.txt.';
 
-interface ToolResult { output: string; isError: boolean }
+interface ToolResult {
+  output: string;
+  isError: boolean;
+}
 
 function runTool(name: string, input: Record<string, unknown>): ToolResult {
   try {
     if (name === 'bash') {
-      const out = execFileSync('/bin/sh', ['-c', String(input.command ?? '')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      const out = execFileSync('/bin/sh', ['-c', String(input.command ?? '')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      });
       return { output: out, isError: false };
     }
     if (name === 'write_file') {
@@ -45,21 +52,46 @@ function runTool(name: string, input: Record<string, unknown>): ToolResult {
 }
 
 const TOOLS = [
-  { name: 'bash', description: 'Run a shell command and return its output', schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } },
-  { name: 'write_file', description: 'Write text to a file', schema: { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path', 'content'] } },
+  {
+    name: 'bash',
+    description: 'Run a shell command and return its output',
+    schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+  },
+  {
+    name: 'write_file',
+    description: 'Write text to a file',
+    schema: {
+      type: 'object',
+      properties: { path: { type: 'string' }, content: { type: 'string' } },
+      required: ['path', 'content'],
+    },
+  },
 ] as const;
 
 async function anthropicLoop(): Promise<string> {
   const client = new Anthropic({ baseURL, apiKey: process.env.ANTHROPIC_API_KEY ?? 'sk-ant-demo-key', maxRetries: 0 });
   const messages: Anthropic.MessageParam[] = [{ role: 'user', content: prompt }];
   for (let turn = 0; turn < maxTurns; turn++) {
-    const msg = await client.messages.stream({
-      model, max_tokens: 1024, system: 'You are a careful coding agent.', messages,
-      tools: TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.schema as unknown as Anthropic.Tool.InputSchema })),
-    }).finalMessage();
+    const msg = await client.messages
+      .stream({
+        model,
+        max_tokens: 1024,
+        system: 'You are a careful coding agent.',
+        messages,
+        tools: TOOLS.map((t) => ({
+          name: t.name,
+          description: t.description,
+          input_schema: t.schema as unknown as Anthropic.Tool.InputSchema,
+        })),
+      })
+      .finalMessage();
     messages.push({ role: 'assistant', content: msg.content });
     const uses = msg.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
-    if (!uses.length) return msg.content.filter((b): b is Anthropic.TextBlock => b.type === 'text').map((b) => b.text).join('');
+    if (!uses.length)
+      return msg.content
+        .filter((b): b is Anthropic.TextBlock => b.type === 'text')
+        .map((b) => b.text)
+        .join('');
     messages.push({
       role: 'user',
       content: uses.map((u) => {
@@ -72,23 +104,42 @@ async function anthropicLoop(): Promise<string> {
 }
 
 async function openaiLoop(): Promise<string> {
-  const client = new OpenAI({ baseURL: `${baseURL.replace(/\/$/, '')}/v1`, apiKey: process.env.OPENAI_API_KEY ?? 'sk-demo-key', maxRetries: 0 });
+  const client = new OpenAI({
+    baseURL: `${baseURL.replace(/\/$/, '')}/v1`,
+    apiKey: process.env.OPENAI_API_KEY ?? 'sk-demo-key',
+    maxRetries: 0,
+  });
   const messages: OpenAI.ChatCompletionMessageParam[] = [
     { role: 'system', content: 'You are a careful coding agent.' },
     { role: 'user', content: prompt },
   ];
   for (let turn = 0; turn < maxTurns; turn++) {
-    const done = await client.chat.completions.stream({
-      model, messages, stream_options: { include_usage: true },
-      tools: TOOLS.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.schema as unknown as Record<string, unknown> } })),
-    }).finalChatCompletion();
+    const done = await client.chat.completions
+      .stream({
+        model,
+        messages,
+        stream_options: { include_usage: true },
+        tools: TOOLS.map((t) => ({
+          type: 'function' as const,
+          function: {
+            name: t.name,
+            description: t.description,
+            parameters: t.schema as unknown as Record<string, unknown>,
+          },
+        })),
+      })
+      .finalChatCompletion();
     const m = done.choices[0]!.message;
     messages.push(m as OpenAI.ChatCompletionMessageParam);
     const calls = (m.tool_calls ?? []).filter((c) => c.type === 'function');
     if (!calls.length) return m.content ?? '';
     for (const c of calls) {
       let args: Record<string, unknown> = {};
-      try { args = JSON.parse(c.function.arguments || '{}'); } catch { /* model sent bad JSON: run with none */ }
+      try {
+        args = JSON.parse(c.function.arguments || '{}');
+      } catch {
+        /* model sent bad JSON: run with none */
+      }
       const r = runTool(c.function.name, args);
       messages.push({ role: 'tool', tool_call_id: c.id, content: r.output });
     }

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startMockLlm } from '@agentsight/mock-llm';
-import { ALL_AGENTS, SESSION, codex, sessionScript, writeSettings } from '../lib/agents.js';
+import { ALL_AGENTS, codex, SESSION, sessionScript, writeSettings } from '../lib/agents.js';
 
 const argv = process.argv.slice(2);
 const dd = argv.indexOf('--');
@@ -24,7 +24,9 @@ const wrapper = dd >= 0 ? argv.slice(dd + 1) : [];
 const agents = [...ALL_AGENTS(), codex()];
 const agent = agents.find((a) => a.name === name);
 if (!agent || (dd >= 0 && dd !== 1)) {
-  process.stderr.write(`usage: session.js AGENT [-- WRAPPER ARGS...]\nagents: ${agents.map((a) => a.name).join(' ')}\n`);
+  process.stderr.write(
+    `usage: session.js AGENT [-- WRAPPER ARGS...]\nagents: ${agents.map((a) => a.name).join(' ')}\n`,
+  );
   process.exit(2);
 }
 const why = agent.available();
@@ -45,12 +47,24 @@ writeSettings(l);
 // The agent runs in its own directory: a wrapper's relative file arguments are ours.
 const abs = (x: string) => (!x.startsWith('-') && !path.isAbsolute(x) && fs.existsSync(x) ? path.resolve(x) : x);
 const cmd = [...wrapper.map(abs), ...l.cmd];
-process.stderr.write(`session: mock ${mock.url} (CA ${mock.caPath}); dir ${dir}\nsession: env ${Object.entries(l.env).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`).join(' ')}\nsession: ${cmd.join(' ')}\n`);
+process.stderr.write(
+  `session: mock ${mock.url} (CA ${mock.caPath}); dir ${dir}\nsession: env ${Object.entries(l.env)
+    .filter(([k]) => k !== 'PATH')
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}\nsession: ${cmd.join(' ')}\n`,
+);
 // Agents retry for a long time when something is off: bound the run.
 const child = spawn(cmd[0]!, cmd.slice(1), { cwd: l.cwd, env: l.env, stdio: 'inherit' });
-const timer = setTimeout(() => { process.stderr.write('session: timed out after 120 s\n'); child.kill('SIGKILL'); }, 120_000);
-const code = await new Promise<number>((resolve) => child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1))));
+const timer = setTimeout(() => {
+  process.stderr.write('session: timed out after 120 s\n');
+  child.kill('SIGKILL');
+}, 120_000);
+const code = await new Promise<number>((resolve) =>
+  child.on('close', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1))),
+);
 clearTimeout(timer);
-process.stderr.write(`session: exit ${code}; ${served.length} model calls (${served.filter((s) => s.aside).length} aside); files: ${fs.readdirSync(cwd).join(' ')}\n`);
+process.stderr.write(
+  `session: exit ${code}; ${served.length} model calls (${served.filter((s) => s.aside).length} aside); files: ${fs.readdirSync(cwd).join(' ')}\n`,
+);
 await mock.close();
 process.exit(code);

@@ -3,7 +3,7 @@
 // as-sslsniff -c NAME (other names leave at the filter); then the first exec of programs
 // never seen before (fresh copies of /bin/true), each held while it is looked at.
 // CPU is the exec'ing processes' own (bash `times`), so load elsewhere inflates it less.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,28 +23,48 @@ if (process.geteuid?.() !== 0) {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'discoverbench-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const cpuOf = (line: string) => [...line.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0);
+const cpuOf = (line: string) =>
+  [...line.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0);
 
 /** Run a bash loop; wall and CPU (shell and children) per iteration, in microseconds. */
 function loop(body: string, n: number): { wallUs: number; cpuUs: number } {
   const tf = path.join(tmp, 'time');
-  const r = spawnSync('/bin/bash', ['-c', `s=$(date +%s%N); ${body}; e=$(date +%s%N); echo $((e - s)) > ${tf}; times >> ${tf}`], { stdio: 'inherit' });
+  const r = spawnSync(
+    '/bin/bash',
+    ['-c', `s=$(date +%s%N); ${body}; e=$(date +%s%N); echo $((e - s)) > ${tf}; times >> ${tf}`],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) throw new Error(`workload exited ${r.status}`);
   const [ns, self, children] = fs.readFileSync(tf, 'utf8').trim().split('\n');
-  return { wallUs: Number(ns) / 1e3 / n, cpuUs: (cpuOf(self ?? '') + cpuOf(children ?? '')) * 1e6 / n };
+  return { wallUs: Number(ns) / 1e3 / n, cpuUs: ((cpuOf(self ?? '') + cpuOf(children ?? '')) * 1e6) / n };
 }
 
 async function sniffer(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<string> }> {
   const child = spawn(process.execPath, [SNIFF, '-o', '/dev/null', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   await new Promise<void>((res, rej) => {
-    const w = setInterval(() => { if (/capturing:/.test(err)) { clearInterval(w); res(); } }, 50);
-    child.on('exit', (c) => { clearInterval(w); rej(new Error(`as-sslsniff exited ${c}: ${err}`)); });
+    const w = setInterval(() => {
+      if (/capturing:/.test(err)) {
+        clearInterval(w);
+        res();
+      }
+    }, 50);
+    child.on('exit', (c) => {
+      clearInterval(w);
+      rej(new Error(`as-sslsniff exited ${c}: ${err}`));
+    });
   });
   return {
     child,
-    stop: () => new Promise<string>((res) => { child.removeAllListeners('exit'); child.on('exit', () => res(err)); child.kill('SIGINT'); }),
+    stop: () =>
+      new Promise<string>((res) => {
+        child.removeAllListeners('exit');
+        child.on('exit', () => res(err));
+        child.kill('SIGINT');
+      }),
   };
 }
 
@@ -86,7 +106,13 @@ for (const c of configs) {
   const xs = results.get(c.name)!;
   const cpu = median(xs.map((x) => x.cpuUs));
   const h = hook.get(c.name);
-  console.log(`  ${c.name.padEnd(40)} wall ${median(xs.map((x) => x.wallUs)).toFixed(0).padStart(5)} us  cpu ${cpu.toFixed(0).padStart(5)} us  (${cpu >= base ? '+' : ''}${(cpu - base).toFixed(0)} us)${h ? `; the exec hook itself ${median(h.map((x) => x.ns)).toFixed(0)} ns a run` : ''}`);
+  console.log(
+    `  ${c.name.padEnd(40)} wall ${median(xs.map((x) => x.wallUs))
+      .toFixed(0)
+      .padStart(
+        5,
+      )} us  cpu ${cpu.toFixed(0).padStart(5)} us  (${cpu >= base ? '+' : ''}${(cpu - base).toFixed(0)} us)${h ? `; the exec hook itself ${median(h.map((x) => x.ns)).toFixed(0)} ns a run` : ''}`,
+  );
 }
 
 // Programs never seen: each first exec is reported, looked at and (no terminal) held.
@@ -97,10 +123,16 @@ const copies = Array.from({ length: NEW }, (_, i) => {
   return p;
 });
 const before = loop(copies.join('; '), NEW);
-for (const p of copies) { fs.rmSync(p); fs.copyFileSync('/bin/true', p); fs.chmodSync(p, 0o755); }
+for (const p of copies) {
+  fs.rmSync(p);
+  fs.copyFileSync('/bin/true', p);
+  fs.chmodSync(p, 0o755);
+}
 const s = await sniffer([]);
 const after = loop(copies.join('; '), NEW);
 const err = await s.stop();
 console.log(`first exec of a program never seen (${NEW} fresh copies of /bin/true, per exec):`);
-console.log(`  no capture ${before.wallUs.toFixed(0)} us wall; followed ${after.wallUs.toFixed(0)} us wall (+${(after.wallUs - before.wallUs).toFixed(0)} us: reported, looked at, held meanwhile)`);
+console.log(
+  `  no capture ${before.wallUs.toFixed(0)} us wall; followed ${after.wallUs.toFixed(0)} us wall (+${(after.wallUs - before.wallUs).toFixed(0)} us: reported, looked at, held meanwhile)`,
+);
 console.log(`  ${(/followed: .*/.exec(err) ?? ['(no summary)'])[0]}`);

@@ -3,10 +3,11 @@
 // exchanges (request + SSE or JSON response), replayed over 16 keep-alive connections,
 // each response cut into TLS-record-sized reads; it is streamed to a temp file, never
 // held in memory. BENCH_MB sets its size (default 300).
+
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { formatEvent } from '@agentsight/events';
 import { prng, splitPoints, sslEvents } from '@agentsight/http';
@@ -17,7 +18,10 @@ const CORPUS = process.env.AGENTSIGHT_CORPUS ?? path.resolve(ROOT, '../shared/co
 const TARGET = size('BENCH_MB', 300, 1) * 1024 * 1024;
 const CONNS = 16;
 
-interface Exchange { req: Buffer; res: Buffer }
+interface Exchange {
+  req: Buffer;
+  res: Buffer;
+}
 
 function exchanges(): Exchange[] {
   const out: Exchange[] = [];
@@ -28,10 +32,27 @@ function exchanges(): Exchange[] {
       if (!f.endsWith('.http')) continue;
       const base = path.join(d, f.slice(0, -5));
       const body = fs.readFileSync(`${base}.request.json`);
-      const host = dir === 'anthropic' ? 'api.anthropic.com' : dir === 'gemini' ? 'generativelanguage.googleapis.com' : 'api.openai.com';
-      const p = dir === 'anthropic' ? '/v1/messages' : dir === 'gemini' ? '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse' : dir === 'openai-chat' ? '/v1/chat/completions' : '/v1/responses';
+      const host =
+        dir === 'anthropic'
+          ? 'api.anthropic.com'
+          : dir === 'gemini'
+            ? 'generativelanguage.googleapis.com'
+            : 'api.openai.com';
+      const p =
+        dir === 'anthropic'
+          ? '/v1/messages'
+          : dir === 'gemini'
+            ? '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse'
+            : dir === 'openai-chat'
+              ? '/v1/chat/completions'
+              : '/v1/responses';
       out.push({
-        req: Buffer.concat([Buffer.from(`POST ${p} HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer sk-bench\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]),
+        req: Buffer.concat([
+          Buffer.from(
+            `POST ${p} HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer sk-bench\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+          ),
+          body,
+        ]),
         res: fs.readFileSync(`${base}.http`),
       });
     }
@@ -53,11 +74,26 @@ async function generate(file: string): Promise<{ bytes: number; events: number; 
     const c = n % CONNS;
     const conn = `bench-${c}`;
     const lines: string[] = [];
-    for (const ev of sslEvents(e.req, { conn, dir: 'write', seq: seq[c]!.write, ts, pid: 1000 + c, comm: 'agent' })) { lines.push(formatEvent(ev)); seq[c]!.write++; }
+    for (const ev of sslEvents(e.req, { conn, dir: 'write', seq: seq[c]!.write, ts, pid: 1000 + c, comm: 'agent' })) {
+      lines.push(formatEvent(ev));
+      seq[c]!.write++;
+    }
     ts += 300_000;
     // Reads of up to a TLS record (16 KiB), usually much less for a stream.
     const cuts = splitPoints(e.res.length, rnd, rnd() < 0.5 ? 400 : 16384);
-    for (const ev of sslEvents(e.res, { conn, dir: 'read', seq: seq[c]!.read, ts, stepUs: 20_000, pid: 1000 + c, comm: 'agent', cuts })) { lines.push(formatEvent(ev)); seq[c]!.read++; }
+    for (const ev of sslEvents(e.res, {
+      conn,
+      dir: 'read',
+      seq: seq[c]!.read,
+      ts,
+      stepUs: 20_000,
+      pid: 1000 + c,
+      comm: 'agent',
+      cuts,
+    })) {
+      lines.push(formatEvent(ev));
+      seq[c]!.read++;
+    }
     ts += 1_000_000;
     const chunk = lines.join('');
     bytes += Buffer.byteLength(chunk);
@@ -69,7 +105,14 @@ async function generate(file: string): Promise<{ bytes: number; events: number; 
   return { bytes, events, exchanges: n };
 }
 
-interface Timed { sec: number; cpu: number[]; rssMb: number[]; outBytes: number; ok: boolean; err: string }
+interface Timed {
+  sec: number;
+  cpu: number[];
+  rssMb: number[];
+  outBytes: number;
+  ok: boolean;
+  err: string;
+}
 
 /** Run a shell pipeline with every stage under GNU time; output counted, then discarded. */
 function timed(stages: string[]): Timed {
@@ -81,14 +124,22 @@ function timed(stages: string[]): Timed {
   const m = [...r.stderr.matchAll(/TIMED ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/g)];
   const rss = m.map((x) => Math.round(Number(x[4]) / 1024));
   const cpu = m.map((x) => Number(x[2]) + Number(x[3]));
-  const other = r.stderr.split('\n').filter((l) => l && !l.startsWith('TIMED')).slice(0, 5).join('\n');
+  const other = r.stderr
+    .split('\n')
+    .filter((l) => l && !l.startsWith('TIMED'))
+    .slice(0, 5)
+    .join('\n');
   return { sec, cpu, rssMb: rss, outBytes: Number(r.stdout.trim()) || 0, ok: r.status === 0, err: other };
 }
 
 const tool = (name: string) => `${process.execPath} ${path.join(ROOT, 'dist/tools', `${name}.js`)} --quiet`;
 const hasJq = spawnSync('jq', ['--version']).status === 0;
-const hasMerge = fs.existsSync(path.join(ROOT, 'dist/tools/as-merge.js')) &&
-  !/not built yet/.test(spawnSync(process.execPath, [path.join(ROOT, 'dist/tools/as-merge.js'), '--help'], { encoding: 'utf8' }).stdout ?? '');
+const hasMerge =
+  fs.existsSync(path.join(ROOT, 'dist/tools/as-merge.js')) &&
+  !/not built yet/.test(
+    spawnSync(process.execPath, [path.join(ROOT, 'dist/tools/as-merge.js'), '--help'], { encoding: 'utf8' }).stdout ??
+      '',
+  );
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-bench-'));
 const file = path.join(dir, 'capture.ndjson');
@@ -96,15 +147,22 @@ try {
   let t0 = performance.now();
   const g = await generate(file);
   const mb = g.bytes / 2 ** 20;
-  console.log(`capture: ${mb.toFixed(0)} MiB, ${g.events.toLocaleString('en')} ssl events, ${g.exchanges.toLocaleString('en')} LLM exchanges over ${CONNS} connections (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `capture: ${mb.toFixed(0)} MiB, ${g.events.toLocaleString('en')} ssl events, ${g.exchanges.toLocaleString('en')} LLM exchanges over ${CONNS} connections (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   // Warm the page cache so the first measurement does not pay for the disk.
   t0 = performance.now();
   spawnSync('bash', ['-c', `cat '${file}' > /dev/null`]);
   const report = (label: string, r: Timed) => {
-    if (!r.ok) { console.log(`${label}: FAILED ${r.err}`); return; }
+    if (!r.ok) {
+      console.log(`${label}: FAILED ${r.err}`);
+      return;
+    }
     // Wall time suffers when other work shares the CPUs; CPU seconds per stage do not.
     const cpu = r.cpu.map((c) => `${c.toFixed(1)} s (${(mb / c).toFixed(0)} MiB/s)`).join(' + ');
-    console.log(`${label.padEnd(20)} wall ${r.sec.toFixed(1).padStart(5)} s = ${(mb / r.sec).toFixed(1).padStart(5)} MiB/s; CPU ${cpu}; peak RSS ${r.rssMb.map((x) => `${x} MiB`).join(' + ')}; out ${(r.outBytes / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `${label.padEnd(20)} wall ${r.sec.toFixed(1).padStart(5)} s = ${(mb / r.sec).toFixed(1).padStart(5)} MiB/s; CPU ${cpu}; peak RSS ${r.rssMb.map((x) => `${x} MiB`).join(' + ')}; out ${(r.outBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
   };
   report('as-http', timed([`${tool('as-http')} '${file}'`]));
   if (hasMerge) report('as-http | as-merge', timed([`${tool('as-http')} '${file}'`, tool('as-merge')]));

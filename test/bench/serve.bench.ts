@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatEvent, type AgentEvent } from '@agentsight/events';
-import { Store, bulkCapture, ingestFile, serve } from '@agentsight/serve';
+import { type AgentEvent, formatEvent } from '@agentsight/events';
+import { bulkCapture, ingestFile, Store, serve } from '@agentsight/serve';
 import { SMOKE, size } from './smoke.js';
 
 const N = size('BENCH_EVENTS', 1_000_000, 5000);
@@ -28,24 +28,33 @@ try {
   let buf: string[] = [];
   for (const e of bulkCapture(N, 1_790_000_000_000_000)) {
     buf.push(formatEvent(e));
-    if (buf.length === 10_000) { fs.writeSync(fd, buf.join('')); buf = []; }
+    if (buf.length === 10_000) {
+      fs.writeSync(fd, buf.join(''));
+      buf = [];
+    }
   }
   fs.writeSync(fd, buf.join(''));
   fs.closeSync(fd);
   const bytes = fs.statSync(file).size;
-  console.log(`capture: ${N.toLocaleString('en')} events, ${(bytes / 1048576).toFixed(0)} MiB, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `capture: ${N.toLocaleString('en')} events, ${(bytes / 1048576).toFixed(0)} MiB, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 
   const rss0 = process.memoryUsage().rss;
   let store = new Store(db);
   t0 = performance.now();
   let peakRss = 0;
-  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 200);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 200);
   const r = await ingestFile(store, file);
   clearInterval(sampler);
   const loadS = (performance.now() - t0) / 1000;
   store.close();
   const dbBytes = fs.statSync(db).size + (fs.existsSync(`${db}-wal`) ? fs.statSync(`${db}-wal`).size : 0);
-  console.log(`load: ${r.events.toLocaleString('en')} events in ${loadS.toFixed(1)} s (${Math.round(r.events / loadS).toLocaleString('en')} events/s), store ${(dbBytes / 1048576).toFixed(0)} MiB, peak RSS +${((peakRss - rss0) / 1048576).toFixed(0)} MiB  [budget ${LOAD_BUDGET_S} s: ${loadS <= LOAD_BUDGET_S ? 'ok' : 'OVER'}]`);
+  console.log(
+    `load: ${r.events.toLocaleString('en')} events in ${loadS.toFixed(1)} s (${Math.round(r.events / loadS).toLocaleString('en')} events/s), store ${(dbBytes / 1048576).toFixed(0)} MiB, peak RSS +${((peakRss - rss0) / 1048576).toFixed(0)} MiB  [budget ${LOAD_BUDGET_S} s: ${loadS <= LOAD_BUDGET_S ? 'ok' : 'OVER'}]`,
+  );
   if (loadS > LOAD_BUDGET_S) failed = true;
 
   // A restarted server on the stored capture: what a person opening the UI waits for.
@@ -54,8 +63,17 @@ try {
   const srv = await serve(store, { host: '127.0.0.1', port: 0 });
   console.log(`restart: store open and listening in ${(performance.now() - t0).toFixed(0)} ms`);
   const pages = [
-    'events?limit=200', 'events?limit=200&order=desc', 'events?src=llm&type=call&limit=200', 'events?pid=10000&limit=200',
-    'events?q=pytest&limit=200', 'calls?limit=50', 'sessions', 'processes', 'timeline?buckets=300', 'metrics?buckets=120', 'stats',
+    'events?limit=200',
+    'events?limit=200&order=desc',
+    'events?src=llm&type=call&limit=200',
+    'events?pid=10000&limit=200',
+    'events?q=pytest&limit=200',
+    'calls?limit=50',
+    'sessions',
+    'processes',
+    'timeline?buckets=300',
+    'metrics?buckets=120',
+    'stats',
   ];
   const time = async (p: string) => {
     const t = performance.now();
@@ -69,7 +87,9 @@ try {
     const [warm] = await time(p);
     const ok = cold <= PAGE_BUDGET_MS;
     if (!ok) failed = true;
-    console.log(`first page ${p.padEnd(38)} cold ${cold.toFixed(0).padStart(5)} ms  warm ${warm.toFixed(0).padStart(5)} ms  ${(size / 1024).toFixed(0).padStart(5)} KiB  [budget ${PAGE_BUDGET_MS} ms: ${ok ? 'ok' : 'OVER'}]`);
+    console.log(
+      `first page ${p.padEnd(38)} cold ${cold.toFixed(0).padStart(5)} ms  warm ${warm.toFixed(0).padStart(5)} ms  ${(size / 1024).toFixed(0).padStart(5)} KiB  [budget ${PAGE_BUDGET_MS} ms: ${ok ? 'ok' : 'OVER'}]`,
+    );
   }
   // Paging deep into the log costs the same as the first page (cursor, not OFFSET).
   let cursor: string | null = null;
@@ -89,7 +109,13 @@ try {
   const lat: number[] = [];
   for (let i = 0; i < 20; i++) {
     const t = performance.now();
-    const id = store.insert({ v: 1, ts: 1_800_000_000_000_000 + i, src: 'meta', type: 'stats', tool: 'bench' } as AgentEvent);
+    const id = store.insert({
+      v: 1,
+      ts: 1_800_000_000_000_000 + i,
+      src: 'meta',
+      type: 'stats',
+      tool: 'bench',
+    } as AgentEvent);
     const want = `"last_id":${id}}`;
     while (!heard.includes(want)) {
       const r = await reader.read();
@@ -104,7 +130,9 @@ try {
   lat.sort((a, b) => a - b);
   const liveOk = lat[lat.length - 1]! <= LIVE_BUDGET_MS;
   if (!liveOk) failed = true;
-  console.log(`live: stored event heard by an open SSE client in ${lat[lat.length >> 1]!.toFixed(0)} ms median, ${lat[lat.length - 1]!.toFixed(0)} ms max of ${lat.length}  [budget ${LIVE_BUDGET_MS} ms: ${liveOk ? 'ok' : 'OVER'}]`);
+  console.log(
+    `live: stored event heard by an open SSE client in ${lat[lat.length >> 1]!.toFixed(0)} ms median, ${lat[lat.length - 1]!.toFixed(0)} ms max of ${lat.length}  [budget ${LIVE_BUDGET_MS} ms: ${liveOk ? 'ok' : 'OVER'}]`,
+  );
   await srv.close();
   store.close();
 } finally {

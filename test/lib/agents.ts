@@ -16,7 +16,7 @@
 //          (bigger heap) unless GEMINI_CLI_NO_RELAUNCH=true: set here so the agent's TLS stays
 //          in the pid we start. First call of a turn: a JSON "complexity router" request.
 //  codex   static musl + rustls: nothing to hook (see codexAvailable / the test).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,10 +29,16 @@ export const SDK_AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
 export const PY_AGENT = path.join(ROOT, 'test/agents/py-agent.py');
 export const CLAUDE_BIN = path.join(AGENTS_DIR, 'node_modules/@anthropic-ai/claude-code-linux-x64/claude');
 export const GEMINI_JS = path.join(AGENTS_DIR, 'gemini/node_modules/@google/gemini-cli/bundle/gemini.js');
-export const CODEX_BIN = path.join(AGENTS_DIR, 'codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex');
+export const CODEX_BIN = path.join(
+  AGENTS_DIR,
+  'codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex',
+);
 export const PYTHON = '/usr/bin/python3';
 
-export interface MockInfo { url: string; caPath: string }
+export interface MockInfo {
+  url: string;
+  caPath: string;
+}
 
 export interface LaunchOptions {
   mock: MockInfo;
@@ -100,7 +106,12 @@ export function sdkAgent(provider: 'anthropic' | 'openai'): Agent {
     write: (file, content) => ({ name: 'write_file', arguments: { path: file, content } }),
     launch: (o) => ({
       cmd: [process.execPath, SDK_AGENT, '--provider', provider, '--base-url', o.mock.url, o.prompt],
-      env: { ...BASE_ENV(o), NODE_EXTRA_CA_CERTS: o.mock.caPath, ANTHROPIC_API_KEY: 'sk-ant-e2e', OPENAI_API_KEY: 'sk-e2e' },
+      env: {
+        ...BASE_ENV(o),
+        NODE_EXTRA_CA_CERTS: o.mock.caPath,
+        ANTHROPIC_API_KEY: 'sk-ant-e2e',
+        OPENAI_API_KEY: 'sk-e2e',
+      },
       cwd: o.cwd,
     }),
   };
@@ -111,7 +122,11 @@ let libsslCache: string | null | undefined;
 export function pythonLibssl(): string | null {
   if (libsslCache !== undefined) return libsslCache;
   try {
-    const out = execFileSync(PYTHON, ['-c', "import ssl\nprint(next(l.split()[-1] for l in open('/proc/self/maps') if '/libssl' in l))"], { encoding: 'utf8', timeout: 10000 });
+    const out = execFileSync(
+      PYTHON,
+      ['-c', "import ssl\nprint(next(l.split()[-1] for l in open('/proc/self/maps') if '/libssl' in l))"],
+      { encoding: 'utf8', timeout: 10000 },
+    );
     libsslCache = out.trim() || null;
   } catch {
     libsslCache = null;
@@ -125,13 +140,20 @@ export function pyAgent(stream: boolean): Agent {
     name: `python-${stream ? 'sse' : 'json'}`,
     api: 'anthropic.messages',
     socketFd: true,
-    available: () => missing(PYTHON, 'apt-get install python3') ?? (pythonLibssl() ? null : `${PYTHON} maps no libssl after import ssl`),
+    available: () =>
+      missing(PYTHON, 'apt-get install python3') ??
+      (pythonLibssl() ? null : `${PYTHON} maps no libssl after import ssl`),
     tlsTarget: () => pythonLibssl()!,
     shell: (command) => ({ name: 'bash', arguments: { command } }),
     write: (file, content) => ({ name: 'write_file', arguments: { path: file, content } }),
     launch: (o) => ({
       cmd: [PYTHON, PY_AGENT, '--base-url', o.mock.url, '--timeout', '20', ...(stream ? ['--stream'] : []), o.prompt],
-      env: { ...BASE_ENV(o), SSL_CERT_FILE: o.mock.caPath, ANTHROPIC_API_KEY: 'sk-ant-e2e', PYTHONDONTWRITEBYTECODE: '1' },
+      env: {
+        ...BASE_ENV(o),
+        SSL_CERT_FILE: o.mock.caPath,
+        ANTHROPIC_API_KEY: 'sk-ant-e2e',
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
       cwd: o.cwd,
     }),
   };
@@ -149,7 +171,10 @@ function binaryProblem(bin: string, args: string[], how: string): string | null 
   }
 }
 
-const memo = <T>(f: () => T) => { let v: { x: T } | undefined; return () => (v ??= { x: f() }).x; };
+const memo = <T>(f: () => T) => {
+  let v: { x: T } | undefined;
+  return () => (v ??= { x: f() }).x;
+};
 
 /** Claude Code on Amazon Bedrock (`CLAUDE_CODE_USE_BEDROCK=1`): Anthropic bodies at
  * `/model/{id}/invoke-with-response-stream`, streamed in AWS event-stream framing; no AWS
@@ -165,7 +190,13 @@ export function claudeCodeBedrock(): Agent {
       return {
         ...l,
         cmd: l.cmd.map((x) => (x === 'claude-sonnet-4-5' ? BEDROCK_MODEL : x)),
-        env: { ...env, CLAUDE_CODE_USE_BEDROCK: '1', ANTHROPIC_BEDROCK_BASE_URL: o.mock.url, CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1', AWS_REGION: 'us-east-1' },
+        env: {
+          ...env,
+          CLAUDE_CODE_USE_BEDROCK: '1',
+          ANTHROPIC_BEDROCK_BASE_URL: o.mock.url,
+          CLAUDE_CODE_SKIP_BEDROCK_AUTH: '1',
+          AWS_REGION: 'us-east-1',
+        },
       };
     },
   };
@@ -186,7 +217,18 @@ export function claudeCode(): Agent {
     shell: (command) => ({ name: 'Bash', arguments: { command, description: 'Run the requested command' } }),
     write: (file, content) => ({ name: 'Write', arguments: { file_path: file, content } }),
     launch: (o) => ({
-      cmd: [CLAUDE_BIN, '-p', o.prompt, '--allowedTools', 'Bash,Write', '--dangerously-skip-permissions', '--max-turns', '8', '--model', 'claude-sonnet-4-5'],
+      cmd: [
+        CLAUDE_BIN,
+        '-p',
+        o.prompt,
+        '--allowedTools',
+        'Bash,Write',
+        '--dangerously-skip-permissions',
+        '--max-turns',
+        '8',
+        '--model',
+        'claude-sonnet-4-5',
+      ],
       env: {
         ...BASE_ENV(o),
         ANTHROPIC_BASE_URL: o.mock.url,
@@ -220,14 +262,29 @@ export function geminiCli(opts: { relaunch?: boolean } = {}): Agent {
     api: 'gemini',
     available: () => missing(GEMINI_JS, 'run `make agents`'),
     tlsTarget: () => fs.realpathSync(process.execPath),
-    shell: (command) => ({ name: 'run_shell_command', arguments: { command, description: 'Run the requested command' } }),
+    shell: (command) => ({
+      name: 'run_shell_command',
+      arguments: { command, description: 'Run the requested command' },
+    }),
     write: (file, content) => ({ name: 'write_file', arguments: { file_path: file, content } }),
     // Each turn starts with a classifier call (JSON schema {complexity_reasoning,
     // complexity_score}) that picks flash or pro; a reply it cannot parse is retried.
     aside: (req) => {
-      const gc = (req.json as { generationConfig?: { responseMimeType?: string; responseJsonSchema?: { properties?: object } } } | undefined)?.generationConfig;
-      if (gc?.responseMimeType !== 'application/json' || !gc.responseJsonSchema?.properties || !('complexity_score' in gc.responseJsonSchema.properties)) return null;
-      return { text: JSON.stringify({ complexity_reasoning: 'A single explicit step.', complexity_score: 10 }), usage: { input_tokens: 900, output_tokens: 20 } };
+      const gc = (
+        req.json as
+          | { generationConfig?: { responseMimeType?: string; responseJsonSchema?: { properties?: object } } }
+          | undefined
+      )?.generationConfig;
+      if (
+        gc?.responseMimeType !== 'application/json' ||
+        !gc.responseJsonSchema?.properties ||
+        !('complexity_score' in gc.responseJsonSchema.properties)
+      )
+        return null;
+      return {
+        text: JSON.stringify({ complexity_reasoning: 'A single explicit step.', complexity_score: 10 }),
+        usage: { input_tokens: 900, output_tokens: 20 },
+      };
     },
     launch: (o) => ({
       cmd: [process.execPath, GEMINI_JS, '-p', o.prompt, '--yolo', '--output-format', 'text'],
@@ -242,12 +299,16 @@ export function geminiCli(opts: { relaunch?: boolean } = {}): Agent {
       },
       cwd: o.cwd,
       settingsFiles: {
-        [path.join(o.home, '.gemini/settings.json')]: JSON.stringify({
-          security: { auth: { selectedType: 'gemini-api-key' } },
-          privacy: { usageStatisticsEnabled: false },
-          general: { disableAutoUpdate: true, disableUpdateNag: true },
-          telemetry: { enabled: false },
-        }, null, 2),
+        [path.join(o.home, '.gemini/settings.json')]: JSON.stringify(
+          {
+            security: { auth: { selectedType: 'gemini-api-key' } },
+            privacy: { usageStatisticsEnabled: false },
+            general: { disableAutoUpdate: true, disableUpdateNag: true },
+            telemetry: { enabled: false },
+          },
+          null,
+          2,
+        ),
       },
     }),
   };
@@ -267,8 +328,21 @@ export function codex(): Agent {
     shell: (command) => ({ name: 'exec_command', arguments: { cmd: command } }),
     write: (file, content) => ({ name: 'exec_command', arguments: { cmd: `printf '%s' '${content}' > '${file}'` } }),
     launch: (o) => ({
-      cmd: [CODEX_BIN, 'exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '-m', 'gpt-5-codex', o.prompt],
-      env: { ...BASE_ENV(o), CODEX_HOME: path.join(o.home, '.codex'), CODEX_CA_CERTIFICATE: o.mock.caPath, MOCK_API_KEY: 'sk-e2e' },
+      cmd: [
+        CODEX_BIN,
+        'exec',
+        '--skip-git-repo-check',
+        '--dangerously-bypass-approvals-and-sandbox',
+        '-m',
+        'gpt-5-codex',
+        o.prompt,
+      ],
+      env: {
+        ...BASE_ENV(o),
+        CODEX_HOME: path.join(o.home, '.codex'),
+        CODEX_CA_CERTIFICATE: o.mock.caPath,
+        MOCK_API_KEY: 'sk-e2e',
+      },
       cwd: o.cwd,
       settingsFiles: {
         [path.join(o.home, '.codex/config.toml')]: [
@@ -300,14 +374,18 @@ export function writeSettings(l: AgentLaunch): void {
  * agent's own plumbing calls (`aside`) get what they need, and anything past the script gets
  * a plain text reply. Every reply actually sent is logged in `served`, for the assertions.
  */
-export function sessionScript(agent: Agent, turns: Reply[]): { script: (req: MockRequest) => Reply; served: Array<{ req: MockRequest; reply: Reply; aside: boolean }> } {
+export function sessionScript(
+  agent: Agent,
+  turns: Reply[],
+): { script: (req: MockRequest) => Reply; served: Array<{ req: MockRequest; reply: Reply; aside: boolean }> } {
   const served: Array<{ req: MockRequest; reply: Reply; aside: boolean }> = [];
   let next = 0;
   return {
     served,
     script: (req) => {
       const a = agent.aside?.(req) ?? null;
-      const reply = a ?? turns[next++] ?? { text: `Nothing more to do (call ${next}).`, usage: { input_tokens: 100, output_tokens: 8 } };
+      const reply = a ??
+        turns[next++] ?? { text: `Nothing more to do (call ${next}).`, usage: { input_tokens: 100, output_tokens: 8 } };
       served.push({ req, reply, aside: !!a });
       return reply;
     },
@@ -321,12 +399,19 @@ export const SESSION = {
   shellCmd: 'cat /etc/hostname > e2e-shell.txt; wc -c e2e-shell.txt; ls /nonexistent-agentsight',
   note: 'written by the agent\n',
   final: 'Done: e2e-shell.txt and e2e-write.txt are written.',
-  turns: (agent: Agent) => (cwd: string): Reply[] => [
-    { toolCalls: [agent.shell(SESSION.shellCmd)], usage: { input_tokens: 1211, output_tokens: 41 } },
-    // Real APIs answer with the model's dated id: the call's model is the one the server named.
-    { text: 'Now the note.', toolCalls: [agent.write(path.join(cwd, 'e2e-write.txt'), SESSION.note)], usage: { input_tokens: 1322, output_tokens: 33 }, model: 'mock-model-2026-11-26' },
-    { text: SESSION.final, usage: { input_tokens: 1433, output_tokens: 17 } },
-  ],
+  turns:
+    (agent: Agent) =>
+    (cwd: string): Reply[] => [
+      { toolCalls: [agent.shell(SESSION.shellCmd)], usage: { input_tokens: 1211, output_tokens: 41 } },
+      // Real APIs answer with the model's dated id: the call's model is the one the server named.
+      {
+        text: 'Now the note.',
+        toolCalls: [agent.write(path.join(cwd, 'e2e-write.txt'), SESSION.note)],
+        usage: { input_tokens: 1322, output_tokens: 33 },
+        model: 'mock-model-2026-11-26',
+      },
+      { text: SESSION.final, usage: { input_tokens: 1433, output_tokens: 17 } },
+    ],
 };
 
 export interface Gated {
@@ -346,23 +431,41 @@ const GATE = 'IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"';
 
 export function spawnGated(l: AgentLaunch, timeoutMs: number): Gated {
   const [file, ...args] = l.cmd;
-  const child = spawn('/bin/sh', ['-c', GATE, file!, ...args], { cwd: l.cwd, env: l.env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn('/bin/sh', ['-c', GATE, file!, ...args], {
+    cwd: l.cwd,
+    env: l.env,
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const gate = child.stdio[3] as Writable;
-  gate.on('error', () => { /* died before release */ });
+  gate.on('error', () => {
+    /* died before release */
+  });
   let timer: NodeJS.Timeout | undefined;
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      if (signal === 'SIGKILL' && timedOut) reject(new Error(`${path.basename(file!)} still running after ${timeoutMs} ms (killed); stderr: ${err.slice(-1500)}`));
+      if (signal === 'SIGKILL' && timedOut)
+        reject(
+          new Error(
+            `${path.basename(file!)} still running after ${timeoutMs} ms (killed); stderr: ${err.slice(-1500)}`,
+          ),
+        );
       else resolve(code ?? 128 + 9);
     });
   });
-  exited.catch(() => { /* the caller awaits it */ });
+  exited.catch(() => {
+    /* the caller awaits it */
+  });
   let timedOut = false;
   return {
     pid: child.pid!,
@@ -375,13 +478,25 @@ export function spawnGated(l: AgentLaunch, timeoutMs: number): Gated {
       timer = setTimeout(() => {
         timedOut = true;
         // The whole group: agents leave shells and tool processes behind when killed alone.
-        try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }, timeoutMs);
     },
   };
 }
 
-export const ALL_AGENTS = (): Agent[] => [sdkAgent('anthropic'), sdkAgent('openai'), pyAgent(false), pyAgent(true), claudeCode(), geminiCli(), geminiCli({ relaunch: true })];
+export const ALL_AGENTS = (): Agent[] => [
+  sdkAgent('anthropic'),
+  sdkAgent('openai'),
+  pyAgent(false),
+  pyAgent(true),
+  claudeCode(),
+  geminiCli(),
+  geminiCli({ relaunch: true }),
+];
 
 // ---------------------------------------------------------------- a traced session
 
@@ -444,7 +559,11 @@ async function prepareSession(agent: Agent, kind: string, turns: (cwd: string) =
  * tree, against a mock scripted with `turns(cwd)`; then pipe the capture through as-http and
  * as-merge. Bounded: the agent is killed after `timeoutMs`.
  */
-export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number }): Promise<TracedSession> {
+export async function traceAgent(
+  agent: Agent,
+  turns: (cwd: string) => Reply[],
+  o: { prompt: string; timeoutMs: number },
+): Promise<TracedSession> {
   const { startCapture } = await import('../sslsniff-helpers.js');
   const { startTool } = await import('../proc-harness.js');
   const { runTool } = await import('./run.js');
@@ -464,7 +583,9 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
     }
     const g = spawnGated(l, o.timeoutMs);
     let sniff: Awaited<ReturnType<typeof startCapture>> | undefined;
-    const proc = startTool('as-proc', ['-p', String(g.pid), '--interval', '0', '--no-snapshot'], { timeoutMs: o.timeoutMs + 30000 });
+    const proc = startTool('as-proc', ['-p', String(g.pid), '--interval', '0', '--no-snapshot'], {
+      timeoutMs: o.timeoutMs + 30000,
+    });
     try {
       // A pid filter when the agent's TLS is in the pid we start; else everything using its
       // (private) TLS file, kept below only for the agent's tree (as-proc's exec/fork events).
@@ -497,9 +618,21 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
     const merged = await runTool('as-merge', ['-q'], { stdin: http.stdout, timeoutMs: 30000 });
     if (merged.code !== 0) throw new Error(`as-merge exit ${merged.code}: ${merged.stderr}`);
     return {
-      agent, pid: g.pid, exitCode, stdout: g.stdout(), stderr: g.stderr(), cwd, served, requests: mock.requests,
-      ssl, sslStderr: cap.stderr, proc: pr.events as unknown as Array<Record<string, any>>, procInvalid: pr.invalid,
-      merged: merged.events, ms: { agent: agentMs, total: Date.now() - t0 }, dir,
+      agent,
+      pid: g.pid,
+      exitCode,
+      stdout: g.stdout(),
+      stderr: g.stderr(),
+      cwd,
+      served,
+      requests: mock.requests,
+      ssl,
+      sslStderr: cap.stderr,
+      proc: pr.events as unknown as Array<Record<string, any>>,
+      procInvalid: pr.invalid,
+      merged: merged.events,
+      ms: { agent: agentMs, total: Date.now() - t0 },
+      dir,
     };
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -514,26 +647,53 @@ export async function traceAgent(agent: Agent, turns: (cwd: string) => Reply[], 
  * pipeline): the capture file is split back into what traceAgent returns. The agent's pid
  * is the first exec of its command in the capture.
  */
-export async function execAgent(agent: Agent, turns: (cwd: string) => Reply[], o: { prompt: string; timeoutMs: number; extraArgs?: string[] }): Promise<TracedSession> {
+export async function execAgent(
+  agent: Agent,
+  turns: (cwd: string) => Reply[],
+  o: { prompt: string; timeoutMs: number; extraArgs?: string[] },
+): Promise<TracedSession> {
   const { toolPath, parseNdjson } = await import('./run.js');
   const t0 = Date.now();
   const { dir, cwd, served, mock, l } = await prepareSession(agent, 'exec', turns, o.prompt);
   try {
     const out = path.join(dir, 'capture.ndjson');
-    const child = spawn(process.execPath, [toolPath('agentsight'), 'exec', '--no-server', '-o', out, ...(o.extraArgs ?? []), '--', ...l.cmd], {
-      cwd: l.cwd, env: l.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [toolPath('agentsight'), 'exec', '--no-server', '-o', out, ...(o.extraArgs ?? []), '--', ...l.cmd],
+      {
+        cwd: l.cwd,
+        env: l.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); } }, o.timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, o.timeoutMs);
     const exitCode = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (code) => {
         clearTimeout(timer);
-        if (timedOut) reject(new Error(`agentsight exec ${agent.name} still running after ${o.timeoutMs} ms (killed); stderr: ${stderr.slice(-1500)}`));
+        if (timedOut)
+          reject(
+            new Error(
+              `agentsight exec ${agent.name} still running after ${o.timeoutMs} ms (killed); stderr: ${stderr.slice(-1500)}`,
+            ),
+          );
         else resolve(code ?? 137);
       });
     });
@@ -543,11 +703,25 @@ export async function execAgent(agent: Agent, turns: (cwd: string) => Reply[], o
     const procInvalid = events.map((e) => validateEvent(e)).filter((x): x is string => !!x);
     const proc = events.filter((e) => e.src === 'proc');
     const want = JSON.stringify(l.cmd.slice(1));
-    const first = proc.filter((e) => e.type === 'exec' && JSON.stringify(e.argv.slice(1)) === want).sort((a, b) => a.ts - b.ts)[0];
+    const first = proc
+      .filter((e) => e.type === 'exec' && JSON.stringify(e.argv.slice(1)) === want)
+      .sort((a, b) => a.ts - b.ts)[0];
     return {
-      agent, pid: first?.pid ?? -1, exitCode, stdout, stderr, cwd, served, requests: mock.requests,
-      ssl: events.filter((e) => e.src === 'ssl'), sslStderr: stderr, proc, procInvalid,
-      merged: events.filter((e) => e.src === 'llm' || e.src === 'mcp'), ms: { agent: ms, total: ms }, dir,
+      agent,
+      pid: first?.pid ?? -1,
+      exitCode,
+      stdout,
+      stderr,
+      cwd,
+      served,
+      requests: mock.requests,
+      ssl: events.filter((e) => e.src === 'ssl'),
+      sslStderr: stderr,
+      proc,
+      procInvalid,
+      merged: events.filter((e) => e.src === 'llm' || e.src === 'mcp'),
+      ms: { agent: ms, total: ms },
+      dir,
     };
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // Helpers for tests that spawn the built tools (dist/tools/*.js) as a user would.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AgentEvent } from '@agentsight/events';
 
 /** Repository root (this file is compiled to dist/test/lib/run.js). */
@@ -16,7 +16,7 @@ export function corpusBody(http: Buffer): Buffer {
   const body = http.subarray(i + 4);
   if (!/transfer-encoding: chunked/i.test(http.subarray(0, i).toString())) return body;
   const parts: Buffer[] = [];
-  for (let p = 0; ;) {
+  for (let p = 0; ; ) {
     const e = body.indexOf('\r\n', p);
     const n = parseInt(body.subarray(p, e).toString(), 16);
     if (!n) break;
@@ -40,7 +40,11 @@ export interface RunResult {
 }
 
 export function parseNdjson(buf: Buffer | string): Array<Record<string, any>> {
-  return buf.toString().split('\n').filter((l) => l.length).map((l) => JSON.parse(l));
+  return buf
+    .toString()
+    .split('\n')
+    .filter((l) => l.length)
+    .map((l) => JSON.parse(l));
 }
 
 /** Run a built tool to completion, feeding `stdin`; rejects after `timeoutMs`. */
@@ -62,20 +66,35 @@ export function runCommand(
     const out: Buffer[] = [];
     let err = '';
     child.stdout!.on('data', (d: Buffer) => out.push(d));
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(args[0] ?? cmd)} timed out after ${opts.timeoutMs ?? 60000} ms; stderr: ${err.slice(-2000)}`));
+      reject(
+        new Error(
+          `${path.basename(args[0] ?? cmd)} timed out after ${opts.timeoutMs ?? 60000} ms; stderr: ${err.slice(-2000)}`,
+        ),
+      );
     }, opts.timeoutMs ?? 60000);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const stdout = Buffer.concat(out);
       let events: Array<Record<string, any>> = [];
-      try { events = parseNdjson(stdout); } catch { /* not NDJSON: callers look at stdout */ }
+      try {
+        events = parseNdjson(stdout);
+      } catch {
+        /* not NDJSON: callers look at stdout */
+      }
       resolve({ code, signal, stdout, stderr: err, events });
     });
-    child.stdin!.on('error', () => { /* tool may exit before reading all input */ });
+    child.stdin!.on('error', () => {
+      /* tool may exit before reading all input */
+    });
     if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     else child.stdin!.end();
   });
@@ -93,16 +112,31 @@ export function waitForOutput(stream: NodeJS.ReadableStream, re: RegExp, timeout
     const onData = (d: Buffer) => {
       acc += d.toString();
       const m = acc.match(re);
-      if (m) { cleanup(); resolve(m[0]); }
+      if (m) {
+        cleanup();
+        resolve(m[0]);
+      }
     };
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${re}; got: ${acc.slice(-1000)}`)); }, timeoutMs);
-    const cleanup = () => { clearTimeout(timer); stream.off('data', onData); };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${re}; got: ${acc.slice(-1000)}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+    };
     stream.on('data', onData);
   });
 }
 
 /** `as-http FILE | as-merge --correlate`, the standalone tools as a user would pipe them. */
-export async function correlateCapture(file: string): Promise<{ events: AgentEvent[]; stderr: string; code: number | null }> {
-  const r = await runCommand('/bin/sh', ['-c', '"$0" "$1" "$2" | "$0" "$3" --correlate', process.execPath, toolPath('as-http'), file, toolPath('as-merge')], { timeoutMs: 60_000 });
+export async function correlateCapture(
+  file: string,
+): Promise<{ events: AgentEvent[]; stderr: string; code: number | null }> {
+  const r = await runCommand(
+    '/bin/sh',
+    ['-c', '"$0" "$1" "$2" | "$0" "$3" --correlate', process.execPath, toolPath('as-http'), file, toolPath('as-merge')],
+    { timeoutMs: 60_000 },
+  );
   return { events: parseNdjson(r.stdout) as unknown as AgentEvent[], stderr: r.stderr, code: r.code };
 }

@@ -15,15 +15,23 @@ const transport = new StdioClientTransport({ command: process.execPath, args: [s
 const sent: JSONRPCMessage[] = [];
 const received: JSONRPCMessage[] = [];
 const send = transport.send.bind(transport);
-transport.send = async (m: JSONRPCMessage) => { sent.push(m); return send(m); };
+transport.send = async (m: JSONRPCMessage) => {
+  sent.push(m);
+  return send(m);
+};
 // The client installs its handler (chaining any handler already there) before start():
 // hand it the plain slot, and record each message on the way to whatever it installed.
 let raw: ((m: JSONRPCMessage, extra?: unknown) => void) | undefined;
-const recording = (m: JSONRPCMessage, extra?: unknown) => { received.push(m); raw?.(m, extra); };
+const recording = (m: JSONRPCMessage, extra?: unknown) => {
+  received.push(m);
+  raw?.(m, extra);
+};
 Object.defineProperty(transport, 'onmessage', {
   configurable: true,
   get: () => (raw ? recording : undefined),
-  set: (fn: typeof raw) => { raw = fn; },
+  set: (fn: typeof raw) => {
+    raw = fn;
+  },
 });
 
 // The exact bytes the client read from the server's stdout: the SDK re-creates each parsed
@@ -32,7 +40,10 @@ const rawIn: Buffer[] = [];
 const readBuffer = (transport as unknown as { _readBuffer?: { append(chunk: Buffer): void } })._readBuffer;
 if (readBuffer) {
   const append = readBuffer.append.bind(readBuffer);
-  readBuffer.append = (chunk: Buffer) => { rawIn.push(Buffer.from(chunk)); append(chunk); };
+  readBuffer.append = (chunk: Buffer) => {
+    rawIn.push(Buffer.from(chunk));
+    append(chunk);
+  };
 }
 
 const client = new Client({ name: 'agentsight-test-client', version: '1.0.0' });
@@ -42,4 +53,15 @@ const sum = await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } });
 const blob = await client.callTool({ name: 'blob', arguments: { n: blobSize } });
 const serverPid = transport.pid;
 await client.close();
-fs.writeFileSync(out, JSON.stringify({ serverPid, sent, received, rawIn: readBuffer ? Buffer.concat(rawIn).toString('base64') : null, tools: tools.tools.map((t) => t.name), sum, blobLength: ((blob.content as Array<{ text: string }>)[0]!.text).length }));
+fs.writeFileSync(
+  out,
+  JSON.stringify({
+    serverPid,
+    sent,
+    received,
+    rawIn: readBuffer ? Buffer.concat(rawIn).toString('base64') : null,
+    tools: tools.tools.map((t) => t.name),
+    sum,
+    blobLength: (blob.content as Array<{ text: string }>)[0]!.text.length,
+  }),
+);

@@ -11,7 +11,11 @@ server.setRequestHandler(ListToolsRequestSchema, async () => ({
     {
       name: 'add',
       description: 'Add two numbers',
-      inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
+      inputSchema: {
+        type: 'object',
+        properties: { a: { type: 'number' }, b: { type: 'number' } },
+        required: ['a', 'b'],
+      },
     },
     {
       name: 'blob',

@@ -1,6 +1,6 @@
 import koffi from 'koffi';
-import { BTF_KIND_DATASEC, libbpf, type Ptr } from './libbpf.js';
 import { BpfError } from './errors.js';
+import { BTF_KIND_DATASEC, libbpf, type Ptr } from './libbpf.js';
 
 // What an object's BTF tells about its globals: where each `const volatile` lives in
 // `.rodata`, so read-only config is set by name without a generated skeleton.
@@ -37,10 +37,18 @@ export function datasecVars(btf: bigint, section: string): Map<string, BtfVar> {
 }
 
 /** Write `values` into the section image `mem` at the places `vars` gives. */
-export function writeVars(mem: Buffer, vars: Map<string, BtfVar>, values: Record<string, RodataValue>, owner: string): void {
+export function writeVars(
+  mem: Buffer,
+  vars: Map<string, BtfVar>,
+  values: Record<string, RodataValue>,
+  owner: string,
+): void {
   for (const [name, value] of Object.entries(values)) {
     const v = vars.get(name);
-    if (!v) throw new BpfError(`${owner}: no read-only global named ${name} (have: ${[...vars.keys()].join(', ') || 'none'})`);
+    if (!v)
+      throw new BpfError(
+        `${owner}: no read-only global named ${name} (have: ${[...vars.keys()].join(', ') || 'none'})`,
+      );
     const { offset, size: sz } = v;
     if (typeof value === 'string') {
       const b = Buffer.from(value, 'utf8');
@@ -51,11 +59,20 @@ export function writeVars(mem: Buffer, vars: Map<string, BtfVar>, values: Record
     }
     const n = typeof value === 'boolean' ? (value ? 1n : 0n) : BigInt(value);
     switch (sz) {
-      case 1: mem.writeUInt8(Number(BigInt.asUintN(8, n)), offset); break;
-      case 2: mem.writeUInt16LE(Number(BigInt.asUintN(16, n)), offset); break;
-      case 4: mem.writeUInt32LE(Number(BigInt.asUintN(32, n)), offset); break;
-      case 8: mem.writeBigUInt64LE(BigInt.asUintN(64, n), offset); break;
-      default: throw new BpfError(`${name}: cannot set a ${sz}-byte global from a number`);
+      case 1:
+        mem.writeUInt8(Number(BigInt.asUintN(8, n)), offset);
+        break;
+      case 2:
+        mem.writeUInt16LE(Number(BigInt.asUintN(16, n)), offset);
+        break;
+      case 4:
+        mem.writeUInt32LE(Number(BigInt.asUintN(32, n)), offset);
+        break;
+      case 8:
+        mem.writeBigUInt64LE(BigInt.asUintN(64, n), offset);
+        break;
+      default:
+        throw new BpfError(`${name}: cannot set a ${sz}-byte global from a number`);
     }
   }
 }

@@ -7,7 +7,11 @@ import { explain, takeLog } from './log.js';
  * the tool with exit 77 on it, so the loader needs no exit codes of its own.
  */
 export class BpfError extends Error {
-  constructor(message: string, readonly errno: number = 0, readonly log: string[] = []) {
+  constructor(
+    message: string,
+    readonly errno: number = 0,
+    readonly log: string[] = [],
+  ) {
     super(message);
     this.name = 'BpfError';
   }

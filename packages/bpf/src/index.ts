@@ -5,11 +5,12 @@
  * name), read and write maps, and consume ring buffers on Node's own event loop.
  * Everything attached is detached on close and at process exit. Errors are one line.
  */
-export { BpfObject, type OpenOptions } from './object.js';
-export { BpfMap, possibleCpus } from './map.js';
-export { Link, uprobeMultiSupported, type UprobeTarget, type UprobeMultiTarget } from './link.js';
-export { type RodataValue } from './btf.js';
+
+export type { RodataValue } from './btf.js';
 export { BpfError } from './errors.js';
-export { RingReader, type RingOptions } from './ringbuf.js';
-export { checkPrivileges, ensureTracefs, raiseMemlock, effectiveCaps, type PrivilegeNeeds } from './system.js';
+export { Link, type UprobeMultiTarget, type UprobeTarget, uprobeMultiSupported } from './link.js';
 export { takeLog } from './log.js';
+export { BpfMap, possibleCpus } from './map.js';
+export { BpfObject, type OpenOptions } from './object.js';
+export { type RingOptions, RingReader } from './ringbuf.js';
+export { checkPrivileges, effectiveCaps, ensureTracefs, type PrivilegeNeeds, raiseMemlock } from './system.js';

@@ -117,7 +117,9 @@ export function libbpf(): Libbpf {
     prog_section: f('const char *bpf_program__section_name(void *prog)'),
     prog_set_autoload: f('int bpf_program__set_autoload(void *prog, bool autoload)'),
     prog_attach: f('void *bpf_program__attach(void *prog)'),
-    prog_attach_uprobe_opts: f('void *bpf_program__attach_uprobe_opts(void *prog, int pid, const char *path, size_t offset, void *opts)'),
+    prog_attach_uprobe_opts: f(
+      'void *bpf_program__attach_uprobe_opts(void *prog, int pid, const char *path, size_t offset, void *opts)',
+    ),
     link_destroy: f('int bpf_link__destroy(void *link)'),
     map_name: f('const char *bpf_map__name(void *map)'),
     map_fd: f('int bpf_map__fd(void *map)'),
@@ -150,7 +152,9 @@ export function libbpf(): Libbpf {
     epoll_wait: c('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
     setrlimit: c('int setrlimit(int resource, void *rlim)'),
     getrlimit: c('int getrlimit(int resource, void *rlim)'),
-    mount: c('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
+    mount: c(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+    ),
     strerror: c('const char *strerror(int errnum)'),
   };
   return cached;
@@ -167,7 +171,10 @@ export function errno(): number {
  * Newer libbpf versions append fields; they read `sz` and treat the rest as zero, so the
  * 1.1 layout stays valid for them.
  */
-export function uprobeOpts(o: { cookie?: bigint; retprobe?: boolean; funcName?: string }): { buf: Buffer; keep: unknown[] } {
+export function uprobeOpts(o: { cookie?: bigint; retprobe?: boolean; funcName?: string }): {
+  buf: Buffer;
+  keep: unknown[];
+} {
   const buf = Buffer.alloc(40);
   buf.writeBigUInt64LE(40n, 0);
   buf.writeBigUInt64LE(0n, 8);

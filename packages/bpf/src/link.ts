@@ -1,7 +1,15 @@
-import koffi from 'koffi';
 import os from 'node:os';
-import { BPF_F_UPROBE_MULTI_RETURN, BPF_LINK_CREATE, BPF_TRACE_UPROBE_MULTI, NR_BPF_X86_64, errno, libbpf, type Ptr } from './libbpf.js';
+import koffi from 'koffi';
 import { fail } from './errors.js';
+import {
+  BPF_F_UPROBE_MULTI_RETURN,
+  BPF_LINK_CREATE,
+  BPF_TRACE_UPROBE_MULTI,
+  errno,
+  libbpf,
+  NR_BPF_X86_64,
+  type Ptr,
+} from './libbpf.js';
 
 // Attachments: what a program is attached to (uprobe targets) and the link that keeps it
 // attached until destroyed.
@@ -60,7 +68,9 @@ export function createUprobeMultiLink(progFd: number, t: UprobeMultiTarget, what
   attr.writeUInt32LE(n, 48);
   attr.writeUInt32LE(t.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0, 52);
   attr.writeUInt32LE(t.pid ?? 0, 56);
-  const fd = Number(libbpf().syscall(NR_BPF_X86_64, 'int', BPF_LINK_CREATE, 'void *', attr, 'unsigned int', attr.length));
+  const fd = Number(
+    libbpf().syscall(NR_BPF_X86_64, 'int', BPF_LINK_CREATE, 'void *', attr, 'unsigned int', attr.length),
+  );
   if (fd < 0) fail(what, errno());
   return fd;
 }
@@ -72,7 +82,11 @@ export class Link {
   #fd: number | null;
   #gone: (l: Link) => void;
   /** `gone` is told once the link is detached. */
-  constructor(handle: bigint | { fd: number }, readonly description: string, gone: (l: Link) => void) {
+  constructor(
+    handle: bigint | { fd: number },
+    readonly description: string,
+    gone: (l: Link) => void,
+  ) {
     this.#ptr = typeof handle === 'bigint' ? handle : null;
     this.#fd = typeof handle === 'bigint' ? null : handle.fd;
     this.#gone = gone;

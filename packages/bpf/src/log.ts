@@ -2,7 +2,7 @@
 // printf-style callback. We capture them so that a failure becomes one line naming the
 // cause, instead of libbpf's default dump to stderr.
 import koffi from 'koffi';
-import { libbpf, LIBBPF_DEBUG, LIBBPF_WARN } from './libbpf.js';
+import { LIBBPF_DEBUG, LIBBPF_WARN, libbpf } from './libbpf.js';
 
 const MAX_LINES = 400;
 let lines: Array<{ level: number; text: string }> = [];
@@ -52,7 +52,9 @@ export function explain(log: string[]): string | undefined {
   if (idx >= 0) {
     let end = log.findIndex((l, i) => i > idx && /-- END PROG LOAD LOG --/.test(l));
     if (end < 0) end = log.length;
-    const body = log.slice(idx + 1, end).filter((l) => !/^processed \d+ insns|^verification time|^stack depth|^\d+: |^;|^arg#|^\s*$/.test(l));
+    const body = log
+      .slice(idx + 1, end)
+      .filter((l) => !/^processed \d+ insns|^verification time|^stack depth|^\d+: |^;|^arg#|^\s*$/.test(l));
     const reason = body.pop();
     const prog = log[idx]!.match(/prog '([^']+)'/)?.[1];
     if (reason) return `verifier rejected${prog ? ` program ${prog}` : ''}: ${strip(reason)}`;

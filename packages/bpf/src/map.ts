@@ -1,12 +1,15 @@
-import { libbpf } from './libbpf.js';
 import { BpfError, fail } from './errors.js';
+import { libbpf } from './libbpf.js';
 
 /** A BPF map of a loaded object, accessed through its fd. */
 export class BpfMap {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
-  constructor(readonly name: string, private readonly ptr: bigint) {
+  constructor(
+    readonly name: string,
+    private readonly ptr: bigint,
+  ) {
     const lb = libbpf();
     this.keySize = lb.map_key_size(ptr) as number;
     this.valueSize = lb.map_value_size(ptr) as number;
@@ -18,11 +21,13 @@ export class BpfMap {
     return fd;
   }
   #key(key: Buffer): Buffer {
-    if (key.length !== this.keySize) throw new BpfError(`map ${this.name}: key is ${key.length} bytes, want ${this.keySize}`);
+    if (key.length !== this.keySize)
+      throw new BpfError(`map ${this.name}: key is ${key.length} bytes, want ${this.keySize}`);
     return key;
   }
   update(key: Buffer, val: Buffer, flags = 0): void {
-    if (val.length !== this.valueSize) throw new BpfError(`map ${this.name}: value is ${val.length} bytes, want ${this.valueSize}`);
+    if (val.length !== this.valueSize)
+      throw new BpfError(`map ${this.name}: value is ${val.length} bytes, want ${this.valueSize}`);
     const r = libbpf().map_update_elem(this.fd, this.#key(key), val, flags) as number;
     if (r < 0) fail(`map ${this.name}: update`, r);
   }
@@ -81,7 +86,12 @@ export function checkSameMap(m: bigint, fd: number, name: string, owner: string)
   const r0 = lb.obj_get_info_by_fd(fd, info, [info.length]) as number;
   if (r0 < 0) fail(`map ${name}: fd ${fd} is not a BPF map`, r0);
   const theirs = [info.readUInt32LE(0), info.readUInt32LE(8), info.readUInt32LE(12), info.readUInt32LE(16)];
-  const ours = [lb.map_type(m) as number, lb.map_key_size(m) as number, lb.map_value_size(m) as number, lb.map_max_entries(m) as number];
+  const ours = [
+    lb.map_type(m) as number,
+    lb.map_key_size(m) as number,
+    lb.map_value_size(m) as number,
+    lb.map_max_entries(m) as number,
+  ];
   if (theirs.some((v, i) => v !== ours[i])) {
     const show = (a: number[]) => `type ${a[0]}, key ${a[1]}, value ${a[2]}, ${a[3]} entries`;
     throw new BpfError(`map ${name}: cannot reuse fd ${fd}: it is ${show(theirs)}; ${owner} wants ${show(ours)}`);

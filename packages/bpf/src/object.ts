@@ -1,11 +1,11 @@
 import koffi from 'koffi';
-import { BPF_TRACE_UPROBE_MULTI, errno, libbpf, uprobeOpts, type Ptr } from './libbpf.js';
-import { installLogger, takeLog } from './log.js';
-import { RingReader, type RingOptions } from './ringbuf.js';
+import { datasecVars, type RodataValue, writeVars } from './btf.js';
 import { BpfError, fail } from './errors.js';
+import { BPF_TRACE_UPROBE_MULTI, errno, libbpf, type Ptr, uprobeOpts } from './libbpf.js';
+import { createUprobeMultiLink, Link, type UprobeMultiTarget, type UprobeTarget } from './link.js';
+import { installLogger, takeLog } from './log.js';
 import { BpfMap, checkSameMap } from './map.js';
-import { Link, createUprobeMultiLink, type UprobeMultiTarget, type UprobeTarget } from './link.js';
-import { datasecVars, writeVars, type RodataValue } from './btf.js';
+import { type RingOptions, RingReader } from './ringbuf.js';
 
 // The object and its life cycle; maps (map.ts), links (link.ts) and BTF (btf.ts) are
 // each their own file.
@@ -37,7 +37,9 @@ export class BpfObject {
       exitHook = true;
       // Links are fds and die with the process anyway; closing explicitly detaches uprobes
       // before our output is flushed, and keeps the kernel's work bounded by our lifetime.
-      process.on('exit', () => { for (const o of [...live]) o.close(); });
+      process.on('exit', () => {
+        for (const o of [...live]) o.close();
+      });
     }
   }
 
@@ -157,7 +159,11 @@ export class BpfObject {
   attachUprobe(prog: string, t: UprobeTarget): Link {
     if (!this.#loaded) throw new BpfError('load the object before attaching');
     const p = this.#prog(prog);
-    const { buf, keep } = uprobeOpts({ cookie: t.cookie === undefined ? 0n : BigInt(t.cookie), retprobe: t.retprobe, funcName: t.func });
+    const { buf, keep } = uprobeOpts({
+      cookie: t.cookie === undefined ? 0n : BigInt(t.cookie),
+      retprobe: t.retprobe,
+      funcName: t.func,
+    });
     takeLog();
     const ptr = libbpf().prog_attach_uprobe_opts(p, t.pid ?? -1, t.path, t.offset ?? 0, buf) as Ptr;
     void keep;

@@ -16,8 +16,8 @@
 // and the rest is taken on the next turn of the loop: output and timers keep running under
 // a flood, and memory stays bounded by the batch.
 import koffi from 'koffi';
-import { libbpf } from './libbpf.js';
 import { BpfError } from './errors.js';
+import { libbpf } from './libbpf.js';
 
 export interface RingOptions {
   /** Bytes handed to onRecord per turn of the event loop before yielding (default 8 MiB). */
@@ -86,7 +86,13 @@ export class RingReader {
   /** Looks at the ring on the busy-poll timer. */
   polls = 0;
 
-  constructor(mapFd: number, size: number, private readonly onRecord: (rec: Buffer) => void, private readonly opts: RingOptions, private readonly onClose: () => void) {
+  constructor(
+    mapFd: number,
+    size: number,
+    private readonly onRecord: (rec: Buffer) => void,
+    private readonly opts: RingOptions,
+    private readonly onClose: () => void,
+  ) {
     const lb = libbpf();
     this.#batch = opts.batchBytes ?? 8 << 20;
     this.#pollMs = opts.pollMs ?? 200;
@@ -101,9 +107,15 @@ export class RingReader {
       throw new BpfError(`${what}: ${String(lb.strerror(e))}`, e);
     };
     this.#consMap = BigInt(lb.mmap(null, this.#pageSize, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd, 0));
-    if (this.#consMap === MAP_FAILED) { this.#consMap = 0n; fail('mmap ring buffer consumer page'); }
+    if (this.#consMap === MAP_FAILED) {
+      this.#consMap = 0n;
+      fail('mmap ring buffer consumer page');
+    }
     this.#dataMap = BigInt(lb.mmap(null, this.#pageSize + 2 * size, PROT_READ, MAP_SHARED, mapFd, this.#pageSize));
-    if (this.#dataMap === MAP_FAILED) { this.#dataMap = 0n; fail('mmap ring buffer data'); }
+    if (this.#dataMap === MAP_FAILED) {
+      this.#dataMap = 0n;
+      fail('mmap ring buffer data');
+    }
     this.#consPos = new BigUint64Array(koffi.view(this.#consMap, this.#pageSize), 0, 1);
     const all = koffi.view(this.#dataMap, this.#pageSize + 2 * size);
     this.#prodPos = new BigUint64Array(all, 0, 1);
@@ -171,16 +183,29 @@ export class RingReader {
             this.#publish(cons);
             this.records += records + 1;
             this.bytes += bytes + n;
-            (this.opts.onError ?? ((err) => { setImmediate(() => { throw err; }); }))(e);
+            (
+              this.opts.onError ??
+              ((err) => {
+                setImmediate(() => {
+                  throw err;
+                });
+              })
+            )(e);
             return 1;
           }
           records++;
           bytes += n;
           budget -= n + HDR;
           // pause() from inside onRecord (a full output) ends the batch here.
-          if (budget <= 0 || this.#paused) { cut = true; break outer; }
+          if (budget <= 0 || this.#paused) {
+            cut = true;
+            break outer;
+          }
         }
-        if (cons - published >= PUBLISH_BYTES) { this.#publish(cons); published = cons; }
+        if (cons - published >= PUBLISH_BYTES) {
+          this.#publish(cons);
+          published = cons;
+        }
       }
       prod = Number(Atomics.load(prodPos, 0));
     }
@@ -188,7 +213,10 @@ export class RingReader {
     this.#publish(cons);
     this.records += records;
     this.bytes += bytes;
-    if (cut) { this.yields++; return 1; }
+    if (cut) {
+      this.yields++;
+      return 1;
+    }
     return records ? 0 : -1;
   }
 
@@ -199,7 +227,9 @@ export class RingReader {
   /** Take everything in the ring now, synchronously (at shutdown, after detaching). */
   drain(): void {
     this.#paused = false;
-    while (!this.#closed && this.#consume(this.#batch) === 1) { /* keep going */ }
+    while (!this.#closed && this.#consume(this.#batch) === 1) {
+      /* keep going */
+    }
   }
 
   /** After a batch: go on at once, look again shortly, or wait for the kernel. */
@@ -235,8 +265,19 @@ export class RingReader {
       this.#waiting = false;
       this.waitMs += performance.now() - t0;
       if (n === 0) this.timeouts++;
-      if (this.#closed) { this.#free(); return; }
-      if (err) { (this.opts.onError ?? ((e) => { throw e; }))(err); return; }
+      if (this.#closed) {
+        this.#free();
+        return;
+      }
+      if (err) {
+        (
+          this.opts.onError ??
+          ((e) => {
+            throw e;
+          })
+        )(err);
+        return;
+      }
       if (this.#paused) return;
       // On a timeout (n == 0) look anyway: cheap when empty.
       this.#next(this.#consume(this.#batch));

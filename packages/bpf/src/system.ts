@@ -2,8 +2,8 @@
 // a BpfError, one line naming what is missing (a tool exits 77 on it).
 import fs from 'node:fs';
 import koffi from 'koffi';
-import { libbpf } from './libbpf.js';
 import { BpfError } from './errors.js';
+import { libbpf } from './libbpf.js';
 
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;

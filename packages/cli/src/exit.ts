@@ -11,7 +11,10 @@ export const EXIT = {
 
 /** An error that carries the exit code the tool should end with. */
 export class ToolError extends Error {
-  constructor(message: string, readonly code: number = EXIT.FAILURE) {
+  constructor(
+    message: string,
+    readonly code: number = EXIT.FAILURE,
+  ) {
     super(message);
   }
 }

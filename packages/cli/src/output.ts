@@ -40,7 +40,11 @@ export class CaptureFile extends Writable {
   #rotate(): void {
     fs.closeSync(this.#fd);
     for (let i = this.#keep - 1; i >= 1; i--) {
-      try { fs.renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`); } catch { /* gap in the series */ }
+      try {
+        fs.renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`);
+      } catch {
+        /* gap in the series */
+      }
     }
     fs.renameSync(this.path, `${this.path}.1`);
     this.#fd = CaptureFile.#open(this.path);

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { type AgentEvent, EventWriter, nowUs, readEvents, type Stage } from '@agentsight/events';
+import { Chalk } from 'chalk';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { Chalk } from 'chalk';
-import { EventWriter, readEvents, type AgentEvent, type Stage, nowUs } from '@agentsight/events';
 import { EXIT, ToolError } from './exit.js';
 import { openOutput } from './output.js';
 
@@ -72,7 +72,14 @@ export interface ToolContext {
 }
 
 function colorFor(stream: NodeJS.WriteStream): InstanceType<typeof Chalk> {
-  const level = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '' ? 0 : stream.isTTY ? (stream.hasColors?.(256) ? 2 : 1) : 0;
+  const level =
+    process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== ''
+      ? 0
+      : stream.isTTY
+        ? stream.hasColors?.(256)
+          ? 2
+          : 1
+        : 0;
   return new Chalk({ level: level as 0 | 1 | 2 });
 }
 
@@ -84,22 +91,40 @@ type MainResult = Promise<void | number>;
  * examples, --version, -o FILE (0600, append, --rotate-mb), --quiet, exit codes,
  * diagnostics on stderr, clean exit 0 on SIGINT/SIGTERM and on a closed pipe.
  */
-export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs, ctx: ToolContext) => MainResult): Promise<never> {
+export async function runTool<A>(
+  spec: ToolSpec<A>,
+  main: (args: A & CommonArgs, ctx: ToolContext) => MainResult,
+): Promise<never> {
   const color = colorFor(process.stderr);
   let y = yargs(hideBin(process.argv))
     .scriptName(spec.name)
     .usage(`${spec.name}: ${spec.summary}\n\nUsage: ${spec.usage ?? `${spec.name} [options]`}`)
-    .option('output', { alias: 'o', type: 'string', describe: 'Write events to FILE (mode 0600, appended) instead of stdout' })
-    .option('rotate-mb', { type: 'number', describe: 'With -o: rotate FILE when it reaches this many MiB (FILE.1 … FILE.5)' })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      describe: 'Write events to FILE (mode 0600, appended) instead of stdout',
+    })
+    .option('rotate-mb', {
+      type: 'number',
+      describe: 'With -o: rotate FILE when it reaches this many MiB (FILE.1 … FILE.5)',
+    })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No summary or progress on stderr' })
-    .option('strict', { type: 'boolean', default: false, hidden: !spec.readsEvents, describe: 'Stop at the first malformed input line (exit 1) instead of reporting it and going on' })
+    .option('strict', {
+      type: 'boolean',
+      default: false,
+      hidden: !spec.readsEvents,
+      describe: 'Stop at the first malformed input line (exit 1) instead of reporting it and going on',
+    })
     .version(VERSION)
     .alias('version', 'V')
     .help()
     .alias('help', 'h')
     .strictOptions()
     .wrap(Math.min(100, process.stderr.columns || 100))
-    .epilog(spec.epilog ?? `Exit status: 0 ok, 1 runtime failure, 2 usage, 77 missing privilege or kernel feature.\nSee ${spec.name}(1) and agentsight-events(7).`)
+    .epilog(
+      spec.epilog ??
+        `Exit status: 0 ok, 1 runtime failure, 2 usage, 77 missing privilege or kernel feature.\nSee ${spec.name}(1) and agentsight-events(7).`,
+    )
     .fail((msg, err, yy) => {
       if (err) throw err;
       process.stderr.write(`${spec.name}: ${msg}\nTry '${spec.name} --help'.\n`);
@@ -131,27 +156,40 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
   const stops: Array<() => void | Promise<void>> = [];
   let stopping = false;
   let resolveStopped!: (why: string) => void;
-  const stopped = new Promise<string>((r) => { resolveStopped = r; });
+  const stopped = new Promise<string>((r) => {
+    resolveStopped = r;
+  });
   const ctx: ToolContext = {
     name: spec.name,
     out,
     outputPath: outputPath === '-' ? undefined : outputPath,
     warn: (m) => process.stderr.write(`${spec.name}: ${color.yellow(m)}\n`),
-    info: (m) => { if (!args.quiet) process.stderr.write(`${spec.name}: ${m}\n`); },
-    onStop: (fn) => { stops.push(fn); },
+    info: (m) => {
+      if (!args.quiet) process.stderr.write(`${spec.name}: ${m}\n`);
+    },
+    onStop: (fn) => {
+      stops.push(fn);
+    },
     stopped,
-    get stopping() { return stopping; },
+    get stopping() {
+      return stopping;
+    },
     summary: [],
     position: '',
     color,
   };
 
   let stopsRun: Promise<void> | undefined;
-  const runStops = () => (stopsRun ??= (async () => {
-    for (const fn of stops.splice(0).reverse()) {
-      try { await fn(); } catch (e) { ctx.warn(`cleanup: ${(e as Error).message}`); }
-    }
-  })());
+  const runStops = () =>
+    (stopsRun ??= (async () => {
+      for (const fn of stops.splice(0).reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          ctx.warn(`cleanup: ${(e as Error).message}`);
+        }
+      }
+    })());
 
   const requestStop = (why: string) => {
     if (stopping) return;
@@ -161,11 +199,17 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
     // main should now wind down; if it does not, do not hang the user's terminal.
     setTimeout(() => finish(EXIT.OK), 5000).unref();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { if (!spec.onSignal?.(sig)) requestStop(sig); });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(sig, () => {
+      if (!spec.onSignal?.(sig)) requestStop(sig);
+    });
   outStream.on('error', (e: NodeJS.ErrnoException) => {
     // The reader went away (`| head`): not an error of ours.
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') requestStop('EPIPE');
-    else { ctx.warn(`output: ${e.message}`); finish(EXIT.FAILURE); }
+    else {
+      ctx.warn(`output: ${e.message}`);
+      finish(EXIT.FAILURE);
+    }
   });
 
   let finishing = false;
@@ -180,7 +224,11 @@ export async function runTool<A>(spec: ToolSpec<A>, main: (args: A & CommonArgs,
     if (outStream === process.stdout) {
       // Flush what is buffered; an EPIPE here is fine.
       if (process.stdout.writableLength === 0 || process.stdout.destroyed) exit();
-      else { process.stdout.once('drain', exit); process.stdout.once('error', exit); setTimeout(exit, 2000).unref(); }
+      else {
+        process.stdout.once('drain', exit);
+        process.stdout.once('error', exit);
+        setTimeout(exit, 2000).unref();
+      }
     } else {
       outStream.end(exit);
       outStream.once('error', exit);
@@ -221,12 +269,19 @@ export function openInput(name: string): Readable {
  * files named on the command line (or stdin), push them through `stage`, write what it
  * emits. Backpressure from the output pauses the input, so memory stays bounded.
  */
-export async function runFilter(args: CommonArgs, ctx: ToolContext, stage: Stage, opts: { tickMs?: number } = {}): Promise<void> {
+export async function runFilter(
+  args: CommonArgs,
+  ctx: ToolContext,
+  stage: Stage,
+  opts: { tickMs?: number } = {},
+): Promise<void> {
   const files = args._.length ? args._.map(String) : ['-'];
   const tick = setInterval(() => stage.tick?.(nowUs()), opts.tickMs ?? 1000);
   tick.unref();
   let current: Readable | undefined;
-  ctx.onStop(() => { current?.destroy(); });
+  ctx.onStop(() => {
+    current?.destroy();
+  });
   try {
     for (const name of files) {
       if (ctx.stopping) break;
@@ -238,22 +293,30 @@ export async function runFilter(args: CommonArgs, ctx: ToolContext, stage: Stage
       }
       current = input;
       const shown = name === '-' ? '<stdin>' : name;
-      const ended = readEvents(input, (ev: AgentEvent, lineNo: number) => {
-        ctx.position = `${shown}:${lineNo}`;
-        stage.write(ev);
-        if (ctx.out.closed) { input.destroy(); return; }
-        if (!input.isPaused() && ctx.out.full) {
-          input.pause();
-          void ctx.out.drained().then(() => input.resume());
-        }
-      }, { name: shown, strict: args.strict });
+      const ended = readEvents(
+        input,
+        (ev: AgentEvent, lineNo: number) => {
+          ctx.position = `${shown}:${lineNo}`;
+          stage.write(ev);
+          if (ctx.out.closed) {
+            input.destroy();
+            return;
+          }
+          if (!input.isPaused() && ctx.out.full) {
+            input.pause();
+            void ctx.out.drained().then(() => input.resume());
+          }
+        },
+        { name: shown, strict: args.strict },
+      );
       const stop = ctx.stopped.then(() => null);
       try {
         const r = await Promise.race([ended, stop]);
         if (r === null) break;
       } catch (e) {
         if ((e as { lineNo?: number }).lineNo !== undefined) throw new ToolError((e as Error).message);
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EACCES') throw new ToolError(`${name}: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EACCES')
+          throw new ToolError(`${name}: ${(e as Error).message}`);
         throw e;
       }
     }
@@ -265,7 +328,10 @@ export async function runFilter(args: CommonArgs, ctx: ToolContext, stage: Stage
 
 /** For tools whose issue is still open: --help and --version work; anything else exits 2. */
 export async function notBuilt(name: string, summary: string, issue: number): Promise<never> {
-  return runTool({ name, summary, usage: `${name} [options]`, epilog: `Not built yet: see issue #${issue}.` }, async () => {
-    throw new ToolError(`not built yet (issue #${issue}); see '${name} --help'`, EXIT.USAGE);
-  });
+  return runTool(
+    { name, summary, usage: `${name} [options]`, epilog: `Not built yet: see issue #${issue}.` },
+    async () => {
+      throw new ToolError(`not built yet (issue #${issue}); see '${name} --help'`, EXIT.USAGE);
+    },
+  );
 }

@@ -32,7 +32,10 @@ export function monoToWallUs(monoNs: bigint | number): number {
     offsetNs = measureOffsetNs();
     offsetUs = Number(offsetNs / 1000n);
     offsetRemNs = Number(offsetNs % 1000n);
-    if (offsetRemNs < 0) { offsetRemNs += 1000; offsetUs -= 1; }
+    if (offsetRemNs < 0) {
+      offsetRemNs += 1000;
+      offsetUs -= 1;
+    }
   }
   // Numbers (as the ring's records are read) without BigInt: called once per event.
   if (typeof monoNs === 'number') return Math.floor((monoNs + offsetRemNs) / 1000) + offsetUs;

@@ -1,9 +1,17 @@
-import t from 'tap';
-import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import t from 'tap';
 import {
-  encodePayload, decodePayload, validateEvent, readEvents, EventWriter, formatEvent,
-  monoToWallUs, nowUs, chain, type AgentEvent,
+  type AgentEvent,
+  chain,
+  decodePayload,
+  EventWriter,
+  encodePayload,
+  formatEvent,
+  monoToWallUs,
+  nowUs,
+  readEvents,
+  validateEvent,
 } from './index.js';
 
 // A seeded PRNG so failures reproduce.
@@ -44,16 +52,73 @@ t.test('payload round-trips bytes exactly', async (t) => {
 
 t.test('validator accepts good events and names the bad field', async (t) => {
   t.equal(validateEvent(ev()), null);
-  t.equal(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: 'aGk=', enc: 'base64', lib: 'openssl' }), null);
+  t.equal(
+    validateEvent({
+      v: 1,
+      ts: 1,
+      src: 'ssl',
+      type: 'data',
+      pid: 1,
+      tid: 1,
+      comm: 'x',
+      conn: 'c',
+      dir: 'read',
+      seq: 0,
+      len: 2,
+      data: 'aGk=',
+      enc: 'base64',
+      lib: 'openssl',
+    }),
+    null,
+  );
   t.match(validateEvent([1]), /not a JSON object \(array\)/);
   t.match(validateEvent(3), /not a JSON object \(number\)/);
   t.match(validateEvent(null), /not a JSON object \(null\)/);
   t.match(validateEvent({ ts: 1, src: 'x', type: 'y' }), /schema version/);
   t.match(validateEvent({ v: 1, ts: 1.5, src: 'x', type: 'y' }), /^ts:/);
   t.match(validateEvent({ v: 1, ts: 1, src: '', type: 'y' }), /^src:/);
-  t.match(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: 'aGk=', enc: 'hex', lib: 'openssl' }), /enc/);
-  t.match(validateEvent({ v: 1, ts: 1, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'x', conn: 'c', dir: 'read', seq: 0, len: 2, data: '%%', enc: 'base64', lib: 'openssl' }), /base64/);
-  t.match(validateEvent({ v: 1, ts: 1, src: 'proc', type: 'exec', pid: 1, ppid: 0, uid: 0, comm: 'sh', filename: '/bin/sh' }), /argv/);
+  t.match(
+    validateEvent({
+      v: 1,
+      ts: 1,
+      src: 'ssl',
+      type: 'data',
+      pid: 1,
+      tid: 1,
+      comm: 'x',
+      conn: 'c',
+      dir: 'read',
+      seq: 0,
+      len: 2,
+      data: 'aGk=',
+      enc: 'hex',
+      lib: 'openssl',
+    }),
+    /enc/,
+  );
+  t.match(
+    validateEvent({
+      v: 1,
+      ts: 1,
+      src: 'ssl',
+      type: 'data',
+      pid: 1,
+      tid: 1,
+      comm: 'x',
+      conn: 'c',
+      dir: 'read',
+      seq: 0,
+      len: 2,
+      data: '%%',
+      enc: 'base64',
+      lib: 'openssl',
+    }),
+    /base64/,
+  );
+  t.match(
+    validateEvent({ v: 1, ts: 1, src: 'proc', type: 'exec', pid: 1, ppid: 0, uid: 0, comm: 'sh', filename: '/bin/sh' }),
+    /argv/,
+  );
   t.match(validateEvent({ v: 1, ts: 1, src: 'x', type: 'y', pid: '12' }), /^pid/);
   // Unknown src/type: envelope only, so newer producers don't break older consumers.
   t.equal(validateEvent({ v: 1, ts: 1, src: 'future', type: 'thing', extra: [1] }), null);
@@ -63,15 +128,26 @@ function collect(input: string | Buffer, opts: Parameters<typeof readEvents>[2] 
   const s = new PassThrough();
   const got: Array<{ ev: AgentEvent; line: number }> = [];
   const errs: string[] = [];
-  const done = readEvents(s, (e, line) => got.push({ ev: e, line }), { name: 'cap.ndjson', onError: (m) => errs.push(m), ...opts });
+  const done = readEvents(s, (e, line) => got.push({ ev: e, line }), {
+    name: 'cap.ndjson',
+    onError: (m) => errs.push(m),
+    ...opts,
+  });
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input);
   if (!chunking) s.end(buf);
   else {
     let i = 0;
-    while (i < buf.length) { const n = Math.max(1, chunking()); s.write(buf.subarray(i, i + n)); i += n; }
+    while (i < buf.length) {
+      const n = Math.max(1, chunking());
+      s.write(buf.subarray(i, i + n));
+      i += n;
+    }
     s.end();
   }
-  return done.then((r) => ({ got, errs, r }), (e) => ({ got, errs, r: null, err: e as Error }));
+  return done.then(
+    (r) => ({ got, errs, r }),
+    (e) => ({ got, errs, r: null, err: e as Error }),
+  );
 }
 
 t.test('reader: malformed lines reported with line numbers, good lines pass unchanged', async (t) => {
@@ -83,23 +159,51 @@ t.test('reader: malformed lines reported with line numbers, good lines pass unch
     '[1,2,3]\n', // not an object
     formatEvent(ev({ big: tenMb })), // a 10 MB line that is fine
     `{"v":1,"ts":1,"src":"meta","type":"x","big":"${tenMb}\n`, // a 10 MB line cut short
-    Buffer.concat([Buffer.from('{"v":1,"ts":1,"src":"meta","type":"x","s":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n')]),
+    Buffer.concat([
+      Buffer.from('{"v":1,"ts":1,"src":"meta","type":"x","s":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}\n'),
+    ]),
     '\n', // blank lines are ignored
     formatEvent(good[1]!),
     '"just a string"\n',
     formatEvent(good[2]!).trimEnd(), // no final newline
   ];
   const input = Buffer.concat(lines.map((l) => (Buffer.isBuffer(l) ? l : Buffer.from(l))));
-  for (const [name, chunking] of [['one piece', undefined], ['random chunks', (() => { const r = prng(7); return () => Math.floor(r() * 70000); })()], ['1-byte-ish chunks', (() => { const r = prng(3); return () => 1 + Math.floor(r() * 3000); })()]] as const) {
+  for (const [name, chunking] of [
+    ['one piece', undefined],
+    [
+      'random chunks',
+      (() => {
+        const r = prng(7);
+        return () => Math.floor(r() * 70000);
+      })(),
+    ],
+    [
+      '1-byte-ish chunks',
+      (() => {
+        const r = prng(3);
+        return () => 1 + Math.floor(r() * 3000);
+      })(),
+    ],
+  ] as const) {
     const { got, errs, r } = await collect(input, {}, chunking as (() => number) | undefined);
-    t.same(errs, [
-      'cap.ndjson:2: invalid JSON: ' + errs[0]!.split('invalid JSON: ')[1],
-      'cap.ndjson:3: not a JSON object (array)',
-      'cap.ndjson:5: invalid JSON: ' + errs[2]!.split('invalid JSON: ')[1],
-      'cap.ndjson:6: invalid UTF-8',
-      'cap.ndjson:9: not a JSON object (string)',
-    ], `${name}: errors`);
-    t.same(got.map((g) => g.line), [1, 4, 8, 10], `${name}: good line numbers`);
+    t.same(
+      errs,
+      [
+        'cap.ndjson:2: invalid JSON: ' + errs[0]!.split('invalid JSON: ')[1],
+        'cap.ndjson:3: not a JSON object (array)',
+        'cap.ndjson:5: invalid JSON: ' + errs[2]!.split('invalid JSON: ')[1],
+        'cap.ndjson:6: invalid UTF-8',
+        'cap.ndjson:9: not a JSON object (string)',
+      ],
+      `${name}: errors`,
+    );
+    t.same(
+      got.map((g) => g.line),
+      [1, 4, 8, 10],
+      `${name}: good line numbers`,
+    );
     t.same(got[0]!.ev, good[0]);
     t.equal((got[1]!.ev as any).big.length, tenMb.length);
     t.same(got[2]!.ev, good[1]);
@@ -109,7 +213,7 @@ t.test('reader: malformed lines reported with line numbers, good lines pass unch
 });
 
 t.test('reader: strict mode stops at the first bad line', async (t) => {
-  const { got, err } = await collect(formatEvent(ev()) + 'nope\n' + formatEvent(ev()), { strict: true }) as any;
+  const { got, err } = (await collect(formatEvent(ev()) + 'nope\n' + formatEvent(ev()), { strict: true })) as any;
   t.equal(got.length, 1);
   t.match(err.message, /^cap\.ndjson:2: invalid JSON/);
   t.equal(err.lineNo, 2);
@@ -117,9 +221,22 @@ t.test('reader: strict mode stops at the first bad line', async (t) => {
 
 t.test('reader: over-long lines are skipped and reported, the rest goes on', async (t) => {
   const long = formatEvent(ev({ pad: 'y'.repeat(5000) }));
-  const { got, errs } = await collect(long + formatEvent(ev({ ok: 1 })) + long, { maxLineBytes: 1000 }, (() => { const r = prng(11); return () => 1 + Math.floor(r() * 1500); })());
-  t.same(errs, ['cap.ndjson:1: line longer than 1000 bytes, skipped', 'cap.ndjson:3: line longer than 1000 bytes, skipped']);
-  t.same(got.map((g) => g.line), [2]);
+  const { got, errs } = await collect(
+    long + formatEvent(ev({ ok: 1 })) + long,
+    { maxLineBytes: 1000 },
+    (() => {
+      const r = prng(11);
+      return () => 1 + Math.floor(r() * 1500);
+    })(),
+  );
+  t.same(errs, [
+    'cap.ndjson:1: line longer than 1000 bytes, skipped',
+    'cap.ndjson:3: line longer than 1000 bytes, skipped',
+  ]);
+  t.same(
+    got.map((g) => g.line),
+    [2],
+  );
 });
 
 t.test('writer: one whole line per event, full/drained reflect backpressure', async (t) => {
@@ -130,7 +247,9 @@ t.test('writer: one whole line per event, full/drained reflect backpressure', as
   t.equal(w.flush(), false, 'past the high-water mark');
   t.equal(w.full, true);
   let drained = false;
-  const p = w.drained().then(() => { drained = true; });
+  const p = w.drained().then(() => {
+    drained = true;
+  });
   const text = s.read().toString();
   await p;
   t.ok(drained);
@@ -165,7 +284,15 @@ t.test('writer: writePayload is write() of the event with its payload, for any b
   const s = new PassThrough({ highWaterMark: 1 << 26 });
   s.on('data', (d: Buffer) => chunks.push(d));
   const w = new EventWriter(s);
-  const head = (i: number) => ({ v: 1, ts: 1700000000000000 + i, src: 'ssl', type: 'data', pid: 7, comm: 'curl "x"', i });
+  const head = (i: number) => ({
+    v: 1,
+    ts: 1700000000000000 + i,
+    src: 'ssl',
+    type: 'data',
+    pid: 7,
+    comm: 'curl "x"',
+    i,
+  });
   const r = prng(5);
   const payloads = [
     Buffer.alloc(0),
@@ -189,7 +316,11 @@ t.test('writer: writePayload is write() of the event with its payload, for any b
   await new Promise((res) => setImmediate(res));
   const lines = Buffer.concat(chunks).toString('utf8').split('\n');
   t.equal(lines.pop(), '', 'ends with a newline');
-  t.same(lines.map((l) => JSON.parse(l)), want, 'the same events, in order');
+  t.same(
+    lines.map((l) => JSON.parse(l)),
+    want,
+    'the same events, in order',
+  );
   t.same(decodePayload(JSON.parse(lines[6]!)), payloads[3], '3 MiB of escapes round-trip byte-exact');
   t.equal(w.count, 12);
 });
@@ -202,10 +333,14 @@ t.test('clock: monotonic kernel time maps to wall-clock microseconds', async (t)
   const wall = monoToWallUs(mono);
   const after = Date.now() * 1000;
   t.ok(Number.isSafeInteger(wall));
-  t.ok(wall > before - 20_000 && wall < after + 20_000, `between the Date.now() before and after, give or take 20 ms (${wall - before} µs after the first)`);
+  t.ok(
+    wall > before - 20_000 && wall < after + 20_000,
+    `between the Date.now() before and after, give or take 20 ms (${wall - before} µs after the first)`,
+  );
   t.equal(monoToWallUs(mono + 1_000_000n) - wall, 1000, '1 ms later is 1000 µs later');
   // Numbers (the ring's records) and BigInts give the same µs, at every ns of a µs.
-  for (let k = 0n; k < 2000n; k += 37n) t.equal(monoToWallUs(Number(mono + k)), monoToWallUs(mono + k), `+${k} ns as a number`);
+  for (let k = 0n; k < 2000n; k += 37n)
+    t.equal(monoToWallUs(Number(mono + k)), monoToWallUs(mono + k), `+${k} ns as a number`);
   const b2 = Date.now() * 1000;
   const now = nowUs();
   t.ok(now > b2 - 20_000 && now < Date.now() * 1000 + 20_000, 'nowUs agrees with Date.now');
@@ -238,16 +373,26 @@ t.test('TimeOrder: events from several sources come out in ts order, bounded', a
   const want: number[] = [];
   // Two sources, each in order, read in bursts that overlap in time.
   for (let burst = 0; burst < 50; burst++) {
-    for (let i = 0; i < 20; i++) { const ts = base + burst * 1000 + Math.floor(r() * 900); want.push(ts); o.write(ev({ ts })); }
+    for (let i = 0; i < 20; i++) {
+      const ts = base + burst * 1000 + Math.floor(r() * 900);
+      want.push(ts);
+      o.write(ev({ ts }));
+    }
   }
   o.tick(base + 10_000 + 100_000); // 10 ms of events, all older than the 100 ms window
   t.equal(o.held, 1000 - out.length);
   o.end();
-  t.same(out, [...want].sort((a, b) => a - b), 'sorted by ts');
+  t.same(
+    out,
+    [...want].sort((a, b) => a - b),
+    'sorted by ts',
+  );
   // Equal timestamps keep their arrival order; the bound releases the oldest at once.
   const seen: string[] = [];
   const b = new TimeOrder({ windowMs: 1000, maxEvents: 2 }, (e) => seen.push((e as any).k));
-  b.write(ev({ ts: 5, k: 'a' })); b.write(ev({ ts: 5, k: 'b' })); b.write(ev({ ts: 1, k: 'c' }));
+  b.write(ev({ ts: 5, k: 'a' }));
+  b.write(ev({ ts: 5, k: 'b' }));
+  b.write(ev({ ts: 1, k: 'c' }));
   t.same(seen, ['c'], 'over the bound: the oldest goes at once');
   b.tick(5 + 999_999);
   t.same(seen, ['c'], 'still within the window');

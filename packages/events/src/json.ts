@@ -25,12 +25,18 @@ export function deeperThan(v: unknown, max: number): boolean {
     if (Array.isArray(x)) {
       for (let i = 0; i < x.length; i++) {
         const c = x[i];
-        if (typeof c === 'object' && c !== null) { stack.push(c); depths.push(d + 1); }
+        if (typeof c === 'object' && c !== null) {
+          stack.push(c);
+          depths.push(d + 1);
+        }
       }
     } else {
       for (const k in x) {
         const c = x[k];
-        if (typeof c === 'object' && c !== null) { stack.push(c); depths.push(d + 1); }
+        if (typeof c === 'object' && c !== null) {
+          stack.push(c);
+          depths.push(d + 1);
+        }
       }
     }
   }
@@ -51,4 +57,3 @@ export function parseJson(text: string, maxDepth = MAX_PAYLOAD_DEPTH): JsonResul
   }
   return { ok: true, value };
 }
-

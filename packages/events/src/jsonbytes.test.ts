@@ -8,7 +8,8 @@ function esc(b: Buffer): string {
   // The other entry point, into a buffer at an offset, writes the same and nothing else.
   const out = Buffer.alloc(5 + 6 * b.length + 1, 0xee);
   const end = escapeJsonInto(b, out, 5);
-  if (out.subarray(5, end).toString('utf8') !== s || out[4] !== 0xee || out[end] !== 0xee) throw new Error(`escapeJsonInto differs for ${JSON.stringify(b.toString())}`);
+  if (out.subarray(5, end).toString('utf8') !== s || out[4] !== 0xee || out[end] !== 0xee)
+    throw new Error(`escapeJsonInto differs for ${JSON.stringify(b.toString())}`);
   return s;
 }
 const stringify = (b: Buffer) => JSON.stringify(b.toString('utf8')).slice(1, -1);
@@ -29,19 +30,45 @@ t.test('every byte below 0x80, alone and inside runs, as JSON.stringify writes i
     }
   }
   t.equal(esc(Buffer.alloc(0)), '', 'empty');
-  t.equal(esc(Buffer.from('say "hi"\\\n\r\t\b\f\u0001\u001f\u007f')), 'say \\"hi\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\u007f');
+  t.equal(
+    esc(Buffer.from('say "hi"\\\n\r\t\b\f\u0001\u001f\u007f')),
+    'say \\"hi\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\u007f',
+  );
 });
 
 t.test('random UTF-8 text of many lengths, dense and sparse in escapes, as JSON.stringify', async (t) => {
   let seed = 12345;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
-  const alphabet = ['a', 'b', ' ', '"', '\\', '\n', '\r', '\t', '\u0000', '\u0007', '\u001b', 'é', '€', '😀', '\u2028', '{', '}', ':'];
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const alphabet = [
+    'a',
+    'b',
+    ' ',
+    '"',
+    '\\',
+    '\n',
+    '\r',
+    '\t',
+    '\u0000',
+    '\u0007',
+    '\u001b',
+    'é',
+    '€',
+    '😀',
+    '\u2028',
+    '{',
+    '}',
+    ':',
+  ];
   let bad = 0;
   for (let i = 0; i < 3000; i++) {
     const len = i < 100 ? i : rnd(i % 7 === 0 ? 5000 : 200);
     const dense = rnd(2) === 0;
     let s = '';
-    for (let k = 0; k < len; k++) s += dense ? alphabet[rnd(alphabet.length)] : rnd(20) ? 'x' : alphabet[rnd(alphabet.length)];
+    for (let k = 0; k < len; k++)
+      s += dense ? alphabet[rnd(alphabet.length)] : rnd(20) ? 'x' : alphabet[rnd(alphabet.length)];
     const b = Buffer.from(s, 'utf8');
     if (esc(b) !== stringify(b)) bad++;
   }
@@ -52,7 +79,9 @@ t.test('payloads larger than one piece: split inside UTF-8 sequences, joined exa
   const s = ('€"\n😀' + 'x'.repeat(1000)).repeat(700); // ~700 KiB: several pieces of 256 KiB
   const b = Buffer.from(s, 'utf8');
   let pieces = 0;
-  escapeJsonBytes(b, () => { pieces++; });
+  escapeJsonBytes(b, () => {
+    pieces++;
+  });
   t.ok(pieces >= 3, `${pieces} pieces`);
   t.equal(esc(b), stringify(b));
   t.same(JSON.parse(`"${esc(b)}"`), s, 'parses back to the text');

@@ -7,7 +7,10 @@ import fs from 'node:fs';
 
 // Node has WebAssembly; TypeScript declares it only with the DOM library, so the little
 // used here is declared here.
-interface WasmMemory { buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmMemory {
+  buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: object };
@@ -69,7 +72,10 @@ export function escapeJsonInto(src: Uint8Array, out: Buffer, at: number): number
   const e = load();
   if (!e || src.length > PIECE) {
     let o = at;
-    escapeJsonBytes(src, (piece) => { out.set(piece, o); o += piece.length; });
+    escapeJsonBytes(src, (piece) => {
+      out.set(piece, o);
+      o += piece.length;
+    });
     if (e) mem[48] = 0; // only the last piece was seen whole: unknown
     return o;
   }

@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
-import type { AgentEvent } from './types.js';
-import { validateEvent } from './validate.js';
 import { MAX_EVENT_DEPTH, parseJson } from './json.js';
 import { escapeJsonBytes, escapeJsonInto, lastEscapedAscii } from './jsonbytes.js';
+import type { AgentEvent } from './types.js';
+import { validateEvent } from './validate.js';
 
 const UTF8_TAIL = Buffer.from('","enc":"utf8"}\n');
 
@@ -23,7 +23,11 @@ export interface ReadOptions {
 }
 
 export class MalformedLineError extends Error {
-  constructor(readonly file: string, readonly lineNo: number, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly lineNo: number,
+    readonly reason: string,
+  ) {
     super(`${file}:${lineNo}: ${reason}`);
   }
 }
@@ -74,7 +78,11 @@ export function readEvents(
       const parsed = parseJson(line.toString('utf8'), MAX_EVENT_DEPTH);
       if (!parsed.ok) return fail(parsed.reason);
       const obj = parsed.value;
-      const why = validate ? validateEvent(obj) : (typeof obj === 'object' && obj !== null && !Array.isArray(obj) ? null : 'not a JSON object');
+      const why = validate
+        ? validateEvent(obj)
+        : typeof obj === 'object' && obj !== null && !Array.isArray(obj)
+          ? null
+          : 'not a JSON object';
       if (why) return fail(why);
       events++;
       onEvent(obj as AgentEvent, lineNo);
@@ -110,7 +118,10 @@ export function readEvents(
           const line = Buffer.concat(parts, partLen + piece.length);
           parts = [];
           partLen = 0;
-          if (line.length > max) { lineNo++; fail(`line longer than ${max} bytes, skipped`); } else handleLine(line);
+          if (line.length > max) {
+            lineNo++;
+            fail(`line longer than ${max} bytes, skipped`);
+          } else handleLine(line);
         } else if (piece.length > max) {
           lineNo++;
           fail(`line longer than ${max} bytes, skipped`);
@@ -124,26 +135,48 @@ export function readEvents(
         const rest = Buffer.from(chunk.subarray(start));
         parts.push(rest);
         partLen += rest.length;
-        if (partLen > max) { overlong = true; parts = []; partLen = 0; }
+        if (partLen > max) {
+          overlong = true;
+          parts = [];
+          partLen = 0;
+        }
       }
     };
     let ended = false;
     input.on('end', () => {
       ended = true;
       if (failed) return;
-      if (overlong) { lineNo++; fail(`line longer than ${max} bytes, skipped`); }
-      else if (partLen) {
+      if (overlong) {
+        lineNo++;
+        fail(`line longer than ${max} bytes, skipped`);
+      } else if (partLen) {
         const line = Buffer.concat(parts, partLen);
         parts = [];
         // A last line without its newline is still a line; a truncated one fails to parse.
-        try { handleLine(line); } catch (e) { failed = true; reject(e); return; }
+        try {
+          handleLine(line);
+        } catch (e) {
+          failed = true;
+          reject(e);
+          return;
+        }
       }
       if (!failed) resolve({ lines: lineNo, events, errors });
     });
-    input.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+    input.on('error', (e) => {
+      if (!failed) {
+        failed = true;
+        reject(e);
+      }
+    });
     // Destroyed by the consumer (a stop requested): what was read is the result. Without
     // this the promise would never settle.
-    input.on('close', () => { if (!failed && !ended) { failed = true; resolve({ lines: lineNo, events, errors }); } });
+    input.on('close', () => {
+      if (!failed && !ended) {
+        failed = true;
+        resolve({ lines: lineNo, events, errors });
+      }
+    });
   });
 }
 
@@ -171,7 +204,9 @@ export class EventWriter {
 
   constructor(out: Writable) {
     this.#out = out;
-    out.on('close', () => { this.#closed = true; });
+    out.on('close', () => {
+      this.#closed = true;
+    });
   }
 
   get closed(): boolean {
@@ -215,7 +250,9 @@ export class EventWriter {
       this.#bytes(UTF8_TAIL);
       return this.#written();
     }
-    this.#text(`${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`);
+    this.#text(
+      `${open}${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}","enc":"base64"}\n`,
+    );
     return this.#written();
   }
 
@@ -225,7 +262,10 @@ export class EventWriter {
     // At most 3 bytes per UTF-16 unit.
     if (this.#len + 3 * s.length > BATCH_BYTES) {
       this.flush();
-      if (3 * s.length > BATCH_BYTES) { this.#out.write(s); return; }
+      if (3 * s.length > BATCH_BYTES) {
+        this.#out.write(s);
+        return;
+      }
     }
     this.#len += this.#buf.write(s, this.#len);
   }
@@ -234,7 +274,10 @@ export class EventWriter {
   #bytes(b: Uint8Array): void {
     if (this.#len + b.length > BATCH_BYTES) {
       this.flush();
-      if (b.length > BATCH_BYTES) { this.#out.write(Buffer.from(b)); return; }
+      if (b.length > BATCH_BYTES) {
+        this.#out.write(Buffer.from(b));
+        return;
+      }
     }
     this.#buf.set(b, this.#len);
     this.#len += b.length;
@@ -243,7 +286,10 @@ export class EventWriter {
   #written(): boolean {
     if (!this.#scheduled && this.#len) {
       this.#scheduled = true;
-      setImmediate(() => { this.#scheduled = false; this.flush(); });
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.flush();
+      });
     }
     return !this.#out.writableNeedDrain;
   }
@@ -275,11 +321,13 @@ export class EventWriter {
     this.flush();
     if (!this.#out.writableNeedDrain || this.closed) return Promise.resolve();
     return new Promise((res) => {
-      const done = () => { this.#out.off('drain', done); this.#out.off('close', done); res(); };
+      const done = () => {
+        this.#out.off('drain', done);
+        this.#out.off('close', done);
+        res();
+      };
       this.#out.on('drain', done);
       this.#out.on('close', done);
     });
   }
 }
-
-

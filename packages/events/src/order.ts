@@ -1,5 +1,5 @@
-import type { AgentEvent } from './types.js';
 import type { Emit, Stage } from './stage.js';
+import type { AgentEvent } from './types.js';
 
 /**
  * Puts events from several sources back into time order. Capture runs several kernel ring
@@ -66,7 +66,8 @@ export class TimeOrder implements Stage {
       h[0] = last;
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
         if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;

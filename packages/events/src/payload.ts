@@ -3,7 +3,8 @@ import type { Payload } from './types.js';
 
 /** Encode bytes so they survive JSON exactly: as text when valid UTF-8, else base64. */
 export function encodePayload(bytes: Uint8Array): Payload {
-  if (isUtf8(bytes)) return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), enc: 'utf8' };
+  if (isUtf8(bytes))
+    return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), enc: 'utf8' };
   return { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), enc: 'base64' };
 }
 

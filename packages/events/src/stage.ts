@@ -27,7 +27,11 @@ export function chain(make: Array<(emit: Emit) => Stage>, sink: Emit): Stage {
   }
   return {
     write: (ev) => stages[0]!.write(ev),
-    end: () => { for (const s of stages) s.end(); },
-    tick: (now) => { for (const s of stages) s.tick?.(now); },
+    end: () => {
+      for (const s of stages) s.end();
+    },
+    tick: (now) => {
+      for (const s of stages) s.tick?.(now);
+    },
   };
 }

@@ -432,15 +432,29 @@ export interface MetaEvent extends EventBase {
 
 export type SslEvent = SslDataEvent | SslHandshakeEvent | SslAttachEvent | LostEvent;
 export type ProcEvent =
-  | ProcExecEvent | ProcForkEvent | ProcExitEvent | ProcOpenEvent | ProcConnectEvent
-  | ProcFileOpEvent | ProcMetricsEvent | ProcSnapshotEvent | LostEvent;
+  | ProcExecEvent
+  | ProcForkEvent
+  | ProcExitEvent
+  | ProcOpenEvent
+  | ProcConnectEvent
+  | ProcFileOpEvent
+  | ProcMetricsEvent
+  | ProcSnapshotEvent
+  | LostEvent;
 export type HttpEvent = HttpRequestEvent | HttpResponseEvent | HttpSseEvent | HttpWsEvent | HttpUnparsedEvent;
 export type LlmEvent = LlmCallEvent | LlmDeltaEvent;
 export type McpEvent = McpCallEvent | McpNotificationEvent;
 export type TraceEvent = TraceLinkEvent | TraceAlertEvent;
 
 export type AgentEvent =
-  | SslEvent | ProcEvent | StdioDataEvent | HttpEvent | LlmEvent | McpEvent | TraceEvent | MetaEvent;
+  | SslEvent
+  | ProcEvent
+  | StdioDataEvent
+  | HttpEvent
+  | LlmEvent
+  | McpEvent
+  | TraceEvent
+  | MetaEvent;
 
 /** Fields every tool fills in; what `makeEvent` adds. */
 export type Envelope = Pick<EventBase, 'v' | 'ts'>;

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, type AgentEvent } from './types.js';
+import { type AgentEvent, SCHEMA_VERSION } from './types.js';
 
 type Kind = 'int' | 'num' | 'str' | 'bool' | 'obj' | 'arr' | 'enc' | 'any';
 type Shape = Record<string, Kind>;
@@ -7,7 +7,18 @@ type Shape = Record<string, Kind>;
 // type only when present (see OPTIONAL). Kept as data so the man page and this stay
 // easy to compare.
 const REQUIRED: Record<string, Shape> = {
-  'ssl/data': { pid: 'int', tid: 'int', comm: 'str', conn: 'str', dir: 'str', seq: 'int', len: 'int', data: 'str', enc: 'enc', lib: 'str' },
+  'ssl/data': {
+    pid: 'int',
+    tid: 'int',
+    comm: 'str',
+    conn: 'str',
+    dir: 'str',
+    seq: 'int',
+    len: 'int',
+    data: 'str',
+    enc: 'enc',
+    lib: 'str',
+  },
   'ssl/handshake': { conn: 'str', lib: 'str', ret: 'int' },
   'ssl/attach': { lib: 'str', path: 'str', symbol: 'str', offset: 'int' },
   'ssl/lost': { records: 'int', bytes: 'int' },
@@ -25,12 +36,39 @@ const REQUIRED: Record<string, Shape> = {
   'proc/metrics': { pid: 'int', cpu_pct: 'num', rss_kb: 'int', threads: 'int' },
   'proc/snapshot': { pid: 'int', ppid: 'int', comm: 'str', argv: 'arr' },
   'proc/lost': { records: 'int', bytes: 'int' },
-  'http/request': { conn: 'str', id: 'str', method: 'str', path: 'str', headers: 'obj', body_size: 'int', start_ts: 'int' },
-  'http/response': { conn: 'str', req: 'str', status: 'int', headers: 'obj', body_size: 'int', latency_ms: 'num', start_ts: 'int' },
+  'http/request': {
+    conn: 'str',
+    id: 'str',
+    method: 'str',
+    path: 'str',
+    headers: 'obj',
+    body_size: 'int',
+    start_ts: 'int',
+  },
+  'http/response': {
+    conn: 'str',
+    req: 'str',
+    status: 'int',
+    headers: 'obj',
+    body_size: 'int',
+    latency_ms: 'num',
+    start_ts: 'int',
+  },
   'http/sse': { conn: 'str', req: 'str', n: 'int', data: 'str' },
   'http/ws': { conn: 'str', req: 'str', from: 'str', opcode: 'str', n: 'int', size: 'int', data: 'str', enc: 'enc' },
   'http/unparsed': { conn: 'str', reason: 'str', bytes: 'int' },
-  'llm/call': { id: 'str', provider: 'str', api: 'str', request: 'obj', response: 'obj', usage: 'obj', status: 'int', timing: 'obj', conn: 'str', req: 'str' },
+  'llm/call': {
+    id: 'str',
+    provider: 'str',
+    api: 'str',
+    request: 'obj',
+    response: 'obj',
+    usage: 'obj',
+    status: 'int',
+    timing: 'obj',
+    conn: 'str',
+    req: 'str',
+  },
   'llm/delta': { id: 'str', kind: 'str', text: 'str', conn: 'str' },
   'mcp/call': { transport: 'str', channel: 'str', method: 'str', start_ts: 'int' },
   'mcp/notification': { transport: 'str', channel: 'str', method: 'str', dir: 'str' },
@@ -48,14 +86,36 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
   'llm/call': {
     model: 'str|null',
     request: { stream: 'bool?', messages: 'arr?', tools: 'arr?', params: 'obj?' },
-    response: { text: 'str', thinking: 'str|null?', tool_calls: 'calls', finish_reason: 'str|null?', id: 'str|null?', refusal: 'str?' },
-    usage: { input_tokens: 'count?', output_tokens: 'count?', cache_read_input_tokens: 'count?', cache_creation_input_tokens: 'count?', reasoning_tokens: 'count?' },
+    response: {
+      text: 'str',
+      thinking: 'str|null?',
+      tool_calls: 'calls',
+      finish_reason: 'str|null?',
+      id: 'str|null?',
+      refusal: 'str?',
+    },
+    usage: {
+      input_tokens: 'count?',
+      output_tokens: 'count?',
+      cache_read_input_tokens: 'count?',
+      cache_creation_input_tokens: 'count?',
+      reasoning_tokens: 'count?',
+    },
     timing: { start: 'int', duration_ms: 'num', ttft_ms: 'num?' },
-    incomplete: 'str?', host: 'str?', fd: 'int?',
+    incomplete: 'str?',
+    host: 'str?',
+    fd: 'int?',
   },
   'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?' },
   'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?' },
-  'proc/exit': { exit_code: 'int?', signal: 'int?', duration_ms: 'num?', ppid: 'int?', cpu_ms: 'num?', maxrss_kb: 'int?' },
+  'proc/exit': {
+    exit_code: 'int?',
+    signal: 'int?',
+    duration_ms: 'num?',
+    ppid: 'int?',
+    cpu_ms: 'num?',
+    maxrss_kb: 'int?',
+  },
   'proc/open': { count: 'int?' },
   'proc/connect': { addr: 'str?', port: 'int?', fd: 'int?' },
   'proc/bind': { addr: 'str?', port: 'int?', fd: 'int?' },
@@ -74,18 +134,38 @@ function checkInner(value: unknown, spec: string): boolean {
   if (value === undefined) return optional;
   return kinds.some((k) => {
     switch (k) {
-      case 'null': return value === null;
-      case 'count': return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-      case 'strs': return Array.isArray(value) && value.every((x) => typeof x === 'string');
-      case 'hdrs': return check(value, 'obj') && Object.values(value as object).every((x) => typeof x === 'string');
-      case 'calls': return Array.isArray(value) && value.every((c) => check(c, 'obj') && typeof (c as { name?: unknown }).name === 'string' &&
-        ((c as { id?: unknown }).id == null || typeof (c as { id?: unknown }).id === 'string'));
-      default: return check(value, k as Kind);
+      case 'null':
+        return value === null;
+      case 'count':
+        return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+      case 'strs':
+        return Array.isArray(value) && value.every((x) => typeof x === 'string');
+      case 'hdrs':
+        return check(value, 'obj') && Object.values(value as object).every((x) => typeof x === 'string');
+      case 'calls':
+        return (
+          Array.isArray(value) &&
+          value.every(
+            (c) =>
+              check(c, 'obj') &&
+              typeof (c as { name?: unknown }).name === 'string' &&
+              ((c as { id?: unknown }).id == null || typeof (c as { id?: unknown }).id === 'string'),
+          )
+        );
+      default:
+        return check(value, k as Kind);
     }
   });
 }
 
-const describe = (spec: string) => spec.replace(/\?$/, '').replace('calls', 'array of tool calls').replace('strs', 'array of strings').replace('hdrs', 'object of strings').split('|').join(' or ');
+const describe = (spec: string) =>
+  spec
+    .replace(/\?$/, '')
+    .replace('calls', 'array of tool calls')
+    .replace('strs', 'array of strings')
+    .replace('hdrs', 'object of strings')
+    .split('|')
+    .join(' or ');
 
 function nested(e: Record<string, unknown>, shape: Record<string, Inner | string>): string | null {
   for (const [k, spec] of Object.entries(shape)) {
@@ -95,7 +175,8 @@ function nested(e: Record<string, unknown>, shape: Record<string, Inner | string
     }
     const o = e[k] as Record<string, unknown>;
     for (const [f, fs] of Object.entries(spec)) {
-      if (!checkInner(o[f], fs)) return `${k}.${f}: want ${describe(fs)}, got ${o[f] === undefined ? 'nothing' : JSON.stringify(o[f])?.slice(0, 40)}`;
+      if (!checkInner(o[f], fs))
+        return `${k}.${f}: want ${describe(fs)}, got ${o[f] === undefined ? 'nothing' : JSON.stringify(o[f])?.slice(0, 40)}`;
     }
   }
   return null;
@@ -103,14 +184,22 @@ function nested(e: Record<string, unknown>, shape: Record<string, Inner | string
 
 function check(value: unknown, kind: Kind): boolean {
   switch (kind) {
-    case 'int': return Number.isSafeInteger(value);
-    case 'num': return typeof value === 'number' && Number.isFinite(value);
-    case 'str': return typeof value === 'string';
-    case 'bool': return typeof value === 'boolean';
-    case 'obj': return typeof value === 'object' && value !== null && !Array.isArray(value);
-    case 'arr': return Array.isArray(value);
-    case 'enc': return value === 'utf8' || value === 'base64';
-    case 'any': return true;
+    case 'int':
+      return Number.isSafeInteger(value);
+    case 'num':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'str':
+      return typeof value === 'string';
+    case 'bool':
+      return typeof value === 'boolean';
+    case 'obj':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'arr':
+      return Array.isArray(value);
+    case 'enc':
+      return value === 'utf8' || value === 'base64';
+    case 'any':
+      return true;
   }
 }
 
@@ -132,7 +221,8 @@ export function validateEvent(x: unknown): string | null {
   const shape = REQUIRED[`${e.src}/${e.type}`];
   if (shape) {
     for (const [k, kind] of Object.entries(shape)) {
-      if (!check(e[k], kind)) return `${e.src}/${e.type}: ${k}: want ${kind}, got ${e[k] === undefined ? 'nothing' : JSON.stringify(e[k])?.slice(0, 40)}`;
+      if (!check(e[k], kind))
+        return `${e.src}/${e.type}: ${k}: want ${kind}, got ${e[k] === undefined ? 'nothing' : JSON.stringify(e[k])?.slice(0, 40)}`;
     }
     const inner = NESTED[`${e.src}/${e.type}`];
     const why = inner && nested(e, inner);
@@ -149,7 +239,9 @@ export function validateEvent(x: unknown): string | null {
 
 /** Narrowing helper for consumers that filter by source and type. */
 export function isEvent<S extends AgentEvent['src'], T extends string>(
-  e: AgentEvent, src: S, type: T,
+  e: AgentEvent,
+  src: S,
+  type: T,
 ): e is Extract<AgentEvent, { src: S; type: T }> {
   return e.src === src && e.type === type;
 }

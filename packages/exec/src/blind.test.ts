@@ -1,5 +1,5 @@
-import t from 'tap';
 import type { AgentEvent } from '@agentsight/events';
+import t from 'tap';
 import { BlindTls, uncapturedTls } from './blind.js';
 
 const ev = (e: Record<string, unknown>) => ({ v: 1, ts: 1, ...e }) as unknown as AgentEvent;
@@ -14,10 +14,14 @@ t.test('a blind process that connected is named with its peers; DNS, refusals an
   b.see(ev({ src: 'proc', type: 'connect', pid: 10, family: 'inet', addr: '5.6.7.8', port: 443, ret: -111 }));
   b.see(ev({ src: 'proc', type: 'connect', pid: 11, family: 'inet6', addr: '::1', port: 8443, ret: 0 }));
   b.see(ev({ src: 'proc', type: 'connect', pid: 99, family: 'inet', addr: '9.9.9.9', port: 443, ret: 0 }));
-  t.same(b.lines(), [
-    'not captured: pid 10 codex (rustls, static) -> 1.2.3.4:443',
-    'not captured: pid 11 codex (rustls, static) -> [::1]:8443',
-  ], 'a fork of a blind process is blind too; other processes are not reported');
+  t.same(
+    b.lines(),
+    [
+      'not captured: pid 10 codex (rustls, static) -> 1.2.3.4:443',
+      'not captured: pid 11 codex (rustls, static) -> [::1]:8443',
+    ],
+    'a fork of a blind process is blind too; other processes are not reported',
+  );
   b.see(ev({ src: 'ssl', type: 'data', pid: 11, conn: 'c', dir: 'write', seq: 0, len: 1, data: 'x', enc: 'utf8' }));
   t.same(b.lines().length, 1, 'a process whose TLS was seen after all is not reported');
 });

@@ -21,7 +21,7 @@ function stackIn(file: string): string | null {
   try {
     const buf = Buffer.alloc(4 << 20);
     const overlap = 32;
-    for (let pos = 0; ;) {
+    for (let pos = 0; ; ) {
       const n = fs.readSync(fd, buf, 0, buf.length, pos);
       if (n <= 0) return null;
       const chunk = buf.subarray(0, n);
@@ -44,7 +44,11 @@ export function uncapturedTls(file: string): string | null {
   let isStatic: boolean;
   try {
     const elf = ElfFile.open(file);
-    try { isStatic = !elf.programHeaders.some((p) => p.type === PT_INTERP); } finally { elf.close(); }
+    try {
+      isStatic = !elf.programHeaders.some((p) => p.type === PT_INTERP);
+    } finally {
+      elf.close();
+    }
   } catch {
     return null;
   }
@@ -81,7 +85,15 @@ export class BlindTls {
     const p = this.#procs.get(pid);
     if (!p) return;
     if (ev.src === 'ssl' && ev.type === 'data') p.captured = true;
-    else if (ev.src === 'proc' && ev.type === 'connect' && (ev.family === 'inet' || ev.family === 'inet6') && ev.addr && ev.port !== undefined && ev.port !== 53 && (ev.ret >= 0 || ev.ret === -115)) {
+    else if (
+      ev.src === 'proc' &&
+      ev.type === 'connect' &&
+      (ev.family === 'inet' || ev.family === 'inet6') &&
+      ev.addr &&
+      ev.port !== undefined &&
+      ev.port !== 53 &&
+      (ev.ret >= 0 || ev.ret === -115)
+    ) {
       p.peers.add(ev.family === 'inet6' ? `[${ev.addr}]:${ev.port}` : `${ev.addr}:${ev.port}`);
     }
   }
@@ -92,7 +104,9 @@ export class BlindTls {
     for (const [pid, p] of this.#procs) {
       if (p.captured || !p.peers.size) continue;
       const peers = [...p.peers];
-      out.push(`not captured: pid ${pid} ${p.comm} (${p.why}) -> ${peers.slice(0, 3).join(', ')}${peers.length > 3 ? ` and ${peers.length - 3} more` : ''}`);
+      out.push(
+        `not captured: pid ${pid} ${p.comm} (${p.why}) -> ${peers.slice(0, 3).join(', ')}${peers.length > 3 ? ` and ${peers.length - 3} more` : ''}`,
+      );
     }
     return out;
   }

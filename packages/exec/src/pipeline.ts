@@ -2,16 +2,15 @@
 // standalone tools use (as-sslsniff, as-proc, as-stdiocap | as-http | as-merge --correlate),
 // chained in memory. The standalone tools and `agentsight exec` therefore produce the
 // same events for the same run.
-import {
-  chain, SCHEMA_VERSION, nowUs, TimeOrder, type AgentEvent, type Emit, type Stage,
-} from '@agentsight/events';
+
 import fs from 'node:fs';
-import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
-import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
-import { StdioAssembler } from '@agentsight/stdiocap';
+import { type AgentEvent, chain, type Emit, nowUs, SCHEMA_VERSION, type Stage, TimeOrder } from '@agentsight/events';
 import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
+import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { RedactStage } from '@agentsight/redact';
+import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { StdioAssembler } from '@agentsight/stdiocap';
 import { CorrelateStage } from '@agentsight/trace';
 import { BlindTls, uncapturedTls } from './blind.js';
 
@@ -90,7 +89,10 @@ export class TracePipeline {
     stages.push(...(opts.tail ?? []));
     this.head = chain(stages, sink);
     this.#order = new TimeOrder({ windowMs: 250 }, (ev) => this.head.write(ev));
-    const feed: Emit = (ev) => { this.#blind.see(ev); this.#order.write(ev); };
+    const feed: Emit = (ev) => {
+      this.#blind.see(ev);
+      this.#order.write(ev);
+    };
 
     // Each program the tree runs is looked at once: one whose TLS cannot be captured is said now.
     this.procEvents = new ProcEvents((ev) => {
@@ -115,7 +117,11 @@ export class TracePipeline {
       for (const pid of this.proc.existing) {
         const info = readInfo(pid);
         if (info) this.procEvents.snapshot(info);
-        try { this.#checkBlind(pid, info?.comm ?? String(pid), fs.readlinkSync(`/proc/${pid}/exe`)); } catch { /* gone, or a kernel thread */ }
+        try {
+          this.#checkBlind(pid, info?.comm ?? String(pid), fs.readlinkSync(`/proc/${pid}/exe`));
+        } catch {
+          /* gone, or a kernel thread */
+        }
       }
       if (opts.stdio ?? true) {
         const asm = new StdioAssembler(feed);
@@ -150,14 +156,21 @@ export class TracePipeline {
           info: opts.info,
         });
         this.sniffer = sniffer;
-        if (!sniffer.attach()) opts.warn?.('no TLS function could be hooked yet: LLM calls are seen only from programs the agent starts that carry their own TLS');
+        if (!sniffer.attach())
+          opts.warn?.(
+            'no TLS function could be hooked yet: LLM calls are seen only from programs the agent starts that carry their own TLS',
+          );
         sniffer.start();
       }
     } catch (e) {
       this.stop();
       throw e;
     }
-    const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.#timers.push(t); };
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.#timers.push(t);
+    };
     every(100, () => this.tick());
     const interval = opts.metricsIntervalS ?? 5;
     if (interval > 0) every(interval * 1000, () => this.sample());
@@ -166,7 +179,11 @@ export class TracePipeline {
   #onExec(ev: { pid: number; filename: string; comm: string }): void {
     if (this.#stopped) return;
     let exe: string | undefined;
-    try { exe = fs.readlinkSync(`/proc/${ev.pid}/exe`); } catch { exe = ev.filename.startsWith('/') ? ev.filename : undefined; }
+    try {
+      exe = fs.readlinkSync(`/proc/${ev.pid}/exe`);
+    } catch {
+      exe = ev.filename.startsWith('/') ? ev.filename : undefined;
+    }
     if (exe) this.#checkBlind(ev.pid, ev.comm, exe);
   }
 
@@ -174,12 +191,18 @@ export class TracePipeline {
   #checkBlind(pid: number, comm: string, exe: string): void {
     let why = this.#blindFiles.get(exe);
     if (why === undefined) {
-      try { why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe); } catch { why = null; }
+      try {
+        why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe);
+      } catch {
+        why = null;
+      }
       this.#blindFiles.set(exe, why);
     }
     if (why && !this.#blind.has(pid)) {
       this.#blind.mark(pid, comm, why);
-      this.#opts.warn?.(`pid ${pid} ${comm}: its TLS cannot be captured (${why}; no SSL_read/SSL_write to hook): its LLM calls will be missing; its connections are still recorded`);
+      this.#opts.warn?.(
+        `pid ${pid} ${comm}: its TLS cannot be captured (${why}; no SSL_read/SSL_write to hook): its LLM calls will be missing; its connections are still recorded`,
+      );
     }
   }
 
@@ -220,7 +243,13 @@ export class TracePipeline {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     const errs: unknown[] = [];
-    const attempt = (fn: () => void) => { try { fn(); } catch (e) { errs.push(e); } };
+    const attempt = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        errs.push(e);
+      }
+    };
     attempt(() => {
       if (this.sniffer) {
         const { kernel, user } = this.sniffer.quiesce();
@@ -235,7 +264,9 @@ export class TracePipeline {
     attempt(() => this.head.end());
     for (const e of errs) this.#opts.warn?.(`stopping: ${(e as Error).message}`);
     if (this.sniffer) {
-      this.detached = this.sniffer.detachAsync().catch((e: unknown) => this.#opts.warn?.(`detaching TLS probes: ${(e as Error).message}`));
+      this.detached = this.sniffer
+        .detachAsync()
+        .catch((e: unknown) => this.#opts.warn?.(`detaching TLS probes: ${(e as Error).message}`));
     }
     return { tls, lost: this.lost, uncaptured: this.#blind.lines() };
   }

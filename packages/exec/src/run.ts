@@ -1,18 +1,29 @@
 // `agentsight exec` and `agentsight record`: resolve what to trace, start the pipeline,
 // run (or wait for) the agent, stop, summarise. The tool in tools/agentsight.ts is only
 // argument parsing around these.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatEvent, type AgentEvent, type Emit } from '@agentsight/events';
-import { findTlsTarget, systemTlsLibraries, discoverForPid, type TlsTarget } from '@agentsight/sslsniff';
+import { type AgentEvent, type Emit, formatEvent } from '@agentsight/events';
 import {
-  environmentFor, exitStatus, resolveCommand, resolveElf, spawnGated, sudoUser, userBinDirs, type Exit, type User,
+  type Exit,
+  environmentFor,
+  exitStatus,
+  resolveCommand,
+  resolveElf,
+  spawnGated,
+  sudoUser,
+  type User,
+  userBinDirs,
 } from '@agentsight/launch';
-import { TracePipeline, type PipelineOptions, type PipelineStats } from './pipeline.js';
+import { discoverForPid, findTlsTarget, systemTlsLibraries, type TlsTarget } from '@agentsight/sslsniff';
+import { type PipelineOptions, type PipelineStats, TracePipeline } from './pipeline.js';
 
 export class ExecError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
   }
 }
@@ -29,7 +40,10 @@ function tlsTargetsFor(files: string[], log: (m: string) => void): TlsTarget[] {
   const seen = new Set<string>();
   const out: TlsTarget[] = [];
   const add = (t: TlsTarget | null) => {
-    if (t?.symbols.length && !seen.has(t.path)) { seen.add(t.path); out.push(t); }
+    if (t?.symbols.length && !seen.has(t.path)) {
+      seen.add(t.path);
+      out.push(t);
+    }
   };
   for (const f of files) add(findTlsTarget(f, { log }));
   // Agents on python, curl and the like load the system's TLS library at run time.
@@ -51,7 +65,15 @@ export interface ExecResult {
  * Run `argv` traced, in the user's terminal. Under sudo the agent runs as the user who
  * ran sudo, found through their own bin directories too.
  */
-export async function execTraced(argv: string[], opts: CaptureOptions & { env?: NodeJS.ProcessEnv; cwd?: string; interactive?: boolean; onStart?: (pid: number) => void }): Promise<ExecResult> {
+export async function execTraced(
+  argv: string[],
+  opts: CaptureOptions & {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    interactive?: boolean;
+    onStart?: (pid: number) => void;
+  },
+): Promise<ExecResult> {
   const env = opts.env ?? process.env;
   const user: User | null = sudoUser(env);
   const extra = user ? userBinDirs(user.home) : [];
@@ -66,9 +88,16 @@ export async function execTraced(argv: string[], opts: CaptureOptions & { env?: 
     throw new ExecError((e as Error).message, 126);
   }
   const targets = tlsTargetsFor([elf, ...(opts.binaryPaths ?? [])], opts.info);
-  opts.info(`${cmd}: ${elf}${targets.length ? `; TLS in ${targets.map((t) => `${path.basename(t.path)} (${t.lib})`).join(', ')}` : '; no TLS library found'}`);
+  opts.info(
+    `${cmd}: ${elf}${targets.length ? `; TLS in ${targets.map((t) => `${path.basename(t.path)} (${t.lib})`).join(', ')}` : '; no TLS library found'}`,
+  );
 
-  const gate = spawnGated(file, args, { user, env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: opts.interactive === false ? 'pipe' : 'inherit' });
+  const gate = spawnGated(file, args, {
+    user,
+    env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    stdio: opts.interactive === false ? 'pipe' : 'inherit',
+  });
   let pipeline: TracePipeline;
   try {
     pipeline = TracePipeline.start({ ...opts, gatedPid: gate.pid, tlsTargets: targets });
@@ -86,17 +115,27 @@ export async function execTraced(argv: string[], opts: CaptureOptions & { env?: 
 }
 
 /** `record`: trace processes started elsewhere until `until` resolves. */
-export async function recordTraced(target: { pids?: number[]; comm?: string }, until: Promise<unknown>, opts: CaptureOptions): Promise<PipelineStats & { detached: Promise<void> }> {
+export async function recordTraced(
+  target: { pids?: number[]; comm?: string },
+  until: Promise<unknown>,
+  opts: CaptureOptions,
+): Promise<PipelineStats & { detached: Promise<void> }> {
   const files = [...(opts.binaryPaths ?? [])];
   let targets: TlsTarget[] = [];
   if (target.pids?.length) {
     for (const p of target.pids) {
-      try { targets.push(...discoverForPid(p, { log: opts.info })); } catch (e) { opts.warn(`-p ${p}: ${(e as Error).message}`); }
+      try {
+        targets.push(...discoverForPid(p, { log: opts.info }));
+      } catch (e) {
+        opts.warn(`-p ${p}: ${(e as Error).message}`);
+      }
     }
   }
   targets = [...targets, ...tlsTargetsFor(files, opts.info).filter((t) => !targets.some((u) => u.path === t.path))];
   const pipeline = TracePipeline.start({ ...opts, ...target, tlsTargets: targets });
-  opts.info(`recording ${target.pids?.length ? `process ${target.pids.join(', ')}` : `processes named ${target.comm}`} and descendants; Ctrl-C to stop`);
+  opts.info(
+    `recording ${target.pids?.length ? `process ${target.pids.join(', ')}` : `processes named ${target.comm}`} and descendants; Ctrl-C to stop`,
+  );
   await until;
   return { ...pipeline.stop(), detached: pipeline.detached };
 }
@@ -120,9 +159,14 @@ export class ServeChild {
     if (opts.token) args.push('--token', opts.token);
     this.child = spawn(process.execPath, args, { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
     this.url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}/`;
-    this.child.stdin!.on('error', () => { this.#dead = true; });
+    this.child.stdin!.on('error', () => {
+      this.#dead = true;
+    });
     this.child.on('exit', (code) => {
-      if (!this.#dead && code) opts.warn(`as-serve exited with status ${code}; the capture file is complete, serve it later with: as-serve FILE`);
+      if (!this.#dead && code)
+        opts.warn(
+          `as-serve exited with status ${code}; the capture file is complete, serve it later with: as-serve FILE`,
+        );
       this.#dead = true;
     });
   }
@@ -137,7 +181,13 @@ export class ServeChild {
   }
 
   stop(): void {
-    if (!this.#dead) { try { this.child.kill('SIGTERM'); } catch { /* gone */ } }
+    if (!this.#dead) {
+      try {
+        this.child.kill('SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
   }
 }
 
@@ -150,6 +200,7 @@ export function defaultCaptureName(now = new Date()): string {
 /** Tee: every event to each consumer. */
 export function tee(...sinks: Array<Emit | undefined>): Emit {
   const live = sinks.filter((s): s is Emit => !!s);
-  return (ev) => { for (const s of live) s(ev); };
+  return (ev) => {
+    for (const s of live) s(ev);
+  };
 }
-

@@ -1,8 +1,8 @@
 import { encodePayload, type HttpRequestEvent, type HttpResponseEvent } from '@agentsight/events';
 import { ContentDecoder } from './decode.js';
+import type { EventStreamParser } from './eventstream.js';
 import { headerValue, type MessageHead } from './http1.js';
 import type { SseParser } from './sse.js';
-import type { EventStreamParser } from './eventstream.js';
 
 // Message bodies, whatever the protocol that frames them: content-decoded, kept within
 // a per-message and a per-connection bound, fed to the SSE parser for event streams, and
@@ -78,7 +78,10 @@ export class Bodies {
     let bytes = raw;
     if (m.decoder) {
       // Keep the raw bytes too (bounded): if decoding fails they are what we can show.
-      if (!m.sse && m.rawLen < max) { m.raw.push(raw); m.rawLen += raw.length; }
+      if (!m.sse && m.rawLen < max) {
+        m.raw.push(raw);
+        m.rawLen += raw.length;
+      }
       bytes = m.decoder.passthrough ? raw : m.decoder.write(raw);
     }
     this.#decoded(m, bytes);
@@ -92,15 +95,27 @@ export class Bodies {
     if (m.sse) {
       // Until a first message parses, keep the start of the body: a server that labels an
       // error as an event stream but sends plain JSON must not lose it.
-      if (m.sse.count === 0 && m.bodyLen < SSE_FALLBACK_BYTES) { m.body.push(bytes); m.bodyLen += bytes.length; }
+      if (m.sse.count === 0 && m.bodyLen < SSE_FALLBACK_BYTES) {
+        m.body.push(bytes);
+        m.bodyLen += bytes.length;
+      }
       m.sse.push(bytes);
-      if (m.sse.count > 0 && m.bodyLen) { m.body = []; m.bodyLen = 0; }
+      if (m.sse.count > 0 && m.bodyLen) {
+        m.body = [];
+        m.bodyLen = 0;
+      }
       return;
     }
     // Per message, and per connection: HTTP/2 can have many bodies in flight at once.
     const room = Math.min(max - m.bodyLen, max * CONN_BODY_FACTOR - this.#kept);
-    if (room <= 0) { m.truncated = true; return; }
-    if (bytes.length > room) { bytes = bytes.subarray(0, room); m.truncated = true; }
+    if (room <= 0) {
+      m.truncated = true;
+      return;
+    }
+    if (bytes.length > room) {
+      bytes = bytes.subarray(0, room);
+      m.truncated = true;
+    }
     m.body.push(bytes);
     m.bodyLen += bytes.length;
     this.#kept += bytes.length;
@@ -134,7 +149,8 @@ export class Bodies {
         body = Buffer.concat(m.raw, m.rawLen);
         size = m.rawSize;
         if (body.length > this.maxBytes) body = body.subarray(0, this.maxBytes);
-        if (body.length < size) m.truncated = true; else m.truncated = false;
+        if (body.length < size) m.truncated = true;
+        else m.truncated = false;
       }
     } else if (m.sse && m.sse.count === 0 && m.bodyLen) {
       body = Buffer.concat(m.body, m.bodyLen);

@@ -1,7 +1,7 @@
 import type { SslDataEvent } from '@agentsight/events';
-import { Http1Parser, headerValue, planBody, type BodyPlan, type MessageHead } from './http1.js';
 import { Msg } from './body.js';
 import { WsSession } from './conn-ws.js';
+import { type BodyPlan, Http1Parser, headerValue, type MessageHead, planBody } from './http1.js';
 import type { ConnCore, Dir, Pairing, Trailers } from './session.js';
 
 /**
@@ -26,22 +26,34 @@ export class H1Session {
   constructor(core: ConnCore) {
     this.#core = core;
     const po = { maxHeadBytes: core.opts.maxHeadBytes };
-    this.#req = new Http1Parser('request', {
-      onStart: () => { this.#firstEv.write = core.ev; },
-      onHead: (h) => this.#onReqHead(h),
-      onBody: (b) => core.bodies.push(this.#reqMsg, b),
-      onBodyGap: (n) => core.bodies.gap(this.#reqMsg, n),
-      onEnd: (t, inc) => this.#onReqEnd(t, inc),
-      onError: (r, n, i) => this.#onError('write', r, n, i),
-    }, po);
-    this.#res = new Http1Parser('response', {
-      onStart: () => { this.#firstEv.read = core.ev; },
-      onHead: (h) => this.#onResHead(h),
-      onBody: (b) => core.bodies.push(this.#resMsg, b),
-      onBodyGap: (n) => core.bodies.gap(this.#resMsg, n),
-      onEnd: (t, inc) => this.#onResEnd(t, inc),
-      onError: (r, n, i) => this.#onError('read', r, n, i),
-    }, po);
+    this.#req = new Http1Parser(
+      'request',
+      {
+        onStart: () => {
+          this.#firstEv.write = core.ev;
+        },
+        onHead: (h) => this.#onReqHead(h),
+        onBody: (b) => core.bodies.push(this.#reqMsg, b),
+        onBodyGap: (n) => core.bodies.gap(this.#reqMsg, n),
+        onEnd: (t, inc) => this.#onReqEnd(t, inc),
+        onError: (r, n, i) => this.#onError('write', r, n, i),
+      },
+      po,
+    );
+    this.#res = new Http1Parser(
+      'response',
+      {
+        onStart: () => {
+          this.#firstEv.read = core.ev;
+        },
+        onHead: (h) => this.#onResHead(h),
+        onBody: (b) => core.bodies.push(this.#resMsg, b),
+        onBodyGap: (n) => core.bodies.gap(this.#resMsg, n),
+        onEnd: (t, inc) => this.#onResEnd(t, inc),
+        onError: (r, n, i) => this.#onError('read', r, n, i),
+      },
+      po,
+    );
   }
 
   /** Upgraded to WebSocket. */
@@ -62,7 +74,10 @@ export class H1Session {
 
   /** Bytes were lost (`missing` of them, when known). */
   gap(dir: Dir, missing: number | undefined): void {
-    if (this.#ws) { this.#ws.gap(dir); return; }
+    if (this.#ws) {
+      this.#ws.gap(dir);
+      return;
+    }
     if (dir === 'read' && (missing === undefined || !this.#res.busy)) this.#resLost = true;
     this.#parser(dir).gap(missing);
   }
@@ -127,7 +142,8 @@ export class H1Session {
     m.pairing = pairing;
     if (!interim && pairing) {
       const upgraded = st === 101 || (pairing.method === 'CONNECT' && st >= 200 && st < 300);
-      if (upgraded && st === 101 && /^websocket$/i.test(headerValue(h.headers, 'upgrade') ?? '')) this.#startWs(h, pairing);
+      if (upgraded && st === 101 && /^websocket$/i.test(headerValue(h.headers, 'upgrade') ?? ''))
+        this.#startWs(h, pairing);
       else if (upgraded) this.#req.stop();
       else this.#req.resume();
     }
@@ -145,10 +161,19 @@ export class H1Session {
     if (!m || m.interim) return;
     this.#core.emitResponse(m, trailers, incomplete);
     const st = m.head.status!;
-    if (this.#ws) { const ws = this.#ws; this.#req.divert((b) => ws.write.push(b)); return; }
+    if (this.#ws) {
+      const ws = this.#ws;
+      this.#req.divert((b) => ws.write.push(b));
+      return;
+    }
     if (st === 101 || (m.pairing?.method === 'CONNECT' && st >= 200 && st < 300)) {
       const proto = headerValue(m.head.headers, 'upgrade');
-      this.#core.unparsed(st === 101 ? `upgraded to ${proto ?? 'another protocol'}; not parsed further` : 'CONNECT tunnel; not parsed further', 0);
+      this.#core.unparsed(
+        st === 101
+          ? `upgraded to ${proto ?? 'another protocol'}; not parsed further`
+          : 'CONNECT tunnel; not parsed further',
+        0,
+      );
     }
   }
 

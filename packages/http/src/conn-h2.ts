@@ -1,6 +1,6 @@
-import { headerValue, type MessageHead } from './http1.js';
-import { H2Reader } from './h2.js';
 import { Msg } from './body.js';
+import { H2Reader } from './h2.js';
+import { headerValue, type MessageHead } from './http1.js';
 import type { ConnCore, Dir, Pairing, Trailers } from './session.js';
 
 const MAX_H2_STREAMS = 128;
@@ -59,13 +59,20 @@ export class H2Session {
     if (dir === 'write') {
       if (!st) {
         if (this.#streams.size >= MAX_H2_STREAMS) {
-          if (core.mayReport()) core.unparsed(`HTTP/2: more than ${MAX_H2_STREAMS} open streams; stream ${id} ignored`, 0);
+          if (core.mayReport())
+            core.unparsed(`HTTP/2: more than ${MAX_H2_STREAMS} open streams; stream ${id} ignored`, 0);
           return;
         }
         const authority = pseudo(':authority');
         // The event carries host like HTTP/1's Host header, for consumers that look there.
         if (authority !== undefined && !plain.some(([n]) => n === 'host')) plain.unshift(['host', authority]);
-        const head: MessageHead = { side: 'request', version: 'h2', method: pseudo(':method') ?? '', target: pseudo(':path') ?? '', headers: plain };
+        const head: MessageHead = {
+          side: 'request',
+          version: 'h2',
+          method: pseudo(':method') ?? '',
+          target: pseudo(':path') ?? '',
+          headers: plain,
+        };
         const m = new Msg(head, core.ev.ts);
         m.pairing = core.pairing(head.method!, m.startTs);
         core.bodies.setup(m);
@@ -135,13 +142,21 @@ export class H2Session {
   #close(id: number, why: string): void {
     const st = this.#streams.get(id);
     if (!st) return;
-    if (st.req) { const m = st.req; st.req = null; m.pairing!.endTs = this.#core.ev.ts; this.#core.emitRequest(m, null, why); }
+    if (st.req) {
+      const m = st.req;
+      st.req = null;
+      m.pairing!.endTs = this.#core.ev.ts;
+      this.#core.emitRequest(m, null, why);
+    }
     if (st.res) this.#endResponse(id, st, null, why);
     this.#streams.delete(id);
   }
 
   #fatal(dir: Dir, why: string): void {
-    this.#core.unparsed(`HTTP/2 (${dir === 'write' ? 'client' : 'server'} side): ${why}; connection not parsed further`, 0);
+    this.#core.unparsed(
+      `HTTP/2 (${dir === 'write' ? 'client' : 'server'} side): ${why}; connection not parsed further`,
+      0,
+    );
     this.#readers.write.stop();
     this.#readers.read.stop();
     for (const id of [...this.#streams.keys()]) this.#close(id, `HTTP/2 connection unreadable: ${why}`);

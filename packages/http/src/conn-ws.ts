@@ -1,6 +1,6 @@
-import { encodePayload, SCHEMA_VERSION, type HttpWsEvent } from '@agentsight/events';
-import { WsReader, parseDeflate, type WsOpcode } from './ws.js';
+import { encodePayload, type HttpWsEvent, SCHEMA_VERSION } from '@agentsight/events';
 import type { ConnCore, Dir, Pairing } from './session.js';
+import { parseDeflate, type WsOpcode, WsReader } from './ws.js';
 
 /**
  * A connection upgraded to WebSocket: each direction's frames read into messages, each
@@ -20,7 +20,8 @@ export class WsSession {
     const deflate = parseDeflate(extensions);
     const max = core.opts.maxBodyBytes;
     const hooks = (from: 'client' | 'server') => ({
-      onMessage: (op: WsOpcode, data: Buffer, info: { compressed: boolean; truncated: boolean; size: number }) => this.#message(from, op, data, info),
+      onMessage: (op: WsOpcode, data: Buffer, info: { compressed: boolean; truncated: boolean; size: number }) =>
+        this.#message(from, op, data, info),
       onFatal: (why: string) => {
         core.unparsed(`WebSocket (${from}): ${why}; connection not parsed further`, 0);
         this.write.stop();
@@ -39,14 +40,30 @@ export class WsSession {
     this[dir].gap();
   }
 
-  #message(from: 'client' | 'server', op: WsOpcode, data: Buffer, info: { compressed: boolean; truncated: boolean; size: number }): void {
+  #message(
+    from: 'client' | 'server',
+    op: WsOpcode,
+    data: Buffer,
+    info: { compressed: boolean; truncated: boolean; size: number },
+  ): void {
     const core = this.#core;
     const ev = core.ev;
     const out: HttpWsEvent = {
-      v: SCHEMA_VERSION, ts: ev.ts, src: 'http', type: 'ws',
-      pid: ev.pid, tid: ev.tid, comm: ev.comm,
-      conn: core.id, protocol: 'websocket', req: this.#pairing.id, from, opcode: op, n: this.#count++,
-      size: info.size, ...encodePayload(data),
+      v: SCHEMA_VERSION,
+      ts: ev.ts,
+      src: 'http',
+      type: 'ws',
+      pid: ev.pid,
+      tid: ev.tid,
+      comm: ev.comm,
+      conn: core.id,
+      protocol: 'websocket',
+      req: this.#pairing.id,
+      from,
+      opcode: op,
+      n: this.#count++,
+      size: info.size,
+      ...encodePayload(data),
     };
     if (info.compressed) out.compressed = true;
     if (info.truncated) out.truncated = true;

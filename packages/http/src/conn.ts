@@ -1,17 +1,25 @@
 import {
-  decodePayload, nowUs, SCHEMA_VERSION,
-  type AgentEvent, type Emit, type Headers, type HttpRequestEvent, type HttpResponseEvent,
-  type HttpSseEvent, type HttpUnparsedEvent, type SslDataEvent,
+  type AgentEvent,
+  decodePayload,
+  type Emit,
+  type Headers,
+  type HttpRequestEvent,
+  type HttpResponseEvent,
+  type HttpSseEvent,
+  type HttpUnparsedEvent,
+  nowUs,
+  SCHEMA_VERSION,
+  type SslDataEvent,
 } from '@agentsight/events';
 import { Bodies, type Msg } from './body.js';
 import { H1Session } from './conn-h1.js';
 import { H2Session } from './conn-h2.js';
+import { EventStreamParser } from './eventstream.js';
 import { H2_PREFACE, looksLikeH2Server } from './h2.js';
 import { headerValue } from './http1.js';
-import { SeqReorder, type Piece } from './reorder.js';
+import { type Piece, SeqReorder } from './reorder.js';
 import type { ConnCore, ConnOptions, Dir, HttpStats, Pairing, Trailers } from './session.js';
-import { SseParser, type SseMessage } from './sse.js';
-import { EventStreamParser } from './eventstream.js';
+import { type SseMessage, SseParser } from './sse.js';
 
 const MAX_ERROR_REPORTS = 16;
 
@@ -62,7 +70,12 @@ export class Conn implements ConnCore {
   }
 
   heldBytes(): number {
-    return this.#order.read.pendingBytes + this.#order.write.pendingBytes + this.#h1.heldBytes() + (this.#h2?.heldBytes() ?? 0);
+    return (
+      this.#order.read.pendingBytes +
+      this.#order.write.pendingBytes +
+      this.#h1.heldBytes() +
+      (this.#h2?.heldBytes() ?? 0)
+    );
   }
 
   /**
@@ -106,7 +119,10 @@ export class Conn implements ConnCore {
       }
     }
     const data = decodePayload(e);
-    this.#order[dir].push({ seq: e.seq, off: e.off ?? 0, len: e.len, data, truncated: !!e.truncated, src: e }, this.lastWall);
+    this.#order[dir].push(
+      { seq: e.seq, off: e.off ?? 0, len: e.len, data, truncated: !!e.truncated, src: e },
+      this.lastWall,
+    );
   }
 
   skipHoles(why: string): void {
@@ -130,7 +146,9 @@ export class Conn implements ConnCore {
 
   #data(p: Piece<SslDataEvent>, bytes: Buffer, dir: Dir): void {
     this.#ev = p.src;
-    this.#lastPid = p.src.pid; this.#lastTid = p.src.tid; this.#lastComm = p.src.comm;
+    this.#lastPid = p.src.pid;
+    this.#lastTid = p.src.tid;
+    this.#lastComm = p.src.comm;
     this.#nextSeq[dir] = p.seq + 1;
     if (!this.#h2 && !this.#seen[dir]) {
       bytes = this.#sniff(dir, bytes);
@@ -157,7 +175,10 @@ export class Conn implements ConnCore {
       this.#held = null;
       const n = Math.min(held.length, H2_PREFACE.length);
       if (held.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) {
-        if (held.length < 4) { this.#held = held; return Buffer.alloc(0); }
+        if (held.length < 4) {
+          this.#held = held;
+          return Buffer.alloc(0);
+        }
         this.#startH2();
       }
       return held;
@@ -193,15 +214,26 @@ export class Conn implements ConnCore {
     let target = h.target!;
     let host = headerValue(h.headers, 'host');
     const abs = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
-    if (abs) { host ??= abs[1]; target = abs[2] || '/'; }
+    if (abs) {
+      host ??= abs[1];
+      target = abs[2] || '/';
+    }
     const out: HttpRequestEvent = {
-      v: SCHEMA_VERSION, ts: ev.ts, src: 'http', type: 'request',
-      pid: ev.pid, tid: ev.tid, comm: ev.comm,
-      conn: this.id, protocol: h.version, id: m.pairing!.id,
+      v: SCHEMA_VERSION,
+      ts: ev.ts,
+      src: 'http',
+      type: 'request',
+      pid: ev.pid,
+      tid: ev.tid,
+      comm: ev.comm,
+      conn: this.id,
+      protocol: h.version,
+      id: m.pairing!.id,
       method: h.method!,
       path: target,
       headers: this.#headers(h.headers),
-      body_size: 0, start_ts: m.startTs,
+      body_size: 0,
+      start_ts: m.startTs,
     };
     if (host !== undefined) out.host = host;
     if (ev.fd !== undefined) out.fd = ev.fd;
@@ -217,12 +249,22 @@ export class Conn implements ConnCore {
     if (m.sse) m.sse.end();
     const reqEnd = m.pairing?.endTs ?? m.pairing?.startTs ?? m.startTs;
     const out: HttpResponseEvent = {
-      v: SCHEMA_VERSION, ts: ev.ts, src: 'http', type: 'response',
-      pid: ev.pid, tid: ev.tid, comm: ev.comm,
-      conn: this.id, protocol: h.version, req: m.pairing?.id ?? `${this.id}#?`,
-      status: h.status!, reason: h.reason ?? '',
+      v: SCHEMA_VERSION,
+      ts: ev.ts,
+      src: 'http',
+      type: 'response',
+      pid: ev.pid,
+      tid: ev.tid,
+      comm: ev.comm,
+      conn: this.id,
+      protocol: h.version,
+      req: m.pairing?.id ?? `${this.id}#?`,
+      status: h.status!,
+      reason: h.reason ?? '',
       headers: this.#headers(h.headers),
-      body_size: 0, latency_ms: ms(ev.ts - reqEnd), start_ts: m.startTs,
+      body_size: 0,
+      latency_ms: ms(ev.ts - reqEnd),
+      start_ts: m.startTs,
     };
     if (m.sse) out.sse_count = m.sse.count;
     if (ev.fd !== undefined) out.fd = ev.fd;
@@ -243,18 +285,29 @@ export class Conn implements ConnCore {
     const ct = (headerValue(m.head.headers, 'content-type') ?? '').toLowerCase();
     if (ct.startsWith('text/event-stream')) m.sse = new SseParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
     // Amazon Bedrock's streams: binary frames, reported as `sse` events like any other stream.
-    else if (ct.startsWith('application/vnd.amazon.eventstream')) m.sse = new EventStreamParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
+    else if (ct.startsWith('application/vnd.amazon.eventstream'))
+      m.sse = new EventStreamParser((s) => this.#onSse(m, s), this.opts.maxBodyBytes);
   }
 
   #onSse(m: Msg, s: SseMessage): void {
     const ev = this.#ev;
     const out: HttpSseEvent = {
-      v: SCHEMA_VERSION, ts: ev.ts, src: 'http', type: 'sse',
-      pid: ev.pid, tid: ev.tid, comm: ev.comm,
-      conn: this.id, protocol: m.head.version, req: m.pairing?.id ?? `${this.id}#?`,
+      v: SCHEMA_VERSION,
+      ts: ev.ts,
+      src: 'http',
+      type: 'sse',
+      pid: ev.pid,
+      tid: ev.tid,
+      comm: ev.comm,
+      conn: this.id,
+      protocol: m.head.version,
+      req: m.pairing?.id ?? `${this.id}#?`,
       n: m.sse!.count - 1,
       // Undefined fields vanish from the JSON; set here to keep a readable key order.
-      event: s.event, data: s.data, id: s.id, retry: s.retry,
+      event: s.event,
+      data: s.data,
+      id: s.id,
+      retry: s.retry,
     };
     if (out.n === 0) out.ttft_ms = ms(ev.ts - (m.pairing?.endTs ?? m.pairing?.startTs ?? m.startTs));
     this.stats.sse++;
@@ -273,9 +326,16 @@ export class Conn implements ConnCore {
   unparsed(reason: string, bytes: number): void {
     const ev = this.#ev;
     const out: HttpUnparsedEvent = {
-      v: SCHEMA_VERSION, ts: ev?.ts ?? nowUs(), src: 'http', type: 'unparsed',
-      pid: ev?.pid ?? this.#lastPid, tid: ev?.tid ?? this.#lastTid, comm: ev?.comm ?? this.#lastComm,
-      conn: this.id, reason, bytes,
+      v: SCHEMA_VERSION,
+      ts: ev?.ts ?? nowUs(),
+      src: 'http',
+      type: 'unparsed',
+      pid: ev?.pid ?? this.#lastPid,
+      tid: ev?.tid ?? this.#lastTid,
+      comm: ev?.comm ?? this.#lastComm,
+      conn: this.id,
+      reason,
+      bytes,
     };
     this.stats.unparsed++;
     this.#emit(out);

@@ -11,7 +11,17 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 type Engine = zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress;
 
 interface ZlibInternals {
-  _handle: { writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void } | null;
+  _handle: {
+    writeSync(
+      flush: number,
+      input: Buffer,
+      inOff: number,
+      inLen: number,
+      out: Buffer,
+      outOff: number,
+      outLen: number,
+    ): void;
+  } | null;
   _writeState: Uint32Array;
   errored?: Error | null;
   destroyed: boolean;
@@ -39,10 +49,17 @@ export class ContentDecoder {
   /** `codings` is the Content-Encoding header value. `maxOut` bounds the decoded size. */
   constructor(codings: string, maxOut: number) {
     this.#maxOut = maxOut;
-    const list = codings.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s && s !== 'identity');
+    const list = codings
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s && s !== 'identity');
     this.coding = list.join(', ');
     if (list.length === 0) return;
-    if (list.length > 1) { this.error = `content-encoding ${JSON.stringify(codings)}: stacked codings not decoded`; return; }
+    if (list.length > 1) {
+      this.error = `content-encoding ${JSON.stringify(codings)}: stacked codings not decoded`;
+      return;
+    }
     const c = list[0]!;
     if (!SUPPORTED.has(c)) {
       this.error = `content-encoding ${JSON.stringify(c)}: not supported`;
@@ -51,7 +68,9 @@ export class ContentDecoder {
     if (c === 'zstd') {
       // Node 20's zlib has no zstd; fzstd is a synchronous streaming decoder in JS that
       // yields each block as it completes, which is what a flushed stream needs.
-      this.#zstd = new ZstdDecompress((d) => { this.#zout.push(Buffer.from(d)); });
+      this.#zstd = new ZstdDecompress((d) => {
+        this.#zout.push(Buffer.from(d));
+      });
       return;
     }
     if (c === 'br') {
@@ -149,7 +168,11 @@ export class ContentDecoder {
 
   close(): void {
     this.#zstd = undefined;
-    try { this.#engine?.close(); } catch { /* already closed */ }
+    try {
+      this.#engine?.close();
+    } catch {
+      /* already closed */
+    }
     this.#engine = undefined;
   }
 }

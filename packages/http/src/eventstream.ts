@@ -45,7 +45,10 @@ export class EventStreamParser {
       const head = this.#peek(PRELUDE);
       const total = head.readUInt32BE(0);
       const hlen = head.readUInt32BE(4);
-      if (crc32(head.subarray(0, 8)) !== head.readUInt32BE(8)) { this.#stop(`event-stream message ${this.count + this.bad}: prelude CRC mismatch`); return; }
+      if (crc32(head.subarray(0, 8)) !== head.readUInt32BE(8)) {
+        this.#stop(`event-stream message ${this.count + this.bad}: prelude CRC mismatch`);
+        return;
+      }
       if (total < MIN_MESSAGE || hlen > total - MIN_MESSAGE || total > this.#maxMessage) {
         this.#stop(`event-stream message ${this.count + this.bad}: bad lengths (total ${total}, headers ${hlen})`);
         return;
@@ -57,7 +60,10 @@ export class EventStreamParser {
         continue;
       }
       const headers = parseHeaders(msg.subarray(PRELUDE, PRELUDE + hlen));
-      if (!headers) { this.#fail(`event-stream message ${this.count + this.bad}: malformed headers`); continue; }
+      if (!headers) {
+        this.#fail(`event-stream message ${this.count + this.bad}: malformed headers`);
+        continue;
+      }
       this.count++;
       this.#onMessage(toSse({ headers, payload: msg.subarray(PRELUDE + hlen, total - 4) }));
     }
@@ -65,7 +71,8 @@ export class EventStreamParser {
 
   /** End of body: bytes of a message not complete are reported. */
   end(): void {
-    if (!this.#stopped && this.#len > 0) this.#stop(`event-stream: body ended inside a message (${this.#len} bytes left)`);
+    if (!this.#stopped && this.#len > 0)
+      this.#stop(`event-stream: body ended inside a message (${this.#len} bytes left)`);
   }
 
   #fail(why: string): void {
@@ -101,7 +108,8 @@ function toSse(m: EventStreamMessage): SseMessage {
   const name = kind === 'exception' ? h[':exception-type'] : kind === 'error' ? h[':error-code'] : h[':event-type'];
   const out: SseMessage = { data: m.payload.toString('utf8') };
   if (name !== undefined) out.event = String(name);
-  if (kind === 'error' && h[':error-message'] !== undefined && !out.data) out.data = JSON.stringify({ message: h[':error-message'] });
+  if (kind === 'error' && h[':error-message'] !== undefined && !out.data)
+    out.data = JSON.stringify({ message: h[':error-message'] });
   return out;
 }
 
@@ -117,13 +125,35 @@ function parseHeaders(b: Buffer): Record<string, string | number | boolean> | nu
     const type = b[p++]!;
     let v: string | number | boolean;
     switch (type) {
-      case 0: v = true; break;
-      case 1: v = false; break;
-      case 2: if (p + 1 > b.length) return null; v = b.readInt8(p); p += 1; break;
-      case 3: if (p + 2 > b.length) return null; v = b.readInt16BE(p); p += 2; break;
-      case 4: if (p + 4 > b.length) return null; v = b.readInt32BE(p); p += 4; break;
-      case 5: case 8: if (p + 8 > b.length) return null; v = Number(b.readBigInt64BE(p)); p += 8; break;
-      case 6: case 7: {
+      case 0:
+        v = true;
+        break;
+      case 1:
+        v = false;
+        break;
+      case 2:
+        if (p + 1 > b.length) return null;
+        v = b.readInt8(p);
+        p += 1;
+        break;
+      case 3:
+        if (p + 2 > b.length) return null;
+        v = b.readInt16BE(p);
+        p += 2;
+        break;
+      case 4:
+        if (p + 4 > b.length) return null;
+        v = b.readInt32BE(p);
+        p += 4;
+        break;
+      case 5:
+      case 8:
+        if (p + 8 > b.length) return null;
+        v = Number(b.readBigInt64BE(p));
+        p += 8;
+        break;
+      case 6:
+      case 7: {
         if (p + 2 > b.length) return null;
         const len = b.readUInt16BE(p);
         if (p + 2 + len > b.length) return null;
@@ -131,8 +161,13 @@ function parseHeaders(b: Buffer): Record<string, string | number | boolean> | nu
         p += 2 + len;
         break;
       }
-      case 9: if (p + 16 > b.length) return null; v = b.toString('hex', p, p + 16); p += 16; break;
-      default: return null;
+      case 9:
+        if (p + 16 > b.length) return null;
+        v = b.toString('hex', p, p + 16);
+        p += 16;
+        break;
+      default:
+        return null;
     }
     out[name] = v;
   }

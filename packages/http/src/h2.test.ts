@@ -1,20 +1,29 @@
-import t from 'tap';
-import net from 'node:net';
 import http2 from 'node:http2';
-import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
+import net from 'node:net';
+import zlib from 'node:zlib';
 import { decodePayload, type Payload, type SslDataEvent } from '@agentsight/events';
+import t from 'tap';
 import { HpackDecoder, huffmanDecode, STATIC_TABLE } from './hpack.js';
-import { runHttp, sslEvents, prng, splitPoints } from './synth.js';
+import { prng, runHttp, splitPoints, sslEvents } from './synth.js';
 
 type Ev = Record<string, any>;
 const require = createRequire(import.meta.url);
 // An independent HPACK encoder, as a reference for the decoder.
 const hpackjs = require('hpack.js') as {
-  compressor: { create(o: { table: { size: number } }): { write(h: Array<{ name: string; value: string; huffman?: boolean; neverIndex?: boolean }>): void; read(): Buffer | null } };
+  compressor: {
+    create(o: { table: { size: number } }): {
+      write(h: Array<{ name: string; value: string; huffman?: boolean; neverIndex?: boolean }>): void;
+      read(): Buffer | null;
+    };
+  };
 };
 
-function encode(c: ReturnType<typeof hpackjs.compressor.create>, headers: Array<[string, string]>, huffman: boolean): Buffer {
+function encode(
+  c: ReturnType<typeof hpackjs.compressor.create>,
+  headers: Array<[string, string]>,
+  huffman: boolean,
+): Buffer {
   c.write(headers.map(([name, value]) => ({ name, value, huffman })));
   const parts: Buffer[] = [];
   for (let b = c.read(); b; b = c.read()) parts.push(b);
@@ -23,16 +32,29 @@ function encode(c: ReturnType<typeof hpackjs.compressor.create>, headers: Array<
 
 t.test('HPACK: static table agrees with hpack.js; blocks from an independent encoder decode', async (t) => {
   const ref = require('hpack.js/lib/hpack/static-table.js') as { table: Array<{ name: string; value: string }> };
-  t.same(STATIC_TABLE.map(([n, v]) => [n, v]), ref.table.map((e) => [e.name, e.value]));
+  t.same(
+    STATIC_TABLE.map(([n, v]) => [n, v]),
+    ref.table.map((e) => [e.name, e.value]),
+  );
   const rnd = prng(5);
   for (const huffman of [false, true]) {
     const enc = hpackjs.compressor.create({ table: { size: 4096 } });
     const dec = new HpackDecoder();
     for (let i = 0; i < 200; i++) {
       // Repeats exercise the dynamic table; random values exercise eviction and Huffman.
-      const headers: Array<[string, string]> = [[':method', 'POST'], [':path', `/v1/messages?i=${i % 7}`], [':authority', 'api.anthropic.com'],
-        ['x-random', Array.from({ length: Math.floor(rnd() * 300) }, () => String.fromCharCode(32 + Math.floor(rnd() * 95))).join('')],
-        ['content-type', 'application/json'], ['x-n', String(i)]];
+      const headers: Array<[string, string]> = [
+        [':method', 'POST'],
+        [':path', `/v1/messages?i=${i % 7}`],
+        [':authority', 'api.anthropic.com'],
+        [
+          'x-random',
+          Array.from({ length: Math.floor(rnd() * 300) }, () => String.fromCharCode(32 + Math.floor(rnd() * 95))).join(
+            '',
+          ),
+        ],
+        ['content-type', 'application/json'],
+        ['x-n', String(i)],
+      ];
       t.same(dec.decode(encode(enc, headers, huffman)), headers, `block ${i} huffman=${huffman}`);
       if (!t.passing()) return;
     }
@@ -43,9 +65,26 @@ t.test('HPACK: static table agrees with hpack.js; blocks from an independent enc
 t.test('HPACK: RFC 7541 C.4 example (requests with Huffman)', async (t) => {
   const dec = new HpackDecoder();
   const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
-  t.same(dec.decode(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff')), [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com']]);
-  t.same(dec.decode(hex('8286 84be 5886 a8eb 1064 9cbf')), [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com'], ['cache-control', 'no-cache']]);
-  t.same(dec.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf')), [[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], [':authority', 'www.example.com'], ['custom-key', 'custom-value']]);
+  t.same(dec.decode(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff')), [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+  ]);
+  t.same(dec.decode(hex('8286 84be 5886 a8eb 1064 9cbf')), [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+    ['cache-control', 'no-cache'],
+  ]);
+  t.same(dec.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf')), [
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':path', '/index.html'],
+    [':authority', 'www.example.com'],
+    ['custom-key', 'custom-value'],
+  ]);
   t.equal(dec.tableSize, 164, 'table size as in the RFC');
   t.equal(huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4ff')).toString(), 'www.example.com');
   t.throws(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f400')), /padding/);
@@ -58,16 +97,27 @@ t.test('HPACK: RFC 7541 C.4 example (requests with Huffman)', async (t) => {
  * Huffman, dynamic table reuse, interleaved streams), tapped by a TCP relay that records
  * each direction's chunks as they passed, like SSL_read/SSL_write would see them.
  */
-async function recordH2(run: (client: http2.ClientHttp2Session) => Promise<void>, handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void) {
+async function recordH2(
+  run: (client: http2.ClientHttp2Session) => Promise<void>,
+  handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+) {
   const server = http2.createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const chunks: Array<{ dir: 'write' | 'read'; data: Buffer }> = [];
   const relay = net.createServer((c) => {
     const up = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    c.on('data', (d: Buffer) => { chunks.push({ dir: 'write', data: Buffer.from(d) }); up.write(d); });
-    up.on('data', (d: Buffer) => { chunks.push({ dir: 'read', data: Buffer.from(d) }); c.write(d); });
-    c.on('end', () => up.end()); up.on('end', () => c.end());
-    c.on('error', () => {}); up.on('error', () => {});
+    c.on('data', (d: Buffer) => {
+      chunks.push({ dir: 'write', data: Buffer.from(d) });
+      up.write(d);
+    });
+    up.on('data', (d: Buffer) => {
+      chunks.push({ dir: 'read', data: Buffer.from(d) });
+      c.write(d);
+    });
+    c.on('end', () => up.end());
+    up.on('end', () => c.end());
+    c.on('error', () => {});
+    up.on('error', () => {});
   });
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
   const client = http2.connect(`http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`);
@@ -89,12 +139,24 @@ async function recordH2(run: (client: http2.ClientHttp2Session) => Promise<void>
   return events;
 }
 
-function request(client: http2.ClientHttp2Session, path: string, body: string): Promise<{ status: number; body: Buffer }> {
+function request(
+  client: http2.ClientHttp2Session,
+  path: string,
+  body: string,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const s = client.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json', authorization: 'Bearer sk-h2-secret', 'x-request-tag': 'same-every-time' });
+    const s = client.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/json',
+      authorization: 'Bearer sk-h2-secret',
+      'x-request-tag': 'same-every-time',
+    });
     const parts: Buffer[] = [];
     let status = 0;
-    s.on('response', (h) => { status = Number(h[':status']); });
+    s.on('response', (h) => {
+      status = Number(h[':status']);
+    });
     s.on('data', (d: Buffer) => parts.push(d));
     s.on('end', () => resolve({ status, body: Buffer.concat(parts) }));
     s.on('error', reject);
@@ -102,32 +164,55 @@ function request(client: http2.ClientHttp2Session, path: string, body: string): 
   });
 }
 
-const SSE = (i: number) => Array.from({ length: 8 }, (_, k) => `event: delta\ndata: {"stream":${i},"k":${k},"text":"héllo ${'x'.repeat(k * 50)}"}\n\n`);
+const SSE = (i: number) =>
+  Array.from(
+    { length: 8 },
+    (_, k) => `event: delta\ndata: {"stream":${i},"k":${k},"text":"héllo ${'x'.repeat(k * 50)}"}\n\n`,
+  );
 
 t.test('HTTP/2: concurrent streams from a real client and server', async (t) => {
   const N = 6;
-  const events = await recordH2(async (client) => {
-    const results = await Promise.all(Array.from({ length: N }, (_, i) => request(client, i % 2 ? `/v1/messages?n=${i}` : '/v1/chat/completions', JSON.stringify({ i, model: 'm', stream: i % 2 === 1 }))));
-    t.same(results.map((r) => r.status), Array(N).fill(200));
-  }, (req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (d: Buffer) => parts.push(d));
-    req.on('end', () => {
-      const { i, stream } = JSON.parse(Buffer.concat(parts).toString()) as { i: number; stream: boolean };
-      if (!stream) {
-        const gz = zlib.gzipSync(JSON.stringify({ id: i, text: 'plain '.repeat(100) }));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
-        res.end(gz);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      // Written with pauses so that streams interleave on the connection.
-      const msgs = SSE(i);
-      let k = 0;
-      const next = () => { if (k < msgs.length) { res.write(msgs[k++]); setTimeout(next, 2); } else res.end(); };
-      next();
-    });
-  });
+  const events = await recordH2(
+    async (client) => {
+      const results = await Promise.all(
+        Array.from({ length: N }, (_, i) =>
+          request(
+            client,
+            i % 2 ? `/v1/messages?n=${i}` : '/v1/chat/completions',
+            JSON.stringify({ i, model: 'm', stream: i % 2 === 1 }),
+          ),
+        ),
+      );
+      t.same(
+        results.map((r) => r.status),
+        Array(N).fill(200),
+      );
+    },
+    (req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        const { i, stream } = JSON.parse(Buffer.concat(parts).toString()) as { i: number; stream: boolean };
+        if (!stream) {
+          const gz = zlib.gzipSync(JSON.stringify({ id: i, text: 'plain '.repeat(100) }));
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+          res.end(gz);
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // Written with pauses so that streams interleave on the connection.
+        const msgs = SSE(i);
+        let k = 0;
+        const next = () => {
+          if (k < msgs.length) {
+            res.write(msgs[k++]);
+            setTimeout(next, 2);
+          } else res.end();
+        };
+        next();
+      });
+    },
+  );
   const out = runHttp(events) as Ev[];
   t.equal(out.filter((e) => e.type === 'unparsed').length, 0, 'nothing unparsed');
   const reqs = out.filter((e) => e.type === 'request');
@@ -149,16 +234,27 @@ t.test('HTTP/2: concurrent streams from a real client and server', async (t) => 
     t.equal(rq.path, stream ? `/v1/messages?n=${i}` : '/v1/chat/completions');
     if (stream) {
       const sses = out.filter((e) => e.type === 'sse' && e.req === res.req);
-      t.same(sses.map((e) => `event: ${e.event}\ndata: ${e.data}\n\n`), SSE(i), `stream ${i}: every SSE message, in order`);
+      t.same(
+        sses.map((e) => `event: ${e.event}\ndata: ${e.data}\n\n`),
+        SSE(i),
+        `stream ${i}: every SSE message, in order`,
+      );
       t.equal(res.sse_count, 8);
     } else {
-      t.same(JSON.parse(decodePayload(res as Payload).toString()), { id: i, text: 'plain '.repeat(100) }, `stream ${i}: gzip body decoded`);
+      t.same(
+        JSON.parse(decodePayload(res as Payload).toString()),
+        { id: i, text: 'plain '.repeat(100) },
+        `stream ${i}: gzip body decoded`,
+      );
       t.ok(res.raw_size < res.body_size);
     }
   }
   const order = out.filter((e) => e.type === 'sse').map((e) => e.req);
   const runs = order.filter((r, k) => k === 0 || r !== order[k - 1]).length;
-  t.ok(runs > new Set(order).size, `streams interleaved on the connection (${runs} runs over ${new Set(order).size} streams)`);
+  t.ok(
+    runs > new Set(order).size,
+    `streams interleaved on the connection (${runs} runs over ${new Set(order).size} streams)`,
+  );
   // The same bytes cut differently give the same events.
   const strip = (evs: Ev[]) => evs.map(({ ts, start_ts, latency_ms, ttft_ms, ...rest }) => rest);
   const whole = strip(out);
@@ -168,27 +264,50 @@ t.test('HTTP/2: concurrent streams from a real client and server', async (t) => 
     const seq = { write: 0, read: 0 };
     for (const e of events) {
       const b = decodePayload(e);
-      for (const p of sslEvents(b, { conn: e.conn, dir: e.dir, seq: seq[e.dir], cuts: splitPoints(b.length, rnd, 1 + Math.floor(rnd() * 30)) })) { resplit.push(p); seq[e.dir]++; }
+      for (const p of sslEvents(b, {
+        conn: e.conn,
+        dir: e.dir,
+        seq: seq[e.dir],
+        cuts: splitPoints(b.length, rnd, 1 + Math.floor(rnd() * 30)),
+      })) {
+        resplit.push(p);
+        seq[e.dir]++;
+      }
     }
     // Sort is by arrival: the pieces stay in the order of the original chunks.
-    t.same(strip(runHttp(resplit) as Ev[]).map((e) => JSON.stringify(e)).sort(), whole.map((e) => JSON.stringify(e)).sort(), `split seed ${seed}`);
+    t.same(
+      strip(runHttp(resplit) as Ev[])
+        .map((e) => JSON.stringify(e))
+        .sort(),
+      whole.map((e) => JSON.stringify(e)).sort(),
+      `split seed ${seed}`,
+    );
   }
 });
 
 t.test('HTTP/2: a reset stream is reported incomplete; lost data is reported once', async (t) => {
-  const events = await recordH2(async (client) => {
-    await new Promise<void>((resolve) => {
-      const s = client.request({ ':method': 'GET', ':path': '/slow' });
-      s.on('response', () => { setTimeout(() => s.close(http2.constants.NGHTTP2_CANCEL), 20); });
-      s.on('close', () => resolve());
-      s.on('error', () => resolve());
-      s.end();
-    });
-    await request(client, '/after', '{}');
-  }, (req, res) => {
-    if (req.url === '/slow') { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.write('data: first\n\n'); return; }
-    res.end('ok');
-  });
+  const events = await recordH2(
+    async (client) => {
+      await new Promise<void>((resolve) => {
+        const s = client.request({ ':method': 'GET', ':path': '/slow' });
+        s.on('response', () => {
+          setTimeout(() => s.close(http2.constants.NGHTTP2_CANCEL), 20);
+        });
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+        s.end();
+      });
+      await request(client, '/after', '{}');
+    },
+    (req, res) => {
+      if (req.url === '/slow') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: first\n\n');
+        return;
+      }
+      res.end('ok');
+    },
+  );
   const out = runHttp(events) as Ev[];
   const slow = out.find((e) => e.type === 'response' && out.find((r) => r.id === e.req)?.path === '/slow');
   t.match(slow, { status: 200, sse_count: 1, incomplete: /stream reset \(error code 8\)/ });

@@ -25,7 +25,18 @@ export interface H2Options {
   maxHeaderBlock?: number;
 }
 
-const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+const T = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 const F = { END_STREAM: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 
 export class H2Reader {
@@ -51,8 +62,12 @@ export class H2Reader {
     this.hpack = new HpackDecoder();
   }
 
-  get dead(): boolean { return this.#dead; }
-  get buffered(): number { return this.#accLen; }
+  get dead(): boolean {
+    return this.#dead;
+  }
+  get buffered(): number {
+    return this.#accLen;
+  }
 
   /** Lost bytes: frame boundaries and the HPACK table are gone for good. */
   gap(): void {
@@ -72,7 +87,8 @@ export class H2Reader {
     if (this.#preface) {
       const n = Math.min(this.#preface, chunk.length);
       const off = H2_PREFACE.length - this.#preface;
-      if (!chunk.subarray(0, n).equals(H2_PREFACE.subarray(off, off + n))) return this.#fatal('bad HTTP/2 connection preface');
+      if (!chunk.subarray(0, n).equals(H2_PREFACE.subarray(off, off + n)))
+        return this.#fatal('bad HTTP/2 connection preface');
       this.#preface -= n;
       pos = n;
     }
@@ -87,7 +103,10 @@ export class H2Reader {
       if (this.#accLen < need) return;
       const buf = this.#acc.length === 1 ? this.#acc[0]! : Buffer.concat(this.#acc, this.#accLen);
       const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) { this.#acc = [buf]; continue; }
+      if (buf.length < 9 + len) {
+        this.#acc = [buf];
+        continue;
+      }
       this.#acc = [];
       this.#accLen = 0;
       this.#frame(buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(9, 9 + len));
@@ -100,7 +119,10 @@ export class H2Reader {
     const head = this.#acc.length === 1 ? this.#acc[0]! : Buffer.concat(this.#acc, this.#accLen);
     this.#acc = [head];
     const len = head.readUIntBE(0, 3);
-    if (len > this.#maxFrame) { this.#fatal(`frame of ${len} bytes over the limit`); return 0; }
+    if (len > this.#maxFrame) {
+      this.#fatal(`frame of ${len} bytes over the limit`);
+      return 0;
+    }
     return 9 + len;
   }
 
@@ -161,7 +183,10 @@ export class H2Reader {
 
   #unpad(flags: number, p: Buffer): Buffer | null {
     if (!(flags & F.PADDED)) return p;
-    if (p.length < 1 || p[0]! + 1 > p.length) { this.#fatal('padding longer than the frame'); return null; }
+    if (p.length < 1 || p[0]! + 1 > p.length) {
+      this.#fatal('padding longer than the frame');
+      return null;
+    }
     return p.subarray(1, p.length - p[0]!);
   }
 
@@ -194,5 +219,7 @@ export class H2Reader {
 export function looksLikeH2Server(b: Buffer): boolean {
   if (b.length < 9) return false;
   const len = b.readUIntBE(0, 3);
-  return b[3] === 4 && (b[4] === 0 || b[4] === 1) && (b.readUInt32BE(5) & 0x7fffffff) === 0 && len % 6 === 0 && len <= 6 * 16;
+  return (
+    b[3] === 4 && (b[4] === 0 || b[4] === 1) && (b.readUInt32BE(5) & 0x7fffffff) === 0 && len % 6 === 0 && len <= 6 * 16
+  );
 }

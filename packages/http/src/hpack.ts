@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
 
 // HPACK (RFC 7541) decoding, for one direction of one HTTP/2 connection: the dynamic
 // table is state shared by every header block that direction carries, so each direction
@@ -9,19 +9,67 @@ export class HpackError extends Error {}
 
 // RFC 7541 Appendix A.
 const STATIC: ReadonlyArray<readonly [string, string]> = [
-  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
-  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
-  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
-  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
-  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
-  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
-  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''],
-  ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''],
-  ['if-modified-since', ''], ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''],
-  ['last-modified', ''], ['link', ''], ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''],
-  ['proxy-authorization', ''], ['range', ''], ['referer', ''], ['refresh', ''], ['retry-after', ''],
-  ['server', ''], ['set-cookie', ''], ['strict-transport-security', ''], ['transfer-encoding', ''],
-  ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
 ];
 export const STATIC_TABLE = STATIC;
 
@@ -44,7 +92,10 @@ const TREE: Int32Array = (() => {
     for (let b = len - 1; b >= 0; b--) {
       const bit = (code >>> b) & 1;
       const slot = 2 * node + bit;
-      if (b === 0) { t[slot] = -(sym + 1); break; }
+      if (b === 0) {
+        t[slot] = -(sym + 1);
+        break;
+      }
       if (t[slot] === 0) t[slot] = next++;
       node = t[slot]!;
     }
@@ -69,7 +120,9 @@ export function huffmanDecode(b: Buffer): Buffer {
         const sym = -v - 1;
         if (sym === 256) throw new HpackError('huffman: EOS in string');
         out[n++] = sym;
-        node = 0; depth = 0; ones = true;
+        node = 0;
+        depth = 0;
+        ones = true;
       } else if (v === 0) {
         throw new HpackError('huffman: invalid code');
       } else node = v;
@@ -100,8 +153,12 @@ export class HpackDecoder {
     this.#maxList = opts.maxHeaderListSize ?? 256 * 1024;
   }
 
-  get tableSize(): number { return this.#size; }
-  get tableEntries(): number { return this.#dyn.length; }
+  get tableSize(): number {
+    return this.#size;
+  }
+  get tableEntries(): number {
+    return this.#dyn.length;
+  }
 
   /** Decode one complete header block. Throws HpackError on malformed input. */
   decode(block: Buffer): Array<[string, string]> {
@@ -124,9 +181,14 @@ export class HpackDecoder {
         const indexing = (b & 0xc0) === 0x40;
         const idx = this.#int(block, p, indexing ? 6 : 4);
         let nameOctets: number;
-        if (idx) { const e = this.#get(idx); name = e[0]; nameOctets = e[3]; } else {
+        if (idx) {
+          const e = this.#get(idx);
+          name = e[0];
+          nameOctets = e[3];
+        } else {
           const s = this.#str(block, p);
-          name = s.text; nameOctets = s.octets;
+          name = s.text;
+          nameOctets = s.octets;
         }
         const v = this.#str(block, p);
         value = v.text;

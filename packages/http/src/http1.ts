@@ -78,7 +78,8 @@ const H2_REASON = 'HTTP/2 connection preface';
 
 // RFC 9110 tchar: what a method or header name may be made of.
 const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+  TCHAR[c.charCodeAt(0)] = 1;
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(1\.[01])$/;
 const STATUS_LINE = /^HTTP\/(1\.[01]) (\d{3})(?: (.*))?$/;
@@ -119,7 +120,19 @@ export class Http1Parser {
   }
 
   get state(): string {
-    return ['idle', 'head', 'body', 'chunk-size', 'chunk-data', 'chunk-end', 'trailers', 'body-until-close', 'hold', 'resync', 'dead'][this.#state]!;
+    return [
+      'idle',
+      'head',
+      'body',
+      'chunk-size',
+      'chunk-data',
+      'chunk-end',
+      'trailers',
+      'body-until-close',
+      'hold',
+      'resync',
+      'dead',
+    ][this.#state]!;
   }
 
   /** True while a message is partly parsed. */
@@ -159,7 +172,10 @@ export class Http1Parser {
   resume(): void {
     // The answer can come before the request has finished (a response to an upgrade
     // request while its body is still being sent): then do not hold at all.
-    if (this.#state !== S.Hold) { this.#noHold = true; return; }
+    if (this.#state !== S.Hold) {
+      this.#noHold = true;
+      return;
+    }
     const held = this.#held;
     this.#held = [];
     this.#heldLen = 0;
@@ -213,8 +229,15 @@ export class Http1Parser {
         }
         case S.ChunkDataEnd: {
           const c = chunk[pos]!;
-          if (c === CR) { pos++; break; }
-          if (c === LF) { pos++; this.#state = S.ChunkSize; break; }
+          if (c === CR) {
+            pos++;
+            break;
+          }
+          if (c === LF) {
+            pos++;
+            this.#state = S.ChunkSize;
+            break;
+          }
           this.#fail('chunked: missing CRLF after chunk data', 0);
           break;
         }
@@ -276,7 +299,10 @@ export class Http1Parser {
       }
     }
     if (this.#state === S.Dead) return;
-    if (this.#state === S.Hold) { this.stop(); return; }
+    if (this.#state === S.Hold) {
+      this.stop();
+      return;
+    }
     if (this.#inMessage && this.#state !== S.Head) this.#hooks.onEnd(null, 'capture lost data');
     this.#reset();
     this.#state = S.Resync;
@@ -364,7 +390,10 @@ export class Http1Parser {
       // What precedes this LF, possibly in the accumulator.
       const b1 = this.#byteBefore(chunk, start, lf, 1);
       const b2 = this.#byteBefore(chunk, start, lf, 2);
-      if (b1 === LF || (b1 === CR && b2 === LF)) { end = lf + 1; break; }
+      if (b1 === LF || (b1 === CR && b2 === LF)) {
+        end = lf + 1;
+        break;
+      }
       i = lf + 1;
     }
     if (this.#first && this.#accLen < 24) {
@@ -387,7 +416,10 @@ export class Http1Parser {
       return chunk.length;
     }
     this.#gather(chunk, start, end);
-    if (this.#accLen > this.#maxHead) { this.#fail(`head larger than ${this.#maxHead} bytes`, 0); return end; }
+    if (this.#accLen > this.#maxHead) {
+      this.#fail(`head larger than ${this.#maxHead} bytes`, 0);
+      return end;
+    }
     const head = this.#takeAcc();
     this.#onHead(head);
     return end;
@@ -417,7 +449,12 @@ export class Http1Parser {
     }
     for (let i = 0; i < b.length; i++) {
       const c = b[i]!;
-      if (c === 0x20) return i > 0 ? (b.subarray(0, 4).toString('latin1') === 'PRI ' ? H2_REASON : null) : describe(b, 'not an HTTP/1 request');
+      if (c === 0x20)
+        return i > 0
+          ? b.subarray(0, 4).toString('latin1') === 'PRI '
+            ? H2_REASON
+            : null
+          : describe(b, 'not an HTTP/1 request');
       if (!TCHAR[c]) return describe(b, 'not an HTTP/1 request');
     }
     return b.length >= 24 ? describe(b, 'not an HTTP/1 request') : null;
@@ -433,13 +470,25 @@ export class Http1Parser {
     const head: MessageHead = { side: this.side, version: 'HTTP/1.1', headers: [] };
     if (this.side === 'request') {
       const m = REQUEST_LINE.exec(startLine);
-      if (!m) return this.#fail(this.#first ? describe(raw, 'not an HTTP/1 request') : `bad request line ${JSON.stringify(startLine.slice(0, 60))}`, raw.length);
+      if (!m)
+        return this.#fail(
+          this.#first
+            ? describe(raw, 'not an HTTP/1 request')
+            : `bad request line ${JSON.stringify(startLine.slice(0, 60))}`,
+          raw.length,
+        );
       head.method = m[1]!;
       head.target = m[2]!;
       head.version = `HTTP/${m[3]}`;
     } else {
       const m = STATUS_LINE.exec(startLine);
-      if (!m) return this.#fail(this.#first ? describe(raw, 'not an HTTP/1 response') : `bad status line ${JSON.stringify(startLine.slice(0, 60))}`, raw.length);
+      if (!m)
+        return this.#fail(
+          this.#first
+            ? describe(raw, 'not an HTTP/1 response')
+            : `bad status line ${JSON.stringify(startLine.slice(0, 60))}`,
+          raw.length,
+        );
       head.version = `HTTP/${m[1]}`;
       head.status = Number(m[2]);
       head.reason = m[3] ?? '';
@@ -453,14 +502,23 @@ export class Http1Parser {
     if (typeof plan === 'string') return this.#fail(plan, raw.length);
     this.#then = plan.then;
     switch (plan.kind) {
-      case 'none': this.#endMessage(null); break;
+      case 'none':
+        this.#endMessage(null);
+        break;
       case 'length':
-        if (!plan.length) { this.#endMessage(null); break; }
+        if (!plan.length) {
+          this.#endMessage(null);
+          break;
+        }
         this.#remaining = plan.length;
         this.#state = S.BodyLength;
         break;
-      case 'chunked': this.#state = S.ChunkSize; break;
-      case 'close': this.#state = S.BodyClose; break;
+      case 'chunked':
+        this.#state = S.ChunkSize;
+        break;
+      case 'close':
+        this.#state = S.BodyClose;
+        break;
     }
   }
 
@@ -482,7 +540,10 @@ export class Http1Parser {
     }
     const size = parseInt(hex, 16);
     if (size === 0) this.#state = S.Trailers;
-    else { this.#remaining = size; this.#state = S.ChunkData; }
+    else {
+      this.#remaining = size;
+      this.#state = S.ChunkData;
+    }
     return lf + 1;
   }
 
@@ -504,7 +565,10 @@ export class Http1Parser {
         const text = this.#takeAcc().toString('latin1');
         const lines = text.split(/\r?\n/).filter((l) => l !== '');
         const fields = parseFields(lines, 0);
-        if (typeof fields === 'string') { this.#fail(`trailers: ${fields}`, 0); return lf + 1; }
+        if (typeof fields === 'string') {
+          this.#fail(`trailers: ${fields}`, 0);
+          return lf + 1;
+        }
         this.#endMessage(fields.length ? fields : null);
         return lf + 1;
       }
@@ -611,7 +675,11 @@ export function planBody(head: MessageHead, requestMethod?: string): BodyPlan | 
     if (requestMethod === 'HEAD' || (st >= 100 && st < 200) || st === 204 || st === 304) return { kind: 'none' };
   }
   if (te !== undefined) {
-    const codings = te.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
+    const codings = te
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (codings[codings.length - 1] === 'chunked') return withHold(head, { kind: 'chunked' });
     // A request whose length cannot be known cannot be parsed further (RFC 9112 6.3 p4).
     if (head.side === 'request') return `transfer-encoding ${JSON.stringify(te)} without chunked`;
@@ -619,7 +687,8 @@ export function planBody(head: MessageHead, requestMethod?: string): BodyPlan | 
   }
   if (cl !== undefined) {
     const parts = cl.split(',').map((s) => s.trim());
-    if (!parts.every((p) => /^\d{1,15}$/.test(p) && p === parts[0])) return `bad content-length ${JSON.stringify(cl.slice(0, 40))}`;
+    if (!parts.every((p) => /^\d{1,15}$/.test(p) && p === parts[0]))
+      return `bad content-length ${JSON.stringify(cl.slice(0, 40))}`;
     return withHold(head, { kind: 'length', length: Number(parts[0]) });
   }
   if (head.side === 'request') return withHold(head, { kind: 'none' });
@@ -629,7 +698,11 @@ export function planBody(head: MessageHead, requestMethod?: string): BodyPlan | 
 function withHold(head: MessageHead, plan: BodyPlan): BodyPlan {
   if (head.side === 'request') {
     if (head.method === 'CONNECT') plan.then = 'hold';
-    else if (headerValue(head.headers, 'upgrade') !== undefined && /\bupgrade\b/i.test(headerValue(head.headers, 'connection') ?? '')) plan.then = 'hold';
+    else if (
+      headerValue(head.headers, 'upgrade') !== undefined &&
+      /\bupgrade\b/i.test(headerValue(head.headers, 'connection') ?? '')
+    )
+      plan.then = 'hold';
   }
   return plan;
 }

@@ -5,12 +5,21 @@
  * decoded, SSE messages as they arrive, secrets redacted, non-HTTP traffic reported once.
  * Used by the `as-http` tool and in-process by `agentsight exec`.
  */
-export { HttpStage, type HttpStageOptions, type HttpStats } from './stage.js';
-export { Http1Parser, planBody, headerValue, type MessageHead, type BodyPlan, type ParserHooks, type Side } from './http1.js';
-export { SseParser, type SseMessage } from './sse.js';
-export { EventStreamParser, type EventStreamMessage } from './eventstream.js';
+
 export { ContentDecoder } from './decode.js';
-export { SeqReorder, type Piece } from './reorder.js';
-export { sslEvents, splitPoints, prng, runHttp, type SslSynthOptions } from './synth.js';
-export { H2Reader, H2_PREFACE, type H2Hooks } from './h2.js';
+export { type EventStreamMessage, EventStreamParser } from './eventstream.js';
+export { H2_PREFACE, type H2Hooks, H2Reader } from './h2.js';
 export { HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
+export {
+  type BodyPlan,
+  Http1Parser,
+  headerValue,
+  type MessageHead,
+  type ParserHooks,
+  planBody,
+  type Side,
+} from './http1.js';
+export { type Piece, SeqReorder } from './reorder.js';
+export { type SseMessage, SseParser } from './sse.js';
+export { HttpStage, type HttpStageOptions, type HttpStats } from './stage.js';
+export { prng, runHttp, type SslSynthOptions, splitPoints, sslEvents } from './synth.js';

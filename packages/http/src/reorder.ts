@@ -64,7 +64,10 @@ export class SeqReorder<T> {
   }
 
   push(p: Piece<T>, nowUs = 0): void {
-    if (p.seq < this.#next) { this.late++; return; }
+    if (p.seq < this.#next) {
+      this.late++;
+      return;
+    }
     if (p.seq > this.#next) {
       // A later call arriving while the current one is partly delivered means the rest of
       // the current one is not coming (pieces of one call come from one CPU, in order).
@@ -80,7 +83,8 @@ export class SeqReorder<T> {
       if (!this.#pendingCount) this.#pendingSince = nowUs;
       this.#pendingCount++;
       this.#pendingBytes += p.data.length;
-      if (this.#pendingCount > this.#maxPending || this.#pendingBytes > this.#maxPendingBytes) this.skipHole('reorder window full');
+      if (this.#pendingCount > this.#maxPending || this.#pendingBytes > this.#maxPendingBytes)
+        this.skipHole('reorder window full');
       return;
     }
     this.#take(p);
@@ -124,7 +128,10 @@ export class SeqReorder<T> {
     if (p.off < this.#nextOff) {
       // Overlap with what was delivered: only the new tail counts.
       const skip = this.#nextOff - p.off;
-      if (skip >= data.length) { this.late++; return; }
+      if (skip >= data.length) {
+        this.late++;
+        return;
+      }
       data = data.subarray(skip);
     }
     const end = Math.max(p.off, this.#nextOff) + data.length;

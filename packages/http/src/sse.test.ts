@@ -1,9 +1,9 @@
+import { fingerprint, redactHeaders, redactTarget } from '@agentsight/redact';
 import t from 'tap';
-import { SseParser, type SseMessage } from './sse.js';
+import { type MessageHead, planBody } from './http1.js';
+import { type Piece, SeqReorder } from './reorder.js';
+import { type SseMessage, SseParser } from './sse.js';
 import { prng, splitPoints } from './synth.js';
-import { SeqReorder, type Piece } from './reorder.js';
-import { redactTarget, redactHeaders, fingerprint } from '@agentsight/redact';
-import { planBody, type MessageHead } from './http1.js';
 
 function parse(chunks: Array<string | Buffer>): SseMessage[] {
   const out: SseMessage[] = [];
@@ -14,7 +14,9 @@ function parse(chunks: Array<string | Buffer>): SseMessage[] {
 }
 
 t.test('SSE fields, comments, multi-line data, retry, id', async (t) => {
-  const msgs = parse([': hello\n\nevent: e1\ndata: a\ndata:b\ndata\nid: 42\nretry: 3000\nretry: bad\nunknown: x\n\ndata: only\n\n']);
+  const msgs = parse([
+    ': hello\n\nevent: e1\ndata: a\ndata:b\ndata\nid: 42\nretry: 3000\nretry: bad\nunknown: x\n\ndata: only\n\n',
+  ]);
   t.same(msgs, [{ event: 'e1', data: 'a\nb\n', id: '42', retry: 3000 }, { data: 'only' }]);
 });
 
@@ -23,7 +25,11 @@ t.test('SSE line endings: LF, CRLF, CR, and a CRLF split across chunks', async (
   t.same(parse(['event: x\ndata: 1\n\ndata: 2\ndata: 3\n\n']), want, 'LF');
   t.same(parse(['event: x\r\ndata: 1\r\n\r\ndata: 2\r\ndata: 3\r\n\r\n']), want, 'CRLF');
   t.same(parse(['event: x\rdata: 1\r\rdata: 2\rdata: 3\r\r']), want, 'CR');
-  t.same(parse(['event: x\r', '\ndata: 1\r', '\n\r', '\ndata: 2\r', '\ndata: 3\r\n\r', '\n']), want, 'CRLF split after CR');
+  t.same(
+    parse(['event: x\r', '\ndata: 1\r', '\n\r', '\ndata: 2\r', '\ndata: 3\r\n\r', '\n']),
+    want,
+    'CRLF split after CR',
+  );
   // A CR at the end of a chunk then a non-LF: the CR alone ended the line.
   t.same(parse(['data: a\r', 'data: b\r', '\r']), [{ data: 'a\nb' }]);
 });
@@ -55,13 +61,26 @@ t.test('SSE: an overlong line is dropped, not buffered without bound', async (t)
   p.push(Buffer.from('data: ' + 'x'.repeat(5000)));
   p.push(Buffer.from('x'.repeat(5000) + '\n\ndata: ok\n\n'));
   p.end();
-  t.same(out.map((m) => m.data), ['ok']);
+  t.same(
+    out.map((m) => m.data),
+    ['ok'],
+  );
 });
 
 t.test('reorder: held pieces delivered in order; split calls; known and unknown losses', async (t) => {
   const got: string[] = [];
-  const sink = { data: (p: Piece<null>, b: Buffer) => got.push(`${p.seq}:${b}`), gap: (m: number | undefined) => got.push(`gap:${m ?? '?'}`) };
-  const piece = (seq: number, s: string, off = 0, len = s.length, truncated = false): Piece<null> => ({ seq, off, len, data: Buffer.from(s), truncated, src: null });
+  const sink = {
+    data: (p: Piece<null>, b: Buffer) => got.push(`${p.seq}:${b}`),
+    gap: (m: number | undefined) => got.push(`gap:${m ?? '?'}`),
+  };
+  const piece = (seq: number, s: string, off = 0, len = s.length, truncated = false): Piece<null> => ({
+    seq,
+    off,
+    len,
+    data: Buffer.from(s),
+    truncated,
+    src: null,
+  });
   const r = new SeqReorder<null>(sink, { maxPending: 3 });
   r.push(piece(1, 'b'));
   r.push(piece(0, 'a'));
@@ -95,23 +114,50 @@ t.test('redaction of query parameters keeps the URL parseable', async (t) => {
   const u = new URL(p, 'http://h');
   t.equal(u.searchParams.get('alt'), 'sse');
   t.equal(u.searchParams.get('keep'), '1');
-  t.equal(u.searchParams.get('key'), `[REDACTED sha256:${fingerprint('AIza+abc')}]`, 'fingerprint of the decoded value');
+  t.equal(
+    u.searchParams.get('key'),
+    `[REDACTED sha256:${fingerprint('AIza+abc')}]`,
+    'fingerprint of the decoded value',
+  );
   t.match(u.searchParams.get('api_key'), /^\[REDACTED sha256:[0-9a-f]{8}\]$/);
   t.equal(u.hash, '#frag');
   t.equal(redactTarget('/plain/path'), '/plain/path');
   t.equal(redactTarget('/p?a=1&b'), '/p?a=1&b');
-  t.same(redactHeaders({ 'content-type': 'x', 'proxy-authorization': 'Basic abc' }), { 'content-type': 'x', 'proxy-authorization': `[REDACTED sha256:${fingerprint('Basic abc')}]` });
+  t.same(redactHeaders({ 'content-type': 'x', 'proxy-authorization': 'Basic abc' }), {
+    'content-type': 'x',
+    'proxy-authorization': `[REDACTED sha256:${fingerprint('Basic abc')}]`,
+  });
 });
 
 t.test('body length rules (RFC 9112 6.3)', async (t) => {
-  const res = (status: number, headers: Array<[string, string]>): MessageHead => ({ side: 'response', version: 'HTTP/1.1', status, headers });
-  const req = (method: string, headers: Array<[string, string]>): MessageHead => ({ side: 'request', version: 'HTTP/1.1', method, target: '/', headers });
+  const res = (status: number, headers: Array<[string, string]>): MessageHead => ({
+    side: 'response',
+    version: 'HTTP/1.1',
+    status,
+    headers,
+  });
+  const req = (method: string, headers: Array<[string, string]>): MessageHead => ({
+    side: 'request',
+    version: 'HTTP/1.1',
+    method,
+    target: '/',
+    headers,
+  });
   t.same(planBody(res(200, [['content-length', '5']]), 'HEAD'), { kind: 'none' });
   t.same(planBody(res(200, [['content-length', '5']]), 'GET'), { kind: 'length', length: 5 });
   t.same(planBody(res(200, [['content-length', '5, 5']])), { kind: 'length', length: 5 });
   t.type(planBody(res(200, [['content-length', '5, 6']])), 'string');
   t.type(planBody(res(200, [['content-length', '-1']])), 'string');
-  t.same(planBody(res(200, [['transfer-encoding', 'gzip, chunked'], ['content-length', '5']])), { kind: 'chunked' }, 'TE wins over CL');
+  t.same(
+    planBody(
+      res(200, [
+        ['transfer-encoding', 'gzip, chunked'],
+        ['content-length', '5'],
+      ]),
+    ),
+    { kind: 'chunked' },
+    'TE wins over CL',
+  );
   t.same(planBody(res(200, [['transfer-encoding', 'gzip']])), { kind: 'close' });
   t.same(planBody(res(200, [])), { kind: 'close' });
   t.same(planBody(res(204, [['content-length', '5']])), { kind: 'none' });
@@ -120,6 +166,18 @@ t.test('body length rules (RFC 9112 6.3)', async (t) => {
   t.same(planBody(req('GET', [])), { kind: 'none' });
   t.type(planBody(req('POST', [['transfer-encoding', 'gzip']])), 'string');
   t.same(planBody(req('CONNECT', [])), { kind: 'none', then: 'hold' });
-  t.same(planBody(req('GET', [['upgrade', 'websocket'], ['connection', 'keep-alive, Upgrade']])), { kind: 'none', then: 'hold' });
-  t.same(planBody(req('GET', [['upgrade', 'websocket']])), { kind: 'none' }, 'Upgrade without Connection: upgrade is ignored');
+  t.same(
+    planBody(
+      req('GET', [
+        ['upgrade', 'websocket'],
+        ['connection', 'keep-alive, Upgrade'],
+      ]),
+    ),
+    { kind: 'none', then: 'hold' },
+  );
+  t.same(
+    planBody(req('GET', [['upgrade', 'websocket']])),
+    { kind: 'none' },
+    'Upgrade without Connection: upgrade is ignored',
+  );
 });

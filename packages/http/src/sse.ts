@@ -39,8 +39,14 @@ export class SseParser {
   push(chunk: Buffer): void {
     if (!this.#bomChecked) {
       // A UTF-8 BOM may only appear at the very start of the stream, and may itself be split.
-      if (this.#bomPartial) { chunk = Buffer.concat([this.#bomPartial, chunk]); this.#bomPartial = null; }
-      if (chunk.length < 3 && BOM.subarray(0, chunk.length).equals(chunk)) { this.#bomPartial = chunk; return; }
+      if (this.#bomPartial) {
+        chunk = Buffer.concat([this.#bomPartial, chunk]);
+        this.#bomPartial = null;
+      }
+      if (chunk.length < 3 && BOM.subarray(0, chunk.length).equals(chunk)) {
+        this.#bomPartial = chunk;
+        return;
+      }
       this.#bomChecked = true;
       if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
     }
@@ -65,7 +71,10 @@ export class SseParser {
       this.#takeLine();
       if (chunk[end] === CR) {
         if (end + 1 < n) pos = chunk[end + 1] === LF ? end + 2 : end + 1;
-        else { this.#lastWasCr = true; pos = n; }
+        else {
+          this.#lastWasCr = true;
+          pos = n;
+        }
       } else pos = end + 1;
     }
   }
@@ -78,7 +87,10 @@ export class SseParser {
 
   #gather(b: Buffer): void {
     if (!b.length || this.#lineOverflow) return;
-    if (this.#lineLen + b.length > this.#maxLine) { this.#lineOverflow = true; return; }
+    if (this.#lineLen + b.length > this.#maxLine) {
+      this.#lineOverflow = true;
+      return;
+    }
     this.#line.push(b);
     this.#lineLen += b.length;
   }
@@ -88,25 +100,41 @@ export class SseParser {
     this.#line = [];
     this.#lineLen = 0;
     this.#lineOverflow = false;
-    if (bytes.length === 0) { this.#dispatch(); return; }
+    if (bytes.length === 0) {
+      this.#dispatch();
+      return;
+    }
     if (bytes[0] === 0x3a) return; // ":" comment
     const line = bytes.toString('utf8');
     const colon = line.indexOf(':');
     let field: string;
     let value: string;
-    if (colon < 0) { field = line; value = ''; } else {
+    if (colon < 0) {
+      field = line;
+      value = '';
+    } else {
       field = line.slice(0, colon);
       value = line.charCodeAt(colon + 1) === 0x20 ? line.slice(colon + 2) : line.slice(colon + 1);
     }
     switch (field) {
-      case 'event': this.#event = value; break;
+      case 'event':
+        this.#event = value;
+        break;
       case 'data':
         this.#hasData = true;
-        if (this.#dataLen + value.length <= this.#maxLine) { this.#data.push(value); this.#dataLen += value.length + 1; }
+        if (this.#dataLen + value.length <= this.#maxLine) {
+          this.#data.push(value);
+          this.#dataLen += value.length + 1;
+        }
         break;
-      case 'id': if (!value.includes('\0')) this.#id = value; break;
-      case 'retry': if (/^\d+$/.test(value)) this.#retry = Number(value); break;
-      default: break; // unknown fields are ignored
+      case 'id':
+        if (!value.includes('\0')) this.#id = value;
+        break;
+      case 'retry':
+        if (/^\d+$/.test(value)) this.#retry = Number(value);
+        break;
+      default:
+        break; // unknown fields are ignored
     }
   }
 

@@ -73,14 +73,20 @@ export class HttpStage implements Stage {
   write(ev: AgentEvent): void {
     // What passes through (argv, stdio, calls of a capture made with --no-redact) is
     // redacted too: as-http's output holds no secret, whatever the input.
-    if (ev.src !== 'ssl') { this.#emit(this.opts.redact ? redactForStore(ev).ev : ev); return; }
+    if (ev.src !== 'ssl') {
+      this.#emit(this.opts.redact ? redactForStore(ev).ev : ev);
+      return;
+    }
     if (ev.type === 'lost') {
       this.#emit(ev);
       // Something was dropped somewhere: holes being waited on will not fill.
       for (const c of this.#conns.values()) c.skipHoles('capture reported loss');
       return;
     }
-    if (ev.type !== 'data') { this.#emit(ev); return; }
+    if (ev.type !== 'data') {
+      this.#emit(ev);
+      return;
+    }
     const e = ev as SslDataEvent;
     if (e.ts > this.#latestTs) this.#latestTs = e.ts;
     let c = this.#conns.get(e.conn);

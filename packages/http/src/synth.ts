@@ -1,4 +1,4 @@
-import { encodePayload, SCHEMA_VERSION, type AgentEvent, type SslDataEvent } from '@agentsight/events';
+import { type AgentEvent, encodePayload, SCHEMA_VERSION, type SslDataEvent } from '@agentsight/events';
 import { HttpStage, type HttpStageOptions } from './stage.js';
 
 // Synthetic `ssl` events from raw bytes: how tests, benchmarks and the corpus harness of
@@ -52,9 +52,19 @@ export function sslEvents(bytes: Uint8Array, o: SslSynthOptions): SslDataEvent[]
     const piece = buf.subarray(cuts[i]!, cuts[i + 1]!);
     if (!piece.length) continue;
     out.push({
-      v: SCHEMA_VERSION, ts, src: 'ssl', type: 'data',
-      pid: o.pid ?? 4242, tid: o.tid ?? o.pid ?? 4242, comm: o.comm ?? 'agent',
-      conn: o.conn, dir: o.dir, seq: seq++, len: piece.length, ...encodePayload(piece), lib: 'openssl',
+      v: SCHEMA_VERSION,
+      ts,
+      src: 'ssl',
+      type: 'data',
+      pid: o.pid ?? 4242,
+      tid: o.tid ?? o.pid ?? 4242,
+      comm: o.comm ?? 'agent',
+      conn: o.conn,
+      dir: o.dir,
+      seq: seq++,
+      len: piece.length,
+      ...encodePayload(piece),
+      lib: 'openssl',
     });
     ts += o.stepUs ?? 10;
   }

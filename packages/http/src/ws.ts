@@ -36,7 +36,17 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const OUT_CHUNK = 64 * 1024;
 
 interface ZlibInternals {
-  _handle: { writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void } | null;
+  _handle: {
+    writeSync(
+      flush: number,
+      input: Buffer,
+      inOff: number,
+      inLen: number,
+      out: Buffer,
+      outOff: number,
+      outLen: number,
+    ): void;
+  } | null;
   _writeState: Uint32Array;
   errored?: Error | null;
   destroyed: boolean;
@@ -46,7 +56,9 @@ interface ZlibInternals {
 class Inflater {
   #z = zlib.createInflateRaw();
   #buf = Buffer.allocUnsafe(OUT_CHUNK);
-  constructor() { this.#z.on('error', () => {}); }
+  constructor() {
+    this.#z.on('error', () => {});
+  }
   inflate(input: Buffer, max: number): { out: Buffer; truncated: boolean } {
     const z = this.#z as unknown as ZlibInternals;
     if (!z._handle) throw new Error('inflater closed');
@@ -69,7 +81,13 @@ class Inflater {
     }
     return { out: Buffer.concat(parts), truncated: total > max };
   }
-  close(): void { try { this.#z.close(); } catch { /* closed */ } }
+  close(): void {
+    try {
+      this.#z.close();
+    } catch {
+      /* closed */
+    }
+  }
 }
 
 export class WsReader {
@@ -89,7 +107,8 @@ export class WsReader {
   /** Payload of the control frame in progress. */
   #ctl: Buffer[] = [];
   /** The data message being assembled from its fragments. */
-  #msg: { op: number; compressed: boolean; parts: Buffer[]; len: number; size: number; truncated: boolean } | null = null;
+  #msg: { op: number; compressed: boolean; parts: Buffer[]; len: number; size: number; truncated: boolean } | null =
+    null;
   #inFrame = false;
 
   constructor(hooks: WsHooks, deflate: WsDeflate | null, maxMessage: number) {
@@ -132,20 +151,34 @@ export class WsReader {
     // Gather up to 14 bytes: enough for any frame header.
     const want = Math.min(14 - this.#headLen, chunk.length - pos);
     const h = Buffer.concat([...this.#head, chunk.subarray(pos, pos + want)]);
-    if (h.length < 2) { this.#head = [h]; this.#headLen = h.length; return pos + want; }
+    if (h.length < 2) {
+      this.#head = [h];
+      this.#headLen = h.length;
+      return pos + want;
+    }
     const masked = (h[1]! & 0x80) !== 0;
     const len7 = h[1]! & 0x7f;
     const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
-    if (h.length < need) { this.#head = [h]; this.#headLen = h.length; return pos + want; }
+    if (h.length < need) {
+      this.#head = [h];
+      this.#headLen = h.length;
+      return pos + want;
+    }
     const used = need - this.#headLen; // bytes of this chunk that belong to the header
     this.#head = [];
     this.#headLen = 0;
     const b0 = h[0]!;
     let len: number;
     let off = 2;
-    if (len7 === 126) { len = h.readUInt16BE(2); off = 4; } else if (len7 === 127) {
+    if (len7 === 126) {
+      len = h.readUInt16BE(2);
+      off = 4;
+    } else if (len7 === 127) {
       const big = h.readBigUInt64BE(2);
-      if (big > BigInt(Number.MAX_SAFE_INTEGER)) { this.#fatal('frame length too large'); return chunk.length; }
+      if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
+        this.#fatal('frame length too large');
+        return chunk.length;
+      }
       len = Number(big);
       off = 10;
     } else len = len7;
@@ -155,16 +188,34 @@ export class WsReader {
     this.#op = b0 & 0x0f;
     const rsv1 = (b0 & 0x40) !== 0;
     if (this.#op >= 8) {
-      if (!OPS[this.#op]) { this.#fatal(`unknown control opcode ${this.#op}`); return chunk.length; }
-      if (!this.#fin || len > 125) { this.#fatal('bad control frame'); return chunk.length; }
+      if (!OPS[this.#op]) {
+        this.#fatal(`unknown control opcode ${this.#op}`);
+        return chunk.length;
+      }
+      if (!this.#fin || len > 125) {
+        this.#fatal('bad control frame');
+        return chunk.length;
+      }
       this.#ctl = [];
     } else if (this.#op === 0) {
-      if (!this.#msg) { this.#fatal('continuation frame without a message'); return chunk.length; }
+      if (!this.#msg) {
+        this.#fatal('continuation frame without a message');
+        return chunk.length;
+      }
     } else if (this.#op === 1 || this.#op === 2) {
-      if (this.#msg) { this.#fatal('new message before the previous one ended'); return chunk.length; }
-      if (rsv1 && !this.#deflate) { this.#fatal('compressed frame without permessage-deflate'); return chunk.length; }
+      if (this.#msg) {
+        this.#fatal('new message before the previous one ended');
+        return chunk.length;
+      }
+      if (rsv1 && !this.#deflate) {
+        this.#fatal('compressed frame without permessage-deflate');
+        return chunk.length;
+      }
       this.#msg = { op: this.#op, compressed: rsv1, parts: [], len: 0, size: 0, truncated: false };
-    } else { this.#fatal(`unknown opcode ${this.#op}`); return chunk.length; }
+    } else {
+      this.#fatal(`unknown opcode ${this.#op}`);
+      return chunk.length;
+    }
     this.#remaining = len;
     this.#inFrame = true;
     if (len === 0) this.#endFrame();
@@ -179,13 +230,22 @@ export class WsReader {
       for (let i = 0; i < p.length; i++) data[i] = p[i]! ^ this.#mask[(this.#maskOff + i) & 3]!;
       this.#maskOff = (this.#maskOff + p.length) & 3;
     }
-    if (this.#op >= 8) { this.#ctl.push(data); return; }
+    if (this.#op >= 8) {
+      this.#ctl.push(data);
+      return;
+    }
     const m = this.#msg!;
     m.size += data.length;
     // Compressed messages are kept whole up to the limit plus slack: inflating needs all of it.
     const cap = m.compressed ? this.#maxMessage * 4 : this.#maxMessage;
-    if (m.len + data.length > cap) { m.truncated = true; data = data.subarray(0, Math.max(0, cap - m.len)); }
-    if (data.length) { m.parts.push(data); m.len += data.length; }
+    if (m.len + data.length > cap) {
+      m.truncated = true;
+      data = data.subarray(0, Math.max(0, cap - m.len));
+    }
+    if (data.length) {
+      m.parts.push(data);
+      m.len += data.length;
+    }
   }
 
   #endFrame(): void {
@@ -212,13 +272,20 @@ export class WsReader {
         const r = this.#inflater.inflate(Buffer.concat([data, TAIL]), this.#maxMessage);
         data = r.out;
         truncated = r.truncated;
-        if (this.#deflate!.noContextTakeover) { this.#inflater.close(); this.#inflater = null; }
+        if (this.#deflate!.noContextTakeover) {
+          this.#inflater.close();
+          this.#inflater = null;
+        }
       } catch (e) {
         this.#fatal(`permessage-deflate: ${(e as Error).message}`);
         return;
       }
     }
-    this.#hooks.onMessage(OPS[m.op]!, data, { compressed: m.compressed, truncated, size: m.compressed ? data.length : m.size });
+    this.#hooks.onMessage(OPS[m.op]!, data, {
+      compressed: m.compressed,
+      truncated,
+      size: m.compressed ? data.length : m.size,
+    });
   }
 
   #fatal(reason: string): void {

@@ -1,13 +1,14 @@
-import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveCommand, resolveElf, sudoUser, userBinDirs, spawnGated, exitStatus, environmentFor } from './index.js';
+import t from 'tap';
+import { environmentFor, exitStatus, resolveCommand, resolveElf, spawnGated, sudoUser, userBinDirs } from './index.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'as-exec-'));
 
 t.test('resolveCommand: PATH order, extra dirs, explicit paths', async (t) => {
-  const a = tmp(), b = tmp();
+  const a = tmp(),
+    b = tmp();
   fs.writeFileSync(path.join(b, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
   fs.writeFileSync(path.join(a, 'notexec'), 'x', { mode: 0o644 });
   t.equal(resolveCommand('tool', { PATH: a }), null);
@@ -19,8 +20,10 @@ t.test('resolveCommand: PATH order, extra dirs, explicit paths', async (t) => {
 
 t.test('resolveElf follows symlinks and #!/usr/bin/env wrappers to the ELF', async (t) => {
   const d = tmp();
-  const bin = path.join(d, 'bin'), lib = path.join(d, 'lib');
-  fs.mkdirSync(bin); fs.mkdirSync(lib);
+  const bin = path.join(d, 'bin'),
+    lib = path.join(d, 'lib');
+  fs.mkdirSync(bin);
+  fs.mkdirSync(lib);
   // An npm-style install: bin/agent -> ../lib/cli.js, a node script.
   fs.writeFileSync(path.join(lib, 'cli.js'), '#!/usr/bin/env -S node --no-warnings\nconsole.log(1)\n', { mode: 0o755 });
   fs.symlinkSync('../lib/cli.js', path.join(bin, 'agent'));
@@ -82,13 +85,20 @@ t.test('spawnGated: killed by a signal gives 128+n; a dead parent never runs the
   t.notOk(fs.existsSync(marker));
 });
 
-t.test('spawnGated drops root to the sudo user', { skip: process.getuid?.() !== 0 ? 'needs root to change uid' : false }, async (t) => {
-  const d = tmp();
-  fs.chmodSync(d, 0o777);
-  const out = path.join(d, 'id');
-  const u = sudoUser({ SUDO_USER: 'nobody', SUDO_UID: '65534', SUDO_GID: '65534' });
-  const g = spawnGated('/bin/sh', ['-c', `id -u > ${out}; id -G >> ${out}; echo $HOME >> ${out}`], { stdio: 'pipe', user: u });
-  g.release();
-  t.equal(exitStatus(await g.exited), 0);
-  t.equal(fs.readFileSync(out, 'utf8'), '65534\n65534\n/nonexistent\n', 'uid, no root groups, the user\'s HOME');
-});
+t.test(
+  'spawnGated drops root to the sudo user',
+  { skip: process.getuid?.() !== 0 ? 'needs root to change uid' : false },
+  async (t) => {
+    const d = tmp();
+    fs.chmodSync(d, 0o777);
+    const out = path.join(d, 'id');
+    const u = sudoUser({ SUDO_USER: 'nobody', SUDO_UID: '65534', SUDO_GID: '65534' });
+    const g = spawnGated('/bin/sh', ['-c', `id -u > ${out}; id -G >> ${out}; echo $HOME >> ${out}`], {
+      stdio: 'pipe',
+      user: u,
+    });
+    g.release();
+    t.equal(exitStatus(await g.exited), 0);
+    t.equal(fs.readFileSync(out, 'utf8'), '65534\n65534\n/nonexistent\n', "uid, no root groups, the user's HOME");
+  },
+);

@@ -23,7 +23,9 @@ function homeOf(user: string): string | undefined {
       const f = line.split(':');
       if (f[0] === user) return f[5];
     }
-  } catch { /* no passwd: fall back */ }
+  } catch {
+    /* no passwd: fall back */
+  }
   return undefined;
 }
 
@@ -36,11 +38,15 @@ export function userBinDirs(home: string): string[] {
   const nvm = path.join(home, '.nvm/versions/node');
   try {
     for (const v of fs.readdirSync(nvm).sort().reverse()) dirs.push(path.join(nvm, v, 'bin'));
-  } catch { /* no nvm */ }
+  } catch {
+    /* no nvm */
+  }
   try {
     const m = fs.readFileSync(path.join(home, '.npmrc'), 'utf8').match(/^\s*prefix\s*=\s*(.+)$/m);
     if (m) dirs.push(path.join(m[1]!.trim().replace(/^~/, home), 'bin'));
-  } catch { /* no npmrc */ }
+  } catch {
+    /* no npmrc */
+  }
   dirs.push(path.join(home, '.npm-global/bin'));
   return dirs;
 }
@@ -57,7 +63,11 @@ function isExecutableFile(p: string): boolean {
 }
 
 /** Resolve a command name the way a shell would, plus `extraDirs` after $PATH. */
-export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv = process.env, extraDirs: string[] = []): string | null {
+export function resolveCommand(
+  cmd: string,
+  env: NodeJS.ProcessEnv = process.env,
+  extraDirs: string[] = [],
+): string | null {
   if (cmd.includes('/')) return isExecutableFile(cmd) ? path.resolve(cmd) : null;
   const dirs = [...(env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean), ...extraDirs];
   for (const d of dirs) {
@@ -78,14 +88,23 @@ export interface ElfResolution {
  * Follow symlinks and `#!` wrappers to the ELF that actually runs: `claude` ->
  * `../lib/node_modules/.../cli.js` -> `#!/usr/bin/env node` -> /usr/bin/node.
  */
-export function resolveElf(file: string, env: NodeJS.ProcessEnv = process.env, extraDirs: string[] = [], depth = 0): ElfResolution {
+export function resolveElf(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  extraDirs: string[] = [],
+  depth = 0,
+): ElfResolution {
   if (depth > 8) throw new Error(`${file}: too many levels of #! interpreters`);
   const real = fs.realpathSync(file);
   const chain = real === file ? [file] : [file, real];
   const fd = fs.openSync(real, 'r');
   const head = Buffer.alloc(256);
   let n: number;
-  try { n = fs.readSync(fd, head, 0, head.length, 0); } finally { fs.closeSync(fd); }
+  try {
+    n = fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (n >= 4 && head.readUInt32BE(0) === 0x7f454c46) return { elf: real, chain };
   if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
     const line = head.subarray(2, n).toString('latin1').split('\n')[0]!.trim();

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Writable } from 'node:stream';
-import { userBinDirs, type User } from './resolve.js';
+import { type User, userBinDirs } from './resolve.js';
 
 export interface Exit {
   code: number | null;
@@ -45,7 +45,8 @@ export function environmentFor(user: User | null | undefined, env: NodeJS.Proces
 
 export function spawnGated(file: string, args: string[], opts: SpawnOptions = {}): GatedChild {
   const mode = opts.stdio ?? 'inherit';
-  const stdio: StdioOptions = mode === 'inherit' ? ['inherit', opts.stdout ?? 'inherit', 'inherit', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'];
+  const stdio: StdioOptions =
+    mode === 'inherit' ? ['inherit', opts.stdout ?? 'inherit', 'inherit', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'];
   const child = spawn('/bin/sh', ['-c', GATE, file, ...args], {
     stdio,
     cwd: opts.cwd,
@@ -54,7 +55,9 @@ export function spawnGated(file: string, args: string[], opts: SpawnOptions = {}
     ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
   });
   const gate = child.stdio[3] as Writable;
-  gate.on('error', () => { /* the child died before release */ });
+  gate.on('error', () => {
+    /* the child died before release */
+  });
   const exited = new Promise<Exit>((resolve) => {
     // A command that cannot be started at all: the shell's "not found" status.
     child.once('error', () => resolve({ code: 127, signal: null }));

@@ -4,9 +4,9 @@
 // meant), deltas for unknown blocks are dropped, and invalid tool-input JSON is kept
 // as the raw string.
 import type { ToolCall } from '@agentsight/events';
+import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
-import { flatten, plainUsage, textPart, type Message, type Part } from './parts.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
 
 interface Block {
   type: string;
@@ -42,7 +42,9 @@ export class AnthropicAccumulator implements Accumulator {
   #done = false;
   #errorBody = false;
 
-  get done(): boolean { return this.#done; }
+  get done(): boolean {
+    return this.#done;
+  }
 
   #start(msg: unknown): void {
     this.#started = true;
@@ -97,7 +99,12 @@ export class AnthropicAccumulator implements Accumulator {
         if (isObj(u)) {
           if (u.output_tokens !== undefined) this.#usage.output_tokens = u.output_tokens;
           // Cumulative totals, present only when they apply: overwrite, never add.
-          for (const k of ['input_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'output_tokens_details']) {
+          for (const k of [
+            'input_tokens',
+            'cache_creation_input_tokens',
+            'cache_read_input_tokens',
+            'output_tokens_details',
+          ]) {
             if (u[k] != null) this.#usage[k] = u[k];
           }
         }
@@ -115,7 +122,10 @@ export class AnthropicAccumulator implements Accumulator {
   }
 
   body(json: unknown): void {
-    if (!isObj(json)) { this.#bad ??= 'response body is not a JSON object'; return; }
+    if (!isObj(json)) {
+      this.#bad ??= 'response body is not a JSON object';
+      return;
+    }
     if (json.type === 'error' || (json.error !== undefined && json.content === undefined)) {
       // An error answer is a complete exchange, not a cut one: status carries it.
       this.#error = json.error ?? json;
@@ -157,7 +167,16 @@ export class AnthropicAccumulator implements Accumulator {
       }),
     };
     if (this.#error !== undefined) r.error = this.#error;
-    const why = this.#errorBody ? undefined : this.#error !== undefined ? 'error event' : this.#bad ?? (this.#started && !this.#done ? 'stream ended before message_stop' : !this.#started ? 'no message' : undefined);
+    const why = this.#errorBody
+      ? undefined
+      : this.#error !== undefined
+        ? 'error event'
+        : (this.#bad ??
+          (this.#started && !this.#done
+            ? 'stream ended before message_stop'
+            : !this.#started
+              ? 'no message'
+              : undefined));
     if (why) r.incomplete = why;
     return r;
   }
@@ -170,13 +189,26 @@ function parts(content: unknown): Part[] {
   for (const b of content) {
     if (!isObj(b)) continue;
     switch (b.type) {
-      case 'text': out.push(textPart(String(b.text ?? ''))); break;
-      case 'thinking': out.push({ type: 'reasoning', content: String(b.thinking ?? '') }); break;
-      case 'tool_use': out.push({ type: 'tool_call', id: str(b.id), name: String(b.name ?? ''), arguments: b.input ?? null }); break;
-      case 'tool_result':
-        out.push({ type: 'tool_call_response', id: str(b.tool_use_id), result: flatten(b.content) ?? null, ...(b.is_error === true ? { is_error: true as const } : {}) });
+      case 'text':
+        out.push(textPart(String(b.text ?? '')));
         break;
-      default: out.push({ type: String(b.type ?? 'unknown'), content: b }); break;
+      case 'thinking':
+        out.push({ type: 'reasoning', content: String(b.thinking ?? '') });
+        break;
+      case 'tool_use':
+        out.push({ type: 'tool_call', id: str(b.id), name: String(b.name ?? ''), arguments: b.input ?? null });
+        break;
+      case 'tool_result':
+        out.push({
+          type: 'tool_call_response',
+          id: str(b.tool_use_id),
+          result: flatten(b.content) ?? null,
+          ...(b.is_error === true ? { is_error: true as const } : {}),
+        });
+        break;
+      default:
+        out.push({ type: String(b.type ?? 'unknown'), content: b });
+        break;
     }
   }
   return out;

@@ -5,10 +5,10 @@
 // AWS event-stream whose `chunk` messages hold `{"bytes": base64(vendor event JSON)}`, so the
 // Anthropic accumulator reads the unwrapped events. Converse is Bedrock's own format.
 import type { ToolCall } from '@agentsight/events';
-import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
-import { flatten, plainUsage, textPart, type Message, type Part } from './parts.js';
 import { anthropic } from './anthropic.js';
+import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
+import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
 
 const PATH = /\/model\/([^/?]+)\/(invoke|invoke-with-response-stream|converse|converse-stream)$/;
 
@@ -17,7 +17,11 @@ export function bedrockPath(path: string): { model: string; op: 'invoke' | 'conv
   const m = PATH.exec(path.split('?')[0]!.replace(/\/+$/, ''));
   if (!m) return null;
   let model = m[1]!;
-  try { model = decodeURIComponent(model); } catch { /* kept as sent */ }
+  try {
+    model = decodeURIComponent(model);
+  } catch {
+    /* kept as sent */
+  }
   const op = m[2]!;
   return { model, op: op.startsWith('invoke') ? 'invoke' : 'converse', stream: op.endsWith('stream') };
 }
@@ -32,23 +36,37 @@ function isException(event: string | undefined): boolean {
  * for it in the response. */
 class InvokeAccumulator implements Accumulator {
   #error: unknown;
-  constructor(readonly inner: Accumulator, readonly model: string | null) {}
-  get done(): boolean { return this.inner.done; }
+  constructor(
+    readonly inner: Accumulator,
+    readonly model: string | null,
+  ) {}
+  get done(): boolean {
+    return this.inner.done;
+  }
 
   sse(event: string | undefined, data: string): Delta[] {
-    if (isException(event)) { this.#error = { type: event, ...(sseJson(data) ?? { message: data }) }; return []; }
+    if (isException(event)) {
+      this.#error = { type: event, ...(sseJson(data) ?? { message: data }) };
+      return [];
+    }
     const ev = sseJson(data);
-    if (event === 'chunk' && ev && typeof ev.bytes === 'string') return this.inner.sse(undefined, Buffer.from(ev.bytes, 'base64').toString('utf8'));
+    if (event === 'chunk' && ev && typeof ev.bytes === 'string')
+      return this.inner.sse(undefined, Buffer.from(ev.bytes, 'base64').toString('utf8'));
     // A chunk not wrapped the usual way: what a proxy re-framing the stream may send.
     return this.inner.sse(event, data);
   }
 
-  body(json: unknown): void { this.inner.body(json); }
+  body(json: unknown): void {
+    this.inner.body(json);
+  }
 
   result(): CallResult {
     const r = this.inner.result();
     if (this.model) r.model = this.model;
-    if (this.#error !== undefined) { r.error = this.#error; r.incomplete = 'error event'; }
+    if (this.#error !== undefined) {
+      r.error = this.#error;
+      r.incomplete = 'error event';
+    }
     return r;
   }
 }
@@ -83,7 +101,9 @@ export class ConverseAccumulator implements Accumulator {
   #errorBody = false;
   #bad: string | undefined;
 
-  get done(): boolean { return this.#done; }
+  get done(): boolean {
+    return this.#done;
+  }
 
   #block(i: unknown): Block | undefined {
     if (typeof i !== 'number' || i < 0 || i >= 100000) return undefined;
@@ -91,11 +111,20 @@ export class ConverseAccumulator implements Accumulator {
   }
 
   sse(event: string | undefined, data: string): Delta[] {
-    if (isException(event)) { this.#error = { type: event, ...(sseJson(data) ?? { message: data }) }; return []; }
+    if (isException(event)) {
+      this.#error = { type: event, ...(sseJson(data) ?? { message: data }) };
+      return [];
+    }
     const ev = sseJson(data);
-    if (!ev) { if (data.trim() !== '') this.#bad ??= `invalid JSON in event${event ? ` (${event})` : ''}`; return []; }
+    if (!ev) {
+      if (data.trim() !== '') this.#bad ??= `invalid JSON in event${event ? ` (${event})` : ''}`;
+      return [];
+    }
     switch (event) {
-      case 'messageStart': this.#started = true; this.#blocks = []; return [];
+      case 'messageStart':
+        this.#started = true;
+        this.#blocks = [];
+        return [];
       case 'contentBlockStart': {
         const b = this.#block(ev.contentBlockIndex);
         const tu = isObj(ev.start) && isObj(ev.start.toolUse) ? ev.start.toolUse : null;
@@ -106,7 +135,10 @@ export class ConverseAccumulator implements Accumulator {
         const b = this.#block(ev.contentBlockIndex);
         const d = ev.delta;
         if (!b || !isObj(d)) return [];
-        if (typeof d.text === 'string') { b.text = (b.text ?? '') + d.text; return d.text ? [{ kind: 'text', text: d.text }] : []; }
+        if (typeof d.text === 'string') {
+          b.text = (b.text ?? '') + d.text;
+          return d.text ? [{ kind: 'text', text: d.text }] : [];
+        }
         if (isObj(d.toolUse) && typeof d.toolUse.input === 'string') {
           b.tool ??= { id: null, name: '' };
           b.tool.json = (b.tool.json ?? '') + d.toolUse.input;
@@ -118,14 +150,23 @@ export class ConverseAccumulator implements Accumulator {
         }
         return [];
       }
-      case 'messageStop': this.#stop = str(ev.stopReason); this.#done = true; return [];
-      case 'metadata': if (isObj(ev.usage)) this.#usage = { ...ev.usage }; return [];
-      default: return [];
+      case 'messageStop':
+        this.#stop = str(ev.stopReason);
+        this.#done = true;
+        return [];
+      case 'metadata':
+        if (isObj(ev.usage)) this.#usage = { ...ev.usage };
+        return [];
+      default:
+        return [];
     }
   }
 
   body(json: unknown): void {
-    if (!isObj(json)) { this.#bad ??= 'response body is not a JSON object'; return; }
+    if (!isObj(json)) {
+      this.#bad ??= 'response body is not a JSON object';
+      return;
+    }
     const msg = isObj(json.output) && isObj(json.output.message) ? json.output.message : null;
     if (!msg) {
       // Errors come as {message} (with the type in the x-amzn-errortype header): status carries it.
@@ -139,10 +180,17 @@ export class ConverseAccumulator implements Accumulator {
     if (isObj(json.usage)) this.#usage = { ...json.usage };
     this.#blocks = [];
     for (const c of Array.isArray(msg.content) ? msg.content : []) {
-      if (!isObj(c)) { this.#blocks.push({}); continue; }
+      if (!isObj(c)) {
+        this.#blocks.push({});
+        continue;
+      }
       if (typeof c.text === 'string') this.#blocks.push({ text: c.text });
-      else if (isObj(c.toolUse)) this.#blocks.push({ tool: { id: str(c.toolUse.toolUseId), name: str(c.toolUse.name) ?? '', input: c.toolUse.input } });
-      else if (isObj(c.reasoningContent) && isObj(c.reasoningContent.reasoningText)) this.#blocks.push({ reasoning: str(c.reasoningContent.reasoningText.text) ?? '' });
+      else if (isObj(c.toolUse))
+        this.#blocks.push({
+          tool: { id: str(c.toolUse.toolUseId), name: str(c.toolUse.name) ?? '', input: c.toolUse.input },
+        });
+      else if (isObj(c.reasoningContent) && isObj(c.reasoningContent.reasoningText))
+        this.#blocks.push({ reasoning: str(c.reasoningContent.reasoningText.text) ?? '' });
       else this.#blocks.push({});
     }
   }
@@ -155,7 +203,12 @@ export class ConverseAccumulator implements Accumulator {
       if (!b) continue;
       if (b.text !== undefined) text += b.text;
       if (b.reasoning !== undefined) thinking += b.reasoning;
-      if (b.tool) tool_calls.push({ id: b.tool.id, name: b.tool.name, arguments: b.tool.json !== undefined ? parseArgs(b.tool.json) : (b.tool.input ?? {}) });
+      if (b.tool)
+        tool_calls.push({
+          id: b.tool.id,
+          name: b.tool.name,
+          arguments: b.tool.json !== undefined ? parseArgs(b.tool.json) : (b.tool.input ?? {}),
+        });
     }
     const u = this.#usage;
     const r: CallResult = {
@@ -173,7 +226,16 @@ export class ConverseAccumulator implements Accumulator {
       }),
     };
     if (this.#error !== undefined) r.error = this.#error;
-    const why = this.#errorBody ? undefined : this.#error !== undefined ? 'error event' : this.#bad ?? (this.#started && !this.#done ? 'stream ended before messageStop' : !this.#started ? 'no message' : undefined);
+    const why = this.#errorBody
+      ? undefined
+      : this.#error !== undefined
+        ? 'error event'
+        : (this.#bad ??
+          (this.#started && !this.#done
+            ? 'stream ended before messageStop'
+            : !this.#started
+              ? 'no message'
+              : undefined));
     if (why) r.incomplete = why;
     return r;
   }
@@ -185,14 +247,30 @@ function converseParts(content: unknown): Part[] {
   for (const c of content) {
     if (!isObj(c)) continue;
     if (typeof c.text === 'string') out.push(textPart(c.text));
-    else if (isObj(c.toolUse)) out.push({ type: 'tool_call', id: str(c.toolUse.toolUseId), name: String(c.toolUse.name ?? ''), arguments: c.toolUse.input ?? null });
+    else if (isObj(c.toolUse))
+      out.push({
+        type: 'tool_call',
+        id: str(c.toolUse.toolUseId),
+        name: String(c.toolUse.name ?? ''),
+        arguments: c.toolUse.input ?? null,
+      });
     else if (isObj(c.toolResult)) {
       const t = c.toolResult;
       // Result blocks are [{text}|{json}|…]: text joined, anything else kept.
       const list = Array.isArray(t.content) ? t.content : [];
-      const result = list.every((b) => isObj(b) && typeof b.text === 'string') ? flatten(list) : list.length === 1 && isObj(list[0]) && 'json' in list[0] ? list[0].json : list;
-      out.push({ type: 'tool_call_response', id: str(t.toolUseId), result: result ?? null, ...(t.status === 'error' ? { is_error: true as const } : {}) });
-    } else if (isObj(c.reasoningContent) && isObj(c.reasoningContent.reasoningText)) out.push({ type: 'reasoning', content: String(c.reasoningContent.reasoningText.text ?? '') });
+      const result = list.every((b) => isObj(b) && typeof b.text === 'string')
+        ? flatten(list)
+        : list.length === 1 && isObj(list[0]) && 'json' in list[0]
+          ? list[0].json
+          : list;
+      out.push({
+        type: 'tool_call_response',
+        id: str(t.toolUseId),
+        result: result ?? null,
+        ...(t.status === 'error' ? { is_error: true as const } : {}),
+      });
+    } else if (isObj(c.reasoningContent) && isObj(c.reasoningContent.reasoningText))
+      out.push({ type: 'reasoning', content: String(c.reasoningContent.reasoningText.text ?? '') });
     else out.push({ type: Object.keys(c)[0] ?? 'unknown', content: c });
   }
   return out;

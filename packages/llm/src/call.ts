@@ -4,8 +4,17 @@
 // modules (anthropic.ts, openai-chat.ts, openai-responses.ts, gemini.ts).
 import type { LlmApi, LlmCallEvent } from '@agentsight/events';
 import { moduleFor } from './detect.js';
+import {
+  isObj,
+  type Message,
+  type Obj,
+  type Part,
+  type TextPart,
+  type TokenUsage,
+  type ToolResultPart,
+  textPart,
+} from './parts.js';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices.js';
-import { isObj, textPart, type Message, type Obj, type Part, type TextPart, type TokenUsage, type ToolResultPart } from './parts.js';
 
 export * from './parts.js';
 
@@ -43,7 +52,10 @@ export function usageOf(ev: CallLike): TokenUsage {
 }
 
 /** Estimated cost of a call in USD (list prices, or `table`), or undefined when unpriced. */
-export function callCost(ev: CallLike & Pick<LlmCallEvent, 'model' | 'provider'> & Partial<Pick<LlmCallEvent, 'ts'>>, table: PriceTable = DEFAULT_PRICES): number | undefined {
+export function callCost(
+  ev: CallLike & Pick<LlmCallEvent, 'model' | 'provider'> & Partial<Pick<LlmCallEvent, 'ts'>>,
+  table: PriceTable = DEFAULT_PRICES,
+): number | undefined {
   return costOf(ev.model, ev.provider, usageOf(ev), table, ev.ts);
 }
 
@@ -84,7 +96,8 @@ export function outputOf(ev: Pick<LlmCallEvent, 'response'>): Message {
   const parts: Part[] = [];
   if (r.thinking) parts.push({ type: 'reasoning', content: r.thinking });
   if (r.text) parts.push({ type: 'text', content: r.text });
-  for (const tc of r.tool_calls ?? []) parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: tc.arguments ?? null });
+  for (const tc of r.tool_calls ?? [])
+    parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: tc.arguments ?? null });
   return { role: 'assistant', parts };
 }
 
@@ -92,12 +105,33 @@ export function outputOf(ev: Pick<LlmCallEvent, 'response'>): Message {
 export function finishReasonOf(r: string | null | undefined): string | undefined {
   if (!r) return undefined;
   switch (r.toLowerCase()) {
-    case 'end_turn': case 'stop': case 'stop_sequence': case 'completed': case 'pause_turn': return 'stop';
-    case 'max_tokens': case 'length': case 'incomplete': case 'model_context_window_exceeded': return 'length';
-    case 'tool_use': case 'tool_calls': case 'function_call': return 'tool_call';
-    case 'content_filter': case 'safety': case 'refusal': case 'blocklist': case 'prohibited_content': case 'recitation': return 'content_filter';
-    case 'failed': case 'error': return 'error';
-    default: return r;
+    case 'end_turn':
+    case 'stop':
+    case 'stop_sequence':
+    case 'completed':
+    case 'pause_turn':
+      return 'stop';
+    case 'max_tokens':
+    case 'length':
+    case 'incomplete':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+    case 'tool_calls':
+    case 'function_call':
+      return 'tool_call';
+    case 'content_filter':
+    case 'safety':
+    case 'refusal':
+    case 'blocklist':
+    case 'prohibited_content':
+    case 'recitation':
+      return 'content_filter';
+    case 'failed':
+    case 'error':
+      return 'error';
+    default:
+      return r;
   }
 }
 
@@ -118,7 +152,11 @@ export interface RequestParams {
 export function paramsOf(ev: Pick<LlmCallEvent, 'request'>): RequestParams {
   const p0: Obj = ev.request.params ?? {};
   // Gemini nests them in generationConfig, its SDKs in config.
-  const p: Obj = { ...p0, ...(isObj(p0.generationConfig) ? p0.generationConfig : {}), ...(isObj(p0.config) ? p0.config : {}) };
+  const p: Obj = {
+    ...p0,
+    ...(isObj(p0.generationConfig) ? p0.generationConfig : {}),
+    ...(isObj(p0.config) ? p0.config : {}),
+  };
   const first = (...ks: string[]) => ks.map((k) => p[k]).find((v) => v !== undefined && v !== null);
   const out: RequestParams = {
     model: typeof p0.model === 'string' ? p0.model : undefined,
@@ -136,7 +174,10 @@ export function paramsOf(ev: Pick<LlmCallEvent, 'request'>): RequestParams {
   return out;
 }
 
-export interface CallError { type: string; message?: string }
+export interface CallError {
+  type: string;
+  message?: string;
+}
 
 /** Why the call failed, in the provider's words where it gave them; undefined when it did not. */
 export function errorOf(ev: Pick<LlmCallEvent, 'status' | 'error' | 'incomplete'>): CallError | undefined {
@@ -144,7 +185,14 @@ export function errorOf(ev: Pick<LlmCallEvent, 'status' | 'error' | 'incomplete'
   if (!failed) return undefined;
   // {error: {type, message}} (Anthropic, OpenAI), {code, status, message} (Gemini).
   const e = isObj(ev.error) ? (isObj(ev.error.error) ? ev.error.error : ev.error) : undefined;
-  const provType = typeof e?.type === 'string' ? e.type : typeof e?.code === 'string' ? e.code : typeof e?.status === 'string' ? e.status : undefined;
+  const provType =
+    typeof e?.type === 'string'
+      ? e.type
+      : typeof e?.code === 'string'
+        ? e.code
+        : typeof e?.status === 'string'
+          ? e.status
+          : undefined;
   const message = typeof e?.message === 'string' ? e.message : typeof ev.error === 'string' ? ev.error : ev.incomplete;
   const type = provType ?? (ev.status >= 400 ? String(ev.status) : ev.incomplete ? 'incomplete' : '_OTHER');
   return message !== undefined ? { type, message } : { type };
@@ -189,8 +237,12 @@ export function toolResultsOf(api: LlmApi, messages: unknown[] | undefined): Too
       if (p.type !== 'tool_call_response') continue;
       const r = p as ToolResultPart;
       out.push({
-        id: r.id, ...(r.name !== undefined ? { name: r.name } : {}), result: r.result, text: resultText(r.result),
-        ...(r.is_error ? { isError: true } : {}), byName: i >= latest && (r.id === null || r.by_name === true),
+        id: r.id,
+        ...(r.name !== undefined ? { name: r.name } : {}),
+        result: r.result,
+        text: resultText(r.result),
+        ...(r.is_error ? { isError: true } : {}),
+        byName: i >= latest && (r.id === null || r.by_name === true),
       });
     }
   });
@@ -204,7 +256,9 @@ export function toolResultsOf(api: LlmApi, messages: unknown[] | undefined): Too
  * pairs come in the order of the results.
  */
 export function pairResults<T extends { id: string | null; name: string }>(
-  calls: Iterable<T>, results: readonly ToolResult[], open: (c: T) => boolean = () => true,
+  calls: Iterable<T>,
+  results: readonly ToolResult[],
+  open: (c: T) => boolean = () => true,
 ): Array<{ call: T; result: ToolResult; how: 'id' | 'name_order' }> {
   const list = [...calls];
   const byId = new Map<string, T>();
@@ -214,12 +268,18 @@ export function pairResults<T extends { id: string | null; name: string }>(
   for (const r of results) {
     const c = r.id !== null ? byId.get(r.id) : undefined;
     if (c) {
-      if (!taken.has(c)) { taken.add(c); out.push({ call: c, result: r, how: 'id' }); }
+      if (!taken.has(c)) {
+        taken.add(c);
+        out.push({ call: c, result: r, how: 'id' });
+      }
       continue;
     }
     if (!r.byName) continue;
     const n = list.find((x) => !taken.has(x) && open(x) && x.name === r.name);
-    if (n) { taken.add(n); out.push({ call: n, result: r, how: 'name_order' }); }
+    if (n) {
+      taken.add(n);
+      out.push({ call: n, result: r, how: 'name_order' });
+    }
   }
   return out;
 }
@@ -235,12 +295,20 @@ export function callOf(ev: LlmCallEvent, table: PriceTable = DEFAULT_PRICES): Ca
   const finish = finishReasonOf(ev.response.finish_reason);
   const error = errorOf(ev);
   return {
-    id: ev.id, provider: ev.provider, api: ev.api, operation: mod.operation,
-    request_model: params.model ?? ev.model, model: ev.model,
+    id: ev.id,
+    provider: ev.provider,
+    api: ev.api,
+    operation: mod.operation,
+    request_model: params.model ?? ev.model,
+    model: ev.model,
     ...(session !== undefined ? { session } : {}),
     ...(system ? { system } : {}),
-    messages: messagesOf(ev.api, ev.request.messages), output: outputOf(ev),
+    messages: messagesOf(ev.api, ev.request.messages),
+    output: outputOf(ev),
     ...(finish ? { finish_reason: finish } : {}),
-    params, usage, ...(cost !== undefined ? { cost_usd: cost } : {}), ...(error ? { error } : {}),
+    params,
+    usage,
+    ...(cost !== undefined ? { cost_usd: cost } : {}),
+    ...(error ? { error } : {}),
   };
 }

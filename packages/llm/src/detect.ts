@@ -2,14 +2,14 @@
 // shapes are distinctive), the host (the provider), and for ambiguous paths the body.
 // Nothing is configured, so a new OpenAI-compatible server is recognised by its path.
 import type { LlmApi } from '@agentsight/events';
-import type { ApiModule } from './result.js';
 import { anthropic } from './anthropic.js';
+import { bedrockConverse, bedrockInvoke, bedrockPath } from './bedrock.js';
+import { gemini } from './gemini.js';
 import { openaiChat } from './openai-chat.js';
 import { openaiResponses } from './openai-responses.js';
-import { gemini } from './gemini.js';
-import { bedrockConverse, bedrockInvoke, bedrockPath } from './bedrock.js';
-import { isObj } from './util.js';
 import { providerOfHost } from './providers.js';
+import type { ApiModule } from './result.js';
+import { isObj } from './util.js';
 
 export interface Detected {
   module: ApiModule;
@@ -49,16 +49,23 @@ export function detect(method: string, path: string, host: string | undefined, b
   const b = bedrockPath(path);
   if (b?.op === 'invoke') {
     // Invoke carries the model vendor's body; only Anthropic Messages ones are read.
-    if (body !== undefined && !(isObj(body) && (body.anthropic_version !== undefined || Array.isArray(body.messages)))) return null;
+    if (body !== undefined && !(isObj(body) && (body.anthropic_version !== undefined || Array.isArray(body.messages))))
+      return null;
     return { module: bedrockInvoke, provider: providerOfHost(host) ?? bedrockInvoke.provider };
   }
   let api = apiOfPath(path);
   if (!api) {
     // Unknown path: only a body with an unmistakable shape counts (proxies with odd routes).
-    if (isObj(body) && typeof body.model === 'string' && Array.isArray(body.messages) && typeof body.max_tokens === 'number' && body.anthropic_version !== undefined) api = 'anthropic.messages';
+    if (
+      isObj(body) &&
+      typeof body.model === 'string' &&
+      Array.isArray(body.messages) &&
+      typeof body.max_tokens === 'number' &&
+      body.anthropic_version !== undefined
+    )
+      api = 'anthropic.messages';
     else return null;
-  }
-  else if (api !== 'gemini' && body !== undefined && !looksLikeModelCall(body)) {
+  } else if (api !== 'gemini' && body !== undefined && !looksLikeModelCall(body)) {
     // `/messages` and `/responses` are common REST shapes elsewhere (mail, chat APIs).
     return null;
   }

@@ -7,9 +7,9 @@
 // arguments assembled from `partialArgs` by jsonPath), the last usageMetadata, finishReason
 // and modelVersion.
 import type { ToolCall } from '@agentsight/events';
+import { type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, restParams, sseJson, str, usage, type Obj } from './util.js';
-import { plainUsage, textPart, type Message, type Part } from './parts.js';
+import { isObj, type Obj, restParams, sseJson, str, usage } from './util.js';
 
 const MODEL_RE = /\/models\/([^/:?]+):(streamGenerateContent|generateContent)/;
 
@@ -48,7 +48,12 @@ function partialValue(p: Obj): { v: unknown; ok: boolean } {
   return { v: undefined, ok: false };
 }
 
-interface Call { id: string | null; name: string; args: Obj; streaming: boolean }
+interface Call {
+  id: string | null;
+  name: string;
+  args: Obj;
+  streaming: boolean;
+}
 
 export class GeminiAccumulator implements Accumulator {
   #chunks = 0;
@@ -66,13 +71,21 @@ export class GeminiAccumulator implements Accumulator {
   #errorBody = false;
   #bad: string | undefined;
 
-  get done(): boolean { return this.#finish !== null || (this.#feedback !== undefined && this.#chunks > 0); }
+  get done(): boolean {
+    return this.#finish !== null || (this.#feedback !== undefined && this.#chunks > 0);
+  }
 
   #chunk(raw: unknown, out: Delta[] | null): void {
     // Code Assist wraps every chunk.
     const c = isObj(raw) && isObj(raw.response) && raw.candidates === undefined ? raw.response : raw;
-    if (!isObj(c)) { this.#bad ??= 'chunk is not a JSON object'; return; }
-    if (c.error !== undefined && c.candidates === undefined) { this.#error = c.error; return; }
+    if (!isObj(c)) {
+      this.#bad ??= 'chunk is not a JSON object';
+      return;
+    }
+    if (c.error !== undefined && c.candidates === undefined) {
+      this.#error = c.error;
+      return;
+    }
     this.#chunks++;
     if (typeof c.responseId === 'string') this.#id = c.responseId;
     if (typeof c.modelVersion === 'string' && c.modelVersion) this.#model = c.modelVersion;
@@ -86,8 +99,13 @@ export class GeminiAccumulator implements Accumulator {
     for (const p of parts) {
       if (!isObj(p)) continue;
       if (typeof p.text === 'string') {
-        if (p.thought === true) { this.#thinking += p.text; if (p.text) out?.push({ kind: 'thinking', text: p.text }); }
-        else { this.#text += p.text; if (p.text) out?.push({ kind: 'text', text: p.text }); }
+        if (p.thought === true) {
+          this.#thinking += p.text;
+          if (p.text) out?.push({ kind: 'thinking', text: p.text });
+        } else {
+          this.#text += p.text;
+          if (p.text) out?.push({ kind: 'text', text: p.text });
+        }
       }
       if (isObj(p.functionCall)) this.#functionCall(p.functionCall, out);
     }
@@ -95,7 +113,12 @@ export class GeminiAccumulator implements Accumulator {
 
   #functionCall(fc: Obj, out: Delta[] | null): void {
     if (typeof fc.name === 'string' && fc.name) {
-      const call: Call = { id: str(fc.id), name: fc.name, args: isObj(fc.args) ? structuredClone(fc.args) : {}, streaming: fc.willContinue === true };
+      const call: Call = {
+        id: str(fc.id),
+        name: fc.name,
+        args: isObj(fc.args) ? structuredClone(fc.args) : {},
+        streaming: fc.willContinue === true,
+      };
       this.#calls.push(call);
       this.#open = call.streaming ? call : null;
       // Deltas carry argument text, as for the other APIs; streamed ones follow in partialArgs.
@@ -129,7 +152,10 @@ export class GeminiAccumulator implements Accumulator {
 
   body(json: unknown): void {
     // streamGenerateContent without alt=sse answers with a JSON array of chunks.
-    if (Array.isArray(json)) { for (const c of json) this.#chunk(c, null); return; }
+    if (Array.isArray(json)) {
+      for (const c of json) this.#chunk(c, null);
+      return;
+    }
     if (isObj(json) && json.error !== undefined && json.candidates === undefined && json.response === undefined) {
       this.#error = json.error;
       this.#errorBody = true;
@@ -157,10 +183,14 @@ export class GeminiAccumulator implements Accumulator {
     };
     if (this.#error !== undefined) r.error = this.#error;
     // A blocked prompt has no candidates and no finishReason; the block is the answer.
-    else if (isObj(this.#feedback) && this.#feedback.blockReason !== undefined) r.error = { promptFeedback: this.#feedback };
-    const why = this.#errorBody ? undefined
-      : this.#error !== undefined ? 'error in stream'
-      : this.#bad ?? (this.#chunks === 0 ? 'no chunks' : !this.done ? 'stream ended before finishReason' : undefined);
+    else if (isObj(this.#feedback) && this.#feedback.blockReason !== undefined)
+      r.error = { promptFeedback: this.#feedback };
+    const why = this.#errorBody
+      ? undefined
+      : this.#error !== undefined
+        ? 'error in stream'
+        : (this.#bad ??
+          (this.#chunks === 0 ? 'no chunks' : !this.done ? 'stream ended before finishReason' : undefined));
     if (why) r.incomplete = why;
     return r;
   }
@@ -182,12 +212,17 @@ function message(m: Obj): Message {
     const fc = p.functionCall;
     const fr = p.functionResponse;
     if (typeof p.text === 'string') parts.push(p.thought ? { type: 'reasoning', content: p.text } : textPart(p.text));
-    else if (isObj(fc)) parts.push({ type: 'tool_call', id: str(fc.id), name: String(fc.name ?? ''), arguments: fc.args ?? null });
+    else if (isObj(fc))
+      parts.push({ type: 'tool_call', id: str(fc.id), name: String(fc.name ?? ''), arguments: fc.args ?? null });
     else if (isObj(fr)) {
       // Gemini CLI answers with ids of its own (`run_shell_command_<ms>_<n>`): pair by name and order.
       parts.push({
-        type: 'tool_call_response', id: str(fr.id), ...(typeof fr.name === 'string' ? { name: fr.name } : {}), result: fr.response ?? null,
-        ...(isObj(fr.response) && 'error' in fr.response ? { is_error: true as const } : {}), by_name: true,
+        type: 'tool_call_response',
+        id: str(fr.id),
+        ...(typeof fr.name === 'string' ? { name: fr.name } : {}),
+        result: fr.response ?? null,
+        ...(isObj(fr.response) && 'error' in fr.response ? { is_error: true as const } : {}),
+        by_name: true,
       });
     } else parts.push({ type: 'unknown', content: p });
   }

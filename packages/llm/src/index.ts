@@ -6,14 +6,15 @@
  * `MergeStage` is the Stage both the standalone tool and `agentsight exec` use. And the
  * normalized call every consumer reads (call.ts), the provider table and the prices.
  */
-export * from './result.js';
-export * from './detect.js';
-export * from './merge.js';
+
 export { AnthropicAccumulator, anthropic } from './anthropic.js';
+export { bedrockConverse, bedrockInvoke, bedrockPath, ConverseAccumulator } from './bedrock.js';
+export * from './call.js';
+export * from './detect.js';
+export { GeminiAccumulator, gemini } from './gemini.js';
+export * from './merge.js';
 export { OpenAIChatAccumulator, openaiChat } from './openai-chat.js';
 export { OpenAIResponsesAccumulator, openaiResponses } from './openai-responses.js';
-export { GeminiAccumulator, gemini } from './gemini.js';
-export { ConverseAccumulator, bedrockConverse, bedrockInvoke, bedrockPath } from './bedrock.js';
-export * from './providers.js';
 export * from './prices.js';
-export * from './call.js';
+export * from './providers.js';
+export * from './result.js';

@@ -1,9 +1,19 @@
 import {
-  decodePayload, MAX_PAYLOAD_DEPTH, type AgentEvent, type Emit, type HttpRequestEvent, type HttpResponseEvent, type HttpSseEvent,
-  type HttpWsEvent, type LlmCallEvent, type LlmDeltaEvent, type Stage, type StdioDataEvent,
+  type AgentEvent,
+  decodePayload,
+  type Emit,
+  type HttpRequestEvent,
+  type HttpResponseEvent,
+  type HttpSseEvent,
+  type HttpWsEvent,
+  type LlmCallEvent,
+  type LlmDeltaEvent,
+  MAX_PAYLOAD_DEPTH,
+  type Stage,
+  type StdioDataEvent,
 } from '@agentsight/events';
-import { McpTracker, parseRpc, type McpOptions, type Where } from '@agentsight/mcp';
-import { detect, type Detected } from './detect.js';
+import { type McpOptions, McpTracker, parseRpc, type Where } from '@agentsight/mcp';
+import { type Detected, detect } from './detect.js';
 import type { Accumulator, Delta, RequestInfo } from './result.js';
 import { deepPayloads, tryJson } from './util.js';
 import { WsResponses } from './ws.js';
@@ -61,7 +71,11 @@ export interface MergeStats {
 function bodyText(ev: { data?: string; enc?: 'utf8' | 'base64' }): string | undefined {
   if (ev.data === undefined) return undefined;
   if (ev.enc === 'base64') {
-    try { return decodePayload({ data: ev.data, enc: 'base64' }).toString('utf8'); } catch { return undefined; }
+    try {
+      return decodePayload({ data: ev.data, enc: 'base64' }).toString('utf8');
+    } catch {
+      return undefined;
+    }
   }
   return ev.data;
 }
@@ -103,7 +117,9 @@ export class MergeStage implements Stage {
     this.#ws = new WsResponses({
       finish: (p, res, why) => this.#finish(p, res, why),
       deltas: (p, ev, d) => this.#deltas(p, ev, d),
-      live: this.#opts.live, maxCallBytes: this.#opts.maxCallBytes, maxSockets: this.#opts.maxPending,
+      live: this.#opts.live,
+      maxCallBytes: this.#opts.maxCallBytes,
+      maxSockets: this.#opts.maxPending,
     });
   }
 
@@ -122,9 +138,12 @@ export class MergeStage implements Stage {
     if (ev.ts > this.#lastTs) this.#lastTs = ev.ts;
     if (ev.src === 'http') {
       switch (ev.type) {
-        case 'request': return this.#request(ev as HttpRequestEvent);
-        case 'sse': return this.#sse(ev as HttpSseEvent);
-        case 'response': return this.#response(ev as HttpResponseEvent);
+        case 'request':
+          return this.#request(ev as HttpRequestEvent);
+        case 'sse':
+          return this.#sse(ev as HttpSseEvent);
+        case 'response':
+          return this.#response(ev as HttpResponseEvent);
         case 'ws':
           if (this.#ws.message(ev as HttpWsEvent) && !this.#opts.keepHttp) return;
           break;
@@ -151,7 +170,10 @@ export class MergeStage implements Stage {
   }
 
   #request(req: HttpRequestEvent): void {
-    if (this.#ws.upgrade(req)) { if (this.#opts.keepHttp) this.#pass(req); return; }
+    if (this.#ws.upgrade(req)) {
+      if (this.#opts.keepHttp) this.#pass(req);
+      return;
+    }
     const text = bodyText(req);
     const body = text !== undefined && text.length > 0 ? tryJson(text) : undefined;
     const det = detect(req.method, req.path, req.host, body);
@@ -162,18 +184,27 @@ export class MergeStage implements Stage {
     const slim = slimReq as HttpRequestEvent;
     if (det) {
       this.#track(req.id, {
-        kind: 'llm', req: slim, det, info: det.module.request(body, req.path), acc: det.module.accumulator(req.path),
-        sse: 0, bytes: 0, overflow: false, seenAt: now,
+        kind: 'llm',
+        req: slim,
+        det,
+        info: det.module.request(body, req.path),
+        acc: det.module.accumulator(req.path),
+        sse: 0,
+        bytes: 0,
+        overflow: false,
+        seenAt: now,
       });
       if (this.#opts.keepHttp) this.#pass(req);
       return;
     }
     const where: Where = {
-      transport: 'http', channel: req.conn,
+      transport: 'http',
+      channel: req.conn,
       // Responses may come back on another connection (the older HTTP+SSE transport), so
       // requests pair by id within the server (and session when it names one).
       scope: `http:${req.host ?? req.conn}:${req.headers?.['mcp-session-id'] ?? ''}`,
-      pid: req.pid, comm: req.comm,
+      pid: req.pid,
+      comm: req.comm,
     };
     if (req.method === 'POST' && body !== undefined) {
       const msgs = text !== undefined ? parseRpc(text) : [];
@@ -186,7 +217,13 @@ export class MergeStage implements Stage {
     }
     if (req.method === 'GET' && headerHas(req.headers, 'accept', 'text/event-stream')) {
       // Maybe an MCP server-to-client stream: watch its events, pass everything on.
-      this.#track(req.id, { kind: 'mcp', req: slim, where: { ...where, scope: `http:${req.host ?? req.conn}:` }, consumed: false, seenAt: now });
+      this.#track(req.id, {
+        kind: 'mcp',
+        req: slim,
+        where: { ...where, scope: `http:${req.host ?? req.conn}:` },
+        consumed: false,
+        seenAt: now,
+      });
     }
     this.#pass(req);
   }
@@ -205,7 +242,10 @@ export class MergeStage implements Stage {
     p.sse++;
     if (p.overflow) return;
     p.bytes += ev.data.length;
-    if (p.bytes > this.#opts.maxCallBytes) { p.overflow = true; return; }
+    if (p.bytes > this.#opts.maxCallBytes) {
+      p.overflow = true;
+      return;
+    }
     let deltas: Delta[];
     try {
       deltas = p.acc.sse(ev.event, ev.data);
@@ -222,17 +262,26 @@ export class MergeStage implements Stage {
     for (const d of deltas) byKind.set(d.kind, (byKind.get(d.kind) ?? '') + d.text);
     for (const [kind, text] of byKind) {
       const out: LlmDeltaEvent = {
-        v: 1, ts: ev.ts, src: 'llm', type: 'delta',
+        v: 1,
+        ts: ev.ts,
+        src: 'llm',
+        type: 'delta',
         ...(p.req.pid !== undefined ? { pid: p.req.pid } : {}),
         ...(p.req.comm !== undefined ? { comm: p.req.comm } : {}),
-        id: p.req.id, kind, text, conn: p.req.conn,
+        id: p.req.id,
+        kind,
+        text,
+        conn: p.req.conn,
       };
       this.#emit(out);
     }
   }
 
   #response(res: HttpResponseEvent): void {
-    if (this.#ws.upgraded(res)) { if (this.#opts.keepHttp) this.#pass(res); return; }
+    if (this.#ws.upgraded(res)) {
+      if (this.#opts.keepHttp) this.#pass(res);
+      return;
+    }
     const p = this.#pending.get(res.req);
     if (!p) return this.#pass(res);
     this.#pending.delete(res.req);
@@ -253,9 +302,15 @@ export class MergeStage implements Stage {
       const text = bodyText(res);
       if (text !== undefined && text.length > 0) {
         const json = tryJson(text);
-        if (json === undefined) { bodyNotJson = true; errorText = text.length > 4096 ? text.slice(0, 4096) + '…' : text; }
-        else {
-          try { p.acc.body(json); } catch { bodyNotJson = true; }
+        if (json === undefined) {
+          bodyNotJson = true;
+          errorText = text.length > 4096 ? text.slice(0, 4096) + '…' : text;
+        } else {
+          try {
+            p.acc.body(json);
+          } catch {
+            bodyNotJson = true;
+          }
         }
       }
     }
@@ -278,7 +333,10 @@ export class MergeStage implements Stage {
     const req = p.req;
     const end = res?.ts ?? Math.max(this.#lastTs, req.ts);
     const ev: LlmCallEvent = {
-      v: 1, ts: end, src: 'llm', type: 'call',
+      v: 1,
+      ts: end,
+      src: 'llm',
+      type: 'call',
       ...(req.pid !== undefined ? { pid: req.pid } : {}),
       ...(req.tid !== undefined ? { tid: req.tid } : {}),
       ...(req.comm !== undefined ? { comm: req.comm } : {}),
@@ -333,13 +391,16 @@ export class MergeStage implements Stage {
   }
 
   end(): void {
-    for (const p of this.#pending.values()) if (p.kind === 'llm') this.#finish(p, undefined, 'input ended before the response');
+    for (const p of this.#pending.values())
+      if (p.kind === 'llm') this.#finish(p, undefined, 'input ended before the response');
     this.#pending.clear();
     this.#ws.end();
     this.#mcp.end();
   }
 
-  get pending(): number { return this.#pending.size + this.#ws.pending; }
+  get pending(): number {
+    return this.#pending.size + this.#ws.pending;
+  }
 }
 
 function round3(x: number): number {

@@ -5,11 +5,15 @@
 // chunks that carry an id. Unlike the SDK it also concatenates `reasoning_content`
 // (DeepSeek, xAI, Qwen) or `reasoning` (OpenRouter, Ollama) deltas into `thinking`.
 import type { ToolCall } from '@agentsight/events';
+import { contentParts, flatten, jsonArgs, type Message, type Part, plainUsage } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
-import { contentParts, flatten, jsonArgs, plainUsage, type Message, type Part } from './parts.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
 
-interface Call { id: string | null; name: string; args: string }
+interface Call {
+  id: string | null;
+  name: string;
+  args: string;
+}
 
 export class OpenAIChatAccumulator implements Accumulator {
   #chunks = 0;
@@ -26,7 +30,9 @@ export class OpenAIChatAccumulator implements Accumulator {
   #bad: string | undefined;
   #done = false;
 
-  get done(): boolean { return this.#done; }
+  get done(): boolean {
+    return this.#done;
+  }
 
   #envelope(c: Obj): void {
     // The SDK takes the envelope from the first chunk and from every chunk with an id
@@ -45,7 +51,12 @@ export class OpenAIChatAccumulator implements Accumulator {
       out?.push({ kind: 'text', text: m.content });
     }
     if (typeof m.refusal === 'string') this.#refusal += m.refusal;
-    const r = typeof m.reasoning_content === 'string' ? m.reasoning_content : typeof m.reasoning === 'string' ? m.reasoning : '';
+    const r =
+      typeof m.reasoning_content === 'string'
+        ? m.reasoning_content
+        : typeof m.reasoning === 'string'
+          ? m.reasoning
+          : '';
     if (r) {
       this.#reasoning += r;
       out?.push({ kind: 'thinking', text: r });
@@ -72,13 +83,19 @@ export class OpenAIChatAccumulator implements Accumulator {
   }
 
   sse(_event: string | undefined, data: string): Delta[] {
-    if (data.trim() === '[DONE]') { this.#done = true; return []; }
+    if (data.trim() === '[DONE]') {
+      this.#done = true;
+      return [];
+    }
     const c = sseJson(data);
     if (!c) {
       if (data.trim() !== '') this.#bad ??= 'invalid JSON in SSE data';
       return [];
     }
-    if (c.error !== undefined && c.choices === undefined) { this.#error = c.error; return []; }
+    if (c.error !== undefined && c.choices === undefined) {
+      this.#error = c.error;
+      return [];
+    }
     this.#envelope(c);
     const out: Delta[] = [];
     if (Array.isArray(c.choices)) {
@@ -92,8 +109,15 @@ export class OpenAIChatAccumulator implements Accumulator {
   }
 
   body(json: unknown): void {
-    if (!isObj(json)) { this.#bad ??= 'response body is not a JSON object'; return; }
-    if (json.error !== undefined && json.choices === undefined) { this.#error = json.error; this.#errorBody = true; return; }
+    if (!isObj(json)) {
+      this.#bad ??= 'response body is not a JSON object';
+      return;
+    }
+    if (json.error !== undefined && json.choices === undefined) {
+      this.#error = json.error;
+      this.#errorBody = true;
+      return;
+    }
     this.#envelope(json);
     if (Array.isArray(json.choices)) {
       const ch = json.choices.find((x: unknown) => isObj(x) && (x.index ?? 0) === 0);
@@ -127,9 +151,16 @@ export class OpenAIChatAccumulator implements Accumulator {
     };
     if (this.#refusal) r.refusal = this.#refusal;
     if (this.#error !== undefined) r.error = this.#error;
-    const why = this.#errorBody ? undefined
-      : this.#error !== undefined ? 'error in stream'
-      : this.#bad ?? (this.#chunks === 0 ? 'no chunks' : !this.#done && this.#finish === null ? 'stream ended before finish_reason' : undefined);
+    const why = this.#errorBody
+      ? undefined
+      : this.#error !== undefined
+        ? 'error in stream'
+        : (this.#bad ??
+          (this.#chunks === 0
+            ? 'no chunks'
+            : !this.#done && this.#finish === null
+              ? 'stream ended before finish_reason'
+              : undefined));
     if (why) r.incomplete = why;
     return r;
   }
@@ -148,13 +179,21 @@ function systemOf(messages: unknown[]): unknown {
 
 function message(m: Obj): Message {
   if (m.role === 'tool') {
-    return { role: 'tool', parts: [{ type: 'tool_call_response', id: str(m.tool_call_id), result: flatten(m.content) ?? null }] };
+    return {
+      role: 'tool',
+      parts: [{ type: 'tool_call_response', id: str(m.tool_call_id), result: flatten(m.content) ?? null }],
+    };
   }
   const parts: Part[] = contentParts(m.content);
   for (const tc of Array.isArray(m.tool_calls) ? m.tool_calls : []) {
     if (isObj(tc)) {
       const fn = isObj(tc.function) ? tc.function : {};
-      parts.push({ type: 'tool_call', id: str(tc.id), name: String(fn.name ?? ''), arguments: jsonArgs(fn.arguments) ?? null });
+      parts.push({
+        type: 'tool_call',
+        id: str(tc.id),
+        name: String(fn.name ?? ''),
+        arguments: jsonArgs(fn.arguments) ?? null,
+      });
     }
   }
   return { role: String(m.role ?? 'user'), parts };

@@ -5,9 +5,9 @@
 // and rejects streams whose indexes are sparse), and an `error` event is recorded rather
 // than thrown, so what arrives after it (response.failed) is still read.
 import type { ToolCall } from '@agentsight/events';
+import { contentParts, jsonArgs, type Message, plainUsage } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, parseArgs, restParams, sseJson, str, usage, type Obj } from './util.js';
-import { contentParts, jsonArgs, plainUsage, type Message } from './parts.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
 
 const MAX_INDEX = 10000;
 
@@ -19,14 +19,17 @@ export class OpenAIResponsesAccumulator implements Accumulator {
   #bad: string | undefined;
   #done = false;
 
-  get done(): boolean { return this.#done; }
+  get done(): boolean {
+    return this.#done;
+  }
 
   #replace(resp: unknown): void {
     if (!isObj(resp)) return;
     this.#snap = { ...resp };
     const out = Array.isArray(resp.output) ? resp.output : [];
     // Keep streamed items the server's object leaves out (an in_progress snapshot has none).
-    if (out.length > 0 || this.#output.length === 0) this.#output = out.map((x: unknown) => (isObj(x) ? structuredClone(x) : undefined));
+    if (out.length > 0 || this.#output.length === 0)
+      this.#output = out.map((x: unknown) => (isObj(x) ? structuredClone(x) : undefined));
   }
 
   #item(ev: Obj): Obj | undefined {
@@ -44,7 +47,8 @@ export class OpenAIResponsesAccumulator implements Accumulator {
   sse(event: string | undefined, data: string): Delta[] {
     const ev = sseJson(data);
     if (!ev) {
-      if (data.trim() !== '' && data.trim() !== '[DONE]') this.#bad ??= `invalid JSON in SSE data${event ? ` (${event})` : ''}`;
+      if (data.trim() !== '' && data.trim() !== '[DONE]')
+        this.#bad ??= `invalid JSON in SSE data${event ? ` (${event})` : ''}`;
       return [];
     }
     const type = str(ev.type) ?? event ?? '';
@@ -66,7 +70,8 @@ export class OpenAIResponsesAccumulator implements Accumulator {
         return [];
       case 'response.output_item.added':
       case 'response.output_item.done':
-        if (typeof idx === 'number' && idx >= 0 && idx < MAX_INDEX && isObj(ev.item)) this.#output[idx] = structuredClone(ev.item);
+        if (typeof idx === 'number' && idx >= 0 && idx < MAX_INDEX && isObj(ev.item))
+          this.#output[idx] = structuredClone(ev.item);
         return [];
       case 'response.content_part.added':
       case 'response.content_part.done': {
@@ -140,14 +145,24 @@ export class OpenAIResponsesAccumulator implements Accumulator {
   /** A delta for an item whose `added` event is missing from the stream (seen in recordings). */
   #placeholder(idx: unknown, type: string): Obj | undefined {
     if (typeof idx !== 'number' || idx < 0 || idx >= MAX_INDEX) return undefined;
-    const it: Obj = type === 'response.custom_tool_call_input.delta' ? { type: 'custom_tool_call', input: '' } : { type: 'function_call', arguments: '' };
+    const it: Obj =
+      type === 'response.custom_tool_call_input.delta'
+        ? { type: 'custom_tool_call', input: '' }
+        : { type: 'function_call', arguments: '' };
     this.#output[idx] = it;
     return it;
   }
 
   body(json: unknown): void {
-    if (!isObj(json)) { this.#bad ??= 'response body is not a JSON object'; return; }
-    if (json.error != null && json.output === undefined) { this.#error = json.error; this.#errorBody = true; return; }
+    if (!isObj(json)) {
+      this.#bad ??= 'response body is not a JSON object';
+      return;
+    }
+    if (json.error != null && json.output === undefined) {
+      this.#error = json.error;
+      this.#errorBody = true;
+      return;
+    }
     this.#replace(json);
     this.#done = true;
   }
@@ -160,16 +175,25 @@ export class OpenAIResponsesAccumulator implements Accumulator {
     for (const it of this.#output) {
       if (!it) continue;
       if (it.type === 'message' && Array.isArray(it.content)) {
-        for (const p of it.content) if (isObj(p) && p.type === 'output_text' && typeof p.text === 'string') text += p.text;
+        for (const p of it.content)
+          if (isObj(p) && p.type === 'output_text' && typeof p.text === 'string') text += p.text;
       } else if (it.type === 'reasoning') {
         for (const list of [it.summary, it.content]) {
           if (!Array.isArray(list)) continue;
           for (const p of list) if (isObj(p) && typeof p.text === 'string') thinking += p.text;
         }
       } else if (it.type === 'function_call') {
-        tool_calls.push({ id: str(it.call_id) ?? str(it.id), name: str(it.name) ?? '', arguments: parseArgs(str(it.arguments) ?? '') });
+        tool_calls.push({
+          id: str(it.call_id) ?? str(it.id),
+          name: str(it.name) ?? '',
+          arguments: parseArgs(str(it.arguments) ?? ''),
+        });
       } else if (it.type === 'custom_tool_call') {
-        tool_calls.push({ id: str(it.call_id) ?? str(it.id), name: str(it.name) ?? '', arguments: str(it.input) ?? '' });
+        tool_calls.push({
+          id: str(it.call_id) ?? str(it.id),
+          name: str(it.name) ?? '',
+          arguments: str(it.input) ?? '',
+        });
       }
     }
     const u = isObj(s.usage) ? s.usage : {};
@@ -191,9 +215,12 @@ export class OpenAIResponsesAccumulator implements Accumulator {
     };
     const err = this.#error ?? (s.error != null ? s.error : undefined);
     if (err !== undefined) r.error = err;
-    const why = this.#errorBody ? undefined
-      : this.#error !== undefined ? 'error event'
-      : this.#bad ?? (!this.#snap ? 'no response' : !this.#done ? 'stream ended before response.completed' : undefined);
+    const why = this.#errorBody
+      ? undefined
+      : this.#error !== undefined
+        ? 'error event'
+        : (this.#bad ??
+          (!this.#snap ? 'no response' : !this.#done ? 'stream ended before response.completed' : undefined));
     if (why) r.incomplete = why;
     return r;
   }
@@ -202,10 +229,21 @@ export class OpenAIResponsesAccumulator implements Accumulator {
 /** One input item: a message, or a tool call or its output standing alone. */
 function message(m: Obj): Message {
   const id = str(m.call_id) ?? str(m.id);
-  if (m.type === 'function_call') return { role: 'assistant', parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: jsonArgs(m.arguments) ?? null }] };
-  if (m.type === 'custom_tool_call') return { role: 'assistant', parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: m.input ?? null }] };
+  if (m.type === 'function_call')
+    return {
+      role: 'assistant',
+      parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: jsonArgs(m.arguments) ?? null }],
+    };
+  if (m.type === 'custom_tool_call')
+    return {
+      role: 'assistant',
+      parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: m.input ?? null }],
+    };
   if (m.type === 'function_call_output' || m.type === 'custom_tool_call_output') {
-    return { role: 'tool', parts: [{ type: 'tool_call_response', id: str(m.call_id), result: jsonArgs(m.output) ?? null }] };
+    return {
+      role: 'tool',
+      parts: [{ type: 'tool_call_response', id: str(m.call_id), result: jsonArgs(m.output) ?? null }],
+    };
   }
   return { role: String(m.role ?? 'user'), parts: contentParts(m.content) };
 }
@@ -224,7 +262,8 @@ export const openaiResponses: ApiModule = {
     return {
       model: str(body.model),
       system: body.instructions,
-      messages: typeof input === 'string' ? [{ role: 'user', content: input }] : Array.isArray(input) ? input : undefined,
+      messages:
+        typeof input === 'string' ? [{ role: 'user', content: input }] : Array.isArray(input) ? input : undefined,
       tools: Array.isArray(body.tools) ? body.tools : undefined,
       params: restParams(body, ['model', 'instructions', 'input', 'tools', 'stream']),
       stream: body.stream === true,

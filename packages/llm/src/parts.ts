@@ -13,8 +13,16 @@ export interface TextPart {
    * `<system-reminder>`, Codex's `<environment_context>`). */
   injected?: true;
 }
-export interface ReasoningPart { type: 'reasoning'; content: string }
-export interface ToolCallPart { type: 'tool_call'; id: string | null; name: string; arguments: unknown }
+export interface ReasoningPart {
+  type: 'reasoning';
+  content: string;
+}
+export interface ToolCallPart {
+  type: 'tool_call';
+  id: string | null;
+  name: string;
+  arguments: unknown;
+}
 export interface ToolResultPart {
   type: 'tool_call_response';
   /** The tool call id it answers, as the client sent it (null when it sent none). */
@@ -28,11 +36,17 @@ export interface ToolResultPart {
   by_name?: true;
 }
 /** Anything else (images, files, server tool blocks): the provider's block, kept whole. */
-export interface OtherPart { type: string; content: unknown }
+export interface OtherPart {
+  type: string;
+  content: unknown;
+}
 
 export type Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart | OtherPart;
 
-export interface Message { role: Role; parts: Part[] }
+export interface Message {
+  role: Role;
+  parts: Part[];
+}
 
 /** Tokens of one call, counted one way whatever the API: `input` includes cached input
  * (reads and writes), `output` includes reasoning; the others are parts of those. */
@@ -63,7 +77,8 @@ export function jsonArgs(s: unknown): unknown {
 /** A tool result or content list: text blocks joined into a string; anything else kept. */
 export function flatten(c: unknown): unknown {
   if (typeof c === 'string') return c;
-  if (Array.isArray(c) && c.every((b) => isObj(b) && typeof b.text === 'string')) return c.map((b) => (b as Obj).text).join('');
+  if (Array.isArray(c) && c.every((b) => isObj(b) && typeof b.text === 'string'))
+    return c.map((b) => (b as Obj).text).join('');
   return c;
 }
 
@@ -73,14 +88,21 @@ export function contentParts(content: unknown): Part[] {
   if (!Array.isArray(content)) return [];
   const parts: Part[] = [];
   for (const p of content) {
-    if (isObj(p)) parts.push(typeof p.text === 'string' ? textPart(p.text) : { type: String(p.type ?? 'unknown'), content: p });
+    if (isObj(p))
+      parts.push(typeof p.text === 'string' ? textPart(p.text) : { type: String(p.type ?? 'unknown'), content: p });
   }
   return parts;
 }
 
 /** Usage of the APIs that already count the normalized way (OpenAI's: cached input and
  * reasoning included). */
-export function plainUsage(u: { input_tokens?: number; output_tokens?: number; cache_read_input_tokens?: number; cache_creation_input_tokens?: number; reasoning_tokens?: number }): TokenUsage {
+export function plainUsage(u: {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+  reasoning_tokens?: number;
+}): TokenUsage {
   return {
     ...(u.input_tokens !== undefined ? { input: u.input_tokens } : {}),
     ...(u.output_tokens !== undefined ? { output: u.output_tokens } : {}),

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import t from 'tap';
-import { costOf, findPrice, DEFAULT_PRICES } from './prices.js';
+import { costOf, DEFAULT_PRICES, findPrice } from './prices.js';
 
 t.test('prices from the dataset; routers, clouds and the table over it', async (t) => {
   t.equal(findPrice('gpt-4o-mini-2024-07-18')!.input, 0.15);
@@ -17,12 +17,20 @@ t.test('prices from the dataset; routers, clouds and the table over it', async (
   t.equal(findPrice('qwen-plus', 'qwen')!.output, 1.2, 'Qwen from our own rows (the dataset has no Alibaba Cloud)');
   t.equal(findPrice('llama-3.3-70b-versatile', 'groq')!.input, 0.59, 'Llama priced by who serves it');
   t.ok(findPrice('anthropic/claude-sonnet-4', 'openrouter'), "a router's vendor/model");
-  for (const m of ['anthropic.claude-sonnet-4-5-20250929-v1:0', 'us.anthropic.claude-sonnet-4-20250514-v1:0', 'global.anthropic.claude-sonnet-4-5-20250929-v1:0']) {
+  for (const m of [
+    'anthropic.claude-sonnet-4-5-20250929-v1:0',
+    'us.anthropic.claude-sonnet-4-20250514-v1:0',
+    'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+  ]) {
     t.ok(findPrice(m, 'bedrock')!.input >= 3, `Bedrock id ${m}`);
     t.ok(findPrice(m, 'anthropic'), `${m} under another provider name: priced as the Anthropic model`);
   }
   t.equal(findPrice('mock-model', null, { mock: { input: 1, output: 2 } })!.output, 2);
-  t.equal(findPrice('gpt-4o', 'openai', { 'gpt-4o': { input: 7, output: 8 } })!.input, 7, 'a --prices row wins over the dataset');
+  t.equal(
+    findPrice('gpt-4o', 'openai', { 'gpt-4o': { input: 7, output: 8 } })!.input,
+    7,
+    'a --prices row wins over the dataset',
+  );
   t.equal(findPrice(null), undefined);
   t.equal(findPrice('my-local-llama'), undefined);
 });
@@ -31,19 +39,51 @@ t.test('cost from the normalized count: cache, long-context tiers, the price of 
   const feb = new Date('2026-02-01T00:00:00Z');
   // 3M input of which 1M cache reads and 1M cache writes, 1M out at Sonnet 4.5's long-context
   // tier (over 200k input, all of it at the tier): 6 + 0.6 + 7.5 + 22.5.
-  t.equal(Math.round(costOf('claude-sonnet-4-5', 'anthropic', { input: 3e6, cache_read: 1e6, cache_write: 1e6, output: 1e6 }, undefined, feb)! * 1e6) / 1e6, 36.6);
+  t.equal(
+    Math.round(
+      costOf(
+        'claude-sonnet-4-5',
+        'anthropic',
+        { input: 3e6, cache_read: 1e6, cache_write: 1e6, output: 1e6 },
+        undefined,
+        feb,
+      )! * 1e6,
+    ) / 1e6,
+    36.6,
+  );
   // The same under 200k: 3 + 0.3 + 3.75 + 15 per million.
-  t.equal(Math.round(costOf('claude-sonnet-4-5', 'anthropic', { input: 30_000, cache_read: 10_000, cache_write: 10_000, output: 10_000 }, undefined, feb)! * 1e9) / 1e9, 0.2205);
+  t.equal(
+    Math.round(
+      costOf(
+        'claude-sonnet-4-5',
+        'anthropic',
+        { input: 30_000, cache_read: 10_000, cache_write: 10_000, output: 10_000 },
+        undefined,
+        feb,
+      )! * 1e9,
+    ) / 1e9,
+    0.2205,
+  );
   // Opus 4.6 had a long-context tier until 2026-03-13; events carry microseconds.
   const before = costOf('claude-opus-4-6', 'anthropic', { input: 300_000 }, undefined, feb.getTime() * 1000)!;
-  const after = costOf('claude-opus-4-6', 'anthropic', { input: 300_000 }, undefined, new Date('2026-06-01T00:00:00Z'))!;
+  const after = costOf(
+    'claude-opus-4-6',
+    'anthropic',
+    { input: 300_000 },
+    undefined,
+    new Date('2026-06-01T00:00:00Z'),
+  )!;
   t.equal(Math.round(before * 1e6) / 1e6, 3, 'before: 300k at $10');
   t.equal(Math.round(after * 1e6) / 1e6, 1.5, 'after: 300k at $5');
   t.equal(costOf('claude-opus-4-5', 'anthropic', { input: 1e6, output: 1e6 }), 30);
   t.equal(costOf('unknown', null, { input: 10, output: 10 }), undefined, 'unknown stays unknown, not 0');
   t.equal(costOf('gpt-4o', 'openai', {}), 0, 'no usage reported costs nothing');
-  t.ok(costOf('claude-sonnet-4-5', 'anthropic', { input: 10, cache_read: 100 }) !== undefined, 'a cache count above the input is not an error');
-  for (const [k, p] of Object.entries(DEFAULT_PRICES)) t.ok(p.input > 0 && p.output > 0 && (p.cache_read ?? 0) <= p.input, k);
+  t.ok(
+    costOf('claude-sonnet-4-5', 'anthropic', { input: 10, cache_read: 100 }) !== undefined,
+    'a cache count above the input is not an error',
+  );
+  for (const [k, p] of Object.entries(DEFAULT_PRICES))
+    t.ok(p.input > 0 && p.output > 0 && (p.cache_read ?? 0) <= p.input, k);
 });
 
 t.test('the dataset is read offline: nothing here asks it to update', async (t) => {

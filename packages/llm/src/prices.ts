@@ -40,13 +40,21 @@ export const DEFAULT_PRICES: PriceTable = {
 
 /** Our provider names (providers.ts) where the dataset's differ. */
 const DATASET_PROVIDER: Record<string, string> = {
-  bedrock: 'aws', xai: 'x-ai', vertex: 'google', 'google-code-assist': 'google', moonshot: 'moonshotai',
+  bedrock: 'aws',
+  xai: 'x-ai',
+  vertex: 'google',
+  'google-code-assist': 'google',
+  moonshot: 'moonshotai',
 };
 
 /** Model names as routers and clouds spell them: `models/x`, `us.anthropic.x-v1:0`, `claude-x@date`. */
 function modelKey(model: string): string {
-  return model.toLowerCase().replace(/^models\//, '').replace(/^(?:[a-z]{2,6}\.)?(?:anthropic|meta|mistral|amazon|qwen)\./, '')
-    .replace(/-v\d+(?::\d+)?$/, '').replace(/@(\d{4})(\d{2})(\d{2})$/, '-$1$2$3');
+  return model
+    .toLowerCase()
+    .replace(/^models\//, '')
+    .replace(/^(?:[a-z]{2,6}\.)?(?:anthropic|meta|mistral|amazon|qwen)\./, '')
+    .replace(/-v\d+(?::\d+)?$/, '')
+    .replace(/@(\d{4})(\d{2})(\d{2})$/, '-$1$2$3');
 }
 
 /** The table's row for a model, or undefined. */
@@ -69,8 +77,13 @@ type DatasetPrice = ReturnType<typeof calcPrice>;
  * that provider; else by the model name alone (the dataset says which provider makes it),
  * then as the plain model name a cloud or router wraps (`us.anthropic.claude-…-v1:0`).
  */
-function fromDataset(model: string, provider: string | null | undefined, usage: Record<string, number>, at: Date): DatasetPrice {
-  const p = provider ? DATASET_PROVIDER[provider.toLowerCase()] ?? provider.toLowerCase() : undefined;
+function fromDataset(
+  model: string,
+  provider: string | null | undefined,
+  usage: Record<string, number>,
+  at: Date,
+): DatasetPrice {
+  const p = provider ? (DATASET_PROVIDER[provider.toLowerCase()] ?? provider.toLowerCase()) : undefined;
   const calc = (m: string, providerId?: string): DatasetPrice => {
     try {
       return calcPrice(usage, m, { timestamp: at, ...(providerId ? { providerId } : {}) });
@@ -79,24 +92,39 @@ function fromDataset(model: string, provider: string | null | undefined, usage: 
     }
   };
   const plain = modelKey(model);
-  return (p ? calc(model, p) : null) ?? calc(model) ?? (plain !== model.toLowerCase() ? calc(plain) : null)
-    ?? (plain.includes('/') ? calc(plain.slice(plain.lastIndexOf('/') + 1)) : null);
+  return (
+    (p ? calc(model, p) : null) ??
+    calc(model) ??
+    (plain !== model.toLowerCase() ? calc(plain) : null) ??
+    (plain.includes('/') ? calc(plain.slice(plain.lastIndexOf('/') + 1)) : null)
+  );
 }
 
 function datasetUsage(u: TokenUsage): Record<string, number> {
   const read = u.cache_read ?? 0;
   const write = u.cache_write ?? 0;
   // The dataset's input_tokens, like ours, counts the cached tokens.
-  return { input_tokens: Math.max(u.input ?? 0, read + write), cache_read_tokens: read, cache_write_tokens: write, output_tokens: u.output ?? 0 };
+  return {
+    input_tokens: Math.max(u.input ?? 0, read + write),
+    cache_read_tokens: read,
+    cache_write_tokens: write,
+    output_tokens: u.output ?? 0,
+  };
 }
 
-const toDate = (at: Date | number | undefined): Date => (at === undefined ? new Date() : typeof at === 'number' ? new Date(at / 1000) : at);
+const toDate = (at: Date | number | undefined): Date =>
+  at === undefined ? new Date() : typeof at === 'number' ? new Date(at / 1000) : at;
 
 /**
  * The price of a model in USD per million tokens (the short-context tier, in force at `at`),
  * or undefined when neither the table nor the dataset has one (shown as unknown, never as 0).
  */
-export function findPrice(model: string | null | undefined, provider?: string | null, table: PriceTable = DEFAULT_PRICES, at?: Date | number): Price | undefined {
+export function findPrice(
+  model: string | null | undefined,
+  provider?: string | null,
+  table: PriceTable = DEFAULT_PRICES,
+  at?: Date | number,
+): Price | undefined {
   if (!model) return undefined;
   const row = tableRow(model, provider, table);
   if (row) return row;
@@ -109,7 +137,12 @@ export function findPrice(model: string | null | undefined, provider?: string | 
   const input = base('input_mtok') ?? 0;
   const read = base('cache_read_mtok');
   const write = base('cache_write_mtok');
-  return { input, output: base('output_mtok') ?? 0, ...(read !== undefined ? { cache_read: read } : {}), ...(write !== undefined ? { cache_write: write } : {}) };
+  return {
+    input,
+    output: base('output_mtok') ?? 0,
+    ...(read !== undefined ? { cache_read: read } : {}),
+    ...(write !== undefined ? { cache_write: write } : {}),
+  };
 }
 
 /**
@@ -118,12 +151,24 @@ export function findPrice(model: string | null | undefined, provider?: string | 
  * call's time (a Date, or microseconds since the epoch as events carry it; default now): the
  * dataset's prices change on dated days. Long-context tiers apply by the call's input.
  */
-export function costOf(model: string | null | undefined, provider: string | null | undefined, u: TokenUsage, table: PriceTable = DEFAULT_PRICES, at?: Date | number): number | undefined {
+export function costOf(
+  model: string | null | undefined,
+  provider: string | null | undefined,
+  u: TokenUsage,
+  table: PriceTable = DEFAULT_PRICES,
+  at?: Date | number,
+): number | undefined {
   if (!model) return undefined;
   const p = tableRow(model, provider, table);
   if (!p) return fromDataset(model, provider, datasetUsage(u), toDate(at))?.total_price;
   const read = u.cache_read ?? 0;
   const write = u.cache_write ?? 0;
   const uncached = Math.max(0, (u.input ?? 0) - read - write);
-  return (uncached * p.input + read * (p.cache_read ?? p.input) + write * (p.cache_write ?? p.input) + (u.output ?? 0) * p.output) / 1e6;
+  return (
+    (uncached * p.input +
+      read * (p.cache_read ?? p.input) +
+      write * (p.cache_write ?? p.input) +
+      (u.output ?? 0) * p.output) /
+    1e6
+  );
 }

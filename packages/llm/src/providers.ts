@@ -13,7 +13,11 @@ export interface ProviderRow {
 /** First match wins; more specific first. */
 export const PROVIDERS: readonly ProviderRow[] = [
   { name: 'anthropic', host: /(^|\.)anthropic\.com$/, otel: 'anthropic' },
-  { name: 'azure', host: /(^|\.)openai\.azure\.com$|(^|\.)cognitiveservices\.azure\.com$|(^|\.)services\.ai\.azure\.com$/, otel: 'azure.ai.openai' },
+  {
+    name: 'azure',
+    host: /(^|\.)openai\.azure\.com$|(^|\.)cognitiveservices\.azure\.com$|(^|\.)services\.ai\.azure\.com$/,
+    otel: 'azure.ai.openai',
+  },
   { name: 'openai', host: /(^|\.)openai\.com$/, otel: 'openai' },
   { name: 'deepseek', host: /(^|\.)deepseek\.com$/, otel: 'deepseek' },
   { name: 'groq', host: /(^|\.)groq\.com$/, otel: 'groq' },
@@ -42,7 +46,10 @@ const ALIASES: Record<string, string> = { gemini: 'google', vertex_ai: 'vertex',
 /** The table's provider for a host (`host`, `host:port`, `[v6]:port`), or null when no row
  * names it (then the API module's own `provider` serves it). */
 export function providerOfHost(host: string | undefined): string | null {
-  const h = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const h = (host ?? '')
+    .toLowerCase()
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
   for (const row of PROVIDERS) if (row.host.test(h)) return row.name;
   if (OLLAMA_PORT.test(host ?? '')) return 'ollama';
   return null;

@@ -46,7 +46,13 @@ export function parseArgs(s: string): unknown {
 /** Build a Usage with only the keys that have a value, in a fixed order. */
 export function usage(u: { [K in keyof Usage]: unknown }): Usage {
   const out: Usage = {};
-  for (const k of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens', 'reasoning_tokens'] as const) {
+  for (const k of [
+    'input_tokens',
+    'output_tokens',
+    'cache_read_input_tokens',
+    'cache_creation_input_tokens',
+    'reasoning_tokens',
+  ] as const) {
     const n = count(u[k]);
     if (n !== undefined) out[k] = n;
   }

@@ -18,11 +18,11 @@
 // (101).
 import { decodePayload, type HttpRequestEvent, type HttpResponseEvent, type HttpWsEvent } from '@agentsight/events';
 import { apiOfPath } from './detect.js';
-import { providerOfHost } from './providers.js';
-import { openaiResponses } from './openai-responses.js';
-import type { Delta } from './result.js';
 import type { LlmPending } from './merge.js';
-import { isObj, str, tryJson, type Obj } from './util.js';
+import { openaiResponses } from './openai-responses.js';
+import { providerOfHost } from './providers.js';
+import type { Delta } from './result.js';
+import { isObj, type Obj, str, tryJson } from './util.js';
 
 /** What the WebSocket transport needs from MergeStage. */
 export interface WsHost {
@@ -59,7 +59,11 @@ function isUpgrade(req: HttpRequestEvent): boolean {
 function text(ev: HttpWsEvent): string | undefined {
   if (ev.data === undefined) return undefined;
   if (ev.enc === 'base64') {
-    try { return decodePayload({ data: ev.data, enc: 'base64' }).toString('utf8'); } catch { return undefined; }
+    try {
+      return decodePayload({ data: ev.data, enc: 'base64' }).toString('utf8');
+    } catch {
+      return undefined;
+    }
   }
   return ev.data;
 }
@@ -85,8 +89,17 @@ export class WsResponses {
     const { data: _d, enc: _e, ...slim } = req;
     const responses = apiOfPath(req.path) === 'openai.responses';
     this.#drop(req.id, 'superseded by another request with the same id');
-    this.#sockets.set(req.id, { up: slim as HttpRequestEvent, responses, status: 0, queue: [], headId: null, closed: false, seenAt: Date.now() * 1000 });
-    if (this.#sockets.size > this.#host.maxSockets) this.#drop(this.#sockets.keys().next().value!, 'evicted: too many WebSocket connections tracked');
+    this.#sockets.set(req.id, {
+      up: slim as HttpRequestEvent,
+      responses,
+      status: 0,
+      queue: [],
+      headId: null,
+      closed: false,
+      seenAt: Date.now() * 1000,
+    });
+    if (this.#sockets.size > this.#host.maxSockets)
+      this.#drop(this.#sockets.keys().next().value!, 'evicted: too many WebSocket connections tracked');
     return responses;
   }
 
@@ -134,7 +147,8 @@ export class WsResponses {
     const up = s.up;
     const req: HttpRequestEvent = {
       ...up,
-      ts: ev.ts, start_ts: ev.ts,
+      ts: ev.ts,
+      start_ts: ev.ts,
       ...(ev.pid !== undefined ? { pid: ev.pid } : {}),
       ...(ev.tid !== undefined ? { tid: ev.tid } : {}),
       ...(ev.comm !== undefined ? { comm: ev.comm } : {}),
@@ -144,13 +158,20 @@ export class WsResponses {
     if (ev.truncated) req.body_truncated = true;
     else delete req.body_truncated;
     const p: LlmPending = {
-      kind: 'llm', req, ref: up.id,
+      kind: 'llm',
+      req,
+      ref: up.id,
       det: { module: openaiResponses, provider: providerOfHost(up.host) ?? openaiResponses.provider },
-      info, acc: openaiResponses.accumulator(up.path),
-      sse: 0, bytes: 0, overflow: false, seenAt: Date.now() * 1000,
+      info,
+      acc: openaiResponses.accumulator(up.path),
+      sse: 0,
+      bytes: 0,
+      overflow: false,
+      seenAt: Date.now() * 1000,
     };
     s.queue.push(p);
-    if (s.queue.length > MAX_QUEUED) this.#host.finish(s.queue.shift()!, undefined, 'evicted: too many responses awaited on one WebSocket');
+    if (s.queue.length > MAX_QUEUED)
+      this.#host.finish(s.queue.shift()!, undefined, 'evicted: too many responses awaited on one WebSocket');
   }
 
   #server(s: Socket, ev: HttpWsEvent, data: string): void {
@@ -172,12 +193,17 @@ export class WsResponses {
       if (p.bytes > this.#host.maxCallBytes) p.overflow = true;
       else {
         let deltas: Delta[];
-        try { deltas = p.acc.sse(type ?? undefined, data); } catch { deltas = []; }
+        try {
+          deltas = p.acc.sse(type ?? undefined, data);
+        } catch {
+          deltas = [];
+        }
         if (this.#host.live && deltas.length) this.#host.deltas(p, ev, deltas);
       }
     }
     if (type === 'error' && s.headId === null) {
-      const st = isObj(msg) && typeof msg.status === 'number' && msg.status >= 100 && msg.status <= 599 ? msg.status : s.status;
+      const st =
+        isObj(msg) && typeof msg.status === 'number' && msg.status >= 100 && msg.status <= 599 ? msg.status : s.status;
       this.#answer(s, ev, st);
     } else if (p.acc.done) {
       this.#answer(s, ev, s.status);
@@ -188,8 +214,17 @@ export class WsResponses {
     const p = s.queue.shift()!;
     s.headId = null;
     const res: HttpResponseEvent = {
-      v: 1, ts: ev.ts, src: 'http', type: 'response', conn: s.up.conn, req: p.req.id, status, headers: {},
-      body_size: 0, latency_ms: round3(Math.max(0, (ev.ts - p.req.ts) / 1000)), start_ts: p.req.ts,
+      v: 1,
+      ts: ev.ts,
+      src: 'http',
+      type: 'response',
+      conn: s.up.conn,
+      req: p.req.id,
+      status,
+      headers: {},
+      body_size: 0,
+      latency_ms: round3(Math.max(0, (ev.ts - p.req.ts) / 1000)),
+      start_ts: p.req.ts,
     };
     this.#host.finish(p, res);
   }
@@ -197,8 +232,18 @@ export class WsResponses {
   #closeAll(s: Socket, ts: number, why: string): void {
     for (const p of s.queue.splice(0)) {
       this.#host.finish(p, {
-        v: 1, ts, src: 'http', type: 'response', conn: s.up.conn, req: p.req.id, status: s.status, headers: {},
-        body_size: 0, latency_ms: 0, start_ts: p.req.ts, incomplete: why,
+        v: 1,
+        ts,
+        src: 'http',
+        type: 'response',
+        conn: s.up.conn,
+        req: p.req.id,
+        status: s.status,
+        headers: {},
+        body_size: 0,
+        latency_ms: 0,
+        start_ts: p.req.ts,
+        incomplete: why,
       });
     }
   }

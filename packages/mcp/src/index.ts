@@ -7,5 +7,5 @@
  * idle streams all have caps and timeouts.
  */
 export * from './jsonrpc.js';
-export * from './tracker.js';
 export * from './lines.js';
+export * from './tracker.js';

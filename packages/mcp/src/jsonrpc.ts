@@ -16,12 +16,24 @@ export function classify(x: unknown): RpcMessage | null {
   const id = x.id;
   const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
   if (typeof x.method === 'string') {
-    if (validId) return { kind: 'request', id: id as string | number, method: x.method, ...(x.params !== undefined ? { params: x.params } : {}) };
-    if (id === undefined) return { kind: 'notification', method: x.method, ...(x.params !== undefined ? { params: x.params } : {}) };
+    if (validId)
+      return {
+        kind: 'request',
+        id: id as string | number,
+        method: x.method,
+        ...(x.params !== undefined ? { params: x.params } : {}),
+      };
+    if (id === undefined)
+      return { kind: 'notification', method: x.method, ...(x.params !== undefined ? { params: x.params } : {}) };
     return null;
   }
   if ('result' in x || 'error' in x) {
-    return { kind: 'response', id: validId ? (id as string | number) : null, ...('result' in x ? { result: x.result } : {}), ...('error' in x ? { error: x.error } : {}) };
+    return {
+      kind: 'response',
+      id: validId ? (id as string | number) : null,
+      ...('result' in x ? { result: x.result } : {}),
+      ...('error' in x ? { error: x.error } : {}),
+    };
   }
   return null;
 }
@@ -30,7 +42,10 @@ export function classify(x: unknown): RpcMessage | null {
 export function messagesOf(x: unknown): RpcMessage[] {
   if (Array.isArray(x)) {
     const out: RpcMessage[] = [];
-    for (const m of x) { const c = classify(m); if (c) out.push(c); }
+    for (const m of x) {
+      const c = classify(m);
+      if (c) out.push(c);
+    }
     return out;
   }
   const c = classify(x);

@@ -49,7 +49,12 @@ export class LineStreams {
       if (nl < 0) break;
       const piece = chunk.subarray(start, nl);
       start = nl + 1;
-      if (s.overlong) { s.overlong = false; s.parts = []; s.len = 0; continue; }
+      if (s.overlong) {
+        s.overlong = false;
+        s.parts = [];
+        s.len = 0;
+        continue;
+      }
       const line = s.len ? Buffer.concat([...s.parts, piece]) : piece;
       s.parts = [];
       s.len = 0;
@@ -59,7 +64,12 @@ export class LineStreams {
       const rest = Buffer.from(chunk.subarray(start));
       s.parts.push(rest);
       s.len += rest.length;
-      if (s.len > this.maxLine) { s.overlong = true; s.parts = []; s.len = 0; this.dropped++; }
+      if (s.len > this.maxLine) {
+        s.overlong = true;
+        s.parts = [];
+        s.len = 0;
+        this.dropped++;
+      }
     }
     return lines;
   }
@@ -68,7 +78,10 @@ export class LineStreams {
   expire(cutoff: number): number {
     let n = 0;
     for (const [k, s] of this.#streams) {
-      if (s.last < cutoff) { this.#streams.delete(k); n++; }
+      if (s.last < cutoff) {
+        this.#streams.delete(k);
+        n++;
+      }
     }
     return n;
   }
@@ -76,10 +89,13 @@ export class LineStreams {
   /** Partial (unterminated) lines left at end of input, by key. */
   flush(): Array<[string, string]> {
     const out: Array<[string, string]> = [];
-    for (const [k, s] of this.#streams) if (s.len && !s.overlong) out.push([k, Buffer.concat(s.parts).toString('utf8')]);
+    for (const [k, s] of this.#streams)
+      if (s.len && !s.overlong) out.push([k, Buffer.concat(s.parts).toString('utf8')]);
     this.#streams.clear();
     return out;
   }
 
-  get size(): number { return this.#streams.size; }
+  get size(): number {
+    return this.#streams.size;
+  }
 }

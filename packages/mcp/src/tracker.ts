@@ -1,4 +1,10 @@
-import { decodePayload, type Emit, type McpCallEvent, type McpNotificationEvent, type StdioDataEvent } from '@agentsight/events';
+import {
+  decodePayload,
+  type Emit,
+  type McpCallEvent,
+  type McpNotificationEvent,
+  type StdioDataEvent,
+} from '@agentsight/events';
 import { parseRpc, type RpcMessage } from './jsonrpc.js';
 import { LineStreams } from './lines.js';
 
@@ -70,9 +76,19 @@ export class McpTracker {
     else return;
     const key = `${ev.pid}:${ev.fd}:${ev.dir}`;
     let bytes: Buffer;
-    try { bytes = decodePayload(ev); } catch { return; }
+    try {
+      bytes = decodePayload(ev);
+    } catch {
+      return;
+    }
     const lines = this.#lines.push(key, bytes, ev.seq, Date.now() * 1000, ev.off ?? 0);
-    const where: Where = { transport: 'stdio', channel: String(ev.pid), scope: `stdio:${ev.pid}`, pid: ev.pid, comm: ev.comm };
+    const where: Where = {
+      transport: 'stdio',
+      channel: String(ev.pid),
+      scope: `stdio:${ev.pid}`,
+      pid: ev.pid,
+      comm: ev.comm,
+    };
     for (const line of lines) for (const m of parseRpc(line)) this.message(where, from, m, ev.ts);
   }
 
@@ -82,10 +98,16 @@ export class McpTracker {
     if (m.kind === 'notification') {
       this.notifications++;
       const ev: McpNotificationEvent = {
-        v: 1, ts, src: 'mcp', type: 'notification',
+        v: 1,
+        ts,
+        src: 'mcp',
+        type: 'notification',
         ...(where.pid !== undefined ? { pid: where.pid } : {}),
         ...(where.comm !== undefined ? { comm: where.comm } : {}),
-        transport: where.transport, channel: where.channel, method: m.method, dir: from,
+        transport: where.transport,
+        channel: where.channel,
+        method: m.method,
+        dir: from,
         ...(m.params !== undefined ? { params: m.params } : {}),
       };
       this.#emit(ev);
@@ -96,7 +118,15 @@ export class McpTracker {
       const old = this.#pending.get(key);
       if (old) this.#report(old, undefined, 'request id reused before a response');
       this.#pending.delete(key);
-      this.#pending.set(key, { where, from, id: m.id, method: m.method, params: m.params, ts, seenAt: Date.now() * 1000 });
+      this.#pending.set(key, {
+        where,
+        from,
+        id: m.id,
+        method: m.method,
+        params: m.params,
+        ts,
+        seenAt: Date.now() * 1000,
+      });
       if (this.#pending.size > this.maxPending) {
         const [k, p] = this.#pending.entries().next().value as [string, Pending];
         this.#pending.delete(k);
@@ -107,23 +137,43 @@ export class McpTracker {
     const requester: Side = from === 'server' ? 'client' : 'server';
     const key = `${where.scope}|${requester}|${JSON.stringify(m.id)}`;
     const p = this.#pending.get(key);
-    if (!p) { this.unmatched++; return; }
+    if (!p) {
+      this.unmatched++;
+      return;
+    }
     this.#pending.delete(key);
     this.#report(p, { ts, result: m.result, error: m.error, hasResult: 'result' in m, hasError: 'error' in m, where });
   }
 
-  #report(p: Pending, r: { ts: number; result?: unknown; error?: unknown; hasResult: boolean; hasError: boolean; where: Where } | undefined, incomplete?: string): void {
+  #report(
+    p: Pending,
+    r:
+      | { ts: number; result?: unknown; error?: unknown; hasResult: boolean; hasError: boolean; where: Where }
+      | undefined,
+    incomplete?: string,
+  ): void {
     this.calls++;
-    const tool = p.method === 'tools/call' && typeof p.params === 'object' && p.params !== null && typeof (p.params as { name?: unknown }).name === 'string'
-      ? (p.params as { name: string }).name : undefined;
+    const tool =
+      p.method === 'tools/call' &&
+      typeof p.params === 'object' &&
+      p.params !== null &&
+      typeof (p.params as { name?: unknown }).name === 'string'
+        ? (p.params as { name: string }).name
+        : undefined;
     // Name the server process: for stdio the channel's pid; for http the requester's.
     const pid = p.where.pid ?? r?.where.pid;
     const comm = p.where.comm ?? r?.where.comm;
     const ev: McpCallEvent = {
-      v: 1, ts: r?.ts ?? p.ts, src: 'mcp', type: 'call',
+      v: 1,
+      ts: r?.ts ?? p.ts,
+      src: 'mcp',
+      type: 'call',
       ...(pid !== undefined ? { pid } : {}),
       ...(comm !== undefined ? { comm } : {}),
-      transport: p.where.transport, channel: p.where.channel, rpc_id: p.id, method: p.method,
+      transport: p.where.transport,
+      channel: p.where.channel,
+      rpc_id: p.id,
+      method: p.method,
       ...(tool !== undefined ? { tool } : {}),
       ...(p.params !== undefined ? { params: p.params } : {}),
       ...(r?.hasResult ? { result: r.result } : {}),
@@ -159,7 +209,11 @@ export class McpTracker {
 
   #lastTs = 0;
   /** The latest event time seen, so end-of-input reports carry a sensible ts. */
-  seen(ts: number): void { if (ts > this.#lastTs) this.#lastTs = ts; }
+  seen(ts: number): void {
+    if (ts > this.#lastTs) this.#lastTs = ts;
+  }
 
-  get pending(): number { return this.#pending.size; }
+  get pending(): number {
+    return this.#pending.size;
+  }
 }

@@ -1,11 +1,11 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { ensureCerts, defaultCertDir } from './certs.js';
+import { defaultCertDir, ensureCerts } from './certs.js';
 
 const tmp = (t: { teardown(fn: () => void): void }) => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mock-llm-ca-'));
@@ -26,7 +26,11 @@ t.test('a CA and a server certificate for 127.0.0.1/localhost that it signed', a
   t.ok(leaf.checkHost('localhost'), 'valid for localhost');
   t.match(leaf.keyUsage ?? [], ['1.3.6.1.5.5.7.3.1'], 'extended key usage serverAuth');
   // OpenSSL's strict mode applies the RFC 5280 checks stricter verifiers make.
-  t.doesNotThrow(() => execFileSync('openssl', ['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', f.caPath, f.certPath], { stdio: 'pipe' }));
+  t.doesNotThrow(() =>
+    execFileSync('openssl', ['verify', '-x509_strict', '-purpose', 'sslserver', '-CAfile', f.caPath, f.certPath], {
+      stdio: 'pipe',
+    }),
+  );
   const before = fs.readFileSync(f.certPath);
   ensureCerts(dir);
   t.ok(fs.readFileSync(f.certPath).equals(before), 'reused while valid');
@@ -47,25 +51,50 @@ t.test('processes starting at once agree on one set', async (t) => {
   const dir = path.join(parent, 'ca');
   const mod = fileURLToPath(new URL('./certs.js', import.meta.url));
   const script = `import { ensureCerts } from ${JSON.stringify(mod)}; const f = ensureCerts(${JSON.stringify(dir)}); const fs = await import('node:fs'); process.stdout.write(fs.readFileSync(f.caPath, 'utf8'));`;
-  const outs = await Promise.all([0, 1, 2, 3].map(() => new Promise<string>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let o = '';
-    let e = '';
-    c.stdout.on('data', (d: Buffer) => { o += d; });
-    c.stderr.on('data', (d: Buffer) => { e += d; });
-    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
-    c.on('close', (code) => { clearTimeout(timer); if (code === 0) resolve(o); else reject(new Error(e)); });
-  })));
+  const outs = await Promise.all(
+    [0, 1, 2, 3].map(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const c = spawn(process.execPath, ['--input-type=module', '-e', script], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let o = '';
+          let e = '';
+          c.stdout.on('data', (d: Buffer) => {
+            o += d;
+          });
+          c.stderr.on('data', (d: Buffer) => {
+            e += d;
+          });
+          const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+          c.on('close', (code) => {
+            clearTimeout(timer);
+            if (code === 0) resolve(o);
+            else reject(new Error(e));
+          });
+        }),
+    ),
+  );
   const final = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
-  t.ok(outs.every((o) => o.startsWith('-----BEGIN CERTIFICATE-----')), 'each got a CA');
+  t.ok(
+    outs.every((o) => o.startsWith('-----BEGIN CERTIFICATE-----')),
+    'each got a CA',
+  );
   // Losers of the rename race throw their own set away and use the winner's.
-  t.same(outs, outs.map(() => final), 'all read the CA that is in place');
+  t.same(
+    outs,
+    outs.map(() => final),
+    'all read the CA that is in place',
+  );
   t.same(fs.readdirSync(parent), ['ca'], 'no temporary directories left behind');
 });
 
 t.test('the default directory follows XDG_CACHE_HOME', async (t) => {
   const saved = process.env.XDG_CACHE_HOME;
-  t.teardown(() => { if (saved === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = saved; });
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+  });
   process.env.XDG_CACHE_HOME = '/x/cache';
   t.equal(defaultCertDir(), '/x/cache/agentsight/mock-ca');
   delete process.env.XDG_CACHE_HOME;

@@ -1,7 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 
 /** Where the CA and the server certificate live. Keys are mode 0600. */
 export interface CertFiles {
@@ -58,24 +58,64 @@ function usable(f: CertFiles): boolean {
 function generate(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ext = path.join(dir, 'leaf.ext');
-  fs.writeFileSync(ext, [
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
-    'subjectKeyIdentifier=hash',
-    'authorityKeyIdentifier=keyid,issuer',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    ext,
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid,issuer',
+      '',
+    ].join('\n'),
+  );
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '3650', '-subj', '/CN=agentsight mock LLM CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-out', 'ca.pem'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-sha256',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=agentsight mock LLM CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE,pathlen:0',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      'ca.pem',
+    ],
+    dir,
+  );
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key'], dir);
   openssl(['req', '-new', '-key', 'server.key', '-subj', '/CN=localhost', '-out', 'server.csr'], dir);
   // 825 days: the longest leaf lifetime Apple's TLS stack accepts.
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-sha256',
-    '-days', '825', '-extfile', 'leaf.ext', '-out', 'server.pem'], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-sha256',
+      '-days',
+      '825',
+      '-extfile',
+      'leaf.ext',
+      '-out',
+      'server.pem',
+    ],
+    dir,
+  );
   for (const k of ['ca.key', 'server.key']) fs.chmodSync(path.join(dir, k), 0o600);
   for (const junk of ['server.csr', 'leaf.ext', 'ca.srl']) fs.rmSync(path.join(dir, junk), { force: true });
 }
@@ -92,9 +132,17 @@ export function ensureCerts(dir: string = defaultCertDir()): CertFiles {
   const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   generate(tmp);
   if (fs.existsSync(dir)) {
-    if (usable(want)) { fs.rmSync(tmp, { recursive: true, force: true }); return want; }
+    if (usable(want)) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      return want;
+    }
     const old = `${dir}.old-${process.pid}-${Date.now()}`;
-    try { fs.renameSync(dir, old); fs.rmSync(old, { recursive: true, force: true }); } catch { /* someone else replaced it */ }
+    try {
+      fs.renameSync(dir, old);
+      fs.rmSync(old, { recursive: true, force: true });
+    } catch {
+      /* someone else replaced it */
+    }
   }
   try {
     fs.renameSync(tmp, dir);

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startMockLlm } from './server.js';
 import type { Reply } from './reply.js';
+import { startMockLlm } from './server.js';
 
 const USAGE = `agentsight-mock-llm: a local mock LLM server (Anthropic, OpenAI Chat/Responses, Gemini)
 
@@ -28,7 +28,10 @@ Exit status: 0 ok, 1 could not start, 2 usage.`;
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) { process.stderr.write(`agentsight-mock-llm: --${name} wants a non-negative integer\n`); process.exit(2); }
+  if (!Number.isInteger(n) || n < 0) {
+    process.stderr.write(`agentsight-mock-llm: --${name} wants a non-negative integer\n`);
+    process.exit(2);
+  }
   return n;
 }
 
@@ -37,10 +40,18 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        port: { type: 'string' }, host: { type: 'string' }, plain: { type: 'boolean' }, 'cert-dir': { type: 'string' },
-        script: { type: 'string' }, replay: { type: 'string', multiple: true }, loop: { type: 'boolean' },
-        'chunk-size': { type: 'string' }, 'delay-ms': { type: 'string' }, 'write-size': { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        plain: { type: 'boolean' },
+        'cert-dir': { type: 'string' },
+        script: { type: 'string' },
+        replay: { type: 'string', multiple: true },
+        loop: { type: 'boolean' },
+        'chunk-size': { type: 'string' },
+        'delay-ms': { type: 'string' },
+        'write-size': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -48,19 +59,30 @@ async function main(): Promise<void> {
     process.stderr.write(`agentsight-mock-llm: ${(e as Error).message}\nTry --help.\n`);
     process.exit(2);
   }
-  if (values.help) { process.stdout.write(USAGE + '\n'); return; }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const replies: Reply[] = [];
   if (values.script) {
     let parsed: unknown;
-    try { parsed = JSON.parse(fs.readFileSync(values.script, 'utf8')); } catch (e) {
+    try {
+      parsed = JSON.parse(fs.readFileSync(values.script, 'utf8'));
+    } catch (e) {
       process.stderr.write(`agentsight-mock-llm: --script ${values.script}: ${(e as Error).message}\n`);
       process.exit(2);
     }
-    if (!Array.isArray(parsed)) { process.stderr.write('agentsight-mock-llm: --script wants a JSON array of replies\n'); process.exit(2); }
+    if (!Array.isArray(parsed)) {
+      process.stderr.write('agentsight-mock-llm: --script wants a JSON array of replies\n');
+      process.exit(2);
+    }
     replies.push(...(parsed as Reply[]));
   }
   for (const f of values.replay ?? []) {
-    if (!fs.existsSync(f)) { process.stderr.write(`agentsight-mock-llm: --replay ${f}: no such file\n`); process.exit(2); }
+    if (!fs.existsSync(f)) {
+      process.stderr.write(`agentsight-mock-llm: --replay ${f}: no such file\n`);
+      process.exit(2);
+    }
     replies.push({ replay: path.resolve(f) });
   }
   let i = 0;
@@ -77,7 +99,10 @@ async function main(): Promise<void> {
     log: quiet ? undefined : (l) => process.stderr.write(`agentsight-mock-llm: ${l}\n`),
   });
   process.stdout.write(JSON.stringify({ url: mock.url, ca: mock.caPath || null, port: mock.port }) + '\n');
-  const stop = () => { void mock.close().then(() => process.exit(0)); setTimeout(() => process.exit(0), 2000).unref(); };
+  const stop = () => {
+    void mock.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

@@ -30,5 +30,8 @@ export function eventStreamMessage(headers: Record<string, string>, payload: Buf
 
 /** An event message as Bedrock sends them. */
 export function eventStreamEvent(eventType: string, payload: unknown): Buffer {
-  return eventStreamMessage({ ':event-type': eventType, ':content-type': 'application/json', ':message-type': 'event' }, JSON.stringify(payload));
+  return eventStreamMessage(
+    { ':event-type': eventType, ':content-type': 'application/json', ':message-type': 'event' },
+    JSON.stringify(payload),
+  );
 }

@@ -13,14 +13,33 @@ export function runHarness(jobs: Job[], caPath: string | null, timeoutMs = 90_00
     const child = spawn(process.execPath, [HARNESS], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`sdk harness timed out after ${timeoutMs} ms; stderr: ${err}`)); }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sdk harness timed out after ${timeoutMs} ms; stderr: ${err}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (code !== 0) { reject(new Error(`sdk harness exited ${code}: ${err}`)); return; }
-      resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as JobResult));
+      if (code !== 0) {
+        reject(new Error(`sdk harness exited ${code}: ${err}`));
+        return;
+      }
+      resolve(
+        out
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as JobResult),
+      );
     });
     child.stdin.end(JSON.stringify(jobs));
   });

@@ -77,7 +77,10 @@ export function parseRequest(buf: Buffer): ParseResult {
   if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
     const d = decodeChunked(buf, bodyStart);
     if (d === 'bad') return { kind: 'error', status: 400, message: 'bad chunked body' };
-    if (d === null) return buf.length - bodyStart > MAX_BODY ? { kind: 'error', status: 413, message: 'body too large' } : { kind: 'incomplete', expectContinue };
+    if (d === null)
+      return buf.length - bodyStart > MAX_BODY
+        ? { kind: 'error', status: 413, message: 'body too large' }
+        : { kind: 'incomplete', expectContinue };
     body = d.body;
     used = d.end;
   } else {
@@ -88,7 +91,11 @@ export function parseRequest(buf: Buffer): ParseResult {
     body = buf.subarray(bodyStart, bodyStart + len);
     used = bodyStart + len;
   }
-  return { kind: 'request', req: { method: m[1]!, target: m[2]!, version, headers, body: Buffer.from(body), keepAlive }, used };
+  return {
+    kind: 'request',
+    req: { method: m[1]!, target: m[2]!, version, headers, body: Buffer.from(body), keepAlive },
+    used,
+  };
 }
 
 /** What a recorded response says about its own framing: can the connection be reused after it? */

@@ -49,7 +49,8 @@
  * `mock.connections` counts accepted connections. Certificates are generated once with the openssl CLI into
  * `certDir` (default $XDG_CACHE_HOME/agentsight/mock-ca or /tmp/agentsight-mock-ca) and reused.
  */
-export { startMockLlm, routeOf, type MockLlm, type MockLlmOptions } from './server.js';
-export { ensureCerts, defaultCertDir, type CertFiles } from './certs.js';
-export { lastUserText, defaultText, DEFAULT_MODEL } from './plan.js';
+
+export { type CertFiles, defaultCertDir, ensureCerts } from './certs.js';
+export { DEFAULT_MODEL, defaultText, lastUserText } from './plan.js';
 export type { Api, MockRequest, Reply, ToolCall, Usage } from './reply.js';
+export { type MockLlm, type MockLlmOptions, routeOf, startMockLlm } from './server.js';

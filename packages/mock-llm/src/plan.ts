@@ -26,9 +26,15 @@ export const DEFAULT_MODEL: Record<Api, string> = {
 };
 
 const NEUTRAL_STOP: Record<string, string> = {
-  stop: 'stop', end_turn: 'stop', stop_sequence: 'stop', STOP: 'stop',
-  length: 'length', max_tokens: 'length', MAX_TOKENS: 'length',
-  tool_calls: 'tool_calls', tool_use: 'tool_calls',
+  stop: 'stop',
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  STOP: 'stop',
+  length: 'length',
+  max_tokens: 'length',
+  MAX_TOKENS: 'length',
+  tool_calls: 'tool_calls',
+  tool_use: 'tool_calls',
 };
 
 type Json = Record<string, unknown>;
@@ -37,12 +43,15 @@ const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && 
 function textOfParts(content: unknown, keys: string[]): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((p) => {
-    if (typeof p === 'string') return p;
-    if (!isObj(p)) return '';
-    for (const k of keys) if (typeof p[k] === 'string') return p[k] as string;
-    return '';
-  }).filter(Boolean).join(' ');
+  return content
+    .map((p) => {
+      if (typeof p === 'string') return p;
+      if (!isObj(p)) return '';
+      for (const k of keys) if (typeof p[k] === 'string') return p[k] as string;
+      return '';
+    })
+    .filter(Boolean)
+    .join(' ');
 }
 
 function toolResultText(v: unknown): string {
@@ -74,7 +83,8 @@ export function lastUserText(api: Api | null, body: unknown): string {
     const items = Array.isArray(body.input) ? body.input.filter(isObj) : [];
     for (let i = items.length - 1; i >= 0; i--) {
       const it = items[i]!;
-      if (it.type === 'function_call_output' || it.type === 'custom_tool_call_output') return `tool result: ${toolResultText(it.output)}`;
+      if (it.type === 'function_call_output' || it.type === 'custom_tool_call_output')
+        return `tool result: ${toolResultText(it.output)}`;
       if (it.role === 'user') return textOfParts(it.content, ['text']);
     }
     return '';
@@ -86,7 +96,8 @@ export function lastUserText(api: Api | null, body: unknown): string {
       if (c.role !== undefined && c.role !== 'user' && c.role !== 'function') continue;
       const parts = Array.isArray(c.parts) ? c.parts.filter(isObj) : [];
       const fr = parts.filter((p) => isObj(p.functionResponse));
-      if (fr.length) return `tool result: ${fr.map((p) => toolResultText((p.functionResponse as Json).response)).join(' ')}`;
+      if (fr.length)
+        return `tool result: ${fr.map((p) => toolResultText((p.functionResponse as Json).response)).join(' ')}`;
       return textOfParts(parts, ['text']);
     }
   }
@@ -110,9 +121,20 @@ export function makePlan(api: Api, reply: Reply, req: MockRequest, seq: number, 
     const argsText = typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments ?? {});
     let args: Record<string, unknown> = {};
     if (typeof t.arguments === 'string') {
-      try { const v = JSON.parse(t.arguments) as unknown; if (isObj(v)) args = v; } catch { /* malformed on purpose */ }
+      try {
+        const v = JSON.parse(t.arguments) as unknown;
+        if (isObj(v)) args = v;
+      } catch {
+        /* malformed on purpose */
+      }
     } else if (isObj(t.arguments)) args = t.arguments;
-    return { id: t.id ?? `${idPrefix}_${String(seq).padStart(4, '0')}_${i}`, name: t.name, argsText, args, explicitId: t.id !== undefined };
+    return {
+      id: t.id ?? `${idPrefix}_${String(seq).padStart(4, '0')}_${i}`,
+      name: t.name,
+      argsText,
+      args,
+      explicitId: t.id !== undefined,
+    };
   });
   const outLen = text + thinking + toolCalls.map((t) => t.name + t.argsText).join('');
   const u = reply.usage ?? {};

@@ -1,5 +1,5 @@
+import { type Plan, pieces } from './plan.js';
 import type { Api } from './reply.js';
-import { pieces, type Plan } from './plan.js';
 
 /**
  * Each API's wire format. A renderer turns a Plan into either a JSON body or a list of
@@ -24,8 +24,15 @@ const sseData = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
 // ---------------------------------------------------------------- Anthropic Messages
 
 const ANTHROPIC_ERROR_TYPE: Record<number, string> = {
-  400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error',
-  404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 529: 'overloaded_error',
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
 };
 
 function anthropicStop(stop: string): string {
@@ -54,22 +61,40 @@ const anthropic: Renderer = {
     if (p.text) content.push({ type: 'text', text: p.text });
     for (const t of p.toolCalls) content.push({ type: 'tool_use', id: t.id, name: t.name, input: t.args });
     return {
-      id: `msg_mock${p.id}`, type: 'message', role: 'assistant', model: p.model, content,
-      stop_reason: anthropicStop(p.stop), stop_sequence: null, usage: anthropicUsage(p, p.usage.output_tokens),
+      id: `msg_mock${p.id}`,
+      type: 'message',
+      role: 'assistant',
+      model: p.model,
+      content,
+      stop_reason: anthropicStop(p.stop),
+      stop_sequence: null,
+      usage: anthropicUsage(p, p.usage.output_tokens),
     };
   },
   sse(p) {
     const out: string[] = [];
-    out.push(sseNamed('message_start', {
-      type: 'message_start',
-      message: { id: `msg_mock${p.id}`, type: 'message', role: 'assistant', model: p.model, content: [], stop_reason: null, stop_sequence: null, usage: anthropicUsage(p, 1) },
-    }));
+    out.push(
+      sseNamed('message_start', {
+        type: 'message_start',
+        message: {
+          id: `msg_mock${p.id}`,
+          type: 'message',
+          role: 'assistant',
+          model: p.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: anthropicUsage(p, 1),
+        },
+      }),
+    );
     let index = 0;
     const block = (start: Json, deltas: Json[]) => {
       out.push(sseNamed('content_block_start', { type: 'content_block_start', index, content_block: start }));
       // The real API sends one ping early in the stream, after the first block starts.
       if (index === 0) out.push(sseNamed('ping', { type: 'ping' }));
-      for (const d of deltas) out.push(sseNamed('content_block_delta', { type: 'content_block_delta', index, delta: d }));
+      for (const d of deltas)
+        out.push(sseNamed('content_block_delta', { type: 'content_block_delta', index, delta: d }));
       out.push(sseNamed('content_block_stop', { type: 'content_block_stop', index }));
       index++;
     };
@@ -79,15 +104,28 @@ const anthropic: Renderer = {
         { type: 'signature_delta', signature: signatureFor(p) },
       ]);
     }
-    if (p.text) block({ type: 'text', text: '' }, pieces(p.text, p.chunkSize).map((s) => ({ type: 'text_delta', text: s })));
+    if (p.text)
+      block(
+        { type: 'text', text: '' },
+        pieces(p.text, p.chunkSize).map((s) => ({ type: 'text_delta', text: s })),
+      );
     for (const t of p.toolCalls) {
       const parts = pieces(t.argsText, p.chunkSize);
-      block({ type: 'tool_use', id: t.id, name: t.name, input: {} },
-        (parts.length ? parts : ['']).map((s) => ({ type: 'input_json_delta', partial_json: s })));
+      block(
+        { type: 'tool_use', id: t.id, name: t.name, input: {} },
+        (parts.length ? parts : ['']).map((s) => ({ type: 'input_json_delta', partial_json: s })),
+      );
     }
     const usage: Json = { output_tokens: p.usage.output_tokens };
-    if (p.usage.reasoning_tokens !== undefined) usage.output_tokens_details = { thinking_tokens: p.usage.reasoning_tokens };
-    out.push(sseNamed('message_delta', { type: 'message_delta', delta: { stop_reason: anthropicStop(p.stop), stop_sequence: null }, usage }));
+    if (p.usage.reasoning_tokens !== undefined)
+      usage.output_tokens_details = { thinking_tokens: p.usage.reasoning_tokens };
+    out.push(
+      sseNamed('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: anthropicStop(p.stop), stop_sequence: null },
+        usage,
+      }),
+    );
     out.push(sseNamed('message_stop', { type: 'message_stop' }));
     return out;
   },
@@ -95,7 +133,14 @@ const anthropic: Renderer = {
     return [sseNamed('error', { type: 'error', error: { type: type ?? 'overloaded_error', message } })];
   },
   errorBody(status, type, message, p) {
-    return { type: 'error', error: { type: type ?? ANTHROPIC_ERROR_TYPE[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message }, request_id: `req_mock${p.id}` };
+    return {
+      type: 'error',
+      error: {
+        type: type ?? ANTHROPIC_ERROR_TYPE[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'),
+        message,
+      },
+      request_id: `req_mock${p.id}`,
+    };
   },
 };
 
@@ -117,7 +162,11 @@ function openaiErrorBody(status: number, type: string | undefined, message: stri
 // ---------------------------------------------------------------- OpenAI Chat Completions
 
 function chatFinish(stop: string): string {
-  return ({ stop: 'stop', length: 'length', tool_calls: 'tool_calls', refusal: 'content_filter' } as Record<string, string>)[stop] ?? stop;
+  return (
+    ({ stop: 'stop', length: 'length', tool_calls: 'tool_calls', refusal: 'content_filter' } as Record<string, string>)[
+      stop
+    ] ?? stop
+  );
 }
 
 function chatUsage(p: Plan): Json {
@@ -126,7 +175,12 @@ function chatUsage(p: Plan): Json {
     completion_tokens: p.usage.output_tokens,
     total_tokens: p.usage.input_tokens + p.usage.output_tokens,
     prompt_tokens_details: { cached_tokens: p.usage.cache_read_input_tokens ?? 0, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: p.usage.reasoning_tokens ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: p.usage.reasoning_tokens ?? 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
   };
 }
 
@@ -138,37 +192,68 @@ function includeUsage(p: Plan): boolean {
 const openaiChat: Renderer = {
   requestIdHeader: 'x-request-id',
   json(p) {
-    const message: Json = { role: 'assistant', content: p.text || (p.toolCalls.length ? null : ''), refusal: null, annotations: [] };
+    const message: Json = {
+      role: 'assistant',
+      content: p.text || (p.toolCalls.length ? null : ''),
+      refusal: null,
+      annotations: [],
+    };
     // Not an OpenAI field: DeepSeek/xAI/Qwen return reasoning this way on the same endpoint.
     if (p.thinking) message.reasoning_content = p.thinking;
-    if (p.toolCalls.length) message.tool_calls = p.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.argsText } }));
+    if (p.toolCalls.length)
+      message.tool_calls = p.toolCalls.map((t) => ({
+        id: t.id,
+        type: 'function',
+        function: { name: t.name, arguments: t.argsText },
+      }));
     return {
-      id: `chatcmpl-mock${p.id}`, object: 'chat.completion', created: p.created, model: p.model,
+      id: `chatcmpl-mock${p.id}`,
+      object: 'chat.completion',
+      created: p.created,
+      model: p.model,
       choices: [{ index: 0, message, logprobs: null, finish_reason: chatFinish(p.stop) }],
-      usage: chatUsage(p), service_tier: 'default', system_fingerprint: 'fp_mock',
+      usage: chatUsage(p),
+      service_tier: 'default',
+      system_fingerprint: 'fp_mock',
     };
   },
   sse(p) {
     const withUsage = includeUsage(p);
-    const chunk = (delta: Json, finish: string | null = null) => sseData({
-      id: `chatcmpl-mock${p.id}`, object: 'chat.completion.chunk', created: p.created, model: p.model,
-      service_tier: 'default', system_fingerprint: 'fp_mock',
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      ...(withUsage ? { usage: null } : {}),
-    });
+    const chunk = (delta: Json, finish: string | null = null) =>
+      sseData({
+        id: `chatcmpl-mock${p.id}`,
+        object: 'chat.completion.chunk',
+        created: p.created,
+        model: p.model,
+        service_tier: 'default',
+        system_fingerprint: 'fp_mock',
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        ...(withUsage ? { usage: null } : {}),
+      });
     const out = [chunk({ role: 'assistant', content: '', refusal: null })];
     for (const s of pieces(p.thinking, p.chunkSize)) out.push(chunk({ reasoning_content: s }));
     for (const s of pieces(p.text, p.chunkSize)) out.push(chunk({ content: s }));
     p.toolCalls.forEach((t, index) => {
-      out.push(chunk({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] }));
-      for (const s of pieces(t.argsText, p.chunkSize)) out.push(chunk({ tool_calls: [{ index, function: { arguments: s } }] }));
+      out.push(
+        chunk({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] }),
+      );
+      for (const s of pieces(t.argsText, p.chunkSize))
+        out.push(chunk({ tool_calls: [{ index, function: { arguments: s } }] }));
     });
     out.push(chunk({}, chatFinish(p.stop)));
     if (withUsage) {
-      out.push(sseData({
-        id: `chatcmpl-mock${p.id}`, object: 'chat.completion.chunk', created: p.created, model: p.model,
-        service_tier: 'default', system_fingerprint: 'fp_mock', choices: [], usage: chatUsage(p),
-      }));
+      out.push(
+        sseData({
+          id: `chatcmpl-mock${p.id}`,
+          object: 'chat.completion.chunk',
+          created: p.created,
+          model: p.model,
+          service_tier: 'default',
+          system_fingerprint: 'fp_mock',
+          choices: [],
+          usage: chatUsage(p),
+        }),
+      );
     }
     out.push('data: [DONE]\n\n');
     return out;
@@ -183,12 +268,29 @@ const openaiChat: Renderer = {
 
 function responseObject(p: Plan, status: string, output: Json[], usage: Json | null): Json {
   return {
-    id: `resp_mock${p.id}`, object: 'response', created_at: p.created, status, background: false, error: null,
+    id: `resp_mock${p.id}`,
+    object: 'response',
+    created_at: p.created,
+    status,
+    background: false,
+    error: null,
     incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
-    instructions: null, max_output_tokens: null, model: p.model, output, parallel_tool_calls: true,
-    previous_response_id: null, reasoning: { effort: null, summary: null }, store: false, temperature: 1,
-    text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], top_p: 1, truncation: 'disabled',
-    usage, metadata: {},
+    instructions: null,
+    max_output_tokens: null,
+    model: p.model,
+    output,
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: { effort: null, summary: null },
+    store: false,
+    temperature: 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: 1,
+    truncation: 'disabled',
+    usage,
+    metadata: {},
   };
 }
 
@@ -206,16 +308,27 @@ const responsesStatus = (p: Plan) => (p.stop === 'length' ? 'incomplete' : 'comp
 
 function responsesItems(p: Plan): Json[] {
   const items: Json[] = [];
-  if (p.thinking) items.push({ id: `rs_mock${p.id}`, type: 'reasoning', summary: [{ type: 'summary_text', text: p.thinking }] });
+  if (p.thinking)
+    items.push({ id: `rs_mock${p.id}`, type: 'reasoning', summary: [{ type: 'summary_text', text: p.thinking }] });
   if (p.text) {
     items.push({
-      id: `msg_mock${p.id}`, type: 'message', status: 'completed', role: 'assistant',
+      id: `msg_mock${p.id}`,
+      type: 'message',
+      status: 'completed',
+      role: 'assistant',
       content: [{ type: 'output_text', annotations: [], logprobs: [], text: p.text }],
     });
   }
-  p.toolCalls.forEach((t, i) => items.push({
-    id: `fc_mock${p.id}_${i}`, type: 'function_call', status: 'completed', arguments: t.argsText, call_id: t.id, name: t.name,
-  }));
+  p.toolCalls.forEach((t, i) =>
+    items.push({
+      id: `fc_mock${p.id}_${i}`,
+      type: 'function_call',
+      status: 'completed',
+      arguments: t.argsText,
+      call_id: t.id,
+      name: t.name,
+    }),
+  );
   return items;
 }
 
@@ -235,27 +348,42 @@ const openaiResponses: Renderer = {
       const item_id = item.id as string;
       if (item.type === 'reasoning') {
         ev('response.output_item.added', { output_index, item: { ...item, summary: [] } });
-        ev('response.reasoning_summary_part.added', { item_id, output_index, summary_index: 0, part: { type: 'summary_text', text: '' } });
-        for (const delta of pieces(p.thinking, p.chunkSize)) ev('response.reasoning_summary_text.delta', { item_id, output_index, summary_index: 0, delta });
+        ev('response.reasoning_summary_part.added', {
+          item_id,
+          output_index,
+          summary_index: 0,
+          part: { type: 'summary_text', text: '' },
+        });
+        for (const delta of pieces(p.thinking, p.chunkSize))
+          ev('response.reasoning_summary_text.delta', { item_id, output_index, summary_index: 0, delta });
         ev('response.reasoning_summary_text.done', { item_id, output_index, summary_index: 0, text: p.thinking });
-        ev('response.reasoning_summary_part.done', { item_id, output_index, summary_index: 0, part: { type: 'summary_text', text: p.thinking } });
+        ev('response.reasoning_summary_part.done', {
+          item_id,
+          output_index,
+          summary_index: 0,
+          part: { type: 'summary_text', text: p.thinking },
+        });
       } else if (item.type === 'message') {
         ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } });
         const part = { type: 'output_text', annotations: [], logprobs: [], text: '' };
         ev('response.content_part.added', { item_id, output_index, content_index: 0, part });
-        for (const delta of pieces(p.text, p.chunkSize)) ev('response.output_text.delta', { item_id, output_index, content_index: 0, delta, logprobs: [] });
+        for (const delta of pieces(p.text, p.chunkSize))
+          ev('response.output_text.delta', { item_id, output_index, content_index: 0, delta, logprobs: [] });
         ev('response.output_text.done', { item_id, output_index, content_index: 0, text: p.text, logprobs: [] });
         ev('response.content_part.done', { item_id, output_index, content_index: 0, part: { ...part, text: p.text } });
       } else {
         ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', arguments: '' } });
         const args = item.arguments as string;
-        for (const delta of pieces(args, p.chunkSize)) ev('response.function_call_arguments.delta', { item_id, output_index, delta });
+        for (const delta of pieces(args, p.chunkSize))
+          ev('response.function_call_arguments.delta', { item_id, output_index, delta });
         ev('response.function_call_arguments.done', { item_id, output_index, arguments: args });
       }
       ev('response.output_item.done', { output_index, item });
     });
     const status = responsesStatus(p);
-    ev(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(p, status, final, responsesUsage(p)) });
+    ev(status === 'completed' ? 'response.completed' : 'response.incomplete', {
+      response: responseObject(p, status, final, responsesUsage(p)),
+    });
     return out;
   },
   streamError(p, message, type, sent) {
@@ -273,12 +401,23 @@ const openaiResponses: Renderer = {
 // ---------------------------------------------------------------- Gemini
 
 const GOOGLE_STATUS: Record<number, string> = {
-  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ABORTED',
-  429: 'RESOURCE_EXHAUSTED', 499: 'CANCELLED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ABORTED',
+  429: 'RESOURCE_EXHAUSTED',
+  499: 'CANCELLED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
 };
 
 function geminiFinish(stop: string): string {
-  return ({ stop: 'STOP', tool_calls: 'STOP', length: 'MAX_TOKENS', refusal: 'SAFETY' } as Record<string, string>)[stop] ?? stop.toUpperCase();
+  return (
+    ({ stop: 'STOP', tool_calls: 'STOP', length: 'MAX_TOKENS', refusal: 'SAFETY' } as Record<string, string>)[stop] ??
+    stop.toUpperCase()
+  );
 }
 
 function geminiUsage(p: Plan, final: boolean): Json {
@@ -304,7 +443,9 @@ const gemini: Renderer = {
     if (!parts.length) parts.push({ text: '' });
     return {
       candidates: [{ content: { parts, role: 'model' }, finishReason: geminiFinish(p.stop), index: 0 }],
-      usageMetadata: geminiUsage(p, true), modelVersion: p.model, responseId: `mock${p.id}`,
+      usageMetadata: geminiUsage(p, true),
+      modelVersion: p.model,
+      responseId: `mock${p.id}`,
     };
   },
   sse(p) {
@@ -326,7 +467,13 @@ const gemini: Renderer = {
     return [`data: ${JSON.stringify({ error: { code: 500, message, status: type ?? 'INTERNAL' } })}\r\n\r\n`];
   },
   errorBody(status, type, message) {
-    return { error: { code: status, message, status: type ?? GOOGLE_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION') } };
+    return {
+      error: {
+        code: status,
+        message,
+        status: type ?? GOOGLE_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION'),
+      },
+    };
   },
 };
 

@@ -7,8 +7,8 @@
  * NODE_EXTRA_CA_CERTS pointing at the mock's CA, which is how a real agent would trust it.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
 import { GoogleGenAI } from '@google/genai';
+import OpenAI from 'openai';
 import type { Api } from './reply.js';
 
 export interface Job {
@@ -55,9 +55,14 @@ export function normaliseAnthropic(m: J): Normalised {
   const thinking = blocks.filter((b) => b.type === 'thinking');
   return {
     model: m.model ?? null,
-    text: blocks.filter((b) => b.type === 'text').map((b) => b.text).join(''),
+    text: blocks
+      .filter((b) => b.type === 'text')
+      .map((b) => b.text)
+      .join(''),
     thinking: thinking.length ? thinking.map((b) => b.thinking).join('') : null,
-    tool_calls: blocks.filter((b) => b.type === 'tool_use').map((b) => ({ id: b.id, name: b.name, arguments: b.input })),
+    tool_calls: blocks
+      .filter((b) => b.type === 'tool_use')
+      .map((b) => ({ id: b.id, name: b.name, arguments: b.input })),
     finish_reason: m.stop_reason ?? null,
     usage,
   };
@@ -77,7 +82,9 @@ export function normaliseChat(c: J, reasoningFromChunks?: string): Normalised {
     text: msg.content ?? '',
     thinking: nullIfEmpty(reasoningFromChunks ?? msg.reasoning_content ?? ''),
     tool_calls: ((msg.tool_calls ?? []) as J[]).map((t) => ({
-      id: t.id ?? null, name: t.function?.name, arguments: t.function?.arguments ? JSON.parse(t.function.arguments) : {},
+      id: t.id ?? null,
+      name: t.function?.name,
+      arguments: t.function?.arguments ? JSON.parse(t.function.arguments) : {},
     })),
     finish_reason: choice.finish_reason ?? null,
     usage,
@@ -92,25 +99,39 @@ export function normaliseResponses(r: J): Normalised {
   pick(usage, 'output_tokens', u.output_tokens);
   pick(usage, 'cache_read_input_tokens', u.input_tokens_details?.cached_tokens);
   pick(usage, 'reasoning_tokens', u.output_tokens_details?.reasoning_tokens);
-  const thinking = out.filter((i) => i.type === 'reasoning')
-    .map((i) => [...(i.summary ?? []), ...(i.content ?? [])].map((p: J) => p.text ?? '').join('')).join('');
+  const thinking = out
+    .filter((i) => i.type === 'reasoning')
+    .map((i) => [...(i.summary ?? []), ...(i.content ?? [])].map((p: J) => p.text ?? '').join(''))
+    .join('');
   return {
     model: r.model ?? null,
-    text: out.filter((i) => i.type === 'message')
-      .map((i) => ((i.content ?? []) as J[]).filter((p) => p.type === 'output_text').map((p) => p.text).join('')).join(''),
+    text: out
+      .filter((i) => i.type === 'message')
+      .map((i) =>
+        ((i.content ?? []) as J[])
+          .filter((p) => p.type === 'output_text')
+          .map((p) => p.text)
+          .join(''),
+      )
+      .join(''),
     thinking: nullIfEmpty(thinking),
-    tool_calls: out.filter((i) => i.type === 'function_call' || i.type === 'custom_tool_call').map((i) => ({
-      id: i.call_id ?? null,
-      name: i.name,
-      arguments: i.type === 'custom_tool_call' ? i.input : (i.arguments ? JSON.parse(i.arguments) : {}),
-    })),
+    tool_calls: out
+      .filter((i) => i.type === 'function_call' || i.type === 'custom_tool_call')
+      .map((i) => ({
+        id: i.call_id ?? null,
+        name: i.name,
+        arguments: i.type === 'custom_tool_call' ? i.input : i.arguments ? JSON.parse(i.arguments) : {},
+      })),
     finish_reason: r.status ?? null,
     usage,
   };
 }
 
 function setPath(obj: J, jsonPath: string, value: unknown, append: boolean): void {
-  const keys = jsonPath.replace(/^\$\.?/, '').split('.').filter(Boolean);
+  const keys = jsonPath
+    .replace(/^\$\.?/, '')
+    .split('.')
+    .filter(Boolean);
   let o = obj;
   for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as J;
   const last = keys[keys.length - 1];
@@ -131,11 +152,14 @@ export function normaliseGemini(chunks: J[]): Normalised {
   for (const ch of chunks) {
     if (ch.modelVersion) model = ch.modelVersion;
     if (ch.usageMetadata) usageMeta = ch.usageMetadata;
-    const cand = (ch.candidates?.[0]) as J | undefined;
+    const cand = ch.candidates?.[0] as J | undefined;
     if (!cand) continue;
     if (cand.finishReason) finish = cand.finishReason;
     for (const part of (cand.content?.parts ?? []) as J[]) {
-      if (typeof part.text === 'string') { if (part.thought) thinking += part.text; else text += part.text; }
+      if (typeof part.text === 'string') {
+        if (part.thought) thinking += part.text;
+        else text += part.text;
+      }
       const fc = part.functionCall as J | undefined;
       if (!fc) continue;
       if (fc.name !== undefined) {
@@ -146,7 +170,13 @@ export function normaliseGemini(chunks: J[]): Normalised {
       for (const pa of (fc.partialArgs ?? []) as J[]) {
         if (!open) continue;
         const isStr = 'stringValue' in pa;
-        const v = isStr ? pa.stringValue : 'numberValue' in pa ? pa.numberValue : 'boolValue' in pa ? pa.boolValue : null;
+        const v = isStr
+          ? pa.stringValue
+          : 'numberValue' in pa
+            ? pa.numberValue
+            : 'boolValue' in pa
+              ? pa.boolValue
+              : null;
         setPath(open.arguments, pa.jsonPath, v, isStr);
       }
       if (fc.name === undefined && !fc.partialArgs) open = null;
@@ -170,10 +200,12 @@ export async function runJob(job: Job): Promise<JobResult> {
       const client = new Anthropic({ apiKey: KEY, baseURL: job.baseURL, maxRetries: 0, timeout: 30_000 });
       if (job.stream) {
         const s = client.messages.stream(job.body as never);
-        s.on('streamEvent', () => { events++; });
-        return { ok: true, result: normaliseAnthropic(await s.finalMessage() as J), events };
+        s.on('streamEvent', () => {
+          events++;
+        });
+        return { ok: true, result: normaliseAnthropic((await s.finalMessage()) as J), events };
       }
-      return { ok: true, result: normaliseAnthropic(await client.messages.create(job.body as never) as J), events };
+      return { ok: true, result: normaliseAnthropic((await client.messages.create(job.body as never)) as J), events };
     }
     if (job.api === 'openai.chat' || job.api === 'openai.responses') {
       const client = new OpenAI({ apiKey: KEY, baseURL: `${job.baseURL}/v1`, maxRetries: 0, timeout: 30_000 });
@@ -182,30 +214,48 @@ export async function runJob(job: Job): Promise<JobResult> {
           const s = client.chat.completions.stream(job.body as never);
           // The SDK's accumulator keeps only the last reasoning_content; the corpus concatenates them.
           let reasoning = '';
-          s.on('chunk', (c: J) => { events++; const r = c.choices?.[0]?.delta?.reasoning_content; if (typeof r === 'string') reasoning += r; });
-          return { ok: true, result: normaliseChat(await s.finalChatCompletion() as J, reasoning), events };
+          s.on('chunk', (c: J) => {
+            events++;
+            const r = c.choices?.[0]?.delta?.reasoning_content;
+            if (typeof r === 'string') reasoning += r;
+          });
+          return { ok: true, result: normaliseChat((await s.finalChatCompletion()) as J, reasoning), events };
         }
-        return { ok: true, result: normaliseChat(await client.chat.completions.create(job.body as never) as J), events };
+        return {
+          ok: true,
+          result: normaliseChat((await client.chat.completions.create(job.body as never)) as J),
+          events,
+        };
       }
       if (job.stream) {
         const s = client.responses.stream(job.body as never);
-        s.on('event', () => { events++; });
-        return { ok: true, result: normaliseResponses(await s.finalResponse() as J), events };
+        s.on('event', () => {
+          events++;
+        });
+        return { ok: true, result: normaliseResponses((await s.finalResponse()) as J), events };
       }
-      return { ok: true, result: normaliseResponses(await client.responses.create(job.body as never) as J), events };
+      return { ok: true, result: normaliseResponses((await client.responses.create(job.body as never)) as J), events };
     }
     const ai = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: job.baseURL, timeout: 30_000 } });
     const { contents, ...config } = job.body as J;
     const params = { model: job.model ?? 'gemini-2.5-flash', contents: contents ?? 'hello', config: config as never };
     if (job.stream) {
       const chunks: J[] = [];
-      for await (const c of await ai.models.generateContentStream(params)) { events++; chunks.push(c as J); }
+      for await (const c of await ai.models.generateContentStream(params)) {
+        events++;
+        chunks.push(c as J);
+      }
       return { ok: true, result: normaliseGemini(chunks), events };
     }
-    return { ok: true, result: normaliseGemini([await ai.models.generateContent(params) as J]), events };
+    return { ok: true, result: normaliseGemini([(await ai.models.generateContent(params)) as J]), events };
   } catch (e) {
     const err = e as Error & { status?: number };
-    return { ok: false, error: err.message, error_class: err.constructor?.name ?? 'Error', ...(typeof err.status === 'number' ? { status: err.status } : {}) };
+    return {
+      ok: false,
+      error: err.message,
+      error_class: err.constructor?.name ?? 'Error',
+      ...(typeof err.status === 'number' ? { status: err.status } : {}),
+    };
   }
 }
 
@@ -217,5 +267,8 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => { process.stderr.write(`sdk-harness: ${(e as Error).stack}\n`); process.exit(1); });
+  main().catch((e: unknown) => {
+    process.stderr.write(`sdk-harness: ${(e as Error).stack}\n`);
+    process.exit(1);
+  });
 }

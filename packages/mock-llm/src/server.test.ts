@@ -5,15 +5,19 @@ import path from 'node:path';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { startMockLlm, type MockLlm } from './server.js';
+import { type MockLlm, startMockLlm } from './server.js';
 
 /**
  * A raw client: send bytes, collect everything until the server has sent `until(buf)`
  * or closed. The mock's byte-level promises (verbatim replay, chunk boundaries, keep-alive,
  * cuts) can only be checked below any HTTP library.
  */
-async function raw(mock: MockLlm, send: string | Buffer | Array<string | Buffer>, until?: (b: Buffer) => boolean, timeoutMs = 5000):
-  Promise<{ data: Buffer; closed: boolean; reads: number }> {
+async function raw(
+  mock: MockLlm,
+  send: string | Buffer | Array<string | Buffer>,
+  until?: (b: Buffer) => boolean,
+  timeoutMs = 5000,
+): Promise<{ data: Buffer; closed: boolean; reads: number }> {
   const sock: net.Socket = mock.url.startsWith('https')
     ? tls.connect({ host: '127.0.0.1', port: mock.port, ca: fs.readFileSync(mock.caPath), servername: 'localhost' })
     : net.connect({ host: '127.0.0.1', port: mock.port });
@@ -21,11 +25,28 @@ async function raw(mock: MockLlm, send: string | Buffer | Array<string | Buffer>
     const parts: Buffer[] = [];
     let reads = 0;
     let closed = false;
-    const timer = setTimeout(() => { sock.destroy(); resolve({ data: Buffer.concat(parts), closed, reads }); }, timeoutMs);
-    const finish = () => { clearTimeout(timer); sock.destroy(); resolve({ data: Buffer.concat(parts), closed, reads }); };
-    sock.on('data', (d: Buffer) => { parts.push(d); reads++; if (until?.(Buffer.concat(parts))) finish(); });
-    sock.on('close', () => { closed = true; finish(); });
-    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ data: Buffer.concat(parts), closed, reads });
+    }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: Buffer.concat(parts), closed, reads });
+    };
+    sock.on('data', (d: Buffer) => {
+      parts.push(d);
+      reads++;
+      if (until?.(Buffer.concat(parts))) finish();
+    });
+    sock.on('close', () => {
+      closed = true;
+      finish();
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     sock.once(mock.url.startsWith('https') ? 'secureConnect' : 'connect', async () => {
       for (const s of Array.isArray(send) ? send : [send]) {
         sock.write(s);
@@ -39,7 +60,8 @@ const post = (p: string, body: unknown, extra = '') => {
   const b = JSON.stringify(body);
   return `POST ${p} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(b)}\r\n${extra}\r\n${b}`;
 };
-const anthropicReq = (stream: boolean, said = 'hi') => post('/v1/messages', { model: 'claude-x', max_tokens: 10, stream, messages: [{ role: 'user', content: said }] });
+const anthropicReq = (stream: boolean, said = 'hi') =>
+  post('/v1/messages', { model: 'claude-x', max_tokens: 10, stream, messages: [{ role: 'user', content: said }] });
 
 /** Decode an HTTP/1.1 chunked body, returning the chunk payloads as sent. */
 function chunksOf(body: Buffer): Buffer[] {
@@ -60,24 +82,35 @@ function split(resp: Buffer): { head: string; body: Buffer } {
   return { head: resp.subarray(0, i).toString('latin1'), body: resp.subarray(i + 4) };
 }
 
-const CORPUS = process.env.AGENTSIGHT_CORPUS
-  ?? path.resolve(new URL('.', import.meta.url).pathname, '../../../../shared/corpus/llm-streams');
+const CORPUS =
+  process.env.AGENTSIGHT_CORPUS ??
+  path.resolve(new URL('.', import.meta.url).pathname, '../../../../shared/corpus/llm-streams');
 
 t.test('replay writes the recorded bytes verbatim, twice on one kept-alive connection', async (t) => {
   const files = ['anthropic/text.http', 'openai-chat/json-text.http'].map((f) => path.join(CORPUS, f));
-  if (!files.every((f) => fs.existsSync(f))) { t.fail(`corpus missing at ${CORPUS}`); return; }
+  if (!files.every((f) => fs.existsSync(f))) {
+    t.fail(`corpus missing at ${CORPUS}`);
+    return;
+  }
   const mock = await startMockLlm();
   t.teardown(() => mock.close());
   for (const f of files) mock.replay(f);
   const want = Buffer.concat(files.map((f) => fs.readFileSync(f)));
-  const r = await raw(mock, [anthropicReq(true), post('/v1/chat/completions', { model: 'g', messages: [] })], (b) => b.length >= want.length);
+  const r = await raw(
+    mock,
+    [anthropicReq(true), post('/v1/chat/completions', { model: 'g', messages: [] })],
+    (b) => b.length >= want.length,
+  );
   t.ok(r.data.equals(want), `received exactly the ${want.length} bytes of both files`);
   t.notOk(r.closed, 'connection still open after both responses');
 });
 
 t.test('a replay that is itself split into small writes still arrives intact', async (t) => {
   const f = path.join(CORPUS, 'gemini/tool-call.http');
-  if (!fs.existsSync(f)) { t.fail(`corpus missing at ${CORPUS}`); return; }
+  if (!fs.existsSync(f)) {
+    t.fail(`corpus missing at ${CORPUS}`);
+    return;
+  }
   const mock = await startMockLlm({ tls: false });
   t.teardown(() => mock.close());
   mock.enqueue({ replay: f, writeSize: 7, delayMs: 1 });
@@ -90,7 +123,11 @@ t.test('a replay that is itself split into small writes still arrives intact', a
 t.test('pipelined requests are answered in order', async (t) => {
   const mock = await startMockLlm({ tls: false, script: [{ text: 'one' }, { text: 'two' }, { text: 'three' }] });
   t.teardown(() => mock.close());
-  const r = await raw(mock, anthropicReq(false) + anthropicReq(false) + anthropicReq(false), (b) => (b.toString().match(/HTTP\/1\.1 200/g) ?? []).length === 3 && b.toString().includes('three"'));
+  const r = await raw(
+    mock,
+    anthropicReq(false) + anthropicReq(false) + anthropicReq(false),
+    (b) => (b.toString().match(/HTTP\/1\.1 200/g) ?? []).length === 3 && b.toString().includes('three"'),
+  );
   const texts = [...r.data.toString().matchAll(/"text":"(\w+)"/g)].map((m) => m[1]);
   t.same(texts, ['one', 'two', 'three']);
   t.equal(mock.connections, 1, 'all on one connection');
@@ -105,16 +142,41 @@ t.test('SSE framing: chunked, one HTTP chunk per event, writeSize splits events'
   t.match(a.head, /transfer-encoding: chunked/);
   t.match(a.head, /content-type: text\/event-stream/);
   const events = chunksOf(a.body).map((c) => c.toString());
-  t.ok(events.every((e) => /^event: \w+\ndata: .*\n\n$/s.test(e)), 'each chunk is exactly one SSE event');
-  t.same(events.map((e) => /^event: (\w+)/.exec(e)![1]),
-    ['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_delta',
-      'content_block_stop', 'message_delta', 'message_stop']);
-  t.same(events.filter((e) => e.includes('text_delta')).map((e) => JSON.parse(e.split('data: ')[1]!).delta.text), ['abc', 'def', 'ghi', 'j']);
+  t.ok(
+    events.every((e) => /^event: \w+\ndata: .*\n\n$/s.test(e)),
+    'each chunk is exactly one SSE event',
+  );
+  t.same(
+    events.map((e) => /^event: (\w+)/.exec(e)![1]),
+    [
+      'message_start',
+      'content_block_start',
+      'ping',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ],
+  );
+  t.same(
+    events.filter((e) => e.includes('text_delta')).map((e) => JSON.parse(e.split('data: ')[1]!).delta.text),
+    ['abc', 'def', 'ghi', 'j'],
+  );
   const b = split((await raw(mock, anthropicReq(true), done)).data);
   const small = chunksOf(b.body);
-  t.ok(small.every((c) => c.length <= 10), 'no chunk over writeSize');
+  t.ok(
+    small.every((c) => c.length <= 10),
+    'no chunk over writeSize',
+  );
   const noIds = (s: string) => s.replace(/mock\d{6}/g, 'mockID');
-  t.equal(noIds(Buffer.concat(small).toString()), noIds(events.join('')), 'same stream (but for the id), split differently');
+  t.equal(
+    noIds(Buffer.concat(small).toString()),
+    noIds(events.join('')),
+    'same stream (but for the id), split differently',
+  );
 });
 
 t.test('delayMs spaces events out', async (t) => {
@@ -140,7 +202,10 @@ t.test('delayMs delays a JSON reply before its first byte', async (t) => {
 });
 
 t.test('cutAfterChunks closes the socket mid-stream; JSON is cut mid-body', async (t) => {
-  const mock = await startMockLlm({ tls: false, script: [{ text: 'x'.repeat(100), chunkSize: 10, cutAfterChunks: 4 }, { cutAfterChunks: 0 }] });
+  const mock = await startMockLlm({
+    tls: false,
+    script: [{ text: 'x'.repeat(100), chunkSize: 10, cutAfterChunks: 4 }, { cutAfterChunks: 0 }],
+  });
   t.teardown(() => mock.close());
   const s = await raw(mock, anthropicReq(true));
   t.ok(s.closed, 'closed');
@@ -169,7 +234,8 @@ t.test('Expect: 100-continue, chunked request bodies, Connection: close', async 
   const mock = await startMockLlm({ tls: false });
   t.teardown(() => mock.close());
   const body = JSON.stringify({ model: 'gpt-x', messages: [{ role: 'user', content: 'chunked hello' }] });
-  const head = 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n';
+  const head =
+    'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n';
   const mid = Math.floor(body.length / 2);
   const chunk = (s: string) => `${Buffer.byteLength(s).toString(16)}\r\n${s}\r\n`;
   const r = await raw(mock, [head, chunk(body.slice(0, mid)), chunk(body.slice(mid)) + '0\r\n\r\n']);
@@ -188,17 +254,31 @@ t.test('requests are recorded; non-model paths do not consume replies', async (t
   t.match(r404.data.toString(), /^HTTP\/1\.1 404/);
   const health = await raw(mock, 'GET /health HTTP/1.1\r\nhost: x\r\n\r\n', (b) => b.includes('}'));
   t.match(health.data.toString(), /^HTTP\/1\.1 200[\s\S]*"ok":true/);
-  const r = await raw(mock, post('/v1beta/models/gemini-x:generateContent?key=k', { contents: [{ parts: [{ text: 'yo' }] }] }), (b) => b.includes('modelVersion'));
+  const r = await raw(
+    mock,
+    post('/v1beta/models/gemini-x:generateContent?key=k', { contents: [{ parts: [{ text: 'yo' }] }] }),
+    (b) => b.includes('modelVersion'),
+  );
   t.match(r.data.toString(), /kept for the model call/);
   t.equal(mock.requests.length, 3);
-  t.match(mock.requests[2], { method: 'POST', api: 'gemini', stream: false, model: 'gemini-x', path: '/v1beta/models/gemini-x:generateContent' });
+  t.match(mock.requests[2], {
+    method: 'POST',
+    api: 'gemini',
+    stream: false,
+    model: 'gemini-x',
+    path: '/v1beta/models/gemini-x:generateContent',
+  });
   t.equal(mock.requests[2]!.query.get('key'), 'k');
 });
 
 t.test('token counting and model lists answer without consuming replies; compressed bodies are decoded', async (t) => {
   const mock = await startMockLlm({ tls: false, script: [{ text: 'still queued' }] });
   t.teardown(() => mock.close());
-  const ct = await raw(mock, post('/v1/messages/count_tokens', { model: 'c', messages: [{ role: 'user', content: 'count me' }] }), (b) => b.includes('}'));
+  const ct = await raw(
+    mock,
+    post('/v1/messages/count_tokens', { model: 'c', messages: [{ role: 'user', content: 'count me' }] }),
+    (b) => b.includes('}'),
+  );
   t.match(split(ct.data).body.toString(), /^\{"input_tokens":\d+\}$/);
   const gt = await raw(mock, post('/v1beta/models/g:countTokens', { contents: [] }), (b) => b.includes('}'));
   t.match(split(gt.data).body.toString(), /^\{"totalTokens":\d+\}$/);
@@ -226,9 +306,16 @@ t.test('malformed requests get a 400 and the connection is closed', async (t) =>
 t.test('Gemini streamGenerateContent without alt=sse answers a JSON array', async (t) => {
   const mock = await startMockLlm({ tls: false, script: [{ text: 'abcdef', chunkSize: 2 }] });
   t.teardown(() => mock.close());
-  const r = await raw(mock, post('/v1beta/models/g:streamGenerateContent', { contents: [] }), (b) => b.toString().endsWith(']'));
-  const arr = JSON.parse(split(r.data).body.toString()) as Array<{ candidates: Array<{ content: { parts: Array<{ text: string }> } }> }>;
-  t.same(arr.map((c) => c.candidates[0]!.content.parts[0]!.text), ['ab', 'cd', 'ef']);
+  const r = await raw(mock, post('/v1beta/models/g:streamGenerateContent', { contents: [] }), (b) =>
+    b.toString().endsWith(']'),
+  );
+  const arr = JSON.parse(split(r.data).body.toString()) as Array<{
+    candidates: Array<{ content: { parts: Array<{ text: string }> } }>;
+  }>;
+  t.same(
+    arr.map((c) => c.candidates[0]!.content.parts[0]!.text),
+    ['ab', 'cd', 'ef'],
+  );
 });
 
 t.test('script function answers when the queue is empty; close() ends open connections', async (t) => {

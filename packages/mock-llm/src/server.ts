@@ -1,14 +1,14 @@
 import fs from 'node:fs';
-import net from 'node:net';
-import zlib from 'node:zlib';
-import tls from 'node:tls';
 import { STATUS_CODES } from 'node:http';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureCerts, defaultCertDir } from './certs.js';
-import { parseRequest, responseKeepsAlive, type RawRequest } from './http1.js';
+import tls from 'node:tls';
+import zlib from 'node:zlib';
+import { defaultCertDir, ensureCerts } from './certs.js';
+import { eventStreamEvent } from './eventstream.js';
+import { parseRequest, type RawRequest, responseKeepsAlive } from './http1.js';
 import { makePlan } from './plan.js';
 import { RENDERERS } from './render.js';
-import { eventStreamEvent } from './eventstream.js';
 import type { Api, MockRequest, Reply } from './reply.js';
 
 export interface MockLlmOptions {
@@ -50,10 +50,19 @@ export interface MockLlm {
 }
 
 /** Which API a request path belongs to, and the model when the path names it (Gemini). */
-export function routeOf(method: string, path: string): { api: Api; model?: string; geminiStream?: boolean; bedrock?: 'invoke'; bedrockStream?: boolean } | null {
+export function routeOf(
+  method: string,
+  path: string,
+): { api: Api; model?: string; geminiStream?: boolean; bedrock?: 'invoke'; bedrockStream?: boolean } | null {
   if (method !== 'POST') return null;
   const b = /\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/.exec(path);
-  if (b) return { api: 'anthropic.messages', model: decodeURIComponent(b[1]!), bedrock: 'invoke', bedrockStream: b[2] !== 'invoke' };
+  if (b)
+    return {
+      api: 'anthropic.messages',
+      model: decodeURIComponent(b[1]!),
+      bedrock: 'invoke',
+      bedrockStream: b[2] !== 'invoke',
+    };
   if (/\/messages$/.test(path)) return { api: 'anthropic.messages' };
   if (/\/chat\/completions$/.test(path)) return { api: 'openai.chat' };
   if (/\/responses$/.test(path)) return { api: 'openai.responses' };
@@ -67,13 +76,30 @@ function toMockRequest(raw: RawRequest): MockRequest {
   const route = routeOf(raw.method, u.pathname);
   const body = decodeBody(raw).toString('utf8');
   let json: unknown;
-  if (body) { try { json = JSON.parse(body); } catch { /* not JSON */ } }
+  if (body) {
+    try {
+      json = JSON.parse(body);
+    } catch {
+      /* not JSON */
+    }
+  }
   const j = (json ?? {}) as { stream?: unknown; model?: unknown };
-  const stream = route?.api === 'gemini' ? !!route.geminiStream : route?.bedrock ? !!route.bedrockStream : j.stream === true;
+  const stream =
+    route?.api === 'gemini' ? !!route.geminiStream : route?.bedrock ? !!route.bedrockStream : j.stream === true;
   const model = route?.model ?? (typeof j.model === 'string' ? j.model : undefined);
   return {
-    method: raw.method, url: raw.target, path: u.pathname, query: u.searchParams, headers: raw.headers, body, json,
-    api: route?.api ?? null, stream, ...(model !== undefined ? { model } : {}), ...(route?.bedrock ? { bedrock: route.bedrock } : {}), receivedAt: Date.now(),
+    method: raw.method,
+    url: raw.target,
+    path: u.pathname,
+    query: u.searchParams,
+    headers: raw.headers,
+    body,
+    json,
+    api: route?.api ?? null,
+    stream,
+    ...(model !== undefined ? { model } : {}),
+    ...(route?.bedrock ? { bedrock: route.bedrock } : {}),
+    receivedAt: Date.now(),
   };
 }
 
@@ -86,7 +112,9 @@ function decodeBody(raw: RawRequest): Buffer {
     if (enc === 'br') return zlib.brotliDecompressSync(raw.body);
     const z = zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer };
     if (enc === 'zstd' && z.zstdDecompressSync) return z.zstdDecompressSync(raw.body);
-  } catch { /* leave it as it came */ }
+  } catch {
+    /* leave it as it came */
+  }
   return raw.body;
 }
 
@@ -98,7 +126,8 @@ const MODELS = ['claude-mock-1', 'gpt-mock-1', 'gemini-mock-1'];
  */
 function auxiliary(req: MockRequest): [number, unknown] {
   const estimate = Math.max(1, Math.ceil(req.body.length / 4));
-  if (req.method === 'GET' && (req.path === '/' || req.path === '/health')) return [200, { ok: true, server: 'agentsight-mock-llm' }];
+  if (req.method === 'GET' && (req.path === '/' || req.path === '/health'))
+    return [200, { ok: true, server: 'agentsight-mock-llm' }];
   if (req.method === 'POST' && /\/messages\/count_tokens$/.test(req.path)) return [200, { input_tokens: estimate }];
   if (req.method === 'POST' && /\/models\/[^/]+:countTokens$/.test(req.path)) return [200, { totalTokens: estimate }];
   if (req.method === 'POST' && /\/model\/[^/]+\/count-tokens$/.test(req.path)) return [200, { inputTokens: estimate }];
@@ -106,12 +135,29 @@ function auxiliary(req: MockRequest): [number, unknown] {
     // One list readable as OpenAI's, Anthropic's and Gemini's model list.
     const created = Math.floor(req.receivedAt / 1000);
     const data = MODELS.map((id) => ({
-      id, object: 'model', type: 'model', display_name: id, created, created_at: new Date(created * 1000).toISOString(), owned_by: 'agentsight',
+      id,
+      object: 'model',
+      type: 'model',
+      display_name: id,
+      created,
+      created_at: new Date(created * 1000).toISOString(),
+      owned_by: 'agentsight',
     }));
-    return [200, {
-      object: 'list', data, has_more: false, first_id: MODELS[0], last_id: MODELS[MODELS.length - 1],
-      models: MODELS.map((id) => ({ name: `models/${id}`, displayName: id, supportedGenerationMethods: ['generateContent', 'streamGenerateContent'] })),
-    }];
+    return [
+      200,
+      {
+        object: 'list',
+        data,
+        has_more: false,
+        first_id: MODELS[0],
+        last_id: MODELS[MODELS.length - 1],
+        models: MODELS.map((id) => ({
+          name: `models/${id}`,
+          displayName: id,
+          supportedGenerationMethods: ['generateContent', 'streamGenerateContent'],
+        })),
+      },
+    ];
   }
   return [404, { error: { type: 'not_found_error', message: `mock LLM: no API at ${req.method} ${req.path}` } }];
 }
@@ -119,19 +165,28 @@ function auxiliary(req: MockRequest): [number, unknown] {
 const replayCache = new Map<string, Buffer>();
 function readReplay(file: string): Buffer {
   let b = replayCache.get(file);
-  if (!b) { b = fs.readFileSync(file); replayCache.set(file, b); }
+  if (!b) {
+    b = fs.readFileSync(file);
+    replayCache.set(file, b);
+  }
   return b;
 }
 
 /** Writes to one socket, waiting for drain so a slow reader cannot balloon memory. */
 class Out {
   constructor(readonly sock: net.Socket) {}
-  get alive(): boolean { return !this.sock.destroyed && this.sock.writable; }
+  get alive(): boolean {
+    return !this.sock.destroyed && this.sock.writable;
+  }
   async write(b: Buffer | string): Promise<void> {
     if (!this.alive) return;
     if (!this.sock.write(b)) {
       await new Promise<void>((r) => {
-        const done = () => { this.sock.off('drain', done); this.sock.off('close', done); r(); };
+        const done = () => {
+          this.sock.off('drain', done);
+          this.sock.off('close', done);
+          r();
+        };
         this.sock.on('drain', done);
         this.sock.on('close', done);
       });
@@ -165,13 +220,21 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     const n = ++seq;
     const id = String(n).padStart(6, '0');
     const keep = raw.keepAlive;
-    const base: Record<string, string> = { date: new Date(req.receivedAt).toUTCString(), server: 'agentsight-mock-llm' };
+    const base: Record<string, string> = {
+      date: new Date(req.receivedAt).toUTCString(),
+      server: 'agentsight-mock-llm',
+    };
     if (!keep) base.connection = 'close';
     else base.connection = 'keep-alive';
 
     const sendJson = async (status: number, body: unknown, extra: Record<string, string> = {}) => {
       const bytes = Buffer.from(JSON.stringify(body));
-      await out.head(status, { ...base, 'content-type': 'application/json', 'content-length': String(bytes.length), ...extra });
+      await out.head(status, {
+        ...base,
+        'content-type': 'application/json',
+        'content-length': String(bytes.length),
+        ...extra,
+      });
       await out.write(bytes);
     };
 
@@ -199,13 +262,18 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       const { status, type, message } = reply.error;
       log?.(`${req.method} ${req.url} [${req.api}] -> error ${status}`);
       // Scripted errors reach the client once: the Anthropic and OpenAI SDKs honour x-should-retry.
-      await sendJson(status, renderer.errorBody(status, type, message, { id }), { 'x-should-retry': 'false', ...extra });
+      await sendJson(status, renderer.errorBody(status, type, message, { id }), {
+        'x-should-retry': 'false',
+        ...extra,
+      });
       return keep;
     }
     const plan = makePlan(req.api, reply, req, n, opts.chunkSize ?? 16);
     const delayMs = reply.delayMs ?? opts.delayMs ?? 0;
     const writeSize = reply.writeSize ?? opts.writeSize;
-    log?.(`${req.method} ${req.url} [${req.api}${req.stream ? ' stream' : ''}] model=${plan.model} -> ${plan.text ? 'text' : ''}${plan.toolCalls.length ? ` ${plan.toolCalls.length} tool call(s)` : ''}`);
+    log?.(
+      `${req.method} ${req.url} [${req.api}${req.stream ? ' stream' : ''}] model=${plan.model} -> ${plan.text ? 'text' : ''}${plan.toolCalls.length ? ` ${plan.toolCalls.length} tool call(s)` : ''}`,
+    );
 
     if (!req.stream) {
       // Gemini's streamGenerateContent without alt=sse answers a JSON array of chunks.
@@ -213,7 +281,12 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       const bytes = Buffer.from(JSON.stringify(body));
       // A non-streaming call's latency is all before the first byte.
       if (delayMs > 0 && !writeSize) await sleep(delayMs);
-      await out.head(200, { ...base, 'content-type': 'application/json', 'content-length': String(bytes.length), ...extra });
+      await out.head(200, {
+        ...base,
+        'content-type': 'application/json',
+        'content-length': String(bytes.length),
+        ...extra,
+      });
       if (reply.cutAfterChunks !== undefined) {
         await out.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
         out.sock.destroy();
@@ -225,7 +298,12 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     if (req.api === 'gemini' && req.query.get('alt') !== 'sse') {
       const frames = renderer.sse(plan).map((f) => f.replace(/^data: /, '').trim());
       const bytes = Buffer.from(`[${frames.join(',\r\n')}]`);
-      await out.head(200, { ...base, 'content-type': 'application/json; charset=UTF-8', 'content-length': String(bytes.length), ...extra });
+      await out.head(200, {
+        ...base,
+        'content-type': 'application/json; charset=UTF-8',
+        'content-length': String(bytes.length),
+        ...extra,
+      });
       await writeSplit(out, bytes, writeSize, delayMs);
       return keep;
     }
@@ -234,7 +312,10 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     let cut = false;
     if (reply.midStreamError) {
       const k = Math.max(0, Math.min(reply.midStreamError.afterChunks, frames.length));
-      frames = [...frames.slice(0, k), ...renderer.streamError(plan, reply.midStreamError.message, reply.midStreamError.type, k)];
+      frames = [
+        ...frames.slice(0, k),
+        ...renderer.streamError(plan, reply.midStreamError.message, reply.midStreamError.type, k),
+      ];
     }
     if (reply.cutAfterChunks !== undefined) {
       const k = Math.max(0, Math.min(reply.cutAfterChunks, frames.length));
@@ -243,10 +324,16 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     }
     // Bedrock: each SSE event's JSON, base64 in a `chunk` event-stream message.
     const bytes: Buffer[] = req.bedrock
-      ? frames.map((f) => eventStreamEvent('chunk', { bytes: Buffer.from(/^data: (.*)$/m.exec(f)?.[1] ?? '{}').toString('base64') }))
+      ? frames.map((f) =>
+          eventStreamEvent('chunk', { bytes: Buffer.from(/^data: (.*)$/m.exec(f)?.[1] ?? '{}').toString('base64') }),
+        )
       : frames.map((f) => Buffer.from(f));
     await out.head(200, {
-      ...base, 'content-type': req.bedrock ? 'application/vnd.amazon.eventstream' : 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked', ...extra,
+      ...base,
+      'content-type': req.bedrock ? 'application/vnd.amazon.eventstream' : 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'transfer-encoding': 'chunked',
+      ...extra,
     });
     for (let i = 0; i < bytes.length; i++) {
       if (!out.alive) return false;
@@ -277,7 +364,9 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     let busy = false;
     let continued = false;
     sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => { /* client went away; nothing to do */ });
+    sock.on('error', () => {
+      /* client went away; nothing to do */
+    });
     const pump = async () => {
       if (busy) return;
       busy = true;
@@ -285,12 +374,17 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
         while (out.alive && buf.length) {
           const r = parseRequest(buf);
           if (r.kind === 'incomplete') {
-            if (r.expectContinue && !continued) { continued = true; await out.write('HTTP/1.1 100 Continue\r\n\r\n'); }
+            if (r.expectContinue && !continued) {
+              continued = true;
+              await out.write('HTTP/1.1 100 Continue\r\n\r\n');
+            }
             break;
           }
           if (r.kind === 'error') {
             const body = JSON.stringify({ error: { message: r.message } });
-            await out.write(`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+            await out.write(
+              `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+            );
             sock.end();
             return;
           }
@@ -304,22 +398,34 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
             sock.destroy();
             return;
           }
-          if (!keep) { if (!sock.destroyed) sock.end(); return; }
+          if (!keep) {
+            if (!sock.destroyed) sock.end();
+            return;
+          }
         }
       } finally {
         busy = false;
       }
     };
-    sock.on('data', (d: Buffer) => { buf = buf.length ? Buffer.concat([buf, d]) : d; void pump(); });
+    sock.on('data', (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      void pump();
+    });
   }
 
   const server: net.Server = useTls
-    ? tls.createServer({ key: fs.readFileSync(certs!.keyPath), cert: fs.readFileSync(certs!.certPath), ALPNProtocols: ['http/1.1'] }, onConnection)
+    ? tls.createServer(
+        { key: fs.readFileSync(certs!.keyPath), cert: fs.readFileSync(certs!.certPath), ALPNProtocols: ['http/1.1'] },
+        onConnection,
+      )
     : net.createServer(onConnection);
   if (useTls) server.on('tlsClientError', (e: Error) => log?.(`TLS handshake failed: ${e.message}`));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const port = (server.address() as net.AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -331,19 +437,29 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     certPath: certs?.certPath ?? '',
     keyPath: certs?.keyPath ?? '',
     requests,
-    enqueue: (...r) => { queue.push(...r); },
-    replay: (file) => { queue.push({ replay: file }); },
+    enqueue: (...r) => {
+      queue.push(...r);
+    },
+    replay: (file) => {
+      queue.push({ replay: file });
+    },
     pending: () => queue.length,
-    get connections() { return connections; },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    }),
+    get connections() {
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
   };
 }
 
 async function writeSplit(out: Out, bytes: Buffer, writeSize: number | undefined, delayMs: number): Promise<void> {
-  if (!writeSize || writeSize <= 0) { await out.write(bytes); return; }
+  if (!writeSize || writeSize <= 0) {
+    await out.write(bytes);
+    return;
+  }
   for (let o = 0; o < bytes.length; o += writeSize) {
     if (o > 0 && delayMs > 0) await sleep(delayMs);
     await out.write(bytes.subarray(o, o + writeSize));

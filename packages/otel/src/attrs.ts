@@ -68,7 +68,11 @@ export function parseKeyValueList(s: string | undefined): Array<[string, string]
     if (eq <= 0) continue;
     const k = item.slice(0, eq).trim();
     let v = item.slice(eq + 1).trim();
-    try { v = decodeURIComponent(v); } catch { /* keep the raw text */ }
+    try {
+      v = decodeURIComponent(v);
+    } catch {
+      /* keep the raw text */
+    }
     if (k) out.push([k, v]);
   }
   return out;

@@ -2,7 +2,7 @@
 // (flags win, then the traces-specific variable, then the generic one).
 import fs from 'node:fs';
 import os from 'node:os';
-import { Attrs, parseKeyValueList, type KeyValue } from './attrs.js';
+import { Attrs, type KeyValue, parseKeyValueList } from './attrs.js';
 import type { Protocol } from './exporter.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:4318';
@@ -49,10 +49,14 @@ export function resolveConfig(
   for (const [k, v] of parseKeyValueList(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS)) headers[k.toLowerCase()] = v;
   for (const h of flags.headers ?? []) for (const [k, v] of parseKeyValueList(h)) headers[k.toLowerCase()] = v;
 
-  const protocol = flags.protocol ?? env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
-  if (protocol !== 'http/protobuf' && protocol !== 'http/json') throw new Error(`protocol: want http/protobuf or http/json, got ${protocol}`);
-  const compression = flags.compression ?? env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION ?? env.OTEL_EXPORTER_OTLP_COMPRESSION ?? 'none';
-  if (compression !== 'gzip' && compression !== 'none') throw new Error(`compression: want gzip or none, got ${compression}`);
+  const protocol =
+    flags.protocol ?? env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json')
+    throw new Error(`protocol: want http/protobuf or http/json, got ${protocol}`);
+  const compression =
+    flags.compression ?? env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION ?? env.OTEL_EXPORTER_OTLP_COMPRESSION ?? 'none';
+  if (compression !== 'gzip' && compression !== 'none')
+    throw new Error(`compression: want gzip or none, got ${compression}`);
 
   // service.name: flag, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, then ours.
   const res = new Map<string, string>([
@@ -71,7 +75,11 @@ export function resolveConfig(
 
   const caPath = env.OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE || env.OTEL_EXPORTER_OTLP_CERTIFICATE;
   if (caPath) {
-    try { cfg.ca = fs.readFileSync(caPath, 'utf8'); } catch (e) { throw new Error(`OTEL_EXPORTER_OTLP_CERTIFICATE: ${(e as Error).message}`); }
+    try {
+      cfg.ca = fs.readFileSync(caPath, 'utf8');
+    } catch (e) {
+      throw new Error(`OTEL_EXPORTER_OTLP_CERTIFICATE: ${(e as Error).message}`);
+    }
   }
   const num = (...names: string[]): number | undefined => {
     for (const n of names) {

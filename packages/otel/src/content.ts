@@ -3,10 +3,22 @@
 // Parts: {type:"text",content}, {type:"tool_call",id,name,arguments},
 // {type:"tool_call_response",id,result}, {type:"reasoning",content}.
 import type { LlmApi, LlmCallEvent } from '@agentsight/events';
-import { finishReasonOf, messagesOf, outputOf, systemOf, type Message, type Part as CallPart, type ToolResultPart } from '@agentsight/llm';
+import {
+  type Part as CallPart,
+  finishReasonOf,
+  type Message,
+  messagesOf,
+  outputOf,
+  systemOf,
+  type ToolResultPart,
+} from '@agentsight/llm';
 
 export type Part = Record<string, unknown> & { type: string };
-export interface ChatMessage { role: string; parts: Part[]; finish_reason?: string }
+export interface ChatMessage {
+  role: string;
+  parts: Part[];
+  finish_reason?: string;
+}
 
 /** A part as the conventions have it: agentsight's own markers (injected, is_error) left out. */
 function otelPart(p: CallPart): Part {

@@ -4,9 +4,9 @@
 // down, new spans are dropped and counted rather than held without limit.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { Agent, request, type Dispatcher } from 'undici';
-import { sizeOf, type KeyValue } from './attrs.js';
-import { buildRequest, encodeProtobuf, rejectedSpans, type ExportRequest, type OtlpSpan } from './otlp.js';
+import { Agent, type Dispatcher, request } from 'undici';
+import { type KeyValue, sizeOf } from './attrs.js';
+import { buildRequest, type ExportRequest, encodeProtobuf, type OtlpSpan, rejectedSpans } from './otlp.js';
 
 export type Protocol = 'http/protobuf' | 'http/json';
 
@@ -62,16 +62,22 @@ export function retryAfterMs(v: string | string[] | undefined, now = Date.now())
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
-interface Queued { span: OtlpSpan; size: number }
+interface Queued {
+  span: OtlpSpan;
+  size: number;
+}
 
 class TimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
-  constructor(ms: number) { super(`no answer in ${ms} ms`); }
+  constructor(ms: number) {
+    super(`no answer in ${ms} ms`);
+  }
 }
 
 export class OtlpExporter {
   readonly stats: ExportStats = { spans: 0, exported: 0, dropped: 0, failed: 0, requests: 0, retries: 0 };
-  readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn' | 'ca'>> & Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
+  readonly #o: Required<Omit<ExporterOptions, 'sink' | 'headers' | 'warn' | 'ca'>> &
+    Pick<ExporterOptions, 'sink' | 'headers' | 'warn'>;
   readonly #dispatcher: Dispatcher | undefined;
   #queue: Queued[] = [];
   #queueBytes = 0;
@@ -87,8 +93,17 @@ export class OtlpExporter {
 
   constructor(opts: ExporterOptions) {
     this.#o = {
-      protocol: 'http/protobuf', compression: 'none', batchSize: 512, delayMs: 1000, maxQueueSpans: 8192,
-      maxQueueBytes: 64 << 20, timeoutMs: 10_000, maxAttempts: 6, initialBackoffMs: 500, maxBackoffMs: 30_000, ...opts,
+      protocol: 'http/protobuf',
+      compression: 'none',
+      batchSize: 512,
+      delayMs: 1000,
+      maxQueueSpans: 8192,
+      maxQueueBytes: 64 << 20,
+      timeoutMs: 10_000,
+      maxAttempts: 6,
+      initialBackoffMs: 500,
+      maxBackoffMs: 30_000,
+      ...opts,
     };
     // A batch larger than the queue could never be congested before the queue is full (as
     // the OpenTelemetry SDKs do, the batch is at most the queue).
@@ -96,7 +111,9 @@ export class OtlpExporter {
     this.#dispatcher = opts.ca ? new Agent({ connect: { ca: opts.ca } }) : undefined;
   }
 
-  get queued(): number { return this.#queue.length; }
+  get queued(): number {
+    return this.#queue.length;
+  }
 
   /**
    * True while the queue is over half full and the collector is answering: the caller
@@ -105,8 +122,12 @@ export class OtlpExporter {
    * collector that is down never stalls a live capture.
    */
   get congested(): boolean {
-    return this.#healthy && !this.#abort.signal.aborted &&
-      (this.#queue.length >= Math.max(this.#o.batchSize, this.#o.maxQueueSpans / 2) || this.#queueBytes >= this.#o.maxQueueBytes / 2);
+    return (
+      this.#healthy &&
+      !this.#abort.signal.aborted &&
+      (this.#queue.length >= Math.max(this.#o.batchSize, this.#o.maxQueueSpans / 2) ||
+        this.#queueBytes >= this.#o.maxQueueBytes / 2)
+    );
   }
 
   /**
@@ -114,8 +135,11 @@ export class OtlpExporter {
    * would be dropped though it would be sent if it waited (see OtelStage, which holds it).
    */
   get full(): boolean {
-    return this.#healthy && !this.#abort.signal.aborted &&
-      (this.#queue.length >= this.#o.maxQueueSpans || this.#queueBytes >= this.#o.maxQueueBytes);
+    return (
+      this.#healthy &&
+      !this.#abort.signal.aborted &&
+      (this.#queue.length >= this.#o.maxQueueSpans || this.#queueBytes >= this.#o.maxQueueBytes)
+    );
   }
 
   /** Resolves when the exporter is no longer congested. */
@@ -129,24 +153,38 @@ export class OtlpExporter {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  get queuedBytes(): number { return this.#queueBytes; }
-  get lastError(): string { return this.#lastError; }
+  get queuedBytes(): number {
+    return this.#queueBytes;
+  }
+  get lastError(): string {
+    return this.#lastError;
+  }
 
   add(span: OtlpSpan): void {
     this.stats.spans++;
     const size = sizeOf(span);
-    if (this.#abort.signal.aborted || this.#queue.length >= this.#o.maxQueueSpans || this.#queueBytes + size > this.#o.maxQueueBytes) {
+    if (
+      this.#abort.signal.aborted ||
+      this.#queue.length >= this.#o.maxQueueSpans ||
+      this.#queueBytes + size > this.#o.maxQueueBytes
+    ) {
       this.stats.dropped++;
       if (!this.#warnedDrop) {
         this.#warnedDrop = true;
-        this.#o.warn?.(`export queue full (${this.#queue.length} spans${this.#lastError ? `; ${this.#lastError}` : ''}): dropping spans`);
+        this.#o.warn?.(
+          `export queue full (${this.#queue.length} spans${this.#lastError ? `; ${this.#lastError}` : ''}): dropping spans`,
+        );
       }
       return;
     }
     this.#queue.push({ span, size });
     this.#queueBytes += size;
     if (this.#queue.length >= this.#o.batchSize) this.#kick(false);
-    else this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#kick(true); }, this.#o.delayMs);
+    else
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick(true);
+      }, this.#o.delayMs);
   }
 
   /** Send everything queued now; resolves when the queue is empty and nothing is in flight. */
@@ -183,7 +221,8 @@ export class OtlpExporter {
       this.#running = undefined;
       // Spans added after the run's last look at the queue, before it settled, found it
       // still running: without another run nothing would send them.
-      if (!this.#abort.signal.aborted && this.#queue.length && (this.#due || this.#queue.length >= this.#o.batchSize)) this.#kick(false);
+      if (!this.#abort.signal.aborted && this.#queue.length && (this.#due || this.#queue.length >= this.#o.batchSize))
+        this.#kick(false);
     });
   }
 
@@ -197,16 +236,25 @@ export class OtlpExporter {
     }
     if (!this.#queue.length) {
       this.#due = false;
-      if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+      if (this.#timer) {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
     } else if (!this.#timer && !this.#abort.signal.aborted) {
-      this.#timer = setTimeout(() => { this.#timer = undefined; this.#kick(true); }, this.#o.delayMs);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick(true);
+      }, this.#o.delayMs);
     }
   }
 
   #encode(req: ExportRequest): { body: Buffer; headers: Record<string, string> } {
     const json = this.#o.protocol === 'http/json';
     let body = json ? Buffer.from(JSON.stringify(req)) : Buffer.from(encodeProtobuf(req));
-    const headers: Record<string, string> = { ...this.#o.headers, 'content-type': json ? 'application/json' : 'application/x-protobuf' };
+    const headers: Record<string, string> = {
+      ...this.#o.headers,
+      'content-type': json ? 'application/json' : 'application/x-protobuf',
+    };
     if (this.#o.compression === 'gzip') {
       body = gzipSync(body);
       headers['content-encoding'] = 'gzip';
@@ -225,7 +273,10 @@ export class OtlpExporter {
     }
     const { body, headers } = this.#encode(req);
     for (let attempt = 1; ; attempt++) {
-      if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
+      if (this.#abort.signal.aborted) {
+        this.stats.failed += n;
+        return;
+      }
       let wait: number | undefined;
       let why: string;
       // One timer per attempt, covering the connection, the answer and its body. Not
@@ -238,7 +289,10 @@ export class OtlpExporter {
       try {
         this.stats.requests++;
         const res = await request(this.#o.url, {
-          method: 'POST', headers, body, ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+          method: 'POST',
+          headers,
+          body,
+          ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
           signal: attemptAbort.signal,
         });
         const resBody = new Uint8Array(await res.body.arrayBuffer());
@@ -253,7 +307,10 @@ export class OtlpExporter {
           this.#healthy = true;
           return;
         }
-        const text = contentType?.includes('json') || contentType?.startsWith('text/') ? Buffer.from(resBody).toString('utf8').slice(0, 200) : '';
+        const text =
+          contentType?.includes('json') || contentType?.startsWith('text/')
+            ? Buffer.from(resBody).toString('utf8').slice(0, 200)
+            : '';
         why = `HTTP ${res.statusCode}${text ? `: ${text.trim()}` : ''}`;
         if (!RETRYABLE(res.statusCode)) {
           this.#lastError = why;
@@ -263,7 +320,10 @@ export class OtlpExporter {
         }
         wait = retryAfterMs(res.headers['retry-after']);
       } catch (e) {
-        if (this.#abort.signal.aborted) { this.stats.failed += n; return; }
+        if (this.#abort.signal.aborted) {
+          this.stats.failed += n;
+          return;
+        }
         const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
         // `code` is not always a string (a DOMException's is a number).
         const code = [err.code, err.cause?.code, err.name].find((c) => typeof c === 'string' && c !== '');

@@ -5,11 +5,11 @@
  * export is a Stage, so `as-otel` and `agentsight exec --otel` share it.
  */
 export * from './attrs.js';
-export * from './ids.js';
-export * from './otlp.js';
-export * from './content.js';
-export * from './mapper.js';
-export * from './exporter.js';
 export * from './config.js';
+export * from './content.js';
+export * from './exporter.js';
+export * from './ids.js';
+export * from './mapper.js';
+export * from './otlp.js';
 export * from './stage.js';
 export * from './testing.js';

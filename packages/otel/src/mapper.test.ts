@@ -1,7 +1,7 @@
-import t from 'tap';
 import type { AgentEvent, LlmCallEvent, McpCallEvent } from '@agentsight/events';
-import { SpanMapper, splitHost } from './mapper.js';
+import t from 'tap';
 import { inputMessages } from './content.js';
+import { SpanMapper, splitHost } from './mapper.js';
 import type { OtlpSpan } from './otlp.js';
 
 const T0 = 1_764_150_000_000_000; // µs
@@ -9,10 +9,24 @@ const T0 = 1_764_150_000_000_000; // µs
 function llm(over: Partial<LlmCallEvent> & { id: string; start: number; dur: number }): LlmCallEvent {
   const { start, dur, ...rest } = over;
   return {
-    v: 1, ts: start + dur * 1000, src: 'llm', type: 'call', pid: 100, tid: 100, comm: 'agent', provider: 'anthropic',
-    api: 'anthropic.messages', model: 'claude-x', request: { messages: [{ role: 'user', content: 'hi' }], stream: true },
+    v: 1,
+    ts: start + dur * 1000,
+    src: 'llm',
+    type: 'call',
+    pid: 100,
+    tid: 100,
+    comm: 'agent',
+    provider: 'anthropic',
+    api: 'anthropic.messages',
+    model: 'claude-x',
+    request: { messages: [{ role: 'user', content: 'hi' }], stream: true },
     response: { id: 'msg', text: 'hello', thinking: null, tool_calls: [], finish_reason: 'end_turn' },
-    usage: { input_tokens: 3, output_tokens: 4 }, status: 200, timing: { start, duration_ms: dur }, conn: 'c1', host: 'api.anthropic.com', req: over.id,
+    usage: { input_tokens: 3, output_tokens: 4 },
+    status: 200,
+    timing: { start, duration_ms: dur },
+    conn: 'c1',
+    host: 'api.anthropic.com',
+    req: over.id,
     ...rest,
   } as LlmCallEvent;
 }
@@ -56,7 +70,10 @@ t.test('ids are deterministic across runs and distinct across calls', async (t) 
   const evs = [llm({ id: 'a', start: T0, dur: 1 }), llm({ id: 'b', start: T0 + 10, dur: 1 })];
   const a = run(evs);
   const b = run(evs);
-  t.same(a.map((s) => [s.traceId, s.spanId, s.parentSpanId]), b.map((s) => [s.traceId, s.spanId, s.parentSpanId]));
+  t.same(
+    a.map((s) => [s.traceId, s.spanId, s.parentSpanId]),
+    b.map((s) => [s.traceId, s.spanId, s.parentSpanId]),
+  );
   t.equal(new Set(a.map((s) => s.spanId)).size, a.length);
   t.match(a[0]!.traceId, /^[0-9a-f]{32}$/);
   t.match(a[0]!.spanId, /^[0-9a-f]{16}$/);
@@ -64,18 +81,34 @@ t.test('ids are deterministic across runs and distinct across calls', async (t) 
 
 t.test('a tool call spans from the answer that asked for it to the request that carries its result', async (t) => {
   const ask = llm({
-    id: 'a', start: T0, dur: 1000,
-    response: { id: 'm1', text: '', thinking: null, tool_calls: [{ id: 'toolu_1', name: 'Bash', arguments: { command: 'ls' } }], finish_reason: 'tool_use' },
+    id: 'a',
+    start: T0,
+    dur: 1000,
+    response: {
+      id: 'm1',
+      text: '',
+      thinking: null,
+      tool_calls: [{ id: 'toolu_1', name: 'Bash', arguments: { command: 'ls' } }],
+      finish_reason: 'tool_use',
+    },
   });
   // An unrelated concurrent call without the result must not close the tool span.
   const other = llm({ id: 'x', start: T0 + 1_500_000, dur: 10 });
   const answer = llm({
-    id: 'b', start: T0 + 3_000_000, dur: 500,
-    request: { stream: true, messages: [
-      { role: 'user', content: 'list' },
-      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'ls' } }] },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'a\nb' }] }] },
-    ] },
+    id: 'b',
+    start: T0 + 3_000_000,
+    dur: 500,
+    request: {
+      stream: true,
+      messages: [
+        { role: 'user', content: 'list' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'ls' } }] },
+        {
+          role: 'user',
+          content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'a\nb' }] }],
+        },
+      ],
+    },
   });
   const spans = run([ask, other, answer], { captureContent: true });
   const tool = byName(spans, 'execute_tool Bash');
@@ -85,15 +118,41 @@ t.test('a tool call spans from the answer that asked for it to the request that 
   t.equal(tool.endTimeUnixNano, `${T0 + 3_000_000}000`);
   t.same(tool.links, [{ traceId: chat.traceId, spanId: chat.spanId }]);
   t.same(attrs(tool), {
-    'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'Bash', 'gen_ai.tool.call.id': 'toolu_1', 'gen_ai.tool.type': 'function',
-    'gen_ai.tool.call.arguments': '{"command":"ls"}', 'gen_ai.tool.call.result': 'a\nb',
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': 'Bash',
+    'gen_ai.tool.call.id': 'toolu_1',
+    'gen_ai.tool.type': 'function',
+    'gen_ai.tool.call.arguments': '{"command":"ls"}',
+    'gen_ai.tool.call.result': 'a\nb',
   });
 });
 
 t.test('a tool whose result never comes ends with its agent and says so', async (t) => {
-  const ask = llm({ id: 'a', start: T0, dur: 1000, response: { id: 'm1', text: '', thinking: null, tool_calls: [{ id: 't', name: 'Read', arguments: {} }], finish_reason: 'tool_use' } });
+  const ask = llm({
+    id: 'a',
+    start: T0,
+    dur: 1000,
+    response: {
+      id: 'm1',
+      text: '',
+      thinking: null,
+      tool_calls: [{ id: 't', name: 'Read', arguments: {} }],
+      finish_reason: 'tool_use',
+    },
+  });
   const spans = run([
-    { v: 1, ts: T0 - 1000, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
+    {
+      v: 1,
+      ts: T0 - 1000,
+      src: 'proc',
+      type: 'exec',
+      pid: 100,
+      ppid: 1,
+      uid: 0,
+      comm: 'agent',
+      filename: '/bin/agent',
+      argv: ['agent'],
+    } as AgentEvent,
     ask,
     { v: 1, ts: T0 + 9e6, src: 'proc', type: 'exit', pid: 100, comm: 'agent', exit_code: 3 } as AgentEvent,
   ]);
@@ -108,20 +167,45 @@ t.test('a tool whose result never comes ends with its agent and says so', async 
 
 t.test('errors: provider error type, HTTP status, status message', async (t) => {
   const spans = run([
-    llm({ id: 'e1', start: T0, dur: 5, status: 429, error: { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } } }),
+    llm({
+      id: 'e1',
+      start: T0,
+      dur: 5,
+      status: 429,
+      error: { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } },
+    }),
     llm({ id: 'e2', start: T0 + 10, dur: 5, status: 500 }),
     llm({ id: 'e3', start: T0 + 20, dur: 5, incomplete: 'connection closed' }),
   ]);
   const calls = spans.filter((s) => s.name.startsWith('chat'));
-  t.same(calls.map((s) => attrs(s)['error.type']), ['rate_limit_error', '500', 'incomplete']);
-  t.same(calls.map((s) => s.status), [{ code: 2, message: 'slow down' }, { code: 2 }, { code: 2, message: 'connection closed' }]);
+  t.same(
+    calls.map((s) => attrs(s)['error.type']),
+    ['rate_limit_error', '500', 'incomplete'],
+  );
+  t.same(
+    calls.map((s) => s.status),
+    [{ code: 2, message: 'slow down' }, { code: 2 }, { code: 2, message: 'connection closed' }],
+  );
   t.equal(attrs(calls[0]!)['http.response.status_code'], 429);
 });
 
 t.test('anthropic input tokens include cached ones; openai ones already do', async (t) => {
   const spans = run([
-    llm({ id: 'a', start: T0, dur: 1, usage: { input_tokens: 10, output_tokens: 1, cache_read_input_tokens: 100, cache_creation_input_tokens: 5 } }),
-    llm({ id: 'o', pid: 200, start: T0, dur: 1, provider: 'openai', api: 'openai.chat', usage: { input_tokens: 110, output_tokens: 1, cache_read_input_tokens: 100 } }),
+    llm({
+      id: 'a',
+      start: T0,
+      dur: 1,
+      usage: { input_tokens: 10, output_tokens: 1, cache_read_input_tokens: 100, cache_creation_input_tokens: 5 },
+    }),
+    llm({
+      id: 'o',
+      pid: 200,
+      start: T0,
+      dur: 1,
+      provider: 'openai',
+      api: 'openai.chat',
+      usage: { input_tokens: 110, output_tokens: 1, cache_read_input_tokens: 100 },
+    }),
   ]);
   const [a, o] = ['a', 'o'].map((id) => spans.find((s) => attrs(s)['agentsight.http.request'] === id)!);
   t.equal(attrs(a!)['gen_ai.usage.input_tokens'], 115);
@@ -132,36 +216,141 @@ t.test('anthropic input tokens include cached ones; openai ones already do', asy
 });
 
 t.test('content is recorded only when asked, in the conventions shapes', async (t) => {
-  const ev = llm({ id: 'a', start: T0, dur: 1, request: { system: [{ type: 'text', text: 'Be terse.' }], messages: [{ role: 'user', content: 'hi' }], stream: false } });
-  t.notOk(run([ev]).some((s) => s.attributes.some((kv) => kv.key.startsWith('gen_ai.input') || kv.key.startsWith('gen_ai.output') || kv.key === 'gen_ai.system_instructions')));
+  const ev = llm({
+    id: 'a',
+    start: T0,
+    dur: 1,
+    request: {
+      system: [{ type: 'text', text: 'Be terse.' }],
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: false,
+    },
+  });
+  t.notOk(
+    run([ev]).some((s) =>
+      s.attributes.some(
+        (kv) =>
+          kv.key.startsWith('gen_ai.input') ||
+          kv.key.startsWith('gen_ai.output') ||
+          kv.key === 'gen_ai.system_instructions',
+      ),
+    ),
+  );
   const a = attrs(byName(run([ev], { captureContent: true }), 'chat claude-x'));
   t.same(JSON.parse(a['gen_ai.system_instructions'] as string), [{ type: 'text', content: 'Be terse.' }]);
-  t.same(JSON.parse(a['gen_ai.input.messages'] as string), [{ role: 'user', parts: [{ type: 'text', content: 'hi' }] }]);
-  t.same(JSON.parse(a['gen_ai.output.messages'] as string), [{ role: 'assistant', parts: [{ type: 'text', content: 'hello' }], finish_reason: 'stop' }]);
+  t.same(JSON.parse(a['gen_ai.input.messages'] as string), [
+    { role: 'user', parts: [{ type: 'text', content: 'hi' }] },
+  ]);
+  t.same(JSON.parse(a['gen_ai.output.messages'] as string), [
+    { role: 'assistant', parts: [{ type: 'text', content: 'hello' }], finish_reason: 'stop' },
+  ]);
 });
 
 t.test('request parameters take the conventions types', async (t) => {
-  const a = attrs(byName(run([llm({ id: 'a', start: T0, dur: 1, request: { stream: true, messages: [], params: { temperature: 1, top_p: 0.5, max_tokens: 99, stop: 'END', n: 2, seed: 7 } } })]), 'chat claude-x'));
+  const a = attrs(
+    byName(
+      run([
+        llm({
+          id: 'a',
+          start: T0,
+          dur: 1,
+          request: {
+            stream: true,
+            messages: [],
+            params: { temperature: 1, top_p: 0.5, max_tokens: 99, stop: 'END', n: 2, seed: 7 },
+          },
+        }),
+      ]),
+      'chat claude-x',
+    ),
+  );
   t.equal(a['gen_ai.request.temperature'], 1);
   t.equal(a['gen_ai.request.max_tokens'], 99);
   t.same(a['gen_ai.request.stop_sequences'], { values: [{ stringValue: 'END' }] });
   t.equal(a['gen_ai.request.choice.count'], 2);
   t.equal(a['gen_ai.request.seed'], 7);
-  const span = byName(run([llm({ id: 'a', start: T0, dur: 1, request: { stream: true, messages: [], params: { temperature: 1 } } })]), 'chat claude-x');
-  t.same(span.attributes.find((kv) => kv.key === 'gen_ai.request.temperature')!.value, { doubleValue: 1 }, 'a double even when whole');
+  const span = byName(
+    run([llm({ id: 'a', start: T0, dur: 1, request: { stream: true, messages: [], params: { temperature: 1 } } })]),
+    'chat claude-x',
+  );
+  t.same(
+    span.attributes.find((kv) => kv.key === 'gen_ai.request.temperature')!.value,
+    { doubleValue: 1 },
+    'a double even when whole',
+  );
 });
 
-t.test('MCP: tools/call nests under the model\'s tool call and resolves the agent via ppid', async (t) => {
-  const ask = llm({ id: 'a', start: T0, dur: 1000, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'tc', name: 'mcp__fs__read', arguments: { path: '/x' } }], finish_reason: 'tool_use' } });
+t.test("MCP: tools/call nests under the model's tool call and resolves the agent via ppid", async (t) => {
+  const ask = llm({
+    id: 'a',
+    start: T0,
+    dur: 1000,
+    response: {
+      id: 'm',
+      text: '',
+      thinking: null,
+      tool_calls: [{ id: 'tc', name: 'mcp__fs__read', arguments: { path: '/x' } }],
+      finish_reason: 'tool_use',
+    },
+  });
   const mcp: McpCallEvent = {
-    v: 1, ts: T0 + 1_300_000, src: 'mcp', type: 'call', pid: 300, comm: 'fs-server', transport: 'stdio', channel: '300', rpc_id: 7, method: 'tools/call', tool: 'read',
-    params: { name: 'read', arguments: { path: '/x' } }, result: { content: [{ type: 'text', text: 'data' }], isError: true }, duration_ms: 200, start_ts: T0 + 1_100_000,
+    v: 1,
+    ts: T0 + 1_300_000,
+    src: 'mcp',
+    type: 'call',
+    pid: 300,
+    comm: 'fs-server',
+    transport: 'stdio',
+    channel: '300',
+    rpc_id: 7,
+    method: 'tools/call',
+    tool: 'read',
+    params: { name: 'read', arguments: { path: '/x' } },
+    result: { content: [{ type: 'text', text: 'data' }], isError: true },
+    duration_ms: 200,
+    start_ts: T0 + 1_100_000,
   };
   const spans = run([
-    { v: 1, ts: T0 - 5, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
-    { v: 1, ts: T0 - 4, src: 'proc', type: 'exec', pid: 300, ppid: 100, uid: 0, comm: 'fs-server', filename: '/bin/fs-server', argv: ['fs-server'] } as AgentEvent,
+    {
+      v: 1,
+      ts: T0 - 5,
+      src: 'proc',
+      type: 'exec',
+      pid: 100,
+      ppid: 1,
+      uid: 0,
+      comm: 'agent',
+      filename: '/bin/agent',
+      argv: ['agent'],
+    } as AgentEvent,
+    {
+      v: 1,
+      ts: T0 - 4,
+      src: 'proc',
+      type: 'exec',
+      pid: 300,
+      ppid: 100,
+      uid: 0,
+      comm: 'fs-server',
+      filename: '/bin/fs-server',
+      argv: ['fs-server'],
+    } as AgentEvent,
     ask,
-    { v: 1, ts: T0 + 1_050_000, src: 'mcp', type: 'call', pid: 300, transport: 'stdio', channel: '300', rpc_id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18' }, result: { protocolVersion: '2025-06-18' }, duration_ms: 1, start_ts: T0 + 1_040_000 } as AgentEvent,
+    {
+      v: 1,
+      ts: T0 + 1_050_000,
+      src: 'mcp',
+      type: 'call',
+      pid: 300,
+      transport: 'stdio',
+      channel: '300',
+      rpc_id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18' },
+      result: { protocolVersion: '2025-06-18' },
+      duration_ms: 1,
+      start_ts: T0 + 1_040_000,
+    } as AgentEvent,
     mcp,
   ]);
   const tool = byName(spans, 'execute_tool mcp__fs__read');
@@ -170,8 +359,14 @@ t.test('MCP: tools/call nests under the model\'s tool call and resolves the agen
   t.equal(span.traceId, tool.traceId);
   t.equal(span.kind, 3);
   t.same(attrs(span), {
-    'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'read', 'gen_ai.operation.name': 'execute_tool', 'jsonrpc.request.id': '7',
-    'mcp.protocol.version': '2025-06-18', 'network.transport': 'pipe', 'error.type': 'tool_error', 'agentsight.mcp.channel': '300',
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': 'read',
+    'gen_ai.operation.name': 'execute_tool',
+    'jsonrpc.request.id': '7',
+    'mcp.protocol.version': '2025-06-18',
+    'network.transport': 'pipe',
+    'error.type': 'tool_error',
+    'agentsight.mcp.channel': '300',
   });
   t.same(span.status, { code: 2 });
   t.equal(byName(spans, 'initialize').parentSpanId, byName(spans, 'invoke_agent agent').spanId);
@@ -181,18 +376,49 @@ t.test('helpers', async (t) => {
   t.same(splitHost('api.openai.com'), { address: 'api.openai.com', port: 443 });
   t.same(splitHost('127.0.0.1:8443'), { address: '127.0.0.1', port: 8443 });
   t.same(splitHost('[::1]:9'), { address: '::1', port: 9 });
-  t.same(inputMessages('openai.chat', [{ role: 'assistant', tool_calls: [{ id: 'c', function: { name: 'f', arguments: '{"a":1}' } }] }, { role: 'tool', tool_call_id: 'c', content: 'ok' }]), [
-    { role: 'assistant', parts: [{ type: 'tool_call', id: 'c', name: 'f', arguments: { a: 1 } }] },
-    { role: 'tool', parts: [{ type: 'tool_call_response', id: 'c', result: 'ok' }] },
+  t.same(
+    inputMessages('openai.chat', [
+      { role: 'assistant', tool_calls: [{ id: 'c', function: { name: 'f', arguments: '{"a":1}' } }] },
+      { role: 'tool', tool_call_id: 'c', content: 'ok' },
+    ]),
+    [
+      { role: 'assistant', parts: [{ type: 'tool_call', id: 'c', name: 'f', arguments: { a: 1 } }] },
+      { role: 'tool', parts: [{ type: 'tool_call_response', id: 'c', result: 'ok' }] },
+    ],
+  );
+  t.same(inputMessages('gemini', [{ role: 'model', parts: [{ functionCall: { name: 'f', args: { x: 1 } } }] }]), [
+    { role: 'assistant', parts: [{ type: 'tool_call', id: null, name: 'f', arguments: { x: 1 } }] },
   ]);
-  t.same(inputMessages('gemini', [{ role: 'model', parts: [{ functionCall: { name: 'f', args: { x: 1 } } }] }]), [{ role: 'assistant', parts: [{ type: 'tool_call', id: null, name: 'f', arguments: { x: 1 } }] }]);
 });
 
-t.test('an agent started by another agent\'s tool joins its trace under that tool call', async (t) => {
-  const exec = (pid: number, ppid: number, comm: string, ts: number) => ({ v: 1, ts, src: 'proc', type: 'exec', pid, ppid, uid: 0, comm, filename: `/bin/${comm}`, argv: [comm] }) as AgentEvent;
+t.test("an agent started by another agent's tool joins its trace under that tool call", async (t) => {
+  const exec = (pid: number, ppid: number, comm: string, ts: number) =>
+    ({
+      v: 1,
+      ts,
+      src: 'proc',
+      type: 'exec',
+      pid,
+      ppid,
+      uid: 0,
+      comm,
+      filename: `/bin/${comm}`,
+      argv: [comm],
+    }) as AgentEvent;
   const spans = run([
     exec(100, 1, 'outer', T0),
-    llm({ id: 'o1', start: T0 + 1000, dur: 1, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'b1', name: 'Bash', arguments: { command: 'inner -p hi' } }], finish_reason: 'tool_use' } }),
+    llm({
+      id: 'o1',
+      start: T0 + 1000,
+      dur: 1,
+      response: {
+        id: 'm',
+        text: '',
+        thinking: null,
+        tool_calls: [{ id: 'b1', name: 'Bash', arguments: { command: 'inner -p hi' } }],
+        finish_reason: 'tool_use',
+      },
+    }),
     exec(150, 100, 'bash', T0 + 3000),
     exec(200, 150, 'inner', T0 + 4000),
     llm({ id: 'i1', pid: 200, comm: 'inner', start: T0 + 5000, dur: 0.5 }),
@@ -211,11 +437,37 @@ t.test('an agent started by another agent\'s tool joins its trace under that too
 });
 
 t.test('MCP over stdio before the first model call belongs to the client that started the server', async (t) => {
-  const exec = (pid: number, ppid: number, comm: string, ts: number) => ({ v: 1, ts, src: 'proc', type: 'exec', pid, ppid, uid: 0, comm, filename: `/bin/${comm}`, argv: [comm] }) as AgentEvent;
+  const exec = (pid: number, ppid: number, comm: string, ts: number) =>
+    ({
+      v: 1,
+      ts,
+      src: 'proc',
+      type: 'exec',
+      pid,
+      ppid,
+      uid: 0,
+      comm,
+      filename: `/bin/${comm}`,
+      argv: [comm],
+    }) as AgentEvent;
   const spans = run([
     exec(100, 1, 'agent', T0),
     exec(300, 100, 'srv', T0 + 10),
-    { v: 1, ts: T0 + 30, src: 'mcp', type: 'call', pid: 300, transport: 'stdio', channel: '300', rpc_id: 0, method: 'initialize', params: {}, result: { protocolVersion: '2025-06-18' }, duration_ms: 0.01, start_ts: T0 + 20 } as AgentEvent,
+    {
+      v: 1,
+      ts: T0 + 30,
+      src: 'mcp',
+      type: 'call',
+      pid: 300,
+      transport: 'stdio',
+      channel: '300',
+      rpc_id: 0,
+      method: 'initialize',
+      params: {},
+      result: { protocolVersion: '2025-06-18' },
+      duration_ms: 0.01,
+      start_ts: T0 + 20,
+    } as AgentEvent,
     llm({ id: 'a', start: T0 + 100, dur: 1 }),
   ]);
   t.same(spans.map((s) => s.name).sort(), ['chat claude-x', 'initialize', 'invoke_agent agent']);
@@ -224,13 +476,57 @@ t.test('MCP over stdio before the first model call belongs to the client that st
 });
 
 t.test('processes a tool ran (trace/link tool_process) nest under its execute_tool span', async (t) => {
-  const ask = llm({ id: 'a', start: T0, dur: 1, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'tb', name: 'Bash', arguments: { command: 'make test' } }], finish_reason: 'tool_use' } });
+  const ask = llm({
+    id: 'a',
+    start: T0,
+    dur: 1,
+    response: {
+      id: 'm',
+      text: '',
+      thinking: null,
+      tool_calls: [{ id: 'tb', name: 'Bash', arguments: { command: 'make test' } }],
+      finish_reason: 'tool_use',
+    },
+  });
   const link = {
-    v: 1, ts: T0 + 900_000, src: 'trace', type: 'link', kind: 'tool_process', from: 'tb', to: [201, 202], confidence: 0.95, reasons: ['lineage', 'time'],
-    detail: { call: 'a', tool: 'Bash', index: 0, agent_pid: 100, processes: [
-      { pid: 201, ppid: 100, argv: ['/usr/bin/make', 'test'], cwd: '/src', start_ts: T0 + 10_000, end_ts: T0 + 800_000, exit_code: 2, files: [{}, {}], net: [] },
-      { pid: 202, ppid: 201, argv: ['cc', '-c', 'x.c'], start_ts: T0 + 20_000, end_ts: T0 + 700_000, exit_code: 0, files: [], net: [] },
-    ] },
+    v: 1,
+    ts: T0 + 900_000,
+    src: 'trace',
+    type: 'link',
+    kind: 'tool_process',
+    from: 'tb',
+    to: [201, 202],
+    confidence: 0.95,
+    reasons: ['lineage', 'time'],
+    detail: {
+      call: 'a',
+      tool: 'Bash',
+      index: 0,
+      agent_pid: 100,
+      processes: [
+        {
+          pid: 201,
+          ppid: 100,
+          argv: ['/usr/bin/make', 'test'],
+          cwd: '/src',
+          start_ts: T0 + 10_000,
+          end_ts: T0 + 800_000,
+          exit_code: 2,
+          files: [{}, {}],
+          net: [],
+        },
+        {
+          pid: 202,
+          ppid: 201,
+          argv: ['cc', '-c', 'x.c'],
+          start_ts: T0 + 20_000,
+          end_ts: T0 + 700_000,
+          exit_code: 0,
+          files: [],
+          net: [],
+        },
+      ],
+    },
   } as AgentEvent;
   const spans = run([ask, link]);
   const tool = byName(spans, 'execute_tool Bash');
@@ -241,17 +537,46 @@ t.test('processes a tool ran (trace/link tool_process) nest under its execute_to
   t.equal(make.traceId, tool.traceId);
   t.same([make.startTimeUnixNano, make.endTimeUnixNano], [`${T0 + 10_000}000`, `${T0 + 800_000}000`]);
   t.same(attrs(make), {
-    'process.pid': 201, 'process.parent_pid': 100, 'process.executable.name': 'make', 'process.command_line': '/usr/bin/make test', 'process.working_directory': '/src',
-    'process.exit.code': 2, 'agentsight.process.files': 2, 'agentsight.process.connections': 0, 'agentsight.link.confidence': 0.95,
+    'process.pid': 201,
+    'process.parent_pid': 100,
+    'process.executable.name': 'make',
+    'process.command_line': '/usr/bin/make test',
+    'process.working_directory': '/src',
+    'process.exit.code': 2,
+    'agentsight.process.files': 2,
+    'agentsight.process.connections': 0,
+    'agentsight.link.confidence': 0.95,
     'agentsight.link.reasons': { values: [{ stringValue: 'lineage' }, { stringValue: 'time' }] },
   });
 });
 
-t.test('a call completing just after its process exit event joins the closed agent\'s trace', async (t) => {
+t.test("a call completing just after its process exit event joins the closed agent's trace", async (t) => {
   const spans = run([
-    { v: 1, ts: T0, src: 'proc', type: 'exec', pid: 100, ppid: 1, uid: 0, comm: 'agent', filename: '/bin/agent', argv: ['agent'] } as AgentEvent,
+    {
+      v: 1,
+      ts: T0,
+      src: 'proc',
+      type: 'exec',
+      pid: 100,
+      ppid: 1,
+      uid: 0,
+      comm: 'agent',
+      filename: '/bin/agent',
+      argv: ['agent'],
+    } as AgentEvent,
     { v: 1, ts: T0 + 1_000_000, src: 'proc', type: 'exit', pid: 100, comm: 'agent', exit_code: 0 } as AgentEvent,
-    llm({ id: 'late', start: T0 + 500_000, dur: 600, response: { id: 'm', text: '', thinking: null, tool_calls: [{ id: 'x', name: 'Read', arguments: {} }], finish_reason: 'tool_use' } }),
+    llm({
+      id: 'late',
+      start: T0 + 500_000,
+      dur: 600,
+      response: {
+        id: 'm',
+        text: '',
+        thinking: null,
+        tool_calls: [{ id: 'x', name: 'Read', arguments: {} }],
+        finish_reason: 'tool_use',
+      },
+    }),
   ]);
   const root = byName(spans, 'invoke_agent agent');
   const chat = byName(spans, 'chat claude-x');

@@ -9,14 +9,30 @@
 // request, nested under the execute_tool span of the same tool when one is open.
 import path from 'node:path';
 import type {
-  AgentEvent, LlmCallEvent, McpCallEvent, McpNotificationEvent, ProcExecEvent, ProcExitEvent,
-  ProcForkEvent, ProcSnapshotEvent, TraceLinkEvent,
+  AgentEvent,
+  LlmCallEvent,
+  McpCallEvent,
+  McpNotificationEvent,
+  ProcExecEvent,
+  ProcExitEvent,
+  ProcForkEvent,
+  ProcSnapshotEvent,
+  TraceLinkEvent,
 } from '@agentsight/events';
-import { callCost, errorOf, operationOf, otelProviderName, pairResults, paramsOf, toolResultsOf, usageOf } from '@agentsight/llm';
+import {
+  callCost,
+  errorOf,
+  operationOf,
+  otelProviderName,
+  pairResults,
+  paramsOf,
+  toolResultsOf,
+  usageOf,
+} from '@agentsight/llm';
 import { Attrs } from './attrs.js';
 import { inputMessages, outputMessages, systemInstructions } from './content.js';
 import { spanIdOf, traceIdOf, usToNanos } from './ids.js';
-import { SpanKind, StatusCode, type OtlpSpan } from './otlp.js';
+import { type OtlpSpan, SpanKind, StatusCode } from './otlp.js';
 
 export interface MapperOptions {
   /** Record prompts, answers, tool arguments and results (opt-in in the conventions). */
@@ -94,7 +110,8 @@ function requestParams(ev: LlmCallEvent, a: Attrs): void {
   if (p.choice_count !== 1) a.int('gen_ai.request.choice.count', p.choice_count);
 }
 
-const endOf = (start: number, durationMs: number | undefined): number => start + Math.max(0, Math.round((durationMs ?? 0) * 1000));
+const endOf = (start: number, durationMs: number | undefined): number =>
+  start + Math.max(0, Math.round((durationMs ?? 0) * 1000));
 
 export class SpanMapper {
   readonly #opts: Required<MapperOptions>;
@@ -119,15 +136,24 @@ export class SpanMapper {
   write(ev: AgentEvent): void {
     if (ev.ts > this.#maxTs) this.#maxTs = ev.ts;
     switch (`${ev.src}/${ev.type}`) {
-      case 'llm/call': return this.#llm(ev as LlmCallEvent);
-      case 'mcp/call': return this.#mcp(ev as McpCallEvent);
-      case 'mcp/notification': return this.#notification(ev as McpNotificationEvent);
-      case 'proc/exec': return this.#exec(ev as ProcExecEvent);
-      case 'proc/snapshot': return this.#snapshot(ev as ProcSnapshotEvent);
-      case 'proc/fork': return this.#fork(ev as ProcForkEvent);
-      case 'proc/exit': return this.#exit(ev as ProcExitEvent);
-      case 'trace/link': return (ev as TraceLinkEvent).kind === 'tool_process' ? this.#toolProcesses(ev as TraceLinkEvent) : undefined;
-      default: return;
+      case 'llm/call':
+        return this.#llm(ev as LlmCallEvent);
+      case 'mcp/call':
+        return this.#mcp(ev as McpCallEvent);
+      case 'mcp/notification':
+        return this.#notification(ev as McpNotificationEvent);
+      case 'proc/exec':
+        return this.#exec(ev as ProcExecEvent);
+      case 'proc/snapshot':
+        return this.#snapshot(ev as ProcSnapshotEvent);
+      case 'proc/fork':
+        return this.#fork(ev as ProcForkEvent);
+      case 'proc/exit':
+        return this.#exit(ev as ProcExitEvent);
+      case 'trace/link':
+        return (ev as TraceLinkEvent).kind === 'tool_process' ? this.#toolProcesses(ev as TraceLinkEvent) : undefined;
+      default:
+        return;
     }
   }
 
@@ -158,17 +184,44 @@ export class SpanMapper {
   #exec(ev: ProcExecEvent): void {
     const open = this.#agents.get(`pid:${ev.pid}`);
     if (open) this.#close(open, ev.ts);
-    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: ev.filename, argv: ev.argv, cwd: ev.cwd, uid: ev.uid, start: ev.ts });
+    this.#remember({
+      pid: ev.pid,
+      ppid: ev.ppid,
+      comm: ev.comm,
+      filename: ev.filename,
+      argv: ev.argv,
+      cwd: ev.cwd,
+      uid: ev.uid,
+      start: ev.ts,
+    });
   }
 
   #snapshot(ev: ProcSnapshotEvent): void {
     if (this.#procs.has(ev.pid)) return;
-    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: ev.filename, argv: ev.argv, cwd: ev.cwd, uid: ev.uid, start: ev.start_ts ?? ev.ts });
+    this.#remember({
+      pid: ev.pid,
+      ppid: ev.ppid,
+      comm: ev.comm,
+      filename: ev.filename,
+      argv: ev.argv,
+      cwd: ev.cwd,
+      uid: ev.uid,
+      start: ev.start_ts ?? ev.ts,
+    });
   }
 
   #fork(ev: ProcForkEvent): void {
     const parent = this.#procs.get(ev.ppid);
-    this.#remember({ pid: ev.pid, ppid: ev.ppid, comm: ev.comm, filename: parent?.filename, argv: parent?.argv ?? [], cwd: parent?.cwd, uid: parent?.uid, start: ev.ts });
+    this.#remember({
+      pid: ev.pid,
+      ppid: ev.ppid,
+      comm: ev.comm,
+      filename: parent?.filename,
+      argv: parent?.argv ?? [],
+      cwd: parent?.cwd,
+      uid: parent?.uid,
+      start: ev.ts,
+    });
   }
 
   #exit(ev: ProcExitEvent): void {
@@ -202,8 +255,19 @@ export class SpanMapper {
       break;
     }
     const a: Agent = {
-      key, pid, traceId, rootId: spanIdOf('agent', id), ...(parentSpanId ? { parentSpanId } : {}), start, lastTs: ts,
-      lastWall: Date.now() * 1000, proc, comm: proc?.comm ?? comm, calls: 0, usage: { input: 0, output: 0, any: false }, pending: [],
+      key,
+      pid,
+      traceId,
+      rootId: spanIdOf('agent', id),
+      ...(parentSpanId ? { parentSpanId } : {}),
+      start,
+      lastTs: ts,
+      lastWall: Date.now() * 1000,
+      proc,
+      comm: proc?.comm ?? comm,
+      calls: 0,
+      usage: { input: 0, output: 0, any: false },
+      pending: [],
     };
     this.#agents.set(key, a);
     return a;
@@ -218,7 +282,11 @@ export class SpanMapper {
   #mcpAgentKey(pid: number | undefined, channel: string, transport: string): { key: string; pid?: number } {
     const first = pid ?? (/^\d+$/.test(channel) ? Number(channel) : undefined);
     if (first === undefined) return { key: `mcp:${channel}` };
-    for (let p: number | undefined = first, depth = 0; p !== undefined && depth < 32; p = this.#procs.get(p)?.ppid, depth++) {
+    for (
+      let p: number | undefined = first, depth = 0;
+      p !== undefined && depth < 32;
+      p = this.#procs.get(p)?.ppid, depth++
+    ) {
       if (this.#agents.has(`pid:${p}`) || this.#closed.has(`pid:${p}`)) return { key: `pid:${p}`, pid: p };
     }
     const client = transport === 'stdio' ? this.#procs.get(first)?.ppid : undefined;
@@ -256,11 +324,18 @@ export class SpanMapper {
       .str('process.working_directory', p?.cwd)
       .int('process.user.id', p?.uid)
       .int('process.exit.code', a.exit?.code);
-    if (a.usage.any) at2.int('gen_ai.usage.input_tokens', a.usage.input).int('gen_ai.usage.output_tokens', a.usage.output);
+    if (a.usage.any)
+      at2.int('gen_ai.usage.input_tokens', a.usage.input).int('gen_ai.usage.output_tokens', a.usage.output);
     at2.int('agentsight.llm.calls', a.calls);
     this.#emit({
-      traceId: a.traceId, spanId: a.rootId, ...(a.parentSpanId ? { parentSpanId: a.parentSpanId } : {}), name: `invoke_agent ${name}`, kind: SpanKind.INTERNAL,
-      startTimeUnixNano: usToNanos(a.start), endTimeUnixNano: usToNanos(end), attributes: at2.list,
+      traceId: a.traceId,
+      spanId: a.rootId,
+      ...(a.parentSpanId ? { parentSpanId: a.parentSpanId } : {}),
+      name: `invoke_agent ${name}`,
+      kind: SpanKind.INTERNAL,
+      startTimeUnixNano: usToNanos(a.start),
+      endTimeUnixNano: usToNanos(end),
+      attributes: at2.list,
       ...(a.exit?.signal ? { status: { code: StatusCode.ERROR, message: `killed by signal ${a.exit.signal}` } } : {}),
     });
   }
@@ -284,7 +359,11 @@ export class SpanMapper {
     // Tool calls this request answers end where it starts.
     if (a.pending.length) {
       const done = new Set<PendingTool>();
-      for (const { call: t, result: r } of pairResults(a.pending, toolResultsOf(ev.api, ev.request.messages), (x) => x.start <= start)) {
+      for (const { call: t, result: r } of pairResults(
+        a.pending,
+        toolResultsOf(ev.api, ev.request.messages),
+        (x) => x.start <= start,
+      )) {
         if (t.start > start) continue;
         done.add(t);
         this.#toolSpan(a, t, start, { result: r.result, isError: r.isError === true });
@@ -317,8 +396,12 @@ export class SpanMapper {
       attrs.json('gen_ai.output.messages', outputMessages(ev));
       if (ev.request.tools?.length) attrs.json('gen_ai.tool.definitions', ev.request.tools);
     }
-    attrs.str('agentsight.llm.api', ev.api).bool('agentsight.llm.stream', ev.request.stream)
-      .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms).str('agentsight.http.request', ev.req).str('agentsight.incomplete', ev.incomplete)
+    attrs
+      .str('agentsight.llm.api', ev.api)
+      .bool('agentsight.llm.stream', ev.request.stream)
+      .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms)
+      .str('agentsight.http.request', ev.req)
+      .str('agentsight.incomplete', ev.incomplete)
       .dbl('agentsight.llm.cost_usd', callCost(ev));
     if (usage.input !== undefined || usage.output !== undefined) {
       a.usage.any = true;
@@ -327,13 +410,26 @@ export class SpanMapper {
     }
 
     this.#emit({
-      traceId: a.traceId, spanId, parentSpanId: a.rootId, name: reqModel ? `${op} ${reqModel}` : op, kind: SpanKind.CLIENT,
-      startTimeUnixNano: usToNanos(start), endTimeUnixNano: usToNanos(end), attributes: attrs.list,
+      traceId: a.traceId,
+      spanId,
+      parentSpanId: a.rootId,
+      name: reqModel ? `${op} ${reqModel}` : op,
+      kind: SpanKind.CLIENT,
+      startTimeUnixNano: usToNanos(start),
+      endTimeUnixNano: usToNanos(end),
+      attributes: attrs.list,
       ...(err ? { status: { code: StatusCode.ERROR, ...(err.message ? { message: err.message } : {}) } } : {}),
     });
 
     ev.response.tool_calls.forEach((tc, i) => {
-      a.pending.push({ spanId: spanIdOf('tool', ev.id, i), chatSpanId: spanId, id: tc.id, name: tc.name, args: tc.arguments, start: end });
+      a.pending.push({
+        spanId: spanIdOf('tool', ev.id, i),
+        chatSpanId: spanId,
+        id: tc.id,
+        name: tc.name,
+        args: tc.arguments,
+        start: end,
+      });
     });
     while (a.pending.length > this.#opts.maxPendingTools) this.#toolSpan(a, a.pending.shift()!, end, undefined);
     // A late call of an agent already closed: nothing will end its tool calls later.
@@ -354,10 +450,23 @@ export class SpanMapper {
     }
     if (!outcome) attrs.bool('agentsight.tool.result_seen', false);
     this.#emit({
-      traceId: a.traceId, spanId: t.spanId, parentSpanId: a.rootId, name: `execute_tool ${t.name}`, kind: SpanKind.INTERNAL,
-      startTimeUnixNano: usToNanos(t.start), endTimeUnixNano: usToNanos(Math.max(end, t.start)), attributes: attrs.list,
+      traceId: a.traceId,
+      spanId: t.spanId,
+      parentSpanId: a.rootId,
+      name: `execute_tool ${t.name}`,
+      kind: SpanKind.INTERNAL,
+      startTimeUnixNano: usToNanos(t.start),
+      endTimeUnixNano: usToNanos(Math.max(end, t.start)),
+      attributes: attrs.list,
       links: [{ traceId: a.traceId, spanId: t.chatSpanId }],
-      ...(outcome?.isError ? { status: { code: StatusCode.ERROR, ...(typeof outcome.result === 'string' ? { message: outcome.result.slice(0, 1024) } : {}) } } : {}),
+      ...(outcome?.isError
+        ? {
+            status: {
+              code: StatusCode.ERROR,
+              ...(typeof outcome.result === 'string' ? { message: outcome.result.slice(0, 1024) } : {}),
+            },
+          }
+        : {}),
     });
   }
 
@@ -370,12 +479,26 @@ export class SpanMapper {
    */
   #toolProcesses(ev: TraceLinkEvent): void {
     const d = ev.detail as { call?: unknown; index?: unknown; agent_pid?: unknown; processes?: unknown } | undefined;
-    if (!isObj(d) || typeof d.call !== 'string' || typeof d.index !== 'number' || typeof d.agent_pid !== 'number' || !Array.isArray(d.processes)) return;
+    if (
+      !isObj(d) ||
+      typeof d.call !== 'string' ||
+      typeof d.index !== 'number' ||
+      typeof d.agent_pid !== 'number' ||
+      !Array.isArray(d.processes)
+    )
+      return;
     const a = this.#agents.get(`pid:${d.agent_pid}`) ?? this.#closed.get(`pid:${d.agent_pid}`);
     if (!a) return;
     const toolSpan = spanIdOf('tool', d.call, d.index);
-    const procs = d.processes.filter((p): p is Obj => isObj(p) && Number.isSafeInteger(p.pid) && Number.isSafeInteger(p.start_ts));
-    const spanOf = new Map<number, string>(procs.map((p) => [p.pid as number, spanIdOf('tool-process', d.call as string, d.index as number, p.pid, p.start_ts)]));
+    const procs = d.processes.filter(
+      (p): p is Obj => isObj(p) && Number.isSafeInteger(p.pid) && Number.isSafeInteger(p.start_ts),
+    );
+    const spanOf = new Map<number, string>(
+      procs.map((p) => [
+        p.pid as number,
+        spanIdOf('tool-process', d.call as string, d.index as number, p.pid, p.start_ts),
+      ]),
+    );
     for (const p of procs) {
       const argv = Array.isArray(p.argv) ? p.argv.filter((x: unknown): x is string => typeof x === 'string') : [];
       const exe = argv[0] ? path.basename(argv[0]) : String(p.pid);
@@ -393,10 +516,17 @@ export class SpanMapper {
         .dbl('agentsight.link.confidence', ev.confidence)
         .strs('agentsight.link.reasons', ev.reasons);
       this.#emit({
-        traceId: a.traceId, spanId: spanOf.get(p.pid)!, parentSpanId: (typeof p.ppid === 'number' ? spanOf.get(p.ppid) : undefined) ?? toolSpan,
-        name: `exec ${exe}`, kind: SpanKind.INTERNAL, startTimeUnixNano: usToNanos(p.start_ts), endTimeUnixNano: usToNanos(Math.max(end, p.start_ts)),
+        traceId: a.traceId,
+        spanId: spanOf.get(p.pid)!,
+        parentSpanId: (typeof p.ppid === 'number' ? spanOf.get(p.ppid) : undefined) ?? toolSpan,
+        name: `exec ${exe}`,
+        kind: SpanKind.INTERNAL,
+        startTimeUnixNano: usToNanos(p.start_ts),
+        endTimeUnixNano: usToNanos(Math.max(end, p.start_ts)),
         attributes: attrs.list,
-        ...(typeof p.signal === 'number' && p.signal ? { status: { code: StatusCode.ERROR, message: `killed by signal ${p.signal}` } } : {}),
+        ...(typeof p.signal === 'number' && p.signal
+          ? { status: { code: StatusCode.ERROR, message: `killed by signal ${p.signal}` } }
+          : {}),
       });
     }
   }
@@ -414,14 +544,19 @@ export class SpanMapper {
       const v = result?.protocolVersion ?? params.protocolVersion;
       if (typeof v === 'string') this.#mcpVersion.set(ev.channel, v);
     }
-    const tool = ev.method === 'tools/call' ? (ev.tool ?? (typeof params.name === 'string' ? params.name : undefined)) : undefined;
+    const tool =
+      ev.method === 'tools/call' ? (ev.tool ?? (typeof params.name === 'string' ? params.name : undefined)) : undefined;
     const prompt = ev.method === 'prompts/get' && typeof params.name === 'string' ? params.name : undefined;
     const target = tool ?? prompt;
 
     // Under the execute_tool span of the model's call of this tool, when one is open.
     let parent = a.rootId;
     if (tool) {
-      const t = [...a.pending].reverse().find((p) => p.start <= start && (p.name === tool || p.name.endsWith(`__${tool}`) || p.name.endsWith(`.${tool}`)));
+      const t = [...a.pending]
+        .reverse()
+        .find(
+          (p) => p.start <= start && (p.name === tool || p.name.endsWith(`__${tool}`) || p.name.endsWith(`.${tool}`)),
+        );
       if (t) parent = t.spanId;
     }
 
@@ -438,7 +573,10 @@ export class SpanMapper {
       .str('mcp.protocol.version', this.#mcpVersion.get(ev.channel))
       .str('network.transport', ev.transport === 'stdio' ? 'pipe' : 'tcp')
       .str('network.protocol.name', ev.transport === 'http' ? 'http' : undefined)
-      .str('error.type', code !== undefined ? String(code) : ev.error !== undefined ? '_OTHER' : toolError ? 'tool_error' : undefined)
+      .str(
+        'error.type',
+        code !== undefined ? String(code) : ev.error !== undefined ? '_OTHER' : toolError ? 'tool_error' : undefined,
+      )
       .str('rpc.response.status_code', code !== undefined ? String(code) : undefined);
     if (this.#opts.captureContent && tool) {
       attrs.json('gen_ai.tool.call.arguments', params.arguments);
@@ -448,9 +586,14 @@ export class SpanMapper {
     const failed = ev.error !== undefined || toolError;
     const message = typeof error?.message === 'string' ? error.message : undefined;
     this.#emit({
-      traceId: a.traceId, spanId: spanIdOf('mcp', ev.transport, ev.channel, String(ev.rpc_id), start), parentSpanId: parent,
-      name: target ? `${ev.method} ${target}` : ev.method, kind: SpanKind.CLIENT,
-      startTimeUnixNano: usToNanos(start), endTimeUnixNano: usToNanos(end), attributes: attrs.list,
+      traceId: a.traceId,
+      spanId: spanIdOf('mcp', ev.transport, ev.channel, String(ev.rpc_id), start),
+      parentSpanId: parent,
+      name: target ? `${ev.method} ${target}` : ev.method,
+      kind: SpanKind.CLIENT,
+      startTimeUnixNano: usToNanos(start),
+      endTimeUnixNano: usToNanos(end),
+      attributes: attrs.list,
       ...(failed ? { status: { code: StatusCode.ERROR, ...(message ? { message } : {}) } } : {}),
     });
     this.#touch(a, end);
@@ -466,9 +609,14 @@ export class SpanMapper {
       .str('agentsight.mcp.channel', ev.channel)
       .str('agentsight.mcp.direction', ev.dir);
     this.#emit({
-      traceId: a.traceId, spanId: spanIdOf('mcp-notification', ev.transport, ev.channel, ev.method, ev.ts), parentSpanId: a.rootId,
-      name: ev.method, kind: ev.dir === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
-      startTimeUnixNano: usToNanos(ev.ts), endTimeUnixNano: usToNanos(ev.ts), attributes: attrs.list,
+      traceId: a.traceId,
+      spanId: spanIdOf('mcp-notification', ev.transport, ev.channel, ev.method, ev.ts),
+      parentSpanId: a.rootId,
+      name: ev.method,
+      kind: ev.dir === 'client' ? SpanKind.CLIENT : SpanKind.SERVER,
+      startTimeUnixNano: usToNanos(ev.ts),
+      endTimeUnixNano: usToNanos(ev.ts),
+      attributes: attrs.list,
     });
     this.#touch(a, ev.ts);
   }

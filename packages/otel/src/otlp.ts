@@ -39,7 +39,11 @@ export interface ExportRequest {
   }>;
 }
 
-export function buildRequest(resource: KeyValue[], scope: { name: string; version?: string }, spans: OtlpSpan[]): ExportRequest {
+export function buildRequest(
+  resource: KeyValue[],
+  scope: { name: string; version?: string },
+  spans: OtlpSpan[],
+): ExportRequest {
   return { resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] };
 }
 
@@ -51,7 +55,9 @@ interface PbType {
   toObject(msg: unknown, opts?: Record<string, unknown>): Record<string, any>;
 }
 interface PbRoot {
-  opentelemetry: { proto: { collector: { trace: { v1: { ExportTraceServiceRequest: PbType; ExportTraceServiceResponse: PbType } } } } };
+  opentelemetry: {
+    proto: { collector: { trace: { v1: { ExportTraceServiceRequest: PbType; ExportTraceServiceResponse: PbType } } } };
+  };
 }
 let root: PbRoot | undefined;
 export function otlpProto(): PbRoot['opentelemetry']['proto']['collector']['trace']['v1'] {
@@ -85,8 +91,16 @@ function pbSpan(s: OtlpSpan): Record<string, unknown> {
     startTimeUnixNano: fixed64(s.startTimeUnixNano),
     endTimeUnixNano: fixed64(s.endTimeUnixNano),
     attributes: s.attributes.map(pbKv),
-    events: (s.events ?? []).map((e) => ({ timeUnixNano: fixed64(e.timeUnixNano), name: e.name, attributes: (e.attributes ?? []).map(pbKv) })),
-    links: (s.links ?? []).map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId), attributes: (l.attributes ?? []).map(pbKv) })),
+    events: (s.events ?? []).map((e) => ({
+      timeUnixNano: fixed64(e.timeUnixNano),
+      name: e.name,
+      attributes: (e.attributes ?? []).map(pbKv),
+    })),
+    links: (s.links ?? []).map((l) => ({
+      traceId: hex(l.traceId),
+      spanId: hex(l.spanId),
+      attributes: (l.attributes ?? []).map(pbKv),
+    })),
     status: s.status ? { code: s.status.code, message: s.status.message ?? '' } : undefined,
   };
 }
@@ -103,7 +117,10 @@ export function encodeProtobuf(req: ExportRequest): Uint8Array {
 }
 
 /** Spans the collector said it rejected (partial success), from a 2xx response body. */
-export function rejectedSpans(body: Uint8Array, contentType: string | undefined): { rejected: number; message: string } {
+export function rejectedSpans(
+  body: Uint8Array,
+  contentType: string | undefined,
+): { rejected: number; message: string } {
   if (!body.length) return { rejected: 0, message: '' };
   try {
     let ps: { rejectedSpans?: unknown; errorMessage?: unknown } | undefined;
@@ -113,7 +130,10 @@ export function rejectedSpans(body: Uint8Array, contentType: string | undefined)
       const P = otlpProto().ExportTraceServiceResponse;
       ps = P.toObject(P.decode(body), { longs: Number }).partialSuccess as typeof ps;
     }
-    return { rejected: Number(ps?.rejectedSpans ?? 0) || 0, message: typeof ps?.errorMessage === 'string' ? ps.errorMessage : '' };
+    return {
+      rejected: Number(ps?.rejectedSpans ?? 0) || 0,
+      message: typeof ps?.errorMessage === 'string' ? ps.errorMessage : '',
+    };
   } catch {
     return { rejected: 0, message: '' };
   }

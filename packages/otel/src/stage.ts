@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
-import { EventWriter, type AgentEvent, type Emit, type Stage } from '@agentsight/events';
-import { OtlpExporter, type ExporterOptions, type ExportStats } from './exporter.js';
-import type { OtlpSpan } from './otlp.js';
-import { SpanMapper, type MapperOptions } from './mapper.js';
+import { type AgentEvent, type Emit, EventWriter, type Stage } from '@agentsight/events';
 import { resolveConfig } from './config.js';
+import { type ExporterOptions, type ExportStats, OtlpExporter } from './exporter.js';
+import { type MapperOptions, SpanMapper } from './mapper.js';
+import type { OtlpSpan } from './otlp.js';
 
 export interface OtelStageOptions extends MapperOptions, ExporterOptions {}
 
@@ -73,7 +73,12 @@ export class OtelStage implements Stage {
     this.mapper.end();
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.release(), new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+    await Promise.race([
+      this.release(),
+      new Promise((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
     // Past the deadline: what is still held goes to the queue, which counts what it drops.
     for (const s of this.#held.splice(0)) this.exporter.add(s);
@@ -135,12 +140,18 @@ export interface OtelFlags {
  * (as as-otel resolves them). Chain it, then `await stage.shutdown(ms)` after the input ends.
  * Throws on a bad endpoint, protocol or compression.
  */
-export function otelStageFrom(flags: OtelFlags, o: { version?: string; warn?: (m: string) => void; env?: NodeJS.ProcessEnv; emit?: Emit } = {}): OtelStage {
+export function otelStageFrom(
+  flags: OtelFlags,
+  o: { version?: string; warn?: (m: string) => void; env?: NodeJS.ProcessEnv; emit?: Emit } = {},
+): OtelStage {
   const cfg = resolveConfig(flags, o.env ?? process.env, o.version);
-  return new OtelStage({
-    ...cfg,
-    scope: { name: 'agentsight.otel', ...(o.version ? { version: o.version } : {}) },
-    captureContent: flags.captureContent ?? false,
-    ...(o.warn ? { warn: o.warn } : {}),
-  }, o.emit);
+  return new OtelStage(
+    {
+      ...cfg,
+      scope: { name: 'agentsight.otel', ...(o.version ? { version: o.version } : {}) },
+      captureContent: flags.captureContent ?? false,
+      ...(o.warn ? { warn: o.warn } : {}),
+    },
+    o.emit,
+  );
 }

@@ -3,8 +3,8 @@
 // JSON ones as JSON), un-gzips, and can answer each request as a test script says.
 import http from 'node:http';
 import https from 'node:https';
-import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { otlpProto } from './otlp.js';
 
 export type Flat = string | number | boolean | null | Flat[] | { [k: string]: Flat };
@@ -37,7 +37,12 @@ export interface ReceivedRequest {
   spans: ReceivedSpan[];
 }
 
-export interface Reply { status: number; headers?: Record<string, string>; body?: string | Uint8Array; /** Answer after this long. */ delayMs?: number }
+export interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array /** Answer after this long. */;
+  delayMs?: number;
+}
 
 export interface OtlpReceiver {
   url: string;
@@ -49,7 +54,8 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-const toHex = (b: unknown): string => (b instanceof Uint8Array ? Buffer.from(b).toString('hex') : typeof b === 'string' ? b : '');
+const toHex = (b: unknown): string =>
+  b instanceof Uint8Array ? Buffer.from(b).toString('hex') : typeof b === 'string' ? b : '';
 
 function flat(v: any): [Flat, string] {
   if (!v || typeof v !== 'object') return [null, 'empty'];
@@ -83,13 +89,24 @@ export function flattenRequest(msg: any): ReceivedSpan[] {
         const { attributes, types } = attrsOf(s.attributes);
         const parent = toHex(s.parentSpanId);
         const span: ReceivedSpan = {
-          traceId: toHex(s.traceId), spanId: toHex(s.spanId), name: s.name, kind: Number(s.kind ?? 0),
-          startTimeUnixNano: String(s.startTimeUnixNano), endTimeUnixNano: String(s.endTimeUnixNano), attributes, types,
+          traceId: toHex(s.traceId),
+          spanId: toHex(s.spanId),
+          name: s.name,
+          kind: Number(s.kind ?? 0),
+          startTimeUnixNano: String(s.startTimeUnixNano),
+          endTimeUnixNano: String(s.endTimeUnixNano),
+          attributes,
+          types,
           links: (s.links ?? []).map((l: any) => ({ traceId: toHex(l.traceId), spanId: toHex(l.spanId) })),
-          resource, scope: { name: ss.scope?.name ?? '', ...(ss.scope?.version ? { version: ss.scope.version } : {}) },
+          resource,
+          scope: { name: ss.scope?.name ?? '', ...(ss.scope?.version ? { version: ss.scope.version } : {}) },
         };
         if (parent) span.parentSpanId = parent;
-        if (s.status && (s.status.code || s.status.message)) span.status = { code: Number(s.status.code ?? 0), ...(s.status.message ? { message: s.status.message } : {}) };
+        if (s.status && (s.status.code || s.status.message))
+          span.status = {
+            code: Number(s.status.code ?? 0),
+            ...(s.status.message ? { message: s.status.message } : {}),
+          };
         out.push(span);
       }
     }
@@ -118,7 +135,14 @@ export async function startOtlpReceiver(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      const r: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawBytes: raw.length, status: 0, spans: [] };
+      const r: ReceivedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        rawBytes: raw.length,
+        status: 0,
+        spans: [],
+      };
       try {
         r.spans = decodeBody(raw, req.headers);
       } catch (e) {
@@ -143,6 +167,10 @@ export async function startOtlpReceiver(
     port,
     requests,
     accepted: () => requests.filter((r) => r.status >= 200 && r.status < 300).flatMap((r) => r.spans),
-    close: () => new Promise<void>((res) => { server.closeAllConnections(); server.close(() => res()); }),
+    close: () =>
+      new Promise<void>((res) => {
+        server.closeAllConnections();
+        server.close(() => res());
+      }),
   };
 }

@@ -2,8 +2,16 @@
 // bpf/stdiocap.bpf.c lay them out (offsets written out here, independently of decode.ts).
 import t from 'tap';
 import {
-  decodeExec, decodeExit, decodeFile, decodeHeader, decodeNet, decodeStdio, formatIpv6, parseSockaddr,
-  sumLoss, walkToPath,
+  decodeExec,
+  decodeExit,
+  decodeFile,
+  decodeHeader,
+  decodeNet,
+  decodeStdio,
+  formatIpv6,
+  parseSockaddr,
+  sumLoss,
+  walkToPath,
 } from './decode.js';
 
 function hdr(kind: number, pid: number, tid: number, ppid: number, ts: bigint, comm: string, size: number): Buffer {
@@ -83,7 +91,10 @@ t.test('exit: wait status and usage', async (t) => {
 });
 
 t.test('file: open relative to a resolved base; rename with two paths', async (t) => {
-  const P1 = 64, B1 = 64 + 256, P2 = B1 + 640, B2 = P2 + 256;
+  const P1 = 64,
+    B1 = 64 + 256,
+    P2 = B1 + 640,
+    B2 = P2 + 256;
   const o = hdr(4, 7, 8, 1, 1n, 'cat', P2);
   o.writeUInt32LE(1, 40); // open
   o.writeInt32LE(-2, 44);
@@ -151,7 +162,11 @@ t.test('net: sockaddr families, listen from the socket', async (t) => {
 });
 
 t.test('ipv6 text form follows RFC 5952', async (t) => {
-  const v6 = (s: number[]) => { const b = Buffer.alloc(16); s.forEach((g, i) => b.writeUInt16BE(g, 2 * i)); return formatIpv6(b, 0); };
+  const v6 = (s: number[]) => {
+    const b = Buffer.alloc(16);
+    s.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
+    return formatIpv6(b, 0);
+  };
   t.equal(v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]), '2001:db8::1');
   t.equal(v6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1]), '2001:db8:0:1::1', 'the longest zero run is compressed');
   t.equal(v6([0x2001, 0xdb8, 0, 1, 1, 1, 1, 1]), '2001:db8:0:1:1:1:1:1', 'a single zero group is not');
@@ -180,7 +195,13 @@ t.test('stdio: piece with data and flags; length checked', async (t) => {
 });
 
 t.test('loss counters are summed over CPUs', async (t) => {
-  const cpu = (r: number, b: number, f: number) => { const x = Buffer.alloc(24); x.writeBigUInt64LE(BigInt(r), 0); x.writeBigUInt64LE(BigInt(b), 8); x.writeBigUInt64LE(BigInt(f), 16); return x; };
+  const cpu = (r: number, b: number, f: number) => {
+    const x = Buffer.alloc(24);
+    x.writeBigUInt64LE(BigInt(r), 0);
+    x.writeBigUInt64LE(BigInt(b), 8);
+    x.writeBigUInt64LE(BigInt(f), 16);
+    return x;
+  };
   t.same(sumLoss([cpu(1, 100, 0), cpu(2, 50, 3)]), { records: 3, bytes: 150, faults: 3 });
   t.same(sumLoss([]), { records: 0, bytes: 0, faults: 0 });
 });

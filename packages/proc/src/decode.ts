@@ -80,7 +80,10 @@ function need(b: Buffer, n: number, what: string): void {
  */
 export function walkToPath(b: Buffer, off: number, len: number): string {
   if (len === 0) return '/';
-  const parts = b.subarray(off, off + len).toString('utf8').split('\0');
+  const parts = b
+    .subarray(off, off + len)
+    .toString('utf8')
+    .split('\0');
   if (parts[parts.length - 1] === '') parts.pop();
   return '/' + parts.reverse().join('/');
 }
@@ -208,11 +211,17 @@ export function formatIpv6(b: Buffer, off: number): string {
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${formatIpv4(b, off + 12)}`;
   let bestAt = -1;
   let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = g.map((x) => x.toString(16));
@@ -229,7 +238,8 @@ export function parseSockaddr(b: Buffer, off: number, len: number): { family: st
   if (len < 2) return { family: 'unknown' };
   const f = b.readUInt16LE(off);
   if (f === AF_INET && len >= 8) return { family: 'inet', port: b.readUInt16BE(off + 2), addr: formatIpv4(b, off + 4) };
-  if (f === AF_INET6 && len >= 24) return { family: 'inet6', port: b.readUInt16BE(off + 2), addr: formatIpv6(b, off + 8) };
+  if (f === AF_INET6 && len >= 24)
+    return { family: 'inet6', port: b.readUInt16BE(off + 2), addr: formatIpv6(b, off + 8) };
   if (f === AF_UNIX) {
     const p = b.subarray(off + 2, off + len);
     if (p.length === 0) return { family: 'unix', addr: '' }; // unnamed (autobind)
@@ -273,7 +283,8 @@ export function decodeStdio(b: Buffer): StdioRec {
   need(b, STDIO_DATA_OFF, 'stdio');
   const h = decodeHeader(b);
   const size = b.readUInt32LE(64);
-  if (STDIO_DATA_OFF + size > b.length) throw new RecordError(`stdio record says ${size} data bytes, has ${b.length - STDIO_DATA_OFF}`);
+  if (STDIO_DATA_OFF + size > b.length)
+    throw new RecordError(`stdio record says ${size} data bytes, has ${b.length - STDIO_DATA_OFF}`);
   return {
     ...h,
     fd: b.readUInt32LE(40),

@@ -1,5 +1,5 @@
+import { type AgentEvent, validateEvent } from '@agentsight/events';
 import t from 'tap';
-import { validateEvent, type AgentEvent } from '@agentsight/events';
 import { ProcEvents } from './events.js';
 
 // Minimal record builders (layouts as in bpf/proc.bpf.c).
@@ -23,7 +23,14 @@ function open(pid: number, p: string, flags = 0, ret = 3, base?: string | null):
   if (base !== undefined) {
     b.writeUInt8(base === null ? 0x81 : 0x80, 60);
     if (base) {
-      const w = Buffer.from(base.split('/').filter(Boolean).reverse().map((c) => c + '\0').join(''));
+      const w = Buffer.from(
+        base
+          .split('/')
+          .filter(Boolean)
+          .reverse()
+          .map((c) => c + '\0')
+          .join(''),
+      );
       b.writeUInt16LE(w.length, 56);
       w.copy(b, 64 + 256);
     }
@@ -63,11 +70,18 @@ t.test('noisy opens fold per process into one event per group, at exit', async (
   p.record(open(5, '/proc/self/status'));
   p.record(open(5, '/home/u/notes.md'));
   p.record(open(6, '/proc/cpuinfo'));
-  t.same(evs.map((e) => (e as { path?: string }).path), ['/home/u/notes.md'], 'only the real open is out before exit');
+  t.same(
+    evs.map((e) => (e as { path?: string }).path),
+    ['/home/u/notes.md'],
+    'only the real open is out before exit',
+  );
   p.record(exit(5, 0));
   const folded = evs.filter((e) => (e as { folded?: boolean }).folded);
-  t.same(folded.map((e) => [(e as { path: string }).path, (e as { count: number }).count]).sort(),
-    [['/etc/ld.so.cache', 1], ['/lib/x86_64-linux-gnu', 2], ['/proc', 1]]);
+  t.same(folded.map((e) => [(e as { path: string }).path, (e as { count: number }).count]).sort(), [
+    ['/etc/ld.so.cache', 1],
+    ['/lib/x86_64-linux-gnu', 2],
+    ['/proc', 1],
+  ]);
   t.equal(evs[evs.length - 1]!.type, 'exit', 'folded opens come before the exit of their process');
   t.ok(folded.every((e) => e.pid === 5));
   p.end();

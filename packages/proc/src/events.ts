@@ -1,7 +1,19 @@
-import { monoToWallUs, SCHEMA_VERSION, type AgentEvent, type ProcEvent } from '@agentsight/events';
+import { type AgentEvent, monoToWallUs, type ProcEvent, SCHEMA_VERSION } from '@agentsight/events';
 import {
-  decodeExec, decodeExit, decodeFile, decodeHeader, decodeNet, FOP, NOP, REC, RecordError,
-  type ExecRec, type ExitRec, type FileRec, type NetRec, type RecHeader,
+  decodeExec,
+  decodeExit,
+  decodeFile,
+  decodeHeader,
+  decodeNet,
+  type ExecRec,
+  type ExitRec,
+  type FileRec,
+  FOP,
+  type NetRec,
+  NOP,
+  REC,
+  type RecHeader,
+  RecordError,
 } from './decode.js';
 import { absolutise, foldGroup } from './paths.js';
 import { bootTimeUs, CLK_TCK, type ProcInfo } from './procfs.js';
@@ -55,7 +67,15 @@ export class ProcEvents {
   }
 
   #base(h: RecHeader, type: string) {
-    return { v: SCHEMA_VERSION, ts: this.#wall(h.ts), src: 'proc' as const, type, pid: h.pid, tid: h.tid, comm: h.comm };
+    return {
+      v: SCHEMA_VERSION,
+      ts: this.#wall(h.ts),
+      src: 'proc' as const,
+      type,
+      pid: h.pid,
+      tid: h.tid,
+      comm: h.comm,
+    };
   }
 
   /** One ring buffer record. */
@@ -64,15 +84,24 @@ export class ProcEvents {
     try {
       kind = decodeHeader(b).kind;
       switch (kind) {
-        case REC.EXEC: return this.exec(decodeExec(b));
-        case REC.FORK: return this.fork(decodeHeader(b));
-        case REC.EXIT: return this.exit(decodeExit(b));
-        case REC.FILE: return this.file(decodeFile(b));
-        case REC.NET: return this.net(decodeNet(b));
-        default: throw new RecordError(`unknown record kind ${kind}`);
+        case REC.EXEC:
+          return this.exec(decodeExec(b));
+        case REC.FORK:
+          return this.fork(decodeHeader(b));
+        case REC.EXIT:
+          return this.exit(decodeExit(b));
+        case REC.FILE:
+          return this.file(decodeFile(b));
+        case REC.NET:
+          return this.net(decodeNet(b));
+        default:
+          throw new RecordError(`unknown record kind ${kind}`);
       }
     } catch (e) {
-      if (e instanceof RecordError || e instanceof RangeError) { this.malformed++; return; }
+      if (e instanceof RecordError || e instanceof RangeError) {
+        this.malformed++;
+        return;
+      }
       throw e;
     }
   }
@@ -82,8 +111,14 @@ export class ProcEvents {
     this.live.set(p.pid, { comm: p.comm, ...(p.cwd !== undefined ? { cwd: p.cwd } : {}) });
     const boot = bootTimeUs();
     this.#out({
-      v: SCHEMA_VERSION, ts: Math.round(performance.timeOrigin * 1000 + performance.now() * 1000), src: 'proc', type: 'snapshot',
-      pid: p.pid, ppid: p.ppid, comm: p.comm, argv: p.argv,
+      v: SCHEMA_VERSION,
+      ts: Math.round(performance.timeOrigin * 1000 + performance.now() * 1000),
+      src: 'proc',
+      type: 'snapshot',
+      pid: p.pid,
+      ppid: p.ppid,
+      comm: p.comm,
+      argv: p.argv,
       ...(p.uid !== undefined ? { uid: p.uid } : {}),
       ...(p.filename !== undefined ? { filename: p.filename } : {}),
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
@@ -96,7 +131,12 @@ export class ProcEvents {
     const cwd = r.cwd ?? prev?.cwd;
     this.live.set(r.pid, { comm: r.comm, ...(cwd !== undefined ? { cwd } : {}) });
     this.#out({
-      ...this.#base(r, 'exec'), type: 'exec', ppid: r.ppid, uid: r.uid, filename: r.filename, argv: r.argv,
+      ...this.#base(r, 'exec'),
+      type: 'exec',
+      ppid: r.ppid,
+      uid: r.uid,
+      filename: r.filename,
+      argv: r.argv,
       ...(r.cwd !== undefined ? { cwd: r.cwd } : {}),
       ...(r.argvTruncated ? { argv_truncated: true } : {}),
       // exec from a non-leader thread changes the pid of the caller to the leader's.
@@ -115,7 +155,9 @@ export class ProcEvents {
     this.live.delete(r.pid);
     const sig = r.status & 0x7f;
     this.#out({
-      ...this.#base(r, 'exit'), type: 'exit', ppid: r.ppid,
+      ...this.#base(r, 'exit'),
+      type: 'exit',
+      ppid: r.ppid,
       ...(sig ? { signal: sig } : { exit_code: (r.status >> 8) & 0xff }),
       ...(r.status & 0x80 ? { core_dumped: true } : {}),
       duration_ms: Math.round(Number(r.durationNs) / 1e3) / 1e3,
@@ -141,18 +183,35 @@ export class ProcEvents {
       return;
     }
     if (r.op === FOP.UNLINK) {
-      this.#out({ ...this.#base(r, 'unlink'), type: 'unlink', path: p1, ret: r.ret, ...(r.flags ? { flags: r.flags } : {}) });
+      this.#out({
+        ...this.#base(r, 'unlink'),
+        type: 'unlink',
+        path: p1,
+        ret: r.ret,
+        ...(r.flags ? { flags: r.flags } : {}),
+      });
       return;
     }
     if (r.op === FOP.RENAME && r.p2) {
-      this.#out({ ...this.#base(r, 'rename'), type: 'rename', path: p1, to: absolutise(r.p2, cwd), ret: r.ret, ...(r.flags ? { flags: r.flags } : {}) });
+      this.#out({
+        ...this.#base(r, 'rename'),
+        type: 'rename',
+        path: p1,
+        to: absolutise(r.p2, cwd),
+        ret: r.ret,
+        ...(r.flags ? { flags: r.flags } : {}),
+      });
     }
   }
 
   net(r: NetRec): void {
     const type = r.op === NOP.CONNECT ? 'connect' : r.op === NOP.BIND ? 'bind' : 'listen';
     this.#out({
-      ...this.#base(r, type), type, family: r.family, ret: r.ret, fd: r.fd,
+      ...this.#base(r, type),
+      type,
+      family: r.family,
+      ret: r.ret,
+      fd: r.fd,
       ...(r.addr !== undefined ? { addr: r.addr } : {}),
       ...(r.port !== undefined ? { port: r.port } : {}),
     });
@@ -164,8 +223,18 @@ export class ProcEvents {
     this.#folds.delete(pid);
     for (const [group, f] of m) {
       this.#out({
-        v: SCHEMA_VERSION, ts: f.ts, src: 'proc', type: 'open', pid, tid: f.tid, comm: f.comm,
-        path: group, flags: f.flags, ret: f.ret, count: f.count, folded: true,
+        v: SCHEMA_VERSION,
+        ts: f.ts,
+        src: 'proc',
+        type: 'open',
+        pid,
+        tid: f.tid,
+        comm: f.comm,
+        path: group,
+        flags: f.flags,
+        ret: f.ret,
+        count: f.count,
+        folded: true,
       });
     }
   }

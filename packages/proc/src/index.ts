@@ -7,8 +7,8 @@
  * The session runtime here is shared with @agentsight/stdiocap.
  */
 export * from './decode.js';
+export * from './events.js';
 export * from './paths.js';
 export * from './procfs.js';
-export * from './events.js';
-export * from './session.js';
 export * from './run.js';
+export * from './session.js';

@@ -6,7 +6,11 @@ t.test('absolutise: absolute, relative to the kernel base, to the fallback cwd',
   t.equal(absolutise({ path: '../x/y.txt', relative: true, base: '/home/a/src' }), '/home/a/x/y.txt');
   t.equal(absolutise({ path: 'y.txt', relative: true }, '/srv'), '/srv/y.txt', 'kernel walk failed: last known cwd');
   t.equal(absolutise({ path: 'y.txt', relative: true }), 'y.txt', 'nothing to resolve against: left as given');
-  t.equal(absolutise({ path: '', relative: true, base: '/proc/self/fd' }), '/proc/self/fd', 'AT_EMPTY_PATH names the dir');
+  t.equal(
+    absolutise({ path: '', relative: true, base: '/proc/self/fd' }),
+    '/proc/self/fd',
+    'AT_EMPTY_PATH names the dir',
+  );
   t.equal(absolutise({ path: 'a', relative: true, base: '/' }), '/a');
 });
 

@@ -24,7 +24,10 @@ export function parseStat(text: string): ProcStat | null {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
   const pid = Number(text.slice(0, open).trim());
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const f = (n: number) => Number(rest[n - 3]);
   if (!Number.isFinite(pid) || rest.length < 22) return null;
@@ -177,7 +180,10 @@ export class MetricsSampler {
   #last = new Map<number, { ticks: number; at: number }>();
   readonly #pageKb: number;
 
-  constructor(readonly root = '/proc', pageSize = 4096) {
+  constructor(
+    readonly root = '/proc',
+    pageSize = 4096,
+  ) {
     this.#pageKb = pageSize / 1024;
   }
 
@@ -192,14 +198,20 @@ export class MetricsSampler {
       const prev = this.#last.get(pid);
       let pct: number;
       if (prev && nowMs > prev.at) {
-        pct = ((ticks - prev.ticks) / CLK_TCK) / ((nowMs - prev.at) / 1000) * 100;
+        pct = ((ticks - prev.ticks) / CLK_TCK / ((nowMs - prev.at) / 1000)) * 100;
       } else {
         const upSec = Number((read('/proc/uptime') ?? '0').split(' ')[0]);
         const lifeSec = upSec - st.starttime / CLK_TCK;
-        pct = lifeSec > 0 ? (ticks / CLK_TCK) / lifeSec * 100 : 0;
+        pct = lifeSec > 0 ? (ticks / CLK_TCK / lifeSec) * 100 : 0;
       }
       this.#last.set(pid, { ticks, at: nowMs });
-      out.push({ pid, comm: st.comm, cpu_pct: Math.round(Math.max(0, pct) * 10) / 10, rss_kb: st.rss * this.#pageKb, threads: st.threads });
+      out.push({
+        pid,
+        comm: st.comm,
+        cpu_pct: Math.round(Math.max(0, pct) * 10) / 10,
+        rss_kb: st.rss * this.#pageKb,
+        threads: st.threads,
+      });
     }
     for (const pid of this.#last.keys()) if (!alive.has(pid)) this.#last.delete(pid);
     return out;

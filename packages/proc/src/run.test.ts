@@ -10,7 +10,8 @@ t.test('targets from the command line', async (t) => {
 });
 
 t.test('usage errors', async (t) => {
-  const bad = (a: Parameters<typeof targetsFrom>[0], re: RegExp) => t.throws(() => targetsFrom(a), { message: re, code: 2 });
+  const bad = (a: Parameters<typeof targetsFrom>[0], re: RegExp) =>
+    t.throws(() => targetsFrom(a), { message: re, code: 2 });
   bad({ cmd: true, _: [] }, /needs a command/);
   bad({ pid: ['12x'], _: [] }, /not a pid: 12x/);
   bad({ pid: ['0'], _: [] }, /not a pid: 0/);

@@ -4,7 +4,7 @@
 import type { ToolContext } from '@agentsight/cli';
 import { EXIT, ToolError } from '@agentsight/cli';
 import type { AgentEvent } from '@agentsight/events';
-import { TraceSession, type ChildExit, type SessionOptions, type Targets } from './session.js';
+import { type ChildExit, type SessionOptions, type Targets, TraceSession } from './session.js';
 
 /** Record bytes taken while the output is not draining before we stop taking more. */
 const MAX_BACKLOG = 128 << 20;
@@ -23,7 +23,8 @@ export function targetsFrom(args: TargetArgs): Targets {
   if (args.cmd && !cmd.length) throw new ToolError('--cmd needs a command after --', EXIT.USAGE);
   const t: Targets = {};
   const given = (args.pid ?? []).flatMap((p) => String(p).split(',')).filter((p) => p !== '');
-  for (const p of given) if (!/^[0-9]+$/.test(p) || Number(p) <= 0) throw new ToolError(`-p: not a pid: ${p}`, EXIT.USAGE);
+  for (const p of given)
+    if (!/^[0-9]+$/.test(p) || Number(p) <= 0) throw new ToolError(`-p: not a pid: ${p}`, EXIT.USAGE);
   const pids = given.map(Number);
   if (pids.length) t.pids = pids;
   if (args.comm !== undefined) {
@@ -70,34 +71,58 @@ export async function runCapture(
       // A slow reader: keep taking records into our own buffer up to a bound (a file on a
       // busy disk lags in bursts; the kernel ring alone would then overflow), then stop
       // taking them; the kernel counts what it drops meanwhile.
-      if (!ctx.out.full) { backlog = 0; return; }
+      if (!ctx.out.full) {
+        backlog = 0;
+        return;
+      }
       backlog += rec.length;
       if (backlog > MAX_BACKLOG && !session?.ring.paused) {
         session.ring.pause();
-        void ctx.out.drained().then(() => { backlog = 0; session.ring.resume(); });
+        void ctx.out.drained().then(() => {
+          backlog = 0;
+          session.ring.resume();
+        });
       }
     },
     onLost: (ev) => emitLost(ev),
   });
-  ctx.info(`tracing ${session.all ? 'all processes' : `${session.child ? `pid ${session.child.pid} (${opts.cmd?.[0]})` : opts.comm ? `comm ${opts.comm}` : `pid ${opts.pids?.join(',')}`} and descendants`}`);
+  ctx.info(
+    `tracing ${session.all ? 'all processes' : `${session.child ? `pid ${session.child.pid} (${opts.cmd?.[0]})` : opts.comm ? `comm ${opts.comm}` : `pid ${opts.pids?.join(',')}`} and descendants`}`,
+  );
   hooks.started?.(session);
   const tick = hooks.tick ? setInterval(() => hooks.tick!(session), hooks.tickMs ?? 1000) : undefined;
   tick?.unref();
 
   const waits: Array<Promise<unknown>> = [ctx.stopped];
   let childExit: ChildExit | undefined;
-  if (session.child) waits.push(session.child.exited.then((e) => { childExit = e; }));
+  if (session.child)
+    waits.push(
+      session.child.exited.then((e) => {
+        childExit = e;
+      }),
+    );
   let rootsTimer: NodeJS.Timeout | undefined;
   if (opts.pids?.length) {
     // Like strace -p: done when the processes asked for are gone.
-    waits.push(new Promise<void>((resolve) => {
-      rootsTimer = setInterval(() => {
-        const alive = opts.pids!.some((p) => { try { process.kill(p, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; } });
-        if (!alive) resolve();
-      }, 200);
-    }));
+    waits.push(
+      new Promise<void>((resolve) => {
+        rootsTimer = setInterval(() => {
+          const alive = opts.pids!.some((p) => {
+            try {
+              process.kill(p, 0);
+              return true;
+            } catch (e) {
+              return (e as NodeJS.ErrnoException).code === 'EPERM';
+            }
+          });
+          if (!alive) resolve();
+        }, 200);
+      }),
+    );
   }
-  ctx.onStop(() => { /* the race below ends; cleanup follows */ });
+  ctx.onStop(() => {
+    /* the race below ends; cleanup follows */
+  });
   await Promise.race(waits);
   if (rootsTimer) clearInterval(rootsTimer);
   if (tick) clearInterval(tick);
@@ -108,8 +133,11 @@ export async function runCapture(
   hooks.end();
   const loss = session.loss;
   if (loss.records || loss.faults) {
-    ctx.summary.push(`lost ${loss.records} records (${loss.bytes} bytes)${loss.faults ? `, ${loss.faults} faulted reads` : ''}`);
-    if (loss.records) ctx.warn(`kernel dropped ${loss.records} records (${loss.bytes} bytes): ring buffer full; try --ring-mb`);
+    ctx.summary.push(
+      `lost ${loss.records} records (${loss.bytes} bytes)${loss.faults ? `, ${loss.faults} faulted reads` : ''}`,
+    );
+    if (loss.records)
+      ctx.warn(`kernel dropped ${loss.records} records (${loss.bytes} bytes): ring buffer full; try --ring-mb`);
   }
   return { session, ...(childExit ? { child: childExit } : {}) };
 }

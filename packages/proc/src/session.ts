@@ -3,10 +3,18 @@
 // that set, read the ring buffer, report loss, and tear down.
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnGated, type Exit, type GatedChild } from '@agentsight/launch';
-import { BpfObject, checkPrivileges, raiseMemlock, type BpfMap, type Link, type RingReader, type RodataValue } from '@agentsight/bpf';
+import {
+  type BpfMap,
+  BpfObject,
+  checkPrivileges,
+  type Link,
+  type RingReader,
+  type RodataValue,
+  raiseMemlock,
+} from '@agentsight/bpf';
 import { EXIT, ToolError } from '@agentsight/cli';
-import { SCHEMA_VERSION, nowUs, type LostEvent } from '@agentsight/events';
+import { type LostEvent, nowUs, SCHEMA_VERSION } from '@agentsight/events';
+import { type Exit, type GatedChild, spawnGated } from '@agentsight/launch';
 import { sumLoss } from './decode.js';
 import { commWords, descendants, matchComm, processTable } from './procfs.js';
 
@@ -45,7 +53,6 @@ export type ChildExit = Exit;
 /** bpf/tracked.h: tracked from the next exec on. */
 const TRACK_AT_EXEC = 0xffffffff;
 
-
 /**
  * Our process group when it is a job of its own (a shell with job control put our
  * pipeline in it: `as-stdiocap | as-merge`), else 0. Traced-everything mode leaves that
@@ -82,7 +89,15 @@ export class TraceSession {
   #stopped = false;
   readonly #opts: SessionOptions;
 
-  private constructor(opts: SessionOptions, obj: BpfObject, ring: RingReader, links: Link[], existing: number[], all: boolean, child?: GatedChild) {
+  private constructor(
+    opts: SessionOptions,
+    obj: BpfObject,
+    ring: RingReader,
+    links: Link[],
+    existing: number[],
+    all: boolean,
+    child?: GatedChild,
+  ) {
     this.#opts = opts;
     this.obj = obj;
     this.ring = ring;
@@ -99,7 +114,8 @@ export class TraceSession {
   static start(opts: SessionOptions): TraceSession {
     checkPrivileges();
     raiseMemlock();
-    if (!fs.existsSync(opts.object)) throw new ToolError(`${opts.object}: BPF object missing (run 'make bpf')`, EXIT.FAILURE);
+    if (!fs.existsSync(opts.object))
+      throw new ToolError(`${opts.object}: BPF object missing (run 'make bpf')`, EXIT.FAILURE);
     const all = !opts.pids?.length && !opts.comm && !opts.cmd?.length && !opts.trackFromExec?.length;
     let table = opts.pids?.length || opts.comm ? processTable() : undefined;
     for (const p of opts.pids ?? []) {
@@ -108,7 +124,14 @@ export class TraceSession {
 
     const [c0, c1] = opts.comm ? commWords(opts.comm) : [0n, 0n];
     const obj = BpfObject.open(opts.object, {
-      rodata: { ...opts.rodata, targ_all: all, targ_comm0: c0, targ_comm1: c1, self_tgid: process.pid, self_pgid: all ? ownJobPgid() : 0 },
+      rodata: {
+        ...opts.rodata,
+        targ_all: all,
+        targ_comm0: c0,
+        targ_comm1: c1,
+        self_tgid: process.pid,
+        self_pgid: all ? ownJobPgid() : 0,
+      },
     });
     let child: GatedChild | undefined;
     try {
@@ -129,7 +152,10 @@ export class TraceSession {
       if (opts.cmd?.length) {
         const [file, ...args] = opts.cmd;
         // Held at a gate until its pid is tracked (@agentsight/launch), so nothing it does is missed.
-        child = spawnGated(file!, args, { ...(opts.childStdout !== undefined ? { stdout: opts.childStdout } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+        child = spawnGated(file!, args, {
+          ...(opts.childStdout !== undefined ? { stdout: opts.childStdout } : {}),
+          ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        });
         // From its exec on: the gate shell's own reads (of the release) are not the command's.
         add(child.pid, true);
       }
@@ -137,8 +163,9 @@ export class TraceSession {
       if (table) {
         // Programs are attached, so forks of a process already in the set are caught by the
         // kernel; a second pass catches children forked while the first was being written.
-        const roots = [...(opts.pids ?? []), ...(opts.comm ? matchComm(table, opts.comm) : [])]
-          .filter((p) => p !== process.pid);
+        const roots = [...(opts.pids ?? []), ...(opts.comm ? matchComm(table, opts.comm) : [])].filter(
+          (p) => p !== process.pid,
+        );
         const seen = new Set<number>();
         for (let pass = 0; pass < 2; pass++) {
           for (const pid of descendants(table, roots)) {
@@ -173,10 +200,22 @@ export class TraceSession {
   pollLoss(): void {
     if (this.#stopped) return;
     const now = sumLoss(this.#stats.lookupPerCpu(Buffer.alloc(4)));
-    const d = { records: now.records - this.#lastLoss.records, bytes: now.bytes - this.#lastLoss.bytes, faults: now.faults - this.#lastLoss.faults };
+    const d = {
+      records: now.records - this.#lastLoss.records,
+      bytes: now.bytes - this.#lastLoss.bytes,
+      faults: now.faults - this.#lastLoss.faults,
+    };
     this.#lastLoss = now;
     if (d.records > 0 || d.faults > 0) {
-      this.#opts.onLost({ v: SCHEMA_VERSION, ts: nowUs(), src: this.#opts.lostSrc, type: 'lost', records: d.records, bytes: d.bytes, ...(d.faults ? { faults: d.faults } : {}) });
+      this.#opts.onLost({
+        v: SCHEMA_VERSION,
+        ts: nowUs(),
+        src: this.#opts.lostSrc,
+        type: 'lost',
+        records: d.records,
+        bytes: d.bytes,
+        ...(d.faults ? { faults: d.faults } : {}),
+      });
     }
   }
 

@@ -4,7 +4,17 @@
  * short sha256 fingerprint, so calls made with the same key still group together). as-http
  * applies it to messages as they are parsed, as-serve before storing, as-otel before export.
  */
-export { SECRET_HEADERS, isSecretParam, isSecretField } from './names.js';
-export { secretRanges, PRESET_RULES, type Range } from './patterns.js';
-export { fingerprint, redacted, redactHeaders, redactTarget, redactText, redactHttp, redactValue, redactEvent, redactForStore } from './redact.js';
+export { isSecretField, isSecretParam, SECRET_HEADERS } from './names.js';
+export { PRESET_RULES, type Range, secretRanges } from './patterns.js';
+export {
+  fingerprint,
+  redactEvent,
+  redacted,
+  redactForStore,
+  redactHeaders,
+  redactHttp,
+  redactTarget,
+  redactText,
+  redactValue,
+} from './redact.js';
 export { RedactStage } from './stage.js';

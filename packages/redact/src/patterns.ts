@@ -29,12 +29,22 @@ const SKIP = new Set(['@secretlint/secretlint-rule-filter-comments']);
 
 let found: Range[] = [];
 const scanners = (rules as unknown as Rule[])
-  .filter((r) => !SKIP.has(r.meta.id) && (r.meta.supportedContentTypes ?? ['text']).some((t) => t === 'text' || t === 'all'))
-  .map((r) => r.create({
-    report: (m) => { found.push([m.range[0], m.range[1]]); },
-    ignore: () => {},
-    createTranslator: () => (id) => id,
-  }, {}).file)
+  .filter(
+    (r) => !SKIP.has(r.meta.id) && (r.meta.supportedContentTypes ?? ['text']).some((t) => t === 'text' || t === 'all'),
+  )
+  .map(
+    (r) =>
+      r.create(
+        {
+          report: (m) => {
+            found.push([m.range[0], m.range[1]]);
+          },
+          ignore: () => {},
+          createTranslator: () => (id) => id,
+        },
+        {},
+      ).file,
+  )
   .filter((f): f is NonNullable<typeof f> => typeof f === 'function');
 
 /** How many of the preset's rules run (for the tests: the preset is really in use). */
@@ -61,7 +71,11 @@ function scan(text: string, preset: boolean, out: Range[]): void {
   const source: Source = { content: text, filePath: '', ext: '', contentType: 'text', indexToPosition: lineOf(text) };
   for (const rule of preset ? scanners : []) {
     // A rule that throws on odd input must not take the capture down; the others still run.
-    try { rule(source); } catch { /* next rule */ }
+    try {
+      rule(source);
+    } catch {
+      /* next rule */
+    }
   }
   for (const re of PROVIDER_SHAPES) {
     for (const m of text.matchAll(re)) {

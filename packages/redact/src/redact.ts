@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { AgentEvent } from '@agentsight/events';
-import { ENV_ASSIGN_TEXT, HEADER_LINE_TEXT, JSON_FIELD_TEXT, QUERY_TEXT, SECRET_HEADERS, isSecretField, isSecretParam } from './names.js';
-import { secretRanges, type Range } from './patterns.js';
+import {
+  ENV_ASSIGN_TEXT,
+  HEADER_LINE_TEXT,
+  isSecretField,
+  isSecretParam,
+  JSON_FIELD_TEXT,
+  QUERY_TEXT,
+  SECRET_HEADERS,
+} from './names.js';
+import { type Range, secretRanges } from './patterns.js';
 
 // Captures are shared and stored; API keys in them would be a leak. A short hash of the
 // secret is kept so that calls made with the same key can still be grouped.
@@ -42,12 +50,20 @@ export function redactTarget(target: string): string {
     const eq = p.indexOf('=');
     if (eq <= 0) return p;
     let name: string;
-    try { name = decodeURIComponent(p.slice(0, eq).replace(/\+/g, ' ')); } catch { name = p.slice(0, eq); }
+    try {
+      name = decodeURIComponent(p.slice(0, eq).replace(/\+/g, ' '));
+    } catch {
+      name = p.slice(0, eq);
+    }
     if (!isSecretParam(name) || p.startsWith('[REDACTED', eq + 1)) return p;
     changed = true;
     // Hash the decoded value so that the same key sent in a header fingerprints the same.
     let value: string;
-    try { value = decodeURIComponent(p.slice(eq + 1).replace(/\+/g, ' ')); } catch { value = p.slice(eq + 1); }
+    try {
+      value = decodeURIComponent(p.slice(eq + 1).replace(/\+/g, ' '));
+    } catch {
+      value = p.slice(eq + 1);
+    }
     return `${p.slice(0, eq)}=[REDACTED+sha256:${fingerprint(value)}]`;
   });
   if (!changed) return target;
@@ -144,7 +160,8 @@ export function redactHttp<E extends AgentEvent>(ev: E): E {
 /** A copy of a parsed JSON value with secret fields and secret-shaped strings redacted. */
 export function redactValue(v: unknown, key?: string): unknown {
   if (typeof v === 'string') {
-    if (key !== undefined && v !== '' && !isRedacted(v) && isSecretField(key)) return key === 'set-cookie' ? v.split('\n').map(redacted).join('\n') : redacted(v);
+    if (key !== undefined && v !== '' && !isRedacted(v) && isSecretField(key))
+      return key === 'set-cookie' ? v.split('\n').map(redacted).join('\n') : redacted(v);
     return redactText(v);
   }
   if (Array.isArray(v)) return v.map((x) => redactValue(x));

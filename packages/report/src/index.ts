@@ -4,5 +4,6 @@
  * an audit of processes run, files written and hosts contacted, the prompts sent, and the
  * short summary `agentsight exec` prints at exit.
  */
-export * from './report.js';
+
 export * from './format.js';
+export * from './report.js';

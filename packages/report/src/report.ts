@@ -1,8 +1,18 @@
 import type {
-  AgentEvent, LlmCallEvent, ProcExecEvent, ProcExitEvent, ProcSnapshotEvent, ProcOpenEvent,
-  ProcConnectEvent, ProcFileOpEvent, HttpRequestEvent, LostEvent, McpCallEvent, TraceAlertEvent,
+  AgentEvent,
+  HttpRequestEvent,
+  LlmCallEvent,
+  LostEvent,
+  McpCallEvent,
+  ProcConnectEvent,
+  ProcExecEvent,
+  ProcExitEvent,
+  ProcFileOpEvent,
+  ProcOpenEvent,
+  ProcSnapshotEvent,
+  TraceAlertEvent,
 } from '@agentsight/events';
-import { callCost, messagesOf, systemOf, usageOf, DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+import { callCost, DEFAULT_PRICES, messagesOf, type PriceTable, systemOf, usageOf } from '@agentsight/llm';
 
 /** Token totals, counted the normalized way (input includes cached input, output reasoning). */
 export interface TokenCounts {
@@ -74,9 +84,14 @@ export interface AlertRow {
 
 // Devices and kernel interfaces (/dev/null, a tty, /proc/self/…) are opened for writing all
 // the time and are not files the agent wrote; /dev/shm is a real (tmpfs) file system.
-const notAFile = (p: string) => (p.startsWith('/dev/') && !p.startsWith('/dev/shm/')) || p.startsWith('/proc/') || p.startsWith('/sys/');
+const notAFile = (p: string) =>
+  (p.startsWith('/dev/') && !p.startsWith('/dev/shm/')) || p.startsWith('/proc/') || p.startsWith('/sys/');
 
-const O_WRONLY = 0o1, O_RDWR = 0o2, O_CREAT = 0o100, O_TRUNC = 0o1000, O_APPEND = 0o2000;
+const O_WRONLY = 0o1,
+  O_RDWR = 0o2,
+  O_CREAT = 0o100,
+  O_TRUNC = 0o1000,
+  O_APPEND = 0o2000;
 const writes = (flags: number) => (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)) !== 0;
 
 function zero(): TokenCounts {
@@ -85,7 +100,13 @@ function zero(): TokenCounts {
 
 function countsOf(c: LlmCallEvent): TokenCounts {
   const u = usageOf(c);
-  return { input: u.input ?? 0, output: u.output ?? 0, cache_read: u.cache_read ?? 0, cache_write: u.cache_write ?? 0, reasoning: u.reasoning ?? 0 };
+  return {
+    input: u.input ?? 0,
+    output: u.output ?? 0,
+    cache_read: u.cache_read ?? 0,
+    cache_write: u.cache_write ?? 0,
+    reasoning: u.reasoning ?? 0,
+  };
 }
 
 /** What the user typed last: the text of the last user message, without the context the agent injected. */
@@ -94,7 +115,10 @@ function lastUserText(c: LlmCallEvent): string {
   for (let i = msgs.length - 1; i >= 0; i--) {
     const m = msgs[i]!;
     if (m.role !== 'user') continue;
-    const t = m.parts.filter((p) => p.type === 'text' && !('injected' in p && p.injected)).map((p) => (p as { content: string }).content).join('\n');
+    const t = m.parts
+      .filter((p) => p.type === 'text' && !('injected' in p && p.injected))
+      .map((p) => (p as { content: string }).content)
+      .join('\n');
     if (t) return t;
   }
   return '';
@@ -133,15 +157,24 @@ export class Report {
         if (c.host) this.host(c.host, c.ts, 'llm', c.pid);
         break;
       }
-      case 'mcp/call': this.mcp.push(ev as McpCallEvent); break;
+      case 'mcp/call':
+        this.mcp.push(ev as McpCallEvent);
+        break;
       case 'proc/exec':
       case 'proc/snapshot': {
         const e = ev as ProcExecEvent | ProcSnapshotEvent;
         const prev = this.procs.get(e.pid);
         this.procs.set(e.pid, {
-          pid: e.pid, ppid: e.ppid ?? prev?.ppid ?? null, comm: e.comm, argv: e.argv ?? [],
-          start: key === 'proc/snapshot' ? (e as ProcSnapshotEvent).start_ts ?? e.ts : e.ts,
-          end: null, exit_code: null, signal: null, duration_ms: null, cwd: e.cwd,
+          pid: e.pid,
+          ppid: e.ppid ?? prev?.ppid ?? null,
+          comm: e.comm,
+          argv: e.argv ?? [],
+          start: key === 'proc/snapshot' ? ((e as ProcSnapshotEvent).start_ts ?? e.ts) : e.ts,
+          end: null,
+          exit_code: null,
+          signal: null,
+          duration_ms: null,
+          cwd: e.cwd,
         });
         break;
       }
@@ -158,13 +191,15 @@ export class Report {
       }
       case 'proc/open': {
         const e = ev as ProcOpenEvent;
-        if (e.ret >= 0 && writes(e.flags) && !notAFile(e.path)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: 'open', path: e.path });
+        if (e.ret >= 0 && writes(e.flags) && !notAFile(e.path))
+          this.filesWritten.push({ ts: e.ts, pid: e.pid, op: 'open', path: e.path });
         break;
       }
       case 'proc/rename':
       case 'proc/unlink': {
         const e = ev as ProcFileOpEvent;
-        if (e.ret >= 0 && !notAFile(e.path)) this.filesWritten.push({ ts: e.ts, pid: e.pid, op: e.type, path: e.path, to: e.to });
+        if (e.ret >= 0 && !notAFile(e.path))
+          this.filesWritten.push({ ts: e.ts, pid: e.pid, op: e.type, path: e.path, to: e.to });
         break;
       }
       case 'proc/connect': {
@@ -183,7 +218,13 @@ export class Report {
       }
       case 'trace/alert': {
         const e = ev as TraceAlertEvent;
-        this.alerts.push({ ts: e.ts, severity: e.severity, rule: e.rule, message: e.message, ...(e.pid !== undefined ? { pid: e.pid } : {}) });
+        this.alerts.push({
+          ts: e.ts,
+          severity: e.severity,
+          rule: e.rule,
+          message: e.message,
+          ...(e.pid !== undefined ? { pid: e.pid } : {}),
+        });
         break;
       }
       case 'ssl/lost':
@@ -214,32 +255,46 @@ export class Report {
     const rows = new Map<string, TokenRow>();
     for (const c of this.calls) {
       const key =
-        by === 'model' ? c.model ?? '(unknown)'
-        : by === 'provider' ? c.provider
-        : by === 'process' ? `${c.comm ?? '?'}[${c.pid ?? '?'}]`
-        : new Date(c.ts / 1000).toISOString().slice(0, 10);
+        by === 'model'
+          ? (c.model ?? '(unknown)')
+          : by === 'provider'
+            ? c.provider
+            : by === 'process'
+              ? `${c.comm ?? '?'}[${c.pid ?? '?'}]`
+              : new Date(c.ts / 1000).toISOString().slice(0, 10);
       let r = rows.get(key);
       if (!r) rows.set(key, (r = { key, calls: 0, errors: 0, cost: 0, unpriced: 0, ...zero() }));
       r.calls++;
       if (c.status >= 400 || c.error) r.errors++;
       const n = countsOf(c);
-      r.input += n.input; r.output += n.output; r.cache_read += n.cache_read; r.cache_write += n.cache_write; r.reasoning += n.reasoning;
+      r.input += n.input;
+      r.output += n.output;
+      r.cache_read += n.cache_read;
+      r.cache_write += n.cache_write;
+      r.reasoning += n.reasoning;
       const cost = this.costOf(c);
       if (cost === undefined) r.unpriced++;
       else r.cost = (r.cost ?? 0) + cost;
     }
     for (const r of rows.values()) if (r.unpriced === r.calls) r.cost = null;
-    return [...rows.values()].sort((a, b) => (b.cost ?? 0) - (a.cost ?? 0) || b.calls - a.calls || a.key.localeCompare(b.key));
+    return [...rows.values()].sort(
+      (a, b) => (b.cost ?? 0) - (a.cost ?? 0) || b.calls - a.calls || a.key.localeCompare(b.key),
+    );
   }
 
   summary(): Summary {
     const tokens = zero();
     let cost: number | null = null;
     const tools: Record<string, number> = {};
-    let errors = 0, incomplete = 0;
+    let errors = 0,
+      incomplete = 0;
     for (const c of this.calls) {
       const n = countsOf(c);
-      tokens.input += n.input; tokens.output += n.output; tokens.cache_read += n.cache_read; tokens.cache_write += n.cache_write; tokens.reasoning += n.reasoning;
+      tokens.input += n.input;
+      tokens.output += n.output;
+      tokens.cache_read += n.cache_read;
+      tokens.cache_write += n.cache_write;
+      tokens.reasoning += n.reasoning;
       const k = this.costOf(c);
       if (k !== undefined) cost = (cost ?? 0) + k;
       for (const tc of c.response?.tool_calls ?? []) tools[tc.name] = (tools[tc.name] ?? 0) + 1;
@@ -247,14 +302,22 @@ export class Report {
       if (c.incomplete) incomplete++;
     }
     return {
-      first_ts: this.first, last_ts: this.last, events: this.events,
-      llm_calls: this.calls.length, llm_errors: errors, incomplete_calls: incomplete,
-      tokens, cost_usd: cost,
+      first_ts: this.first,
+      last_ts: this.last,
+      events: this.events,
+      llm_calls: this.calls.length,
+      llm_errors: errors,
+      incomplete_calls: incomplete,
+      tokens,
+      cost_usd: cost,
       models: [...new Set(this.calls.map((c) => c.model ?? '(unknown)'))].sort(),
-      tool_calls: tools, mcp_calls: this.mcp.length,
-      processes: this.procs.size, files_written: new Set(this.filesWritten.map((f) => f.to ?? f.path)).size,
+      tool_calls: tools,
+      mcp_calls: this.mcp.length,
+      processes: this.procs.size,
+      files_written: new Set(this.filesWritten.map((f) => f.to ?? f.path)).size,
       hosts: [...this.hosts.keys()].sort(),
-      lost_records: this.lost.records, lost_bytes: this.lost.bytes,
+      lost_records: this.lost.records,
+      lost_bytes: this.lost.bytes,
     };
   }
 
@@ -263,14 +326,27 @@ export class Report {
       processes: [...this.procs.values()].sort((a, b) => a.start - b.start),
       files: this.filesWritten,
       alerts: [...this.alerts].sort((a, b) => a.ts - b.ts),
-      hosts: [...this.hosts.entries()].map(([host, r]) => ({ host, first_ts: r.first_ts, count: r.count, via: [...r.via].sort(), pids: [...r.pids].sort((a, b) => a - b) })),
+      hosts: [...this.hosts.entries()].map(([host, r]) => ({
+        host,
+        first_ts: r.first_ts,
+        count: r.count,
+        via: [...r.via].sort(),
+        pids: [...r.pids].sort((a, b) => a - b),
+      })),
     };
   }
 
   prompts(): Prompt[] {
     return this.calls.map((c) => ({
-      ts: c.ts, id: c.id, model: c.model, pid: c.pid, comm: c.comm,
-      system: systemOf(c.request?.system)?.map((p) => p.content).join('\n') || null,
+      ts: c.ts,
+      id: c.id,
+      model: c.model,
+      pid: c.pid,
+      comm: c.comm,
+      system:
+        systemOf(c.request?.system)
+          ?.map((p) => p.content)
+          .join('\n') || null,
       prompt: lastUserText(c),
     }));
   }

@@ -5,9 +5,10 @@
  * resumable), the read-only JSON API with a server-sent-events live feed, and the
  * HTTP server that also serves the bundled UI from packages/ui/dist.
  */
-export * from './store.js';
+
 export * from './ingest.js';
+export * from './mock.js';
 export * from './params.js';
 export * from './query.js';
 export * from './server.js';
-export * from './mock.js';
+export * from './store.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { readEvents, type AgentEvent } from '@agentsight/events';
+import zlib from 'node:zlib';
+import { type AgentEvent, readEvents } from '@agentsight/events';
 import type { Store } from './store.js';
 
 export interface IngestResult {
@@ -23,7 +23,11 @@ export function expandRotated(file: string): string[] {
   const dir = path.dirname(file);
   const base = path.basename(file);
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return [file]; }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [file];
+  }
   const rotated: Array<[number, string]> = [];
   const re = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)(\\.gz)?$`);
   for (const n of names) {
@@ -61,33 +65,59 @@ export async function ingestFile(store: Store, file: string, opts: IngestOptions
   const input = open(file);
   const abort = () => input.destroy();
   opts.signal?.addEventListener('abort', abort);
-  const put = opts.put ?? ((ev: AgentEvent) => { store.insert(ev); });
+  const put =
+    opts.put ??
+    ((ev: AgentEvent) => {
+      store.insert(ev);
+    });
   let events = 0;
   let skipped = 0;
   if (regular) store.beginSource(st.dev, st.ino, file, st.size, done);
   try {
-    const r = await readEvents(input, (ev, lineNo) => {
-      if (lineNo <= done) { skipped++; return; }
-      // The position first: the row and it then go in the same transaction.
-      store.sourceAt(lineNo);
-      put(ev);
-      events++;
-    }, { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
+    const r = await readEvents(
+      input,
+      (ev, lineNo) => {
+        if (lineNo <= done) {
+          skipped++;
+          return;
+        }
+        // The position first: the row and it then go in the same transaction.
+        store.sourceAt(lineNo);
+        put(ev);
+        events++;
+      },
+      { name: file, strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined },
+    );
     // Lines after the last event (malformed ones) are done too.
     if (r.lines > done) store.sourceAt(r.lines);
     return { file, events, skipped, errors: r.errors };
   } finally {
     opts.signal?.removeEventListener('abort', abort);
-    if (regular && !store.failure) store.endSource(); else if (!store.failure && store.db.open) store.commit();
+    if (regular && !store.failure) store.endSource();
+    else if (!store.failure && store.db.open) store.commit();
   }
 }
 
 /** Store events from a live stream (stdin of `as-http | as-merge | as-serve`). */
-export async function ingestStream(store: Store, input: Readable, opts: IngestOptions & { name?: string } = {}): Promise<IngestResult> {
-  const put = opts.put ?? ((ev: AgentEvent) => { store.insert(ev); });
+export async function ingestStream(
+  store: Store,
+  input: Readable,
+  opts: IngestOptions & { name?: string } = {},
+): Promise<IngestResult> {
+  const put =
+    opts.put ??
+    ((ev: AgentEvent) => {
+      store.insert(ev);
+    });
   let events = 0;
-  const r = await readEvents(input, (ev) => { put(ev); events++; },
-    { name: opts.name ?? '<stdin>', strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined });
+  const r = await readEvents(
+    input,
+    (ev) => {
+      put(ev);
+      events++;
+    },
+    { name: opts.name ?? '<stdin>', strict: opts.strict, onError: opts.onError ? (m) => opts.onError!(m) : undefined },
+  );
   store.commit();
   return { file: opts.name ?? '<stdin>', events, skipped: 0, errors: r.errors };
 }

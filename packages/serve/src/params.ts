@@ -11,11 +11,15 @@ const SOURCES = new Set(['ssl', 'proc', 'stdio', 'http', 'llm', 'mcp', 'trace', 
  * Parse query parameters against what an endpoint accepts. Unknown names are refused
  * rather than ignored: a misspelt filter silently matching everything is worse than a 400.
  */
-export function parseParams<K extends string>(sp: URLSearchParams, spec: Record<K, ParamKind>): Partial<Record<K, unknown>> {
+export function parseParams<K extends string>(
+  sp: URLSearchParams,
+  spec: Record<K, ParamKind>,
+): Partial<Record<K, unknown>> {
   const out: Partial<Record<K, unknown>> = {};
   for (const name of new Set(sp.keys())) {
     if (name === 'token') continue;
-    if (!(name in spec)) throw new BadRequest(`unknown parameter '${name}' (accepted: ${Object.keys(spec).join(', ')})`);
+    if (!(name in spec))
+      throw new BadRequest(`unknown parameter '${name}' (accepted: ${Object.keys(spec).join(', ')})`);
     const all = sp.getAll(name);
     if (all.length > 1) throw new BadRequest(`parameter '${name}' given ${all.length} times`);
     const raw = all[0]!;
@@ -27,7 +31,8 @@ export function parseParams<K extends string>(sp: URLSearchParams, spec: Record<
 
 function parseOne(name: string, raw: string, kind: ParamKind): unknown {
   switch (kind) {
-    case 'int': case 'uint': {
+    case 'int':
+    case 'uint': {
       if (!/^-?\d{1,16}$/.test(raw)) throw new BadRequest(`${name}: want an integer, got '${raw.slice(0, 40)}'`);
       const n = Number(raw);
       if (kind === 'uint' && n < 0) throw new BadRequest(`${name}: want a non-negative integer`);
@@ -37,17 +42,26 @@ function parseOne(name: string, raw: string, kind: ParamKind): unknown {
       if (raw.length > 1000) throw new BadRequest(`${name}: longer than 1000 characters`);
       return raw;
     case 'list': {
-      const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (!items.length) throw new BadRequest(`${name}: empty list`);
-      if (items.some((s) => !/^[a-z0-9_./-]{1,40}$/i.test(s))) throw new BadRequest(`${name}: want comma-separated names`);
-      if (name === 'src') for (const s of items) if (!SOURCES.has(s)) throw new BadRequest(`src: unknown source '${s}' (one of ${[...SOURCES].join(', ')})`);
+      if (items.some((s) => !/^[a-z0-9_./-]{1,40}$/i.test(s)))
+        throw new BadRequest(`${name}: want comma-separated names`);
+      if (name === 'src')
+        for (const s of items)
+          if (!SOURCES.has(s)) throw new BadRequest(`src: unknown source '${s}' (one of ${[...SOURCES].join(', ')})`);
       return items;
     }
     case 'time': {
       // µs since the epoch, or an ISO 8601 date, so a URL can be written by hand.
       if (/^\d{1,17}$/.test(raw)) return Number(raw);
       const ms = Date.parse(raw);
-      if (!/^\d{4}-\d\d-\d\d/.test(raw) || Number.isNaN(ms)) throw new BadRequest(`${name}: want microseconds since the epoch or an ISO 8601 time, got '${raw.slice(0, 40)}'`);
+      if (!/^\d{4}-\d\d-\d\d/.test(raw) || Number.isNaN(ms))
+        throw new BadRequest(
+          `${name}: want microseconds since the epoch or an ISO 8601 time, got '${raw.slice(0, 40)}'`,
+        );
       return ms * 1000;
     }
     case 'order':

@@ -1,11 +1,11 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import net from 'node:net';
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Store } from './store.js';
-import { Queries } from './query.js';
+import path from 'node:path';
 import { BadRequest, parseParams } from './params.js';
+import { Queries } from './query.js';
+import type { Store } from './store.js';
 
 export interface ServeOptions {
   host: string;
@@ -30,14 +30,22 @@ export class ServeConfigError extends Error {}
 
 export function checkBind(host: string, token: string | undefined): void {
   if (!isLoopback(host) && !token) {
-    throw new ServeConfigError(`refusing to listen on non-loopback host ${host} without --token: captures hold prompts, code and tool output`);
+    throw new ServeConfigError(
+      `refusing to listen on non-loopback host ${host} without --token: captures hold prompts, code and tool output`,
+    );
   }
   if (token !== undefined && token.length < 8) throw new ServeConfigError('--token: use at least 8 characters');
 }
 
 const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json', '.map': 'application/json', '.ico': 'image/x-icon',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.ico': 'image/x-icon',
 };
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -45,7 +53,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
   // Captured text is rendered as text; nothing the agent said can load or run code here.
-  'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
 };
 
 function digest(s: string): Buffer {
@@ -79,18 +88,29 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
     const msg = `event: commit\ndata: ${JSON.stringify({ last_id: lastId })}\n\n`;
     for (const res of live) res.write(msg);
   });
-  const heartbeat = setInterval(() => { for (const res of live) res.write(': keepalive\n\n'); }, 15000);
+  const heartbeat = setInterval(() => {
+    for (const res of live) res.write(': keepalive\n\n');
+  }, 15000);
   heartbeat.unref();
 
   const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
-    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.writeHead(status, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    });
     res.end(text);
   };
 
   const server = http.createServer((req, res) => {
     let url: URL;
-    try { url = new URL(req.url ?? '/', 'http://x'); } catch { return send(res, 400, { error: 'bad request URL' }); }
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      return send(res, 400, { error: 'bad request URL' });
+    }
     if (!opts.token) {
       // Loopback without a token: refuse other Host names so that a web page the user
       // visits cannot reach this server through DNS rebinding.
@@ -99,12 +119,20 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
     } else {
       const got = tokenFrom(req, url);
       if (!got || !timingSafeEqual(digest(got), want!)) {
-        return send(res, 401, { error: 'token required: open the URL printed by as-serve, or send Authorization: Bearer TOKEN' }, { 'www-authenticate': 'Bearer' });
+        return send(
+          res,
+          401,
+          { error: 'token required: open the URL printed by as-serve, or send Authorization: Bearer TOKEN' },
+          { 'www-authenticate': 'Bearer' },
+        );
       }
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: GET only' }, { allow: 'GET, HEAD' });
-    const cookie = opts.token && url.searchParams.get('token')
-      ? { 'set-cookie': `as_token=${encodeURIComponent(opts.token)}; HttpOnly; SameSite=Strict; Path=/` } : undefined;
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, { error: 'read-only API: GET only' }, { allow: 'GET, HEAD' });
+    const cookie =
+      opts.token && url.searchParams.get('token')
+        ? { 'set-cookie': `as_token=${encodeURIComponent(opts.token)}; HttpOnly; SameSite=Strict; Path=/` }
+        : undefined;
     try {
       if (url.pathname.startsWith('/api/')) return api(url, req, res);
       return staticFile(url.pathname, res, cookie);
@@ -144,7 +172,12 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
     if (p === '/api/metrics') return send(res, 200, q.metrics(sp));
     if (p === '/api/live') {
       parseParams(sp, {});
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ last_id: store.lastId })}\n\n`);
       live.add(res);
       req.on('close', () => live.delete(res));
@@ -162,27 +195,36 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
     // Only files that were in the asset directory at start-up: no path from the URL reaches the filesystem.
     const f = assets.get(pathname) ?? (path.extname(pathname) ? undefined : assets.get('/index.html'));
     if (!f) return send(res, 404, { error: 'not found' });
-    res.writeHead(200, { ...SECURITY_HEADERS, ...extra, 'content-type': f.type, 'cache-control': pathname.startsWith('/assets/') ? 'max-age=3600' : 'no-cache' });
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      ...extra,
+      'content-type': f.type,
+      'cache-control': pathname.startsWith('/assets/') ? 'max-age=3600' : 'no-cache',
+    });
     res.end(f.body);
   }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const addr = server.address() as net.AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     http: server,
     url: `http://${hostPart}:${addr.port}/`,
-    close: () => new Promise<void>((resolve) => {
-      unsubscribe();
-      clearInterval(heartbeat);
-      for (const res of live) res.end();
-      live.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        unsubscribe();
+        clearInterval(heartbeat);
+        for (const res of live) res.end();
+        live.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -193,7 +235,11 @@ function loadAssets(dir: string | undefined): Map<string, { body: Buffer; type: 
     for (const ent of fs.readdirSync(d, { withFileTypes: true })) {
       const full = path.join(d, ent.name);
       if (ent.isDirectory()) walk(full, `${prefix}${ent.name}/`);
-      else out.set(`${prefix}${ent.name}`, { body: fs.readFileSync(full), type: MIME[path.extname(ent.name)] ?? 'application/octet-stream' });
+      else
+        out.set(`${prefix}${ent.name}`, {
+          body: fs.readFileSync(full),
+          type: MIME[path.extname(ent.name)] ?? 'application/octet-stream',
+        });
     }
   };
   walk(dir, '/');

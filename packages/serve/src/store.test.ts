@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
 import type { AgentEvent } from '@agentsight/events';
+import t from 'tap';
 import { Store } from './store.js';
 
 const ev = (e: Record<string, unknown>) => ({ v: 1, tid: e.pid, comm: 'x', ...e }) as unknown as AgentEvent;
@@ -22,11 +22,32 @@ t.test('processes: fork/exec/exit, pid reuse, activity before exec, exit without
   s.commit();
   const rows = s.db.prepare('SELECT * FROM processes ORDER BY rid').all() as Row[];
   t.equal(rows.length, 3);
-  t.same([rows[0].argv, rows[0].start_ts, rows[0].end_ts, rows[0].exit_code, rows[0].opens], [JSON.stringify(['ls', '-l']), 10, 15, 0, 5], 'fork then exec is one process');
-  t.same([rows[1].argv, rows[1].end_ts], [JSON.stringify(['cat']), null], 'pid reused after exit: a new row, still running');
-  t.same([rows[2].pid, rows[2].start_ts, rows[2].exit_code], [9, 10, 3], 'exit of a process never seen starting: start from its duration');
-  const touches = s.db.prepare('SELECT target, count, failed FROM touches WHERE rid = ? ORDER BY target').all(rows[0].rid) as Row[];
-  t.same(touches, [{ target: '/etc/passwd', count: 4, failed: 0 }, { target: '/nope', count: 1, failed: 1 }], 'folded opens counted, failures marked');
+  t.same(
+    [rows[0].argv, rows[0].start_ts, rows[0].end_ts, rows[0].exit_code, rows[0].opens],
+    [JSON.stringify(['ls', '-l']), 10, 15, 0, 5],
+    'fork then exec is one process',
+  );
+  t.same(
+    [rows[1].argv, rows[1].end_ts],
+    [JSON.stringify(['cat']), null],
+    'pid reused after exit: a new row, still running',
+  );
+  t.same(
+    [rows[2].pid, rows[2].start_ts, rows[2].exit_code],
+    [9, 10, 3],
+    'exit of a process never seen starting: start from its duration',
+  );
+  const touches = s.db
+    .prepare('SELECT target, count, failed FROM touches WHERE rid = ? ORDER BY target')
+    .all(rows[0].rid) as Row[];
+  t.same(
+    touches,
+    [
+      { target: '/etc/passwd', count: 4, failed: 0 },
+      { target: '/nope', count: 1, failed: 1 },
+    ],
+    'folded opens counted, failures marked',
+  );
   t.equal(s.counts.get('proc/open'), 3);
   s.close();
 });
@@ -39,11 +60,33 @@ t.test('calls: deltas build a streaming row that the finished call replaces', as
   s.commit();
   let r = s.db.prepare('SELECT * FROM calls').get() as Row;
   t.same([r.state, r.partial], ['streaming', 'Hello'], 'partial text, thinking kept out');
-  s.insert(ev({ ts: 9, src: 'llm', type: 'call', pid: 7, id: 'c1', provider: 'openai', api: 'openai.chat', model: 'gpt-4o', request: { stream: true }, response: { text: 'Hello there', thinking: null, tool_calls: [], finish_reason: 'stop' }, usage: { input_tokens: 5, output_tokens: 2 }, status: 200, timing: { start: 1, ttft_ms: 1, duration_ms: 0.008 }, conn: 'k', req: 'k#0' }));
+  s.insert(
+    ev({
+      ts: 9,
+      src: 'llm',
+      type: 'call',
+      pid: 7,
+      id: 'c1',
+      provider: 'openai',
+      api: 'openai.chat',
+      model: 'gpt-4o',
+      request: { stream: true },
+      response: { text: 'Hello there', thinking: null, tool_calls: [], finish_reason: 'stop' },
+      usage: { input_tokens: 5, output_tokens: 2 },
+      status: 200,
+      timing: { start: 1, ttft_ms: 1, duration_ms: 0.008 },
+      conn: 'k',
+      req: 'k#0',
+    }),
+  );
   s.insert(ev({ ts: 10, src: 'llm', type: 'delta', pid: 7, id: 'c1', kind: 'text', text: 'late', conn: 'k' }));
   s.commit();
   r = s.db.prepare('SELECT * FROM calls').get() as Row;
-  t.same([r.state, r.partial, r.preview, r.end_ts, r.input_tokens], ['done', null, 'Hello there', 9, 5], 'finished: a late delta changes nothing');
+  t.same(
+    [r.state, r.partial, r.preview, r.end_ts, r.input_tokens],
+    ['done', null, 'Hello there', 9, 5],
+    'finished: a late delta changes nothing',
+  );
   s.close();
 });
 
@@ -79,14 +122,40 @@ t.test('peer: the connect behind a socket fd, as of a time (fd numbers are reuse
   const { Queries } = await import('./query.js');
   const s = new Store(':memory:');
   const q = new Queries(s);
-  s.insert(ev({ ts: 10, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ret: 0 }));
-  s.insert(ev({ ts: 20, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet6', addr: '2001:db8::1', port: 8443, ret: -115 }));
-  s.insert(ev({ ts: 30, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.9', port: 443, ret: -111 }));
-  s.insert(ev({ ts: 31, src: 'proc', type: 'connect', pid: 8, fd: 6, family: 'inet', addr: '10.0.0.8', port: 443, ret: 0 }));
+  s.insert(
+    ev({ ts: 10, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ret: 0 }),
+  );
+  s.insert(
+    ev({
+      ts: 20,
+      src: 'proc',
+      type: 'connect',
+      pid: 7,
+      fd: 5,
+      family: 'inet6',
+      addr: '2001:db8::1',
+      port: 8443,
+      ret: -115,
+    }),
+  );
+  s.insert(
+    ev({ ts: 30, src: 'proc', type: 'connect', pid: 7, fd: 5, family: 'inet', addr: '10.0.0.9', port: 443, ret: -111 }),
+  );
+  s.insert(
+    ev({ ts: 31, src: 'proc', type: 'connect', pid: 8, fd: 6, family: 'inet', addr: '10.0.0.8', port: 443, ret: 0 }),
+  );
   s.commit();
-  t.same(q.peer(7, 5, 15), { fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ts: 10 }, 'the connect before the call');
-  t.same(q.peer(7, 5, 40), { fd: 5, family: 'inet6', addr: '2001:db8::1', port: 8443, ts: 20 }, 'the latest one, in progress counts, refused does not');
+  t.same(
+    q.peer(7, 5, 15),
+    { fd: 5, family: 'inet', addr: '10.0.0.1', port: 443, ts: 10 },
+    'the connect before the call',
+  );
+  t.same(
+    q.peer(7, 5, 40),
+    { fd: 5, family: 'inet6', addr: '2001:db8::1', port: 8443, ts: 20 },
+    'the latest one, in progress counts, refused does not',
+  );
   t.equal(q.peer(7, 5, 5), null, 'nothing before it');
   t.equal(q.peer(7, 6, 40), null, 'another fd of the process');
-  t.equal(q.peer(8, 5, 40), null, 'another process\'s fd');
+  t.equal(q.peer(8, 5, 40), null, "another process's fd");
 });

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import Database from 'better-sqlite3';
 import type { AgentEvent, LlmCallEvent, LlmDeltaEvent, TraceLinkEvent } from '@agentsight/events';
 import { usageOf } from '@agentsight/llm';
 import { redactForStore } from '@agentsight/redact';
+import Database from 'better-sqlite3';
 
 // The store is SQLite (better-sqlite3, synchronous, in-process): captures of millions of
 // events stay on disk, queries page through indexes instead of loading the capture, and
@@ -76,7 +76,10 @@ export class Store {
   #s: Record<string, Stmt>;
   // What processes touched, summed in memory between commits: a build opening the same
   // headers thousands of times costs one upsert per file per commit, not one per open.
-  #touches = new Map<string, { rid: number; kind: string; target: string; count: number; first: number; failed: number }>();
+  #touches = new Map<
+    string,
+    { rid: number; kind: string; target: string; count: number; first: number; failed: number }
+  >();
   #bumps = new Map<number, [number, number, number]>();
   #activity = new Map<string, { t: number; pid: number; type: string; n: number }>();
   /** Events per `src/type`, kept up to date so the header's counts never scan the log. */
@@ -132,10 +135,16 @@ export class Store {
       link: p('INSERT INTO links(ts, kind, src_ref, dst, confidence, reasons, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     };
     this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
-    for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{ src: string; type: string; n: number }>) {
+    for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{
+      src: string;
+      type: string;
+      n: number;
+    }>) {
       this.counts.set(`${r.src}/${r.type}`, r.n);
     }
-    for (const r of this.db.prepare('SELECT pid, max(rid) rid FROM processes WHERE end_ts IS NULL GROUP BY pid').all() as Array<{ pid: number; rid: number }>) {
+    for (const r of this.db
+      .prepare('SELECT pid, max(rid) rid FROM processes WHERE end_ts IS NULL GROUP BY pid')
+      .all() as Array<{ pid: number; rid: number }>) {
       this.#current.set(r.pid, r.rid);
     }
   }
@@ -170,11 +179,20 @@ export class Store {
     this.db.exec('BEGIN');
     this.#inTx = true;
     // A failed commit was handed to #fail, which tells onFailure: nothing to throw here.
-    this.#timer = setTimeout(() => { try { this.commit(); } catch { /* see onFailure */ } }, this.#commitMs);
+    this.#timer = setTimeout(() => {
+      try {
+        this.commit();
+      } catch {
+        /* see onFailure */
+      }
+    }, this.#commitMs);
   }
 
   commit(): void {
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (!this.#inTx) return;
     try {
       this.#flushTouches();
@@ -196,12 +214,26 @@ export class Store {
   #fail(e: unknown): Error {
     if (this.#failure) return this.#failure;
     this.#failure = e instanceof Error ? e : new Error(String(e));
-    if (this.#timer) { clearTimeout(this.#timer); this.#timer = undefined; }
-    if (this.#inTx) { try { this.db.exec('ROLLBACK'); } catch { /* already rolled back by SQLite */ } this.#inTx = false; }
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#inTx) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        /* already rolled back by SQLite */
+      }
+      this.#inTx = false;
+    }
     this.#touches.clear();
     this.#bumps.clear();
     this.#activity.clear();
-    try { this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0; } catch { /* keep */ }
+    try {
+      this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
+    } catch {
+      /* keep */
+    }
     for (const fn of this.#failureListeners) fn(this.#failure);
     return this.#failure;
   }
@@ -217,22 +249,41 @@ export class Store {
   }
 
   close(): void {
-    if (!this.#failure) { try { this.commit(); } catch { /* told through onFailure */ } }
+    if (!this.#failure) {
+      try {
+        this.commit();
+      } catch {
+        /* told through onFailure */
+      }
+    }
     this.db.close();
   }
 
-  #touch(rid: number, kind: string, target: string, count: number, ts: number, failed: number, bump: 0 | 1 | 2, pid?: number): void {
+  #touch(
+    rid: number,
+    kind: string,
+    target: string,
+    count: number,
+    ts: number,
+    failed: number,
+    bump: 0 | 1 | 2,
+    pid?: number,
+  ): void {
     if (pid !== undefined) {
       // The Timeline's file/network ticks, rolled up per 100 ms so a whole capture's
       // activity is summed from thousands of rows, not millions of events.
       const t = ts - (ts % ACTIVITY_US);
       const akey = `${t}\0${pid}\0${kind}`;
       const a = this.#activity.get(akey);
-      if (a) a.n += count; else this.#activity.set(akey, { t, pid, type: kind, n: count });
+      if (a) a.n += count;
+      else this.#activity.set(akey, { t, pid, type: kind, n: count });
     }
     const key = `${rid}\0${kind}\0${target}`;
     const cur = this.#touches.get(key);
-    if (cur) { cur.count += count; cur.failed += failed; } else this.#touches.set(key, { rid, kind, target, count, first: ts, failed });
+    if (cur) {
+      cur.count += count;
+      cur.failed += failed;
+    } else this.#touches.set(key, { rid, kind, target, count, first: ts, failed });
     const b = this.#bumps.get(rid) ?? [0, 0, 0];
     b[bump] += bump === 0 ? count : 1;
     this.#bumps.set(rid, b);
@@ -262,8 +313,19 @@ export class Store {
   #derive(ev: AgentEvent, eventId: number): void {
     const s = this.#s;
     switch (`${ev.src}/${ev.type}`) {
-      case 'proc/fork': case 'proc/exec': case 'proc/snapshot': {
-        const e = ev as unknown as { pid: number; ppid?: number; uid?: number; comm: string; filename?: string; argv?: string[]; cwd?: string; start_ts?: number };
+      case 'proc/fork':
+      case 'proc/exec':
+      case 'proc/snapshot': {
+        const e = ev as unknown as {
+          pid: number;
+          ppid?: number;
+          uid?: number;
+          comm: string;
+          filename?: string;
+          argv?: string[];
+          cwd?: string;
+          start_ts?: number;
+        };
         const argv = e.argv ? JSON.stringify(e.argv) : null;
         const cur = this.#current.get(e.pid);
         if (ev.type === 'exec' && cur !== undefined) {
@@ -273,13 +335,32 @@ export class Store {
         } else {
           // A fork of a pid we think is alive means we missed its exit: a new process.
           const start = ev.type === 'snapshot' ? (e.start_ts ?? ev.ts) : ev.ts;
-          const rid = Number(s.newProc!.run(e.pid, e.ppid ?? null, e.uid ?? null, e.comm, e.filename ?? null, argv, e.cwd ?? null, start, ev.type === 'snapshot' ? 1 : 0).lastInsertRowid);
+          const rid = Number(
+            s.newProc!.run(
+              e.pid,
+              e.ppid ?? null,
+              e.uid ?? null,
+              e.comm,
+              e.filename ?? null,
+              argv,
+              e.cwd ?? null,
+              start,
+              ev.type === 'snapshot' ? 1 : 0,
+            ).lastInsertRowid,
+          );
           this.#current.set(e.pid, rid);
         }
         break;
       }
       case 'proc/exit': {
-        const e = ev as unknown as { pid: number; comm: string; exit_code?: number; signal?: number; duration_ms?: number; ppid?: number };
+        const e = ev as unknown as {
+          pid: number;
+          comm: string;
+          exit_code?: number;
+          signal?: number;
+          duration_ms?: number;
+          ppid?: number;
+        };
         let rid = this.#current.get(e.pid);
         if (rid === undefined) {
           const start = e.duration_ms !== undefined ? Math.round(ev.ts - e.duration_ms * 1000) : ev.ts;
@@ -296,15 +377,25 @@ export class Store {
         this.#touch(rid, 'open', e.path, n, ev.ts, e.ret < 0 ? n : 0, 0, e.pid);
         break;
       }
-      case 'proc/connect': case 'proc/bind': case 'proc/listen': {
+      case 'proc/connect':
+      case 'proc/bind':
+      case 'proc/listen': {
         const e = ev as unknown as { pid: number; family: string; addr?: string; port?: number; ret: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
-        const target = e.addr === undefined ? e.family : e.port !== undefined ? (e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`) : e.addr;
+        const target =
+          e.addr === undefined
+            ? e.family
+            : e.port !== undefined
+              ? e.addr.includes(':')
+                ? `[${e.addr}]:${e.port}`
+                : `${e.addr}:${e.port}`
+              : e.addr;
         // -EINPROGRESS is a non-blocking connect under way, not a failure.
         this.#touch(rid, ev.type, target, 1, ev.ts, e.ret < 0 && e.ret !== -115 ? 1 : 0, 1, e.pid);
         break;
       }
-      case 'proc/unlink': case 'proc/rename': {
+      case 'proc/unlink':
+      case 'proc/rename': {
         const e = ev as unknown as { pid: number; path: string; to?: string; ret: number };
         const rid = this.#proc(e.pid, ev.ts, ev.comm);
         this.#touch(rid, ev.type, e.to ? `${e.path} -> ${e.to}` : e.path, 1, ev.ts, e.ret < 0 ? 1 : 0, 2, e.pid);
@@ -322,12 +413,24 @@ export class Store {
         // costs compare across providers.
         const u = usageOf(c);
         s.upCall!.run({
-          id: c.id, event_id: eventId, ts: c.ts, start_ts: c.timing?.start ?? c.ts,
+          id: c.id,
+          event_id: eventId,
+          ts: c.ts,
+          start_ts: c.timing?.start ?? c.ts,
           end_ts: c.timing ? Math.round(c.timing.start + c.timing.duration_ms * 1000) : c.ts,
-          pid: c.pid ?? null, comm: c.comm ?? null, provider: c.provider, api: c.api, model: c.model ?? null,
-          status: c.status, stream: c.request?.stream ? 1 : 0, ttft_ms: c.timing?.ttft_ms ?? null,
-          duration_ms: c.timing?.duration_ms ?? null, input_tokens: u.input ?? null,
-          output_tokens: u.output ?? null, cache_read: u.cache_read ?? null, cache_write: u.cache_write ?? null,
+          pid: c.pid ?? null,
+          comm: c.comm ?? null,
+          provider: c.provider,
+          api: c.api,
+          model: c.model ?? null,
+          status: c.status,
+          stream: c.request?.stream ? 1 : 0,
+          ttft_ms: c.timing?.ttft_ms ?? null,
+          duration_ms: c.timing?.duration_ms ?? null,
+          input_tokens: u.input ?? null,
+          output_tokens: u.output ?? null,
+          cache_read: u.cache_read ?? null,
+          cache_write: u.cache_write ?? null,
           tool_calls: JSON.stringify(c.response?.tool_calls ?? []),
           preview: text.slice(0, 300),
           state: c.error !== undefined || c.status >= 400 ? 'error' : c.incomplete ? 'incomplete' : 'done',
@@ -351,7 +454,9 @@ export class Store {
 
   /** Lines of the file with this identity already stored (0 when new). */
   sourceLines(dev: number, ino: number, size: number): number {
-    const r = this.db.prepare('SELECT lines, size FROM sources WHERE dev = ? AND ino = ?').get(dev, ino) as { lines: number; size: number } | undefined;
+    const r = this.db.prepare('SELECT lines, size FROM sources WHERE dev = ? AND ino = ?').get(dev, ino) as
+      | { lines: number; size: number }
+      | undefined;
     // A file that shrank was truncated and rewritten: start over.
     if (!r || size < r.size) return 0;
     return r.lines;
@@ -379,7 +484,10 @@ export class Store {
 
   endSource(): void {
     // Closed by a stop while the file was read: close() committed the rows and position.
-    if (!this.db.open) { this.#source = undefined; return; }
+    if (!this.db.open) {
+      this.#source = undefined;
+      return;
+    }
     if (this.#source?.dirty) this.#begin();
     this.commit();
     this.#source = undefined;
@@ -388,8 +496,10 @@ export class Store {
   #writeSource(): void {
     const src = this.#source;
     if (!src?.dirty) return;
-    this.db.prepare(`INSERT INTO sources(dev, ino, path, lines, size) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT(dev, ino) DO UPDATE SET path = excluded.path, lines = excluded.lines, size = excluded.size`).run(src.dev, src.ino, src.path, src.lines, src.size);
+    this.db
+      .prepare(`INSERT INTO sources(dev, ino, path, lines, size) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(dev, ino) DO UPDATE SET path = excluded.path, lines = excluded.lines, size = excluded.size`)
+      .run(src.dev, src.ino, src.path, src.lines, src.size);
     src.dirty = false;
   }
 }

@@ -1,13 +1,39 @@
-import t from 'tap';
 import crypto from 'node:crypto';
-import { decodePayload, validateEvent, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
-import { Assembler, sslDataHeadJson, type SslDataHead, type SslOut } from './assemble.js';
-import { CHUNK, decodeHeader, encodeHeader, HDR_SIZE, F_CAPPED, F_FAULT, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
+import { decodePayload, type SslDataEvent, type SslHandshakeEvent, validateEvent } from '@agentsight/events';
+import t from 'tap';
+import { Assembler, type SslDataHead, type SslOut, sslDataHeadJson } from './assemble.js';
+import {
+  CHUNK,
+  decodeHeader,
+  encodeHeader,
+  F_CAPPED,
+  F_FAULT,
+  HDR_SIZE,
+  KIND_DATA,
+  KIND_HANDSHAKE,
+  type RecordHeader,
+} from './record.js';
 
 function hdr(over: Partial<RecordHeader>): RecordHeader {
   return {
-    ts: 1_000_000_000, conn: '5600aa00', seq: 0, latNs: 12_345, pid: 100, tid: 101, uid: 0, len: 0, off: 0, cap: 0,
-    ret: 0, fd: -1, kind: KIND_DATA, dir: 1, lib: 1, flags: 0, comm: 'curl', ...over,
+    ts: 1_000_000_000,
+    conn: '5600aa00',
+    seq: 0,
+    latNs: 12_345,
+    pid: 100,
+    tid: 101,
+    uid: 0,
+    len: 0,
+    off: 0,
+    cap: 0,
+    ret: 0,
+    fd: -1,
+    kind: KIND_DATA,
+    dir: 1,
+    lib: 1,
+    flags: 0,
+    comm: 'curl',
+    ...over,
   };
 }
 
@@ -37,10 +63,28 @@ t.test('header round-trips through the record layout', async (t) => {
   const big = hdr({ conn: '7fff0000a0b0', ts: 86_400 * 30 * 1e9 + 123, seq: 2 ** 33 + 5, latNs: 2 ** 32 + 7 });
   t.same(decodeHeader(encodeHeader(big)), big, 'high halves kept');
   t.equal(decodeHeader(encodeHeader(hdr({ conn: '1000000a' }))).conn, '1000000a', 'low half not padded when alone');
-  t.equal(decodeHeader(encodeHeader(hdr({ conn: '10000000a' }))).conn, '10000000a', 'low half padded under a high half');
+  t.equal(
+    decodeHeader(encodeHeader(hdr({ conn: '10000000a' }))).conn,
+    '10000000a',
+    'low half padded under a high half',
+  );
   // The caches behind the strings: names of one length, addresses sharing a slot, alternating.
-  const seq = [['abcd', '5000'], ['abce', '5400'], ['abcd', '5000'], ['', '15000'], ['abce', '5400'], ['abcd', '105400']];
-  t.same(seq.map(([comm, conn]) => { const d = decodeHeader(encodeHeader(hdr({ comm, conn }))); return [d.comm, d.conn]; }), seq, 'each record its own name and address');
+  const seq = [
+    ['abcd', '5000'],
+    ['abce', '5400'],
+    ['abcd', '5000'],
+    ['', '15000'],
+    ['abce', '5400'],
+    ['abcd', '105400'],
+  ];
+  t.same(
+    seq.map(([comm, conn]) => {
+      const d = decodeHeader(encodeHeader(hdr({ comm, conn })));
+      return [d.comm, d.conn];
+    }),
+    seq,
+    'each record its own name and address',
+  );
 });
 
 t.test('a call in one record becomes one valid data event', async (t) => {
@@ -72,7 +116,10 @@ t.test('pieces of a large call are joined, byte-exact, binary-safe', async (t) =
   t.equal(ev.enc, 'base64');
   t.equal(ev.dir, 'read');
   t.equal(ev.seq, 3);
-  t.equal(crypto.createHash('sha256').update(decodePayload(ev)).digest('hex'), crypto.createHash('sha256').update(body).digest('hex'));
+  t.equal(
+    crypto.createHash('sha256').update(decodePayload(ev)).digest('hex'),
+    crypto.createHash('sha256').update(body).digest('hex'),
+  );
   t.equal(a.pending, 0);
 });
 
@@ -85,7 +132,13 @@ t.test('calls of different threads interleaved in the ring stay apart', async (t
   for (const r of [r1[0], r2[0], r1[1], r2[1], r2[2], r1[2]]) a.push(r!);
   const evs = data();
   t.equal(evs.length, 2);
-  t.same(evs.map((e) => [e.tid, decodePayload(e).equals(e.tid === 1 ? b1 : b2)]), [[2, true], [1, true]]);
+  t.same(
+    evs.map((e) => [e.tid, decodePayload(e).equals(e.tid === 1 ? b1 : b2)]),
+    [
+      [2, true],
+      [1, true],
+    ],
+  );
 });
 
 t.test('a lost tail is emitted as truncated when the thread moves on', async (t) => {
@@ -156,7 +209,14 @@ t.test('connection ids change when an SSL object starts a new session', async (t
   // The handshake record was lost, but the kernel restarted the sequence: also new.
   for (const r of records({ ts: 6, seq: 0 }, Buffer.from('d'))) a.push(r);
   const conns = evs.map((e) => `${e.type}:${e.conn}`);
-  t.same(conns, ['handshake:100:5600aa00', 'data:100:5600aa00', 'data:100:5600aa00', 'handshake:100:5600aa00.1', 'data:100:5600aa00.1', 'data:100:5600aa00.2']);
+  t.same(conns, [
+    'handshake:100:5600aa00',
+    'data:100:5600aa00',
+    'data:100:5600aa00',
+    'handshake:100:5600aa00.1',
+    'data:100:5600aa00.1',
+    'data:100:5600aa00.2',
+  ]);
   const h = evs[0] as SslHandshakeEvent;
   t.equal(validateEvent(h), null);
   t.equal(h.ret, 1);
@@ -175,14 +235,36 @@ t.test('flush emits what is held', async (t) => {
 
 t.test('the hand-written head JSON is JSON.stringify of the head, for every kind of call', async (t) => {
   const heads: SslDataHead[] = [];
-  const a = new Assembler(() => {}, { emitData: (h) => { heads.push({ ...h }); } });
+  const a = new Assembler(() => {}, {
+    emitData: (h) => {
+      heads.push({ ...h });
+    },
+  });
   const comms = ['curl', 'python3', 'we "quote"', 'back\\slash', 'ctl\u0001\t', 'ünï😀', '', 'x'.repeat(15)];
   let n = 0;
   for (const comm of comms) {
     for (const dir of [0, 1]) {
-      for (const [flags, cut] of [[0, false], [F_CAPPED, false], [0, true]] as const) {
+      for (const [flags, cut] of [
+        [0, false],
+        [F_CAPPED, false],
+        [0, true],
+      ] as const) {
         const body = crypto.randomBytes(40);
-        const recs = records({ comm, dir, pid: 4000 + n, tid: 4000 + n, conn: (0xdeadbeef00 + n).toString(16), seq: n % 3, ts: 1_000_000_000 + n * 7_777_777, latNs: n * 999, flags, fd: [-1, 0, 5, 1023][n % 4]! }, body);
+        const recs = records(
+          {
+            comm,
+            dir,
+            pid: 4000 + n,
+            tid: 4000 + n,
+            conn: (0xdeadbeef00 + n).toString(16),
+            seq: n % 3,
+            ts: 1_000_000_000 + n * 7_777_777,
+            latNs: n * 999,
+            flags,
+            fd: [-1, 0, 5, 1023][n % 4]!,
+          },
+          body,
+        );
         a.push(cut ? recs[0]!.subarray(0, HDR_SIZE + 40 - 5) : recs[0]!); // a short record: truncated
         n++;
       }
@@ -191,14 +273,43 @@ t.test('the hand-written head JSON is JSON.stringify of the head, for every kind
   a.flush();
   t.equal(heads.length, n);
   t.ok(heads.some((h) => h.truncated) && heads.some((h) => !h.truncated), 'truncated and whole calls');
-  t.ok(heads.some((h) => h.fd === 0) && heads.some((h) => h.fd === undefined), 'with a socket fd (0 included) and without');
+  t.ok(
+    heads.some((h) => h.fd === 0) && heads.some((h) => h.fd === undefined),
+    'with a socket fd (0 included) and without',
+  );
   const differ = heads.filter((h) => sslDataHeadJson(h) !== JSON.stringify(h));
   t.same(differ, [], `${heads.length} heads serialise as JSON.stringify does`);
 });
 
 t.test('head JSON: times at the edges of the microsecond part', async (t) => {
-  const base: SslDataHead = { v: 1, ts: 0, src: 'ssl', type: 'data', pid: 1, tid: 1, comm: 'c', conn: '1:a', dir: 'read', seq: 0, len: 0, lib: 'openssl', latency_us: 0 };
-  for (const ts of [0, 1, 999_999, 1_000_000, 1_000_001, 1_795_701_876_000_000, 1_795_701_876_000_001, 1_795_701_876_099_999, 1_795_701_876_100_000, 1_795_701_876_999_999, 2 ** 53 - 1]) {
+  const base: SslDataHead = {
+    v: 1,
+    ts: 0,
+    src: 'ssl',
+    type: 'data',
+    pid: 1,
+    tid: 1,
+    comm: 'c',
+    conn: '1:a',
+    dir: 'read',
+    seq: 0,
+    len: 0,
+    lib: 'openssl',
+    latency_us: 0,
+  };
+  for (const ts of [
+    0,
+    1,
+    999_999,
+    1_000_000,
+    1_000_001,
+    1_795_701_876_000_000,
+    1_795_701_876_000_001,
+    1_795_701_876_099_999,
+    1_795_701_876_100_000,
+    1_795_701_876_999_999,
+    2 ** 53 - 1,
+  ]) {
     t.equal(sslDataHeadJson({ ...base, ts }), JSON.stringify({ ...base, ts }), `ts ${ts}`);
   }
 });
@@ -217,5 +328,9 @@ t.test('idle connections are forgotten by tick, the last one used included', asy
   now = 2000;
   a.tick(); // idle since 500: forgotten
   for (const r of records({ ts: 6, seq: 0 }, Buffer.from('d'))) a.push(r);
-  t.same(evs.filter((e) => e.type === 'data').map((e) => e.conn), ['100:5600aa00', '100:5600aa00.1', '100:5600aa00.1', '100:5600aa00'], 'after the idle time, a fresh connection');
+  t.same(
+    evs.filter((e) => e.type === 'data').map((e) => e.conn),
+    ['100:5600aa00', '100:5600aa00.1', '100:5600aa00.1', '100:5600aa00'],
+    'after the idle time, a fresh connection',
+  );
 });

@@ -2,8 +2,23 @@
 // `data` event holding the call's bytes, handshakes become `handshake` events, and each
 // (process, SSL object) gets a connection id that changes when the object starts a new
 // session (so a reused pointer does not merge two connections).
-import { monoToWallUs, withPayload, SCHEMA_VERSION, type SslDataEvent, type SslHandshakeEvent } from '@agentsight/events';
-import { CHUNK, decodeHeader, F_CAPPED, F_FAULT, HDR_SIZE, KIND_DATA, KIND_HANDSHAKE, type RecordHeader } from './record.js';
+import {
+  monoToWallUs,
+  SCHEMA_VERSION,
+  type SslDataEvent,
+  type SslHandshakeEvent,
+  withPayload,
+} from '@agentsight/events';
+import {
+  CHUNK,
+  decodeHeader,
+  F_CAPPED,
+  F_FAULT,
+  HDR_SIZE,
+  KIND_DATA,
+  KIND_HANDSHAKE,
+  type RecordHeader,
+} from './record.js';
 import { libById, TLS_LIBRARIES } from './tls-libraries.js';
 
 export type SslOut = SslDataEvent | SslHandshakeEvent;
@@ -90,7 +105,10 @@ export class Assembler {
   readonly #now: () => number;
   readonly #emitData: (head: SslDataHead, bytes: Buffer) => void;
 
-  constructor(private readonly emit: (ev: SslOut) => void, opts: AssemblerOptions = {}) {
+  constructor(
+    private readonly emit: (ev: SslOut) => void,
+    opts: AssemblerOptions = {},
+  ) {
     this.#emitData = opts.emitData ?? ((head, bytes) => this.emit(withPayload(head, bytes)));
     this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
@@ -123,7 +141,10 @@ export class Assembler {
       return;
     }
     const cur = this.#pending.get(h.tid);
-    if (!cur) { this.stats.orphans++; return; }
+    if (!cur) {
+      this.stats.orphans++;
+      return;
+    }
     this.#piece(cur, h, data, fault);
   }
 

@@ -21,7 +21,7 @@
  * rather than a wrong one, since SSL_read and SSL_write must both be identified.
  */
 import { createRequire } from 'node:module';
-import { ehFrameFunctionStarts, type ElfFile } from './elf.js';
+import { type ElfFile, ehFrameFunctionStarts } from './elf.js';
 import type { TlsSymbol } from './tls-libraries.js';
 import { binaryKey, cacheGet, cachePut } from './tlscache.js';
 
@@ -64,10 +64,10 @@ interface Region {
 
 /** Read-only data and code regions, from sections when present, else from PT_LOAD. */
 function regions(elf: ElfFile, exec: boolean): Region[] {
-  const secs = elf.sections.filter((s) => (s.flags & SHF_ALLOC) && s.type !== 8 && s.size > 0 && s.addr > 0);
+  const secs = elf.sections.filter((s) => s.flags & SHF_ALLOC && s.type !== 8 && s.size > 0 && s.addr > 0);
   if (secs.length) {
     return secs
-      .filter((s) => !!(s.flags & SHF_EXECINSTR) === exec && (exec || !(s.flags & 1 /* SHF_WRITE */)))
+      .filter((s) => !!(s.flags & SHF_EXECINSTR) === exec && (exec || !((s.flags & 1) /* SHF_WRITE */)))
       .map((s) => ({ vaddr: s.addr, offset: s.offset, size: s.size }));
   }
   return elf.programHeaders
@@ -79,7 +79,12 @@ function regions(elf: ElfFile, exec: boolean): Region[] {
  * Calls fn over a region in chunks, each with `margin` bytes of context on both sides (so a
  * pattern and what precedes it can span chunk edges); fn owns the positions [from, limit).
  */
-function scanRegion(elf: ElfFile, r: Region, margin: number, fn: (buf: Buffer, vaddr: number, from: number, limit: number) => void): void {
+function scanRegion(
+  elf: ElfFile,
+  r: Region,
+  margin: number,
+  fn: (buf: Buffer, vaddr: number, from: number, limit: number) => void,
+): void {
   for (let pos = 0; pos < r.size; pos += CHUNK) {
     const back = Math.min(pos, margin);
     const buf = elf.read(r.offset + pos - back, Math.min(CHUNK + margin, r.size - pos) + back);
@@ -112,18 +117,21 @@ export function findStrings(elf: ElfFile, suffix: string): number[] {
 export function findAddressLoads(elf: ElfFile, targets: number[]): number[] {
   const want = new Set(targets);
   const sites = new Set<number>();
-  const imms = targets.filter((t) => t < 2 ** 31).map((t) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(t);
-    return b;
-  });
+  const imms = targets
+    .filter((t) => t < 2 ** 31)
+    .map((t) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(t);
+      return b;
+    });
   for (const r of regions(elf, true)) {
     scanRegion(elf, r, 16, (buf, base, from, limit) => {
       for (const imm of imms) {
         for (let i = buf.indexOf(imm, Math.max(from, 1)); i >= 0 && i < limit; i = buf.indexOf(imm, i + 1)) {
           const op = buf[i - 1]!;
           if (op >= 0xb8 && op <= 0xbf) sites.add(base + i - (i >= 2 && buf[i - 2] === 0x41 ? 2 : 1));
-          else if (i >= 3 && (op & 0xf8) === 0xc0 && buf[i - 2] === 0xc7 && (buf[i - 3]! & 0xfe) === 0x48) sites.add(base + i - 3);
+          else if (i >= 3 && (op & 0xf8) === 0xc0 && buf[i - 2] === 0xc7 && (buf[i - 3]! & 0xfe) === 0x48)
+            sites.add(base + i - 3);
         }
       }
       // lea r64, [rip+disp32]: REX.W(+R) 8D modrm(mod=00, rm=101)
@@ -167,7 +175,11 @@ export class CodeWindow {
    * `calls`: aligned direct-call targets and how many call sites each has; `unwindStarts`:
    * exact function starts from unwind tables when the binary has them (used alongside).
    */
-  constructor(private elf: ElfFile, readonly calls: Map<number, number> = new Map(), readonly unwindStarts?: Set<number>) {}
+  constructor(
+    private elf: ElfFile,
+    readonly calls: Map<number, number> = new Map(),
+    readonly unwindStarts?: Set<number>,
+  ) {}
   /** Could a function start here: aligned, and after int3 padding or a ret, or called directly. */
   isStart(vaddr: number, prevByte: number): boolean {
     if (this.unwindStarts?.has(vaddr)) return true;
@@ -281,7 +293,10 @@ export function analyseFunction(code: CodeWindow, start: number, files: Set<numb
         // Padding: stop at the aligned end of the run.
         let e = end;
         while (e % 16 !== 0 && buf[e - start] === 0xcc) e++;
-        if (e % 16 === 0) { end = e; break; }
+        if (e % 16 === 0) {
+          end = e;
+          break;
+        }
         continue;
       }
       // OPENSSL_PUT_ERROR sites often set up their arguments and jump to one shared call, so
@@ -319,8 +334,11 @@ export function analyseFunction(code: CodeWindow, start: number, files: Set<numb
         regVal[dst] = { v: Number(code0 === I.Code.Mov_r32_imm32 ? ins.immediate32 : ins.immediate64), at: n };
       } else if (code0 === I.Code.Mov_rm64_imm32) {
         regVal[dst] = { v: Number(ins.immediate32to64), at: n };
-      } else if ((code0 === I.Code.Xor_rm32_r32 || code0 === I.Code.Xor_r32_rm32) && ins.op1Kind === I.OpKind.Register
-        && argIndex(I, ins.op1Register) === dst) {
+      } else if (
+        (code0 === I.Code.Xor_rm32_r32 || code0 === I.Code.Xor_r32_rm32) &&
+        ins.op1Kind === I.OpKind.Register &&
+        argIndex(I, ins.op1Register) === dst
+      ) {
         regVal[dst] = { v: 0, at: n };
       } else if (code0 === I.Code.Lea_r64_m && ins.memoryBase === I.Register.RIP) {
         regVal[dst] = { v: Number(ins.memoryDisplacementU64), at: n };
@@ -349,11 +367,17 @@ export interface BoringSslAnalysis {
 const has = (f: SslLibFunction, r: number) => f.reasons.includes(r);
 
 /** The ssl_lib.cc functions of a binary and which of them are SSL_write/SSL_read/SSL_do_handshake. */
-export function analyseBoringSsl(elf: ElfFile, opts: { log?: (msg: string) => void; useUnwind?: boolean; files?: number[] } = {}): BoringSslAnalysis | null {
+export function analyseBoringSsl(
+  elf: ElfFile,
+  opts: { log?: (msg: string) => void; useUnwind?: boolean; files?: number[] } = {},
+): BoringSslAnalysis | null {
   const { log } = opts;
   const files = opts.files ?? findStrings(elf, 'ssl_lib.cc');
   if (!files.length) return null;
-  if (elf.size > 32 << 20) log?.(`${elf.path}: ${(elf.size / 1048576).toFixed(0)} MB, stripped BoringSSL: scanning its code for SSL_read/SSL_write (can take seconds; cached afterwards)`);
+  if (elf.size > 32 << 20)
+    log?.(
+      `${elf.path}: ${(elf.size / 1048576).toFixed(0)} MB, stripped BoringSSL: scanning its code for SSL_read/SSL_write (can take seconds; cached afterwards)`,
+    );
   const sites = findAddressLoads(elf, files);
   const unwind = opts.useUnwind === false ? null : ehFrameFunctionStarts(elf);
   const code = new CodeWindow(elf, callTargets(elf), unwind ? new Set(unwind) : undefined);
@@ -379,10 +403,17 @@ export function analyseBoringSsl(elf: ElfFile, opts: { log?: (msg: string) => vo
     // SSL_write_ex clamps its size_t length, so the compiler drops SSL_write's negative-length
     // check (111 BAD_LENGTH) there. Failing that, the wrapper is the larger one.
     // Then the one the application calls from more places, then the smaller.
-    writes.sort((a, b) => Number(has(b, REASON.BAD_LENGTH)) - Number(has(a, REASON.BAD_LENGTH))
-      || callers(b) - callers(a) || (a.end - a.start) - (b.end - b.start));
+    writes.sort(
+      (a, b) =>
+        Number(has(b, REASON.BAD_LENGTH)) - Number(has(a, REASON.BAD_LENGTH)) ||
+        callers(b) - callers(a) ||
+        a.end - a.start - (b.end - b.start),
+    );
     result.ssl_write = writes[0]!.start;
-    if (has(writes[0]!, REASON.BAD_LENGTH) === has(writes[1]!, REASON.BAD_LENGTH) && callers(writes[0]!) === callers(writes[1]!)) {
+    if (
+      has(writes[0]!, REASON.BAD_LENGTH) === has(writes[1]!, REASON.BAD_LENGTH) &&
+      callers(writes[0]!) === callers(writes[1]!)
+    ) {
       result.note = `${writes.length} functions raise SSL_write's errors; took the smallest`;
     }
   }
@@ -395,8 +426,10 @@ export function analyseBoringSsl(elf: ElfFile, opts: { log?: (msg: string) => vo
     // drops them); among equals SSL_read, which consumes what SSL_peek returns, is larger than
     // SSL_peek. Should the one found be SSL_peek called by SSL_read, its buffer still holds
     // the same plaintext when it returns.
-    const readers = functions.filter((f) => f.reasons.length > 0 && f.reasons.every((r) => r === QUIC) && f.callees.has(impl.start));
-    readers.sort((a, b) => callers(b) - callers(a) || (b.end - b.start) - (a.end - a.start));
+    const readers = functions.filter(
+      (f) => f.reasons.length > 0 && f.reasons.every((r) => r === QUIC) && f.callees.has(impl.start),
+    );
+    readers.sort((a, b) => callers(b) - callers(a) || b.end - b.start - (a.end - a.start));
     if (readers.length) result.ssl_read = readers[0]!.start;
     if (result.ssl_write !== undefined) {
       const w = byStart.get(result.ssl_write)!;
@@ -411,7 +444,11 @@ export function analyseBoringSsl(elf: ElfFile, opts: { log?: (msg: string) => vo
  * SSL_write/SSL_read/SSL_do_handshake file offsets in a stripped static BoringSSL binary,
  * or null when it carries no BoringSSL. Results are cached per binary (tlscache.ts).
  */
-export function locateBoringSsl(elf: ElfFile, log?: (msg: string) => void, opts: { cache?: boolean } = {}): BoringSslResult | null {
+export function locateBoringSsl(
+  elf: ElfFile,
+  log?: (msg: string) => void,
+  opts: { cache?: boolean } = {},
+): BoringSslResult | null {
   const files = findStrings(elf, 'ssl_lib.cc');
   if (!files.length) return null;
   const useCache = opts.cache !== false;
@@ -435,7 +472,9 @@ export function locateBoringSsl(elf: ElfFile, log?: (msg: string) => void, opts:
   if (symbols.some((s) => s.name === 'SSL_write') && symbols.some((s) => s.name === 'SSL_read')) {
     result = { symbols, ...(a?.note ? { note: a.note } : {}) };
   } else {
-    log?.(`${elf.path}: references BoringSSL's ssl_lib.cc but SSL_read/SSL_write were not identified (${a?.functions.length ?? 0} candidate functions)`);
+    log?.(
+      `${elf.path}: references BoringSSL's ssl_lib.cc but SSL_read/SSL_write were not identified (${a?.functions.length ?? 0} candidate functions)`,
+    );
   }
   if (elf.size > 32 << 20) log?.(`${elf.path}: scanned in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (useCache) cachePut(key, { path: elf.path, result });

@@ -4,12 +4,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, uprobeMultiSupported, type Link, type RingReader } from '@agentsight/bpf';
-import { nowUs, SCHEMA_VERSION, type LostEvent, type SslAttachEvent, type SslEvent } from '@agentsight/events';
+import { BpfObject, type Link, type RingReader, uprobeMultiSupported } from '@agentsight/bpf';
+import { type LostEvent, nowUs, SCHEMA_VERSION, type SslAttachEvent, type SslEvent } from '@agentsight/events';
 import { Assembler, type AssemblerStats, type SslDataHead } from './assemble.js';
-import { Discovery, isMapRecord, type DiscoveryStats } from './discover.js';
+import { Discovery, type DiscoveryStats, isMapRecord } from './discover.js';
 import { probeFor } from './probes.js';
-import { STATS_FIELDS, sumStats, type KernelStats } from './record.js';
+import { type KernelStats, STATS_FIELDS, sumStats } from './record.js';
 import type { TlsTarget } from './targets.js';
 
 export const DEFAULT_MAX_CALL_BYTES = 64 << 20;
@@ -22,7 +22,8 @@ const WATCH_PROG = 'tls_exec_watch';
 
 /** Where the compiled BPF object is: $AGENTSIGHT_BPF_DIR, else bpf/ at the repository root. */
 export function defaultObjectPath(name = 'sslsniff.bpf.o'): string {
-  const dir = process.env.AGENTSIGHT_BPF_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bpf');
+  const dir =
+    process.env.AGENTSIGHT_BPF_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bpf');
   return path.join(dir, name);
 }
 
@@ -126,7 +127,9 @@ export class SslSniffer {
           obj.setAutoload(WATCH_PROG, false);
           obj.setMapMaxEntries('known', 1);
         }
-        if (this.multi) for (const p of obj.programs()) if (!SOCKET_PROGS.includes(p.name) && p.name !== WATCH_PROG) obj.setUprobeMulti(p.name);
+        if (this.multi)
+          for (const p of obj.programs())
+            if (!SOCKET_PROGS.includes(p.name) && p.name !== WATCH_PROG) obj.setUprobeMulti(p.name);
         obj.setMapMaxEntries('events', this.ringBytes);
         // Unused without the shared set: a one-entry map instead of a preallocated 64k.
         if (opts.trackedMapFd !== undefined) obj.reuseMap('tracked', opts.trackedMapFd);
@@ -222,8 +225,13 @@ export class SslSniffer {
       const st = fs.statSync(t.path);
       size = st.size;
       fileKey = `${st.dev}:${st.ino}`;
-    } catch { /* the attach reports it */ }
-    if (size > 100 << 20) this.opts.info?.(`attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`);
+    } catch {
+      /* the attach reports it */
+    }
+    if (size > 100 << 20)
+      this.opts.info?.(
+        `attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`,
+      );
     if (this.multi) return this.#attachMulti(t, fileKey);
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
@@ -254,8 +262,15 @@ export class SslSniffer {
 
   #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number]): void {
     const ev: SslAttachEvent = {
-      v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'attach',
-      lib: t.lib, path: t.path, symbol: s.name, offset: s.offset, method: s.method,
+      v: SCHEMA_VERSION,
+      ts: nowUs(),
+      src: 'ssl',
+      type: 'attach',
+      lib: t.lib,
+      path: t.path,
+      symbol: s.name,
+      offset: s.offset,
+      method: s.method,
     };
     if (this.opts.pid) ev.pid = this.opts.pid;
     this.attached.push(ev);
@@ -264,7 +279,10 @@ export class SslSniffer {
 
   /** attachTarget with uprobe_multi: the functions sharing a program pair share two links. */
   #attachMulti(t: TlsTarget, fileKey: string): number {
-    const groups = new Map<string, { enter: string; exit: string; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }>();
+    const groups = new Map<
+      string,
+      { enter: string; exit: string; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }
+    >();
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
       if (!p || this.#seen.has(`${fileKey}@${s.offset}`)) continue;
@@ -275,7 +293,12 @@ export class SslSniffer {
     }
     let n = 0;
     for (const g of groups.values()) {
-      const common = { path: t.path, offsets: g.syms.map((x) => x.s.offset), cookies: g.syms.map((x) => x.cookie), ...(this.opts.pid ? { pid: this.opts.pid } : {}) };
+      const common = {
+        path: t.path,
+        offsets: g.syms.map((x) => x.s.offset),
+        cookies: g.syms.map((x) => x.cookie),
+        ...(this.opts.pid ? { pid: this.opts.pid } : {}),
+      };
       try {
         const a = this.obj.attachUprobeMulti(g.enter, common);
         try {
@@ -301,12 +324,22 @@ export class SslSniffer {
   start(): void {
     const flushMs = this.opts.flushMs ?? DEFAULT_FLUSH_MS;
     const d = this.discovery;
-    this.#ring = this.obj.ringBuffer('events', d ? (rec) => (isMapRecord(rec) ? d.handle(rec) : this.assembler.push(rec)) : (rec) => this.assembler.push(rec), { view: true, batchBytes: this.opts.batchBytes, pollMs: flushMs === 0 ? 200 : flushMs, busyPollMs: flushMs });
+    this.#ring = this.obj.ringBuffer(
+      'events',
+      d ? (rec) => (isMapRecord(rec) ? d.handle(rec) : this.assembler.push(rec)) : (rec) => this.assembler.push(rec),
+      { view: true, batchBytes: this.opts.batchBytes, pollMs: flushMs === 0 ? 200 : flushMs, busyPollMs: flushMs },
+    );
   }
 
-  pause(): void { this.#ring?.pause(); }
-  resume(): void { this.#ring?.resume(); }
-  get ring(): RingReader | undefined { return this.#ring; }
+  pause(): void {
+    this.#ring?.pause();
+  }
+  resume(): void {
+    this.#ring?.resume();
+  }
+  get ring(): RingReader | undefined {
+    return this.#ring;
+  }
 
   kernelStats(): KernelStats {
     return sumStats(this.obj.map('stats').lookupPerCpu(Buffer.alloc(4)));
@@ -318,7 +351,15 @@ export class SslSniffer {
     const d = Object.fromEntries(STATS_FIELDS.map((f) => [f, s[f] - this.#lastStats[f]])) as unknown as KernelStats;
     this.#lastStats = s;
     if (d.dropRecords || d.dropBytes || d.faults) {
-      const ev: LostEvent = { v: SCHEMA_VERSION, ts: nowUs(), src: 'ssl', type: 'lost', records: d.dropRecords, bytes: d.dropBytes, faults: d.faults };
+      const ev: LostEvent = {
+        v: SCHEMA_VERSION,
+        ts: nowUs(),
+        src: 'ssl',
+        type: 'lost',
+        records: d.dropRecords,
+        bytes: d.dropBytes,
+        faults: d.faults,
+      };
       this.opts.emit(ev);
     }
     return s;
@@ -339,7 +380,11 @@ export class SslSniffer {
     if (this.#final) return this.#final;
     const one = Buffer.alloc(4);
     one.writeUInt32LE(1);
-    try { this.obj.map('ctl').update(Buffer.alloc(4), one); } catch (e) { this.opts.warn?.(`cannot stop the probes: ${(e as Error).message}`); }
+    try {
+      this.obj.map('ctl').update(Buffer.alloc(4), one);
+    } catch (e) {
+      this.opts.warn?.(`cannot stop the probes: ${(e as Error).message}`);
+    }
     // What is still in the ring only releases the processes it held.
     this.discovery?.close();
     if (this.#ring) {
@@ -392,9 +437,14 @@ export class SslSniffer {
 /** One line for stderr at exit. */
 export function summaryLine(k: KernelStats, u: AssemblerStats): string {
   const mb = (n: number) => (n / (1 << 20)).toFixed(n < 1 << 20 ? 3 : 1);
-  const share = k.bytes ? ((k.recBytes / Math.max(1, k.bytes - k.cappedBytes)) * 100).toFixed(k.recBytes === k.bytes - k.cappedBytes ? 0 : 2) : '100';
+  const share = k.bytes
+    ? ((k.recBytes / Math.max(1, k.bytes - k.cappedBytes)) * 100).toFixed(
+        k.recBytes === k.bytes - k.cappedBytes ? 0 : 2,
+      )
+    : '100';
   let line = `${u.calls} calls, ${mb(u.bytes)} MiB captured (${share}% of ${mb(k.bytes)} MiB seen) in ${k.records} records`;
-  if (k.dropRecords || k.dropBytes) line += `; LOST ${k.dropRecords} records, ${mb(k.dropBytes)} MiB (ring full: raise --ring-mb)`;
+  if (k.dropRecords || k.dropBytes)
+    line += `; LOST ${k.dropRecords} records, ${mb(k.dropBytes)} MiB (ring full: raise --ring-mb)`;
   if (k.faults) line += `; ${k.faults} unreadable buffers`;
   if (k.cappedBytes) line += `; ${mb(k.cappedBytes)} MiB over --max-call-mb not captured`;
   if (u.truncated) line += `; ${u.truncated} calls truncated`;

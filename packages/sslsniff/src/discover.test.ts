@@ -4,22 +4,63 @@ import { encodeHeader, F_HELD, KIND_MAP } from './record.js';
 import type { TlsTarget } from './targets.js';
 
 /** A KIND_MAP record as tls_exec_watch writes it. */
-function mapRecord(o: { pid: number; comm: string; ino: number; dev: number; gen: number; path: string; held?: boolean }): Buffer {
-  const comps = Buffer.from(o.path.split('/').filter(Boolean).reverse().map((c) => `${c}\0`).join(''));
-  const b = encodeHeader({
-    ts: 1, conn: o.ino.toString(16), seq: o.gen * 2 ** 32 + o.dev, latNs: 0, pid: o.pid, tid: o.pid, uid: 0, len: comps.length,
-    off: 0, cap: 0, ret: 0, fd: 0, kind: KIND_MAP, dir: 0, lib: 0, flags: o.held ? F_HELD : 0, comm: o.comm,
-  }, comps);
+function mapRecord(o: {
+  pid: number;
+  comm: string;
+  ino: number;
+  dev: number;
+  gen: number;
+  path: string;
+  held?: boolean;
+}): Buffer {
+  const comps = Buffer.from(
+    o.path
+      .split('/')
+      .filter(Boolean)
+      .reverse()
+      .map((c) => `${c}\0`)
+      .join(''),
+  );
+  const b = encodeHeader(
+    {
+      ts: 1,
+      conn: o.ino.toString(16),
+      seq: o.gen * 2 ** 32 + o.dev,
+      latNs: 0,
+      pid: o.pid,
+      tid: o.pid,
+      uid: 0,
+      len: comps.length,
+      off: 0,
+      cap: 0,
+      ret: 0,
+      fd: 0,
+      kind: KIND_MAP,
+      dir: 0,
+      lib: 0,
+      flags: o.held ? F_HELD : 0,
+      comm: o.comm,
+    },
+    comps,
+  );
   return b;
 }
 
-t.test('pathFromComponents reverses pathwalk.h\'s leaf-first components', async (t) => {
+t.test("pathFromComponents reverses pathwalk.h's leaf-first components", async (t) => {
   t.equal(pathFromComponents(Buffer.from('node\0bin\0usr\0')), '/usr/bin/node');
   t.equal(pathFromComponents(Buffer.alloc(0)), '/');
 });
 
 t.test('decodeMapRecord: pid, comm, kernel key, path, held', async (t) => {
-  const rec = mapRecord({ pid: 42, comm: 'claude', ino: 0x1234, dev: 0x800001, gen: 7, path: '/root/.local/share/claude/versions/2.1.197', held: true });
+  const rec = mapRecord({
+    pid: 42,
+    comm: 'claude',
+    ino: 0x1234,
+    dev: 0x800001,
+    gen: 7,
+    path: '/root/.local/share/claude/versions/2.1.197',
+    held: true,
+  });
   t.ok(isMapRecord(rec));
   const m = decodeMapRecord(rec);
   t.equal(m.pid, 42);
@@ -37,8 +78,16 @@ t.test('Discovery: each file looked at once, attached when it carries TLS, held 
   const known: string[] = [];
   const resumed: number[] = [];
   const d = new Discovery({
-    find: (p) => { found.push(p); return p.endsWith('/agent') ? { path: p, lib: 'boringssl', symbols: [{ name: 'SSL_write', offset: 16, method: 'heuristic' }] } : null; },
-    attach: (tg) => { attached.push(tg); return 1; },
+    find: (p) => {
+      found.push(p);
+      return p.endsWith('/agent')
+        ? { path: p, lib: 'boringssl', symbols: [{ name: 'SSL_write', offset: 16, method: 'heuristic' }] }
+        : null;
+    },
+    attach: (tg) => {
+      attached.push(tg);
+      return 1;
+    },
     markKnown: (k) => known.push(k.toString('hex')),
     resume: (pid) => resumed.push(pid),
   });
@@ -48,7 +97,11 @@ t.test('Discovery: each file looked at once, attached when it carries TLS, held 
   d.handle(mapRecord({ pid, comm: 'agent', ino: 1, dev: 1, gen: 0, path: '/opt/agent', held: true }));
   d.handle(mapRecord({ pid, comm: 'true', ino: 2, dev: 1, gen: 0, path: '/bin/true' }));
   t.same(found, ['/opt/agent', '/bin/true'], 'looked at once each');
-  t.same(attached.map((x) => x.path), ['/opt/agent'], 'only the TLS one attached');
+  t.same(
+    attached.map((x) => x.path),
+    ['/opt/agent'],
+    'only the TLS one attached',
+  );
   t.equal(known.length, 3, 'every report marks the file known again');
   t.same(resumed, [pid, pid], 'held processes resumed, the unheld one not signalled');
   t.same(d.stats, { files: 2, hooked: 1, held: 2, maxHoldMs: d.stats.maxHoldMs });
@@ -61,7 +114,9 @@ t.test('Discovery: each file looked at once, attached when it carries TLS, held 
 t.test('Discovery: a failing look still releases the process', async (t) => {
   const resumed: number[] = [];
   const d = new Discovery({
-    find: () => { throw new Error('unreadable'); },
+    find: () => {
+      throw new Error('unreadable');
+    },
     attach: () => 0,
     markKnown: () => {},
     resume: (pid) => resumed.push(pid),
@@ -79,12 +134,16 @@ t.test('findTlsTargetCached: a large binary looked at once, the same answer from
   const old = process.env.AGENTSIGHT_CACHE_DIR;
   process.env.AGENTSIGHT_CACHE_DIR = dir;
   t.teardown(() => {
-    if (old === undefined) delete process.env.AGENTSIGHT_CACHE_DIR; else process.env.AGENTSIGHT_CACHE_DIR = old;
+    if (old === undefined) delete process.env.AGENTSIGHT_CACHE_DIR;
+    else process.env.AGENTSIGHT_CACHE_DIR = old;
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const node = fs.realpathSync(process.execPath);
   const first = findTlsTargetCached(node);
-  t.ok(fs.readdirSync(dir).some((f) => f.startsWith('tls-target-')), 'stored');
+  t.ok(
+    fs.readdirSync(dir).some((f) => f.startsWith('tls-target-')),
+    'stored',
+  );
   t.same(findTlsTargetCached(node), first, 'same answer');
   t.same(first, findTlsTarget(node), 'as the uncached look');
 });

@@ -4,8 +4,8 @@
 // so every process running it is covered), tells the kernel the file is known, and lets the
 // process go on.
 import fs from 'node:fs';
-import { findTlsTargetCached, type FindOptions, type TlsTarget } from './targets.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
+import { type FindOptions, findTlsTargetCached, type TlsTarget } from './targets.js';
 
 export interface MapRecord {
   pid: number;
@@ -62,7 +62,9 @@ export function decodeMapRecord(rec: Buffer): MapRecord {
 export function hostPath(pid: number, path: string): string {
   try {
     if (fs.readlinkSync(`/proc/${pid}/root`) !== '/') return `/proc/${pid}/root${path}`;
-  } catch { /* gone: the host's view is all there is */ }
+  } catch {
+    /* gone: the host's view is all there is */
+  }
   return path;
 }
 
@@ -129,7 +131,9 @@ export class Discovery {
         const n = this.opts.attach(t);
         if (n) {
           this.stats.hooked++;
-          this.opts.info?.(`${file}: ${t.lib} TLS hooked, ${n} functions (exec'd by ${m.comm} pid ${m.pid}${m.held ? ', held until then' : ''})`);
+          this.opts.info?.(
+            `${file}: ${t.lib} TLS hooked, ${n} functions (exec'd by ${m.comm} pid ${m.pid}${m.held ? ', held until then' : ''})`,
+          );
         }
       }
     }
@@ -138,5 +142,9 @@ export class Discovery {
 }
 
 function resumeProcess(pid: number): void {
-  try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    /* gone */
+  }
 }

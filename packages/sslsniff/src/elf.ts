@@ -3,7 +3,7 @@
  * reads on a file descriptor: the binaries we inspect reach 250 MB (Claude Code) and
  * most of them never need more than their headers and symbol tables.
  */
-import { openSync, closeSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 export const PT_LOAD = 1;
 export const PF_X = 1;
@@ -92,8 +92,12 @@ export class ElfFile {
       for (let i = 0; i < phnum; i++) {
         const o = i * phentsize;
         this.programHeaders.push({
-          type: ph.readUInt32LE(o), flags: ph.readUInt32LE(o + 4), offset: u64(ph, o + 8),
-          vaddr: u64(ph, o + 16), filesz: u64(ph, o + 32), memsz: u64(ph, o + 40),
+          type: ph.readUInt32LE(o),
+          flags: ph.readUInt32LE(o + 4),
+          offset: u64(ph, o + 8),
+          vaddr: u64(ph, o + 16),
+          filesz: u64(ph, o + 32),
+          memsz: u64(ph, o + 40),
         });
       }
     }
@@ -113,9 +117,15 @@ export class ElfFile {
       for (let i = 0; i < shnum; i++) {
         const o = i * shentsize;
         raw.push({
-          nameOff: sh.readUInt32LE(o), name: '', type: sh.readUInt32LE(o + 4), flags: u64(sh, o + 8),
-          addr: u64(sh, o + 16), offset: u64(sh, o + 24), size: u64(sh, o + 32),
-          link: sh.readUInt32LE(o + 40), entsize: u64(sh, o + 56),
+          nameOff: sh.readUInt32LE(o),
+          name: '',
+          type: sh.readUInt32LE(o + 4),
+          flags: u64(sh, o + 8),
+          addr: u64(sh, o + 16),
+          offset: u64(sh, o + 24),
+          size: u64(sh, o + 32),
+          link: sh.readUInt32LE(o + 40),
+          entsize: u64(sh, o + 56),
         });
       }
       const strs = shstrndx < raw.length ? this.sectionData(raw[shstrndx]!) : Buffer.alloc(0);
@@ -193,8 +203,12 @@ export class ElfFile {
         if (wanted && !wanted.has(name)) continue;
         const info = syms[o + 4]!;
         out.push({
-          name, type: info & 0xf, bind: info >> 4, shndx: syms.readUInt16LE(o + 6),
-          value: u64(syms, o + 8), size: u64(syms, o + 16),
+          name,
+          type: info & 0xf,
+          bind: info >> 4,
+          shndx: syms.readUInt16LE(o + 6),
+          value: u64(syms, o + 8),
+          size: u64(syms, o + 16),
         });
       }
     }
@@ -233,8 +247,11 @@ export class ElfFile {
       const d = this.sectionData(s);
       let o = 0;
       while (o + 12 <= d.length) {
-        const namesz = d.readUInt32LE(o), descsz = d.readUInt32LE(o + 4), type = d.readUInt32LE(o + 8);
-        const nameStart = o + 12, descStart = nameStart + align4(namesz);
+        const namesz = d.readUInt32LE(o),
+          descsz = d.readUInt32LE(o + 4),
+          type = d.readUInt32LE(o + 8);
+        const nameStart = o + 12,
+          descStart = nameStart + align4(namesz);
         if (descStart + descsz > d.length) break;
         if (type === 3 && d.toString('latin1', nameStart, nameStart + namesz) === 'GNU\0') {
           return d.toString('hex', descStart, descStart + descsz);
@@ -266,10 +283,18 @@ export function ehFrameFunctionStarts(elf: ElfFile): number[] | null {
   const hdr = elf.section('.eh_frame_hdr');
   if (!hdr || hdr.size < 12) return null;
   const d = elf.sectionData(hdr);
-  const version = d[0], ptrEnc = d[1]!, countEnc = d[2], tableEnc = d[3];
+  const version = d[0],
+    ptrEnc = d[1]!,
+    countEnc = d[2],
+    tableEnc = d[3];
   // DW_EH_PE_udata4 = 0x03 for the count; table DW_EH_PE_datarel|sdata4 = 0x3b.
   if (version !== 1 || countEnc !== 0x03 || tableEnc !== 0x3b) return null;
-  const ptrSize = (ptrEnc & 0x0f) === 0x0b || (ptrEnc & 0x0f) === 0x03 ? 4 : (ptrEnc & 0x0f) === 0x0c || (ptrEnc & 0x0f) === 0x04 ? 8 : 0;
+  const ptrSize =
+    (ptrEnc & 0x0f) === 0x0b || (ptrEnc & 0x0f) === 0x03
+      ? 4
+      : (ptrEnc & 0x0f) === 0x0c || (ptrEnc & 0x0f) === 0x04
+        ? 8
+        : 0;
   if (!ptrSize) return null;
   const count = d.readUInt32LE(4 + ptrSize);
   const table = 8 + ptrSize;

@@ -3,14 +3,15 @@
  * TLS library and where its read/write functions are, including stripped static BoringSSL
  * in Bun and Claude Code) and the uprobe capture that feeds as-sslsniff.
  */
-export * from './elf.js';
-export * from './targets.js';
-export * from './boringssl.js';
-export * from './tlscache.js';
-export * from './record.js';
+
 export * from './assemble.js';
-export * from './probes.js';
-export * from './tls-libraries.js';
+export * from './boringssl.js';
 export * from './capture.js';
-export * from './procs.js';
 export * from './discover.js';
+export * from './elf.js';
+export * from './probes.js';
+export * from './procs.js';
+export * from './record.js';
+export * from './targets.js';
+export * from './tls-libraries.js';
+export * from './tlscache.js';

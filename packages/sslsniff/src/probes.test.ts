@@ -1,13 +1,14 @@
 import t from 'tap';
-import { probeFor, HOOKED_SYMBOLS } from './probes.js';
-import { CK_EX, CK_RET32, CK_WRITE, sumStats, STATS_FIELDS } from './record.js';
 import { summaryLine } from './capture.js';
+import { HOOKED_SYMBOLS, probeFor } from './probes.js';
+import { CK_EX, CK_RET32, CK_WRITE, STATS_FIELDS, sumStats } from './record.js';
 import { TLS_LIBRARIES } from './tls-libraries.js';
 
 const LIB_IDS = { openssl: 1, boringssl: 2, gnutls: 3, nss: 4 };
 
 t.test('every function discovery can return has a probe', async (t) => {
-  for (const l of Object.values(TLS_LIBRARIES)) for (const f of Object.keys(l.functions)) t.ok(HOOKED_SYMBOLS.includes(f), f);
+  for (const l of Object.values(TLS_LIBRARIES))
+    for (const f of Object.keys(l.functions)) t.ok(HOOKED_SYMBOLS.includes(f), f);
 });
 
 t.test('cookies say library, direction and how the length comes back', async (t) => {
@@ -38,9 +39,24 @@ t.test('per-CPU counters are summed field by field', async (t) => {
 });
 
 t.test('the stderr summary states loss and its remedy', async (t) => {
-  const k = { calls: 10, bytes: 1 << 21, records: 130, recBytes: 1 << 20, dropRecords: 64, dropBytes: 1 << 20, faults: 0, cappedBytes: 0 };
+  const k = {
+    calls: 10,
+    bytes: 1 << 21,
+    records: 130,
+    recBytes: 1 << 20,
+    dropRecords: 64,
+    dropBytes: 1 << 20,
+    faults: 0,
+    cappedBytes: 0,
+  };
   const u = { calls: 10, bytes: 1 << 20, handshakes: 1, truncated: 1, orphans: 0 };
   const line = summaryLine(k, u);
-  t.match(line, /^10 calls, 1\.0 MiB captured \(50\.00% of 2\.0 MiB seen\) in 130 records; LOST 64 records, 1\.0 MiB \(ring full: raise --ring-mb\); 1 calls truncated$/);
-  t.match(summaryLine({ ...k, recBytes: k.bytes, dropRecords: 0, dropBytes: 0 }, { ...u, truncated: 0 }), /\(100% of 2\.0 MiB seen\) in 130 records$/);
+  t.match(
+    line,
+    /^10 calls, 1\.0 MiB captured \(50\.00% of 2\.0 MiB seen\) in 130 records; LOST 64 records, 1\.0 MiB \(ring full: raise --ring-mb\); 1 calls truncated$/,
+  );
+  t.match(
+    summaryLine({ ...k, recBytes: k.bytes, dropRecords: 0, dropBytes: 0 }, { ...u, truncated: 0 }),
+    /\(100% of 2\.0 MiB seen\) in 130 records$/,
+  );
 });

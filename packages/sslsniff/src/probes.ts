@@ -1,7 +1,7 @@
 // Which BPF program pair goes on which TLS function, and the attach cookie that tells the
 // shared program the library, the direction and how the call reports its length.
 import type { TlsLib } from '@agentsight/events';
-import { TLS_LIBRARIES, TLS_LIB_NAMES, type ProbeSpec } from './tls-libraries.js';
+import { type ProbeSpec, TLS_LIB_NAMES, TLS_LIBRARIES } from './tls-libraries.js';
 
 export type { ProbeSpec };
 

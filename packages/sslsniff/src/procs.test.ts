@@ -1,7 +1,7 @@
-import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import t from 'tap';
 import { pidsNamed } from './procs.js';
 
 t.test('pidsNamed matches the process name as the kernel keeps it (15 bytes)', async (t) => {

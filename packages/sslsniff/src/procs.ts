@@ -1,7 +1,7 @@
 // Processes by name, for `-c COMM` with no file named: an agent such as Claude Code or Bun
 // carries its TLS in its own executable, which the system libraries do not cover.
 import fs from 'node:fs';
-import { findTlsTarget, mappedFiles, type FindOptions, type TlsTarget } from './targets.js';
+import { type FindOptions, findTlsTarget, mappedFiles, type TlsTarget } from './targets.js';
 
 /** Processes whose name (the thread group leader's comm, as the kernel filter sees it) is `comm`. */
 export function pidsNamed(comm: string, procDir = '/proc'): number[] {
@@ -11,7 +11,9 @@ export function pidsNamed(comm: string, procDir = '/proc'): number[] {
     if (!/^\d+$/.test(d)) continue;
     try {
       if (fs.readFileSync(`${procDir}/${d}/comm`, 'utf8').replace(/\n$/, '') === want) out.push(Number(d));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return out;
 }
@@ -26,13 +28,19 @@ export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget
   for (const pid of pidsNamed(comm)) {
     if (pid === process.pid) continue;
     let files: string[];
-    try { files = mappedFiles(pid); } catch { continue; }
+    try {
+      files = mappedFiles(pid);
+    } catch {
+      continue;
+    }
     for (const f of files) {
       let key: string;
       try {
         const st = fs.statSync(f);
         key = `${st.dev}:${st.ino}`;
-      } catch { continue; }
+      } catch {
+        continue;
+      }
       if (seen.has(key)) continue;
       seen.add(key);
       const t = findTlsTarget(f, opts);

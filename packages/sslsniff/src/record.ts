@@ -142,12 +142,23 @@ export interface KernelStats {
   faults: number;
   cappedBytes: number;
 }
-export const STATS_FIELDS: Array<keyof KernelStats> = ['calls', 'bytes', 'records', 'recBytes', 'dropRecords', 'dropBytes', 'faults', 'cappedBytes'];
+export const STATS_FIELDS: Array<keyof KernelStats> = [
+  'calls',
+  'bytes',
+  'records',
+  'recBytes',
+  'dropRecords',
+  'dropBytes',
+  'faults',
+  'cappedBytes',
+];
 
 export function sumStats(perCpu: Buffer[]): KernelStats {
   const s = Object.fromEntries(STATS_FIELDS.map((f) => [f, 0])) as unknown as KernelStats;
   for (const b of perCpu) {
-    STATS_FIELDS.forEach((f, i) => { s[f] += Number(b.readBigUInt64LE(i * 8)); });
+    STATS_FIELDS.forEach((f, i) => {
+      s[f] += Number(b.readBigUInt64LE(i * 8));
+    });
   }
   return s;
 }

@@ -3,17 +3,17 @@
  * which file offsets its plaintext read/write functions start. Exported or symtab symbols
  * first; stripped static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
  */
-import { readFileSync, readlinkSync, statSync, existsSync, realpathSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
-import { ElfFile, STT_FUNC, STT_GNU_IFUNC, type ElfSymbol } from './elf.js';
-import { locateBoringSsl } from './boringssl.js';
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import type { TlsLib } from '@agentsight/events';
+import { locateBoringSsl } from './boringssl.js';
+import { ElfFile, type ElfSymbol, STT_FUNC, STT_GNU_IFUNC } from './elf.js';
 import { CK_WRITE } from './record.js';
-import { TLS_LIBRARIES, TLS_LIB_NAMES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
+import { TLS_LIB_NAMES, TLS_LIBRARIES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
 import { binaryKey, cacheGet, cachePut } from './tlscache.js';
 
 export type { TlsLib, TlsSymbol };
-
 
 export interface TlsTarget {
   path: string;
@@ -26,7 +26,13 @@ type Row = TlsLibrary;
 const row = (l: TlsLib): Row => TLS_LIBRARIES[l];
 const isWrite = (l: TlsLib, f: string) => (row(l).functions[f]!.flags & CK_WRITE) !== 0;
 
-const WANTED = new Set<string>(TLS_LIB_NAMES.flatMap((l) => [...Object.keys(row(l).functions), ...(row(l).markers ?? []), ...(row(l).shimIfImports ?? [])]));
+const WANTED = new Set<string>(
+  TLS_LIB_NAMES.flatMap((l) => [
+    ...Object.keys(row(l).functions),
+    ...(row(l).markers ?? []),
+    ...(row(l).shimIfImports ?? []),
+  ]),
+);
 
 function isDefinedFunc(s: ElfSymbol): boolean {
   return s.shndx !== 0 && (s.type === STT_FUNC || s.type === STT_GNU_IFUNC) && s.value !== 0;
@@ -118,7 +124,9 @@ export function findTlsTargetCached(path: string, opts: FindOptions = {}): TlsTa
   let key: string | undefined;
   try {
     if (opts.cache !== false && statSync(path).size >= CACHE_FROM_BYTES) key = `target-${binaryKey(path)}`;
-  } catch { /* findTlsTarget reports it */ }
+  } catch {
+    /* findTlsTarget reports it */
+  }
   if (key) {
     const hit = cacheGet<{ result: Omit<TlsTarget, 'path'> | null }>(key);
     if (hit && typeof hit === 'object' && 'result' in hit) return hit.result ? { ...hit.result, path } : null;
@@ -177,15 +185,24 @@ export function discoverForPid(pid: number, opts: FindOptions = {}): TlsTarget[]
   return targets;
 }
 
-const LIB_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib',
-  '/usr/local/lib', '/usr/local/lib64'];
+const LIB_DIRS = [
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib64',
+  '/lib64',
+  '/usr/lib',
+  '/lib',
+  '/usr/local/lib',
+  '/usr/local/lib64',
+];
 
 /** First existing file among the candidate names, searched dir by dir in loader order. */
 function findLib(names: string[], dirs = LIB_DIRS): string | null {
-  for (const d of dirs) for (const n of names) {
-    const p = `${d}/${n}`;
-    if (existsSync(p)) return p;
-  }
+  for (const d of dirs)
+    for (const n of names) {
+      const p = `${d}/${n}`;
+      if (existsSync(p)) return p;
+    }
   return null;
 }
 
@@ -227,7 +244,9 @@ export function resolveDockerTarget(name: string): { pid: number; path: string }
   let out: string;
   try {
     out = execFileSync('docker', ['inspect', '--format', '{{.State.Pid}}', n], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 15000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 15000,
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };

@@ -1,8 +1,8 @@
-import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TLS_LIBRARIES, TLS_LIB_NAMES, libById } from './tls-libraries.js';
+import t from 'tap';
+import { libById, TLS_LIB_NAMES, TLS_LIBRARIES } from './tls-libraries.js';
 
 const BPF_SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bpf/sslsniff.bpf.c');
 
@@ -29,10 +29,11 @@ t.test('the BPF program names the same ids as the table', async (t) => {
 });
 
 t.test('libraries exporting the same functions can be told apart by their markers', async (t) => {
-  for (const a of TLS_LIB_NAMES) for (const b of TLS_LIB_NAMES) {
-    if (a >= b || TLS_LIBRARIES[a].functions !== TLS_LIBRARIES[b].functions) continue;
-    const ma: readonly string[] = (TLS_LIBRARIES[a] as { markers?: readonly string[] }).markers ?? [];
-    const mb: readonly string[] = (TLS_LIBRARIES[b] as { markers?: readonly string[] }).markers ?? [];
-    t.ok(ma.length && mb.length && !ma.some((m) => mb.includes(m)), `${a} and ${b}: disjoint markers`);
-  }
+  for (const a of TLS_LIB_NAMES)
+    for (const b of TLS_LIB_NAMES) {
+      if (a >= b || TLS_LIBRARIES[a].functions !== TLS_LIBRARIES[b].functions) continue;
+      const ma: readonly string[] = (TLS_LIBRARIES[a] as { markers?: readonly string[] }).markers ?? [];
+      const mb: readonly string[] = (TLS_LIBRARIES[b] as { markers?: readonly string[] }).markers ?? [];
+      t.ok(ma.length && mb.length && !ma.some((m) => mb.includes(m)), `${a} and ${b}: disjoint markers`);
+    }
 });

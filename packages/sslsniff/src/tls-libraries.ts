@@ -62,7 +62,9 @@ const SSL_FUNCTIONS = {
 
 export const TLS_LIBRARIES = {
   openssl: {
-    title: 'OpenSSL', id: 1, functions: SSL_FUNCTIONS,
+    title: 'OpenSSL',
+    id: 1,
+    functions: SSL_FUNCTIONS,
     // Not OpenSSL_version: BoringSSL keeps it for compatibility.
     markers: ['OPENSSL_version_major', 'OPENSSL_init_crypto', 'OSSL_PROVIDER_load', 'SSL_CTX_set_ciphersuites'],
     // GnuTLS's libgnutls-openssl: its SSL_write calls gnutls_record_send.
@@ -71,16 +73,25 @@ export const TLS_LIBRARIES = {
     handshakeOk: 1,
   },
   boringssl: {
-    title: 'BoringSSL', id: 2, functions: SSL_FUNCTIONS,
-    markers: ['BORINGSSL_self_test', 'CRYPTO_is_confidential_build', 'SSL_CTX_set_grease_enabled',
-      'SSL_set_strict_cipher_list', 'SSL_CTX_set_strict_cipher_list', 'BORINGSSL_integrity_test'],
+    title: 'BoringSSL',
+    id: 2,
+    functions: SSL_FUNCTIONS,
+    markers: [
+      'BORINGSSL_self_test',
+      'CRYPTO_is_confidential_build',
+      'SSL_CTX_set_grease_enabled',
+      'SSL_set_strict_cipher_list',
+      'SSL_CTX_set_strict_cipher_list',
+      'BORINGSSL_integrity_test',
+    ],
     // Bun and the Claude Code binary link it statically and strip it.
     locatedWhenStripped: true,
     systemFiles: [],
     handshakeOk: 1,
   },
   gnutls: {
-    title: 'GnuTLS', id: 3,
+    title: 'GnuTLS',
+    id: 3,
     functions: {
       gnutls_record_send: { ...RW, flags: CK_WRITE },
       gnutls_record_recv: { ...RW, flags: 0 },
@@ -91,7 +102,8 @@ export const TLS_LIBRARIES = {
   nss: {
     // NSS does its plaintext I/O through NSPR's PR_Write/PR_Read on the SSL layer, so
     // libnspr4 is hooked, but only where NSS is installed: otherwise NSPR I/O is not TLS.
-    title: 'NSS', id: 4,
+    title: 'NSS',
+    id: 4,
     functions: {
       PR_Write: { ...RW, flags: CK_WRITE | CK_RET32 },
       PR_Send: { ...RW, flags: CK_WRITE | CK_RET32 },
@@ -118,7 +130,9 @@ export function libById(id: number): TlsLib {
 export const TLS_TITLES = TLS_LIB_NAMES.map((l) => TLS_LIBRARIES[l].title).join(', ');
 
 /** "SSL_write, SSL_read, ..., PR_Recv": what discovery looks for, for messages. */
-export const TLS_FUNCTION_NAMES = [...new Set(TLS_LIB_NAMES.flatMap((l) => Object.keys(TLS_LIBRARIES[l].functions)))].join(', ');
+export const TLS_FUNCTION_NAMES = [
+  ...new Set(TLS_LIB_NAMES.flatMap((l) => Object.keys(TLS_LIBRARIES[l].functions))),
+].join(', ');
 
 /** "libssl.so.3, libssl.so.1.1, libgnutls.so.30, libnspr4.so". */
 export const TLS_SYSTEM_FILES = TLS_LIB_NAMES.flatMap((l) => TLS_LIBRARIES[l].systemFiles).join(', ');

@@ -4,7 +4,7 @@
  * about as much as the scan), plus the analysis version so a better heuristic invalidates it.
  */
 import { createHash } from 'node:crypto';
-import { openSync, closeSync, readSync, fstatSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 

@@ -1,11 +1,22 @@
+import { type AgentEvent, decodePayload, type StdioDataEvent, validateEvent } from '@agentsight/events';
 import t from 'tap';
-import { decodePayload, validateEvent, type AgentEvent, type StdioDataEvent } from '@agentsight/events';
 import { StdioAssembler } from './assemble.js';
 
-const SF_FAULT = 1, SF_LAST = 2, SF_CAPPED = 4;
+const SF_FAULT = 1,
+  SF_LAST = 2,
+  SF_CAPPED = 4;
 
 // A piece as bpf/stdiocap.bpf.c writes it: 40-byte header, then fd, dir, seq, len, off, size, flags, data.
-function piece(o: { pid?: number; fd?: number; dir?: 0 | 1; seq: number; len: number; off: number; data: Buffer; flags: number }): Buffer {
+function piece(o: {
+  pid?: number;
+  fd?: number;
+  dir?: 0 | 1;
+  seq: number;
+  len: number;
+  off: number;
+  data: Buffer;
+  flags: number;
+}): Buffer {
   const b = Buffer.alloc(72 + o.data.length);
   b.writeUInt32LE(6, 0);
   b.writeUInt32LE(o.pid ?? 10, 4);
@@ -29,14 +40,19 @@ function pieces(data: Buffer, seq: number, size = 8192, extra = 0): Buffer[] {
   const out: Buffer[] = [];
   for (let off = 0; off < data.length; off += size) {
     const d = data.subarray(off, off + size);
-    out.push(piece({ seq, len: data.length, off, data: d, flags: (off + d.length >= data.length ? SF_LAST : 0) | extra }));
+    out.push(
+      piece({ seq, len: data.length, off, data: d, flags: (off + d.length >= data.length ? SF_LAST : 0) | extra }),
+    );
   }
   return out;
 }
 
 function collect() {
   const evs: StdioDataEvent[] = [];
-  const a = new StdioAssembler((e: AgentEvent) => evs.push(e as StdioDataEvent), { toWallUs: (ns) => Number(ns / 1000n), staleUs: 1000 });
+  const a = new StdioAssembler((e: AgentEvent) => evs.push(e as StdioDataEvent), {
+    toWallUs: (ns) => Number(ns / 1000n),
+    staleUs: 1000,
+  });
   return { a, evs };
 }
 
@@ -59,7 +75,13 @@ t.test('small text calls: one event each, seq kept', async (t) => {
   const { a, evs } = collect();
   a.record(piece({ seq: 0, len: 4, off: 0, data: Buffer.from('{}\n\n'), flags: SF_LAST }));
   a.record(piece({ seq: 1, len: 2, off: 0, data: Buffer.from('ok'), flags: SF_LAST, fd: 0, dir: 0 }));
-  t.same(evs.map((e) => [e.seq, e.fd, e.dir, e.data, e.enc]), [[0, 1, 'write', '{}\n\n', 'utf8'], [1, 0, 'read', 'ok', 'utf8']]);
+  t.same(
+    evs.map((e) => [e.seq, e.fd, e.dir, e.data, e.enc]),
+    [
+      [0, 1, 'write', '{}\n\n', 'utf8'],
+      [1, 0, 'read', 'ok', 'utf8'],
+    ],
+  );
 });
 
 t.test('pieces of calls on different streams interleave without mixing', async (t) => {
@@ -67,10 +89,19 @@ t.test('pieces of calls on different streams interleave without mixing', async (
   const x = Buffer.alloc(20000, 'x');
   const y = Buffer.alloc(20000, 'y');
   const px = pieces(x, 0);
-  const py = pieces(y, 0).map((b) => { b.writeUInt32LE(11, 4); return b; });
-  for (let i = 0; i < px.length; i++) { a.record(px[i]!); a.record(py[i]!); }
+  const py = pieces(y, 0).map((b) => {
+    b.writeUInt32LE(11, 4);
+    return b;
+  });
+  for (let i = 0; i < px.length; i++) {
+    a.record(px[i]!);
+    a.record(py[i]!);
+  }
   t.equal(evs.length, 2);
-  t.same(evs.map((e) => [e.pid, e.data.length]).sort(), [[10, 20000], [11, 20000]]);
+  t.same(evs.map((e) => [e.pid, e.data.length]).sort(), [
+    [10, 20000],
+    [11, 20000],
+  ]);
   t.ok(evs.every((e) => /^(x+|y+)$/.test(e.data)));
 });
 
@@ -114,7 +145,10 @@ t.test('capped and faulted calls are marked truncated', async (t) => {
   const { a, evs } = collect();
   a.record(piece({ seq: 0, len: 10, off: 0, data: Buffer.from('12345'), flags: SF_LAST | SF_CAPPED }));
   a.record(piece({ seq: 1, len: 5, off: 0, data: Buffer.alloc(5), flags: SF_LAST | SF_FAULT }));
-  t.same(evs.map((e) => e.truncated), [true, true]);
+  t.same(
+    evs.map((e) => e.truncated),
+    [true, true],
+  );
   t.equal(evs[0]!.len, 10, 'len is what the call moved, not what was kept');
 });
 
@@ -136,21 +170,43 @@ t.test('payloads handed over as bytes (emitData) make the same events once writt
   out.on('data', (d: Buffer) => chunks.push(d));
   const w = new EventWriter(out);
   const opts = { toWallUs: (ns: bigint) => Number(ns / 1000n), staleUs: 1000 };
-  const viaBytes = new StdioAssembler((e) => w.write(e), { ...opts, emitData: (h, b) => { w.writePayload(h, b); } });
+  const viaBytes = new StdioAssembler((e) => w.write(e), {
+    ...opts,
+    emitData: (h, b) => {
+      w.writePayload(h, b);
+    },
+  });
   const objects: AgentEvent[] = [];
   const viaObjects = new StdioAssembler((e) => objects.push(e), opts);
-  const calls = [Buffer.from('{"jsonrpc":"2.0","id":1}\n'), Buffer.from([0, 0xff, 0xfe]), Buffer.alloc(20_000, 'é'), Buffer.alloc(0)];
+  const calls = [
+    Buffer.from('{"jsonrpc":"2.0","id":1}\n'),
+    Buffer.from([0, 0xff, 0xfe]),
+    Buffer.alloc(20_000, 'é'),
+    Buffer.alloc(0),
+  ];
   calls.forEach((c, seq) => {
-    for (const p of pieces(c, seq)) { viaBytes.record(p); viaObjects.record(p); }
+    for (const p of pieces(c, seq)) {
+      viaBytes.record(p);
+      viaObjects.record(p);
+    }
   });
   // A call whose tail never comes: truncated, in both.
   const cut = pieces(Buffer.alloc(9000, 'x'), 9);
-  viaBytes.record(cut[0]!); viaObjects.record(cut[0]!);
-  viaBytes.end(); viaObjects.end();
+  viaBytes.record(cut[0]!);
+  viaObjects.record(cut[0]!);
+  viaBytes.end();
+  viaObjects.end();
   await w.drained();
   await new Promise((r) => setImmediate(r));
-  const lines = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  const lines = Buffer.concat(chunks)
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.equal(objects.length, 4, 'three calls with bytes and the cut one (an empty read makes no piece)');
   t.same(lines, objects, 'the same events');
-  t.ok(objects.some((e) => (e as StdioDataEvent).truncated), 'the cut call is marked');
+  t.ok(
+    objects.some((e) => (e as StdioDataEvent).truncated),
+    'the cut call is marked',
+  );
 });

@@ -1,4 +1,4 @@
-import { monoToWallUs, withPayload, SCHEMA_VERSION, type AgentEvent, type StdioDataEvent } from '@agentsight/events';
+import { type AgentEvent, monoToWallUs, SCHEMA_VERSION, type StdioDataEvent, withPayload } from '@agentsight/events';
 import { decodeStdio, RecordError, SF_CAPPED, SF_FAULT, SF_LAST, type StdioRec } from '@agentsight/proc';
 
 interface Partial_ {
@@ -58,7 +58,10 @@ export class StdioAssembler {
     try {
       r = decodeStdio(b);
     } catch (e) {
-      if (e instanceof RecordError || e instanceof RangeError) { this.malformed++; return; }
+      if (e instanceof RecordError || e instanceof RangeError) {
+        this.malformed++;
+        return;
+      }
       throw e;
     }
     const stream = `${r.pid}:${r.fd}:${r.dir}`;
@@ -77,7 +80,15 @@ export class StdioAssembler {
         this.#out(r, this.#wall(r.ts), r.data, (r.flags & SF_FAULT) !== 0, (r.flags & SF_CAPPED) !== 0, false);
         return;
       }
-      p = { first: { ...r, data: Buffer.alloc(0) }, ts: this.#wall(r.ts), pieces: [], have: 0, fault: false, capped: false, touched: 0 };
+      p = {
+        first: { ...r, data: Buffer.alloc(0) },
+        ts: this.#wall(r.ts),
+        pieces: [],
+        have: 0,
+        fault: false,
+        capped: false,
+        touched: 0,
+      };
       this.#open.set(stream, p);
     }
     // The last piece is encoded at once (concatenated below); earlier ones outlive the record.
@@ -98,8 +109,17 @@ export class StdioAssembler {
     this.calls++;
     this.bytes += data.length;
     const ev: StdioDataHead = {
-      v: SCHEMA_VERSION, ts, src: 'stdio', type: 'data', pid: r.pid, tid: r.tid, comm: r.comm,
-      fd: r.fd as 0 | 1 | 2, dir: r.dir, seq: r.seq, len: r.len,
+      v: SCHEMA_VERSION,
+      ts,
+      src: 'stdio',
+      type: 'data',
+      pid: r.pid,
+      tid: r.tid,
+      comm: r.comm,
+      fd: r.fd as 0 | 1 | 2,
+      dir: r.dir,
+      seq: r.seq,
+      len: r.len,
     };
     if (fault || capped || lostTail || data.length < r.len) ev.truncated = true;
     this.#emitData(ev, data);

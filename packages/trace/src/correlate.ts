@@ -11,17 +11,28 @@
 // failures feed the loop detector. Alerts on files and connections fire as the proc events
 // arrive, except writes outside the project, judged once a tool is known to own them.
 // How a process matches a tool call is score.ts; what raises an alert is rules.ts.
-import os from 'node:os';
+
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import type {
-  AgentEvent, LlmCallEvent, McpCallEvent, ProcEvent, ProcOpenEvent, ProcFileOpEvent, Stage, Emit, TraceLinkEvent, TraceAlertEvent, ToolCall,
+  AgentEvent,
+  Emit,
+  LlmCallEvent,
+  McpCallEvent,
+  ProcEvent,
+  ProcFileOpEvent,
+  ProcOpenEvent,
+  Stage,
+  ToolCall,
+  TraceAlertEvent,
+  TraceLinkEvent,
 } from '@agentsight/events';
 import { pairResults, sessionOf, toolResultsOf } from '@agentsight/llm';
-import { intentOf, stableJson, hostsIn, type Intent } from './intent.js';
-import { ProcTable, DEFAULT_PROC_LIMITS, type Proc, type ProcLimits, type FileUse } from './procs.js';
-import { isWriteOpen, resolveArgPath, DEFAULT_ALLOWED_OUTSIDE } from './paths.js';
-import { W_ARGS, W_LINEAGE, W_TIME, RUNS_PROGRAMS, normAddr, scoreProcs, type Score } from './score.js';
-import { AlertRules, type AgentFacts, type OutsideWrite, type ToolFacts } from './rules.js';
+import { hostsIn, type Intent, intentOf, stableJson } from './intent.js';
+import { DEFAULT_ALLOWED_OUTSIDE, isWriteOpen, resolveArgPath } from './paths.js';
+import { DEFAULT_PROC_LIMITS, type FileUse, type Proc, type ProcLimits, ProcTable } from './procs.js';
+import { type AgentFacts, AlertRules, type OutsideWrite, type ToolFacts } from './rules.js';
+import { normAddr, RUNS_PROGRAMS, type Score, scoreProcs, W_ARGS, W_LINEAGE, W_TIME } from './score.js';
 
 export interface CorrelateOptions {
   /** Identical failing tool calls in a row that make a loop alert (default 3). */
@@ -92,9 +103,14 @@ const MAX_DEFERRED = 1024;
 const MAX_PENDING = 64;
 function procDetail(p: Proc): Record<string, unknown> {
   return {
-    pid: p.pid, ppid: p.ppid, argv: p.argv, ...(p.cwd ? { cwd: p.cwd } : {}), start_ts: p.start,
+    pid: p.pid,
+    ppid: p.ppid,
+    argv: p.argv,
+    ...(p.cwd ? { cwd: p.cwd } : {}),
+    start_ts: p.start,
     ...(p.end !== undefined ? { end_ts: p.end } : { running: true }),
-    ...(p.exitCode !== undefined ? { exit_code: p.exitCode } : {}), ...(p.signal !== undefined ? { signal: p.signal } : {}),
+    ...(p.exitCode !== undefined ? { exit_code: p.exitCode } : {}),
+    ...(p.signal !== undefined ? { signal: p.signal } : {}),
     files: p.files.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })),
     net: p.net.map((n) => ({ type: n.type, family: n.family, addr: n.addr, port: n.port, ret: n.ret })),
     ...(p.dropped ? { dropped: p.dropped } : {}),
@@ -130,8 +146,13 @@ export class CorrelateStage implements Stage {
     this.#emit = emit;
     this.#procs = new ProcTable({ ...DEFAULT_PROC_LIMITS, ...opts.limits });
     this.#rules = new AlertRules(
-      { loopThreshold: Math.max(1, opts.loopThreshold ?? 3), allowOutside: opts.allowOutside ?? DEFAULT_ALLOWED_OUTSIDE },
-      (...a) => this.#alert(...a), (pid) => this.#procs.get(pid));
+      {
+        loopThreshold: Math.max(1, opts.loopThreshold ?? 3),
+        allowOutside: opts.allowOutside ?? DEFAULT_ALLOWED_OUTSIDE,
+      },
+      (...a) => this.#alert(...a),
+      (pid) => this.#procs.get(pid),
+    );
     this.#idleUs = (opts.idleTimeoutMs ?? 10 * 60_000) * 1000;
     this.#maxAgents = opts.maxAgents ?? 1024;
     this.#home = opts.home ?? os.homedir();
@@ -167,22 +188,60 @@ export class CorrelateStage implements Stage {
 
   #housekeep(): void {
     for (const a of this.#agents.values()) {
-      for (const p of [...a.pendings]) if (this.#streamTs - p.end > this.#idleUs) this.#decide(a, p, this.#streamTs, this.#streamTs);
+      for (const p of [...a.pendings])
+        if (this.#streamTs - p.end > this.#idleUs) this.#decide(a, p, this.#streamTs, this.#streamTs);
     }
     this.#procs.prune(this.#streamTs);
   }
 
   // ------------------------------------------------------------------ output
 
-  #link(ts: number, kind: TraceLinkEvent['kind'], from: string, to: TraceLinkEvent['to'], confidence: number, reasons: string[], detail: unknown): void {
+  #link(
+    ts: number,
+    kind: TraceLinkEvent['kind'],
+    from: string,
+    to: TraceLinkEvent['to'],
+    confidence: number,
+    reasons: string[],
+    detail: unknown,
+  ): void {
     this.stats.links++;
-    this.#emit({ v: 1, ts, src: 'trace', type: 'link', kind, from, to, confidence: Math.round(confidence * 100) / 100, reasons, detail });
+    this.#emit({
+      v: 1,
+      ts,
+      src: 'trace',
+      type: 'link',
+      kind,
+      from,
+      to,
+      confidence: Math.round(confidence * 100) / 100,
+      reasons,
+      detail,
+    });
   }
 
-  #alert(ts: number, rule: string, severity: TraceAlertEvent['severity'], message: string, evidence: Record<string, unknown>, pid?: number): void {
+  #alert(
+    ts: number,
+    rule: string,
+    severity: TraceAlertEvent['severity'],
+    message: string,
+    evidence: Record<string, unknown>,
+    pid?: number,
+  ): void {
     this.stats.alerts++;
     const p = pid !== undefined ? this.#procs.get(pid) : undefined;
-    this.#emit({ v: 1, ts, src: 'trace', type: 'alert', rule, severity, message, evidence, ...(pid !== undefined ? { pid } : {}), ...(p?.comm ? { comm: p.comm } : {}) });
+    this.#emit({
+      v: 1,
+      ts,
+      src: 'trace',
+      type: 'alert',
+      rule,
+      severity,
+      message,
+      evidence,
+      ...(pid !== undefined ? { pid } : {}),
+      ...(p?.comm ? { comm: p.comm } : {}),
+    });
   }
 
   // ------------------------------------------------------------------ agents
@@ -212,9 +271,19 @@ export class CorrelateStage implements Stage {
     const parent = p && p.ppid ? this.#agentOf(p.ppid) : undefined;
     const start = p?.start ?? ts;
     a = {
-      pid, session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`, ...(parent ? { parentPid: parent.pid } : {}),
+      pid,
+      session: parent?.session ?? `session:${pid}:${Math.floor(start / 1_000_000)}`,
+      ...(parent ? { parentPid: parent.pid } : {}),
       ...(p?.cwd ? { cwd: p.cwd } : {}),
-      apiHosts: new Set(), pendings: [], ops: [], deferred: [], recent: new Map(), mentioned: new Set(), scanned: 0, systemScanned: false, loop: null,
+      apiHosts: new Set(),
+      pendings: [],
+      ops: [],
+      deferred: [],
+      recent: new Map(),
+      mentioned: new Set(),
+      scanned: 0,
+      systemScanned: false,
+      loop: null,
     };
     this.#agents.set(pid, a);
     this.stats.agents++;
@@ -234,19 +303,29 @@ export class CorrelateStage implements Stage {
   #onCall(c: LlmCallEvent): void {
     if (c.pid === undefined) return;
     const { agent: a, parent } = this.#agent(c.pid, c.ts);
-    if (!a.cwd) { const cwd = this.#procs.get(c.pid)?.cwd; if (cwd) a.cwd = cwd; }
+    if (!a.cwd) {
+      const cwd = this.#procs.get(c.pid)?.cwd;
+      if (cwd) a.cwd = cwd;
+    }
     if (c.host) a.apiHosts.add(normAddr(c.host.replace(/:\d+$/, '')));
     const client = sessionOf(c);
     this.#link(c.ts, 'session', a.session, c.id, 1, parent ? ['pid', 'lineage'] : ['pid'], {
-      agent_pid: a.pid, ...(parent ? { parent_agent_pid: parent.pid } : {}), ...(c.comm ? { comm: c.comm } : {}),
-      ...(a.cwd ? { cwd: a.cwd } : {}), argv: this.#procs.get(a.pid)?.argv, ...(client !== undefined ? { client_session: client } : {}),
+      agent_pid: a.pid,
+      ...(parent ? { parent_agent_pid: parent.pid } : {}),
+      ...(c.comm ? { comm: c.comm } : {}),
+      ...(a.cwd ? { cwd: a.cwd } : {}),
+      argv: this.#procs.get(a.pid)?.argv,
+      ...(client !== undefined ? { client_session: client } : {}),
     });
 
     const msgs = c.request.messages ?? [];
     if (msgs.length < a.scanned) a.scanned = 0;
     for (let i = a.scanned; i < msgs.length; i++) this.#mention(a, JSON.stringify(msgs[i]));
     a.scanned = msgs.length;
-    if (!a.systemScanned && c.request.system !== undefined) { a.systemScanned = true; this.#mention(a, JSON.stringify(c.request.system)); }
+    if (!a.systemScanned && c.request.system !== undefined) {
+      a.systemScanned = true;
+      this.#mention(a, JSON.stringify(c.request.system));
+    }
     this.#mention(a, c.response.text);
 
     const start = c.timing?.start ?? c.ts;
@@ -259,10 +338,23 @@ export class CorrelateStage implements Stage {
       // The continuation is at the end of the history: no need to serialise all of it.
       const tail = msgs.slice(-64);
       const text = JSON.stringify(tail);
-      const named = new Set(toolResultsOf(c.api, tail).filter((r) => r.byName).map((r) => r.name));
-      const continued = a.pendings.filter((p) => p.lo < start &&
-        p.tools.some((t) => t.key.startsWith(`${p.call.id}#`) ? named.has(t.name) : text.includes(JSON.stringify(t.key))));
-      const close = continued.length ? continued : (c.request.tools?.length ?? 0) > 0 ? a.pendings.filter((p) => p.lo < start) : [];
+      const named = new Set(
+        toolResultsOf(c.api, tail)
+          .filter((r) => r.byName)
+          .map((r) => r.name),
+      );
+      const continued = a.pendings.filter(
+        (p) =>
+          p.lo < start &&
+          p.tools.some((t) =>
+            t.key.startsWith(`${p.call.id}#`) ? named.has(t.name) : text.includes(JSON.stringify(t.key)),
+          ),
+      );
+      const close = continued.length
+        ? continued
+        : (c.request.tools?.length ?? 0) > 0
+          ? a.pendings.filter((p) => p.lo < start)
+          : [];
       for (const p of close) this.#decide(a, p, start, c.ts);
     }
     this.#linkResults(a, c);
@@ -273,17 +365,33 @@ export class CorrelateStage implements Stage {
         this.#mention(a, JSON.stringify(tc.arguments));
         const intent = intentOf(tc.name, tc.arguments);
         const ref: ToolRef = {
-          key: tc.id ?? `${c.id}#${i}`, id: tc.id, callId: c.id, index: i, name: tc.name, args: small(tc.arguments), commands: intent.commands,
+          key: tc.id ?? `${c.id}#${i}`,
+          id: tc.id,
+          callId: c.id,
+          index: i,
+          name: tc.name,
+          args: small(tc.arguments),
+          commands: intent.commands,
           // A command tool is the same call when the command is: its description and the
           // like are prose the model rewrites each time.
-          argKey: digest(`${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`), intent,
-          pids: [], decided: false, resultLinked: false,
+          argKey: digest(
+            `${tc.name}\u0000${intent.commands.length ? intent.commands.join('\u0000') : stableJson(tc.arguments)}`,
+          ),
+          intent,
+          pids: [],
+          decided: false,
+          resultLinked: false,
         };
         a.recent.set(ref.key, ref);
         if (a.recent.size > MAX_RECENT) a.recent.delete(a.recent.keys().next().value as string);
         return ref;
       });
-      a.pendings.push({ call: c, lo: start, end: Math.max(c.ts, start + Math.round((c.timing?.duration_ms ?? 0) * 1000)), tools });
+      a.pendings.push({
+        call: c,
+        lo: start,
+        end: Math.max(c.ts, start + Math.round((c.timing?.duration_ms ?? 0) * 1000)),
+        tools,
+      });
       if (a.pendings.length > MAX_PENDING) this.#decide(a, a.pendings[0]!, start, c.ts);
     }
   }
@@ -313,11 +421,14 @@ export class CorrelateStage implements Stage {
     const queue = this.#procs.children(a.pid);
     for (let i = 0; i < queue.length && i < 100_000; i++) {
       const p = queue[i]!;
-      if (p.owner !== undefined || p.start >= hi || this.#agents.has(p.pid) && p.start < lo) continue;
+      if (p.owner !== undefined || p.start >= hi || (this.#agents.has(p.pid) && p.start < lo)) continue;
       if (p.start >= lo) roots.push(p);
       else queue.push(...this.#procs.children(p.pid));
     }
-    const assigned = new Map<ToolRef, Array<{ root: Proc; procs: Proc[]; conf: number; reasons: string[]; cmd: number }>>();
+    const assigned = new Map<
+      ToolRef,
+      Array<{ root: Proc; procs: Proc[]; conf: number; reasons: string[]; cmd: number }>
+    >();
     const unmatched: Array<{ root: Proc; procs: Proc[]; lineage: string }> = [];
     for (const r of roots) {
       const sub = this.#procs.subtree(r.pid).filter((p) => p.pid === r.pid || p.owner === undefined);
@@ -325,15 +436,28 @@ export class CorrelateStage implements Stage {
       let bestS = { score: 0, reasons: [] as string[], cmd: 0 };
       for (const t of tools) {
         const s = this.#score(t, sub, a);
-        const better = s.score > bestS.score ||
-          (s.score === bestS.score && s.score > 0 && best && (assigned.get(t)?.length ?? 0) < (assigned.get(best)?.length ?? 0));
-        if (better) { best = t; bestS = s; }
+        const better =
+          s.score > bestS.score ||
+          (s.score === bestS.score &&
+            s.score > 0 &&
+            best &&
+            (assigned.get(t)?.length ?? 0) < (assigned.get(best)?.length ?? 0));
+        if (better) {
+          best = t;
+          bestS = s;
+        }
       }
       if (others.some((t) => this.#score(t, sub, a).score > bestS.score)) continue;
       const lineage = r.ppid === a.pid ? 'lineage:child' : 'lineage:descendant';
       if (best && bestS.score > 0) {
         const l = assigned.get(best) ?? [];
-        l.push({ root: r, procs: sub, conf: W_LINEAGE + W_TIME + W_ARGS * bestS.score, reasons: [lineage, 'time', ...bestS.reasons], cmd: bestS.cmd });
+        l.push({
+          root: r,
+          procs: sub,
+          conf: W_LINEAGE + W_TIME + W_ARGS * bestS.score,
+          reasons: [lineage, 'time', ...bestS.reasons],
+          cmd: bestS.cmd,
+        });
         assigned.set(best, l);
       } else unmatched.push({ root: r, procs: sub, lineage });
     }
@@ -348,7 +472,13 @@ export class CorrelateStage implements Stage {
     for (const u of unmatched) {
       if (only && !(assigned.get(only) ?? []).some((g) => g.cmd > 0 || !g.reasons.includes('only_candidate'))) {
         const l = assigned.get(only) ?? [];
-        l.push({ root: u.root, procs: u.procs, conf: W_LINEAGE + W_TIME, reasons: [u.lineage, 'time', 'only_candidate'], cmd: 0 });
+        l.push({
+          root: u.root,
+          procs: u.procs,
+          conf: W_LINEAGE + W_TIME,
+          reasons: [u.lineage, 'time', 'only_candidate'],
+          cmd: 0,
+        });
         assigned.set(only, l);
       } else orphans.push(u.root);
     }
@@ -364,12 +494,21 @@ export class CorrelateStage implements Stage {
       // Carried out by an MCP server: the processes its server ran during that call.
       for (const pid of t.mcp?.roots ?? []) {
         const r = this.#procs.get(pid);
-        if (r) got.push({ root: r, procs: this.#procs.subtree(pid).filter((p) => p.owner === t.key), conf: W_LINEAGE + W_TIME + W_ARGS, reasons: ['lineage:mcp_server', 'time', 'mcp'], cmd: 1 });
+        if (r)
+          got.push({
+            root: r,
+            procs: this.#procs.subtree(pid).filter((p) => p.owner === t.key),
+            conf: W_LINEAGE + W_TIME + W_ARGS,
+            reasons: ['lineage:mcp_server', 'time', 'mcp'],
+            cmd: 1,
+          });
       }
       // Tools the agent carries out itself (file edits): its own file operations on the paths named.
       const selfFiles: FileUse[] = [];
       if (t.intent.paths.length) {
-        const want = new Set(t.intent.paths.map((p) => resolveArgPath(p, a.cwd, this.#home)).filter((x): x is string => !!x));
+        const want = new Set(
+          t.intent.paths.map((p) => resolveArgPath(p, a.cwd, this.#home)).filter((x): x is string => !!x),
+        );
         for (const f of ops) {
           if (f.ts >= lo && f.ts < hi && (want.has(f.path) || (f.to !== undefined && want.has(f.to)))) {
             selfFiles.push(f);
@@ -380,7 +519,12 @@ export class CorrelateStage implements Stage {
       }
       if (!got.length && !selfFiles.length && t.mcp) {
         this.#link(ts, 'tool_process', t.key, [], W_LINEAGE + W_TIME + W_ARGS, ['mcp'], {
-          call: t.callId, tool: t.name, index: t.index, agent_pid: a.pid, processes: [], mcp: { call: t.mcp.ref, server_pid: t.mcp.server },
+          call: t.callId,
+          tool: t.name,
+          index: t.index,
+          agent_pid: a.pid,
+          processes: [],
+          mcp: { call: t.mcp.ref, server_pid: t.mcp.server },
         });
         continue;
       }
@@ -390,7 +534,12 @@ export class CorrelateStage implements Stage {
       }
       const pids: number[] = [];
       const procs: Proc[] = [];
-      for (const g of got) for (const p of g.procs) if (!pids.includes(p.pid)) { pids.push(p.pid); procs.push(p); }
+      for (const g of got)
+        for (const p of g.procs)
+          if (!pids.includes(p.pid)) {
+            pids.push(p.pid);
+            procs.push(p);
+          }
       for (const p of procs) p.owner = t.key;
       t.pids = pids;
       // The tool's outcome is the exit of the process that matched it best.
@@ -400,16 +549,36 @@ export class CorrelateStage implements Stage {
       let conf = got.length ? Math.min(...got.map((g) => g.conf)) : 0;
       if (selfFiles.length) {
         reasons.push('agent_file_op');
-        if (!got.length) { reasons.push('lineage:self', 'time', 'path'); conf = W_LINEAGE + W_TIME + W_ARGS * 0.8; }
+        if (!got.length) {
+          reasons.push('lineage:self', 'time', 'path');
+          conf = W_LINEAGE + W_TIME + W_ARGS * 0.8;
+        }
       }
       this.#link(ts, 'tool_process', t.key, pids, conf, reasons, {
-        call: t.callId, tool: t.name, index: t.index, agent_pid: a.pid,
+        call: t.callId,
+        tool: t.name,
+        index: t.index,
+        agent_pid: a.pid,
         processes: procs.map(procDetail),
         ...(t.mcp ? { mcp: { call: t.mcp.ref, server_pid: t.mcp.server } } : {}),
-        ...(selfFiles.length ? { agent_files: selfFiles.map((f) => ({ path: f.path, op: f.op, ...(f.to ? { to: f.to } : {}), ret: f.ret })) } : {}),
+        ...(selfFiles.length
+          ? {
+              agent_files: selfFiles.map((f) => ({
+                path: f.path,
+                op: f.op,
+                ...(f.to ? { to: f.to } : {}),
+                ret: f.ret,
+              })),
+            }
+          : {}),
       });
       // Said one thing, ran another: the command named a program, and what ran was not it.
-      if (t.intent.commands.length && got.length && got.every((g) => g.cmd < 0.5)) this.#rules.ranOther(ts, t, got.map((g) => g.root));
+      if (t.intent.commands.length && got.length && got.every((g) => g.cmd < 0.5))
+        this.#rules.ranOther(
+          ts,
+          t,
+          got.map((g) => g.root),
+        );
     }
     this.#judgeDeferred(a, selfOwner, Math.min(hi, ...a.pendings.map((p) => p.lo)));
   }
@@ -430,20 +599,33 @@ export class CorrelateStage implements Stage {
   #linkResults(a: Agent, c: LlmCallEvent): void {
     const results = toolResultsOf(c.api, c.request.messages);
     if (!results.length) return;
-    for (const { call: ref, result: r, how } of pairResults(a.recent.values(), results, (x) => !x.resultLinked && x.decided)) {
+    for (const { call: ref, result: r, how } of pairResults(
+      a.recent.values(),
+      results,
+      (x) => !x.resultLinked && x.decided,
+    )) {
       if (ref.resultLinked || !ref.decided) continue;
       ref.resultLinked = true;
-      const out = ref.pids.map((pid) => this.#procs.get(pid)?.out ?? '').join('').trim();
+      const out = ref.pids
+        .map((pid) => this.#procs.get(pid)?.out ?? '')
+        .join('')
+        .trim();
       // Writes to fd 1/2 are not always the tool's output (`echo x > file` writes fd 1 to a
       // file): an empty result, or no captured output, tells nothing either way.
       const res = r.text.trim();
-      const outputMatch = out === '' || res === '' ? null : res.includes(out.slice(0, 512)) || out.includes(res.slice(0, 512));
+      const outputMatch =
+        out === '' || res === '' ? null : res.includes(out.slice(0, 512)) || out.includes(res.slice(0, 512));
       const reasons: string[] = [how];
       if (outputMatch === true) reasons.push('output_match');
       const failed = r.isError === true || (ref.exitCode !== undefined && ref.exitCode !== 0);
       this.#link(c.ts, 'tool_result', ref.key, c.id, how === 'id' ? 1 : outputMatch ? 0.9 : 0.7, reasons, {
-        call: ref.callId, tool: ref.name, result: r.text.slice(0, 500), result_bytes: Buffer.byteLength(r.text),
-        failed, ...(r.isError !== undefined ? { is_error: r.isError } : {}), ...(ref.exitCode !== undefined ? { exit_code: ref.exitCode } : {}),
+        call: ref.callId,
+        tool: ref.name,
+        result: r.text.slice(0, 500),
+        result_bytes: Buffer.byteLength(r.text),
+        failed,
+        ...(r.isError !== undefined ? { is_error: r.isError } : {}),
+        ...(ref.exitCode !== undefined ? { exit_code: ref.exitCode } : {}),
         output_match: outputMatch,
       });
       this.#rules.result(a, ref, failed, c.ts);
@@ -471,7 +653,10 @@ export class CorrelateStage implements Stage {
     if (!a) return;
     const owner = p.owner ?? (a.pendings.length ? a.pendings.flatMap((x) => x.tools.map((t) => t.key)) : undefined);
     const ctx = { pid: p.pid, argv: p.argv, agent_pid: a.pid, ...(owner ? { tool_call: owner } : {}) };
-    if (ev.type === 'connect') { this.#rules.connect(a, p, ev, ctx); return; }
+    if (ev.type === 'connect') {
+      this.#rules.connect(a, p, ev, ctx);
+      return;
+    }
     const fe = ev as ProcOpenEvent | ProcFileOpEvent;
     if (fe.type === 'open' && fe.folded) return;
     const paths = fe.type === 'rename' && fe.to ? [fe.path, fe.to] : [fe.path];
@@ -479,7 +664,13 @@ export class CorrelateStage implements Stage {
     // call before its response (and so its llm/call event) is complete.
     if (p.pid === a.pid) {
       if (a.ops.length >= MAX_AGENT_OPS) a.ops.splice(0, MAX_AGENT_OPS / 4);
-      a.ops.push({ path: fe.path, op: fe.type === 'open' ? (isWriteOpen(fe.flags) ? 'w' : 'r') : fe.type, ...(fe.type === 'rename' && fe.to ? { to: fe.to } : {}), ret: fe.ret, ts: fe.ts });
+      a.ops.push({
+        path: fe.path,
+        op: fe.type === 'open' ? (isWriteOpen(fe.flags) ? 'w' : 'r') : fe.type,
+        ...(fe.type === 'rename' && fe.to ? { to: fe.to } : {}),
+        ret: fe.ret,
+        ts: fe.ts,
+      });
     }
     this.#rules.sensitive(p, fe, paths, ctx);
     const writes = fe.type !== 'open' || isWriteOpen(fe.flags);
@@ -508,7 +699,10 @@ export class CorrelateStage implements Stage {
     const ref = `mcp:${m.channel}:${m.rpc_id}`;
     if (a) {
       this.#link(m.ts, 'session', a.session, ref, 0.9, ['lineage'], {
-        agent_pid: a.pid, server_pid: server, method: m.method, ...(m.tool ? { tool: m.tool } : {}),
+        agent_pid: a.pid,
+        server_pid: server,
+        method: m.method,
+        ...(m.tool ? { tool: m.tool } : {}),
       });
     }
     if (m.method !== 'tools/call' || m.from === 'server') return;
@@ -522,16 +716,33 @@ export class CorrelateStage implements Stage {
       else queue.push(...this.#procs.children(p.pid));
     }
     // The LLM tool call this MCP call carries out: same tool name, asked before the call began.
-    const tool = a && m.tool
-      ? a.pendings.filter((p) => p.lo <= m.start_ts).flatMap((p) => p.tools).find((t) => !t.mcp && mcpNameMatches(t.name, m.tool!)) : undefined;
+    const tool =
+      a && m.tool
+        ? a.pendings
+            .filter((p) => p.lo <= m.start_ts)
+            .flatMap((p) => p.tools)
+            .find((t) => !t.mcp && mcpNameMatches(t.name, m.tool!))
+        : undefined;
     const procs: Proc[] = [];
-    for (const r of roots) for (const p of this.#procs.subtree(r.pid)) if (p.owner === undefined && !procs.includes(p)) procs.push(p);
+    for (const r of roots)
+      for (const p of this.#procs.subtree(r.pid)) if (p.owner === undefined && !procs.includes(p)) procs.push(p);
     for (const p of procs) p.owner = tool?.key ?? ref;
     if (tool && a) tool.mcp = { ref, server, roots: roots.map((r) => r.pid) };
     if (procs.length) {
-      this.#link(m.ts, 'tool_process', ref, procs.map((p) => p.pid), W_LINEAGE + W_TIME, ['lineage:mcp_server', 'time'], {
-        server_pid: server, tool: m.tool, ...(tool ? { tool_call: tool.key } : {}), processes: procs.map(procDetail),
-      });
+      this.#link(
+        m.ts,
+        'tool_process',
+        ref,
+        procs.map((p) => p.pid),
+        W_LINEAGE + W_TIME,
+        ['lineage:mcp_server', 'time'],
+        {
+          server_pid: server,
+          tool: m.tool,
+          ...(tool ? { tool_call: tool.key } : {}),
+          processes: procs.map(procDetail),
+        },
+      );
     }
   }
 }

@@ -8,8 +8,8 @@
  * sensitive files, hosts never mentioned, loops of identical failing calls).
  * Used by `as-merge --correlate`, `as-serve` and `agentsight`.
  */
-export { CorrelateStage, type CorrelateOptions, type CorrelateStats } from './correlate.js';
-export { intentOf, shellWords, hostsIn, stableJson, type Intent } from './intent.js';
-export { sensitiveReason, isInside, isWriteOpen } from './paths.js';
-export { ProcTable, type Proc } from './procs.js';
+export { type CorrelateOptions, CorrelateStage, type CorrelateStats } from './correlate.js';
+export { hostsIn, type Intent, intentOf, shellWords, stableJson } from './intent.js';
+export { isInside, isWriteOpen, sensitiveReason } from './paths.js';
+export { type Proc, ProcTable } from './procs.js';
 export * as testing from './testing.js';

@@ -6,7 +6,8 @@
 /** Keys whose string value is a command line. */
 const COMMAND_KEYS = /^(command|cmd|script|shell|bash|code|command_line|commandline|run)$/i;
 /** Keys whose string value names a file or directory. */
-const PATH_KEYS = /(^|_)(path|paths|file|files|filename|file_path|filepath|dir|directory|cwd|target|source|dest|destination|notebook_path)$/i;
+const PATH_KEYS =
+  /(^|_)(path|paths|file|files|filename|file_path|filepath|dir|directory|cwd|target|source|dest|destination|notebook_path)$/i;
 /** Tool names that run a shell command even when the argument key is unusual. */
 const SHELL_TOOL = /bash|shell|exec|terminal|command|run/i;
 
@@ -37,10 +38,17 @@ export function shellWords(cmd: string): string[] {
   while ((m = re.exec(cmd)) !== null) {
     const glued = m.index === lastEnd && cur !== null;
     lastEnd = re.lastIndex;
-    if (m[3] !== undefined) { if (cur !== null) out.push(cur); cur = null; continue; }
+    if (m[3] !== undefined) {
+      if (cur !== null) out.push(cur);
+      cur = null;
+      continue;
+    }
     const piece = m[1] ?? (m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[4]!);
     if (glued) cur += piece;
-    else { if (cur !== null) out.push(cur); cur = piece; }
+    else {
+      if (cur !== null) out.push(cur);
+      cur = piece;
+    }
   }
   if (cur !== null) out.push(cur);
   return out.filter((w) => w !== '');
@@ -50,7 +58,8 @@ const URL_RE = /\b(?:https?|wss?|ftp):\/\/([^\s/'"`<>?#]+)[^\s'"`<>]*/gi;
 const IPV4_RE = /\b(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}\b/g;
 const HOST_RE = /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b/gi;
 // Hostname-looking words that are really file names.
-const FILE_EXT = /\.(txt|md|json|js|ts|py|sh|c|h|go|rs|toml|yaml|yml|lock|log|html|css|csv|xml|ini|conf|cfg|env|pem|key|o|so|zip|gz|tar|tgz|mjs|cjs|jsx|tsx|java|rb|php|sql|png|jpg|svg)$/i;
+const FILE_EXT =
+  /\.(txt|md|json|js|ts|py|sh|c|h|go|rs|toml|yaml|yml|lock|log|html|css|csv|xml|ini|conf|cfg|env|pem|key|o|so|zip|gz|tar|tgz|mjs|cjs|jsx|tsx|java|rb|php|sql|png|jpg|svg)$/i;
 
 /** Host names and IP addresses named in free text (lower-cased, without ports). */
 export function hostsIn(text: string, out: Set<string> = new Set()): Set<string> {
@@ -66,8 +75,16 @@ export function hostsIn(text: string, out: Set<string> = new Set()): Set<string>
 }
 
 const looksLikePath = (s: string) =>
-  s.length > 0 && s.length < 4096 && !/[\s\n]/.test(s) && !/^[a-z]+:\/\//i.test(s) &&
-  (s.startsWith('/') || s.startsWith('./') || s.startsWith('../') || s.startsWith('~/') || /^[\w.-]+\/[\w./-]*$/.test(s) || /^[\w-][\w.-]*\.[A-Za-z0-9]{1,8}$/.test(s));
+  s.length > 0 &&
+  s.length < 4096 &&
+  !/[\s\n]/.test(s) &&
+  !/^[a-z]+:\/\//i.test(s) &&
+  (s.startsWith('/') ||
+    s.startsWith('./') ||
+    s.startsWith('../') ||
+    s.startsWith('~/') ||
+    /^[\w.-]+\/[\w./-]*$/.test(s) ||
+    /^[\w-][\w.-]*\.[A-Za-z0-9]{1,8}$/.test(s));
 
 /** Read the intent out of a tool call's name and arguments. */
 export function intentOf(name: string, args: unknown): Intent {
@@ -80,7 +97,8 @@ export function intentOf(name: string, args: unknown): Intent {
   const hosts = new Set<string>();
   const strs = pairs.filter(([, v]) => v.trim() !== '');
   for (const [k, v] of strs) {
-    if (COMMAND_KEYS.test(k) || (SHELL_TOOL.test(name) && strs.length === 1 && !PATH_KEYS.test(k))) commands.push(v.trim());
+    if (COMMAND_KEYS.test(k) || (SHELL_TOOL.test(name) && strs.length === 1 && !PATH_KEYS.test(k)))
+      commands.push(v.trim());
     else if (PATH_KEYS.test(k) || looksLikePath(v)) paths.add(v);
     for (const m of v.matchAll(URL_RE)) urls.push(m[0]);
     hostsIn(v, hosts);
@@ -99,7 +117,10 @@ export function intentOf(name: string, args: unknown): Intent {
 export function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }

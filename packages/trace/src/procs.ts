@@ -54,7 +54,11 @@ export interface ProcLimits {
 }
 
 export const DEFAULT_PROC_LIMITS: ProcLimits = {
-  maxProcs: 20_000, maxFilesPerProc: 64, maxNetPerProc: 32, maxOutBytes: 4096, retentionUs: 15 * 60 * 1_000_000,
+  maxProcs: 20_000,
+  maxFilesPerProc: 64,
+  maxNetPerProc: 32,
+  maxOutBytes: 4096,
+  retentionUs: 15 * 60 * 1_000_000,
 };
 
 export class ProcTable {
@@ -63,11 +67,16 @@ export class ProcTable {
   readonly #children = new Map<number, Set<number>>();
   constructor(private readonly lim: ProcLimits = DEFAULT_PROC_LIMITS) {}
 
-  get(pid: number): Proc | undefined { return this.procs.get(pid); }
+  get(pid: number): Proc | undefined {
+    return this.procs.get(pid);
+  }
 
   children(pid: number): Proc[] {
     const out: Proc[] = [];
-    for (const c of this.#children.get(pid) ?? []) { const p = this.procs.get(c); if (p) out.push(p); }
+    for (const c of this.#children.get(pid) ?? []) {
+      const p = this.procs.get(c);
+      if (p) out.push(p);
+    }
     return out;
   }
 
@@ -77,13 +86,19 @@ export class ProcTable {
     p.ppid = ppid;
     if (!ppid) return;
     let s = this.#children.get(ppid);
-    if (!s) { s = new Set(); this.#children.set(ppid, s); }
+    if (!s) {
+      s = new Set();
+      this.#children.set(ppid, s);
+    }
     s.add(p.pid);
   }
 
   #unparent(p: Proc): void {
     const s = this.#children.get(p.ppid);
-    if (s) { s.delete(p.pid); if (!s.size) this.#children.delete(p.ppid); }
+    if (s) {
+      s.delete(p.pid);
+      if (!s.size) this.#children.delete(p.ppid);
+    }
   }
 
   #delete(pid: number): void {
@@ -105,9 +120,15 @@ export class ProcTable {
   #evict(): void {
     // Oldest exited first; when every process is alive, the oldest of all.
     for (const [pid, p] of this.procs) {
-      if (p.end !== undefined) { this.#delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
+      if (p.end !== undefined) {
+        this.#delete(pid);
+        if (this.procs.size <= this.lim.maxProcs) return;
+      }
     }
-    for (const pid of this.procs.keys()) { this.#delete(pid); if (this.procs.size <= this.lim.maxProcs) return; }
+    for (const pid of this.procs.keys()) {
+      this.#delete(pid);
+      if (this.procs.size <= this.lim.maxProcs) return;
+    }
   }
 
   /** A process we have no fork/exec for (it started before the capture): a stub. */
@@ -132,14 +153,20 @@ export class ProcTable {
       case 'fork': {
         const parent = this.procs.get(ev.ppid);
         const p = this.#create(ev.pid, ev.ppid, ev.comm, ev.ts);
-        if (parent) { p.argv = parent.argv; p.filename = parent.filename; p.cwd = parent.cwd; }
+        if (parent) {
+          p.argv = parent.argv;
+          p.filename = parent.filename;
+          p.cwd = parent.cwd;
+        }
         return p;
       }
       case 'exec': {
         let p = this.procs.get(ev.pid);
         if (!p || p.end !== undefined) p = this.#create(ev.pid, ev.ppid, ev.comm, ev.ts);
         if (ev.ppid) this.#setParent(p, ev.ppid);
-        p.comm = ev.comm; p.argv = ev.argv; p.filename = ev.filename;
+        p.comm = ev.comm;
+        p.argv = ev.argv;
+        p.filename = ev.filename;
         if (ev.cwd) p.cwd = ev.cwd;
         return p;
       }
@@ -174,8 +201,18 @@ export class ProcTable {
       case 'bind':
       case 'listen': {
         const p = this.#ensure(ev.pid, ev.comm, ev.ts);
-        if (p.net.length >= this.lim.maxNetPerProc) { p.dropped++; return p; }
-        p.net.push({ type: ev.type, family: ev.family, ...(ev.addr !== undefined ? { addr: ev.addr } : {}), ...(ev.port !== undefined ? { port: ev.port } : {}), ret: ev.ret, ts: ev.ts });
+        if (p.net.length >= this.lim.maxNetPerProc) {
+          p.dropped++;
+          return p;
+        }
+        p.net.push({
+          type: ev.type,
+          family: ev.family,
+          ...(ev.addr !== undefined ? { addr: ev.addr } : {}),
+          ...(ev.port !== undefined ? { port: ev.port } : {}),
+          ret: ev.ret,
+          ts: ev.ts,
+        });
         return p;
       }
     }
@@ -185,7 +222,10 @@ export class ProcTable {
   #file(p: Proc, f: FileUse): void {
     // The same file opened again the same way adds nothing.
     if (p.files.some((x) => x.path === f.path && x.op === f.op && x.to === f.to)) return;
-    if (p.files.length >= this.lim.maxFilesPerProc) { p.dropped++; return; }
+    if (p.files.length >= this.lim.maxFilesPerProc) {
+      p.dropped++;
+      return;
+    }
     p.files.push(f);
   }
 
@@ -208,7 +248,11 @@ export class ProcTable {
     const out: Proc[] = [r];
     const seen = new Set([root]);
     for (let i = 0; i < out.length; i++) {
-      for (const c of this.children(out[i]!.pid)) if (!seen.has(c.pid)) { seen.add(c.pid); out.push(c); }
+      for (const c of this.children(out[i]!.pid))
+        if (!seen.has(c.pid)) {
+          seen.add(c.pid);
+          out.push(c);
+        }
     }
     return out;
   }

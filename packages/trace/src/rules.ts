@@ -9,7 +9,14 @@ import { isInside, sensitiveReason } from './paths.js';
 import type { Proc } from './procs.js';
 import { basename, normAddr } from './score.js';
 
-export type AlertFn = (ts: number, rule: string, severity: TraceAlertEvent['severity'], message: string, evidence: Record<string, unknown>, pid?: number) => void;
+export type AlertFn = (
+  ts: number,
+  rule: string,
+  severity: TraceAlertEvent['severity'],
+  message: string,
+  evidence: Record<string, unknown>,
+  pid?: number,
+) => void;
 
 /** What the rules know of an agent (kept by the correlator). */
 export interface AgentFacts {
@@ -33,7 +40,13 @@ export interface ToolFacts {
   commands: string[];
 }
 
-export interface OutsideWrite { pid: number; path: string; op: string; ret: number; ts: number }
+export interface OutsideWrite {
+  pid: number;
+  path: string;
+  op: string;
+  ret: number;
+  ts: number;
+}
 
 const MAX_SEEN = 10_000;
 /** Writes here are flagged as info only: scratch space every tool uses. */
@@ -63,11 +76,19 @@ export class AlertRules {
 
   /** unknown_host: a process under the agent (not the agent) connected to a host never named. */
   connect(a: AgentFacts, p: Proc, ev: ProcConnectEvent, ctx: Record<string, unknown>): void {
-    if (p.pid === a.pid || ev.addr === undefined || (ev.family !== 'inet' && ev.family !== 'inet6') || ev.port === 53) return;
+    if (p.pid === a.pid || ev.addr === undefined || (ev.family !== 'inet' && ev.family !== 'inet6') || ev.port === 53)
+      return;
     const addr = normAddr(ev.addr);
     if (this.#knownHost(a, p, addr)) return;
     if (!this.#seen.add(`host:${a.pid}:${addr}:${ev.port}`)) return;
-    this.alert(ev.ts, 'unknown_host', 'warning', `connection to ${addr}:${ev.port ?? '?'}, a host never mentioned in the conversation`, { ...ctx, addr, port: ev.port, ret: ev.ret }, p.pid);
+    this.alert(
+      ev.ts,
+      'unknown_host',
+      'warning',
+      `connection to ${addr}:${ev.port ?? '?'}, a host never mentioned in the conversation`,
+      { ...ctx, addr, port: ev.port, ret: ev.ret },
+      p.pid,
+    );
   }
 
   #knownHost(a: AgentFacts, p: Proc, addr: string): boolean {
@@ -87,8 +108,14 @@ export class AlertRules {
     for (const fp of paths) {
       const why = sensitiveReason(fp);
       if (why && this.#seen.add(`sens:${p.pid}:${fp}`)) {
-        this.alert(fe.ts, 'sensitive_file', fe.ret < 0 ? 'warning' : 'critical', `${basename(p.argv[0] ?? p.comm) || p.comm} ${fe.type === 'open' ? 'opened' : fe.type === 'rename' ? 'renamed' : 'deleted'} ${fp} (${why})${fe.ret < 0 ? ', which failed' : ''}`,
-          { ...ctx, path: fp, op: fe.type, ...(fe.type === 'open' ? { flags: fe.flags } : {}), ret: fe.ret, why }, p.pid);
+        this.alert(
+          fe.ts,
+          'sensitive_file',
+          fe.ret < 0 ? 'warning' : 'critical',
+          `${basename(p.argv[0] ?? p.comm) || p.comm} ${fe.type === 'open' ? 'opened' : fe.type === 'rename' ? 'renamed' : 'deleted'} ${fp} (${why})${fe.ret < 0 ? ', which failed' : ''}`,
+          { ...ctx, path: fp, op: fe.type, ...(fe.type === 'open' ? { flags: fe.flags } : {}), ret: fe.ret, why },
+          p.pid,
+        );
       }
     }
   }
@@ -104,35 +131,87 @@ export class AlertRules {
     const p = this.procOf(w.pid);
     const name = p ? basename(p.argv[0] ?? p.comm) || p.comm : String(w.pid);
     const temp = TEMP_DIRS.some((d) => w.path.startsWith(d));
-    this.alert(w.ts, 'outside_project', temp ? 'info' : 'warning', `${name} modified ${w.path}, outside the project directory ${a.cwd}`,
-      { pid: w.pid, argv: p?.argv ?? [], agent_pid: a.pid, tool_call: toolCall, path: w.path, op: w.op, project: a.cwd, ret: w.ret }, w.pid);
+    this.alert(
+      w.ts,
+      'outside_project',
+      temp ? 'info' : 'warning',
+      `${name} modified ${w.path}, outside the project directory ${a.cwd}`,
+      {
+        pid: w.pid,
+        argv: p?.argv ?? [],
+        agent_pid: a.pid,
+        tool_call: toolCall,
+        path: w.path,
+        op: w.op,
+        project: a.cwd,
+        ret: w.ret,
+      },
+      w.pid,
+    );
   }
 
   /** tool_mismatch: the tool asked to run a command, nothing matched it, and unattributed processes ran. */
   unmatched(ts: number, a: AgentFacts, t: ToolFacts, orphans: Proc[]): void {
-    this.alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.commands[0]!.slice(0, 200))}; no process matched, unattributed processes ran`, {
-      tool_call: t.key, call: t.callId, command: t.commands[0], ran: orphans.map((p) => ({ pid: p.pid, argv: p.argv })),
-    }, a.pid);
+    this.alert(
+      ts,
+      'tool_mismatch',
+      'warning',
+      `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.commands[0]!.slice(0, 200))}; no process matched, unattributed processes ran`,
+      {
+        tool_call: t.key,
+        call: t.callId,
+        command: t.commands[0],
+        ran: orphans.map((p) => ({ pid: p.pid, argv: p.argv })),
+      },
+      a.pid,
+    );
   }
 
   /** tool_mismatch: said one thing, ran another (the command named a program, and what ran was not it). */
   ranOther(ts: number, t: ToolFacts, ran: Proc[]): void {
-    this.alert(ts, 'tool_mismatch', 'warning', `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.commands[0]!.slice(0, 200))} but ran ${JSON.stringify(ran[0]!.argv.join(' ').slice(0, 200))}`, {
-      tool_call: t.key, call: t.callId, command: t.commands[0], ran: ran.map((p) => ({ pid: p.pid, argv: p.argv })),
-    }, ran[0]!.pid);
+    this.alert(
+      ts,
+      'tool_mismatch',
+      'warning',
+      `tool call ${t.name} (${t.key}) asked to run ${JSON.stringify(t.commands[0]!.slice(0, 200))} but ran ${JSON.stringify(ran[0]!.argv.join(' ').slice(0, 200))}`,
+      {
+        tool_call: t.key,
+        call: t.callId,
+        command: t.commands[0],
+        ran: ran.map((p) => ({ pid: p.pid, argv: p.argv })),
+      },
+      ran[0]!.pid,
+    );
   }
 
   /** tool_loop: the same tool call failing `loopThreshold` times in a row. */
   result(a: AgentFacts, t: ToolFacts, failed: boolean, ts: number): void {
-    if (!failed) { a.loop = null; return; }
+    if (!failed) {
+      a.loop = null;
+      return;
+    }
     const n = this.opts.loopThreshold;
-    if (a.loop && a.loop.key === t.argKey) { a.loop.count++; a.loop.keys.push(t.key); if (a.loop.keys.length > n) a.loop.keys.shift(); }
-    else a.loop = { key: t.argKey, count: 1, fired: false, keys: [t.key] };
+    if (a.loop && a.loop.key === t.argKey) {
+      a.loop.count++;
+      a.loop.keys.push(t.key);
+      if (a.loop.keys.length > n) a.loop.keys.shift();
+    } else a.loop = { key: t.argKey, count: 1, fired: false, keys: [t.key] };
     if (a.loop.count >= n && !a.loop.fired) {
       a.loop.fired = true;
-      this.alert(ts, 'tool_loop', 'warning', `${a.loop.count} identical failing ${t.name} calls in a row`, {
-        tool: t.name, arguments: t.args, count: a.loop.count, tool_calls: [...a.loop.keys], agent_pid: a.pid,
-      }, a.pid);
+      this.alert(
+        ts,
+        'tool_loop',
+        'warning',
+        `${a.loop.count} identical failing ${t.name} calls in a row`,
+        {
+          tool: t.name,
+          arguments: t.args,
+          count: a.loop.count,
+          tool_calls: [...a.loop.keys],
+          agent_pid: a.pid,
+        },
+        a.pid,
+      );
     }
   }
 }

@@ -2,8 +2,8 @@
 // command line, the paths it names and the hosts it connects to. The correlator gives each
 // new subtree to the tool call that scores best.
 import type { Intent } from './intent.js';
-import type { Proc } from './procs.js';
 import { resolveArgPath } from './paths.js';
+import type { Proc } from './procs.js';
 
 /** Confidence weights: started under the agent, in the window, matching the arguments. */
 export const W_LINEAGE = 0.25;
@@ -22,7 +22,7 @@ export function containsWhole(arg: string, cmd: string): boolean {
   for (let i = arg.indexOf(cmd); i >= 0; i = arg.indexOf(cmd, i + 1)) {
     const before = i === 0 ? '' : arg[i - 1]!;
     const after = arg[i + cmd.length] ?? '';
-    if (!/[\w.\/-]/.test(before) && !/[\w.\/-]/.test(after)) return true;
+    if (!/[\w./-]/.test(before) && !/[\w./-]/.test(after)) return true;
   }
   return false;
 }
@@ -42,11 +42,20 @@ export function scoreProcs(it: Intent, procs: Proc[], cwd: string | undefined, h
   const reasons: string[] = [];
   if (it.commands.length) {
     const cmdTok = new Set<string>();
-    for (const w of it.tokens) { cmdTok.add(w); cmdTok.add(basename(w)); }
+    for (const w of it.tokens) {
+      cmdTok.add(w);
+      cmdTok.add(basename(w));
+    }
     for (const p of procs) {
-      if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) { cmd = 1; break; }
+      if (p.argv.slice(1).some((x) => it.commands.includes(x.trim()))) {
+        cmd = 1;
+        break;
+      }
       // Agents that wrap the command (Claude Code: bash -c "… eval 'CMD' …") keep it whole inside.
-      if (p.argv.slice(1).some((x) => it.commands.some((c) => containsWhole(x, c)))) { cmd = Math.max(cmd, 0.9); continue; }
+      if (p.argv.slice(1).some((x) => it.commands.some((c) => containsWhole(x, c)))) {
+        cmd = Math.max(cmd, 0.9);
+        continue;
+      }
       if (!p.argv.length) continue;
       const words = [basename(p.argv[0]!), ...p.argv.slice(1)].filter((w) => w !== '');
       // The program itself must be named in the command: sharing a file name is not enough.
@@ -67,15 +76,41 @@ export function scoreProcs(it: Intent, procs: Proc[], cwd: string | undefined, h
         if (r) want.add(r);
       }
     }
-    if (procs.some((p) => p.files.some((f) => want.has(f.path) || (f.to !== undefined && want.has(f.to))))) { pathHit = 1; reasons.push('path'); }
+    if (procs.some((p) => p.files.some((f) => want.has(f.path) || (f.to !== undefined && want.has(f.to))))) {
+      pathHit = 1;
+      reasons.push('path');
+    }
   }
   let netHit = 0;
   if (it.hosts.length || it.urls.length) {
     const hosts = new Set(it.hosts);
-    if (hosts.has('localhost')) { hosts.add('127.0.0.1'); hosts.add('::1'); }
-    const ports = new Set(it.urls.map((u) => { try { const x = new URL(u); return Number(x.port || (x.protocol === 'https:' ? 443 : 80)); } catch { return -1; } }));
-    if (procs.some((p) => p.net.some((n) => n.type === 'connect' && n.addr !== undefined && hosts.has(normAddr(n.addr)) && (ports.size === 0 || n.port === undefined || ports.has(n.port))))) {
-      netHit = 1; reasons.push('connect');
+    if (hosts.has('localhost')) {
+      hosts.add('127.0.0.1');
+      hosts.add('::1');
+    }
+    const ports = new Set(
+      it.urls.map((u) => {
+        try {
+          const x = new URL(u);
+          return Number(x.port || (x.protocol === 'https:' ? 443 : 80));
+        } catch {
+          return -1;
+        }
+      }),
+    );
+    if (
+      procs.some((p) =>
+        p.net.some(
+          (n) =>
+            n.type === 'connect' &&
+            n.addr !== undefined &&
+            hosts.has(normAddr(n.addr)) &&
+            (ports.size === 0 || n.port === undefined || ports.has(n.port)),
+        ),
+      )
+    ) {
+      netHit = 1;
+      reasons.push('connect');
     }
   }
   return { score: Math.max(cmd, 0.8 * pathHit, 0.6 * netHit), reasons, cmd };

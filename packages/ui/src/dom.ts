@@ -4,7 +4,11 @@
 type Child = Node | string | number | null | undefined | false | Child[];
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs | null, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs?: Attrs | null,
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs ?? {})) {
     if (v === null || v === undefined || v === false) continue;
@@ -27,7 +31,11 @@ export function append(el: Node, children: Child[]): void {
 }
 
 const SVGNS = 'http://www.w3.org/2000/svg';
-export function s(tag: string, attrs: Record<string, string | number | undefined> = {}, ...children: Array<Node | string>): SVGElement {
+export function s(
+  tag: string,
+  attrs: Record<string, string | number | undefined> = {},
+  ...children: Array<Node | string>
+): SVGElement {
   const el = document.createElementNS(SVGNS, tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined) el.setAttribute(k, String(v));
   for (const c of children) el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
@@ -67,10 +75,16 @@ export function fmtCost(usd: number | null | undefined): string {
 }
 
 export function argvText(argv: unknown, fallback = ''): string {
-  return Array.isArray(argv) && argv.length ? argv.map((a) => (/[\s"'$]/.test(String(a)) ? JSON.stringify(a) : String(a))).join(' ') : fallback;
+  return Array.isArray(argv) && argv.length
+    ? argv.map((a) => (/[\s"'$]/.test(String(a)) ? JSON.stringify(a) : String(a))).join(' ')
+    : fallback;
 }
 
-export function exitBadge(p: { exit_code?: number | null; signal?: number | null; end_ts?: number | null }): HTMLElement {
+export function exitBadge(p: {
+  exit_code?: number | null;
+  signal?: number | null;
+  end_ts?: number | null;
+}): HTMLElement {
   if (p.end_ts == null) return h('span', { class: 'badge run' }, 'running');
   if (p.signal) return h('span', { class: 'badge bad' }, `signal ${p.signal}`);
   if (p.exit_code == null) return h('span', { class: 'badge' }, 'exited');
@@ -83,19 +97,48 @@ export function exitBadge(p: { exit_code?: number | null; signal?: number | null
 export function jsonTree(v: unknown, open = 2, depth = 0): Node {
   if (v === null) return h('span', { class: 'j-null' }, 'null');
   if (typeof v === 'string') {
-    return v.includes('\n') || v.length > 120 ? h('span', { class: 'j-str multi' }, v) : h('span', { class: 'j-str' }, JSON.stringify(v));
+    return v.includes('\n') || v.length > 120
+      ? h('span', { class: 'j-str multi' }, v)
+      : h('span', { class: 'j-str' }, JSON.stringify(v));
   }
   if (typeof v === 'number') return h('span', { class: 'j-num' }, String(v));
   if (typeof v === 'boolean') return h('span', { class: 'j-bool' }, String(v));
   if (typeof v !== 'object') return h('span', null, String(v));
   const arr = Array.isArray(v);
-  const entries = arr ? (v as unknown[]).map((x, i) => [String(i), x] as const) : Object.entries(v as Record<string, unknown>);
+  const entries = arr
+    ? (v as unknown[]).map((x, i) => [String(i), x] as const)
+    : Object.entries(v as Record<string, unknown>);
   if (!entries.length) return h('span', { class: 'j-punct' }, arr ? '[]' : '{}');
   const d = h('details', { class: 'j', open: depth < open });
-  d.appendChild(h('summary', null, h('span', { class: 'j-punct' }, arr ? `[${entries.length}]` : `{${entries.length}}`),
-    !arr ? h('span', { class: 'muted' }, ' ' + entries.slice(0, 4).map(([k]) => k).join(', ') + (entries.length > 4 ? ', …' : '')) : null));
+  d.appendChild(
+    h(
+      'summary',
+      null,
+      h('span', { class: 'j-punct' }, arr ? `[${entries.length}]` : `{${entries.length}}`),
+      !arr
+        ? h(
+            'span',
+            { class: 'muted' },
+            ' ' +
+              entries
+                .slice(0, 4)
+                .map(([k]) => k)
+                .join(', ') +
+              (entries.length > 4 ? ', …' : ''),
+          )
+        : null,
+    ),
+  );
   const body = h('div', { class: 'j-body' });
-  for (const [k, x] of entries) body.appendChild(h('div', { class: 'j-row' }, h('span', { class: 'j-key' }, arr ? `${k}: ` : `${k}: `), jsonTree(x, open, depth + 1)));
+  for (const [k, x] of entries)
+    body.appendChild(
+      h(
+        'div',
+        { class: 'j-row' },
+        h('span', { class: 'j-key' }, arr ? `${k}: ` : `${k}: `),
+        jsonTree(x, open, depth + 1),
+      ),
+    );
   d.appendChild(body);
   return d;
 }
@@ -113,7 +156,8 @@ function inline(text: string): Node[] {
     if (m[1]) out.push(h('code', null, t.slice(1, -1)));
     else if (m[2]) out.push(h('strong', null, t.slice(2, -2)));
     else if (m[3]) out.push(h('em', null, t.slice(1, -1)));
-    else if (m[4]) out.push(h('a', { href: m[5]!, rel: 'noreferrer noopener', target: '_blank' }, t.slice(1, t.indexOf(']'))));
+    else if (m[4])
+      out.push(h('a', { href: m[5]!, rel: 'noreferrer noopener', target: '_blank' }, t.slice(1, t.indexOf(']'))));
     last = m.index + t.length;
   }
   if (last < text.length) out.push(document.createTextNode(text.slice(last)));
@@ -126,7 +170,12 @@ export function markdown(src: string): HTMLElement {
   const lines = src.replace(/\r\n/g, '\n').split('\n');
   let i = 0;
   let para: string[] = [];
-  const flush = () => { if (para.length) { root.appendChild(h('p', null, inline(para.join('\n')))); para = []; } };
+  const flush = () => {
+    if (para.length) {
+      root.appendChild(h('p', null, inline(para.join('\n'))));
+      para = [];
+    }
+  };
   while (i < lines.length) {
     const line = lines[i]!;
     const fence = /^\s*(```|~~~)\s*([\w+-]*)/.exec(line);
@@ -140,7 +189,12 @@ export function markdown(src: string): HTMLElement {
       continue;
     }
     const head = /^(#{1,6})\s+(.*)$/.exec(line);
-    if (head) { flush(); root.appendChild(h(`h${Math.min(6, head[1]!.length + 2)}` as 'h3', null, inline(head[2]!))); i++; continue; }
+    if (head) {
+      flush();
+      root.appendChild(h(`h${Math.min(6, head[1]!.length + 2)}` as 'h3', null, inline(head[2]!)));
+      i++;
+      continue;
+    }
     if (/^\s*([-*+]|\d+[.)])\s+/.test(line)) {
       flush();
       const ordered = /^\s*\d/.test(line);
@@ -159,7 +213,11 @@ export function markdown(src: string): HTMLElement {
       root.appendChild(h('blockquote', null, inline(q.join('\n'))));
       continue;
     }
-    if (!line.trim()) { flush(); i++; continue; }
+    if (!line.trim()) {
+      flush();
+      i++;
+      continue;
+    }
     para.push(line);
     i++;
   }
@@ -171,7 +229,10 @@ export function markdown(src: string): HTMLElement {
 
 export class ApiError extends Error {}
 
-export async function api<T = Record<string, any>>(path: string, params: Record<string, string | number | undefined | null> = {}): Promise<T> {
+export async function api<T = Record<string, any>>(
+  path: string,
+  params: Record<string, string | number | undefined | null> = {},
+): Promise<T> {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, String(v));
   const url = `/api/${path}${qs.size ? `?${qs}` : ''}`;

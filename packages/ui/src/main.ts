@@ -1,10 +1,10 @@
 import { api, clear, errorBox, fmtNum, h } from './dom.js';
+import type { View, ViewFactory } from './router.js';
 import { conversations } from './views/conversations.js';
-import { timeline } from './views/timeline.js';
-import { processes } from './views/processes.js';
 import { events } from './views/events.js';
 import { metrics } from './views/metrics.js';
-import type { View, ViewFactory } from './router.js';
+import { processes } from './views/processes.js';
+import { timeline } from './views/timeline.js';
 
 const VIEWS: Record<string, [string, ViewFactory]> = {
   conversations: ['Conversations', conversations],
@@ -21,9 +21,13 @@ async function route(): Promise<void> {
   let name = location.pathname.replace(/^\/+|\/+$/g, '') || 'conversations';
   if (!VIEWS[name]) name = 'conversations';
   const root = document.getElementById('view')!;
-  for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a')) a.classList.toggle('active', a.dataset.view === name);
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a'))
+    a.classList.toggle('active', a.dataset.view === name);
   document.title = `${VIEWS[name]![0]} · agentsight`;
-  if (name !== currentName) { current = VIEWS[name]![1](); currentName = name; }
+  if (name !== currentName) {
+    current = VIEWS[name]![1]();
+    currentName = name;
+  }
   clear(root);
   root.className = `view-${name}`;
   try {
@@ -38,7 +42,9 @@ async function refreshStats(): Promise<void> {
     const st = await api<{ events: number; calls: number; processes: number }>('stats');
     const el = document.getElementById('stats')!;
     el.textContent = `${fmtNum(st.events)} events · ${st.calls} LLM calls · ${st.processes} processes`;
-  } catch { /* the header is informational */ }
+  } catch {
+    /* the header is informational */
+  }
 }
 
 function connectLive(): void {
@@ -60,14 +66,20 @@ function connectLive(): void {
       if (pending !== undefined) setTimeout(flush, 300);
     }
   };
-  es.addEventListener('hello', () => { dot.className = 'live on'; });
+  es.addEventListener('hello', () => {
+    dot.className = 'live on';
+  });
   es.addEventListener('commit', (e) => {
     pending = (JSON.parse((e as MessageEvent).data) as { last_id: number }).last_id;
     (window as unknown as { __asLastId: number }).__asLastId = pending;
     setTimeout(flush, 0);
   });
-  es.onerror = () => { dot.className = 'live off'; };
-  es.onopen = () => { dot.className = 'live on'; };
+  es.onerror = () => {
+    dot.className = 'live off';
+  };
+  es.onopen = () => {
+    dot.className = 'live on';
+  };
 }
 
 function initTheme(): void {
@@ -85,7 +97,10 @@ function init(): void {
   // The token came in the URL once and now lives in an HttpOnly cookie: keep it out of
   // URLs people copy to share a view.
   const u = new URL(location.href);
-  if (u.searchParams.has('token')) { u.searchParams.delete('token'); history.replaceState(null, '', u.pathname + u.search); }
+  if (u.searchParams.has('token')) {
+    u.searchParams.delete('token');
+    history.replaceState(null, '', u.pathname + u.search);
+  }
   initTheme();
   const nav = document.getElementById('nav')!;
   for (const [key, [label]] of Object.entries(VIEWS)) {
@@ -106,4 +121,5 @@ function init(): void {
   connectLive();
 }
 
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+else init();

@@ -11,11 +11,16 @@ export interface View {
 export type ViewFactory = () => View;
 
 /** Go to a view with these filters; the URL is the state, so any view can be shared. */
-export function navigate(path: string, params: Record<string, string | number | undefined | null> = {}, replace = false): void {
+export function navigate(
+  path: string,
+  params: Record<string, string | number | undefined | null> = {},
+  replace = false,
+): void {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, String(v));
   const url = `${path}${qs.size ? `?${qs}` : ''}`;
-  if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
   // main.ts routes on popstate, as it does for the browser's own back and forward.
   window.dispatchEvent(new PopStateEvent('popstate'));
 }
@@ -24,8 +29,8 @@ export function navigate(path: string, params: Record<string, string | number | 
 export function setParams(params: Record<string, string | number | undefined | null>): void {
   const qs = new URLSearchParams(location.search);
   for (const [k, v] of Object.entries(params)) {
-    if (v === undefined || v === null || v === '') qs.delete(k); else qs.set(k, String(v));
+    if (v === undefined || v === null || v === '') qs.delete(k);
+    else qs.set(k, String(v));
   }
   history.replaceState(null, '', `${location.pathname}${qs.size ? `?${qs}` : ''}`);
 }
-
