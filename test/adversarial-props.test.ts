@@ -4,7 +4,7 @@
 // throws, and every good event comes out.
 
 import { Readable } from 'node:stream';
-import { type AgentEvent, encodePayload, formatEvent, parseJson, readEvents, validateEvent } from '@agentsight/events';
+import { type AgentEvent, formatEvent, parseJson, readEvents, validateEvent } from '@agentsight/events';
 import { HttpStage, sslEvents } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { SpanMapper } from '@agentsight/otel';
@@ -48,7 +48,7 @@ const badLine = fc
       validateEvent(parseJson(s, 512).ok ? (parseJson(s, 512) as { value: unknown }).value : null) !== null,
   );
 
-t.test('NDJSON reader: good events out in order, every bad line one diagnostic, any split', async (t) => {
+t.test('NDJSON reader: good events out in order, every bad line one diagnostic, any split', async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(
@@ -121,7 +121,7 @@ const jsonBody = fc.oneof(
   fc.integer({ min: 300, max: 6000 }).map((n) => `{"model":"m","messages":${deep(n)}}`),
 );
 
-t.test('as-http and as-merge stages: random bytes, random splits, deep and random JSON bodies', async (t) => {
+t.test('as-http and as-merge stages: random bytes, random splits, deep and random JSON bodies', async () => {
   fc.assert(
     fc.property(
       fc.oneof(
@@ -183,7 +183,7 @@ const mutated = fc
   })
   .filter((e) => validateEvent(e) === null);
 
-t.test('correlation, otel mapper and serve ingest: any event the reader passes is taken without a throw', async (t) => {
+t.test('correlation, otel mapper and serve ingest: any event the reader passes is taken without a throw', async () => {
   fc.assert(
     fc.property(fc.array(fc.oneof(fc.constantFrom(...good), mutated), { minLength: 1, maxLength: 60 }), (evs) => {
       const corr = new CorrelateStage({}, () => {});

@@ -16,7 +16,6 @@ import {
   summaryLine,
   systemTlsLibraries,
   TLS_FUNCTION_NAMES,
-  TLS_SYSTEM_FILES,
   TLS_TITLES,
   type TlsTarget,
 } from '@agentsight/sslsniff';

@@ -162,7 +162,7 @@ export class Bodies {
     m.decoder?.close();
     out.body_size = size;
     if (m.decoder) out.raw_size = m.rawSize;
-    if (body && body.length) Object.assign(out, encodePayload(body));
+    if (body?.length) Object.assign(out, encodePayload(body));
     if (m.truncated) out.body_truncated = true;
   }
 }

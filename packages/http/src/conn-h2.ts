@@ -1,6 +1,6 @@
 import { Msg } from './body.js';
 import { H2Reader } from './h2.js';
-import { headerValue, type MessageHead } from './http1.js';
+import type { MessageHead } from './http1.js';
 import type { ConnCore, Dir, Pairing, Trailers } from './session.js';
 
 const MAX_H2_STREAMS = 128;

@@ -252,7 +252,7 @@ export class CorrelateStage implements Stage {
       const a = this.#agents.get(cur);
       if (a) return a;
       const p = this.#procs.get(cur);
-      if (!p || !p.ppid || p.ppid === cur) return undefined;
+      if (!p?.ppid || p.ppid === cur) return undefined;
       cur = p.ppid;
     }
     return undefined;
@@ -268,7 +268,7 @@ export class CorrelateStage implements Stage {
     }
     // A sub-agent (started by a tool of another agent) belongs to that agent's session.
     const p = this.#procs.get(pid);
-    const parent = p && p.ppid ? this.#agentOf(p.ppid) : undefined;
+    const parent = p?.ppid ? this.#agentOf(p.ppid) : undefined;
     const start = p?.start ?? ts;
     a = {
       pid,

@@ -235,7 +235,7 @@ export class ProcTable {
     for (let i = 0; i < 128; i++) {
       if (cur === anc) return true;
       const p = this.procs.get(cur);
-      if (!p || !p.ppid || p.ppid === cur) return false;
+      if (!p?.ppid || p.ppid === cur) return false;
       cur = p.ppid;
     }
     return false;
