@@ -8,6 +8,8 @@
 const LAYERS = [
   // The event schema and NDJSON; launching processes; the mock LLM server tests run against.
   ['events', 'launch', 'mock-llm'],
+  // Secrets: what a capture must not keep (used by the decoders and every output).
+  ['redact'],
   // Tool conventions (flags, exit codes, output); the BPF loader (which never imports the
   // CLI: it throws BpfErrors, the CLI maps them to exit 77); wire decoders.
   ['cli', 'bpf', 'http', 'mcp'],

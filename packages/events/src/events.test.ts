@@ -399,3 +399,26 @@ t.test('TimeOrder: events from several sources come out in ts order, bounded', a
   b.tick(5 + 1_000_000);
   t.same(seen, ['c', 'a', 'b']);
 });
+
+t.test('an llm/call names an API the consumers know', async (t) => {
+  const call = {
+    v: 1,
+    ts: 1,
+    src: 'llm',
+    type: 'call',
+    id: 'c',
+    provider: 'anthropic',
+    api: 'anthropic.messages',
+    model: 'm',
+    request: {},
+    response: { text: '', tool_calls: [] },
+    usage: {},
+    status: 200,
+    timing: { start: 1, duration_ms: 1 },
+    conn: 'k',
+    req: 'r',
+  };
+  t.equal(validateEvent(call), null);
+  t.match(validateEvent({ ...call, api: '' }), /^llm\/call: api: want one of anthropic\.messages, /);
+  t.match(validateEvent({ ...call, api: 'cohere.chat' }), /api: want one of/);
+});

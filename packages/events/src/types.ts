@@ -298,7 +298,15 @@ export interface HttpUnparsedEvent extends HttpBase {
 
 // ---------------------------------------------------------------- llm (as-merge)
 
-export type LlmApi = 'anthropic.messages' | 'openai.chat' | 'openai.responses' | 'gemini' | 'bedrock.converse';
+/** Every API format as-merge knows; consumers dispatch on it, so the validator admits no other. */
+export const LLM_APIS = [
+  'anthropic.messages',
+  'openai.chat',
+  'openai.responses',
+  'gemini',
+  'bedrock.converse',
+] as const;
+export type LlmApi = (typeof LLM_APIS)[number];
 
 export interface ToolCall {
   id: string | null;

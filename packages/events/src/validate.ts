@@ -1,4 +1,4 @@
-import { type AgentEvent, SCHEMA_VERSION } from './types.js';
+import { type AgentEvent, LLM_APIS, SCHEMA_VERSION } from './types.js';
 
 type Kind = 'int' | 'num' | 'str' | 'bool' | 'obj' | 'arr' | 'enc' | 'any';
 type Shape = Record<string, Kind>;
@@ -84,6 +84,7 @@ const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data:
 type Inner = Record<string, string>;
 const NESTED: Record<string, Record<string, Inner | string>> = {
   'llm/call': {
+    api: 'api',
     model: 'str|null',
     request: { stream: 'bool?', messages: 'arr?', tools: 'arr?', params: 'obj?' },
     response: {
@@ -136,6 +137,8 @@ function checkInner(value: unknown, spec: string): boolean {
     switch (k) {
       case 'null':
         return value === null;
+      case 'api':
+        return (LLM_APIS as readonly unknown[]).includes(value);
       case 'count':
         return typeof value === 'number' && Number.isFinite(value) && value >= 0;
       case 'strs':
@@ -161,6 +164,7 @@ function checkInner(value: unknown, spec: string): boolean {
 const describe = (spec: string) =>
   spec
     .replace(/\?$/, '')
+    .replace('api', `one of ${LLM_APIS.join(', ')}`)
     .replace('calls', 'array of tool calls')
     .replace('strs', 'array of strings')
     .replace('hdrs', 'object of strings')

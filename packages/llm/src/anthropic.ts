@@ -6,7 +6,7 @@
 import type { ToolCall } from '@agentsight/events';
 import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 interface Block {
   type: string;
@@ -190,13 +190,13 @@ function parts(content: unknown): Part[] {
     if (!isObj(b)) continue;
     switch (b.type) {
       case 'text':
-        out.push(textPart(String(b.text ?? '')));
+        out.push(textPart(text(b.text, '')));
         break;
       case 'thinking':
-        out.push({ type: 'reasoning', content: String(b.thinking ?? '') });
+        out.push({ type: 'reasoning', content: text(b.thinking, '') });
         break;
       case 'tool_use':
-        out.push({ type: 'tool_call', id: str(b.id), name: String(b.name ?? ''), arguments: b.input ?? null });
+        out.push({ type: 'tool_call', id: str(b.id), name: text(b.name, ''), arguments: b.input ?? null });
         break;
       case 'tool_result':
         out.push({
@@ -207,7 +207,7 @@ function parts(content: unknown): Part[] {
         });
         break;
       default:
-        out.push({ type: String(b.type ?? 'unknown'), content: b });
+        out.push({ type: text(b.type, 'unknown'), content: b });
         break;
     }
   }
@@ -218,7 +218,7 @@ export const anthropic: ApiModule = {
   api: 'anthropic.messages',
   provider: 'anthropic',
   operation: 'chat',
-  message: (m): Message => ({ role: String(m.role ?? 'user'), parts: parts(m.content) }),
+  message: (m): Message => ({ role: text(m.role, 'user'), parts: parts(m.content) }),
   // input_tokens counts only the uncached part of the prompt.
   usage: (u) => {
     const n = plainUsage(u);

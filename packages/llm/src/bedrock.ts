@@ -8,7 +8,7 @@ import type { ToolCall } from '@agentsight/events';
 import { anthropic } from './anthropic.js';
 import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 const PATH = /\/model\/([^/?]+)\/(invoke|invoke-with-response-stream|converse|converse-stream)$/;
 
@@ -251,7 +251,7 @@ function converseParts(content: unknown): Part[] {
       out.push({
         type: 'tool_call',
         id: str(c.toolUse.toolUseId),
-        name: String(c.toolUse.name ?? ''),
+        name: text(c.toolUse.name, ''),
         arguments: c.toolUse.input ?? null,
       });
     else if (isObj(c.toolResult)) {
@@ -270,7 +270,7 @@ function converseParts(content: unknown): Part[] {
         ...(t.status === 'error' ? { is_error: true as const } : {}),
       });
     } else if (isObj(c.reasoningContent) && isObj(c.reasoningContent.reasoningText))
-      out.push({ type: 'reasoning', content: String(c.reasoningContent.reasoningText.text ?? '') });
+      out.push({ type: 'reasoning', content: text(c.reasoningContent.reasoningText.text, '') });
     else out.push({ type: Object.keys(c)[0] ?? 'unknown', content: c });
   }
   return out;
@@ -281,7 +281,7 @@ export const bedrockConverse: ApiModule = {
   api: 'bedrock.converse',
   provider: 'bedrock',
   operation: 'chat',
-  message: (m): Message => ({ role: String(m.role ?? 'user'), parts: converseParts(m.content) }),
+  message: (m): Message => ({ role: text(m.role, 'user'), parts: converseParts(m.content) }),
   // inputTokens counts only the uncached part of the prompt, as Anthropic's does.
   usage: (u) => {
     const n = plainUsage(u);

@@ -15,6 +15,7 @@ import {
   textPart,
 } from './parts.js';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices.js';
+import { text } from './util.js';
 
 export * from './parts.js';
 
@@ -219,12 +220,12 @@ export function resultText(c: unknown): string {
   if (Array.isArray(c)) return c.map(resultText).join('');
   if (isObj(c)) {
     if (typeof c.text === 'string') return c.text;
-    if (/image/.test(String(c.type ?? ''))) return '';
+    if (/image/.test(text(c.type, ''))) return '';
     // Gemini CLI answers {output: …}.
     if ('output' in c) return resultText(c.output);
     return JSON.stringify(c);
   }
-  return c === undefined || c === null ? '' : String(c);
+  return c === undefined || c === null ? '' : typeof c === 'object' ? JSON.stringify(c) : String(c);
 }
 
 /** Tool results carried in a request's messages, in order. */

@@ -9,7 +9,7 @@
 import type { ToolCall } from '@agentsight/events';
 import { type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, restParams, sseJson, str, usage } from './util.js';
+import { isObj, type Obj, restParams, sseJson, str, text, usage } from './util.js';
 
 const MODEL_RE = /\/models\/([^/:?]+):(streamGenerateContent|generateContent)/;
 
@@ -213,7 +213,7 @@ function message(m: Obj): Message {
     const fr = p.functionResponse;
     if (typeof p.text === 'string') parts.push(p.thought ? { type: 'reasoning', content: p.text } : textPart(p.text));
     else if (isObj(fc))
-      parts.push({ type: 'tool_call', id: str(fc.id), name: String(fc.name ?? ''), arguments: fc.args ?? null });
+      parts.push({ type: 'tool_call', id: str(fc.id), name: text(fc.name, ''), arguments: fc.args ?? null });
     else if (isObj(fr)) {
       // Gemini CLI answers with ids of its own (`run_shell_command_<ms>_<n>`): pair by name and order.
       parts.push({
@@ -226,7 +226,7 @@ function message(m: Obj): Message {
       });
     } else parts.push({ type: 'unknown', content: p });
   }
-  return { role: m.role === 'model' ? 'assistant' : String(m.role ?? 'user'), parts };
+  return { role: m.role === 'model' ? 'assistant' : text(m.role, 'user'), parts };
 }
 
 export const gemini: ApiModule = {

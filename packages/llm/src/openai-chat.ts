@@ -7,7 +7,7 @@
 import type { ToolCall } from '@agentsight/events';
 import { contentParts, flatten, jsonArgs, type Message, type Part, plainUsage } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 interface Call {
   id: string | null;
@@ -191,12 +191,12 @@ function message(m: Obj): Message {
       parts.push({
         type: 'tool_call',
         id: str(tc.id),
-        name: String(fn.name ?? ''),
+        name: text(fn.name, ''),
         arguments: jsonArgs(fn.arguments) ?? null,
       });
     }
   }
-  return { role: String(m.role ?? 'user'), parts };
+  return { role: text(m.role, 'user'), parts };
 }
 
 export const openaiChat: ApiModule = {

@@ -7,7 +7,7 @@
 import type { ToolCall } from '@agentsight/events';
 import { contentParts, jsonArgs, type Message, plainUsage } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, usage } from './util.js';
+import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 const MAX_INDEX = 10000;
 
@@ -232,12 +232,12 @@ function message(m: Obj): Message {
   if (m.type === 'function_call')
     return {
       role: 'assistant',
-      parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: jsonArgs(m.arguments) ?? null }],
+      parts: [{ type: 'tool_call', id, name: text(m.name, ''), arguments: jsonArgs(m.arguments) ?? null }],
     };
   if (m.type === 'custom_tool_call')
     return {
       role: 'assistant',
-      parts: [{ type: 'tool_call', id, name: String(m.name ?? ''), arguments: m.input ?? null }],
+      parts: [{ type: 'tool_call', id, name: text(m.name, ''), arguments: m.input ?? null }],
     };
   if (m.type === 'function_call_output' || m.type === 'custom_tool_call_output') {
     return {
@@ -245,7 +245,7 @@ function message(m: Obj): Message {
       parts: [{ type: 'tool_call_response', id: str(m.call_id), result: jsonArgs(m.output) ?? null }],
     };
   }
-  return { role: String(m.role ?? 'user'), parts: contentParts(m.content) };
+  return { role: text(m.role, 'user'), parts: contentParts(m.content) };
 }
 
 export const openaiResponses: ApiModule = {

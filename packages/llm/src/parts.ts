@@ -3,6 +3,7 @@
 // shapes, plus what agentsight adds (injected context, tool errors). Each API module turns
 // its own request items into these; nothing outside this package reads a provider's format.
 import { parseJson } from '@agentsight/events';
+import { text } from './util.js';
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool' | (string & {});
 
@@ -89,7 +90,7 @@ export function contentParts(content: unknown): Part[] {
   const parts: Part[] = [];
   for (const p of content) {
     if (isObj(p))
-      parts.push(typeof p.text === 'string' ? textPart(p.text) : { type: String(p.type ?? 'unknown'), content: p });
+      parts.push(typeof p.text === 'string' ? textPart(p.text) : { type: text(p.type, 'unknown'), content: p });
   }
   return parts;
 }

@@ -11,6 +11,13 @@ export function str(x: unknown): string | null {
 }
 
 /** A non-negative integer count, or undefined: usage fields from the wire are not trusted. */
+/** A string field from the wire: a string as it is, a number or boolean as text, anything
+ * else the fallback (String() of an object with a `toString` key from JSON throws). */
+export function text(x: unknown, fallback = ''): string {
+  if (typeof x === 'string') return x;
+  return typeof x === 'number' || typeof x === 'boolean' ? String(x) : fallback;
+}
+
 export function count(x: unknown): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined;
 }

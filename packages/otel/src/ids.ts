@@ -17,5 +17,11 @@ export const spanIdOf = (...parts: Array<string | number>): string => hashId(8, 
 
 /** Microseconds since the epoch as the decimal nanosecond string OTLP/JSON uses for fixed64. */
 export function usToNanos(us: number): string {
-  return (BigInt(Math.round(us)) * 1000n).toString();
+  // A time derived from a wire value (start + a huge duration) can leave fixed64's range or
+  // be Infinity: clamp it, an out-of-range span end is no reason to lose the export.
+  const c = Number.isFinite(us) ? Math.min(Math.max(us, 0), MAX_US) : us > 0 ? MAX_US : 0;
+  return (BigInt(Math.round(c)) * 1000n).toString();
 }
+
+/** The largest microsecond count whose nanoseconds fit an unsigned 64-bit integer. */
+const MAX_US = Math.floor(Number(2n ** 64n - 1n) / 1000 / 2);

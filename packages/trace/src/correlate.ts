@@ -362,7 +362,7 @@ export class CorrelateStage implements Stage {
     const tcs = c.response.tool_calls ?? [];
     if (tcs.length) {
       const tools = tcs.map((tc: ToolCall, i: number) => {
-        this.#mention(a, JSON.stringify(tc.arguments));
+        this.#mention(a, JSON.stringify(tc.arguments ?? null));
         const intent = intentOf(tc.name, tc.arguments);
         const ref: ToolRef = {
           key: tc.id ?? `${c.id}#${i}`,
