@@ -6,7 +6,7 @@
 import type { ToolCall } from '@agentsight/events';
 import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
+import { incompleteReason, isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 interface Block {
   type: string;
@@ -167,16 +167,10 @@ export class AnthropicAccumulator implements Accumulator {
       }),
     };
     if (this.#error !== undefined) r.error = this.#error;
-    const why = this.#errorBody
-      ? undefined
-      : this.#error !== undefined
-        ? 'error event'
-        : (this.#bad ??
-          (this.#started && !this.#done
-            ? 'stream ended before message_stop'
-            : !this.#started
-              ? 'no message'
-              : undefined));
+    const why = incompleteReason(
+      { errorBody: this.#errorBody, error: this.#error, bad: this.#bad, started: this.#started, done: this.#done },
+      'message_stop',
+    );
     if (why) r.incomplete = why;
     return r;
   }

@@ -8,7 +8,7 @@ import type { ToolCall } from '@agentsight/events';
 import { anthropic } from './anthropic.js';
 import { flatten, type Message, type Part, plainUsage, textPart } from './parts.js';
 import type { Accumulator, ApiModule, CallResult, Delta, RequestInfo } from './result.js';
-import { isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
+import { incompleteReason, isObj, type Obj, parseArgs, restParams, sseJson, str, text, usage } from './util.js';
 
 const PATH = /\/model\/([^/?]+)\/(invoke|invoke-with-response-stream|converse|converse-stream)$/;
 
@@ -226,16 +226,10 @@ export class ConverseAccumulator implements Accumulator {
       }),
     };
     if (this.#error !== undefined) r.error = this.#error;
-    const why = this.#errorBody
-      ? undefined
-      : this.#error !== undefined
-        ? 'error event'
-        : (this.#bad ??
-          (this.#started && !this.#done
-            ? 'stream ended before messageStop'
-            : !this.#started
-              ? 'no message'
-              : undefined));
+    const why = incompleteReason(
+      { errorBody: this.#errorBody, error: this.#error, bad: this.#bad, started: this.#started, done: this.#done },
+      'messageStop',
+    );
     if (why) r.incomplete = why;
     return r;
   }

@@ -18,6 +18,19 @@ export function text(x: unknown, fallback = ''): string {
   return typeof x === 'number' || typeof x === 'boolean' ? String(x) : fallback;
 }
 
+/** Why a streamed message is incomplete, if it is: an error body is a complete answer; an error
+ * event, a decoding problem, a stream cut before `end`, or no message at all are not. */
+export function incompleteReason(
+  s: { errorBody: boolean; error: unknown; bad: string | undefined; started: boolean; done: boolean },
+  end: string,
+): string | undefined {
+  if (s.errorBody) return undefined;
+  if (s.error !== undefined) return 'error event';
+  if (s.bad !== undefined) return s.bad;
+  if (!s.started) return 'no message';
+  return s.done ? undefined : `stream ended before ${end}`;
+}
+
 export function count(x: unknown): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined;
 }
