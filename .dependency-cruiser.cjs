@@ -8,8 +8,9 @@
 const LAYERS = [
   // The event schema and NDJSON; launching processes; the mock LLM server tests run against.
   ['events', 'launch', 'mock-llm'],
-  // Secrets: what a capture must not keep (used by the decoders and every output).
-  ['redact'],
+  // Secrets: what a capture must not keep (used by the decoders and every output); which
+  // processes are agents (by executable, package path, argv), asked by capture and by outputs.
+  ['redact', 'agents'],
   // Tool conventions (flags, exit codes, output); the BPF loader (which never imports the
   // CLI: it throws BpfErrors, the CLI maps them to exit 77); wire decoders.
   ['cli', 'bpf', 'http', 'mcp'],
@@ -21,6 +22,10 @@ const LAYERS = [
   ['otel', 'report', 'serve'],
   // The whole pipeline in one process.
   ['exec'],
+  // The long-running service over the pipeline and its store.
+  ['monitor'],
+  // The live terminal view over the monitor's store (or a capture of its own).
+  ['top'],
   // The browser UI bundle.
   ['ui'],
 ];

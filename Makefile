@@ -12,7 +12,7 @@ BPFTOOL ?= bpftool
 # better-sqlite3, the store of as-serve; chromium: the browser tests).
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
-            chromium jq time g++ make wabt
+            chromium jq time g++ make wabt tmux golang-go
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)
