@@ -161,10 +161,13 @@ try {
     // Wall time suffers when other work shares the CPUs; CPU seconds per stage do not.
     const cpu = r.cpu.map((c) => `${c.toFixed(1)} s (${(mb / c).toFixed(0)} MiB/s)`).join(' + ');
     console.log(
-      `${label.padEnd(20)} wall ${r.sec.toFixed(1).padStart(5)} s = ${(mb / r.sec).toFixed(1).padStart(5)} MiB/s; CPU ${cpu}; peak RSS ${r.rssMb.map((x) => `${x} MiB`).join(' + ')}; out ${(r.outBytes / 2 ** 20).toFixed(0)} MiB`,
+      `${label.padEnd(21)} wall ${r.sec.toFixed(1).padStart(5)} s = ${(mb / r.sec).toFixed(1).padStart(5)} MiB/s; CPU ${cpu}; peak RSS ${r.rssMb.map((x) => `${x} MiB`).join(' + ')}; out ${(r.outBytes / 2 ** 20).toFixed(0)} MiB`,
     );
   };
   report('as-http', timed([`${tool('as-http')} '${file}'`]));
+  // Redaction (secretlint's rules over every body and larger SSE message) is most of the
+  // difference between these two lines.
+  report('as-http --no-redact', timed([`${tool('as-http')} --no-redact '${file}'`]));
   if (hasMerge) report('as-http | as-merge', timed([`${tool('as-http')} '${file}'`, tool('as-merge')]));
   else console.log('as-http | as-merge: skipped, as-merge is not built');
   if (hasJq) report('jq -c .', timed([`jq -c . '${file}'`]));

@@ -53,12 +53,18 @@ export const PRESET_RULES = scanners.length;
 // Keys of providers agentsight traces that the preset has no rule for, or whose rule wants
 // the exact current length (older and OpenAI-compatible keys are shorter): Gemini/Google API
 // keys, `sk-…` keys of OpenAI-compatible servers, Tavily search keys, Bearer tokens in text.
-const PROVIDER_SHAPES: RegExp[] = [
-  /\bAIza[0-9A-Za-z_-]{30,}/g,
-  /\bsk-(?:ant-|proj-|svcacct-|admin-|or-v1-)?[A-Za-z0-9_-]{16,}/g,
-  /\btvly-(?:dev-|prod-)?[A-Za-z0-9_-]{16,}/g,
-  /\bBearer\s+([A-Za-z0-9._~+/=-]{12,})/g,
+// Each with the literal every match holds: a text without it skips the regex.
+const PROVIDER_SHAPES: Array<[literal: string, shape: RegExp]> = [
+  ['AIza', /\bAIza[0-9A-Za-z_-]{30,}/g],
+  ['sk-', /\bsk-(?:ant-|proj-|svcacct-|admin-|or-v1-)?[A-Za-z0-9_-]{16,}/g],
+  ['tvly-', /\btvly-(?:dev-|prod-)?[A-Za-z0-9_-]{16,}/g],
+  ['Bearer', /\bBearer\s+([A-Za-z0-9._~+/=-]{12,})/g],
 ];
+
+/** Can `text` hold a provider key shape? (Cheap: a substring test per shape.) */
+export function mayHoldProviderKey(text: string): boolean {
+  return PROVIDER_SHAPES.some(([literal]) => text.includes(literal));
+}
 
 const lineOf = (s: string) => (i: number) => {
   let line = 1;
@@ -77,7 +83,8 @@ function scan(text: string, preset: boolean, out: Range[]): void {
       /* next rule */
     }
   }
-  for (const re of PROVIDER_SHAPES) {
+  for (const [literal, re] of PROVIDER_SHAPES) {
+    if (!text.includes(literal)) continue;
     for (const m of text.matchAll(re)) {
       const start = m.index + (m[1] === undefined ? 0 : m[0].length - m[1].length);
       out.push([start, m.index + m[0].length]);

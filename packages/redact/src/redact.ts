@@ -9,7 +9,7 @@ import {
   QUERY_TEXT,
   SECRET_HEADERS,
 } from './names.js';
-import { type Range, secretRanges } from './patterns.js';
+import { mayHoldProviderKey, type Range, secretRanges } from './patterns.js';
 
 // Captures are shared and stored; API keys in them would be a leak. A short hash of the
 // secret is kept so that calls made with the same key can still be grouped.
@@ -109,7 +109,8 @@ function escaped(text: string, i: number): boolean {
  * for the many small messages of a stream, whose text is scanned whole again once merged.
  */
 export function redactText(text: string, opts: { preset?: boolean } = {}): string {
-  const shapes = maybeShape(text);
+  // Without the preset only the provider shapes are looked for: their literals are the test.
+  const shapes = opts.preset === false ? mayHoldProviderKey(text) : maybeShape(text);
   const names = MAYBE_NAME.test(text);
   if (!shapes && !names) return text;
   const ranges = shapes ? secretRanges(text, opts) : [];
