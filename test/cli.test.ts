@@ -130,3 +130,25 @@ t.test(
     t.equal(r.stderr, 'as-x: needs root, or CAP_BPF and CAP_PERFMON\n');
   },
 );
+
+t.test('a reader slower than the tool: the queued tail is written and the tool exits 0', async (t) => {
+  // Output that fills the pipe (64 KiB) with a tail queued in the stream below its
+  // high-water mark: the tool finishes while the tail waits for the reader. Waiting for a
+  // 'drain' that never comes (no write had returned false) ended it with Node's code 13.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-cli-'));
+  const f = path.join(dir, 'in.ndjson');
+  const out = path.join(dir, 'out.ndjson');
+  let text = '';
+  for (let n = 0; text.length < 66 * 1024; n++) text += line(n);
+  fs.writeFileSync(f, text);
+  // The tail is queued or not by how the pipe's pages fill: a few runs, each must pass.
+  for (let i = 0; i < 6; i++) {
+    const r = await runCommand('bash', [
+      '-c',
+      // tap hands its loaders to child processes in NODE_OPTIONS; they keep the loop alive.
+      `env -u NODE_OPTIONS "${process.execPath}" "${TOOL}" "${f}" | { sleep 0.5; cat > "${out}"; }; echo "\${PIPESTATUS[0]}"`,
+    ]);
+    t.equal(r.stdout.toString().trim(), '0', `run ${i + 1}: the tool exits 0`);
+    t.equal(fs.readFileSync(out, 'utf8'), text, `run ${i + 1}: every line, whole`);
+  }
+});

@@ -225,7 +225,11 @@ export async function runTool<A>(
       // Flush what is buffered; an EPIPE here is fine.
       if (process.stdout.writableLength === 0 || process.stdout.destroyed) exit();
       else {
-        process.stdout.once('drain', exit);
+        // The callback of a write runs once everything before it is out. ('drain' comes
+        // only after a write that returned false: waiting for it with less than the
+        // high-water mark queued left nothing to wait on, and the process ended with
+        // Node's exit code 13 for an unsettled await.)
+        process.stdout.write('', () => exit());
         process.stdout.once('error', exit);
         setTimeout(exit, 2000).unref();
       }
