@@ -9,8 +9,9 @@ const LAYERS = [
   // The event schema and NDJSON; launching processes; the mock LLM server tests run against.
   ['events', 'launch', 'mock-llm'],
   // Secrets: what a capture must not keep (used by the decoders and every output); which
-  // processes are agents (by executable, package path, argv), asked by capture and by outputs.
-  ['redact', 'agents'],
+  // processes are agents (by executable, package path, argv), asked by capture and by outputs;
+  // which container (and Kubernetes pod) a process runs in.
+  ['redact', 'agents', 'container'],
   // Tool conventions (flags, exit codes, output); the BPF loader (which never imports the
   // CLI: it throws BpfErrors, the CLI maps them to exit 77); wire decoders.
   ['cli', 'bpf', 'http', 'mcp'],

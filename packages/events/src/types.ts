@@ -91,7 +91,31 @@ export interface SslAttachEvent extends EventBase {
 
 // ---------------------------------------------------------------- proc (as-proc)
 
-export interface ProcExecEvent extends EventBase {
+/** Container runtimes told apart by their cgroup names (packages/container). */
+export type ContainerRuntime = 'docker' | 'containerd' | 'cri-o' | 'podman';
+
+/** The container a process runs in, and its Kubernetes pod where it is one's. */
+export interface ContainerInfo {
+  /** The runtime's full container id (64 hex digits). */
+  id: string;
+  runtime: ContainerRuntime;
+  /** The container's name, where the runtime keeps one on the node's disk. */
+  name?: string;
+  pod?: { uid?: string; namespace?: string; name?: string; container?: string };
+}
+
+/** Where a process runs, on the events that introduce it (exec, snapshot). */
+export interface ProcPlace {
+  /** The process's cgroup (v2 path) and its id as BPF sees it (bpf_get_current_cgroup_id). */
+  cgroup?: string;
+  cgroup_id?: number;
+  /** The container it runs in, if any. */
+  container?: ContainerInfo;
+  /** Its pid as its own pid namespace sees it, where that differs from `pid`. */
+  ns_pid?: number;
+}
+
+export interface ProcExecEvent extends EventBase, ProcPlace {
   src: 'proc';
   type: 'exec';
   pid: number;
@@ -172,7 +196,7 @@ export interface ProcMetricsEvent extends EventBase {
   threads: number;
 }
 /** A process that existed before the tool started, read from /proc. */
-export interface ProcSnapshotEvent extends EventBase {
+export interface ProcSnapshotEvent extends EventBase, ProcPlace {
   src: 'proc';
   type: 'snapshot';
   pid: number;

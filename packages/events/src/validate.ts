@@ -82,6 +82,8 @@ const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data:
 // here, once, so a mistyped one is the reader's `file:line` diagnostic and not a crash in
 // whichever consumer touches it first. `?` marks an optional field, `|null` a nullable one.
 type Inner = Record<string, string>;
+/** Where a process runs (ProcPlace), on exec and snapshot events. */
+const PLACE: Inner = { cgroup: 'str?', cgroup_id: 'int?', ns_pid: 'int?', container: 'obj?' };
 const NESTED: Record<string, Record<string, Inner | string>> = {
   'llm/call': {
     api: 'api',
@@ -107,8 +109,8 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
     host: 'str?',
     fd: 'int?',
   },
-  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?' },
-  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?' },
+  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?', ...PLACE },
+  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?', ...PLACE },
   'proc/exit': {
     exit_code: 'int?',
     signal: 'int?',

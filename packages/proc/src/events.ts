@@ -1,3 +1,4 @@
+import { ContainerLookup } from '@agentsight/container';
 import { type AgentEvent, monoToWallUs, type ProcEvent, SCHEMA_VERSION } from '@agentsight/events';
 import {
   decodeExec,
@@ -23,6 +24,8 @@ export interface ProcEventsOptions {
   allFiles?: boolean;
   /** Kernel monotonic ns to wall µs (default: the one shared conversion). */
   toWallUs?: (ns: bigint) => number;
+  /** Where processes run (cgroup, container): the host's by default; a test's recorded one. */
+  places?: ContainerLookup;
 }
 
 interface Live {
@@ -51,6 +54,7 @@ export class ProcEvents {
   readonly #emit: (ev: AgentEvent) => void;
   readonly #allFiles: boolean;
   readonly #wall: (ns: bigint) => number;
+  readonly #places: ContainerLookup;
   /** Records that did not decode (reported once on stderr by the caller). */
   malformed = 0;
   counts: Record<string, number> = {};
@@ -59,6 +63,7 @@ export class ProcEvents {
     this.#emit = emit;
     this.#allFiles = opts.allFiles ?? false;
     this.#wall = opts.toWallUs ?? monoToWallUs;
+    this.#places = opts.places ?? new ContainerLookup();
   }
 
   #out(ev: ProcEvent): void {
@@ -123,6 +128,7 @@ export class ProcEvents {
       ...(p.filename !== undefined ? { filename: p.filename } : {}),
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
       ...(boot ? { start_ts: Math.round(boot + (p.starttime / CLK_TCK) * 1e6) } : {}),
+      ...this.#places.of(p.pid),
     });
   }
 
@@ -141,6 +147,8 @@ export class ProcEvents {
       ...(r.argvTruncated ? { argv_truncated: true } : {}),
       // exec from a non-leader thread changes the pid of the caller to the leader's.
       ...(r.oldPid !== r.pid ? { old_tid: r.oldPid } : {}),
+      // Read now, while the process lives: a short one may be gone already (then nothing).
+      ...this.#places.of(r.pid),
     });
   }
 
