@@ -528,8 +528,12 @@ struct go_key {
 	__u32 pad;
 };
 
+/*
+ * LRU: a goroutine parked in Read when its program exits (an idle keep-alive connection's
+ * reader) never returns, and its entry must not fill the map for the calls after it.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct go_key);
 	__type(value, struct call);

@@ -62,9 +62,11 @@ if (why) {
   const served: Array<{ req: MockRequest; reply: Reply }> = [];
   let plain = '';
   let stripped = '';
+  let pie = '';
   t.before(async () => {
     plain = goBuild('llmclient', dir);
     stripped = goBuild('llmclient', dir, { stripped: true });
+    pie = goBuild('llmclient', dir, { stripped: true, pie: true });
     mock = await startMockLlm({
       http2: true,
       script: (req) => {
@@ -196,17 +198,22 @@ if (why) {
     checkCalls(t, await merged(t, events), tag, c.pid!);
   });
 
-  t.test(`${GO} built with -ldflags=-s -w: --list-targets, then HTTP/2 and HTTP/1.1`, async (t) => {
+  t.test(`${GO} built with -ldflags=-s -w: --list-targets, then HTTP/2 and HTTP/1.1, and as a PIE`, async (t) => {
     const list = await runTool('as-sslsniff', ['--binary-path', stripped, '--list-targets']);
     t.equal(list.code, 0);
     const out = list.stdout.toString();
     t.match(out, new RegExp(`${stripped}: go \\(${GO!.replace(/\./g, '\\.')}, pclntab in `), out);
     t.match(out, /crypto\/tls\.\(\*Conn\)\.Write +offset 0x[0-9a-f]+ {2}pclntab, returns at 0x/);
     t.match(out, /crypto\/tls\.\(\*Conn\)\.Read +offset 0x[0-9a-f]+ {2}pclntab, returns at 0x/);
-    for (const h2 of [true, false]) {
-      const tag = h2 ? 'strippedh2' : 'strippedh1';
-      const cap = await startCapture(['--binary-path', stripped]);
-      const r = await run(stripped, [...(h2 ? ['-h2', '-parallel', '2'] : []), mock.url, mock.caPath, jobFile(tag)], {
+    for (const [h2, bin] of [
+      [true, stripped],
+      [false, stripped],
+      [true, pie],
+    ] as const) {
+      const tag = `stripped${bin === pie ? 'pie' : ''}${h2 ? 'h2' : 'h1'}`;
+      t.comment(`${path.basename(bin)} over ${h2 ? 'HTTP/2' : 'HTTP/1.1'}`);
+      const cap = await startCapture(['--binary-path', bin]);
+      const r = await run(bin, [...(h2 ? ['-h2', '-parallel', '2'] : []), mock.url, mock.caPath, jobFile(tag)], {
         timeoutMs: 60000,
       });
       t.equal(r.code, 0, `client exit 0 ${r.stderr}`);

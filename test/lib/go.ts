@@ -18,14 +18,27 @@ export function goToolVersion(): string | null {
 }
 
 /**
- * Build test/go/NAME.go into dir/OUT (default NAME, NAME-stripped with `stripped`: linked
- * with -ldflags=-s -w, no ELF symbols or DWARF). Static (CGO_ENABLED=0), as Go tools ship.
+ * Build test/go/NAME.go into dir/OUT (default NAME, with -stripped and -pie suffixes):
+ * `stripped` links with -ldflags=-s -w (no ELF symbols or DWARF), `pie` builds a
+ * position-independent executable (as distributions package Go programs). Without cgo
+ * (CGO_ENABLED=0), as Go tools ship.
  */
-export function goBuild(name: string, dir: string, opts: { stripped?: boolean; out?: string } = {}): string {
-  const out = path.join(dir, opts.out ?? (opts.stripped ? `${name}-stripped` : name));
+export function goBuild(
+  name: string,
+  dir: string,
+  opts: { stripped?: boolean; pie?: boolean; out?: string } = {},
+): string {
+  const out = path.join(dir, opts.out ?? `${name}${opts.stripped ? '-stripped' : ''}${opts.pie ? '-pie' : ''}`);
   execFileSync(
     'go',
-    ['build', '-o', out, ...(opts.stripped ? ['-ldflags=-s -w'] : []), path.join(GO_SRC, `${name}.go`)],
+    [
+      'build',
+      '-o',
+      out,
+      ...(opts.stripped ? ['-ldflags=-s -w'] : []),
+      ...(opts.pie ? ['-buildmode=pie'] : []),
+      path.join(GO_SRC, `${name}.go`),
+    ],
     {
       env: { ...process.env, CGO_ENABLED: '0', GO111MODULE: 'off' },
       stdio: ['ignore', 'ignore', 'pipe'],

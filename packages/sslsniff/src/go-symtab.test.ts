@@ -56,6 +56,8 @@ if (!haveTool('go')) {
   };
   const plain = build('plain', []);
   const stripped = build('stripped', ['-ldflags=-s -w']);
+  // Position-independent: the table is in .data.rel.ro.gopclntab, its textStart relocated.
+  const pie = build('pie', ['-buildmode=pie']);
   const toolVersion = /go version (go\S+)/.exec(execFileSync('go', ['version'], { encoding: 'utf8' }))![1]!;
 
   // The Go toolchain's own view, independent of ours: each function's RET addresses.
@@ -121,6 +123,23 @@ if (!haveTool('go')) {
       );
       for (const o of s.returns!) t.equal(elf.read(o, 1)[0], 0xc3, `a ret opcode at 0x${o.toString(16)}`);
       t.equal(s.method, 'pclntab');
+    }
+    elf.close();
+  });
+
+  t.test('PIE: found by scanning, entries and RETs as the toolchain sees them', async (t) => {
+    const elf = ElfFile.open(pie);
+    t.equal(elf.type, 3, 'ET_DYN');
+    const r = locateGoTls(elf, [WRITE, READ])!;
+    t.match(r.note, /pclntab in scanned \.data\.rel\.ro/);
+    const byElf = new Map(elf.symbols('symtab', new Set([WRITE, READ])).map((s) => [s.name, s.value]));
+    for (const s of r.symbols) {
+      t.equal(elf.offsetToVaddr(s.offset), byElf.get(s.name), `${s.name}: entry`);
+      t.same(
+        s.returns!.map((o) => elf.offsetToVaddr(o)),
+        objdumpRets(pie, s.name),
+        `${s.name}: RETs`,
+      );
     }
     elf.close();
   });
