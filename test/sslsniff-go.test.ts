@@ -186,6 +186,12 @@ if (why) {
     });
     const done = new Promise<number | null>((r) => c.on('close', r));
     await new Promise<void>((r) => c.stdout.once('data', () => r()));
+    const list = await runTool('as-sslsniff', ['-p', String(c.pid), '--list-targets']);
+    t.match(
+      list.stdout.toString(),
+      new RegExp(`/proc/${c.pid}/root${plain}: go \\(${GO!.replace(/\./g, '\\.')}, pclntab in \\.gopclntab\\)`),
+      '--list-targets -p: the running Go program, and how its functions were found',
+    );
     const cap = await startCapture(['-p', String(c.pid)]);
     c.stdin.write('go\n');
     const kill = setTimeout(() => c.kill('SIGKILL'), 60000);
