@@ -18,7 +18,8 @@
  * names the fd (the system call's first argument), and a per-connection map carries it to
  * calls that never reach the socket (a read served from the library's buffer). Libraries
  * over memory BIOs (node) do their socket I/O outside the TLS call, so their records carry
- * no fd (-1).
+ * no fd (-1). Go's crypto/tls is the exception, with programs of its own (go_tls_*): a
+ * goroutine blocked in Read resumes on any thread, so its fd is read from the connection.
  *
  * Record layout is mirrored in packages/sslsniff/src/record.ts; the _Static_asserts keep
  * the two honest.
@@ -62,6 +63,7 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 
 /* Library ids are the rows of packages/sslsniff/src/tls-libraries.ts (its test checks these). */
 #define LIB_GNUTLS 3
+#define LIB_GO 6
 
 #define KIND_DATA 1
 #define KIND_HANDSHAKE 2
@@ -428,40 +430,14 @@ static long emit_chunk(__u32 i, void *arg)
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_rw_exit, long ret)
+/* A data call that moved `len` bytes: its records, up to max_call_bytes. */
+static __always_inline void emit_call(struct call *cp, __u64 id, __s64 len, __s32 fd)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
-	if (!cp)
-		return 0;
 	struct call c = *cp;
-	bpf_map_delete_elem(&calls, &id);
-	__s32 fd = call_fd();
-	if (stopped())
-		return 0;
 	__u32 tgid = id >> 32;
-
-	__s64 len = 0;
-	if (c.cookie & CK_EX) {
-		__u64 n = 0;
-		if ((int)ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)c.ex_out) == 0)
-			len = n;
-	} else if (c.cookie & CK_RET32) {
-		len = (int)ret;
-	} else {
-		len = ret;
-	}
-	if (len <= 0) {
-		/* Nothing moved (a non-blocking socket would block): keep what it learnt of the socket. */
-		if (fd >= 0)
-			conn_fd(c.conn, tgid, fd);
-		return 0;
-	}
-
 	struct stats *st = my_stats();
 	if (!st)
-		return 0;
+		return;
 	st->calls++;
 	st->bytes += len;
 
@@ -502,6 +478,151 @@ int BPF_KRETPROBE(tls_rw_exit, long ret)
 	e.h.lib = c.cookie & CK_LIB_MASK;
 	leader_comm(e.h.comm);
 	bpf_loop((e.cap + CHUNK - 1) / CHUNK, emit_chunk, &e, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_rw_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	bpf_map_delete_elem(&calls, &id);
+	__s32 fd = call_fd();
+	if (stopped())
+		return 0;
+	__u32 tgid = id >> 32;
+
+	__s64 len = 0;
+	if (c.cookie & CK_EX) {
+		__u64 n = 0;
+		if ((int)ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)c.ex_out) == 0)
+			len = n;
+	} else if (c.cookie & CK_RET32) {
+		len = (int)ret;
+	} else {
+		len = ret;
+	}
+	if (len <= 0) {
+		/* Nothing moved (a non-blocking socket would block): keep what it learnt of the socket. */
+		if (fd >= 0)
+			conn_fd(c.conn, tgid, fd);
+		return 0;
+	}
+	emit_call(&c, id, len, fd);
+	return 0;
+}
+
+/*
+ * Go crypto/tls, (*Conn).Write and (*Conn).Read, in Go's register ABI (1.17 on): at entry
+ * RAX is the *Conn, RBX the buffer, RCX its length; at a return RAX is the count. The exit
+ * program is a plain uprobe on each RET instruction (user space finds them), because a
+ * uretprobe's trampoline address on a goroutine stack does not survive Go copying the stack.
+ * Entry and return are matched by goroutine, not thread: R14 holds the running g in that
+ * ABI, and a goroutine blocked in Read may resume on another thread.
+ */
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/*
+ * LRU: a goroutine parked in Read when its program exits (an idle keep-alive connection's
+ * reader) never returns, and its entry must not fill the map for the calls after it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct call);
+} go_calls SEC(".maps");
+
+#define S_IFMT_ 0170000
+#define S_IFSOCK_ 0140000
+
+/*
+ * The socket under a Go *Conn, through the standard library's structures, whose layout has
+ * not changed since Go 1.9 (checked end to end by the tests, which join the fd to the
+ * connect event): tls.Conn's first field is its net.Conn, an interface (type word, then
+ * data word); the data of a *net.TCPConn (or UnixConn) points at its *netFD first; netFD
+ * starts with a poll.FD, whose Sysfd follows its 16-byte fdMutex. A Conn over anything else
+ * (a wrapper, net.Pipe) reads as something else, so the result must be an open socket of the
+ * process, or it is -1.
+ */
+static __always_inline __s32 go_conn_fd(__u64 conn)
+{
+	__u64 data = 0, nfd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) || !data)
+		return -1;
+	if (bpf_probe_read_user(&nfd, sizeof(nfd), (void *)data) || !nfd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(nfd + 16)) || fd < 0 || fd >= (1 << 20))
+		return -1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return -1;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return -1;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
+		return -1;
+	return (__s32)fd;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_tls_enter)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (stopped() || !wanted(id))
+		return 0;
+	struct go_key k = { .g = ctx->r14, .tgid = id >> 32 };
+	struct call c = {
+		.conn = ctx->ax,
+		.buf = ctx->bx,
+		.ts = bpf_ktime_get_ns(),
+		.cookie = bpf_get_attach_cookie(ctx),
+	};
+	/* A call whose stack grew restarts at the entry: the second visit overwrites the first. */
+	bpf_map_update_elem(&go_calls, &k, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(go_tls_ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = { .g = ctx->r14, .tgid = id >> 32 };
+	struct call *cp = bpf_map_lookup_elem(&go_calls, &k);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	bpf_map_delete_elem(&go_calls, &k);
+	if (stopped())
+		return 0;
+	__s64 len = (__s64)ctx->ax;
+	if (len <= 0)
+		return 0;
+	__s32 fd = go_conn_fd(c.conn);
+	if (fd >= 0) {
+		/*
+		 * The garbage collector reuses a dead Conn's memory for a new one; a new socket under
+		 * the same address is a new session, whose streams start again from seq 0.
+		 */
+		struct conn_key ck = { .conn = c.conn, .tgid = k.tgid };
+		__s32 *known = bpf_map_lookup_elem(&conn_fds, &ck);
+		if (known && *known != fd) {
+			struct seq_key sk = { .conn = c.conn, .tgid = k.tgid, .dir = 0 };
+			bpf_map_delete_elem(&seqs, &sk);
+			sk.dir = 1;
+			bpf_map_delete_elem(&seqs, &sk);
+		}
+	}
+	emit_call(&c, id, len, fd);
 	return 0;
 }
 

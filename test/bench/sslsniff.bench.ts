@@ -6,20 +6,23 @@
 // captured (its own counters), loss, and the tool's CPU per ring record. Then a client
 // capped at rising rates (1 MiB transfers) finds where loss starts; last, CPU per record
 // next to a C consumer of the same kernel side (test/bench/sslsniff-consumer.c, clang).
+// Part `go`: the same exchange from a Go client (test/go/echoclient.go, crypto/tls, built
+// here), hooked at its RET instructions: its slowdown, bytes captured and CPU per record.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { goBuild, goToolVersion } from '../lib/go.js';
 import { SMOKE, size as sized } from './smoke.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNIFF = path.join(ROOT, 'dist/tools/as-sslsniff.js');
 const SECS = sized('BENCH_SECS', 3, 0.3);
-// Which parts to run (comma-separated: throughput, loss, cpu, syscalls); all by default.
+// Which parts to run (comma-separated: throughput, loss, cpu, syscalls, go); all by default.
 const CPU_SECS = sized('BENCH_CPU_SECS', 10, 0.3);
 const CPU_ROUNDS = sized('BENCH_CPU_ROUNDS', 3, 1);
-const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu,syscalls').split(','));
+const PARTS = new Set((process.env.SSLSNIFF_BENCH ?? 'throughput,loss,cpu,syscalls,go').split(','));
 
 if (process.getuid?.() !== 0 || !fs.existsSync(path.join(ROOT, 'bpf/sslsniff.bpf.o'))) {
   console.log('skipped: needs root and a built bpf/sslsniff.bpf.o (make build)');
@@ -325,6 +328,37 @@ if (PARTS.has('syscalls')) {
     console.log(
       `${name.padEnd(17)} ${fmt(b, 0).padStart(5)} untraced  ${fmt(u, 0).padStart(5)} with as-sslsniff running  ${u - b >= 0 ? '+' : ''}${fmt(u - b, 0)} ns`,
     );
+  }
+}
+// Go crypto/tls: the Go client, untraced and under as-sslsniff --binary-path (exits probed
+// at each RET, entries matched by goroutine), next to the OpenSSL rows above.
+if (PARTS.has('go')) {
+  const goVer = goToolVersion();
+  if (!goVer) {
+    console.log('\ngo: skipped: no Go toolchain (apt-get install golang-go)');
+  } else {
+    const gobin = goBuild('echoclient', dir);
+    const goClient = async (size: number) => {
+      const r = JSON.parse(await exec(gobin, [String(port), String(size), String(SECS)])) as ClientResult;
+      return { mbps: r.bytes / r.secs / 1e6 };
+    };
+    console.log(`\nGo crypto/tls (${goVer} client, same exchange; as-sslsniff --binary-path on it):`);
+    console.log(
+      'size     untraced MB/s  traced MB/s  slowdown  captured  lost       tool CPU    CPU/record  bytes captured',
+    );
+    for (const size of SMOKE ? [1024] : [1024, 64 * 1024, 1 << 20]) {
+      const base = await goClient(size);
+      const {
+        r: tr,
+        summary,
+        cpuSecs,
+      } = await traced(() => goClient(size), [process.execPath, SNIFF, '--binary-path', gobin]);
+      const p = parse(summary);
+      const label = size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
+      console.log(
+        `${label.padEnd(8)} ${fmt(base.mbps).padStart(13)}  ${fmt(tr.mbps).padStart(11)}  ${fmt((1 - tr.mbps / base.mbps) * 100).padStart(7)}%  ${fmt(p.share, 2).padStart(7)}%  ${String(p.lostRecords).padStart(4)} rec  ${fmt((cpuSecs / SECS) * 100).padStart(6)}% CPU  ${fmt((cpuSecs / Math.max(1, p.records)) * 1e6).padStart(6)} us  ${fmt(p.capturedMiB, 1).padStart(8)} MiB`,
+      );
+    }
   }
 }
 server.kill();

@@ -31,7 +31,7 @@ export interface EventBase {
 
 // ---------------------------------------------------------------- ssl (as-sslsniff)
 
-export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss';
+export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss' | 'go';
 
 /** Plaintext passed to or returned from one TLS read/write call (or one piece of it). */
 export interface SslDataEvent extends EventBase, Payload {
@@ -85,7 +85,7 @@ export interface SslAttachEvent extends EventBase {
   path: string;
   symbol: string;
   offset: number;
-  /** How the symbol was found: dynsym, symtab, or a heuristic for stripped binaries. */
+  /** How the symbol was found: dynsym, symtab, a heuristic for stripped binaries, or Go's pclntab. */
   method?: string;
 }
 

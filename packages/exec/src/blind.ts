@@ -1,6 +1,6 @@
 // Programs whose TLS cannot be captured, and what they did on the network all the same.
 // A static binary with its own TLS stack that is not a library we hook (Codex: rustls in a
-// static musl build; Go's crypto/tls) has no SSL_read/SSL_write to put a uprobe on. Saying
+// static musl build; Go's crypto/tls before Go 1.17) has no SSL_read/SSL_write to put a uprobe on. Saying
 // "lost nothing" for such a run would be a lie: it is said at its start and in the summary.
 import fs from 'node:fs';
 import type { AgentEvent } from '@agentsight/events';

@@ -45,7 +45,8 @@
  * summaries, Gemini thought parts, and Chat `reasoning_content` deltas (DeepSeek/xAI style).
  *
  * Connections are HTTP/1.1 keep-alive; JSON has content-length, SSE is chunked (one HTTP chunk
- * per event). Requests are recorded in `mock.requests` (compressed bodies decoded), and
+ * per event). With `http2: true` ALPN offers h2 first, and each HTTP/2 stream gets the same
+ * response (h2.ts: SSE events as DATA frames). Requests are recorded in `mock.requests` (compressed bodies decoded), and
  * `mock.connections` counts accepted connections. Certificates are generated once with the openssl CLI into
  * `certDir` (default $XDG_CACHE_HOME/agentsight/mock-ca or /tmp/agentsight-mock-ca) and reused.
  */

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { defaultCertDir, ensureCerts } from './certs.js';
 import { eventStreamEvent } from './eventstream.js';
+import { H2Sink, h2Request, type ResponseSink } from './h2.js';
 import { parseRequest, type RawRequest, responseKeepsAlive } from './http1.js';
 import { makePlan } from './plan.js';
 import { RENDERERS } from './render.js';
@@ -17,6 +19,8 @@ export interface MockLlmOptions {
   host?: string;
   /** HTTPS with the generated CA (default), or plain HTTP when false. */
   tls?: boolean;
+  /** Offer HTTP/2 too (ALPN h2, then http/1.1; with TLS only): for clients that prefer it (Go's net/http). */
+  http2?: boolean;
   certDir?: string;
   /** Replies consumed in order, or a function that answers every call the queue does not. */
   script?: Reply[] | ((req: MockRequest) => Reply);
@@ -173,7 +177,7 @@ function readReplay(file: string): Buffer {
 }
 
 /** Writes to one socket, waiting for drain so a slow reader cannot balloon memory. */
-class Out {
+class Out implements ResponseSink {
   constructor(readonly sock: net.Socket) {}
   get alive(): boolean {
     return !this.sock.destroyed && this.sock.writable;
@@ -191,6 +195,9 @@ class Out {
         this.sock.on('close', done);
       });
     }
+  }
+  destroy(): void {
+    this.sock.destroy();
   }
   async head(status: number, headers: Record<string, string>): Promise<void> {
     const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`];
@@ -214,7 +221,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
 
   const next = (req: MockRequest): Reply => queue.shift() ?? scriptFn?.(req) ?? {};
 
-  async function respond(out: Out, raw: RawRequest): Promise<boolean> {
+  async function respond(out: ResponseSink, raw: RawRequest): Promise<boolean> {
     const req = toMockRequest(raw);
     requests.push(req);
     const n = ++seq;
@@ -289,7 +296,7 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       });
       if (reply.cutAfterChunks !== undefined) {
         await out.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
-        out.sock.destroy();
+        out.destroy();
         return false;
       }
       await writeSplit(out, bytes, writeSize, delayMs);
@@ -348,17 +355,45 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     if (cut) {
       // Let what was written reach the client before the reset, as a dying upstream would.
       await new Promise<void>((r) => setTimeout(r, 20));
-      out.sock.destroy();
+      out.destroy();
       return false;
     }
     await out.write('0\r\n\r\n');
     return keep;
   }
 
+  // HTTP/2 sessions over the TLS sockets that chose h2; each stream is one request.
+  const h2 = opts.http2 && useTls ? http2.createServer() : undefined;
+  h2?.on('stream', (stream, headers) => {
+    const parts: Buffer[] = [];
+    stream.on('error', () => {
+      /* client went away */
+    });
+    stream.on('data', (d: Buffer) => parts.push(d));
+    stream.on('end', () => {
+      const sink = new H2Sink(stream);
+      respond(sink, h2Request(headers, Buffer.concat(parts))).then(
+        () => sink.end(),
+        (e: Error) => {
+          log?.(`mock LLM: ${e.message}`);
+          sink.destroy();
+        },
+      );
+    });
+  });
+  h2?.on('sessionError', () => {
+    /* client went away */
+  });
+
   function onConnection(sock: net.Socket): void {
     sockets.add(sock);
     connections++;
     sock.setNoDelay(true);
+    if (h2 && (sock as tls.TLSSocket).alpnProtocol === 'h2') {
+      sock.on('close', () => sockets.delete(sock));
+      h2.emit('connection', sock);
+      return;
+    }
     const out = new Out(sock);
     let buf: Buffer = Buffer.alloc(0);
     let busy = false;
@@ -415,7 +450,11 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
 
   const server: net.Server = useTls
     ? tls.createServer(
-        { key: fs.readFileSync(certs!.keyPath), cert: fs.readFileSync(certs!.certPath), ALPNProtocols: ['http/1.1'] },
+        {
+          key: fs.readFileSync(certs!.keyPath),
+          cert: fs.readFileSync(certs!.certPath),
+          ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+        },
         onConnection,
       )
     : net.createServer(onConnection);
@@ -455,7 +494,12 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
   };
 }
 
-async function writeSplit(out: Out, bytes: Buffer, writeSize: number | undefined, delayMs: number): Promise<void> {
+async function writeSplit(
+  out: ResponseSink,
+  bytes: Buffer,
+  writeSize: number | undefined,
+  delayMs: number,
+): Promise<void> {
   if (!writeSize || writeSize <= 0) {
     await out.write(bytes);
     return;

@@ -238,18 +238,19 @@ export class SslSniffer {
       if (!p) continue;
       const key = `${fileKey}@${s.offset}`;
       if (this.#seen.has(key)) continue;
+      const links: Link[] = [];
       try {
         const common = { path: t.path, offset: s.offset, cookie: p.cookie, pid: this.opts.pid };
-        const a = this.obj.attachUprobe(p.enter, common);
-        let b;
-        try {
-          b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
-        } catch (e) {
-          a.destroy();
-          throw e;
+        links.push(this.obj.attachUprobe(p.enter, common));
+        if (p.atReturns) {
+          if (!s.returns?.length) throw new Error('no return instructions located');
+          for (const offset of s.returns) links.push(this.obj.attachUprobe(p.exit, { ...common, offset }));
+        } else {
+          links.push(this.obj.attachUprobe(p.exit, { ...common, retprobe: true }));
         }
-        this.#links.push(a, b);
+        this.#links.push(...links);
       } catch (e) {
+        for (const l of links) l.destroy();
         this.opts.warn?.(`${t.path}: ${s.name}: ${(e as Error).message}`);
         continue;
       }
@@ -277,32 +278,53 @@ export class SslSniffer {
     this.opts.emit(ev);
   }
 
-  /** attachTarget with uprobe_multi: the functions sharing a program pair share two links. */
+  /**
+   * attachTarget with uprobe_multi: the functions sharing a program pair share two links
+   * (the exit link's offsets are the return instructions for probes placed atReturns).
+   */
   #attachMulti(t: TlsTarget, fileKey: string): number {
     const groups = new Map<
       string,
-      { enter: string; exit: string; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }
+      {
+        enter: string;
+        exit: string;
+        atReturns: boolean;
+        syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }>;
+      }
     >();
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
       if (!p || this.#seen.has(`${fileKey}@${s.offset}`)) continue;
-      const g = groups.get(p.enter) ?? { enter: p.enter, exit: p.exit, syms: [] };
+      if (p.atReturns && !s.returns?.length) {
+        this.opts.warn?.(`${t.path}: ${s.name}: no return instructions located`);
+        continue;
+      }
+      const g = groups.get(p.enter) ?? { enter: p.enter, exit: p.exit, atReturns: !!p.atReturns, syms: [] };
       if (g.syms.some((x) => x.s.offset === s.offset)) continue;
       g.syms.push({ s, cookie: p.cookie });
       groups.set(p.enter, g);
     }
     let n = 0;
     for (const g of groups.values()) {
-      const common = {
+      const pid = this.opts.pid ? { pid: this.opts.pid } : {};
+      const enter = {
         path: t.path,
         offsets: g.syms.map((x) => x.s.offset),
         cookies: g.syms.map((x) => x.cookie),
-        ...(this.opts.pid ? { pid: this.opts.pid } : {}),
+        ...pid,
       };
+      const exit = g.atReturns
+        ? {
+            path: t.path,
+            offsets: g.syms.flatMap((x) => x.s.returns ?? []),
+            cookies: g.syms.flatMap((x) => (x.s.returns ?? []).map(() => x.cookie)),
+            ...pid,
+          }
+        : { ...enter, retprobe: true };
       try {
-        const a = this.obj.attachUprobeMulti(g.enter, common);
+        const a = this.obj.attachUprobeMulti(g.enter, enter);
         try {
-          this.#links.push(a, this.obj.attachUprobeMulti(g.exit, { ...common, retprobe: true }));
+          this.#links.push(a, this.obj.attachUprobeMulti(g.exit, exit));
         } catch (e) {
           a.destroy();
           throw e;

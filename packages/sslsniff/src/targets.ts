@@ -1,7 +1,8 @@
 /**
  * TLS target discovery: which file carries which TLS library (tls-libraries.ts), and at
- * which file offsets its plaintext read/write functions start. Exported or symtab symbols
- * first; stripped static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
+ * which file offsets its plaintext read/write functions start. Go programs through the Go
+ * runtime's symbol table (go-symtab.ts); then exported or symtab symbols; stripped static
+ * BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from '
 import type { TlsLib } from '@agentsight/events';
 import { locateBoringSsl } from './boringssl.js';
 import { ElfFile, type ElfSymbol, STT_FUNC, STT_GNU_IFUNC } from './elf.js';
+import { locateGoTls } from './go-symtab.js';
 import { CK_WRITE } from './record.js';
 import { TLS_LIB_NAMES, TLS_LIBRARIES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
 import { binaryKey, cacheGet, cachePut } from './tlscache.js';
@@ -26,8 +28,12 @@ type Row = TlsLibrary;
 const row = (l: TlsLib): Row => TLS_LIBRARIES[l];
 const isWrite = (l: TlsLib, f: string) => (row(l).functions[f]!.flags & CK_WRITE) !== 0;
 
+/** Libraries found by ELF symbols (not through the Go runtime's table). */
+const ELF_LIBS = TLS_LIB_NAMES.filter((l) => !row(l).goRuntime);
+const GO_LIBS = TLS_LIB_NAMES.filter((l) => row(l).goRuntime);
+
 const WANTED = new Set<string>(
-  TLS_LIB_NAMES.flatMap((l) => [
+  ELF_LIBS.flatMap((l) => [
     ...Object.keys(row(l).functions),
     ...(row(l).markers ?? []),
     ...(row(l).shimIfImports ?? []),
@@ -61,6 +67,12 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
   }
   try {
     if (elf.machine !== 62) return null; // EM_X86_64: the only architecture the BPF side is built for
+    // Go first: a Go binary's .symtab is large, and names the same methods without what
+    // their probes need (the return instructions).
+    for (const lib of GO_LIBS) {
+      const go = locateGoTls(elf, Object.keys(row(lib).functions), opts.log);
+      if (go?.symbols.some((f) => isWrite(lib, f.name))) return { path, lib, symbols: go.symbols, note: go.note };
+    }
     const defined = new Map<string, { sym: ElfSymbol; method: 'dynsym' | 'symtab' }>();
     const undefinedNames = new Set<string>();
     for (const method of ['dynsym', 'symtab'] as const) {
@@ -85,7 +97,7 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     };
 
     const tried = new Set<Row['functions']>();
-    for (const lib of TLS_LIB_NAMES) {
+    for (const lib of ELF_LIBS) {
       const fns = row(lib).functions;
       if (tried.has(fns)) continue;
       tried.add(fns);
@@ -93,7 +105,7 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
       if (!found.some((f) => isWrite(lib, f.name))) continue;
       // Libraries exporting the same functions (OpenSSL, BoringSSL) are told apart by the
       // symbols only one of them defines; without a verdict, the first in the table.
-      const alike = TLS_LIB_NAMES.filter((l) => row(l).functions === fns);
+      const alike = ELF_LIBS.filter((l) => row(l).functions === fns);
       const marked = alike.filter((l) => row(l).markers?.some((m) => defined.has(m)));
       const which = marked.length === 1 ? marked[0]! : lib;
       if (alike.some((l) => row(l).shimIfImports?.some((f) => undefinedNames.has(f) && !defined.has(f)))) return null;
@@ -266,7 +278,8 @@ export function describeTargets(targets: TlsTarget[]): string {
   for (const t of targets) {
     lines.push(`${t.path}: ${t.lib}${t.note ? ` (${t.note})` : ''}`);
     for (const s of t.symbols) {
-      lines.push(`  ${s.name.padEnd(20)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}`);
+      const rets = s.returns ? `, returns at ${s.returns.map((o) => `0x${o.toString(16)}`).join(' ')}` : '';
+      lines.push(`  ${s.name.padEnd(20)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}${rets}`);
     }
   }
   return lines.join('\n') + '\n';

@@ -9,9 +9,15 @@ import { CK_EX, CK_RET32, CK_WRITE } from './record.js';
 
 /** The BPF program pair on a function, and how the call reports direction and length. */
 export interface ProbeSpec {
-  enter: 'tls_rw_enter' | 'tls_hs_enter';
-  exit: 'tls_rw_exit' | 'tls_hs_exit';
+  enter: 'tls_rw_enter' | 'tls_hs_enter' | 'go_tls_enter';
+  exit: 'tls_rw_exit' | 'tls_hs_exit' | 'go_tls_ret';
   flags: number;
+  /**
+   * The exit program goes on each return instruction of the function (TlsSymbol.returns) as
+   * a plain uprobe, not as a uretprobe: Go moves goroutine stacks, and a uretprobe's swapped
+   * return address moves with them.
+   */
+  atReturns?: boolean;
 }
 
 export interface TlsLibrary {
@@ -33,6 +39,11 @@ export interface TlsLibrary {
   shimIfImports?: readonly string[];
   /** Stripped static builds are found by boringssl.ts's scan for the library's error codes. */
   locatedWhenStripped?: boolean;
+  /**
+   * Found through the Go runtime's own symbol table (go-symtab.ts), never ELF symbols: the
+   * functions are Go methods, and their exits need the return instructions located.
+   */
+  goRuntime?: boolean;
   /** The shared library on a system, names in preference order (--system). */
   systemFiles: readonly string[];
   /** ... hooked only where one of these is installed too. */
@@ -46,11 +57,14 @@ export interface TlsSymbol {
   name: string;
   /** File offset of the function's first instruction: what uprobes attach by. */
   offset: number;
-  method: 'dynsym' | 'symtab' | 'heuristic';
+  method: 'dynsym' | 'symtab' | 'heuristic' | 'pclntab';
+  /** File offsets of the function's return instructions, for probes placed atReturns. */
+  returns?: number[];
 }
 
 const RW = { enter: 'tls_rw_enter', exit: 'tls_rw_exit' } as const;
 const HS = { enter: 'tls_hs_enter', exit: 'tls_hs_exit' } as const;
+const GO = { enter: 'go_tls_enter', exit: 'go_tls_ret', atReturns: true } as const;
 
 const SSL_FUNCTIONS = {
   SSL_write: { ...RW, flags: CK_WRITE | CK_RET32 },
@@ -114,6 +128,19 @@ export const TLS_LIBRARIES = {
     systemOnlyWith: ['libssl3.so', 'libnss3.so'],
     handshakeOk: 1,
   },
+  go: {
+    // Go's crypto/tls, in Go programs (register ABI, Go 1.17 on). The handshake is not
+    // hooked: a tls.Conn is one session, and Write/Read run it first.
+    title: 'Go crypto/tls',
+    id: 6,
+    functions: {
+      'crypto/tls.(*Conn).Write': { ...GO, flags: CK_WRITE },
+      'crypto/tls.(*Conn).Read': { ...GO, flags: 0 },
+    },
+    goRuntime: true,
+    systemFiles: [],
+    handshakeOk: 1,
+  },
 } as const satisfies Record<TlsLib, TlsLibrary>;
 
 export const TLS_LIB_NAMES = Object.keys(TLS_LIBRARIES) as TlsLib[];
@@ -126,7 +153,7 @@ export function libById(id: number): TlsLib {
   return BY_ID[id] ?? 'openssl';
 }
 
-/** "OpenSSL, BoringSSL, GnuTLS, NSS". */
+/** "OpenSSL, BoringSSL, GnuTLS, NSS, Go crypto/tls". */
 export const TLS_TITLES = TLS_LIB_NAMES.map((l) => TLS_LIBRARIES[l].title).join(', ');
 
 /** "SSL_write, SSL_read, ..., PR_Recv": what discovery looks for, for messages. */
