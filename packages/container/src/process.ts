@@ -60,8 +60,9 @@ export function nsPid(root: string, pid: number): number | undefined {
   try {
     const status = fs.readFileSync(path.join(root, 'proc', String(pid), 'status'), 'utf8');
     const m = /^NSpid:\s*([\d\s]+)$/m.exec(status);
-    const pids = m?.[1]!.trim().split(/\s+/).map(Number);
-    return pids?.[pids.length - 1];
+    if (!m) return undefined;
+    const pids = m[1]!.trim().split(/\s+/).map(Number);
+    return pids[pids.length - 1];
   } catch {
     return undefined;
   }
