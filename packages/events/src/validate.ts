@@ -1,4 +1,4 @@
-import { type AgentEvent, LLM_APIS, SCHEMA_VERSION } from './types.js';
+import { AGENT_VIA, type AgentEvent, LLM_APIS, SCHEMA_VERSION } from './types.js';
 
 type Kind = 'int' | 'num' | 'str' | 'bool' | 'obj' | 'arr' | 'enc' | 'any';
 type Shape = Record<string, Kind>;
@@ -106,9 +106,10 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
     incomplete: 'str?',
     host: 'str?',
     fd: 'int?',
+    agent: 'agent?',
   },
-  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?' },
-  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?' },
+  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?', agent: 'agent?' },
+  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?', agent: 'agent?' },
   'proc/exit': {
     exit_code: 'int?',
     signal: 'int?',
@@ -143,6 +144,15 @@ function checkInner(value: unknown, spec: string): boolean {
         return typeof value === 'number' && Number.isFinite(value) && value >= 0;
       case 'strs':
         return Array.isArray(value) && value.every((x) => typeof x === 'string');
+      case 'agent': {
+        const a = value as { id?: unknown; name?: unknown; via?: unknown };
+        return (
+          check(value, 'obj') &&
+          typeof a.id === 'string' &&
+          typeof a.name === 'string' &&
+          (AGENT_VIA as readonly unknown[]).includes(a.via)
+        );
+      }
       case 'hdrs':
         return check(value, 'obj') && Object.values(value as object).every((x) => typeof x === 'string');
       case 'calls':
@@ -168,6 +178,7 @@ const describe = (spec: string) =>
     .replace('calls', 'array of tool calls')
     .replace('strs', 'array of strings')
     .replace('hdrs', 'object of strings')
+    .replace('agent', `{id, name, via: one of ${AGENT_VIA.join(', ')}}`)
     .split('|')
     .join(' or ');
 

@@ -1,3 +1,4 @@
+import { classify } from '@agentsight/agents';
 import { type AgentEvent, monoToWallUs, type ProcEvent, SCHEMA_VERSION } from '@agentsight/events';
 import {
   decodeExec,
@@ -110,6 +111,7 @@ export class ProcEvents {
   snapshot(p: ProcInfo): void {
     this.live.set(p.pid, { comm: p.comm, ...(p.cwd !== undefined ? { cwd: p.cwd } : {}) });
     const boot = bootTimeUs();
+    const agent = classify({ ...(p.filename !== undefined ? { exe: p.filename } : {}), argv: p.argv, comm: p.comm });
     this.#out({
       v: SCHEMA_VERSION,
       ts: Math.round(performance.timeOrigin * 1000 + performance.now() * 1000),
@@ -123,6 +125,7 @@ export class ProcEvents {
       ...(p.filename !== undefined ? { filename: p.filename } : {}),
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
       ...(boot ? { start_ts: Math.round(boot + (p.starttime / CLK_TCK) * 1e6) } : {}),
+      ...(agent ? { agent } : {}),
     });
   }
 
@@ -130,6 +133,7 @@ export class ProcEvents {
     const prev = this.live.get(r.pid);
     const cwd = r.cwd ?? prev?.cwd;
     this.live.set(r.pid, { comm: r.comm, ...(cwd !== undefined ? { cwd } : {}) });
+    const agent = classify({ exe: r.filename, argv: r.argv, comm: r.comm });
     this.#out({
       ...this.#base(r, 'exec'),
       type: 'exec',
@@ -141,6 +145,7 @@ export class ProcEvents {
       ...(r.argvTruncated ? { argv_truncated: true } : {}),
       // exec from a non-leader thread changes the pid of the caller to the leader's.
       ...(r.oldPid !== r.pid ? { old_tid: r.oldPid } : {}),
+      ...(agent ? { agent } : {}),
     });
   }
 

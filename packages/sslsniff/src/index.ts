@@ -9,6 +9,7 @@ export * from './boringssl.js';
 export * from './capture.js';
 export * from './discover.js';
 export * from './elf.js';
+export * from './hostpath.js';
 export * from './probes.js';
 export * from './procs.js';
 export * from './record.js';
