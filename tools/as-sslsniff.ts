@@ -184,7 +184,7 @@ await runTool<Args>(
       comm: args.comm,
       uid: args.uid,
       ...(discover
-        ? { discover: { hold: args.hold, ...(filter.empty ? {} : { skip: (m) => !filter.allows(m.pid) }) } }
+        ? { discover: { hold: args.hold, ...(filter.empty ? {} : { skip: (m) => !filter.allowsAfterExec(m.pid) }) } }
         : {}),
       maxCallBytes: Math.round(args.maxCallMb * (1 << 20)),
       ringBytes: Math.round(args.ringMb * (1 << 20)),

@@ -72,6 +72,15 @@ t.test('ProcessFilter: own verdict, else the parent, else the default', async (t
   t.same(lookups, [501, 500], 'remembered');
   t.notOk(f.allows(999), 'gone, never seen: the default');
   t.equal(f.dropped, 3);
+  // A forked child of a process not selected execs Gemini CLI; the TLS capture reports the
+  // exec before the exec event is read: judged again from /proc, not by its fork.
+  f.observe(ev('fork', 600, { ppid: 200 }));
+  t.notOk(f.allows(600));
+  live[600] = { comm: 'node', ppid: 200, argv: ['node', '/usr/lib/node_modules/@google/gemini-cli/dist/index.js'] };
+  t.notOk(f.allowsAfterExec(600), 'not claude: still not selected');
+  live[600] = { comm: 'claude', ppid: 200, exe: '/opt/claude/versions/2.1.197', argv: ['claude'] };
+  t.ok(f.allowsAfterExec(600), 'Claude Code now');
+  t.ok(f.allows(600), 'and remembered');
 });
 
 t.test('ProcessFilter: an exited process keeps its verdict a while, then is read again', async (t) => {

@@ -135,17 +135,29 @@ export class ProcessFilter {
     return this.#allows(pid, 0);
   }
 
-  #allows(pid: number, depth: number): boolean {
+  /**
+   * A process that has just exec'd, judged again from /proc: what it inherited at its fork
+   * no longer says what it runs, and its exec event may not have been read yet (the TLS
+   * capture reports the exec on a ring of its own).
+   */
+  allowsAfterExec(pid: number): boolean {
+    if (this.empty) return true;
+    return this.#allows(pid, 0, true);
+  }
+
+  #allows(pid: number, depth: number, fresh = false): boolean {
     const now = this.#now();
     const v = this.#v.get(pid);
-    if (v && (v.live || now - v.at < this.#ttl)) return v.ok;
+    if (v && !fresh && (v.live || now - v.at < this.#ttl)) return v.ok;
     const f = this.#lookup(pid);
     let ok: boolean;
     if (!f) ok = v?.ok ?? this.selector.byDefault;
     else {
-      const own = this.selector.verdict(f);
+      const agent = f.agent ?? (this.selector.needsAgent ? classify(f) : undefined);
+      const own = this.selector.verdict(agent ? { ...f, agent } : f);
       ok = own ? own === 'allow' : this.#inherit(f.ppid, depth);
     }
+    // No exit will say when this pid is reused: read again after the ttl.
     this.#v.set(pid, { ok, live: false, at: now });
     return ok;
   }

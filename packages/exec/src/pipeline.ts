@@ -160,7 +160,7 @@ export class TracePipeline {
           // they run, the way the agent's own executable was at start.
           discover: {
             ...(opts.comm ? { watchComm: opts.comm } : {}),
-            ...(filter.empty ? {} : { skip: (m: { pid: number }) => !filter.allows(m.pid) }),
+            ...(filter.empty ? {} : { skip: (m: { pid: number }) => !filter.allowsAfterExec(m.pid) }),
           },
           emit: (ev) => {
             if (opts.raw && ev.type === 'data' && filter.allows(ev.pid)) sink(ev);
