@@ -136,7 +136,6 @@ if (why) {
       t.equal(await exited, 0, err.slice(-600));
       clearTimeout(killer);
       const events = parseNdjson(fs.readFileSync(out));
-      t.comment(err);
       const exec = events.find((e) => e.src === 'proc' && e.type === 'exec' && e.pid === r.pid);
       t.same(exec?.agent, { id: 'gemini-cli', name: 'Gemini CLI', via: 'path' }, 'its exec names the agent');
       const calls = events.filter((e: Ev) => e.src === 'llm' && e.type === 'call' && e.pid === r.pid);
@@ -152,6 +151,13 @@ if (why) {
         'the first model call',
       );
       for (const c of calls) t.equal(c.agent?.id, 'gemini-cli');
+      // Without its exec (as-sslsniff alone), its calls would be named by their User-Agent.
+      const { classifyByTraffic } = await import('@agentsight/agents');
+      t.equal(
+        classifyByTraffic({ headers: mock.requests[0]!.headers, provider: 'gemini' })?.id,
+        'gemini-cli',
+        `its User-Agent: ${mock.requests[0]!.headers['user-agent']}`,
+      );
       t.notOk(
         events.some((e) => e.pid === other.pid),
         'the other node process is not in the capture',

@@ -124,6 +124,8 @@ t.test('classifyByTraffic: a known User-Agent names the agent, else the call mak
   const ua = (s: string, provider = 'anthropic') => classifyByTraffic({ headers: { 'user-agent': s }, provider });
   t.same(ua('claude-cli/2.1.197 (external, cli)'), { id: 'claude-code', name: 'Claude Code', via: 'user-agent' });
   t.equal(ua('GeminiCLI/0.61.0 (linux; x64)', 'gemini')?.id, 'gemini-cli');
+  // what 0.61.0 sends from a terminal (seen by the mock in test/discover-agents.test.ts)
+  t.equal(ua('GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; terminal)', 'gemini')?.id, 'gemini-cli');
   t.equal(ua('codex_cli_rs/0.169.0 (Debian 12.0.0; x86_64) xterm', 'openai')?.id, 'codex');
   t.equal(ua('QwenCode/0.0.14 (linux; x64)', 'openai')?.id, 'qwen-code');
   t.equal(ua('Anthropic/Python 0.69.0')?.id, 'anthropic-sdk-python');

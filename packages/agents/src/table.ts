@@ -48,7 +48,8 @@ export const AGENTS: readonly AgentRow[] = [
     name: 'Gemini CLI',
     names: ['gemini'],
     paths: ['/@google/gemini-cli/'],
-    userAgents: ['GeminiCLI/'],
+    // GeminiCLI/0.61.0 (linux; x64), or GeminiCLI-tui/0.61.0/MODEL (linux; x64; terminal)
+    userAgents: ['GeminiCLI/', 'GeminiCLI-'],
   },
   {
     id: 'codex',
@@ -63,7 +64,7 @@ export const AGENTS: readonly AgentRow[] = [
     name: 'Qwen Code',
     names: ['qwen'],
     paths: ['/@qwen-code/qwen-code/'],
-    userAgents: ['QwenCode/'],
+    userAgents: ['QwenCode/', 'QwenCode-'],
   },
   {
     id: 'opencode',
