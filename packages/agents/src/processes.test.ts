@@ -81,6 +81,15 @@ t.test('ProcessFilter: own verdict, else the parent, else the default', async (t
   live[600] = { comm: 'claude', ppid: 200, exe: '/opt/claude/versions/2.1.197', argv: ['claude'] };
   t.ok(f.allowsAfterExec(600), 'Claude Code now');
   t.ok(f.allows(600), 'and remembered');
+  // The same in a stream with proc events: a TLS event before the exec event is read.
+  f.observe(ev('fork', 601, { ppid: 200 }));
+  live[601] = { comm: 'claude', ppid: 200, exe: '/opt/claude/versions/2.1.197', argv: ['claude'] };
+  t.notOk(f.filter(ev('open', 601)), 'its proc events before the exec: as its fork');
+  t.ok(
+    f.filter({ v: 1, ts: 2, src: 'ssl', type: 'data', pid: 601 } as AgentEvent),
+    'its first TLS event: what /proc says it runs now',
+  );
+  t.ok(f.filter({ v: 1, ts: 2, src: 'ssl', type: 'data', pid: 601 } as AgentEvent), 'then remembered');
 });
 
 t.test('ProcessFilter: an exited process keeps its verdict a while, then is read again', async (t) => {

@@ -72,6 +72,8 @@ interface Verdict {
   /** Learned from a proc event and the process still runs: stands until its exit. */
   live: boolean;
   at: number;
+  /** Its parent's, from its fork: it may have exec'd something else since (see filter). */
+  forked?: boolean;
 }
 
 /**
@@ -115,7 +117,7 @@ export class ProcessFilter {
       const ok = own ? own === 'allow' : this.#inherit(ev.ppid, 0);
       this.#v.set(ev.pid, { ok, live: true, at: now });
     } else if (ev.type === 'fork') {
-      this.#v.set(ev.pid, { ok: this.#inherit((ev as ProcForkEvent).ppid, 0), live: true, at: now });
+      this.#v.set(ev.pid, { ok: this.#inherit((ev as ProcForkEvent).ppid, 0), live: true, at: now, forked: true });
     } else if (ev.type === 'exit') {
       // Its last TLS records may come after its exit (another ring): keep the verdict a while.
       const v = this.#v.get(ev.pid);
@@ -157,15 +159,21 @@ export class ProcessFilter {
       const own = this.selector.verdict(agent ? { ...f, agent } : f);
       ok = own ? own === 'allow' : this.#inherit(f.ppid, depth);
     }
-    // No exit will say when this pid is reused: read again after the ttl.
-    this.#v.set(pid, { ok, live: false, at: now });
+    // Still followed by proc events (its exit will come), or read again after the ttl: no
+    // exit will say when the pid is reused.
+    this.#v.set(pid, { ok, live: !!f && !!v?.live, at: now });
     return ok;
   }
 
   /** Pass on only the events of captured processes (proc events are learned from first). */
   filter(ev: AgentEvent): boolean {
     this.observe(ev);
-    if (this.allows(ev.pid)) return true;
+    if (ev.pid === undefined || this.empty) return true;
+    // A verdict its fork gave it, and no exec event since: what it does (TLS, stdio) is read
+    // from rings of their own and may come before its exec event. /proc says what it runs now
+    // (the same as its parent's verdict if it has not exec'd).
+    const stale = ev.src !== 'proc' && this.#v.get(ev.pid)?.forked;
+    if (this.#allows(ev.pid, 0, !!stale)) return true;
     this.dropped++;
     return false;
   }

@@ -163,7 +163,8 @@ export class TracePipeline {
             ...(filter.empty ? {} : { skip: (m: { pid: number }) => !filter.allowsAfterExec(m.pid) }),
           },
           emit: (ev) => {
-            if (opts.raw && ev.type === 'data' && filter.allows(ev.pid)) sink(ev);
+            if (!filter.filter(ev)) return;
+            if (opts.raw && ev.type === 'data') sink(ev);
             feed(ev);
           },
           warn: opts.warn,
