@@ -91,7 +91,7 @@ await runTool<Args>(
       ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
       [
         'sudo agentsight record -c node --allow agent:*',
-        'node agents (Gemini CLI, SDK scripts, ...), running or started later',
+        'node agents (Gemini CLI, Qwen Code, Amp, ...), running or started later',
       ],
       ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
       ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],

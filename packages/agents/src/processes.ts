@@ -121,8 +121,7 @@ export class ProcessFilter {
     } else if (ev.type === 'exit') {
       // Its last TLS records may come after its exit (another ring): keep the verdict a while.
       const v = this.#v.get(ev.pid);
-      if (v) v.live = false;
-      if (v) v.at = now;
+      if (v) Object.assign(v, { live: false, at: now });
     }
   }
 
