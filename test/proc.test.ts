@@ -326,6 +326,39 @@ t.test(
   },
 );
 
+t.test(
+  'as-proc --deny: a denied program and what it starts are left out, the rest of the tree kept (a rule naming an ancestor, e.g. the shell, would name them all)',
+  { skip: skip ?? false, timeout: 90_000 },
+  async (t) => {
+    const r = await runTool(
+      'as-proc',
+      [
+        '--interval',
+        '0',
+        '--no-files',
+        '--deny',
+        'comm:xargs',
+        '--cmd',
+        '--',
+        '/bin/bash',
+        '-c',
+        '/bin/echo inner | /usr/bin/xargs /bin/echo fromxargs; /bin/echo outer',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    t.equal(r.code, 0, r.stderr);
+    const argv1 = (e: E) => (e.argv as string[])[1];
+    t.equal(of(r.events, 'exec', (e) => e.comm === 'echo' && argv1(e) === 'outer').length, 1, 'echo outer kept');
+    t.equal(of(r.events, 'exec', (e) => e.comm === 'bash').length, 1, 'bash kept');
+    t.equal(of(r.events, 'exec', (e) => e.comm === 'xargs').length, 0, 'xargs left out');
+    t.equal(of(r.events, 'exec', (e) => argv1(e) === 'fromxargs').length, 0, 'and the echo it started');
+    t.equal(of(r.events, 'exec', (e) => e.comm === 'echo').length, 2, 'the echos bash started: kept');
+    const bad = await runTool('as-proc', ['--allow', 'uid:me', '--cmd', '--', 'true']);
+    t.equal(bad.code, 2);
+    t.match(bad.stderr, /--allow\/--deny: "uid:me": want a numeric user id/);
+  },
+);
+
 t.test('usage errors exit 2 without loading anything', async (t) => {
   const r1 = await runTool('as-proc', ['-p', '1', '-c', 'x']);
   t.equal(r1.code, 2);

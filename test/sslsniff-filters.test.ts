@@ -13,6 +13,7 @@ import {
   nodeClient,
   python,
   run,
+  SNIFF,
   sha,
   startCapture,
   startServer,
@@ -262,5 +263,36 @@ if (why) {
     ]);
     t.equal(r.code, 2);
     t.match(r.stderr, /\/nonexistent\/bin: no such file/);
+  });
+
+  t.test('--allow and --deny: deny wins; a path rule matches the program; a bad rule is a usage error', async (t) => {
+    const body = bodyFile(dir, 3000, 'sel-body');
+    // Both named by an allow rule; curl also by a deny rule, which wins.
+    const cap = await startCapture([
+      '--allow',
+      'comm:curl',
+      '--allow',
+      'path:/usr/bin/python3*',
+      '--deny',
+      'comm:curl',
+    ]);
+    t.match(cap.stderr(), /allow comm:curl, path:\/usr\/bin\/python3\*; deny comm:curl/);
+    const from = server.conns.length;
+    const [c, p] = await Promise.all([curl(server.port, body, 4100), python(server.port, body, 4200)]);
+    t.equal(c.code, 0, c.stderr);
+    t.equal(p.code, 0, p.stderr);
+    await server.waitConns(from + 2);
+    const { events } = await cap.stop();
+    const pyConn = server.conns.slice(from).find((x) => x.path === '/size/4200')!;
+    const st = matchConn(streams(events), pyConn);
+    t.ok(st, 'python (allowed by its path) captured whole');
+    t.equal(st && sha(st.read), pyConn.respSha);
+    t.notOk(
+      events.some((e) => e.pid === c.pid),
+      'nothing of curl (allowed by name, denied by name: deny wins)',
+    );
+    const bad = await run(process.execPath, [SNIFF, '--allow', 'name:curl']);
+    t.equal(bad.code, 2);
+    t.match(bad.stderr, /--allow\/--deny: "name:curl": want KIND:VALUE, KIND one of comm, path, uid, agent/);
   });
 }

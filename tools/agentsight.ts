@@ -2,6 +2,7 @@
 // agentsight: the whole pipeline in one command (exec, record) and answers from a
 // capture (report). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
+import { SELECTOR_FLAGS, Selector, SelectorError, selectorOptions } from '@agentsight/agents';
 import { checkPrivileges } from '@agentsight/bpf';
 import { EXIT, openInput, runTool, type ToolContext, ToolError, VERSION } from '@agentsight/cli';
 import { type AgentEvent, type Emit, readEvents, type Stage } from '@agentsight/events';
@@ -42,6 +43,8 @@ interface Args {
   correlate: boolean;
   interval: number;
   keepServing?: boolean;
+  allow?: string[];
+  deny?: string[];
 }
 
 function loadPrices(file: string | undefined): PriceTable {
@@ -86,6 +89,10 @@ await runTool<Args>(
     defaultOutput: (a) => (a._[0] === 'exec' || a._[0] === 'record' ? defaultCaptureName() : undefined),
     examples: [
       ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
+      [
+        'sudo agentsight record -c node --allow agent:*',
+        'node agents (Gemini CLI, Qwen Code, Amp, ...), running or started later',
+      ],
       ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
       ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
     ],
@@ -177,6 +184,10 @@ await runTool<Args>(
           default: 5,
           describe: 'exec/record: seconds between CPU/memory samples (0: none)',
         })
+        .options({
+          allow: { ...SELECTOR_FLAGS.allow, describe: `exec/record: ${SELECTOR_FLAGS.allow.describe}` },
+          deny: { ...SELECTOR_FLAGS.deny, describe: `exec/record: ${SELECTOR_FLAGS.deny.describe}` },
+        })
         .option('json', {
           type: 'boolean',
           default: false,
@@ -267,8 +278,17 @@ function pidsGone(pids: number[]): Promise<void> {
 }
 
 /** Usage errors of exec and record, found before anything is written. */
-function checkUsage(cmd: 'exec' | 'record', args: Pick<Args, 'pid' | 'comm'> & { _: (string | number)[] }): void {
+function checkUsage(
+  cmd: 'exec' | 'record',
+  args: Pick<Args, 'pid' | 'comm' | 'allow' | 'deny'> & { _: (string | number)[] },
+): void {
   const argv = args._.slice(1).map(String);
+  try {
+    new Selector(selectorOptions(args));
+  } catch (e) {
+    if (e instanceof SelectorError) throw new ToolError(`--allow/--deny: ${e.message}`, EXIT.USAGE);
+    throw e;
+  }
   if (cmd === 'exec' && !argv.length)
     throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
   if (cmd === 'record' && !args.pid?.length && !args.comm)
@@ -334,6 +354,7 @@ async function capture(
     redact: args.redact,
     correlate: args.correlate,
     metricsIntervalS: args.interval,
+    select: selectorOptions(args),
     emit,
     tail,
     warn: ctx.warn,

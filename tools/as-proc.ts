@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { ProcessFilter, SELECTOR_FLAGS, SelectorError, selectorOptions } from '@agentsight/agents';
 import { type CommonArgs, EXIT, runTool, ToolError } from '@agentsight/cli';
-import { SCHEMA_VERSION } from '@agentsight/events';
+import { type AgentEvent, SCHEMA_VERSION } from '@agentsight/events';
 import { exitStatus } from '@agentsight/launch';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, runCapture, targetsFrom } from '@agentsight/proc';
 import type { Argv } from 'yargs';
@@ -15,6 +16,8 @@ interface Args {
   interval: number;
   snapshot: boolean;
   ringMb?: number;
+  allow?: string[];
+  deny?: string[];
 }
 
 await runTool<Args>(
@@ -26,6 +29,7 @@ await runTool<Args>(
       ['as-proc --cmd -- bash -c "make test"', 'trace a command and everything it starts'],
       ['as-proc -p 1234 --no-files', 'processes and connections of pid 1234 and its descendants'],
       ['as-proc -c claude -o proc.ndjson', 'every process named claude (running or started later), to a file'],
+      ['as-proc --allow agent:* --no-files', 'every agent on the host and what it runs: processes and connections'],
     ],
     options: (y) =>
       y
@@ -73,7 +77,8 @@ await runTool<Args>(
         .option('ring-mb', {
           type: 'number',
           describe: 'Kernel ring buffer size, MiB (power of two; default 16)',
-        }) as unknown as Argv<Args & CommonArgs>,
+        })
+        .options(SELECTOR_FLAGS) as unknown as Argv<Args & CommonArgs>,
     // yargs also sets the camelCase names at run time; its types only know the dashed ones.
   },
   async (args, ctx) => {
@@ -82,8 +87,15 @@ await runTool<Args>(
       throw new ToolError(`--interval: want seconds >= 0, got ${args.interval}`, EXIT.USAGE);
     if (args.ringMb !== undefined && !(args.ringMb >= 1 && (args.ringMb & (args.ringMb - 1)) === 0))
       throw new ToolError(`--ring-mb: want a power of two >= 1, got ${args.ringMb}`, EXIT.USAGE);
+    let filter: ProcessFilter;
+    try {
+      filter = new ProcessFilter(selectorOptions(args));
+    } catch (e) {
+      if (e instanceof SelectorError) throw new ToolError(`--allow/--deny: ${e.message}`, EXIT.USAGE);
+      throw e;
+    }
     const emit = (ev: Parameters<typeof ctx.out.write>[0]) => {
-      ctx.out.write(ev);
+      if (filter.filter(ev as AgentEvent)) ctx.out.write(ev);
     };
     const proc = new ProcEvents(emit, { allFiles: args.allFiles });
     const sampler = new MetricsSampler();
@@ -126,6 +138,8 @@ await runTool<Args>(
         .map(([k, n]) => `${n} ${k}`)
         .join(', ') || 'no events',
     );
+    if (filter.dropped)
+      ctx.summary.push(`${filter.dropped} events of processes not selected (${filter.selector.describe()})`);
     // With --cmd, the command's exit status is ours, as with `agentsight exec`.
     if (run.child) return exitStatus(run.child);
   },

@@ -2,6 +2,7 @@
 // as-sslsniff: argument parsing and wiring; the capture is @agentsight/sslsniff.
 import fs from 'node:fs';
 import os from 'node:os';
+import { ProcessFilter, SELECTOR_FLAGS, SelectorError, selectorOptions } from '@agentsight/agents';
 import { checkPrivileges } from '@agentsight/bpf';
 import { EXIT, runTool, ToolError } from '@agentsight/cli';
 import { environmentFor, resolveCommand, resolveElf, sudoUser, userBinDirs } from '@agentsight/launch';
@@ -30,6 +31,8 @@ interface Args {
   listTargets: boolean;
   nice: number;
   hold: boolean;
+  allow?: string[];
+  deny?: string[];
 }
 
 await runTool<Args>(
@@ -46,6 +49,7 @@ await runTool<Args>(
       ['as-sslsniff -p 1234 --list-targets', 'show which TLS functions of process 1234 would be hooked, and where'],
       ['as-sslsniff -c claude | as-http | as-merge', 'LLM calls of Claude Code, running now or started later'],
       ['as-sslsniff -o host.ndjson', 'every process on the host that uses a TLS library we can hook, from now on'],
+      ['as-sslsniff --allow agent:* --deny uid:0', 'every agent on the host, not those running as root'],
     ],
     options: (y) =>
       y
@@ -67,6 +71,7 @@ await runTool<Args>(
           describe: "Only processes with this name (the process name, not a thread's), running or started later",
         })
         .option('uid', { type: 'number', describe: 'Only processes running as this user id' })
+        .options(SELECTOR_FLAGS)
         .option('max-call-mb', {
           type: 'number',
           default: 64,
@@ -105,6 +110,13 @@ await runTool<Args>(
   },
   async (args, ctx) => {
     const log = (m: string) => ctx.info(m);
+    let filter: ProcessFilter;
+    try {
+      filter = new ProcessFilter(selectorOptions(args));
+    } catch (e) {
+      if (e instanceof SelectorError) throw new ToolError(`--allow/--deny: ${e.message}`, EXIT.USAGE);
+      throw e;
+    }
     // Privileges first: without them, reading other processes' maps fails less clearly.
     if (!args.listTargets) checkPrivileges();
     const targets: TlsTarget[] = [];
@@ -171,14 +183,20 @@ await runTool<Args>(
       pid: args.pid,
       comm: args.comm,
       uid: args.uid,
-      ...(discover ? { discover: { hold: args.hold } } : {}),
+      ...(discover
+        ? { discover: { hold: args.hold, ...(filter.empty ? {} : { skip: (m) => !filter.allowsAfterExec(m.pid) }) } }
+        : {}),
       maxCallBytes: Math.round(args.maxCallMb * (1 << 20)),
       ringBytes: Math.round(args.ringMb * (1 << 20)),
       warn: (m) => ctx.warn(m),
       info: log,
-      emit: (ev) => backpressure(ctx.out.write(ev)),
+      emit: (ev) => {
+        if (filter.filter(ev)) backpressure(ctx.out.write(ev));
+      },
       // Payloads go from the ring into the output bytes without becoming strings.
-      emitData: (head, bytes) => backpressure(ctx.out.writePayload(sslDataHeadJson(head), bytes)),
+      emitData: (head, bytes) => {
+        if (filter.allows(head.pid)) backpressure(ctx.out.writePayload(sslDataHeadJson(head), bytes));
+      },
     });
     let done: Promise<void> | undefined;
     const finish = () =>
@@ -201,7 +219,7 @@ await runTool<Args>(
     }
     sniffer.start();
     ctx.info(
-      `capturing: ${n} functions hooked in ${targets.length} file${targets.length === 1 ? '' : 's'}${args.pid ? `, process ${args.pid}` : ''}${args.comm ? `, name ${args.comm}` : ''}${discover ? `; following programs started from now on${args.hold ? '' : ' (not held)'}` : ''}`,
+      `capturing: ${n} functions hooked in ${targets.length} file${targets.length === 1 ? '' : 's'}${args.pid ? `, process ${args.pid}` : ''}${args.comm ? `, name ${args.comm}` : ''}${discover ? `; following programs started from now on${args.hold ? '' : ' (not held)'}` : ''}${filter.empty ? '' : `; ${filter.selector.describe()}`}`,
     );
 
     const tick = setInterval(() => {

@@ -115,6 +115,21 @@ export interface ProcPlace {
   ns_pid?: number;
 }
 
+/**
+ * How a process was recognised as an agent (packages/agents): its executable's name, a
+ * package path (of the executable or the script an interpreter runs), the script's name in
+ * argv, or its LLM calls (the User-Agent they carry, else only that it made them).
+ */
+export const AGENT_VIA = ['exe', 'path', 'argv', 'user-agent', 'traffic'] as const;
+export type AgentVia = (typeof AGENT_VIA)[number];
+
+/** The agent a process is: `id` is stable (selectors name it: `agent:claude-code`), `name` is for people. */
+export interface AgentInfo {
+  id: string;
+  name: string;
+  via: AgentVia;
+}
+
 export interface ProcExecEvent extends EventBase, ProcPlace {
   src: 'proc';
   type: 'exec';
@@ -129,6 +144,8 @@ export interface ProcExecEvent extends EventBase, ProcPlace {
   argv_truncated?: boolean;
   /** Exec from a non-leader thread: the tid that called execve (it now has the pid). */
   old_tid?: number;
+  /** The program is a known agent (by executable, package path or argv). */
+  agent?: AgentInfo;
 }
 export interface ProcForkEvent extends EventBase {
   src: 'proc';
@@ -207,6 +224,7 @@ export interface ProcSnapshotEvent extends EventBase, ProcPlace {
   argv: string[];
   cwd?: string;
   start_ts?: number;
+  agent?: AgentInfo;
 }
 
 // ---------------------------------------------------------------- stdio (as-stdiocap)
@@ -385,6 +403,8 @@ export interface LlmCallEvent extends EventBase {
   host?: string;
   /** The http request reference. */
   req: string;
+  /** The agent that made the call: its process's, else recognised from the call (user agent, provider). */
+  agent?: AgentInfo;
 }
 
 /** Incremental output of a streaming call, with `as-merge --live`. */

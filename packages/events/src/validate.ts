@@ -1,4 +1,4 @@
-import { type AgentEvent, LLM_APIS, SCHEMA_VERSION } from './types.js';
+import { AGENT_VIA, type AgentEvent, LLM_APIS, SCHEMA_VERSION } from './types.js';
 
 type Kind = 'int' | 'num' | 'str' | 'bool' | 'obj' | 'arr' | 'enc' | 'any';
 type Shape = Record<string, Kind>;
@@ -108,9 +108,18 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
     incomplete: 'str?',
     host: 'str?',
     fd: 'int?',
+    agent: 'agent?',
   },
-  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?', ...PLACE },
-  'proc/snapshot': { argv: 'strs', uid: 'int?', filename: 'str?', cwd: 'str?', start_ts: 'int?', ...PLACE },
+  'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?', agent: 'agent?', ...PLACE },
+  'proc/snapshot': {
+    argv: 'strs',
+    uid: 'int?',
+    filename: 'str?',
+    cwd: 'str?',
+    start_ts: 'int?',
+    agent: 'agent?',
+    ...PLACE,
+  },
   'proc/exit': {
     exit_code: 'int?',
     signal: 'int?',
@@ -145,6 +154,15 @@ function checkInner(value: unknown, spec: string): boolean {
         return typeof value === 'number' && Number.isFinite(value) && value >= 0;
       case 'strs':
         return Array.isArray(value) && value.every((x) => typeof x === 'string');
+      case 'agent': {
+        const a = value as { id?: unknown; name?: unknown; via?: unknown };
+        return (
+          check(value, 'obj') &&
+          typeof a.id === 'string' &&
+          typeof a.name === 'string' &&
+          (AGENT_VIA as readonly unknown[]).includes(a.via)
+        );
+      }
       case 'hdrs':
         return check(value, 'obj') && Object.values(value as object).every((x) => typeof x === 'string');
       case 'calls':
@@ -170,6 +188,7 @@ const describe = (spec: string) =>
     .replace('calls', 'array of tool calls')
     .replace('strs', 'array of strings')
     .replace('hdrs', 'object of strings')
+    .replace('agent', `{id, name, via: one of ${AGENT_VIA.join(', ')}}`)
     .split('|')
     .join(' or ');
 

@@ -4,6 +4,7 @@
 // same events for the same run.
 
 import fs from 'node:fs';
+import { ProcessFilter, type SelectorOptions } from '@agentsight/agents';
 import { type AgentEvent, chain, type Emit, nowUs, SCHEMA_VERSION, type Stage, TimeOrder } from '@agentsight/events';
 import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
@@ -32,6 +33,11 @@ export interface PipelineOptions {
   correlate?: boolean;
   /** Seconds between `proc`/`metrics` samples; 0 for none. */
   metricsIntervalS?: number;
+  /**
+   * --allow/--deny: only these processes' events are kept (and what a process not selected
+   * runs is not hooked for it). The same options object `agentsight monitor` passes.
+   */
+  select?: SelectorOptions;
   /** Where every event ends up. */
   emit: Emit;
   /** Extra stages after the merge (e.g. an OTLP exporter), in order. */
@@ -66,6 +72,8 @@ export class TracePipeline {
   #stopped = false;
   lost = { records: 0, bytes: 0 };
   readonly #blind = new BlindTls();
+  /** --allow/--deny, applied where every capture's events come in. */
+  readonly filter: ProcessFilter;
   /** Per program file: why its TLS cannot be captured, or null. */
   readonly #blindFiles = new Map<string, string | null>();
 
@@ -89,7 +97,10 @@ export class TracePipeline {
     stages.push(...(opts.tail ?? []));
     this.head = chain(stages, sink);
     this.#order = new TimeOrder({ windowMs: 250 }, (ev) => this.head.write(ev));
+    this.filter = new ProcessFilter(opts.select ?? {});
+    const filter = this.filter;
     const feed: Emit = (ev) => {
+      if (!filter.filter(ev)) return;
       this.#blind.see(ev);
       this.#order.write(ev);
     };
@@ -147,8 +158,12 @@ export class TracePipeline {
           // Programs and libraries the tree maps from now on (a launcher starting the real
           // agent, node or Bun started by a script, python loading libssl) are hooked before
           // they run, the way the agent's own executable was at start.
-          discover: opts.comm ? { watchComm: opts.comm } : {},
+          discover: {
+            ...(opts.comm ? { watchComm: opts.comm } : {}),
+            ...(filter.empty ? {} : { skip: (m: { pid: number }) => !filter.allowsAfterExec(m.pid) }),
+          },
           emit: (ev) => {
+            if (!filter.filter(ev)) return;
             if (opts.raw && ev.type === 'data') sink(ev);
             feed(ev);
           },

@@ -204,3 +204,37 @@ t.test('a request body cut by the capture limit: detected by path, marked trunca
   t.equal(c.model, 'c');
   t.equal(c.incomplete, undefined, 'the response is complete');
 });
+
+t.test('each call says which agent made it: its process, else its User-Agent, else an LLM client', async (t) => {
+  const call = (id: string, headers?: Record<string, string>) => [
+    httpReq(id, '/v1/messages', { model: 'c', messages: [] }, headers ? { headers } : {}),
+    ...sseEvents(id, anthropicStream),
+    httpRes(id, 200, undefined, { sse: 6 }),
+  ];
+  // pid 7 (httpReq's) exec'd as Claude Code's native binary
+  const exec = {
+    v: 1,
+    ts: 1,
+    src: 'proc',
+    type: 'exec',
+    pid: 7,
+    ppid: 1,
+    uid: 0,
+    comm: 'claude',
+    filename: '/root/.local/share/claude/versions/2.1.197',
+    argv: ['claude', '-p', 'hi'],
+  } as AgentEvent;
+  let [c] = callsOf(runMerge([exec, ...call('a#0', { 'user-agent': 'curl/8' })]));
+  t.same(c!.agent, { id: 'claude-code', name: 'Claude Code', via: 'path' }, 'the process, by its exec');
+  [c] = callsOf(runMerge(call('b#0', { 'user-agent': 'Anthropic/Python 0.69.0' })));
+  t.equal(c!.agent?.id, 'anthropic-sdk-python', 'no exec seen: the User-Agent');
+  const out = callsOf(runMerge([...call('d#0', { 'user-agent': 'curl/8.5.0' }), ...call('d#1')]));
+  t.same(
+    out.map((x) => x.agent),
+    [
+      { id: 'llm-client', name: 'curl (anthropic)', via: 'traffic' },
+      { id: 'llm-client', name: 'curl (anthropic)', via: 'traffic' },
+    ],
+    'a process that called a model is an agent from then on, its later calls included',
+  );
+});

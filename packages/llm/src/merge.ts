@@ -1,3 +1,4 @@
+import { ProcessAgents } from '@agentsight/agents';
 import {
   type AgentEvent,
   decodePayload,
@@ -97,6 +98,8 @@ export class MergeStage implements Stage {
   #mcp: McpTracker;
   #ws: WsResponses;
   #lastTs = 0;
+  /** Which agent each process is, so every call can say which agent made it. */
+  readonly #agents = new ProcessAgents();
   readonly stats: MergeStats = { calls: 0, incomplete: 0, passed: 0, mcpCalls: 0, mcpNotifications: 0 };
 
   constructor(opts: MergeOptions, emit: Emit) {
@@ -150,6 +153,8 @@ export class MergeStage implements Stage {
       }
     } else if (ev.src === 'stdio' && ev.type === 'data') {
       this.#mcp.stdio(ev as StdioDataEvent);
+    } else if (ev.src === 'proc') {
+      this.#agents.observe(ev);
     }
     this.#pass(ev);
   }
@@ -332,6 +337,12 @@ export class MergeStage implements Stage {
     if (error === undefined && failed) error = errorText ?? `HTTP ${status}`;
     const req = p.req;
     const end = res?.ts ?? Math.max(this.#lastTs, req.ts);
+    // A process that calls a model is an agent: named by its exec when known, else by the call.
+    const agent = this.#agents.forCall(req.pid, {
+      headers: req.headers,
+      provider: p.det.provider,
+      ...(req.comm !== undefined ? { comm: req.comm } : {}),
+    });
     const ev: LlmCallEvent = {
       v: 1,
       ts: end,
@@ -373,6 +384,7 @@ export class MergeStage implements Stage {
       ...(req.fd !== undefined ? { fd: req.fd } : {}),
       ...(req.host !== undefined ? { host: req.host } : {}),
       req: p.ref ?? req.id,
+      ...(agent ? { agent } : {}),
     };
     this.stats.calls++;
     if (incomplete) this.stats.incomplete++;

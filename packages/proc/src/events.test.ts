@@ -125,3 +125,36 @@ t.test('a record that does not decode is counted, not thrown', async (t) => {
   t.equal(p.malformed, 3);
   t.equal(evs.length, 0);
 });
+
+t.test('exec and snapshot name the agent a process is (packages/agents)', async (t) => {
+  const { p, evs } = collect();
+  const rec = (pid: number, filename: string, argv: string[], comm: string) => ({
+    kind: 1,
+    pid,
+    tid: pid,
+    ppid: 1,
+    ts: 1_000_000n,
+    comm,
+    uid: 1000,
+    oldPid: pid,
+    filename,
+    cwdTruncated: false,
+    argv,
+    argvTruncated: false,
+  });
+  p.exec(rec(20, '/usr/local/bin/gemini', ['node', '/usr/local/bin/gemini', '-p', 'hi'], 'node'));
+  p.exec(rec(21, '/usr/bin/ls', ['ls'], 'ls'));
+  p.snapshot({
+    pid: 22,
+    ppid: 1,
+    comm: 'claude',
+    argv: ['claude'],
+    filename: '/home/u/.local/share/claude/versions/2.1.197',
+    starttime: 0,
+  });
+  const by = (pid: number) => evs.find((e) => e.pid === pid) as AgentEvent & { agent?: { id: string; via: string } };
+  t.same(by(20).agent, { id: 'gemini-cli', name: 'Gemini CLI', via: 'argv' });
+  t.notOk('agent' in by(21), 'not an agent: no field');
+  t.same(by(22).agent, { id: 'claude-code', name: 'Claude Code', via: 'path' });
+  for (const e of evs) t.equal(validateEvent(e), null);
+});

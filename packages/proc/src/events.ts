@@ -1,3 +1,4 @@
+import { classify } from '@agentsight/agents';
 import { ContainerLookup } from '@agentsight/container';
 import { type AgentEvent, monoToWallUs, type ProcEvent, SCHEMA_VERSION } from '@agentsight/events';
 import {
@@ -115,6 +116,7 @@ export class ProcEvents {
   snapshot(p: ProcInfo): void {
     this.live.set(p.pid, { comm: p.comm, ...(p.cwd !== undefined ? { cwd: p.cwd } : {}) });
     const boot = bootTimeUs();
+    const agent = classify({ ...(p.filename !== undefined ? { exe: p.filename } : {}), argv: p.argv, comm: p.comm });
     this.#out({
       v: SCHEMA_VERSION,
       ts: Math.round(performance.timeOrigin * 1000 + performance.now() * 1000),
@@ -128,6 +130,7 @@ export class ProcEvents {
       ...(p.filename !== undefined ? { filename: p.filename } : {}),
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
       ...(boot ? { start_ts: Math.round(boot + (p.starttime / CLK_TCK) * 1e6) } : {}),
+      ...(agent ? { agent } : {}),
       ...this.#places.of(p.pid),
     });
   }
@@ -136,6 +139,7 @@ export class ProcEvents {
     const prev = this.live.get(r.pid);
     const cwd = r.cwd ?? prev?.cwd;
     this.live.set(r.pid, { comm: r.comm, ...(cwd !== undefined ? { cwd } : {}) });
+    const agent = classify({ exe: r.filename, argv: r.argv, comm: r.comm });
     this.#out({
       ...this.#base(r, 'exec'),
       type: 'exec',
@@ -147,6 +151,7 @@ export class ProcEvents {
       ...(r.argvTruncated ? { argv_truncated: true } : {}),
       // exec from a non-leader thread changes the pid of the caller to the leader's.
       ...(r.oldPid !== r.pid ? { old_tid: r.oldPid } : {}),
+      ...(agent ? { agent } : {}),
       // Read now, while the process lives: a short one may be gone already (then nothing).
       ...this.#places.of(r.pid),
     });

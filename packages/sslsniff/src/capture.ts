@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfObject, type Link, type RingReader, uprobeMultiSupported } from '@agentsight/bpf';
 import { type LostEvent, nowUs, SCHEMA_VERSION, type SslAttachEvent, type SslEvent } from '@agentsight/events';
 import { Assembler, type AssemblerStats, type SslDataHead } from './assemble.js';
-import { Discovery, type DiscoveryStats, isMapRecord } from './discover.js';
+import { Discovery, type DiscoveryStats, isMapRecord, type MapRecord } from './discover.js';
 import { probeFor } from './probes.js';
 import { type KernelStats, STATS_FIELDS, sumStats } from './record.js';
 import type { TlsTarget } from './targets.js';
@@ -56,6 +56,8 @@ export interface SnifferOptions {
     hold?: boolean;
     /** With trackedMapFd: processes that exec a program of this name, before they join the set. */
     watchComm?: string;
+    /** Processes not captured (--allow/--deny): what they run is not looked at for them. */
+    skip?: (m: MapRecord) => boolean;
   };
   /** Bytes captured per call at most; the rest is counted and the event marked truncated. */
   maxCallBytes?: number;
@@ -158,6 +160,7 @@ export class SslSniffer {
       this.discovery = new Discovery({
         attach: (t) => this.attachTarget(t),
         markKnown: (key) => known.update(key, one),
+        ...(opts.discover.skip ? { skip: opts.discover.skip } : {}),
         ...(opts.info ? { info: opts.info } : {}),
       });
     }

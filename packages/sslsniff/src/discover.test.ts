@@ -70,6 +70,7 @@ t.test('decodeMapRecord: pid, comm, kernel key, path, held', async (t) => {
   t.equal(m.key.readUInt32LE(0), 0x800001, 'dev first');
   t.equal(m.key.readUInt32LE(4), 7, 'then the generation');
   t.equal(Number(m.key.readBigUInt64LE(8)), 0x1234, 'then the inode');
+  t.equal(m.ino, 0x1234n);
 });
 
 t.test('Discovery: each file looked at once, attached when it carries TLS, held processes resumed', async (t) => {
@@ -104,11 +105,34 @@ t.test('Discovery: each file looked at once, attached when it carries TLS, held 
   );
   t.equal(known.length, 3, 'every report marks the file known again');
   t.same(resumed, [pid, pid], 'held processes resumed, the unheld one not signalled');
-  t.same(d.stats, { files: 2, hooked: 1, held: 2, maxHoldMs: d.stats.maxHoldMs });
+  t.same(d.stats, { files: 2, hooked: 1, held: 2, maxHoldMs: d.stats.maxHoldMs, skipped: 0 });
   d.close();
   d.handle(mapRecord({ pid, comm: 'x', ino: 3, dev: 1, gen: 0, path: '/opt/x', held: true }));
   t.same(found.length, 2, 'closing: nothing more looked at');
   t.same(resumed.length, 3, '... but the held process is let go');
+});
+
+t.test('Discovery: a process not captured is let go; its file neither looked at nor marked known', async (t) => {
+  const found: string[] = [];
+  const known: string[] = [];
+  const resumed: number[] = [];
+  const d = new Discovery({
+    find: (p) => {
+      found.push(p);
+      return null;
+    },
+    attach: () => 0,
+    markKnown: (k) => known.push(k.toString('hex')),
+    resume: (pid) => resumed.push(pid),
+    skip: (m) => m.comm === 'denied',
+  });
+  const pid = 0x7ffffff2;
+  d.handle(mapRecord({ pid, comm: 'denied', ino: 5, dev: 1, gen: 0, path: '/opt/tool', held: true }));
+  t.same([found, known.length, resumed], [[], 0, [pid]]);
+  // the same file, run later by a captured process
+  d.handle(mapRecord({ pid, comm: 'agent', ino: 5, dev: 1, gen: 0, path: '/opt/tool', held: true }));
+  t.same([found, known.length], [['/opt/tool'], 1]);
+  t.equal(d.stats.skipped, 1);
 });
 
 t.test('Discovery: a failing look still releases the process', async (t) => {

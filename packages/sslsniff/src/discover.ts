@@ -3,7 +3,7 @@
 // stopped. Here user space looks at that file once, attaches to its TLS functions (by file,
 // so every process running it is covered), tells the kernel the file is known, and lets the
 // process go on.
-import fs from 'node:fs';
+import { hostPath } from './hostpath.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
 import { type FindOptions, findTlsTargetCached, type TlsTarget } from './targets.js';
 
@@ -13,6 +13,7 @@ export interface MapRecord {
   comm: string;
   /** The file's identity as the kernel sees it: the `known` map's key (dev, generation, inode). */
   key: Buffer;
+  ino: bigint;
   /** Absolute path in the process's mount namespace. */
   path: string;
   /** The process is stopped until we send SIGCONT. */
@@ -49,23 +50,11 @@ export function decodeMapRecord(rec: Buffer): MapRecord {
     uid: rec.readUInt32LE(40),
     comm: rec.toString('utf8', 68, 68 + n),
     key,
+    ino: rec.readBigUInt64LE(8),
     path: pathFromComponents(rec.subarray(HDR_SIZE, HDR_SIZE + Math.min(len, rec.length - HDR_SIZE))),
     held: !!(rec[67]! & F_HELD),
     truncated: !!(rec[67]! & F_PATH_TRUNC),
   };
-}
-
-/**
- * The host path of a file a process runs: through /proc/PID/root when the process lives
- * in another mount namespace (a container), as it is otherwise (readable attach events).
- */
-export function hostPath(pid: number, path: string): string {
-  try {
-    if (fs.readlinkSync(`/proc/${pid}/root`) !== '/') return `/proc/${pid}/root${path}`;
-  } catch {
-    /* gone: the host's view is all there is */
-  }
-  return path;
 }
 
 export interface DiscoveryOptions {
@@ -76,6 +65,11 @@ export interface DiscoveryOptions {
   find?: (path: string, opts: FindOptions) => TlsTarget | null;
   /** Let a held process go on. */
   resume?: (pid: number) => void;
+  /**
+   * A process that is not captured (--deny, --allow): the file it runs is not looked at for
+   * it, nor marked known, so a captured process that runs it later still gets it hooked.
+   */
+  skip?: (m: MapRecord) => boolean;
   info?: (msg: string) => void;
 }
 
@@ -86,12 +80,14 @@ export interface DiscoveryStats {
   /** Mappings that held their process, and the longest hold (ms, from our side). */
   held: number;
   maxHoldMs: number;
+  /** Reports from processes not captured, left alone (DiscoveryOptions.skip). */
+  skipped: number;
 }
 
 export class Discovery {
   /** Kernel keys (hex) of files looked at: another report of one (an LRU eviction, a race) is cheap. */
   readonly #seen = new Set<string>();
-  readonly stats: DiscoveryStats = { files: 0, hooked: 0, held: 0, maxHoldMs: 0 };
+  readonly stats: DiscoveryStats = { files: 0, hooked: 0, held: 0, maxHoldMs: 0, skipped: 0 };
   #closing = false;
 
   constructor(private readonly opts: DiscoveryOptions) {}
@@ -116,11 +112,15 @@ export class Discovery {
   }
 
   #look(m: MapRecord): void {
+    if (this.opts.skip?.(m)) {
+      this.stats.skipped++;
+      return;
+    }
     const id = m.key.toString('hex');
     if (!this.#seen.has(id)) {
       this.#seen.add(id);
       this.stats.files++;
-      const file = hostPath(m.pid, m.path);
+      const file = hostPath(m.pid, m.path, m.ino);
       let t: TlsTarget | null = null;
       try {
         if (!m.truncated) t = (this.opts.find ?? findTlsTargetCached)(file, { log: this.opts.info });

@@ -10,6 +10,7 @@ export * from './capture.js';
 export * from './discover.js';
 export * from './elf.js';
 export * from './go-symtab.js';
+export * from './hostpath.js';
 export * from './probes.js';
 export * from './procs.js';
 export * from './record.js';

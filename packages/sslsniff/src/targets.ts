@@ -11,6 +11,7 @@ import type { TlsLib } from '@agentsight/events';
 import { locateBoringSsl } from './boringssl.js';
 import { ElfFile, type ElfSymbol, STT_FUNC, STT_GNU_IFUNC } from './elf.js';
 import { locateGoTls } from './go-symtab.js';
+import { hostPath } from './hostpath.js';
 import { CK_WRITE } from './record.js';
 import { TLS_LIB_NAMES, TLS_LIBRARIES, type TlsLibrary, type TlsSymbol } from './tls-libraries.js';
 import { binaryKey, cacheGet, cachePut } from './tlscache.js';
@@ -160,7 +161,7 @@ function fileKey(path: string): string | null {
   }
 }
 
-/** Executable file mappings of a process, as seen from the host through /proc/PID/root. */
+/** Executable file mappings of a process, as the host reaches them (hostPath: containers, chroots). */
 export function mappedFiles(pid: number): string[] {
   const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
   const seen = new Set<string>();
@@ -173,7 +174,7 @@ export function mappedFiles(pid: number): string[] {
     if (p.endsWith(' (deleted)')) continue;
     if (seen.has(p)) continue;
     seen.add(p);
-    out.push(`/proc/${pid}/root${p}`);
+    out.push(hostPath(pid, p, BigInt(m[2]!), { viaRoot: true }));
   }
   return out;
 }
