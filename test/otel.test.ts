@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { ensureCerts } from '@agentsight/mock-llm';
 import { type ReceivedSpan, startOtlpReceiver } from '@agentsight/otel';
 import t from 'tap';
@@ -183,7 +184,9 @@ t.test('spans, attributes, parents and times for text, tool, error and MCP calls
     'telemetry.sdk.name': 'agentsight',
     'telemetry.sdk.language': 'nodejs',
     'telemetry.sdk.version': root.resource['telemetry.sdk.version'],
-    'host.name': root.resource['host.name'],
+    'host.name': os.hostname(),
+    // The machine id stays when the name changes, or when two hosts share one.
+    'host.id': fs.readFileSync('/etc/machine-id', 'utf8').trim(),
     'deployment.environment': 'test',
   });
   t.equal(root.scope.name, 'agentsight.as-otel');

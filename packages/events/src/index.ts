@@ -5,6 +5,7 @@
  */
 
 export * from './clock.js';
+export * from './host.js';
 export * from './json.js';
 export { escapeJsonBytes, escapeJsonInto, fastJsonBytes, lastEscapedAscii } from './jsonbytes.js';
 export * from './ndjson.js';

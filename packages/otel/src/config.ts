@@ -1,7 +1,7 @@
 // Exporter settings from flags and the standard OTEL_* environment variables
 // (flags win, then the traces-specific variable, then the generic one).
 import fs from 'node:fs';
-import os from 'node:os';
+import { hostIdentity } from '@agentsight/events';
 import { Attrs, type KeyValue, parseKeyValueList } from './attrs.js';
 import type { Protocol } from './exporter.js';
 
@@ -64,8 +64,10 @@ export function resolveConfig(
     ['telemetry.sdk.name', 'agentsight'],
     ['telemetry.sdk.language', 'nodejs'],
     ['telemetry.sdk.version', version],
-    ['host.name', os.hostname()],
+    ['host.name', hostIdentity().name],
   ]);
+  const hostId = hostIdentity().id;
+  if (hostId) res.set('host.id', hostId);
   for (const [k, v] of parseKeyValueList(env.OTEL_RESOURCE_ATTRIBUTES)) res.set(k, v);
   if (env.OTEL_SERVICE_NAME) res.set('service.name', env.OTEL_SERVICE_NAME);
   if (flags.serviceName) res.set('service.name', flags.serviceName);
