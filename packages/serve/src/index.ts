@@ -6,6 +6,7 @@
  * HTTP server that also serves the bundled UI from packages/ui/dist.
  */
 
+export type * from './api.js';
 export * from './ingest.js';
 export * from './mock.js';
 export * from './params.js';
@@ -13,4 +14,3 @@ export * from './query.js';
 export * from './server.js';
 export * from './sessions.js';
 export * from './store.js';
-export type * from './api.js';
