@@ -69,7 +69,7 @@ export function snippetOf(text: string, words: string[], width = 120): string {
     const i = lower.indexOf(w.toLowerCase());
     if (i >= 0 && (at < 0 || i < at)) at = i;
   }
-  const from = Math.max(0, (at < 0 ? 0 : at) - width / 2);
+  const from = Math.max(0, Math.max(at, 0) - width / 2);
   let cut = text.slice(from, from + width);
   const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).filter(Boolean);
   if (esc.length) cut = cut.replace(new RegExp(esc.join('|'), 'gi'), (m) => `\u0002${m}\u0003`);
