@@ -196,6 +196,8 @@ t.test('overview: tokens and cost by model, agent and day; series; tools; slowes
     'the series counts every call',
   );
   t.ok(o.bucket >= 1e6, 'a round bucket');
+  t.equal(o.topTools.find((x) => x.tool === 'Bash')?.errors, 1, "sed's result came back as an error");
+  t.equal(o.topTools.find((x) => x.tool === 'Task')?.errors, 0);
   t.equal(o.topTools.find((x) => x.tool === 'Bash')?.calls, 2, 'Bash: grep in the sub-agent, sed in the parent');
   t.ok(
     o.slowest.length > 0 && o.slowest[0]!.durationUs >= o.slowest[o.slowest.length - 1]!.durationUs,

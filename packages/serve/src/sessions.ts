@@ -370,7 +370,27 @@ export class SessionQueries {
     const topTools = all<Row>(
       `SELECT json_extract(j.value, '$.name') tool, count(*) calls FROM calls c, json_each(c.tool_calls) j ${W}
        GROUP BY tool ORDER BY calls DESC LIMIT 20`,
-    ).map((r) => ({ tool: String(r.tool), calls: r.calls as number, errors: 0 }));
+    );
+    // Failed tool results (is_error in the request that carried them), over the same sessions and time.
+    const ew = ['e.ts >= ? AND e.ts <= ?'];
+    const eargs: unknown[] = [from, to];
+    if (sw.length) {
+      ew.push(`e.session IN (SELECT s.id FROM sessions s WHERE ${sw.join(' AND ')})`);
+      eargs.push(...sargs);
+    }
+    const toolErrors = new Map(
+      userQuery(
+        () =>
+          this.db
+            .prepare(`SELECT e.tool, count(*) n FROM tool_errors e WHERE ${ew.join(' AND ')} GROUP BY e.tool`)
+            .all(...eargs) as Array<{ tool: string; n: number }>,
+      ).map((r) => [r.tool, r.n]),
+    );
+    const topToolsOut = topTools.map((r) => ({
+      tool: String(r.tool),
+      calls: r.calls as number,
+      errors: toolErrors.get(String(r.tool)) ?? 0,
+    }));
     const slowest = all<Row>(
       `SELECT c.id, c.session, c.model, c.start_ts, c.duration_ms FROM calls c ${W} AND c.duration_ms IS NOT NULL
        ORDER BY c.duration_ms DESC LIMIT 10`,
@@ -401,7 +421,7 @@ export class SessionQueries {
       ...(r.session != null ? { session: r.session as string } : {}),
       ...(r.message != null ? { message: r.message as string } : {}),
     }));
-    return { from, to, bucket, byModel, byAgent, byDay, series, topTools, slowest, alerts };
+    return { from, to, bucket, byModel, byAgent, byDay, series, topTools: topToolsOut, slowest, alerts };
   }
 }
 

@@ -7,7 +7,7 @@ import type {
   TraceAlertEvent,
   TraceLinkEvent,
 } from '@agentsight/events';
-import { costOf, DEFAULT_PRICES, type PriceTable, usageOf } from '@agentsight/llm';
+import { costOf, DEFAULT_PRICES, type PriceTable, toolResultsOf, usageOf } from '@agentsight/llm';
 import { redactForStore } from '@agentsight/redact';
 import { type CallSession, SessionTracker } from '@agentsight/trace';
 import Database from 'better-sqlite3';
@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, rule TEXT, severity TEXT, session TEXT, pid INTEGER, message TEXT);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);
 CREATE INDEX IF NOT EXISTS alerts_session ON alerts(session);
+CREATE TABLE IF NOT EXISTS tool_errors(ts INTEGER NOT NULL, session TEXT, tool TEXT NOT NULL, call TEXT);
+CREATE INDEX IF NOT EXISTS tool_errors_ts ON tool_errors(ts);
 CREATE TABLE IF NOT EXISTS search_text(id INTEGER PRIMARY KEY, text TEXT NOT NULL, kind TEXT, ref TEXT);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, content='search_text', content_rowid='id');
 CREATE TABLE IF NOT EXISTS sources(
@@ -116,6 +118,8 @@ export class Store {
   #indexed = new Set<string>();
   /** The next search row id per session (see #index). */
   #searchSeq = new Map<string, { next: number; end: number }>();
+  /** Tool calls' names by id, until their result is seen (a failed one is counted against its tool). */
+  #toolNames = new Map<string, string>();
   #run: { id: string; last: number } | undefined;
   #pending = 0;
   #inTx = false;
@@ -200,6 +204,7 @@ export class Store {
           agent = coalesce(agent, excluded.agent), run = coalesce(run, excluded.run), host = coalesce(host, excluded.host),
           pid = coalesce(pid, excluded.pid)`),
       tag: p('INSERT OR IGNORE INTO session_tags(kind, value, session) VALUES (?, ?, ?)'),
+      toolError: p('INSERT INTO tool_errors(ts, session, tool, call) VALUES (?, ?, ?, ?)'),
       searchText: p('INSERT INTO search_text(id, text, kind, ref) VALUES (?, ?, ?, ?)'),
       fts: p('INSERT INTO search(rowid, text) VALUES (?, ?)'),
       sessionRid: p('SELECT rid FROM sessions WHERE id = ?'),
@@ -644,6 +649,17 @@ export class Store {
       parent_session: w.parent?.session ?? null,
       parent_tool: w.parent?.toolCall ?? null,
     });
+    // A tool result marked as an error, in the history this request carries, once.
+    if (this.#toolNames.size) {
+      for (const r of toolResultsOf(c.api, (c.request?.messages ?? []).slice(-16))) {
+        const name = r.id ? this.#toolNames.get(r.id) : undefined;
+        if (!name) continue;
+        this.#toolNames.delete(r.id!);
+        if (r.isError) s.toolError!.run(start, w.session, name, c.id);
+      }
+    }
+    for (const tc of tcs) if (tc.id) this.#toolNames.set(tc.id, tc.name);
+    if (this.#toolNames.size > 10_000) this.#toolNames.delete(this.#toolNames.keys().next().value as string);
     if (c.model) s.tag!.run('model', c.model, w.session);
     s.tag!.run('provider', c.provider, w.session);
     for (const tc of tcs) s.tag!.run('tool', tc.name, w.session);
