@@ -6,9 +6,11 @@
  * HTTP server that also serves the bundled UI from packages/ui/dist.
  */
 
+export type * from './api.js';
 export * from './ingest.js';
 export * from './mock.js';
 export * from './params.js';
 export * from './query.js';
 export * from './server.js';
+export * from './sessions.js';
 export * from './store.js';
