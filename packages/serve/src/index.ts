@@ -6,6 +6,7 @@
  * HTTP server that also serves the bundled UI from packages/ui/dist.
  */
 
+export type * from './api.js';
 export * from './ingest.js';
 export * from './mock.js';
 export * from './params.js';
