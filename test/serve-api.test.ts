@@ -158,7 +158,8 @@ t.test('calls, sessions, processes, timeline, metrics', async (t) => {
   const s = await api('sessions');
   t.equal(s.body.sessions.length, 1);
   t.equal(s.body.sessions[0].pid, f.agentPid);
-  t.same(s.body.sessions[0].argv, ['node', 'agent.js', '--task', 'readme']);
+  t.equal(s.body.sessions[0].title, f.userPrompt, "its title: the user's prompt");
+  t.equal(s.body.total, 1);
 
   const p = await api('processes');
   t.equal(p.body.processes.length, 5);

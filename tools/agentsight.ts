@@ -14,9 +14,20 @@ import {
   ServeChild,
   tee,
 } from '@agentsight/exec';
-import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+import { loadPrices, type PriceTable } from '@agentsight/llm';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
-import { formatAudit, formatPrompts, formatTokens, Report, summaryLines } from '@agentsight/report';
+import {
+  formatAudit,
+  formatPrompts,
+  formatSessions,
+  formatTokens,
+  Report,
+  Sessions,
+  summaryLines,
+  toCsv,
+  toJsonl,
+} from '@agentsight/report';
+import { FILTER_NAMES, FilterError, parseFilter, type SessionFilter } from '@agentsight/trace';
 
 interface Args {
   mode?: string;
@@ -24,6 +35,9 @@ interface Args {
   json: boolean;
   by?: string;
   prices?: string;
+  filter?: string[];
+  format: 'jsonl' | 'csv';
+  what: 'calls' | 'sessions' | 'tools';
   // exec / record
   server: boolean;
   host: string;
@@ -44,13 +58,11 @@ interface Args {
   keepServing?: boolean;
 }
 
-function loadPrices(file: string | undefined): PriceTable {
-  const f = file ?? process.env.AGENTSIGHT_PRICES;
-  if (!f) return DEFAULT_PRICES;
+function prices(file: string | undefined): PriceTable {
   try {
-    return { ...DEFAULT_PRICES, ...(JSON.parse(fs.readFileSync(f, 'utf8')) as PriceTable) };
+    return loadPrices(file);
   } catch (e) {
-    throw new ToolError(`--prices ${f}: ${(e as Error).message}`, EXIT.USAGE);
+    throw new ToolError(`--prices ${(e as Error).message}`, EXIT.USAGE);
   }
 }
 
@@ -91,15 +103,21 @@ await runTool<Args>(
     ],
     options: (y) =>
       y
-        .command('report [mode] [captures..]', 'answers from a capture: summary, tokens, audit, prompts', (c) =>
-          c
-            // No choices here: `report CAP.ndjson` (no mode) is a summary of CAP.ndjson, see reportArgs.
-            .positional('mode', { type: 'string', describe: 'summary (default), tokens, audit or prompts' })
-            .positional('captures', {
-              type: 'string',
-              array: true,
-              describe: 'NDJSON captures (.gz ok); default stdin',
-            }),
+        .command(
+          'report [mode] [captures..]',
+          'answers from a capture: summary, tokens, audit, prompts, sessions, export',
+          (c) =>
+            c
+              // No choices here: `report CAP.ndjson` (no mode) is a summary of CAP.ndjson, see reportArgs.
+              .positional('mode', {
+                type: 'string',
+                describe: 'summary (default), tokens, audit, prompts, sessions or export',
+              })
+              .positional('captures', {
+                type: 'string',
+                array: true,
+                describe: 'NDJSON captures (.gz ok); default stdin',
+              }),
         )
         .command(
           'exec',
@@ -186,10 +204,27 @@ await runTool<Args>(
           choices: ['model', 'provider', 'process', 'day'],
           describe: 'report tokens: one grouping only',
         })
+        .option('filter', {
+          type: 'string',
+          array: true,
+          nargs: 1,
+          describe:
+            'report sessions/export: NAME=VALUE, as the web UI filters (q, agent, model, provider, tool, host, status, alerts, from, to); repeatable, all must hold',
+        })
+        .option('format', {
+          choices: ['jsonl', 'csv'],
+          default: 'jsonl',
+          describe: 'report export: JSON lines or CSV',
+        })
+        .option('what', {
+          choices: ['calls', 'sessions', 'tools'],
+          default: 'calls',
+          describe: 'report export: LLM calls, sessions, or tool calls with the processes they ran',
+        })
         .option('prices', {
           type: 'string',
           describe:
-            'report: JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset',
+            'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset: costs in report, the exit summary, the web UI and OTLP (default $AGENTSIGHT_PRICES)',
         })
         .demandCommand(1, 'say what to do: exec, record or report') as never,
   },
@@ -197,7 +232,7 @@ await runTool<Args>(
     const cmd = String(args._[0]);
     if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
     const { mode, files } = reportArgs(args.mode, args.captures ?? []);
-    const report = new Report(loadPrices(args.prices));
+    const report = new Report(prices(args.prices));
     for (const f of files) {
       let input;
       try {
@@ -215,6 +250,24 @@ await runTool<Args>(
     const groupings = (args.by ? [args.by] : ['model', 'provider', 'process', 'day']) as Array<
       'model' | 'provider' | 'process' | 'day'
     >;
+    if (mode === 'sessions' || mode === 'export') {
+      const filter = filterArgs(args.filter ?? []);
+      const sessions = new Sessions(report);
+      if (mode === 'sessions') {
+        const rows = sessions.filter(filter);
+        out(args.json ? JSON.stringify(rows, null, process.stdout.isTTY ? 2 : 0) : formatSessions(rows));
+        return;
+      }
+      const rows =
+        args.what === 'sessions'
+          ? sessions.filter(filter)
+          : args.what === 'tools'
+            ? sessions.tools(filter)
+            : sessions.calls(filter);
+      if (rows.length || args.format === 'csv')
+        process.stdout.write(args.format === 'csv' ? toCsv(rows) : toJsonl(rows));
+      return;
+    }
     if (args.json) {
       const data =
         mode === 'summary'
@@ -239,7 +292,7 @@ await runTool<Args>(
 
 /** `report [mode] [captures..]`: the mode is optional, so a first word that is no mode is a capture. */
 function reportArgs(first: string | undefined, rest: string[]): { mode: string; files: string[] } {
-  const MODES = ['summary', 'tokens', 'audit', 'prompts'];
+  const MODES = ['summary', 'tokens', 'audit', 'prompts', 'sessions', 'export'];
   const files = [...rest];
   let mode = 'summary';
   if (first !== undefined && MODES.includes(first)) mode = first;
@@ -251,6 +304,25 @@ function reportArgs(first: string | undefined, rest: string[]): { mode: string; 
   }
   if (!files.length) files.push('-');
   return { mode, files };
+}
+
+/** `--filter NAME=VALUE …` as the web UI's filter, by its parser. */
+function filterArgs(pairs: string[]): SessionFilter {
+  const got = new Map<string, string>();
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    const name = i > 0 ? p.slice(0, i) : '';
+    if (!(FILTER_NAMES as readonly string[]).includes(name))
+      throw new ToolError(`--filter ${p}: want NAME=VALUE, NAME one of ${FILTER_NAMES.join(', ')}`, EXIT.USAGE);
+    if (got.has(name)) throw new ToolError(`--filter: ${name} given twice`, EXIT.USAGE);
+    got.set(name, p.slice(i + 1));
+  }
+  try {
+    return parseFilter((n) => got.get(n));
+  } catch (e) {
+    if (e instanceof FilterError) throw new ToolError(`--filter ${e.message}`, EXIT.USAGE);
+    throw e;
+  }
 }
 
 /** Resolves once none of `pids` exists any more. */
@@ -286,9 +358,12 @@ async function capture(
   // `-o -` sends events to stdout (beside the agent's own output): allowed, if odd.
   const file = ctx.outputPath;
   const out = ctx.out;
-  const report = new Report();
+  // One price table for the summary, the UI's store and the OTLP attribute.
+  const table = prices(args.prices);
+  const report = new Report(table);
   const serve = args.server
     ? new ServeChild({
+        prices: args.prices ?? (process.env.AGENTSIGHT_PRICES || undefined),
         db: (file ?? 'agentsight').replace(/\.ndjson$/, '') + '.db',
         host: args.host,
         port: args.port,
@@ -312,6 +387,7 @@ async function capture(
             ...cfg,
             scope: { name: 'agentsight.exec', version: VERSION },
             captureContent: args.captureContent,
+            prices: table,
             warn: ctx.warn,
           },
           emit,

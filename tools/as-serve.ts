@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { EXIT, runTool, ToolError } from '@agentsight/cli';
 import type { AgentEvent } from '@agentsight/events';
+import { loadPrices, type PriceTable } from '@agentsight/llm';
 import {
   checkBind,
   defaultAssetsDir,
@@ -23,6 +24,7 @@ interface Args {
   rotated: boolean;
   correlate: boolean;
   assets?: string;
+  prices?: string;
 }
 
 await runTool<Args>(
@@ -72,6 +74,11 @@ await runTool<Args>(
           describe:
             'Link tool calls to the processes they ran (as as-merge --correlate does) while storing; for input that was not correlated',
         })
+        .option('prices', {
+          type: 'string',
+          describe:
+            'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset, for the costs stored (default $AGENTSIGHT_PRICES)',
+        })
         .option('assets', {
           type: 'string',
           hidden: true,
@@ -90,9 +97,15 @@ await runTool<Args>(
       throw new ToolError((e as Error).message, EXIT.USAGE);
     }
 
+    let prices: PriceTable;
+    try {
+      prices = loadPrices(args.prices);
+    } catch (e) {
+      throw new ToolError(`--prices ${(e as Error).message}`, EXIT.USAGE);
+    }
     let store: Store;
     try {
-      store = new Store(args.db);
+      store = new Store(args.db, { prices });
     } catch (e) {
       throw new ToolError(`${args.db}: ${(e as Error).message}`);
     }

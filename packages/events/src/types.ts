@@ -438,6 +438,24 @@ export interface MetaEvent extends EventBase {
   [k: string]: unknown;
 }
 
+/**
+ * The start of a run: one `agentsight exec`, `record` or `monitor` segment. The events after
+ * it belong to the run until a `meta/stop` carrying the same `run`, or the stream's end.
+ */
+export interface MetaRunEvent extends EventBase {
+  src: 'meta';
+  type: 'run';
+  /** Unique per run (host, start time, pid). */
+  run: string;
+  /** The machine it ran on (hostname). */
+  host?: string;
+  /** What was traced: the command line (exec), or the target (record -p/-c, monitor). */
+  command?: string;
+  /** The capture file written, when there is one. */
+  capture?: string;
+  tool?: string;
+}
+
 export type SslEvent = SslDataEvent | SslHandshakeEvent | SslAttachEvent | LostEvent;
 export type ProcEvent =
   | ProcExecEvent

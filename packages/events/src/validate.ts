@@ -74,6 +74,8 @@ const REQUIRED: Record<string, Shape> = {
   'mcp/notification': { transport: 'str', channel: 'str', method: 'str', dir: 'str' },
   'trace/link': { kind: 'str', from: 'str', confidence: 'num', reasons: 'arr' },
   'trace/alert': { rule: 'str', severity: 'str', message: 'str' },
+  'meta/run': { run: 'str' },
+  'meta/stop': {},
 };
 
 const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data: 'str' };
@@ -127,6 +129,8 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
   'http/response': { headers: 'hdrs' },
   'mcp/call': { rpc_id: 'str|num|null?', tool: 'str?', duration_ms: 'num?', incomplete: 'str?' },
   'trace/link': { to: 'str|num|arr', reasons: 'strs' },
+  'meta/run': { host: 'str?', command: 'str?', capture: 'str?', tool: 'str?' },
+  'meta/stop': { run: 'str?' },
 };
 
 function checkInner(value: unknown, spec: string): boolean {

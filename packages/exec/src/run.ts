@@ -154,9 +154,18 @@ export class ServeChild {
   readonly url: string;
   #dead = false;
 
-  constructor(opts: { db: string; host: string; port: number; token?: string; warn: (m: string) => void }) {
+  constructor(opts: {
+    db: string;
+    host: string;
+    port: number;
+    token?: string;
+    /** --prices FILE, for the costs the UI shows. */
+    prices?: string;
+    warn: (m: string) => void;
+  }) {
     const args = [toolPath('as-serve'), '--db', opts.db, '--host', opts.host, '--port', String(opts.port), '--quiet'];
     if (opts.token) args.push('--token', opts.token);
+    if (opts.prices) args.push('--prices', opts.prices);
     this.child = spawn(process.execPath, args, { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
     this.url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}/`;
     this.child.stdin!.on('error', () => {

@@ -6,6 +6,7 @@
 // the longest matching key wins; a key may name the provider first, `groq/llama-3.3-70b`)
 // goes over the dataset: the few rows it lacks below, and `--prices FILE.json` (same shape).
 // Costs are estimates and every view says so. Batch and priority rates are not modelled.
+import fs from 'node:fs';
 import { calcPrice } from '@pydantic/genai-prices';
 import type { TokenUsage } from './parts.js';
 
@@ -171,4 +172,36 @@ export function costOf(
       (u.output ?? 0) * p.output) /
     1e6
   );
+}
+
+/**
+ * The price table every view uses: `file` (`--prices FILE`, else $AGENTSIGHT_PRICES), a JSON
+ * PriceTable whose rows win over ours and the dataset's, or ours alone. Throws with a
+ * message naming the file when it cannot be read or is not a price table.
+ */
+export function loadPrices(file?: string, env: NodeJS.ProcessEnv = process.env): PriceTable {
+  const f = file ?? (env.AGENTSIGHT_PRICES || undefined);
+  if (!f) return DEFAULT_PRICES;
+  let table: unknown;
+  try {
+    table = JSON.parse(fs.readFileSync(f, 'utf8'));
+  } catch (e) {
+    throw new Error(`${f}: ${(e as Error).message}`);
+  }
+  if (!table || typeof table !== 'object' || Array.isArray(table))
+    throw new Error(`${f}: want a JSON object of model prefix -> {input, output, cache_read?, cache_write?}`);
+  for (const [k, v] of Object.entries(table as Record<string, unknown>)) {
+    const p = v as Record<string, unknown> | null;
+    const num = (x: unknown, opt: boolean) => (opt && x === undefined) || (typeof x === 'number' && x >= 0);
+    if (
+      !p ||
+      typeof p !== 'object' ||
+      !num(p.input, false) ||
+      !num(p.output, false) ||
+      !num(p.cache_read, true) ||
+      !num(p.cache_write, true)
+    )
+      throw new Error(`${f}: ${k}: want {input, output, cache_read?, cache_write?} in USD per million tokens`);
+  }
+  return { ...DEFAULT_PRICES, ...(table as PriceTable) };
 }

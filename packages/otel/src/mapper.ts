@@ -21,14 +21,17 @@ import type {
 } from '@agentsight/events';
 import {
   callCost,
+  DEFAULT_PRICES,
   errorOf,
   operationOf,
   otelProviderName,
+  type PriceTable,
   pairResults,
   paramsOf,
   toolResultsOf,
   usageOf,
 } from '@agentsight/llm';
+import { type CallSession, SessionTracker } from '@agentsight/trace';
 import { Attrs } from './attrs.js';
 import { inputMessages, outputMessages, systemInstructions } from './content.js';
 import { spanIdOf, traceIdOf, usToNanos } from './ids.js';
@@ -43,6 +46,8 @@ export interface MapperOptions {
   maxProcs?: number;
   /** Open tool calls remembered per agent (oldest closed first). */
   maxPendingTools?: number;
+  /** Prices for `agentsight.llm.cost_usd` (--prices; default @agentsight/llm's). */
+  prices?: PriceTable;
 }
 
 interface ProcInfo {
@@ -120,11 +125,22 @@ export class SpanMapper {
   readonly #agents = new Map<string, Agent>();
   readonly #closed = new Map<string, Agent>();
   readonly #mcpVersion = new Map<string, string>();
+  /** Which calls are a sub-agent's (the session model @agentsight/trace keeps for every output). */
+  readonly #sessions = new SessionTracker();
+  /** Sub-agents by the span of the execute_tool that started them: closed with it. */
+  readonly #subs = new Map<string, Agent>();
   #maxTs = 0;
   spans = 0;
 
   constructor(opts: MapperOptions, out: (s: OtlpSpan) => void) {
-    this.#opts = { captureContent: false, agentIdleMs: 15 * 60_000, maxProcs: 65536, maxPendingTools: 256, ...opts };
+    this.#opts = {
+      captureContent: false,
+      agentIdleMs: 15 * 60_000,
+      maxProcs: 65536,
+      maxPendingTools: 256,
+      prices: DEFAULT_PRICES,
+      ...opts,
+    };
     this.#out = out;
   }
 
@@ -135,9 +151,10 @@ export class SpanMapper {
 
   write(ev: AgentEvent): void {
     if (ev.ts > this.#maxTs) this.#maxTs = ev.ts;
+    const where = this.#sessions.observe(ev);
     switch (`${ev.src}/${ev.type}`) {
       case 'llm/call':
-        return this.#llm(ev as LlmCallEvent);
+        return this.#llm(ev as LlmCallEvent, where);
       case 'mcp/call':
         return this.#mcp(ev as McpCallEvent);
       case 'mcp/notification':
@@ -342,11 +359,43 @@ export class SpanMapper {
 
   // ------------------------------------------------------------------ model calls
 
-  #llm(ev: LlmCallEvent): void {
+  /**
+   * A sub-agent's own trace node: an `invoke_agent` under the parent's `execute_tool` span
+   * of the Task call that started it, in the parent's trace; closed when that tool span is.
+   */
+  #subAgent(ev: LlmCallEvent, where: CallSession, start: number): Agent | undefined {
+    const key = `sub:${where.session}`;
+    const open = this.#agents.get(key);
+    if (open) return open;
+    const parent = ev.pid !== undefined ? this.#agents.get(`pid:${ev.pid}`) : undefined;
+    const tool = parent?.pending.find((t) => t.id === where.parent?.toolCall);
+    if (!parent || !tool) return undefined;
+    const kind = (tool.args as { subagent_type?: unknown } | null)?.subagent_type;
+    const a: Agent = {
+      key,
+      pid: ev.pid,
+      traceId: parent.traceId,
+      rootId: spanIdOf('agent', key),
+      parentSpanId: tool.spanId,
+      start,
+      lastTs: start,
+      lastWall: Date.now() * 1000,
+      comm: typeof kind === 'string' ? kind : tool.name,
+      calls: 0,
+      usage: { input: 0, output: 0, any: false },
+      pending: [],
+    };
+    this.#agents.set(key, a);
+    this.#subs.set(tool.spanId, a);
+    return a;
+  }
+
+  #llm(ev: LlmCallEvent, where: CallSession | undefined): void {
     const start = ev.timing.start;
     const end = endOf(start, ev.timing.duration_ms);
     const key = ev.pid !== undefined ? `pid:${ev.pid}` : `conn:${ev.conn}`;
-    const a = this.#agent(key, ev.pid, ev.id, start, ev.comm);
+    const a =
+      (where?.parent ? this.#subAgent(ev, where, start) : undefined) ?? this.#agent(key, ev.pid, ev.id, start, ev.comm);
     const provider = otelProviderName(ev.provider, ev.host);
     const op = operationOf(ev.api);
     const reqModel = paramsOf(ev).model ?? ev.model;
@@ -402,7 +451,8 @@ export class SpanMapper {
       .dbl('agentsight.llm.ttft_ms', ev.timing.ttft_ms)
       .str('agentsight.http.request', ev.req)
       .str('agentsight.incomplete', ev.incomplete)
-      .dbl('agentsight.llm.cost_usd', callCost(ev));
+      .str('gen_ai.conversation.id', where && !where.session.startsWith('pid:') ? where.session : undefined)
+      .dbl('agentsight.llm.cost_usd', callCost(ev, this.#opts.prices));
     if (usage.input !== undefined || usage.output !== undefined) {
       a.usage.any = true;
       a.usage.input += usage.input ?? 0;
@@ -438,6 +488,11 @@ export class SpanMapper {
   }
 
   #toolSpan(a: Agent, t: PendingTool, end: number, outcome: { result: unknown; isError: boolean } | undefined): void {
+    const sub = this.#subs.get(t.spanId);
+    if (sub) {
+      this.#subs.delete(t.spanId);
+      this.#close(sub, Math.min(Math.max(end, sub.lastTs), Math.max(end, t.start)));
+    }
     const attrs = new Attrs()
       .str('gen_ai.operation.name', 'execute_tool')
       .str('gen_ai.tool.name', t.name)

@@ -7,3 +7,4 @@
 
 export * from './format.js';
 export * from './report.js';
+export * from './sessions.js';

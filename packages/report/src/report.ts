@@ -11,8 +11,10 @@ import type {
   ProcOpenEvent,
   ProcSnapshotEvent,
   TraceAlertEvent,
+  TraceLinkEvent,
 } from '@agentsight/events';
 import { callCost, DEFAULT_PRICES, messagesOf, type PriceTable, systemOf, usageOf } from '@agentsight/llm';
+import { type CallSession, type RunInfo, SessionTracker } from '@agentsight/trace';
 
 /** Token totals, counted the normalized way (input includes cached input, output reasoning). */
 export interface TokenCounts {
@@ -43,6 +45,8 @@ export interface ProcessRow {
   signal: number | null;
   duration_ms: number | null;
   cwd?: string;
+  /** The agent session it worked for (a tool's process). */
+  session?: string;
 }
 
 export interface Summary {
@@ -80,6 +84,7 @@ export interface AlertRow {
   rule: string;
   message: string;
   pid?: number;
+  session?: string;
 }
 
 // Devices and kernel interfaces (/dev/null, a tty, /proc/self/…) are opened for writing all
@@ -140,6 +145,12 @@ export class Report {
   hosts = new Map<string, { first_ts: number; count: number; via: Set<string>; pids: Set<number> }>();
   lost = { records: 0, bytes: 0 };
   alerts: AlertRow[] = [];
+  /** The session model shared with the store and OTLP: where each call belongs. */
+  readonly tracker = new SessionTracker();
+  readonly where = new Map<string, CallSession>();
+  readonly runs: RunInfo[] = [];
+  /** trace/link tool_process: the pids each tool call (its correlation key) ran. */
+  readonly toolLinks = new Map<string, number[]>();
 
   constructor(prices: PriceTable = DEFAULT_PRICES) {
     this.prices = prices;
@@ -150,10 +161,25 @@ export class Report {
     if (this.first === null || ev.ts < this.first) this.first = ev.ts;
     if (this.last === null || ev.ts > this.last) this.last = ev.ts;
     const key = `${ev.src}/${ev.type}`;
+    const where = this.tracker.observe(ev);
     switch (key) {
+      case 'meta/run':
+        if (this.tracker.run) this.runs.push(this.tracker.run);
+        break;
+      case 'trace/link': {
+        const l = ev as TraceLinkEvent;
+        if (l.kind === 'tool_process') {
+          const pids = (Array.isArray(l.to) ? l.to : [l.to])
+            .map((x) => (typeof x === 'number' ? x : Number(String(x).replace(/^\D+/, ''))))
+            .filter(Number.isFinite);
+          this.toolLinks.set(l.from, [...(this.toolLinks.get(l.from) ?? []), ...pids]);
+        }
+        break;
+      }
       case 'llm/call': {
         const c = ev as LlmCallEvent;
         this.calls.push(c);
+        if (where) this.where.set(c.id, where);
         if (c.host) this.host(c.host, c.ts, 'llm', c.pid);
         break;
       }
@@ -176,6 +202,8 @@ export class Report {
           duration_ms: null,
           cwd: e.cwd,
         });
+        const session = this.tracker.sessionOfPid(e.pid);
+        if (session) this.procs.get(e.pid)!.session = session;
         break;
       }
       case 'proc/exit': {
@@ -225,6 +253,8 @@ export class Report {
           message: e.message,
           ...(e.pid !== undefined ? { pid: e.pid } : {}),
         });
+        const session = this.tracker.sessionOfPid(e.pid);
+        if (session) this.alerts[this.alerts.length - 1]!.session = session;
         break;
       }
       case 'ssl/lost':

@@ -4,22 +4,8 @@
  * types; the server's answers are built to them. Times are microseconds since the epoch, like `ts`.
  */
 
-/** The filters shared by the sessions page, the overview and `report sessions|export`. */
-export interface SessionFilter {
-  /** Full-text: prompts, responses, tool arguments, commands, paths (SQLite FTS5 query syntax). */
-  q?: string;
-  agent?: string;
-  model?: string;
-  provider?: string;
-  tool?: string;
-  host?: string;
-  /** 'ok' | 'error': a session with any failed call or non-zero tool exit is 'error'. */
-  status?: 'ok' | 'error';
-  /** Only sessions with at least one trace alert. */
-  alerts?: boolean;
-  from?: number;
-  to?: number;
-}
+/** The filters shared by the sessions page, the overview and `report sessions|export` (one home: @agentsight/trace). */
+export type { SessionFilter } from '@agentsight/trace';
 
 /** One exec/record/monitor segment: what was run, where, and its capture. */
 export interface Run {

@@ -12,4 +12,6 @@ export * from './mock.js';
 export * from './params.js';
 export * from './query.js';
 export * from './server.js';
+export * from './sessions.js';
 export * from './store.js';
+export type * from './api.js';

@@ -152,17 +152,35 @@ export class Queries {
     return r ? { _id: r.id, ...(JSON.parse(r.json) as Row) } : undefined;
   }
 
-  #callRow(r: Row): Row {
+  /** A calls row as the API shows it: tool calls parsed, the cost stored at ingest (or, for a row stored before costs were, computed). */
+  callSummary(r: Row): Row {
     const tcs = parseJson(r.tool_calls) ?? [];
-    return { ...r, tool_calls: tcs, cost_usd: costOfRow(r) };
+    return { ...r, tool_calls: tcs, cost_usd: r.cost_usd ?? costOfRow(r) };
+  }
+
+  /** /api/processes rows (argv parsed) matching a condition. */
+  processRows(where: string, args: unknown[], tail?: string): Row[] {
+    return this.#procRows(where, args, tail);
   }
 
   calls(sp: URLSearchParams): Row {
-    const p = parseParams(sp, { pid: 'int', from: 'time', to: 'time', limit: 'uint', cursor: 'cursor', q: 'str' });
+    const p = parseParams(sp, {
+      pid: 'int',
+      session: 'str',
+      from: 'time',
+      to: 'time',
+      limit: 'uint',
+      cursor: 'cursor',
+      q: 'str',
+    });
     const limit = limitOf(p.limit, 200, 1000);
     const { from, to } = rangeOf(p);
     const where: string[] = [];
     const args: unknown[] = [];
+    if (p.session !== undefined) {
+      where.push('session = ?');
+      args.push(p.session);
+    }
     if (p.pid !== undefined) {
       where.push('pid = ?');
       args.push(p.pid);
@@ -189,26 +207,9 @@ export class Queries {
       ORDER BY start_ts, rowid LIMIT ?`)
       .all(...args, limit + 1) as Row[];
     const more = rows.length > limit;
-    const calls = rows.slice(0, limit).map((r) => this.#callRow(r));
+    const calls = rows.slice(0, limit).map((r) => this.callSummary(r));
     const last = calls[calls.length - 1];
     return { calls, next: more && last ? `${last.start_ts as number}.${last.rid as number}` : null };
-  }
-
-  sessions(sp: URLSearchParams): Row {
-    parseParams(sp, {});
-    const rows = this.db
-      .prepare(`SELECT c.pid, max(c.comm) comm, count(*) calls, sum(c.input_tokens) input_tokens,
-        sum(c.output_tokens) output_tokens, min(c.start_ts) first_ts, max(coalesce(c.end_ts, c.ts)) last_ts,
-        group_concat(DISTINCT c.model) models
-      FROM calls c GROUP BY c.pid ORDER BY first_ts`)
-      .all() as Row[];
-    const argvOf = this.db.prepare('SELECT argv, filename FROM processes WHERE pid = ? ORDER BY start_ts DESC LIMIT 1');
-    return {
-      sessions: rows.map((r) => {
-        const pr = r.pid == null ? undefined : (argvOf.get(r.pid) as Row | undefined);
-        return { ...r, argv: parseJson(pr?.argv) ?? null };
-      }),
-    };
   }
 
   /** One call in full, with the processes each of its tool calls ran. */
@@ -234,7 +235,7 @@ export class Queries {
       }
       conversation = { system: systemOf(req.system) ?? null, messages, offset, total: raw.length };
     }
-    const summary = this.#callRow(r);
+    const summary = this.callSummary(r);
     const next = this.db
       .prepare(
         'SELECT id, start_ts FROM calls WHERE pid IS ? AND (start_ts, rowid) > (?, ?) ORDER BY start_ts, rowid LIMIT 1',
@@ -427,9 +428,17 @@ export class Queries {
   }
 
   timeline(sp: URLSearchParams): Row {
-    const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint' });
+    const p = parseParams(sp, { from: 'time', to: 'time', buckets: 'uint', session: 'str' });
     const buckets = limitOf(p.buckets, 200, 2000);
-    const span = this.#span();
+    // Scoped to a session: its calls, its processes and its agent's, over its time by default.
+    const sess =
+      p.session === undefined
+        ? undefined
+        : (this.db.prepare('SELECT id, pid, start_ts, end_ts FROM sessions WHERE id = ?').get(p.session) as
+            | { id: string; pid: number | null; start_ts: number; end_ts: number }
+            | undefined);
+    if (p.session !== undefined && !sess) throw new BadRequest(`session: no session ${String(p.session)}`);
+    const span = sess ? { lo: sess.start_ts, hi: sess.end_ts } : this.#span();
     let { from, to } = rangeOf(p);
     from ??= span.lo ?? 0;
     to ??= span.hi ?? from;
@@ -437,11 +446,12 @@ export class Queries {
     const w = Math.max(1, Math.ceil((to - from) / buckets));
     const calls = this.db
       .prepare(`SELECT rowid AS rid, id, pid, comm, model, provider, start_ts, end_ts, ttft_ms, duration_ms, state, tool_calls,
-        input_tokens, output_tokens FROM calls WHERE coalesce(end_ts, ts) >= ? AND start_ts <= ? ORDER BY start_ts LIMIT 5000`)
-      .all(from, to) as Row[];
+        input_tokens, output_tokens, session FROM calls WHERE coalesce(end_ts, ts) >= ? AND start_ts <= ?
+        ${sess ? 'AND session = ?' : ''} ORDER BY start_ts LIMIT 5000`)
+      .all(from, to, ...(sess ? [sess.id] : [])) as Row[];
     const processes = this.#procRows(
-      'coalesce(end_ts, 9e18) >= ? AND start_ts <= ?',
-      [from, to],
+      `coalesce(end_ts, 9e18) >= ? AND start_ts <= ?${sess ? ' AND (session = ? OR pid = ?)' : ''}`,
+      [from, to, ...(sess ? [sess.id, sess.pid ?? -1] : [])],
       'ORDER BY start_ts, rid LIMIT 3000',
     );
     // Wide views sum the 100 ms rollup; a view zoomed in finer than that counts raw events.
@@ -466,13 +476,14 @@ export class Queries {
       const a = JSON.parse(r.json) as Row;
       return { ts: a.ts, pid: a.pid ?? null, rule: a.rule, severity: a.severity, message: a.message };
     });
+    const pids = sess ? new Set(processes.map((x) => x.pid)) : undefined;
     return {
       from,
       to,
       bucket_us: w,
       calls: calls.map((c) => ({ ...c, tool_calls: parseJson(c.tool_calls) })),
       processes,
-      activity,
+      activity: pids ? (activity as Row[]).filter((a) => pids.has(a.pid)) : activity,
       alerts,
       span,
     };

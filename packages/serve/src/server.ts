@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { BadRequest, parseParams } from './params.js';
 import { Queries } from './query.js';
+import { SessionQueries } from './sessions.js';
 import type { Store } from './store.js';
 
 export interface ServeOptions {
@@ -80,6 +81,7 @@ export interface Server {
 export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
   checkBind(opts.host, opts.token);
   const q = new Queries(store);
+  const sq = new SessionQueries(q);
   const want = opts.token ? digest(opts.token) : undefined;
   const assets = loadAssets(opts.assets);
   const live = new Set<http.ServerResponse>();
@@ -161,7 +163,14 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
       const c = q.call(id, pp.full === undefined || pp.full !== 0);
       return c ? send(res, 200, c) : send(res, 404, { error: `no call ${id}` });
     }
-    if (p === '/api/sessions') return send(res, 200, q.sessions(sp));
+    if (p === '/api/sessions') return send(res, 200, sq.list(sp));
+    if ((m = /^\/api\/sessions\/(.+)$/.exec(p))) {
+      const id = decodeURIComponent(m[1]!);
+      const d = sq.detail(id, sp);
+      return d ? send(res, 200, d) : send(res, 404, { error: `no session ${id}` });
+    }
+    if (p === '/api/overview') return send(res, 200, sq.overview(sp));
+    if (p === '/api/runs') return send(res, 200, sq.runs(sp));
     if (p === '/api/processes') return send(res, 200, q.processes(sp));
     if ((m = /^\/api\/processes\/(\d+)$/.exec(p))) {
       parseParams(sp, {});

@@ -1,7 +1,15 @@
 import fs from 'node:fs';
-import type { AgentEvent, LlmCallEvent, LlmDeltaEvent, TraceLinkEvent } from '@agentsight/events';
-import { usageOf } from '@agentsight/llm';
+import type {
+  AgentEvent,
+  LlmCallEvent,
+  LlmDeltaEvent,
+  MetaEvent,
+  TraceAlertEvent,
+  TraceLinkEvent,
+} from '@agentsight/events';
+import { costOf, DEFAULT_PRICES, type PriceTable, usageOf } from '@agentsight/llm';
 import { redactForStore } from '@agentsight/redact';
+import { type CallSession, SessionTracker } from '@agentsight/trace';
 import Database from 'better-sqlite3';
 
 // The store is SQLite (better-sqlite3, synchronous, in-process): captures of millions of
@@ -44,6 +52,25 @@ CREATE INDEX IF NOT EXISTS metrics_ts ON metrics(ts);
 CREATE TABLE IF NOT EXISTS links(
   id INTEGER PRIMARY KEY, ts INTEGER, kind TEXT, src_ref TEXT, dst TEXT, confidence REAL, reasons TEXT, event_id INTEGER);
 CREATE INDEX IF NOT EXISTS links_src ON links(src_ref);
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY, host TEXT, command TEXT, capture TEXT, start_ts INTEGER NOT NULL, end_ts INTEGER,
+  stopped INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sessions(
+  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, run TEXT, agent TEXT, host TEXT, pid INTEGER,
+  start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, title TEXT, calls INTEGER NOT NULL DEFAULT 0,
+  tool_calls INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, alerts INTEGER NOT NULL DEFAULT 0,
+  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0, cost REAL,
+  parent_session TEXT, parent_tool TEXT);
+CREATE INDEX IF NOT EXISTS sessions_start ON sessions(start_ts);
+CREATE INDEX IF NOT EXISTS sessions_parent ON sessions(parent_session);
+CREATE TABLE IF NOT EXISTS session_tags(
+  kind TEXT NOT NULL, value TEXT NOT NULL, session TEXT NOT NULL, PRIMARY KEY(kind, value, session)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_session ON session_tags(session);
+CREATE TABLE IF NOT EXISTS alerts(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, rule TEXT, severity TEXT, session TEXT, pid INTEGER, message TEXT);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);
+CREATE INDEX IF NOT EXISTS alerts_session ON alerts(session);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, session UNINDEXED, kind UNINDEXED, ref UNINDEXED);
 CREATE TABLE IF NOT EXISTS sources(
   dev INTEGER NOT NULL, ino INTEGER NOT NULL, path TEXT, lines INTEGER NOT NULL, size INTEGER NOT NULL,
   PRIMARY KEY(dev, ino));
@@ -54,7 +81,18 @@ export interface StoreOptions {
   commitMs?: number;
   /** Commit after this many events even if the timer has not fired (default 5000). */
   batch?: number;
+  /** Prices for the stored cost of each call (default: @agentsight/llm's, over genai-prices). */
+  prices?: PriceTable;
 }
+
+/** Columns added after the first release, and added to a store written before them. */
+const ADDED_COLUMNS: Array<[table: string, column: string, decl: string]> = [
+  ['calls', 'session', 'TEXT'],
+  ['calls', 'run', 'TEXT'],
+  ['calls', 'prompt', 'TEXT'],
+  ['calls', 'cost_usd', 'REAL'],
+  ['processes', 'session', 'TEXT'],
+];
 
 type Stmt = Database.Statement;
 
@@ -65,6 +103,14 @@ export const ACTIVITY_US = 100_000;
 export class Store {
   readonly db: Database.Database;
   readonly path: string;
+  readonly prices: PriceTable;
+  /** Which session, run and parent each call belongs to (the model report and OTLP share). */
+  readonly sessions = new SessionTracker();
+  /** The session of each live process row, for what it touches. */
+  #ridSession = new Map<number, string>();
+  /** (session, path) pairs already searchable: a build opening a file a thousand times indexes it once. */
+  #indexed = new Set<string>();
+  #run: { id: string; last: number } | undefined;
   #pending = 0;
   #inTx = false;
   #timer: NodeJS.Timeout | undefined;
@@ -103,6 +149,8 @@ export class Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('cache_size = -65536');
     this.db.exec(SCHEMA);
+    this.#migrate();
+    this.prices = opts.prices ?? DEFAULT_PRICES;
     this.#commitMs = opts.commitMs ?? 100;
     this.#batch = opts.batch ?? 20000;
     const p = (sql: string) => this.db.prepare(sql);
@@ -133,6 +181,29 @@ export class Store {
         ON CONFLICT(t, pid, type) DO UPDATE SET n = n + excluded.n`),
       metric: p('INSERT INTO metrics(ts, pid, cpu, rss_kb) VALUES (?, ?, ?, ?)'),
       link: p('INSERT INTO links(ts, kind, src_ref, dst, confidence, reasons, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      callSession: p('UPDATE calls SET session = ?, run = ?, prompt = ?, cost_usd = ? WHERE id = ?'),
+      session: p(`INSERT INTO sessions(id, run, agent, host, pid, start_ts, end_ts, title, calls, tool_calls, errors,
+          tokens_in, tokens_out, cost, parent_session, parent_tool)
+        VALUES (@id, @run, @agent, @host, @pid, @start, @end, @title, 1, @tool_calls, @errors, @tokens_in, @tokens_out,
+          @cost, @parent_session, @parent_tool)
+        ON CONFLICT(id) DO UPDATE SET start_ts = min(start_ts, excluded.start_ts), end_ts = max(end_ts, excluded.end_ts),
+          title = coalesce(title, excluded.title), calls = calls + 1, tool_calls = tool_calls + excluded.tool_calls,
+          errors = errors + excluded.errors, tokens_in = tokens_in + excluded.tokens_in,
+          tokens_out = tokens_out + excluded.tokens_out,
+          cost = CASE WHEN excluded.cost IS NULL THEN cost ELSE coalesce(cost, 0) + excluded.cost END,
+          agent = coalesce(agent, excluded.agent), run = coalesce(run, excluded.run), host = coalesce(host, excluded.host),
+          pid = coalesce(pid, excluded.pid)`),
+      tag: p('INSERT OR IGNORE INTO session_tags(kind, value, session) VALUES (?, ?, ?)'),
+      fts: p('INSERT INTO search(text, session, kind, ref) VALUES (?, ?, ?, ?)'),
+      run: p(`INSERT INTO runs(id, host, command, capture, start_ts) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET stopped = 0`),
+      runEnd: p('UPDATE runs SET end_ts = max(coalesce(end_ts, 0), ?) WHERE id = ? AND stopped = 0'),
+      runStop: p('UPDATE runs SET end_ts = ?, stopped = 1 WHERE id = ?'),
+      alert: p('INSERT INTO alerts(ts, rule, severity, session, pid, message) VALUES (?, ?, ?, ?, ?, ?)'),
+      sessionAlert: p('UPDATE sessions SET alerts = alerts + 1 WHERE id = ?'),
+      sessionError: p('UPDATE sessions SET errors = errors + 1 WHERE id = ?'),
+      procSession: p('UPDATE processes SET session = ? WHERE rid = ?'),
+      procOf: p('SELECT session, ppid, argv FROM processes WHERE rid = ?'),
     };
     this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
     for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{
@@ -147,6 +218,15 @@ export class Store {
       .all() as Array<{ pid: number; rid: number }>) {
       this.#current.set(r.pid, r.rid);
     }
+  }
+
+  #migrate(): void {
+    for (const [table, column, decl] of ADDED_COLUMNS) {
+      const cols = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
+    }
+    this.db.exec('CREATE INDEX IF NOT EXISTS calls_session ON calls(session, start_ts)');
+    this.db.exec('CREATE INDEX IF NOT EXISTS proc_session ON processes(session, start_ts)');
   }
 
   /** Called (after commit) with the id of the newest stored event. */
@@ -196,6 +276,7 @@ export class Store {
     if (!this.#inTx) return;
     try {
       this.#flushTouches();
+      if (this.#run) this.#s.runEnd!.run(this.#run.last, this.#run.id);
       this.#writeSource();
       this.db.exec('COMMIT');
     } catch (e) {
@@ -278,6 +359,8 @@ export class Store {
       if (a) a.n += count;
       else this.#activity.set(akey, { t, pid, type: kind, n: count });
     }
+    const session = this.#ridSession.get(rid);
+    if (session) this.#index(session, kind === 'open' ? 'path' : kind, target, rid);
     const key = `${rid}\0${kind}\0${target}`;
     const cur = this.#touches.get(key);
     if (cur) {
@@ -312,6 +395,8 @@ export class Store {
 
   #derive(ev: AgentEvent, eventId: number): void {
     const s = this.#s;
+    const where = this.sessions.observe(ev);
+    if (this.#run && ev.ts > this.#run.last) this.#run.last = ev.ts;
     switch (`${ev.src}/${ev.type}`) {
       case 'proc/fork':
       case 'proc/exec':
@@ -350,6 +435,7 @@ export class Store {
           );
           this.#current.set(e.pid, rid);
         }
+        this.#procSession(e.pid, argv);
         break;
       }
       case 'proc/exit': {
@@ -367,7 +453,9 @@ export class Store {
           rid = Number(s.newProc!.run(e.pid, e.ppid ?? null, null, e.comm, null, null, null, start, 0).lastInsertRowid);
         }
         s.exitProc!.run(ev.ts, e.exit_code ?? null, e.signal ?? null, e.ppid ?? null, rid);
+        this.#toolExit(rid, e.exit_code, e.signal);
         this.#current.delete(e.pid);
+        this.#ridSession.delete(rid);
         break;
       }
       case 'proc/open': {
@@ -435,6 +523,7 @@ export class Store {
           preview: text.slice(0, 300),
           state: c.error !== undefined || c.status >= 400 ? 'error' : c.incomplete ? 'incomplete' : 'done',
         });
+        if (where) this.#callSession(c, where);
         break;
       }
       case 'llm/delta': {
@@ -447,7 +536,99 @@ export class Store {
         s.link!.run(l.ts, l.kind, l.from, JSON.stringify(l.to), l.confidence, JSON.stringify(l.reasons), eventId);
         break;
       }
+      case 'trace/alert': {
+        const a = ev as TraceAlertEvent;
+        const session = this.sessions.sessionOfPid(a.pid) ?? null;
+        s.alert!.run(a.ts, a.rule, a.severity, session, a.pid ?? null, a.message);
+        if (session) s.sessionAlert!.run(session);
+        break;
+      }
+      case 'meta/run': {
+        const r = this.sessions.run;
+        if (r) {
+          s.run!.run(r.id, r.host ?? null, r.command ?? null, r.capture ?? null, r.start);
+          this.#run = { id: r.id, last: ev.ts };
+        }
+        break;
+      }
+      case 'meta/stop': {
+        const id = (ev as MetaEvent).run;
+        if (typeof id === 'string') {
+          s.runStop!.run(ev.ts, id);
+          if (this.#run?.id === id) this.#run = undefined;
+        }
+        break;
+      }
     }
+  }
+
+  // ------------------------------------------------------------- sessions
+
+  /** Make text searchable under a session, once per (session, kind, text). */
+  #index(session: string, kind: string, text: string, ref: string | number): void {
+    if (!text) return;
+    const key = `${session}\0${kind}\0${text}`;
+    if (this.#indexed.has(key)) return;
+    if (this.#indexed.size > 500_000) this.#indexed.clear();
+    this.#indexed.add(key);
+    this.#s.fts!.run(text, session, kind, String(ref));
+  }
+
+  /** A process started or exec'd: the session it works for, where an agent's tool started it. */
+  #procSession(pid: number, argv: string | null): void {
+    const rid = this.#current.get(pid);
+    const session = this.sessions.sessionOfPid(pid);
+    if (rid === undefined || !session) return;
+    this.#ridSession.set(rid, session);
+    this.#s.procSession!.run(session, rid);
+    if (argv) this.#index(session, 'command', (JSON.parse(argv) as string[]).join(' '), rid);
+  }
+
+  /** A tool the agent ran (its direct child) failed: its session has an error. */
+  #toolExit(rid: number, code: number | undefined, signal: number | undefined): void {
+    if (!code && !signal) return;
+    const p = this.#s.procOf!.get(rid) as { session: string | null; ppid: number | null } | undefined;
+    if (!p?.session || p.ppid == null || this.sessions.sessionOfPid(p.ppid) !== p.session) return;
+    if (!this.sessions.isAgent(p.ppid)) return;
+    this.#s.sessionError!.run(p.session);
+  }
+
+  #callSession(c: LlmCallEvent, w: CallSession): void {
+    const s = this.#s;
+    const u = usageOf(c);
+    const cost = costOf(c.model, c.provider, u, this.prices, c.ts) ?? null;
+    s.callSession!.run(w.session, w.run ?? null, w.prompt ?? null, cost, c.id);
+    const start = c.timing?.start ?? c.ts;
+    const tcs = c.response?.tool_calls ?? [];
+    s.session!.run({
+      id: w.session,
+      run: w.run ?? null,
+      agent: w.agent ?? null,
+      host: this.sessions.run?.host ?? null,
+      pid: w.pid ?? null,
+      start,
+      end: c.timing ? Math.round(c.timing.start + c.timing.duration_ms * 1000) : c.ts,
+      title: w.prompt ? w.prompt.slice(0, 200) : null,
+      tool_calls: tcs.length,
+      errors: c.error !== undefined || c.status >= 400 ? 1 : 0,
+      tokens_in: u.input ?? 0,
+      tokens_out: u.output ?? 0,
+      cost,
+      parent_session: w.parent?.session ?? null,
+      parent_tool: w.parent?.toolCall ?? null,
+    });
+    if (c.model) s.tag!.run('model', c.model, w.session);
+    s.tag!.run('provider', c.provider, w.session);
+    for (const tc of tcs) s.tag!.run('tool', tc.name, w.session);
+    if (w.prompt) this.#index(w.session, 'prompt', w.prompt, c.id);
+    if (c.response?.text) this.#index(w.session, 'response', c.response.text, c.id);
+    for (const tc of tcs)
+      this.#index(
+        w.session,
+        'tool',
+        `${tc.name} ${typeof tc.arguments === 'string' ? tc.arguments : JSON.stringify(tc.arguments)}`,
+        c.id,
+      );
   }
 
   // ------------------------------------------------------------- ingest bookkeeping

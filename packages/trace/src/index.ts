@@ -9,7 +9,24 @@
  * Used by `as-merge --correlate`, `as-serve` and `agentsight`.
  */
 export { type CorrelateOptions, CorrelateStage, type CorrelateStats } from './correlate.js';
+export {
+  FILTER_NAMES,
+  FilterError,
+  parseFilter,
+  parseTime,
+  type SessionFacts,
+  type SessionFilter,
+  sessionMatches,
+} from './filter.js';
 export { hostsIn, type Intent, intentOf, shellWords, stableJson } from './intent.js';
 export { isInside, isWriteOpen, sensitiveReason } from './paths.js';
 export { type Proc, ProcTable } from './procs.js';
+export {
+  agentName,
+  type CallSession,
+  ownWords,
+  type RunInfo,
+  SessionTracker,
+  SUBAGENT_TOOLS,
+} from './sessions.js';
 export * as testing from './testing.js';
