@@ -14,4 +14,3 @@ export * from './query.js';
 export * from './server.js';
 export * from './sessions.js';
 export * from './store.js';
-export type * from './api.js';
