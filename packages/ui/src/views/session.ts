@@ -186,8 +186,9 @@ async function timelineOf(box: HTMLElement, d: SessionDetail, onCall: (c: Row) =
     for (const c of (kids[i]?.calls as Row[] | undefined) ?? [])
       own.set(String(c.id), `sub-agent · ${k.title ?? k.id}`);
   });
-  const rids = new Set((d.processes as Row[]).map((p) => p.rid));
-  const pids = new Set((d.processes as Row[]).map((p) => p.pid));
+  const procs = await withSubagentProcesses(d);
+  const rids = new Set(procs.map((p) => p.rid));
+  const pids = new Set(procs.map((p) => p.pid));
   const info = h('span', { class: 'muted small' });
   const svgBox = h('div', { class: 'tl-box' });
   const draw = async () => {
@@ -252,8 +253,23 @@ async function timelineOf(box: HTMLElement, d: SessionDetail, onCall: (c: Row) =
   await draw();
 }
 
-function processesOf(box: HTMLElement, d: SessionDetail): void {
-  const rows = d.processes as Row[];
+/**
+ * The session's processes and its sub-agents' (down the tree): a sub-agent's tools run
+ * inside the parent's work, so the parent's tree shows them too.
+ */
+async function withSubagentProcesses(d: SessionDetail, depth = 0): Promise<Row[]> {
+  const out = new Map<number, Row>();
+  for (const p of d.processes as Row[]) out.set(p.rid, p);
+  if (depth < MAX_NEST)
+    for (const k of d.children) {
+      const kd = await detailOf(k.id).catch(() => undefined);
+      if (kd) for (const p of await withSubagentProcesses(kd, depth + 1)) out.set(p.rid, p);
+    }
+  return [...out.values()].sort((a, b) => a.start_ts - b.start_ts || a.rid - b.rid);
+}
+
+async function processesOf(box: HTMLElement, d: SessionDetail): Promise<void> {
+  const rows = await withSubagentProcesses(d);
   if (!rows.length) {
     box.appendChild(h('div', { class: 'empty' }, 'No process events for this session (as-proc was not running).'));
     return;
@@ -346,7 +362,7 @@ export function session(): View {
             await timelineOf(panel, d, (c) => {
               void show('conversation').then(() => document.getElementById(`call-${c.id}`)?.scrollIntoView());
             });
-          else processesOf(panel, d);
+          else await processesOf(panel, d);
         } catch (e) {
           panel.appendChild(errorBox(e));
         }
@@ -356,11 +372,7 @@ export function session(): View {
           h(
             'button',
             { type: 'button', 'data-tab': t, onclick: () => void show(t) },
-            t === 'conversation'
-              ? `Conversation (${s.calls})`
-              : t === 'processes'
-                ? `Processes (${(d.processes as Row[]).length})`
-                : 'Timeline',
+            t === 'conversation' ? `Conversation (${s.calls})` : t === 'processes' ? 'Processes' : 'Timeline',
           ),
         );
       const want = params.get('tab') as Tab | null;

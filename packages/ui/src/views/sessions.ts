@@ -99,15 +99,15 @@ export function filterForm(
           'aria-label': 'search',
         })
       : null,
-    h('button', { type: 'submit' }, search ? 'Search' : 'Apply'),
+    search ? h('button', { type: 'submit' }, 'Search') : null,
     h(
       'div',
       { class: 'frow' },
-      text('agent', 'agent'),
-      text('model', 'model', 16),
-      text('provider', 'provider', 10),
-      text('tool', 'tool', 10),
-      text('host', 'host', 10),
+      text('agent', 'agent', 10),
+      text('model', 'model', 14),
+      text('provider', 'provider', 9),
+      text('tool', 'tool', 9),
+      text('host', 'host', 9),
       h(
         'label',
         { class: 'fl' },
@@ -144,6 +144,7 @@ export function filterForm(
         h('option', { value: '' }, 'any time'),
         RANGES.map(([label, us]) => h('option', { value: String(us) }, label)),
       ),
+      search ? null : h('button', { type: 'submit' }, 'Apply'),
       Object.keys(f).length ? h('a', { href: path, class: 'small' }, 'clear') : null,
     ),
   );
