@@ -29,7 +29,7 @@ async function load<T>(name: string): Promise<T> {
 type Unit = 'usd' | 'tokens' | 'count';
 interface Scale {
   niceStep(raw: number): number;
-  niceTicks(lo: number, hi: number, target?: number): { ticks: number[]; step: number; max: number };
+  niceTicks(lo: number, hi: number, target?: number, integer?: boolean): { ticks: number[]; step: number; max: number };
   fmtTick(v: number, unit: Unit, step: number, top?: number): string;
   fmtValue(v: number, unit: Unit): string;
   timeTicks(from: number, to: number, target?: number): { ticks: number[]; step: number };
@@ -77,6 +77,13 @@ t.test('the cumulative-cost axis of the issue reads 0.001, 0.002 …', async (t)
     big.ticks.map((v) => sc.fmtTick(v, 'tokens', big.step, big.max)),
     ['0', '1M', '2M', '3M'],
   );
+  const mid = sc.niceTicks(0, 1800, 4);
+  t.same(
+    mid.ticks.map((v) => sc.fmtTick(v, 'tokens', mid.step, mid.max)),
+    ['0', '0.5k', '1.0k', '1.5k', '2.0k'],
+    'zero is 0, not 0.0',
+  );
+  t.same(sc.niceTicks(0, 2, 4, true).ticks, [0, 1, 2], 'two calls: no half calls on the axis');
   t.equal(sc.niceStep(0.0021), 0.005);
   t.equal(sc.niceStep(0.001), 0.001);
   t.equal(sc.niceStep(1.5), 2);

@@ -43,7 +43,7 @@ export function timeChart(
         max = Math.max(max, top);
       } else max = Math.max(max, v);
     }
-  const yt = niceTicks(0, max, 4);
+  const yt = niceTicks(0, max, 4, unit === 'count');
   const x = (t: number) => L + ((t - from) / (to - from)) * (W - L - R);
   const y = (v: number) => T + (1 - v / yt.max) * (H - T - B);
   const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: 'chart' });

@@ -14,12 +14,18 @@ export function niceStep(raw: number): number {
   return Number((m * p).toPrecision(12));
 }
 
-/** Ticks from 0 (or below lo) to at least hi, about `target` of them, on a 1-2-5 step. */
-export function niceTicks(lo: number, hi: number, target = 5): { ticks: number[]; step: number; max: number } {
+/** Ticks from 0 (or below lo) to at least hi, about `target` of them, on a 1-2-5 step (whole with `integer`). */
+export function niceTicks(
+  lo: number,
+  hi: number,
+  target = 5,
+  integer = false,
+): { ticks: number[]; step: number; max: number } {
   const a = Math.min(0, lo);
   let b = Math.max(hi, a);
   if (b === a) b = a + 1;
-  const step = niceStep((b - a) / Math.max(1, target));
+  // Counted things (calls) have no half: whole steps.
+  const step = Math.max(integer ? 1 : 0, niceStep((b - a) / Math.max(1, target)));
   const start = Math.floor(a / step + 1e-9) * step;
   const ticks: number[] = [];
   for (let i = 0; ; i++) {
@@ -44,10 +50,11 @@ const SI: Array<[number, string]> = [
 
 /** A count with k/M/B, with the decimals `step` needs in that unit. */
 function si(v: number, step: number, top: number): string {
+  if (v === 0) return '0';
   for (const [f, sfx] of SI) {
     if (Math.abs(top) >= f) {
       const d = decimalsFor(step / f);
-      return `${(v / f).toFixed(d)}${v === 0 ? '' : sfx}`;
+      return `${(v / f).toFixed(d)}${sfx}`;
     }
   }
   return v.toFixed(decimalsFor(step));

@@ -126,6 +126,10 @@ export function filterForm(
         h('input', { type: 'checkbox', name: 'alerts', value: '1', checked: !!f.alerts }),
         h('span', { class: 'small' }, 'with alerts'),
       ),
+    ),
+    h(
+      'div',
+      { class: 'frow when' },
       h(
         'label',
         { class: 'fl' },
