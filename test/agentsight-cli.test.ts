@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { testing } from '@agentsight/trace';
 import t from 'tap';
 import { runCommand, runTool, toolPath } from './lib/run.js';
 
@@ -75,6 +76,61 @@ t.test('report audit lists alerts, not /dev/null', async (t) => {
     JSON.parse(j.stdout.toString()).alerts.map((a: { rule: string }) => a.rule),
     ['sensitive_file'],
   );
+});
+
+t.test('report sessions and export, with the filters of the web UI', async (t) => {
+  const { events, facts: f } = testing.subagentStream(T0);
+  const sub = path.join(dir, 'sub.ndjson');
+  fs.writeFileSync(sub, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const text = await runTool('agentsight', ['report', 'sessions', sub]);
+  t.equal(text.code, 0, text.stderr);
+  t.match(text.stdout.toString(), new RegExp(`id ${f.session}[\\s\\S]*└[\\s\\S]*from tool call ${f.taskId}`));
+  const json = await runTool('agentsight', ['report', 'sessions', '--json', '--filter', `q=${f.subWord}`, sub]);
+  t.same(
+    JSON.parse(json.stdout.toString()).map((s: { id: string }) => s.id),
+    [f.subSession],
+    'q= finds the sub-agent by a word of its answer',
+  );
+  const calls = await runTool('agentsight', [
+    'report',
+    'export',
+    '--filter',
+    'agent=claude',
+    '--filter',
+    'tool=Task',
+    sub,
+  ]);
+  t.equal(calls.code, 0, calls.stderr);
+  t.same(
+    calls.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).id),
+    f.parentCalls,
+    'JSON lines of the calls of the sessions kept',
+  );
+  const csv = await runTool('agentsight', ['report', 'export', '--what', 'tools', '--format', 'csv', sub]);
+  const lines = csv.stdout.toString().trimEnd().split('\r\n');
+  t.equal(lines[0], 'session,call,ts,tool_call_id,name,arguments,processes');
+  t.equal(lines.length, 4, 'Task, grep, sed');
+  const prices = path.join(dir, 'prices.json');
+  fs.writeFileSync(prices, JSON.stringify({ 'claude-sonnet-4-5': { input: 1000, output: 0 } }));
+  const priced = await runTool('agentsight', ['report', 'export', '--what', 'sessions', '--prices', prices, sub]);
+  const rows = priced.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.equal(Math.round(rows.find((r: { id: string }) => r.id === f.session).cost * 1000), 3500, '--prices');
+  for (const bad of [
+    ['--filter', 'colour=red'],
+    ['--filter', 'status=maybe'],
+    ['--filter', 'from=yesterday'],
+  ]) {
+    const r = await runTool('agentsight', ['report', 'sessions', ...bad, sub]);
+    t.equal(r.code, 2, `${bad.join(' ')}: a usage error`);
+  }
 });
 
 const asNobody = process.getuid?.() !== 0 ? 'running as nobody needs root (setpriv): NOT TESTED' : false;

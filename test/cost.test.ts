@@ -12,7 +12,7 @@ import { callCost, costOf } from '@agentsight/llm';
 import { DEFAULT_MODEL } from '@agentsight/mock-llm';
 import { type OtlpSpan, SpanMapper } from '@agentsight/otel';
 import { Report, summaryLines } from '@agentsight/report';
-import { Queries, Store } from '@agentsight/serve';
+import { Queries, SessionQueries, Store } from '@agentsight/serve';
 import t from 'tap';
 
 const T0 = 1_800_000_000_000_000;
@@ -116,6 +116,60 @@ t.test('the same call costs the same in the UI, OTLP, report and the exit summar
     'agentsight exec prints that total',
   );
 });
+
+t.test(
+  'with --prices, every view uses the table given: calls, sessions, overview, OTLP, report, exit summary',
+  async (t) => {
+    const prices = { 'claude-opus-4-5': { input: 1, output: 2 }, 'my-local-model': { input: 1000, output: 1000 } };
+    const expected = calls.map((c) => round(callCost(c, prices)));
+    t.equal(expected[0], 3, 'the table wins over the dataset');
+    t.equal(expected[6], 0.015, 'and prices what the dataset does not');
+    t.equal(expected[1], round(callCost(calls[1]!)), 'the rest at the dataset’s prices');
+    const store = new Store(':memory:', { prices });
+    for (const c of calls) store.insert(c as AgentEvent);
+    store.commit();
+    const q = new Queries(store);
+    const ui = q.calls(new URLSearchParams('limit=100')).calls as Array<{ id: string; cost_usd: number | null }>;
+    t.same(
+      calls.map((c) => round(ui.find((r) => r.id === c.id)?.cost_usd)),
+      expected,
+      'as-serve calls',
+    );
+    const sq = new SessionQueries(q);
+    const sessions = sq.list(new URLSearchParams('limit=100')).sessions;
+    const total = expected.reduce((a: number, b) => a + (b ?? 0), 0);
+    t.equal(round(sessions.reduce((a, s) => a + (s.cost ?? 0), 0)), round(total), 'as-serve sessions');
+    t.equal(
+      round(sq.overview(new URLSearchParams()).byModel.reduce((a, m) => a + (m.cost ?? 0), 0)),
+      round(total),
+      'overview',
+    );
+    store.close();
+    const spans: OtlpSpan[] = [];
+    const m = new SpanMapper({ prices }, (s) => spans.push(s));
+    for (const c of calls) m.write(c);
+    m.end();
+    t.same(
+      calls.map((c) => {
+        const s = spans.find((x) =>
+          x.attributes.some((kv) => kv.key === 'agentsight.http.request' && Object.values(kv.value)[0] === c.req),
+        );
+        const v = s?.attributes.find((kv) => kv.key === 'agentsight.llm.cost_usd')?.value;
+        return round(v ? (Object.values(v)[0] as number) : null);
+      }),
+      expected,
+      'OTLP',
+    );
+    const report = new Report(prices);
+    for (const c of calls) report.add(c);
+    t.same(
+      calls.map((c) => round(report.costOf(c))),
+      expected,
+      'report',
+    );
+    t.match(summaryLines(report.summary()).join('\n'), `est. cost $${total.toFixed(2)}`, 'exit summary');
+  },
+);
 
 const CORPUS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/corpus/llm-streams');
 const CORPUS_PROVIDER: Record<string, string> = {

@@ -200,6 +200,32 @@ t.test('calls, sessions, processes, timeline, metrics', async (t) => {
   );
 });
 
+t.test('sessions, a session, the overview and runs over HTTP', async (t) => {
+  const list = await api('sessions?q=pytest');
+  t.equal(list.status, 200);
+  t.equal(list.body.sessions.length, 1, 'a command finds its session');
+  const id = list.body.sessions[0].id as string;
+  t.match(list.body.sessions[0].snippet, /pytest/);
+  const one = await api(`sessions/${encodeURIComponent(id)}`);
+  t.equal(one.status, 200);
+  t.same(
+    one.body.calls.map((c: { id: string }) => c.id),
+    f.callIds,
+    'its calls',
+  );
+  t.ok(
+    one.body.processes.some((p: { pid: number }) => p.pid === f.failingPid),
+    'its process tree',
+  );
+  t.equal((await api('sessions/nope')).status, 404);
+  const o = await api(`overview?agent=${encodeURIComponent(list.body.sessions[0].agent)}`);
+  t.equal(o.status, 200);
+  t.equal(o.body.byModel[0].calls, 3);
+  t.equal((await api('sessions?agent=nobody')).body.sessions.length, 0);
+  const runs = await api('runs');
+  t.same(runs.body, { runs: [] }, 'no meta/run in this capture: no runs');
+});
+
 t.test('bad parameters: 400 with a message', async (t) => {
   const bad: Array<[string, RegExp]> = [
     ['events?bogus=1', /unknown parameter 'bogus'/],
@@ -219,6 +245,13 @@ t.test('bad parameters: 400 with a message', async (t) => {
     ['processes?root=x', /root/],
     ['timeline?buckets=99999', /limit|buckets/],
     ['stats?x=1', /unknown parameter/],
+    ['sessions?status=maybe', /status: want 'ok' or 'error'/],
+    ['sessions?q=%22open', /q: /],
+    ['sessions?from=yesterday', /ISO 8601/],
+    ['sessions?limit=9999', /limit/],
+    ['overview?colour=red', /unknown parameter 'colour'/],
+    ['runs?limit=0', /limit/],
+    ['timeline?session=nope', /no session/],
   ];
   for (const [p, re] of bad) {
     const r = await api(p);

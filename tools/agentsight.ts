@@ -11,6 +11,7 @@ import {
   ExecError,
   execTraced,
   recordTraced,
+  runEvents,
   ServeChild,
   tee,
 } from '@agentsight/exec';
@@ -415,6 +416,16 @@ async function capture(
     warn: ctx.warn,
     info: ctx.info,
   };
+  // The run's first event: what every output groups this segment's sessions under.
+  const run = runEvents({
+    tool: `agentsight ${cmd}`,
+    command:
+      cmd === 'exec'
+        ? argv.join(' ')
+        : [args.pid?.length ? `-p ${args.pid.join(',')}` : '', args.comm ? `-c ${args.comm}` : ''].join(' ').trim(),
+    ...(file ? { capture: file } : {}),
+  });
+  emit(run.start);
   if (serve) ctx.info(`web UI: ${serve.url}`);
   ctx.info(`capture: ${file ?? 'stdout'}`);
   let status = EXIT.OK as number;
@@ -461,6 +472,7 @@ async function capture(
   } finally {
     agentPid = 0;
   }
+  emit(run.stop());
   if (otel) {
     const st = await otel.shutdown(5000);
     ctx.info(

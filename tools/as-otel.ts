@@ -2,6 +2,7 @@
 // as-otel: argument parsing and wiring only; the mapping and export live in @agentsight/otel.
 import { EXIT, runFilter, runTool, ToolError, VERSION } from '@agentsight/cli';
 import type { Stage } from '@agentsight/events';
+import { loadPrices } from '@agentsight/llm';
 import { FlowControlledWriter, OtelStage, resolveConfig } from '@agentsight/otel';
 import { RedactStage } from '@agentsight/redact';
 
@@ -48,6 +49,11 @@ await runTool(
           type: 'boolean',
           default: false,
           describe: 'Record prompts, answers, system instructions, tool arguments and results',
+        })
+        .option('prices', {
+          type: 'string',
+          describe:
+            'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset, for agentsight.llm.cost_usd (default $AGENTSIGHT_PRICES)',
         })
         .option('stdout', {
           type: 'boolean',
@@ -119,8 +125,15 @@ await runTool(
     } catch (e) {
       throw new ToolError((e as Error).message, EXIT.USAGE);
     }
+    let prices;
+    try {
+      prices = loadPrices(args.prices as string | undefined);
+    } catch (e) {
+      throw new ToolError(`--prices ${(e as Error).message}`, EXIT.USAGE);
+    }
     const stage = new OtelStage(
       {
+        prices,
         ...cfg,
         scope: { name: 'agentsight.as-otel', version: VERSION },
         captureContent: args['capture-content'],

@@ -3,7 +3,10 @@
 // fresh store, then the first page of each view's API is timed, cold (a restarted server
 // on the same store) and warm. BENCH_EVENTS sets the size (default 1,000,000).
 // Then live: events inserted while a client holds the SSE feed open, time until it hears.
-// Budgets: load <= 90 s; every first page <= 500 ms cold; live feed <= 1 s. Exit 1 when over budget.
+// Then the sessions pages (issue 15): a full-text search over the whole store, with and without
+// filters, and one session's page (its calls with their tools' processes, its process tree).
+// Budgets: load <= 90 s; every first page <= 500 ms cold; a search <= 300 ms and a session
+// page <= 200 ms (cold); live feed <= 1 s. Exit 1 when over budget.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +18,8 @@ const N = size('BENCH_EVENTS', 1_000_000, 5000);
 const LOAD_BUDGET_S = 90;
 const PAGE_BUDGET_MS = 500;
 const LIVE_BUDGET_MS = 1000;
+const SEARCH_BUDGET_MS = 300;
+const SESSION_BUDGET_MS = 200;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-serve-bench-'));
 const file = path.join(dir, 'capture.ndjson');
@@ -91,6 +96,33 @@ try {
       `first page ${p.padEnd(38)} cold ${cold.toFixed(0).padStart(5)} ms  warm ${warm.toFixed(0).padStart(5)} ms  ${(size / 1024).toFixed(0).padStart(5)} KiB  [budget ${PAGE_BUDGET_MS} ms: ${ok ? 'ok' : 'OVER'}]`,
     );
   }
+  // Sessions: search and one session's page, each against its own budget.
+  const someSession = (await (await fetch(`${srv.url}api/sessions?limit=1`)).json()) as {
+    sessions: Array<{ id: string }>;
+    total: number;
+  };
+  console.log(`sessions: ${someSession.total.toLocaleString('en')} in the store`);
+  const sessionPages: Array<[string, number]> = [
+    ['sessions?q=pytest', SEARCH_BUDGET_MS],
+    ['sessions?q=README%20lines', SEARCH_BUDGET_MS],
+    ['sessions?q=file42.ts', SEARCH_BUDGET_MS],
+    ['sessions?q=pytest&status=error&agent=node', SEARCH_BUDGET_MS],
+    ['sessions?q=nosuchwordanywhere', SEARCH_BUDGET_MS],
+    [`sessions/${encodeURIComponent(someSession.sessions[0]!.id)}`, SESSION_BUDGET_MS],
+    ['sessions', SESSION_BUDGET_MS],
+    ['overview', PAGE_BUDGET_MS],
+    ['runs', PAGE_BUDGET_MS],
+  ];
+  for (const [p, budget] of sessionPages) {
+    const [cold, size] = await time(p);
+    const [warm] = await time(p);
+    const ok = cold <= budget;
+    if (!ok) failed = true;
+    console.log(
+      `sessions ${p.padEnd(44)} cold ${cold.toFixed(0).padStart(5)} ms  warm ${warm.toFixed(0).padStart(5)} ms  ${(size / 1024).toFixed(0).padStart(5)} KiB  [budget ${budget} ms: ${ok ? 'ok' : 'OVER'}]`,
+    );
+  }
+
   // Paging deep into the log costs the same as the first page (cursor, not OFFSET).
   let cursor: string | null = null;
   const t1 = performance.now();

@@ -480,6 +480,7 @@ export type AgentEvent =
   | LlmEvent
   | McpEvent
   | TraceEvent
+  | MetaRunEvent
   | MetaEvent;
 
 /** Fields every tool fills in; what `makeEvent` adds. */

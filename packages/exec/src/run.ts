@@ -2,9 +2,10 @@
 // run (or wait for) the agent, stop, summarise. The tool in tools/agentsight.ts is only
 // argument parsing around these.
 import { type ChildProcess, spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type AgentEvent, type Emit, formatEvent } from '@agentsight/events';
+import { type AgentEvent, type Emit, formatEvent, type MetaRunEvent } from '@agentsight/events';
 import {
   type Exit,
   environmentFor,
@@ -204,6 +205,31 @@ export class ServeChild {
 export function defaultCaptureName(now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `agentsight-${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}.ndjson`;
+}
+
+/**
+ * The `meta/run` event that starts a run's events (agentsight-events(7)), and the
+ * `meta/stop` that ends them: the store's runs and every output's sessions read them.
+ */
+export function runEvents(
+  what: { tool: string; command: string; capture?: string },
+  now: () => number = () => Date.now() * 1000,
+): { start: MetaRunEvent; stop: () => AgentEvent } {
+  const ts = now();
+  const host = os.hostname();
+  const run = `${host}:${ts}:${process.pid}`;
+  const start: MetaRunEvent = {
+    v: 1,
+    ts,
+    src: 'meta',
+    type: 'run',
+    run,
+    host,
+    command: what.command,
+    tool: what.tool,
+    ...(what.capture ? { capture: path.resolve(what.capture) } : {}),
+  };
+  return { start, stop: () => ({ v: 1, ts: Math.max(now(), ts), src: 'meta', type: 'stop', tool: what.tool, run }) };
 }
 
 /** Tee: every event to each consumer. */

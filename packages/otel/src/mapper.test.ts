@@ -1,4 +1,6 @@
 import type { AgentEvent, LlmCallEvent, McpCallEvent } from '@agentsight/events';
+import { callCost } from '@agentsight/llm';
+import { testing } from '@agentsight/trace';
 import t from 'tap';
 import { inputMessages } from './content.js';
 import { SpanMapper, splitHost } from './mapper.js';
@@ -370,6 +372,45 @@ t.test("MCP: tools/call nests under the model's tool call and resolves the agent
   });
   t.same(span.status, { code: 2 });
   t.equal(byName(spans, 'initialize').parentSpanId, byName(spans, 'invoke_agent agent').spanId);
+});
+
+t.test("a Task sub-agent's invoke_agent span is a child of the parent's execute_tool Task span", async (t) => {
+  const { events, facts: f } = testing.subagentStream(T0);
+  const spans = run(events);
+  const attr = (s: OtlpSpan, k: string) => {
+    const v = s.attributes.find((a) => a.key === k)?.value;
+    return v ? Object.values(v)[0] : undefined;
+  };
+  const task = spans.find((s) => s.name === 'execute_tool Task')!;
+  t.ok(task, 'the Task tool span');
+  const sub = spans.find((s) => s.name === 'invoke_agent general-purpose')!;
+  t.ok(sub, "the sub-agent's invoke_agent, named by its subagent_type");
+  t.equal(sub.parentSpanId, task.spanId, 'under the Task call');
+  t.equal(sub.traceId, task.traceId, "in the parent's trace");
+  const chat = (id: string) => spans.find((s) => attr(s, 'agentsight.http.request') === `c${f.agentPid}#${id}`)!;
+  for (const id of f.subCalls) t.equal(chat(id).parentSpanId, sub.spanId, `${id}: a child of the sub-agent`);
+  const root = spans.find((s) => s.name.startsWith('invoke_agent') && !s.parentSpanId)!;
+  for (const id of f.parentCalls) t.equal(chat(id).parentSpanId, root.spanId, `${id}: a child of the agent`);
+  t.equal(attr(chat('p1'), 'gen_ai.conversation.id'), f.session, 'the conversation id');
+  t.equal(attr(chat('s1'), 'gen_ai.conversation.id'), f.subSession);
+  t.ok(BigInt(sub.endTimeUnixNano) <= BigInt(task.endTimeUnixNano), 'the sub-agent ends within its tool call');
+  const grep = spans.find((s) => s.name === 'execute_tool Bash' && s.parentSpanId === sub.spanId);
+  t.ok(grep, "the sub-agent's own tool call under it");
+});
+
+t.test('--prices: the cost attribute at the prices given', async (t) => {
+  const c = llm({
+    id: 'r1',
+    start: T0,
+    dur: 10,
+    model: 'claude-sonnet-4-5',
+    usage: { input_tokens: 1e6, output_tokens: 0 },
+  });
+  const prices = { 'claude-sonnet-4-5': { input: 7, output: 0 } };
+  const spans = run([c], { prices });
+  const v = spans.find((s) => s.name.startsWith('chat'))!.attributes.find((a) => a.key === 'agentsight.llm.cost_usd')!;
+  t.equal(Object.values(v.value)[0], 7);
+  t.equal(callCost(c, prices), 7, 'as callCost says');
 });
 
 t.test('helpers', async (t) => {

@@ -1,5 +1,6 @@
 /** A request the API refuses, with the message the client sees (HTTP 400). */
 export class BadRequest extends Error {
+  override name = 'BadRequest';
   readonly status = 400;
 }
 

@@ -36,7 +36,9 @@ export const FILTER_NAMES = [
 ] as const;
 
 /** A filter value the parser refuses, with the message a user sees. */
-export class FilterError extends Error {}
+export class FilterError extends Error {
+  override name = 'FilterError';
+}
 
 /** µs since the epoch, or an ISO 8601 date (a URL or command line written by hand). */
 export function parseTime(name: string, raw: string): number {

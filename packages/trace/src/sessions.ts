@@ -120,6 +120,11 @@ export class SessionTracker {
           };
         return undefined;
       }
+      case 'meta/stop': {
+        // The run is over: what comes after (another capture appended) is not in it.
+        if (this.#run && (ev as MetaEvent).run === this.#run.id) this.#run = undefined;
+        return undefined;
+      }
       case 'proc/fork':
       case 'proc/exec':
       case 'proc/snapshot': {

@@ -167,3 +167,193 @@ export function precisionRecall(
   const fn = want.size - tp;
   return { precision: have.size ? tp / have.size : 1, recall: want.size ? tp / want.size : 1, tp, fp, fn };
 }
+
+export interface SubagentFacts {
+  run: string;
+  session: string;
+  agentPid: number;
+  /** The user's own words (after an injected <system-reminder>). */
+  prompt: string;
+  taskId: string;
+  taskPrompt: string;
+  subSession: string;
+  parentCalls: string[];
+  subCalls: string[];
+  grepPid: number;
+  sedPid: number;
+  /** A word only the sub-agent's answer has. */
+  subWord: string;
+}
+
+/**
+ * A Claude Code session (its conversation id in metadata.user_id) whose model starts a Task
+ * sub-agent: the sub-agent runs `grep` in the same process, answers, and the parent goes on
+ * with a failing `sed`, an alert on it. One run, from meta/run to meta/stop. Shared by the
+ * session model's tests in trace, serve, report and otel.
+ */
+export function subagentStream(t0 = T0, agentPid = 500): { events: AgentEvent[]; facts: SubagentFacts } {
+  const sid = '7d0e4a61-5b2c-4f1e-8a9d-3c6b2e1f0a47';
+  const run = `host1:${t0}:1`;
+  const prompt = 'Find the TODO markers and fix them';
+  const taskPrompt = 'Search the repository for TODO comments and list each with its file and line';
+  const taskId = 'toolu_task_01';
+  const grepPid = agentPid + 100;
+  const sedPid = agentPid + 101;
+  const ms = (n: number) => t0 + n * 100_000;
+  const reminder = '<system-reminder>\nAs you answer, use the context below. Today is 2026-12-05.\n</system-reminder>';
+  const user0 = {
+    role: 'user',
+    content: [
+      { type: 'text', text: reminder },
+      { type: 'text', text: prompt },
+    ],
+  };
+  const askTask = {
+    role: 'assistant',
+    content: [
+      {
+        type: 'tool_use',
+        id: taskId,
+        name: 'Task',
+        input: { description: 'Find TODOs', prompt: taskPrompt, subagent_type: 'general-purpose' },
+      },
+    ],
+  };
+  const subUser = { role: 'user', content: [{ type: 'text', text: taskPrompt }] };
+  const askGrep = {
+    role: 'assistant',
+    content: [{ type: 'tool_use', id: 'toolu_grep', name: 'Bash', input: { command: 'grep -rn TODO src' } }],
+  };
+  const grepOut = {
+    role: 'user',
+    content: [{ type: 'tool_result', tool_use_id: 'toolu_grep', content: 'src/main.ts:3: // TODO parse' }],
+  };
+  const taskOut = {
+    role: 'user',
+    content: [{ type: 'tool_result', tool_use_id: taskId, content: 'One TODO: src/main.ts line 3' }],
+  };
+  const askSed = {
+    role: 'assistant',
+    content: [
+      { type: 'tool_use', id: 'toolu_sed', name: 'Bash', input: { command: "sed -i 's/TODO/DONE/' src/main.ts" } },
+    ],
+  };
+  const sedOut = {
+    role: 'user',
+    content: [{ type: 'tool_result', tool_use_id: 'toolu_sed', content: 'sed: permission denied', is_error: true }],
+  };
+  const call = (s: CallSpec, usage: { input_tokens: number; output_tokens: number }): LlmCallEvent => {
+    const c = llmCall(s);
+    c.model = 'claude-sonnet-4-5-20250929';
+    c.comm = 'claude';
+    c.usage = usage;
+    c.request.params = { metadata: { user_id: `user_ab12_account_f00d_session_${sid}` } };
+    return c;
+  };
+  const events: AgentEvent[] = [
+    {
+      v: 1,
+      ts: ms(0),
+      src: 'meta',
+      type: 'run',
+      run,
+      host: 'host1',
+      command: `claude -p "${prompt}"`,
+      tool: 'agentsight exec',
+    } as AgentEvent,
+    exec(agentPid, 1, ['/usr/local/bin/claude', '-p', prompt], ms(1)),
+    call(
+      {
+        pid: agentPid,
+        id: 'p1',
+        start: ms(10),
+        end: ms(20),
+        messages: [user0],
+        toolCalls: [
+          {
+            id: taskId,
+            name: 'Task',
+            arguments: { description: 'Find TODOs', prompt: taskPrompt, subagent_type: 'general-purpose' },
+          },
+        ],
+      },
+      { input_tokens: 1000, output_tokens: 100 },
+    ),
+    call(
+      {
+        pid: agentPid,
+        id: 's1',
+        start: ms(30),
+        end: ms(40),
+        messages: [subUser],
+        toolCalls: [{ id: 'toolu_grep', name: 'Bash', arguments: { command: 'grep -rn TODO src' } }],
+      },
+      { input_tokens: 500, output_tokens: 50 },
+    ),
+    ...shell(grepPid, agentPid, 'grep -rn TODO src', ms(45)),
+    open(grepPid, '/proj/src/main.ts', ms(46)),
+    call(
+      {
+        pid: agentPid,
+        id: 's2',
+        start: ms(50),
+        end: ms(60),
+        messages: [subUser, askGrep, grepOut],
+        text: 'One TODO: src/main.ts line 3 (zanzibar)',
+      },
+      { input_tokens: 600, output_tokens: 60 },
+    ),
+    call(
+      {
+        pid: agentPid,
+        id: 'p2',
+        start: ms(70),
+        end: ms(80),
+        messages: [user0, askTask, taskOut],
+        toolCalls: [{ id: 'toolu_sed', name: 'Bash', arguments: { command: "sed -i 's/TODO/DONE/' src/main.ts" } }],
+      },
+      { input_tokens: 1200, output_tokens: 120 },
+    ),
+    ...shell(sedPid, agentPid, "sed -i 's/TODO/DONE/' src/main.ts", ms(85), 1),
+    {
+      v: 1,
+      ts: ms(86),
+      src: 'trace',
+      type: 'alert',
+      pid: sedPid,
+      rule: 'sensitive_file',
+      severity: 'warning',
+      message: 'sed wrote src/main.ts',
+      evidence: {},
+    } as AgentEvent,
+    call(
+      {
+        pid: agentPid,
+        id: 'p3',
+        start: ms(90),
+        end: ms(100),
+        messages: [user0, askTask, taskOut, askSed, sedOut],
+        text: 'I could not edit src/main.ts.',
+      },
+      { input_tokens: 1300, output_tokens: 30 },
+    ),
+    { v: 1, ts: ms(110), src: 'meta', type: 'stop', tool: 'agentsight exec', run } as AgentEvent,
+  ];
+  return {
+    events,
+    facts: {
+      run,
+      session: sid,
+      agentPid,
+      prompt,
+      taskId,
+      taskPrompt,
+      subSession: `${sid}/${taskId}`,
+      parentCalls: ['p1', 'p2', 'p3'],
+      subCalls: ['s1', 's2'],
+      grepPid,
+      sedPid,
+      subWord: 'zanzibar',
+    },
+  };
+}
