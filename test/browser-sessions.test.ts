@@ -478,6 +478,29 @@ if (why) {
     await shot('metrics');
   });
 
+  await t.test('the Timeline: lanes by session, a session picker, a click opens the session', async (t) => {
+    await page.goto(`${base}/timeline`);
+    await page.waitForSelector('svg.tl g.call-bar');
+    const lanes = await page.locator('svg.tl text.lbl.agent').allTextContents();
+    t.ok(lanes.length > 0 && lanes.every((l) => !/pid \d+/.test(l)), 'no "LLM calls · pid N" lanes');
+    const one = byPid(7002)!;
+    await page.selectOption('select[name=session]', one.id);
+    await page.waitForFunction(
+      (id) => new URL((globalThis as any).location.href).searchParams.get('session') === id,
+      one.id,
+    );
+    await page.waitForFunction(
+      (n) => (globalThis as any).document.querySelectorAll('svg.tl g.call-bar').length === n,
+      one.calls,
+    );
+    t.pass(`the picked session's ${one.calls} calls only`);
+    await noOverflow(t, 'timeline of a session');
+    await shot('timeline-picked');
+    await page.locator('svg.tl g.call-bar').first().click();
+    await page.waitForFunction(() => new URL((globalThis as any).location.href).pathname === '/session');
+    t.equal(new URL(page.url()).searchParams.get('id'), one.id, 'a click on a call opens its session');
+  });
+
   await t.test('every other view at 1280 px', async (t) => {
     for (const v of ['timeline', 'processes', 'events']) {
       await page.goto(`${base}/${v}`);

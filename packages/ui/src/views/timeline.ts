@@ -211,6 +211,8 @@ export function timeline(): View {
   let full: { lo: number; hi: number } | undefined;
   let timer: number | undefined;
   let drawing = false;
+  let session: string | undefined;
+  const titles = new Map<string, string>();
 
   function reload(delay = 120) {
     clearTimeout(timer);
@@ -237,6 +239,7 @@ export function timeline(): View {
         from: from ? Math.round(from) : undefined,
         to: to ? Math.round(to) : undefined,
         buckets: 300,
+        session,
       });
       if (d.span?.lo != null) full = { lo: d.span.lo, hi: d.span.hi };
       from = d.from;
@@ -253,6 +256,13 @@ export function timeline(): View {
   function render(d: Row) {
     drawTimeline(box, info, d, from, to, {
       zoom,
+      // A lane per agent session (not per pid); a click opens the session.
+      lane: (c) =>
+        c.session
+          ? { key: c.session, label: `LLM calls · ${titles.get(c.session) ?? String(c.session).slice(0, 18)}` }
+          : { key: `pid:${c.pid}`, label: `LLM calls · pid ${c.pid}` },
+      openCall: (c) =>
+        c.session ? navigate('/session', { id: c.session }) : navigate('/conversations', { pid: c.pid }),
       pan(dt) {
         from -= dt;
         to -= dt;
@@ -263,12 +273,32 @@ export function timeline(): View {
 
   return {
     async render(root, p) {
+      session = p.get('session') ?? undefined;
+      const picker = h(
+        'select',
+        { name: 'session', 'aria-label': 'session', title: 'show one session' },
+        h('option', { value: '' }, 'all sessions'),
+      );
+      picker.addEventListener('change', () => navigate('/timeline', { session: picker.value }));
+      try {
+        const page = await api<{ sessions: Row[] }>('sessions', { limit: 100 });
+        for (const x of page.sessions) {
+          const title = String(x.title ?? x.id);
+          titles.set(x.id, title.length > 40 ? `${title.slice(0, 39)}…` : title);
+        }
+        if (session && !titles.has(session)) titles.set(session, session);
+        for (const [id, title] of titles)
+          picker.appendChild(h('option', { value: id, selected: id === session }, `${title}`));
+      } catch {
+        /* the picker is a convenience; the timeline works without it */
+      }
       from = p.has('from') ? Number(p.get('from')) : 0;
       to = p.has('to') ? Number(p.get('to')) : 0;
       info = h('span', { class: 'muted' });
       const bar = h(
         'div',
         { class: 'filters' },
+        picker,
         h('button', { type: 'button', onclick: () => zoom(0.5), title: 'zoom in' }, '+'),
         h('button', { type: 'button', onclick: () => zoom(2), title: 'zoom out' }, '−'),
         h(
