@@ -106,6 +106,7 @@ try {
     ['sessions?q=pytest', SEARCH_BUDGET_MS],
     ['sessions?q=README%20lines', SEARCH_BUDGET_MS],
     ['sessions?q=file42.ts', SEARCH_BUDGET_MS],
+    ['sessions?q=project', SEARCH_BUDGET_MS],
     ['sessions?q=pytest&status=error&agent=node', SEARCH_BUDGET_MS],
     ['sessions?q=nosuchwordanywhere', SEARCH_BUDGET_MS],
     [`sessions/${encodeURIComponent(someSession.sessions[0]!.id)}`, SESSION_BUDGET_MS],

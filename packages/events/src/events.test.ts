@@ -150,6 +150,16 @@ function collect(input: string | Buffer, opts: Parameters<typeof readEvents>[2] 
   );
 }
 
+t.test('meta/run names its run; meta/stop may name the run it ends', async (t) => {
+  const run = { v: 1, ts: 1, src: 'meta', type: 'run', run: 'h:1:2', host: 'h', command: 'claude -p x' };
+  t.equal(validateEvent(run), null);
+  t.match(validateEvent({ ...run, run: undefined }), /meta\/run: run: want str/);
+  t.match(validateEvent({ ...run, host: 7 }), /host/);
+  t.equal(validateEvent({ v: 1, ts: 2, src: 'meta', type: 'stop', run: 'h:1:2' }), null);
+  t.equal(validateEvent({ v: 1, ts: 2, src: 'meta', type: 'stop', tool: 'as-proc' }), null, 'a tool’s own stop');
+  t.match(validateEvent({ v: 1, ts: 2, src: 'meta', type: 'stop', run: 5 }), /run/);
+});
+
 t.test('reader: malformed lines reported with line numbers, good lines pass unchanged', async (t) => {
   const good = [ev({ a: 1 }), ev({ text: 'héllo 😀', n: [1, 2] }), ev({ last: true })];
   const tenMb = 'x'.repeat(10 * 1024 * 1024);

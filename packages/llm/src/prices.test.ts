@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
-import { costOf, DEFAULT_PRICES, findPrice } from './prices.js';
+import { costOf, DEFAULT_PRICES, findPrice, loadPrices } from './prices.js';
 
 t.test('prices from the dataset; routers, clouds and the table over it', async (t) => {
   t.equal(findPrice('gpt-4o-mini-2024-07-18')!.input, 0.15);
@@ -90,4 +92,22 @@ t.test('the dataset is read offline: nothing here asks it to update', async (t) 
   const src = fs.readFileSync(new URL('prices.js', import.meta.url), 'utf8');
   t.notMatch(src, /\b(?:updatePrices|waitForUpdate)\s*\(/, 'updatePrices fetches from GitHub at run time');
   t.ok(createRequire(import.meta.url).resolve('@pydantic/genai-prices'), 'the dataset ships in the npm package');
+});
+
+t.test('loadPrices: --prices FILE, else $AGENTSIGHT_PRICES, over our table; bad files named', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-prices-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const f = path.join(dir, 'p.json');
+  fs.writeFileSync(f, JSON.stringify({ 'my-model': { input: 1, output: 2, cache_read: 0.1 } }));
+  t.equal(loadPrices(undefined, {}), DEFAULT_PRICES, 'none: ours');
+  t.same(loadPrices(f, {})['my-model'], { input: 1, output: 2, cache_read: 0.1 });
+  t.ok(loadPrices(f, {})['claude-mock'], 'over our rows');
+  t.same(loadPrices(undefined, { AGENTSIGHT_PRICES: f })['my-model']?.input, 1, 'from the environment');
+  t.throws(() => loadPrices(path.join(dir, 'nope.json'), {}), /nope\.json: ENOENT/);
+  fs.writeFileSync(f, '[1]');
+  t.throws(() => loadPrices(f, {}), /want a JSON object/);
+  fs.writeFileSync(f, JSON.stringify({ m: { input: 'x', output: 1 } }));
+  t.throws(() => loadPrices(f, {}), /m: want \{input, output/);
+  fs.writeFileSync(f, '{');
+  t.throws(() => loadPrices(f, {}), /p\.json: /);
 });

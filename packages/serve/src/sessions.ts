@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Overview, Run, SessionDetail, SessionPage, SessionRow } from './api.js';
 import { BadRequest, limitOf, parseParams } from './params.js';
 import type { Queries } from './query.js';
+import { SEARCH_SPAN } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -49,8 +50,34 @@ export function ftsQuery(q: string): string {
     .join(' ');
 }
 
+/** The words of a search (FTS5 operators and quotes dropped), for snippets. */
+export function queryWords(q: string): string[] {
+  return q
+    .replace(/\b(?:AND|OR|NOT|NEAR)\b|["*()^:]/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
+}
+
+/**
+ * A cut of `text` around the first of `words` in it (case-insensitive), each occurrence
+ * between \u0002 and \u0003, as the API's `snippet`.
+ */
+export function snippetOf(text: string, words: string[], width = 120): string {
+  const lower = text.toLowerCase();
+  let at = -1;
+  for (const w of words) {
+    const i = lower.indexOf(w.toLowerCase());
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  const from = Math.max(0, Math.max(at, 0) - width / 2);
+  let cut = text.slice(from, from + width);
+  const esc = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).filter(Boolean);
+  if (esc.length) cut = cut.replace(new RegExp(esc.join('|'), 'gi'), (m) => `\u0002${m}\u0003`);
+  return `${from > 0 ? '…' : ''}${cut}${from + width < text.length ? '…' : ''}`.replace(/\s+/g, ' ');
+}
+
 /** The SQL condition (over `sessions s`) for a filter, and its arguments. */
-export function filterSql(f: SessionFilter): { where: string[]; args: unknown[] } {
+export function filterSql(f: SessionFilter, matched?: number[]): { where: string[]; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (f.agent !== undefined) {
@@ -77,8 +104,12 @@ export function filterSql(f: SessionFilter): { where: string[]; args: unknown[] 
     where.push('s.start_ts <= ?');
     args.push(f.to);
   }
-  if (f.q !== undefined) {
-    where.push('s.id IN (SELECT session FROM search WHERE search MATCH ?)');
+  if (f.q !== undefined && matched) {
+    where.push('s.rid IN (SELECT value FROM json_each(?))');
+    args.push(JSON.stringify(matched));
+  } else if (f.q !== undefined) {
+    // Row ids alone name the sessions (store.ts #index): no lookup per match.
+    where.push(`s.rid IN (SELECT rowid / ${SEARCH_SPAN} FROM search WHERE search MATCH ?)`);
     args.push(ftsQuery(f.q));
   }
   return { where, args };
@@ -153,7 +184,18 @@ export class SessionQueries {
     const p = parseParams(sp, { ...FILTER_PARAMS, limit: 'uint', cursor: 'cursor' });
     const limit = limitOf(p.limit, 50, 500);
     const f = filterOf(p);
-    const { where, args } = filterSql(f);
+    // The sessions the words are in, once, for both the count and the page.
+    const matched =
+      f.q === undefined
+        ? undefined
+        : userQuery(() =>
+            (
+              this.db
+                .prepare(`SELECT DISTINCT rowid / ${SEARCH_SPAN} r FROM search WHERE search MATCH ?`)
+                .all(ftsQuery(f.q!)) as Array<{ r: number }>
+            ).map((x) => x.r),
+          );
+    const { where, args } = filterSql(f, matched);
     const total = userQuery(
       () =>
         (
@@ -178,17 +220,22 @@ export class SessionQueries {
     const page = rows.slice(0, limit);
     const sessions = this.rows(page);
     if (f.q !== undefined && sessions.length) {
-      // Each session's first match, cut around it: one pass over the query's matches.
-      const snips = userQuery(
-        () =>
-          this.db
-            .prepare(`SELECT session, snippet(search, 0, char(2), char(3), '…', 16) sn FROM search
-          WHERE search MATCH ? AND session IN (${sessions.map(() => '?').join(',')})`)
-            .all(ftsQuery(f.q!), ...sessions.map((s) => s.id)) as Array<{ session: string; sn: string }>,
-      );
-      for (const s of sessions) {
-        const hit = snips.find((x) => x.session === s.id);
-        if (hit) s.snippet = hit.sn;
+      // Each session's first text holding the query's longest word, cut around it. Read from
+      // the session's own rows (a row-id range): FTS5's snippet() over a word in every row of
+      // a large store walks its whole list of matches, per session.
+      const words = queryWords(f.q);
+      const longest = [...words].sort((a, b) => b.length - a.length)[0];
+      if (longest) {
+        const st = this.db.prepare(
+          "SELECT text FROM search_text WHERE id BETWEEN ? AND ? AND text LIKE ? ESCAPE '\\' LIMIT 1",
+        );
+        page.forEach((r, i) => {
+          const lo = (r.rid as number) * SEARCH_SPAN;
+          const hit = st.get(lo, lo + SEARCH_SPAN - 1, `%${longest.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) as
+            | { text: string }
+            | undefined;
+          if (hit) sessions[i]!.snippet = snippetOf(hit.text, words);
+        });
       }
     }
     const last = page[page.length - 1];

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, rule TEXT, severity TEXT, session TEXT, pid INTEGER, message TEXT);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts(ts);
 CREATE INDEX IF NOT EXISTS alerts_session ON alerts(session);
-CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, session UNINDEXED, kind UNINDEXED, ref UNINDEXED);
+CREATE TABLE IF NOT EXISTS search_text(id INTEGER PRIMARY KEY, text TEXT NOT NULL, kind TEXT, ref TEXT);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, content='search_text', content_rowid='id');
 CREATE TABLE IF NOT EXISTS sources(
   dev INTEGER NOT NULL, ino INTEGER NOT NULL, path TEXT, lines INTEGER NOT NULL, size INTEGER NOT NULL,
   PRIMARY KEY(dev, ino));
@@ -96,6 +97,9 @@ const ADDED_COLUMNS: Array<[table: string, column: string, decl: string]> = [
 
 type Stmt = Database.Statement;
 
+/** Search rows per session: a row's id is its session's rowid times this, plus a count. */
+export const SEARCH_SPAN = 2 ** 24;
+
 /** Granularity of the activity rollup (µs). */
 export const ACTIVITY_US = 100_000;
 
@@ -110,6 +114,8 @@ export class Store {
   #ridSession = new Map<number, string>();
   /** (session, path) pairs already searchable: a build opening a file a thousand times indexes it once. */
   #indexed = new Set<string>();
+  /** The next search row id per session (see #index). */
+  #searchSeq = new Map<string, { next: number; end: number }>();
   #run: { id: string; last: number } | undefined;
   #pending = 0;
   #inTx = false;
@@ -194,7 +200,10 @@ export class Store {
           agent = coalesce(agent, excluded.agent), run = coalesce(run, excluded.run), host = coalesce(host, excluded.host),
           pid = coalesce(pid, excluded.pid)`),
       tag: p('INSERT OR IGNORE INTO session_tags(kind, value, session) VALUES (?, ?, ?)'),
-      fts: p('INSERT INTO search(text, session, kind, ref) VALUES (?, ?, ?, ?)'),
+      searchText: p('INSERT INTO search_text(id, text, kind, ref) VALUES (?, ?, ?, ?)'),
+      fts: p('INSERT INTO search(rowid, text) VALUES (?, ?)'),
+      sessionRid: p('SELECT rid FROM sessions WHERE id = ?'),
+      searchMax: p('SELECT max(id) m FROM search_text WHERE id BETWEEN ? AND ?'),
       run: p(`INSERT INTO runs(id, host, command, capture, start_ts) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET stopped = 0`),
       runEnd: p('UPDATE runs SET end_ts = max(coalesce(end_ts, 0), ?) WHERE id = ? AND stopped = 0'),
@@ -564,14 +573,32 @@ export class Store {
 
   // ------------------------------------------------------------- sessions
 
-  /** Make text searchable under a session, once per (session, kind, text). */
+  /**
+   * Make text searchable under a session, once per (session, kind, text). A row's id is its
+   * session's rowid << SEARCH_SHIFT plus a count, so the sessions a word is in are read from
+   * the index's row ids alone (no lookup per match: a word in every path of a million-event
+   * store stays fast), and one session's matches are a row-id range.
+   */
   #index(session: string, kind: string, text: string, ref: string | number): void {
     if (!text) return;
     const key = `${session}\0${kind}\0${text}`;
     if (this.#indexed.has(key)) return;
     if (this.#indexed.size > 500_000) this.#indexed.clear();
     this.#indexed.add(key);
-    this.#s.fts!.run(text, session, kind, String(ref));
+    let seq = this.#searchSeq.get(session);
+    if (!seq) {
+      const r = this.#s.sessionRid!.get(session) as { rid: number } | undefined;
+      if (!r) return;
+      const lo = r.rid * SEARCH_SPAN;
+      const max = (this.#s.searchMax!.get(lo, lo + SEARCH_SPAN - 1) as { m: number | null }).m;
+      seq = { next: max === null ? lo : max + 1, end: lo + SEARCH_SPAN };
+      this.#searchSeq.set(session, seq);
+      if (this.#searchSeq.size > 100_000) this.#searchSeq.delete(this.#searchSeq.keys().next().value as string);
+    }
+    if (seq.next >= seq.end) return; // 16M rows for one session: the rest stays unsearchable
+    const id = seq.next++;
+    this.#s.searchText!.run(id, text, kind, String(ref));
+    this.#s.fts!.run(id, text);
   }
 
   /** A process started or exec'd: the session it works for, where an agent's tool started it. */

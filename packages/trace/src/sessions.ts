@@ -8,7 +8,9 @@
 //   that started it. Its requests carry the parent's conversation id, so it is told apart by
 //   what it is sent: while a Task call of the same process is open (from the response that
 //   asked for it to the request carrying its result), a request whose first user turn holds
-//   that call's `prompt` argument is the sub-agent's.
+//   that call's `prompt` argument is the sub-agent's. (Claude Code 2.1.197 names the tool
+//   `Agent`, older releases `Task`; its sub-agent requests also carry `cc_is_subagent=true` in
+//   the billing header of their system prompt, but the prompt is what says *which* call.)
 import type { AgentEvent, LlmCallEvent, MetaEvent } from '@agentsight/events';
 import { type Message, messagesOf, sessionOf, type TextPart, toolResultsOf } from '@agentsight/llm';
 
