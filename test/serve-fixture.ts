@@ -4,12 +4,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AgentEvent } from '@agentsight/events';
+import { HttpStage, sslEvents } from '@agentsight/http';
+import { MergeStage } from '@agentsight/llm';
 import { type MockSession, mockSession, type Server, Store, serve } from '@agentsight/serve';
 import type { Page } from 'playwright-core';
 
-import { ROOT } from './lib/run.js';
+import { CORPUS, ROOT } from './lib/run.js';
 
-export { ROOT };
+export { CORPUS, ROOT };
 export const UI_DIST = path.join(ROOT, 'packages/ui/dist');
 export const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 
@@ -124,4 +127,85 @@ export async function openBrowser(
   });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   return { page, errors };
+}
+
+// ------------------------------------------------------------------ the shared corpus
+
+export const CORPUS_APIS: Record<
+  string,
+  { host: string; path: (model: string, stream: boolean) => string; pid: number }
+> = {
+  anthropic: { host: 'api.anthropic.com', path: () => '/v1/messages', pid: 7001 },
+  'openai-chat': { host: 'api.openai.com', path: () => '/v1/chat/completions', pid: 7002 },
+  'openai-responses': { host: 'api.openai.com', path: () => '/v1/responses', pid: 7003 },
+  gemini: {
+    host: 'generativelanguage.googleapis.com',
+    path: (m, s) => `/v1beta/models/${m}:${s ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
+    pid: 7004,
+  },
+};
+
+export interface Expected {
+  text?: string;
+  tool_calls?: Array<{ name: string }>;
+  error?: string;
+  model?: string;
+}
+
+/**
+ * The corpus through the real as-http and as-merge stages, as one agent process per API
+ * (pids 7001..7004, one exchange a second from `start`): every event goes to `write`.
+ * Returns the llm/call events and what each process's calls are expected to hold.
+ */
+export function corpusCapture(
+  write: (e: AgentEvent) => void,
+  start = 1_790_000_000_000_000,
+): { calls: AgentEvent[]; expected: Map<number, Expected[]>; exchanges: number; end: number } {
+  const expected = new Map<number, Expected[]>();
+  const calls: AgentEvent[] = [];
+  const merge = new MergeStage({}, (e) => {
+    if (e.src === 'llm' && e.type === 'call') calls.push(e);
+    write(e);
+  });
+  const http = new HttpStage({}, (e) => merge.write(e));
+  let ts = start;
+  let n = 0;
+  for (const api of Object.keys(CORPUS_APIS).sort()) {
+    const a = CORPUS_APIS[api]!;
+    for (const f of fs
+      .readdirSync(path.join(CORPUS, api))
+      .filter((x) => x.endsWith('.http'))
+      .sort()) {
+      const base = path.join(CORPUS, api, f.slice(0, -5));
+      const exp = JSON.parse(fs.readFileSync(`${base}.expected.json`, 'utf8')) as Expected;
+      const body = fs.readFileSync(`${base}.request.json`);
+      const res = fs.readFileSync(`${base}.http`);
+      const stream = /text\/event-stream/i.test(res.subarray(0, 2000).toString('latin1'));
+      const req = Buffer.concat([
+        Buffer.from(
+          `POST ${a.path(exp.model ?? 'gemini-2.5-flash', stream)} HTTP/1.1\r\nhost: ${a.host}\r\nauthorization: Bearer sk-corpus-0123456789abcdef\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+        ),
+        body,
+      ]);
+      const conn = `corpus-${n++}`;
+      for (const e of sslEvents(req, { conn, dir: 'write', ts, pid: a.pid, comm: api.slice(0, 15) })) http.write(e);
+      ts += 300_000;
+      for (const e of sslEvents(res, {
+        conn,
+        dir: 'read',
+        ts,
+        pid: a.pid,
+        comm: api.slice(0, 15),
+        cuts: [Math.floor(res.length / 2)],
+      }))
+        http.write(e);
+      ts += 700_000;
+      const l = expected.get(a.pid) ?? [];
+      l.push(exp);
+      expected.set(a.pid, l);
+    }
+  }
+  http.end();
+  merge.end();
+  return { calls, expected, exchanges: n, end: ts };
 }

@@ -245,3 +245,47 @@ export async function api<T = Record<string, any>>(
 export function errorBox(e: unknown): HTMLElement {
   return h('div', { class: 'error' }, (e as Error).message ?? String(e));
 }
+
+// ------------------------------------------------------------------ long text
+
+/**
+ * A one-line text (an argv, a path) cut to `max` characters, with a button that shows the
+ * rest: Claude Code's shell snapshots are 5 KB commands that would push everything else off
+ * the page.
+ */
+export function clipLine(text: string, max = 160, cls = 'mono'): HTMLElement {
+  const el = h('span', { class: `clip ${cls}`, title: text.length > max ? null : text });
+  if (text.length <= max) {
+    el.textContent = text;
+    return el;
+  }
+  const body = h('span', { class: 'clip-text' }, text.slice(0, max));
+  const btn = h('button', { type: 'button', class: 'clip-more', title: 'show all' }, `… +${text.length - max} chars`);
+  btn.addEventListener('click', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    const open = el.classList.toggle('open');
+    body.textContent = open ? text : text.slice(0, max);
+    btn.textContent = open ? 'less' : `… +${text.length - max} chars`;
+  });
+  el.append(body, btn);
+  return el;
+}
+
+/** A block of output cut to `maxLines` lines (and `maxChars`), expandable. */
+export function clipBlock(text: string, cls = 'out', maxLines = 24, maxChars = 3000): HTMLElement {
+  const lines = text.split('\n');
+  const cut = lines.length > maxLines || text.length > maxChars;
+  const short = cut ? lines.slice(0, maxLines).join('\n').slice(0, maxChars) : text;
+  const pre = h('pre', { class: cls }, short);
+  if (!cut) return pre;
+  const more = `show all (${lines.length} lines, ${fmtNum(text.length)} chars)`;
+  const btn = h('button', { type: 'button', class: 'clip-more' }, more);
+  btn.addEventListener('click', () => {
+    const open = wrap.classList.toggle('open');
+    pre.textContent = open ? text : short;
+    btn.textContent = open ? 'show less' : more;
+  });
+  const wrap = h('div', { class: 'clip-block' }, pre, btn);
+  return wrap;
+}

@@ -3,26 +3,35 @@ import type { View, ViewFactory } from './router.js';
 import { conversations } from './views/conversations.js';
 import { events } from './views/events.js';
 import { metrics } from './views/metrics.js';
+import { overview } from './views/overview.js';
 import { processes } from './views/processes.js';
+import { session } from './views/session.js';
+import { sessions } from './views/sessions.js';
 import { timeline } from './views/timeline.js';
 
-const VIEWS: Record<string, [string, ViewFactory]> = {
-  conversations: ['Conversations', conversations],
+/** Views by path; the label is in the nav, or (with the nav entry it belongs to) reached from a link. */
+const VIEWS: Record<string, [string, ViewFactory, string?]> = {
+  sessions: ['Sessions', sessions],
+  overview: ['Overview', overview],
   timeline: ['Timeline', timeline],
   processes: ['Process tree', processes],
   events: ['Events', events],
   metrics: ['Metrics', metrics],
+  session: ['Session', session, 'sessions'],
+  conversations: ['Conversations', conversations, 'sessions'],
 };
+const LANDING = 'sessions';
 
 let current: View | undefined;
 let currentName = '';
 
 async function route(): Promise<void> {
-  let name = location.pathname.replace(/^\/+|\/+$/g, '') || 'conversations';
-  if (!VIEWS[name]) name = 'conversations';
+  let name = location.pathname.replace(/^\/+|\/+$/g, '') || LANDING;
+  if (!VIEWS[name]) name = LANDING;
+  const navName = VIEWS[name]![2] ?? name;
   const root = document.getElementById('view')!;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a'))
-    a.classList.toggle('active', a.dataset.view === name);
+    a.classList.toggle('active', a.dataset.view === navName);
   document.title = `${VIEWS[name]![0]} · agentsight`;
   if (name !== currentName) {
     current = VIEWS[name]![1]();
@@ -103,7 +112,8 @@ function init(): void {
   }
   initTheme();
   const nav = document.getElementById('nav')!;
-  for (const [key, [label]] of Object.entries(VIEWS)) {
+  for (const [key, [label, , under]] of Object.entries(VIEWS)) {
+    if (under) continue;
     nav.appendChild(h('a', { href: `/${key}`, 'data-view': key }, label));
   }
   document.addEventListener('click', (e) => {

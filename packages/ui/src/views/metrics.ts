@@ -1,74 +1,8 @@
-import { api, clear, errorBox, fmtCost, fmtTime, h, s } from '../dom.js';
+import { timeChart } from '../charts.js';
+import { api, clear, errorBox, fmtCost, h } from '../dom.js';
 import type { View } from '../router.js';
 
 type Row = Record<string, any>;
-interface Series {
-  name: string;
-  points: Array<[number, number]>;
-  kind?: 'line' | 'bar';
-}
-
-const PALETTE = ['#4e9af1', '#f28e2b', '#59a14f', '#e15759', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7'];
-
-function chart(
-  title: string,
-  series: Series[],
-  from: number,
-  to: number,
-  unit: string,
-  fmt = (v: number) => v.toFixed(1),
-): HTMLElement {
-  const W = 560;
-  const H = 200;
-  const L = 50;
-  const B = 22;
-  const T = 8;
-  let max = 0;
-  for (const sr of series) for (const [, v] of sr.points) max = Math.max(max, v);
-  max = max || 1;
-  const x = (t: number) => L + ((t - from) / Math.max(1, to - from)) * (W - L - 8);
-  const y = (v: number) => T + (1 - v / max) * (H - T - B);
-  const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: 'chart' });
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
-    svg.appendChild(s('line', { x1: L, x2: W - 8, y1: y(v), y2: y(v), class: 'grid' }));
-    svg.appendChild(s('text', { x: L - 4, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, fmt(v)));
-  }
-  svg.appendChild(s('text', { x: L, y: H - 6, class: 'axis' }, fmtTime(from)));
-  svg.appendChild(s('text', { x: W - 8, y: H - 6, class: 'axis', 'text-anchor': 'end' }, fmtTime(to)));
-  series.forEach((sr, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
-    if (sr.kind === 'bar') {
-      const bw = Math.max(2, (W - L) / Math.max(30, sr.points.length * 3));
-      for (const [t, v] of sr.points)
-        svg.appendChild(
-          s(
-            'rect',
-            { x: x(t) + i * bw, y: y(v), width: bw, height: Math.max(0, H - B - y(v)), fill: color },
-            s('title', {}, `${sr.name}: ${fmt(v)} ${unit} at ${fmtTime(t)}`),
-          ),
-        );
-    } else if (sr.points.length) {
-      const d = sr.points.map(([t, v], k) => `${k ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join('');
-      svg.appendChild(s('path', { d, fill: 'none', stroke: color, 'stroke-width': 1.6 }, s('title', {}, sr.name)));
-      if (sr.points.length < 3)
-        for (const [t, v] of sr.points) svg.appendChild(s('circle', { cx: x(t), cy: y(v), r: 2.5, fill: color }));
-    }
-  });
-  return h(
-    'figure',
-    { class: 'chartbox' },
-    h('figcaption', null, title, h('span', { class: 'muted' }, ` (${unit})`)),
-    svg,
-    h(
-      'div',
-      { class: 'legend' },
-      series.map((sr, i) =>
-        h('span', null, h('i', { class: 'sw', style: `background:${PALETTE[i % PALETTE.length]}` }), sr.name),
-      ),
-    ),
-  );
-}
 
 export function metrics(): View {
   let box: HTMLElement;
@@ -115,21 +49,21 @@ export function metrics(): View {
       h(
         'div',
         { class: 'charts' },
-        chart(
+        timeChart(
           'CPU',
           procs.map((p) => ({ name: name(p), points: p.points.map((q: number[]) => [q[0], q[1]]) })),
           d.from,
           d.to,
-          '%',
+          'pct',
         ),
-        chart(
+        timeChart(
           'Memory (RSS)',
           procs.map((p) => ({ name: name(p), points: p.points.map((q: number[]) => [q[0], q[2] / 1024]) })),
           d.from,
           d.to,
-          'MiB',
+          'mib',
         ),
-        chart(
+        timeChart(
           'Tokens per interval',
           [
             { name: 'input', kind: 'bar', points: tokens.map((q) => [q[0]!, q[1]!]) },
@@ -138,9 +72,9 @@ export function metrics(): View {
           d.from,
           d.to,
           'tokens',
-          (v) => v.toFixed(0),
+          { bucket: d.bucket_us },
         ),
-        chart(
+        timeChart(
           'Cumulative tokens',
           [
             { name: 'input tokens', points: cumIn },
@@ -149,9 +83,10 @@ export function metrics(): View {
           d.from,
           d.to,
           'tokens',
-          (v) => v.toFixed(0),
         ),
-        chart('Cumulative cost', [{ name: 'USD', points: cumCost }], d.from, d.to, 'USD', (v) => v.toFixed(3)),
+        timeChart('Cumulative cost', [{ name: 'USD', points: cumCost }], d.from, d.to, 'usd', {
+          note: 'list prices',
+        }),
       ),
     );
     if (!procs.length)

@@ -1,4 +1,4 @@
-import { api, argvText, clear, errorBox, exitBadge, fmtDur, fmtTime, h } from '../dom.js';
+import { api, argvText, clear, clipBlock, errorBox, exitBadge, fmtDur, fmtTime, h } from '../dom.js';
 import type { View } from '../router.js';
 import { navigate, setParams } from '../router.js';
 
@@ -26,6 +26,48 @@ export function buildTree(rows: Row[]): { roots: Row[]; kids: Map<Row, Row[]> } 
   return { roots, kids };
 }
 
+/** A process and its children as a folding tree; a click on one calls `onSelect`. */
+export function processNode(
+  r: Row,
+  kids: Map<Row, Row[]>,
+  depth: number,
+  q: string,
+  onSelect: (rid: number) => void,
+): HTMLElement | null {
+  const children = (kids.get(r) ?? [])
+    .map((k) => processNode(k, kids, depth + 1, q, onSelect))
+    .filter((x): x is HTMLElement => !!x);
+  const text = argvText(r.argv, r.comm ?? '?');
+  if (q && !text.toLowerCase().includes(q) && !children.length) return null;
+  const dur = r.end_ts ? fmtDur((r.end_ts - r.start_ts) / 1000) : '';
+  const line = h(
+    'div',
+    {
+      class: 'node',
+      'data-rid': r.rid,
+      onclick: (e: Event) => {
+        e.preventDefault();
+        onSelect(r.rid);
+      },
+    },
+    h('span', { class: 'mono cmd', title: text.length > 80 ? text.slice(0, 2000) : null }, text),
+    ' ',
+    h('span', { class: 'muted small' }, `pid ${r.pid}`),
+    ' ',
+    exitBadge(r),
+    ' ',
+    h(
+      'span',
+      { class: 'muted small' },
+      [dur, r.opens ? `${r.opens} files` : '', r.conns ? `${r.conns} net` : '', r.fileops ? `${r.fileops} fs ops` : '']
+        .filter(Boolean)
+        .join(' · '),
+    ),
+  );
+  if (!children.length) return h('div', { class: 'leaf' }, line);
+  return h('details', { open: depth < 6 || !!q }, h('summary', null, line), h('div', { class: 'kids' }, children));
+}
+
 export function processes(): View {
   let treeBox: HTMLElement;
   let pane: HTMLElement;
@@ -49,7 +91,7 @@ export function processes(): View {
           ' ',
           exitBadge(p),
         ),
-        h('pre', { class: 'argv' }, argvText(p.argv, p.filename ?? p.comm)),
+        clipBlock(argvText(p.argv, p.filename ?? p.comm), 'argv', 12, 1500),
         h(
           'table',
           { class: 'kvt' },
@@ -126,44 +168,6 @@ export function processes(): View {
     }
   }
 
-  function node(r: Row, kids: Map<Row, Row[]>, depth: number, q: string): HTMLElement | null {
-    const children = (kids.get(r) ?? []).map((k) => node(k, kids, depth + 1, q)).filter((x): x is HTMLElement => !!x);
-    const text = argvText(r.argv, r.comm ?? '?');
-    if (q && !text.toLowerCase().includes(q) && !children.length) return null;
-    const dur = r.end_ts ? fmtDur((r.end_ts - r.start_ts) / 1000) : '';
-    const line = h(
-      'div',
-      {
-        class: 'node',
-        'data-rid': r.rid,
-        onclick: (e: Event) => {
-          e.preventDefault();
-          void select(r.rid);
-        },
-      },
-      h('span', { class: 'mono cmd' }, text),
-      ' ',
-      h('span', { class: 'muted small' }, `pid ${r.pid}`),
-      ' ',
-      exitBadge(r),
-      ' ',
-      h(
-        'span',
-        { class: 'muted small' },
-        [
-          dur,
-          r.opens ? `${r.opens} files` : '',
-          r.conns ? `${r.conns} net` : '',
-          r.fileops ? `${r.fileops} fs ops` : '',
-        ]
-          .filter(Boolean)
-          .join(' · '),
-      ),
-    );
-    if (!children.length) return h('div', { class: 'leaf' }, line);
-    return h('details', { open: depth < 6 || !!q }, h('summary', null, line), h('div', { class: 'kids' }, children));
-  }
-
   async function draw() {
     clear(treeBox);
     const data = await api<{ processes: Row[]; truncated: boolean }>('processes', {
@@ -174,7 +178,7 @@ export function processes(): View {
     const { roots, kids } = buildTree(data.processes);
     const q = (params.get('q') ?? '').toLowerCase();
     for (const r of roots) {
-      const n = node(r, kids, 0, q);
+      const n = processNode(r, kids, 0, q, (rid) => void select(rid));
       if (n) treeBox.appendChild(n);
     }
     if (!data.processes.length)
