@@ -12,3 +12,4 @@ export * from './params.js';
 export * from './query.js';
 export * from './server.js';
 export * from './store.js';
+export * from './tail.js';
