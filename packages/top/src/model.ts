@@ -126,6 +126,28 @@ function endpoint(addr: string | undefined, port: number | undefined, family: st
   return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
+/**
+ * The endpoint a call to `host` (name or address, with its port or 443) went over when the
+ * socket is not known: the address itself, else the latest connection to that port.
+ */
+function endpointOfHost(net: Map<string, NetStat>, host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host);
+  if (!m) return undefined;
+  const port = m[2] ?? '443';
+  const direct = `${m[1]}:${port}`;
+  if (net.has(direct)) return direct;
+  let best: string | undefined;
+  let last = -1;
+  for (const [ep, s] of net) {
+    if (ep.endsWith(`:${port}`) && s.last > last) {
+      last = s.last;
+      best = ep;
+    }
+  }
+  return best;
+}
+
 /** Keep a map under `cap` entries by dropping the least recently used one. */
 function capped<V extends { last: number }>(m: Map<string, V>, cap: number): void {
   if (m.size <= cap) return;
@@ -332,14 +354,12 @@ export class TopModel {
     addAcc(p, a);
     if (c.model) p.model = c.model;
     p.last = Math.max(p.last, c.ts);
-    if (c.fd !== undefined) {
-      const ep = p.fds.get(c.fd);
-      const s = ep ? p.net.get(ep) : undefined;
-      if (s) {
-        s.calls++;
-        if (c.host) s.host = c.host.replace(/:\d+$/, '');
-        s.last = Math.max(s.last, c.ts);
-      }
+    const ep = (c.fd !== undefined ? p.fds.get(c.fd) : undefined) ?? endpointOfHost(p.net, c.host);
+    const s = ep ? p.net.get(ep) : undefined;
+    if (s) {
+      s.calls++;
+      if (c.host) s.host = c.host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+      s.last = Math.max(s.last, c.ts);
     }
     const model = c.model ?? '(unknown)';
     const key = `${c.provider}\0${model}`;
