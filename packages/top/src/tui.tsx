@@ -3,19 +3,9 @@
 // ones --plain prints (table.ts); this adds the keys.
 import { Box, render, Text, useApp, useInput, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
+import { initialState, press } from './keys.js';
 import type { Snapshot } from './schema.js';
-import {
-  pad,
-  type SortKey,
-  sortFor,
-  sortKeysOf,
-  sortRows,
-  sourceLine,
-  table,
-  totalsLine,
-  VIEWS,
-  type ViewName,
-} from './table.js';
+import { pad, type SortKey, sortRows, sourceLine, table, totalsLine, VIEWS, type ViewName } from './table.js';
 
 export interface TuiProps {
   snapshot: () => Snapshot;
@@ -28,23 +18,6 @@ export interface TuiProps {
   onQuit: () => void;
 }
 
-/** Keys that pick a view. */
-const VIEW_KEYS: Record<string, ViewName> = { a: 'agents', p: 'processes', f: 'files', n: 'network', m: 'models' };
-/** Keys that pick a sort (top's P and M for CPU and memory). */
-const SORT_KEYS: Record<string, SortKey> = {
-  c: 'cost',
-  t: 'tokens',
-  k: 'calls',
-  e: 'errors',
-  P: 'cpu',
-  M: 'rss',
-  l: 'recent',
-  o: 'opens',
-  w: 'writes',
-};
-const HELP =
-  'a p f n m / Tab: view   s S < >: sort   c t k e P M l o w: sort by cost tokens calls errors cpu rss last opens writes   r: reverse   ↑↓ PgUp PgDn: scroll   q: quit';
-
 /** Re-render at most this often, however fast events arrive. */
 const FRAME_MS = 200;
 
@@ -52,14 +25,7 @@ export function TopApp(props: TuiProps) {
   const { stdout } = useStdout();
   const { exit } = useApp();
   const [, setTick] = useState(0);
-  const [view, setView] = useState<ViewName>(props.view);
-  const [sorts, setSorts] = useState(
-    () => Object.fromEntries(VIEWS.map((v) => [v, sortFor(v, props.sort)])) as Record<ViewName, SortKey>,
-  );
-  const [reverse, setReverse] = useState(props.reverse);
-  const [scroll, setScroll] = useState(0);
-  const [message, setMessage] = useState('');
-
+  const [ui, setUi] = useState(() => initialState(props.view, props.sort, props.reverse));
   useEffect(() => {
     let pending: NodeJS.Timeout | undefined;
     const unsubscribe = props.subscribe(() => {
@@ -84,50 +50,21 @@ export function TopApp(props: TuiProps) {
   const height = stdout.rows || 24;
   const width = stdout.columns || 80;
   const bodyRows = Math.max(1, height - 6);
-  const quit = () => {
+  useEffect(() => {
+    if (!ui.quit) return;
     props.onQuit();
     exit();
-  };
-  const setSort = (key: SortKey) => {
-    if (!sortKeysOf(view).includes(key)) {
-      setMessage(`${view} cannot be sorted by ${key}`);
-      return;
-    }
-    setMessage('');
-    setSorts((s) => ({ ...s, [view]: key }));
-    setScroll(0);
-  };
-  const switchView = (v: ViewName) => {
-    setView(v);
-    setScroll(0);
-    setMessage('');
-  };
+  }, [ui.quit, props.onQuit, exit]);
 
   useInput((input, key) => {
-    if (input === 'q' || key.escape || (key.ctrl && input === 'c')) return quit();
-    if (key.tab) {
-      const i = VIEWS.indexOf(view);
-      return switchView(VIEWS[(i + (key.shift ? VIEWS.length - 1 : 1)) % VIEWS.length]!);
-    }
-    const v = VIEW_KEYS[input] ?? (/^[1-5]$/.test(input) ? VIEWS[Number(input) - 1] : undefined);
-    if (v) return switchView(v);
-    if (input === 's' || input === 'S' || input === '>' || input === '<') {
-      const keys = sortKeysOf(view);
-      const step = input === 's' || input === '>' ? 1 : keys.length - 1;
-      return setSort(keys[(keys.indexOf(sorts[view]) + step) % keys.length]!);
-    }
-    const k = SORT_KEYS[input];
-    if (k) return setSort(k);
-    if (input === 'r') return setReverse((r) => !r);
-    if (input === '?' || input === 'h') return setMessage(message === HELP ? '' : HELP);
-    if (key.downArrow) return setScroll((s) => s + 1);
-    if (key.upArrow) return setScroll((s) => Math.max(0, s - 1));
-    if (key.pageDown) return setScroll((s) => s + bodyRows);
-    if (key.pageUp) return setScroll((s) => Math.max(0, s - bodyRows));
+    // Keys typed faster than a frame arrive together ("<<"): each is a key of its own.
+    const keys = input.length > 1 && !key.ctrl && !key.meta ? [...input] : [input];
+    setUi((s) => keys.reduce((acc, ch) => press(acc, ch, key, bodyRows), s));
   });
 
+  const { view, reverse, scroll } = ui;
   const snap = props.snapshot();
-  const sort = sorts[view];
+  const sort = ui.sorts[view];
   const rows = sortRows(view, snap[view] as never[], sort, reverse);
   const t = table(view, rows, { sort, now: snap.ts, width });
   const top = Math.min(scroll, Math.max(0, t.lines.length - bodyRows));
@@ -135,7 +72,7 @@ export function TopApp(props: TuiProps) {
   const cell = (text: string, i: number, n: number) => pad(text, t.widths[i]!, t.aligns[i]!, i === n - 1);
   const notes = props.notes();
   const footer =
-    message ||
+    ui.message ||
     (notes.length ? `! ${notes[notes.length - 1]}` : '') ||
     `${view} by ${sort}${reverse ? ' (reversed)' : ''}  ${top + 1}-${top + visible.length}/${t.lines.length}   ? help  q quit`;
 
