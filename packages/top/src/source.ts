@@ -42,7 +42,10 @@ export function hasWriter(file: string, procRoot = '/proc'): boolean {
   return false;
 }
 
-export class UsageError extends Error {}
+/** A choice the command line made that cannot be followed (exit status 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 /**
  * `--store PATH` reads that store; `-c COMM` captures live; neither: the default store if
