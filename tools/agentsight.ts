@@ -41,7 +41,7 @@ interface Args {
   raw: boolean;
   redact: boolean;
   correlate: boolean;
-  interval?: number;
+  interval: number;
   keepServing?: boolean;
   // top
   store?: string;
@@ -90,8 +90,7 @@ await runTool<Args>(
     preflight: (a) => {
       const cmd = String(a._[0]);
       if (cmd === 'top') {
-        if (a.interval !== undefined && !(a.interval > 0))
-          throw new ToolError('top: --interval must be more than 0 seconds', EXIT.USAGE);
+        if (!(a.interval > 0)) throw new ToolError('top: --interval must be more than 0 seconds', EXIT.USAGE);
         try {
           topSource = chooseSource({ store: a.store, comm: a.comm });
         } catch (e) {
@@ -205,8 +204,8 @@ await runTool<Args>(
         })
         .option('interval', {
           type: 'number',
-          describe:
-            'exec/record: seconds between CPU/memory samples (default 5; 0: none); top: seconds between refreshes (default 2)',
+          default: 5,
+          describe: 'exec/record: seconds between CPU/memory samples (0: none); top: between samples and refreshes',
         })
         .option('json', {
           type: 'boolean',
@@ -254,7 +253,7 @@ await runTool<Args>(
         source: topSource!,
         mode: args.json ? 'json' : args.plain || !process.stdout.isTTY ? 'plain' : 'tui',
         once: args.once,
-        intervalS: args.interval ?? 2,
+        intervalS: args.interval,
         sinceS: args.since,
         view: args.view,
         ...(args.sort ? { sort: args.sort } : {}),
@@ -403,7 +402,7 @@ async function capture(
     raw: args.raw,
     redact: args.redact,
     correlate: args.correlate,
-    metricsIntervalS: args.interval ?? 5,
+    metricsIntervalS: args.interval,
     emit,
     tail,
     warn: ctx.warn,

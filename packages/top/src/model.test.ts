@@ -215,7 +215,7 @@ t.test('files and network of an agent: writes, renames, failures, sockets joined
     type: 'stats',
     cpu_pct: 0.4,
     rss_kb: 90_000,
-    lost: 3,
+    lost_records: 3,
     store_bytes: 1 << 20,
   } as AgentEvent);
   const s = m.snapshot(20, SRC, 0);

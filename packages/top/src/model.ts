@@ -242,7 +242,8 @@ export class TopModel {
         ts: ev.ts,
         cpu_pct: n('cpu_pct'),
         rss_kb: n('rss_kb'),
-        lost: n('lost') ?? 0,
+        // `lost_records` (agentsight monitor's meta/stats); `lost` as a fallback.
+        lost: n('lost_records') ?? n('lost') ?? 0,
         store_bytes: n('store_bytes'),
       };
       return;
