@@ -205,14 +205,7 @@ t.test(
     tm.keys('q');
     t.equal(await tm.exitStatus(5000), 0, 'q: exit status 0');
     // Ink shows the cursor again on stderr as it exits; nothing else is said.
-    t.equal(
-      tm
-        .stderr()
-        .replace(/\x1b\[\?25h/g, '')
-        .trim(),
-      '',
-      'nothing on stderr',
-    );
+    t.equal(tm.stderr().replaceAll('\u001b[?25h', '').trim(), '', 'nothing on stderr');
     tm.restored(t);
   },
 );
@@ -257,6 +250,22 @@ t.test('--once --json: one document, valid against TOP_SCHEMA', async (t) => {
     agents: [{ pid: 27859, name: 'sdk-agent.js' }],
   });
   t.same(doc.processes.map((p: any) => p.pid).sort(), [27859, 27918, 27919]);
+});
+
+t.test('--once with stdout no terminal: plain text', async (t) => {
+  const db = path.join(work, 'agentsight.db');
+  const r = await runCommand(
+    process.execPath,
+    [AGENTSIGHT, 'top', '--store', db, '--once', '--view', 'models', '--sort', 'name'],
+    { timeoutMs: 30_000 },
+  );
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.toString().split('\n');
+  t.match(lines[0], /^agentsight top .* store /);
+  t.equal(lines[2], 'models by name');
+  t.match(lines[3], /^MODEL +PROVIDER +CALLS/);
+  t.match(lines[4], /^claude-haiku-4-5 +anthropic +3 +2 +1 /);
+  t.equal(lines.length, 6, 'one snapshot, no UI');
 });
 
 t.test('--plain into head: the lines asked for, then a clean exit', async (t) => {
