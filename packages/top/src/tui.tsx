@@ -16,6 +16,8 @@ export interface TuiProps {
   sort?: SortKey;
   reverse: boolean;
   onQuit: () => void;
+  /** Keys are read only from a terminal (raw mode); otherwise a signal ends the view. */
+  keys: boolean;
 }
 
 /** Re-render at most this often, however fast events arrive. */
@@ -56,11 +58,14 @@ export function TopApp(props: TuiProps) {
     exit();
   }, [ui.quit, props.onQuit, exit]);
 
-  useInput((input, key) => {
-    // Keys typed faster than a frame arrive together ("<<"): each is a key of its own.
-    const keys = input.length > 1 && !key.ctrl && !key.meta ? [...input] : [input];
-    setUi((s) => keys.reduce((acc, ch) => press(acc, ch, key, bodyRows), s));
-  });
+  useInput(
+    (input, key) => {
+      // Keys typed faster than a frame arrive together ("<<"): each is a key of its own.
+      const keys = input.length > 1 && !key.ctrl && !key.meta ? [...input] : [input];
+      setUi((s) => keys.reduce((acc, ch) => press(acc, ch, key, bodyRows), s));
+    },
+    { isActive: props.keys },
+  );
 
   const { view, reverse, scroll } = ui;
   const snap = props.snapshot();
@@ -115,7 +120,7 @@ function emptyText(view: ViewName, s: Snapshot): string {
 
 /** Runs the UI until q (or Ctrl-C at the keyboard) or `stopped`; the terminal is restored either way. */
 export async function runTui(
-  o: Omit<TuiProps, 'onQuit'> & {
+  o: Omit<TuiProps, 'onQuit' | 'keys'> & {
     out: NodeJS.WriteStream;
     stdin: NodeJS.ReadStream;
     stopped: Promise<unknown>;
@@ -125,7 +130,7 @@ export async function runTui(
   const quitted = new Promise<void>((r) => {
     quit = r;
   });
-  const app = render(<TopApp {...o} onQuit={quit} />, {
+  const app = render(<TopApp {...o} onQuit={quit} keys={o.stdin.isTTY === true} />, {
     stdout: o.out,
     stdin: o.stdin,
     // Ctrl-C is a key like q here (raw mode); a SIGINT from elsewhere arrives as `stopped`.
