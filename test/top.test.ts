@@ -2,7 +2,7 @@
 // with send-keys, the screen read with capture-pane), over a store being written (the serve
 // Store, as the monitor writes it) and over a live capture of its own (root, real eBPF) of
 // curl calling the mock LLM; --once --json checked against TOP_SCHEMA; --plain into head.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { Store } from '@agentsight/serve';
 import { TOP_SCHEMA } from '@agentsight/top';
 import AjvModule from 'ajv';
 import t, { type Test } from 'tap';
-import { ROOT, runCommand, toolPath } from './lib/run.js';
+import { ROOT, runCommand, toolPath, waitForOutput } from './lib/run.js';
 
 const AGENTSIGHT = toolPath('agentsight');
 const FIXTURE = path.join(ROOT, 'packages/top/fixtures/sdk-agent-run.ndjson');
@@ -375,5 +375,51 @@ t.test(
     tm.keys('q');
     t.equal(await tm.exitStatus(30_000), 0, 'q: exit status 0 (the probes detached)');
     tm.restored(t);
+  },
+);
+
+t.test(
+  '--once --json over a capture of every process: curl started after top is in it',
+  {
+    skip: rootSkip || (curl ? false : 'curl missing: NOT TESTED'),
+  },
+  async (t) => {
+    const name = `tevery${process.pid % 100000}`;
+    const agent = path.join(work, name);
+    fs.copyFileSync(curl!, agent);
+    fs.chmodSync(agent, 0o755);
+    const mock = await startMockLlm({ script: () => ({ text: 'hi', usage: { input_tokens: 40, output_tokens: 2 } }) });
+    t.teardown(() => mock.close());
+    const top = spawn(process.execPath, [AGENTSIGHT, 'top', '--once', '--json', '--interval', '4'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.teardown(() => top.kill('SIGKILL'));
+    const out: Buffer[] = [];
+    top.stdout!.on('data', (d: Buffer) => out.push(d));
+    await waitForOutput(top.stderr!, /recording every process/, 60_000);
+    const r = await runCommand(agent, [
+      '-sS',
+      '--http1.1',
+      '--cacert',
+      mock.caPath,
+      '-H',
+      'content-type: application/json',
+      '--data',
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      `${mock.url}/v1/chat/completions`,
+    ]);
+    t.equal(r.code, 0, r.stderr);
+    const code = await new Promise<number | null>((res) => top.on('exit', (c) => res(c)));
+    t.equal(code, 0);
+    const doc = JSON.parse(Buffer.concat(out).toString());
+    t.ok(new AjvModule.default().compile(TOP_SCHEMA)(doc), 'valid');
+    t.match(doc.source, { kind: 'live', comm: null });
+    const row = doc.agents.find((a: any) => a.name === name);
+    t.match(row, { calls: 1, input_tokens: 40, output_tokens: 2, model: 'gpt-4o-mini', state: 'exited' }, name);
+    t.match(
+      doc.network.find((n: any) => n.agent === row?.pid),
+      { endpoint: `127.0.0.1:${new URL(mock.url).port}`, calls: 1 },
+    );
+    t.ok(doc.monitor && doc.monitor.rss_kb > 0, "top's own cost, as the capture's");
   },
 );
