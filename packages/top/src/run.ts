@@ -63,7 +63,12 @@ export async function runTop(o: TopOptions): Promise<number> {
 
   const sampler = new MetricsSampler();
   let cpuAt = { usage: process.cpuUsage(), at: performance.now() };
+  let sampledAt = -Infinity;
   const sample = () => {
+    // Two samples a moment apart (the timer, and --once's own) would give CPU over a few
+    // milliseconds: a clock tick more or less reads as 0% or 100%.
+    if (performance.now() - sampledAt < (o.intervalS * 1000) / 2) return;
+    sampledAt = performance.now();
     const pids = model.livePids();
     const now = nowUs();
     model.sampled(pids, sampler.sample(pids), now);
