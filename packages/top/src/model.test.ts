@@ -171,6 +171,26 @@ t.test('sub-agents roll up into the topmost agent; tools of no agent are forgott
   t.equal(s.agents[0]!.live_processes, 1);
 });
 
+t.test('a streaming call under way: the agent shows before the call ends', async (t) => {
+  const m = new TopModel();
+  m.add(proc(1, 'exec', { pid: 10, ppid: 1, comm: 'claude', argv: ['claude'], filename: '/x' }));
+  m.add({
+    ...base,
+    ts: 2,
+    src: 'llm',
+    type: 'delta',
+    pid: 10,
+    comm: 'claude',
+    id: 'c',
+    kind: 'text',
+    text: 'He',
+    conn: 'x',
+  } as AgentEvent);
+  t.match(m.snapshot(3, SRC, 0).agents, [{ pid: 10, calls: 0, state: 'running', last_ts: 2 }]);
+  m.add(call(4, 10));
+  t.match(m.snapshot(5, SRC, 0).agents, [{ pid: 10, calls: 1 }]);
+});
+
 t.test('CPU and memory: samples, metrics events, and processes found gone', async (t) => {
   const m = new TopModel();
   m.add(proc(1, 'snapshot', { pid: 10, ppid: 1, comm: 'claude', argv: ['claude'], start_ts: 0 }));

@@ -249,6 +249,13 @@ export class TopModel {
       return;
     }
     if (ev.src === 'llm' && ev.type === 'call') return this.#call(ev as LlmCallEvent);
+    if (ev.src === 'llm' && ev.type === 'delta' && typeof e.pid === 'number') {
+      // A call under way (streamed output): its process is an agent from now, counted when it ends.
+      const p = this.#proc(e.pid, ev.ts, ev.comm);
+      p.llm = true;
+      p.last = Math.max(p.last, ev.ts);
+      return;
+    }
     if (ev.src !== 'proc' || typeof e.pid !== 'number') return;
     const pid = e.pid as number;
     switch (ev.type) {

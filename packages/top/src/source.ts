@@ -159,6 +159,8 @@ export class LiveFeed implements Feed {
       redact: true,
       // top samples the processes of agents itself, not every process the capture follows.
       metricsIntervalS: 0,
+      // An agent shows from its first streamed tokens, not when its first call ends.
+      liveDeltas: true,
       warn: o.warn,
       info: o.info,
     });
