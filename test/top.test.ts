@@ -325,8 +325,15 @@ t.test(
     fs.copyFileSync(curl!, agent);
     fs.chmodSync(agent, 0o755);
     let calledAt = 0;
+    let streamAt = 0;
     const mock: MockLlm = await startMockLlm({
-      script: () => {
+      script: (req) => {
+        if (req.stream) {
+          streamAt = Date.now();
+          // A long answer, streamed slowly: about 5 s from the first event to the last, the
+          // first text after the 4 events that open a message (0.4 s).
+          return { text: 'x'.repeat(640), chunkSize: 16, delayMs: 100, usage: { input_tokens: 5, output_tokens: 80 } };
+        }
         calledAt ||= Date.now();
         return { text: 'hello from the mock', usage: { input_tokens: 321, output_tokens: 12 } };
       },
@@ -372,6 +379,38 @@ t.test(
     tm.keys('n');
     const net = await tm.until((x) => /ENDPOINT/.test(x) && /127\.0\.0\.1:\d+/.test(x), 3000, 'its connection');
     t.match(net, new RegExp(`127\\.0\\.0\\.1:${new URL(mock.url).port}`));
+
+    // A second agent whose first call streams for seconds: it shows while the call is under way.
+    tm.keys('a');
+    let done = false;
+    const streamed = runCommand(agent, [
+      '-sS',
+      '--http1.1',
+      '-N',
+      '--cacert',
+      mock.caPath,
+      '-H',
+      'content-type: application/json',
+      '-H',
+      'anthropic-version: 2023-06-01',
+      '--data',
+      JSON.stringify({ ...JSON.parse(body), stream: true }),
+      `${mock.url}/v1/messages`,
+    ]).finally(() => {
+      done = true;
+    });
+    const under = await tm.until(
+      (x) => rowsOf(x, /^\s*PID AGENT/).filter((l) => l.includes(name)).length === 2,
+      15_000,
+      'the second agent',
+    );
+    const sms = Date.now() - streamAt;
+    t.comment(`live: a streaming first call showed its agent ${sms} ms after the request, before it ended: ${!done}`);
+    t.notOk(done, 'while its call was still streaming');
+    t.ok(sms < 2000, `within 2 s of its first call (${sms} ms)`);
+    t.match(under, new RegExp(`^\\s*\\d+ ${name}\\s+-\\s+0\\s`, 'm'), 'no call counted yet');
+    t.equal((await streamed).code, 0);
+    await tm.until((x) => /calls 2 /.test(x), 5000, 'the streamed call counted when it ended');
     tm.keys('q');
     t.equal(await tm.exitStatus(30_000), 0, 'q: exit status 0 (the probes detached)');
     tm.restored(t);
