@@ -64,10 +64,10 @@ export async function runTop(o: TopOptions): Promise<number> {
   const sampler = new MetricsSampler();
   let cpuAt = { usage: process.cpuUsage(), at: performance.now() };
   let sampledAt = -Infinity;
-  const sample = () => {
+  const sample = (force = false) => {
     // Two samples a moment apart (the timer, and --once's own) would give CPU over a few
     // milliseconds: a clock tick more or less reads as 0% or 100%.
-    if (performance.now() - sampledAt < (o.intervalS * 1000) / 2) return;
+    if (!force && performance.now() - sampledAt < (o.intervalS * 1000) / 2) return;
     sampledAt = performance.now();
     const pids = model.livePids();
     const now = nowUs();
@@ -98,7 +98,7 @@ export async function runTop(o: TopOptions): Promise<number> {
     throw e;
   }
   sample();
-  const timer = setInterval(sample, o.intervalS * 1000);
+  const timer = setInterval(() => sample(), o.intervalS * 1000);
   timer.unref();
   try {
     if (o.mode === 'tui' && !o.once) {
@@ -119,6 +119,10 @@ export async function runTop(o: TopOptions): Promise<number> {
       });
       return 0;
     }
+    // A snapshot of the whole window, not of what was read of it so far.
+    await Promise.race([feed.caughtUp, o.stopped]);
+    // The processes the window brought: first seen now, their CPU over their lifetime so far.
+    if (o.source.kind === 'store') sample(true);
     // A live capture has nothing to show before it has watched for a while.
     if (o.source.kind === 'live') {
       await sleep(o.intervalS * 1000, o.stopped);

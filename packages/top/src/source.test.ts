@@ -46,6 +46,7 @@ t.test('StoreFeed: the processes running at the window start, the window, then w
   const got: AgentEvent[] = [];
   const feed = new StoreFeed(db, now - 5e6, (evs) => got.push(...evs), 20);
   await feed.start();
+  await feed.caughtUp;
   t.same(
     got.map((e) => [e.type, (e as { path?: string }).path ?? null]),
     [
@@ -67,4 +68,23 @@ t.test('StoreFeed: the processes running at the window start, the window, then w
   );
   await feed.stop();
   w.close();
+});
+
+t.test('StoreFeed: a long window is read a slice at a time; stop during the catch-up', async (t) => {
+  const db = path.join(dir, 'long.db');
+  const w = new Store(db);
+  const now = Date.now() * 1000;
+  for (let i = 0; i < 12_000; i++)
+    w.insert(ev({ ts: now - 1e6 + i, src: 'proc', type: 'open', pid: 5, path: `/f${i}`, flags: 0, ret: 3 }));
+  w.close();
+  const batches: number[] = [];
+  const feed = new StoreFeed(db, now - 5e6, (evs) => batches.push(evs.length), 20);
+  await feed.start();
+  await feed.caughtUp;
+  t.same(batches, [0, 5000, 5000, 2000], 'no process before the window; then slices');
+  await feed.stop();
+  const stopped = new StoreFeed(db, now - 5e6, () => {}, 20);
+  await stopped.start();
+  await stopped.stop();
+  t.pass('stopped while catching up');
 });

@@ -65,8 +65,10 @@ export function chooseSource(opts: { store?: string; comm?: string }, defaultSto
 
 /** A stream of events into `sink`, until stopped. */
 export interface Feed {
-  /** Resolves once what was there at the start is read (the store's window; at once for a live capture). */
+  /** Resolves once events flow (the capture attached; the store opened). */
   start(): Promise<void>;
+  /** Resolves once what was there at the start is read (the store's window; at once for a live capture). */
+  readonly caughtUp: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +82,8 @@ export class StoreFeed implements Feed {
   readonly #sink: (evs: AgentEvent[]) => void;
   readonly #sinceUs: number;
   #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  caughtUp: Promise<void> = Promise.resolve();
 
   constructor(
     file: string,
@@ -110,12 +114,17 @@ export class StoreFeed implements Feed {
 
   async start(): Promise<void> {
     this.#sink(this.#tail.processesBefore(this.#sinceUs));
-    // The window's history, a slice at a time so signals and input are still served.
-    while (this.poll(1) === 5000) await new Promise((r) => setImmediate(r));
-    this.#timer = setInterval(() => this.poll(), this.pollMs);
+    // The window's history (an hour of a busy host is millions of events), a slice at a time
+    // so that the view is drawn, keys are read and signals served meanwhile.
+    this.caughtUp = (async () => {
+      while (!this.#stopped && this.poll(1) === 5000) await new Promise((r) => setImmediate(r));
+      if (!this.#stopped) this.#timer = setInterval(() => this.poll(), this.pollMs);
+    })();
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.caughtUp.catch(() => undefined);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#tail.close();
@@ -137,6 +146,7 @@ export class LiveFeed implements Feed {
   });
   #run: Promise<{ detached: Promise<void> }> | undefined;
   readonly since = nowUs();
+  readonly caughtUp: Promise<void> = Promise.resolve();
   readonly #opts: LiveOptions;
 
   constructor(opts: LiveOptions) {
