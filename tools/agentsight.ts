@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// agentsight: the whole pipeline in one command (exec, record) and answers from a
-// capture (report). Argument parsing and wiring only; the logic lives in packages/.
+// agentsight: the whole pipeline in one command (exec, record), answers from a
+// capture (report), and the live view of every agent (top). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
 import { SELECTOR_FLAGS, Selector, SelectorError, selectorOptions } from '@agentsight/agents';
 import { checkPrivileges } from '@agentsight/bpf';
@@ -29,6 +29,7 @@ import {
   toCsv,
   toJsonl,
 } from '@agentsight/report';
+import { chooseSource, DEFAULT_STORE, runTop, SORT_KEYS, type SourceChoice, UsageError, VIEWS } from '@agentsight/top';
 import { FILTER_NAMES, FilterError, parseFilter, type SessionFilter } from '@agentsight/trace';
 
 interface Args {
@@ -60,7 +61,17 @@ interface Args {
   keepServing?: boolean;
   allow?: string[];
   deny?: string[];
+  // top
+  store?: string;
+  once: boolean;
+  plain: boolean;
+  since: number;
+  view: (typeof VIEWS)[number];
+  sort?: (typeof SORT_KEYS)[number];
+  reverse: boolean;
 }
+
+let topSource: SourceChoice | undefined;
 
 function prices(file: string | undefined): PriceTable {
   try {
@@ -89,11 +100,23 @@ await runTool<Args>(
   {
     name: 'agentsight',
     summary: 'trace an agent end to end, or answer questions from a capture',
-    usage: 'agentsight <exec|record|report> [options] …',
+    usage: 'agentsight <exec|record|report|top> [options] …',
     readsEvents: true,
     onSignal,
     preflight: (a) => {
       const cmd = String(a._[0]);
+      if (cmd === 'top') {
+        if (!(a.interval > 0)) throw new ToolError('top: --interval must be more than 0 seconds', EXIT.USAGE);
+        try {
+          topSource = chooseSource({ store: a.store, comm: a.comm });
+        } catch (e) {
+          if (e instanceof UsageError) throw new ToolError(`top: ${e.message}`, EXIT.USAGE);
+          throw e;
+        }
+        // Without a monitor's store, top captures itself.
+        if (topSource.kind === 'live') checkPrivileges();
+        return;
+      }
       if (cmd !== 'exec' && cmd !== 'record') return;
       checkUsage(cmd, a);
       checkPrivileges();
@@ -108,6 +131,8 @@ await runTool<Args>(
       ],
       ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
       ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
+      ['sudo agentsight top', "live view of every agent on this machine (the monitor's store, else a capture)"],
+      ['agentsight top --once --json | jq .agents', 'one snapshot for a script'],
     ],
     options: (y) =>
       y
@@ -132,6 +157,10 @@ await runTool<Args>(
           'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours',
         )
         .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
+        .command(
+          'top',
+          "live view of the agents on this machine: tokens, cost, calls, tools, errors, CPU, memory, files, network, models (the running monitor's store, else a capture of its own)",
+        )
         .option('server', {
           type: 'boolean',
           default: true,
@@ -174,7 +203,8 @@ await runTool<Args>(
         .option('comm', {
           alias: 'c',
           type: 'string',
-          describe: 'record: processes with this name, running or started later, and their descendants',
+          describe:
+            'record, top: processes with this name, running or started later, and their descendants (top: capture these only)',
         })
         .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
         .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
@@ -201,7 +231,7 @@ await runTool<Args>(
         .option('interval', {
           type: 'number',
           default: 5,
-          describe: 'exec/record: seconds between CPU/memory samples (0: none)',
+          describe: 'exec/record: seconds between CPU/memory samples (0: none); top: between samples and refreshes',
         })
         .options({
           allow: { ...SELECTOR_FLAGS.allow, describe: `exec/record: ${SELECTOR_FLAGS.allow.describe}` },
@@ -210,8 +240,30 @@ await runTool<Args>(
         .option('json', {
           type: 'boolean',
           default: false,
-          describe: 'report: machine-readable JSON instead of tables',
+          describe: 'report: machine-readable JSON instead of tables; top: one JSON document per refresh (TOP_SCHEMA)',
         })
+        .option('store', {
+          type: 'string',
+          describe: `top: read this store (default ${DEFAULT_STORE} when a monitor has it open)`,
+        })
+        .option('once', { type: 'boolean', default: false, describe: 'top: one snapshot, then exit' })
+        .option('plain', {
+          type: 'boolean',
+          default: false,
+          describe: 'top: plain text tables, one per refresh, no terminal UI (the default when stdout is no terminal)',
+        })
+        .option('since', {
+          type: 'number',
+          default: 3600,
+          describe: 'top: with a store, count the last SECONDS of it (0: all of it)',
+        })
+        .option('view', {
+          choices: VIEWS,
+          default: 'agents' as const,
+          describe: 'top: the view --plain prints and the UI opens with',
+        })
+        .option('sort', { choices: SORT_KEYS, describe: "top: sort rows by this (default: the view's own)" })
+        .option('reverse', { type: 'boolean', default: false, describe: 'top: smallest first' })
         .option('by', {
           choices: ['model', 'provider', 'process', 'day'],
           describe: 'report tokens: one grouping only',
@@ -236,13 +288,30 @@ await runTool<Args>(
         .option('prices', {
           type: 'string',
           describe:
-            'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset: costs in report, the exit summary, the web UI and OTLP (default $AGENTSIGHT_PRICES)',
+            'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset: costs in report, top, the exit summary, the web UI and OTLP (default $AGENTSIGHT_PRICES)',
         })
-        .demandCommand(1, 'say what to do: exec, record or report') as never,
+        .demandCommand(1, 'say what to do: exec, record, report or top') as never,
   },
   async (args, ctx) => {
     const cmd = String(args._[0]);
     if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
+    if (cmd === 'top')
+      return runTop({
+        source: topSource!,
+        mode: args.json ? 'json' : args.plain || !process.stdout.isTTY ? 'plain' : 'tui',
+        once: args.once,
+        intervalS: args.interval,
+        sinceS: args.since,
+        view: args.view,
+        ...(args.sort ? { sort: args.sort } : {}),
+        reverse: args.reverse,
+        prices: prices(args.prices),
+        out: process.stdout,
+        stdin: process.stdin,
+        stopped: ctx.stopped,
+        warn: ctx.warn,
+        info: ctx.info,
+      });
     const { mode, files } = reportArgs(args.mode, args.captures ?? []);
     const report = new Report(prices(args.prices));
     for (const f of files) {

@@ -31,6 +31,8 @@ export interface PipelineOptions {
   raw?: boolean;
   redact?: boolean;
   correlate?: boolean;
+  /** Also emit `llm`/`delta` events as streamed output arrives (a live view sees a call under way). */
+  liveDeltas?: boolean;
   /** Seconds between `proc`/`metrics` samples; 0 for none. */
   metricsIntervalS?: number;
   /**
@@ -88,7 +90,7 @@ export class TracePipeline {
     };
     const stages: Array<(emit: Emit) => Stage> = [
       (emit) => new HttpStage({ redact: opts.redact ?? true }, emit),
-      (emit) => new MergeStage({}, emit),
+      (emit) => new MergeStage({ live: opts.liveDeltas ?? false }, emit),
     ];
     // as-http took the secrets out of HTTP; stdio, argv and the MCP calls merged from stdio
     // still carry theirs. Everything after this point (correlation, export, capture, UI) is clean.

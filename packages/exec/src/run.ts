@@ -135,7 +135,7 @@ export async function recordTraced(
   targets = [...targets, ...tlsTargetsFor(files, opts.info).filter((t) => !targets.some((u) => u.path === t.path))];
   const pipeline = TracePipeline.start({ ...opts, ...target, tlsTargets: targets });
   opts.info(
-    `recording ${target.pids?.length ? `process ${target.pids.join(', ')}` : `processes named ${target.comm}`} and descendants; Ctrl-C to stop`,
+    `recording ${target.pids?.length ? `process ${target.pids.join(', ')} and descendants` : target.comm ? `processes named ${target.comm} and descendants` : 'every process'}; Ctrl-C to stop`,
   );
   await until;
   return { ...pipeline.stop(), detached: pipeline.detached };

@@ -14,3 +14,4 @@ export * from './query.js';
 export * from './server.js';
 export * from './sessions.js';
 export * from './store.js';
+export * from './tail.js';
