@@ -156,7 +156,7 @@ export class SslSniffer {
       const known = this.obj.map('known');
       const one = Buffer.from([1]);
       this.discovery = new Discovery({
-        attach: (t) => this.attachTarget(t),
+        attach: (t, pid) => this.attachTarget(t, pid),
         markKnown: (key) => known.update(key, one),
         ...(opts.info ? { info: opts.info } : {}),
       });
@@ -216,8 +216,9 @@ export class SslSniffer {
    * double the trap cost of every call and report nothing more. Returns how many
    * functions were newly hooked.
    */
-  attachTarget(t: TlsTarget): number {
+  attachTarget(t: TlsTarget, pid?: number): number {
     this.#attachSocketProg();
+    if (t.lib === 'rustls') this.#rustlsProcess(pid ?? this.opts.pid);
     let n = 0;
     let size = 0;
     let fileKey = t.path;
@@ -241,14 +242,18 @@ export class SslSniffer {
       try {
         const common = { path: t.path, offset: s.offset, cookie: p.cookie, pid: this.opts.pid };
         const a = this.obj.attachUprobe(p.enter, common);
-        let b;
-        try {
-          b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
-        } catch (e) {
-          a.destroy();
-          throw e;
+        if (p.exit) {
+          let b;
+          try {
+            b = this.obj.attachUprobe(p.exit, { ...common, retprobe: true });
+          } catch (e) {
+            a.destroy();
+            throw e;
+          }
+          this.#links.push(a, b);
+        } else {
+          this.#links.push(a);
         }
-        this.#links.push(a, b);
       } catch (e) {
         this.opts.warn?.(`${t.path}: ${s.name}: ${(e as Error).message}`);
         continue;
@@ -258,6 +263,26 @@ export class SslSniffer {
       this.#attachedEvent(t, s);
     }
     return n;
+  }
+
+  /**
+   * rustls is hooked: the socket tracepoints start looking processes up (aead_on), and a
+   * process known to run it has its socket reads followed before its first record (the
+   * server's first encrypted records arrive with the plaintext ServerHello).
+   */
+  #rustlsProcess(pid: number | undefined): void {
+    try {
+      const one = Buffer.alloc(4);
+      one.writeUInt32LE(1);
+      this.obj.map('aead_on').update(Buffer.alloc(4), one);
+      if (pid) {
+        const k = Buffer.alloc(4);
+        k.writeUInt32LE(pid);
+        this.obj.map('aead_procs').update(k, Buffer.from([1]));
+      }
+    } catch (e) {
+      this.opts.warn?.(`rustls: ${(e as Error).message}`);
+    }
   }
 
   #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number]): void {
@@ -281,7 +306,7 @@ export class SslSniffer {
   #attachMulti(t: TlsTarget, fileKey: string): number {
     const groups = new Map<
       string,
-      { enter: string; exit: string; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }
+      { enter: string; exit: string | undefined; syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }> }
     >();
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
@@ -302,7 +327,8 @@ export class SslSniffer {
       try {
         const a = this.obj.attachUprobeMulti(g.enter, common);
         try {
-          this.#links.push(a, this.obj.attachUprobeMulti(g.exit, { ...common, retprobe: true }));
+          if (g.exit) this.#links.push(a, this.obj.attachUprobeMulti(g.exit, { ...common, retprobe: true }));
+          else this.#links.push(a);
         } catch (e) {
           a.destroy();
           throw e;

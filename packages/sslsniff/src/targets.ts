@@ -1,12 +1,14 @@
 /**
  * TLS target discovery: which file carries which TLS library (tls-libraries.ts), and at
  * which file offsets its plaintext read/write functions start. Exported or symtab symbols
- * first; stripped static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
+ * first; stripped static BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts,
+ * rustls over aws-lc (Codex) through awslc.ts's.
  */
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import type { TlsLib } from '@agentsight/events';
+import { locateAwsLcAead } from './awslc.js';
 import { locateBoringSsl } from './boringssl.js';
 import { ElfFile, type ElfSymbol, STT_FUNC, STT_GNU_IFUNC } from './elf.js';
 import { CK_WRITE } from './record.js';
@@ -27,7 +29,7 @@ const row = (l: TlsLib): Row => TLS_LIBRARIES[l];
 const isWrite = (l: TlsLib, f: string) => (row(l).functions[f]!.flags & CK_WRITE) !== 0;
 
 const WANTED = new Set<string>(
-  TLS_LIB_NAMES.flatMap((l) => [
+  TLS_LIB_NAMES.filter((l) => !row(l).locatorOnly).flatMap((l) => [
     ...Object.keys(row(l).functions),
     ...(row(l).markers ?? []),
     ...(row(l).shimIfImports ?? []),
@@ -87,7 +89,7 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     const tried = new Set<Row['functions']>();
     for (const lib of TLS_LIB_NAMES) {
       const fns = row(lib).functions;
-      if (tried.has(fns)) continue;
+      if (tried.has(fns) || row(lib).locatorOnly) continue;
       tried.add(fns);
       const found = pick(Object.keys(fns));
       if (!found.some((f) => isWrite(lib, f.name))) continue;
@@ -101,8 +103,11 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     }
 
     if (opts.heuristic === false) return null;
-    for (const lib of TLS_LIB_NAMES.filter((l) => row(l).locatedWhenStripped)) {
-      const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
+    const cache = { cache: opts.cache !== false };
+    for (const lib of TLS_LIB_NAMES) {
+      const how = row(lib).locator;
+      if (!how) continue;
+      const found = how === 'boringssl' ? locateBoringSsl(elf, opts.log, cache) : locateAwsLcAead(elf, opts.log, cache);
       if (found?.symbols.length) {
         return { path, lib, symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
       }
