@@ -26,6 +26,7 @@
 import {
   analyseFunction,
   CodeWindow,
+  callTargets,
   findAddressLoads,
   findStrings,
   functionStart,
@@ -141,13 +142,13 @@ export function analyseAwsLcAead(
   const lookup = ehFrameFunctionLookup(elf);
   const fileSet = new Set(files);
   const byStart = new Map<number, AeadFunction>();
-  let code: CodeWindow | undefined;
+  const code = new CodeWindow(elf);
+  let guess: CodeWindow | undefined;
   for (const s of sites) {
     const range = lookup?.(s) ?? null;
     let f: AeadFunction | undefined;
     if (range) {
       if (byStart.has(range.start)) continue;
-      code ??= new CodeWindow(elf);
       const a = analyseFunction(code, range.start, fileSet, range.end - range.start, {
         errLib: ERR_LIB_CIPHER,
         exact: true,
@@ -155,10 +156,10 @@ export function analyseAwsLcAead(
       f = { start: range.start, end: range.end, reasons: a.reasons, lines: a.lines, bounds: 'eh_frame' };
     } else {
       // No unwind tables: the BoringSSL locator's own way to a function's start.
-      code ??= new CodeWindow(elf);
-      const start = functionStart(code, s);
+      guess ??= new CodeWindow(elf, callTargets(elf));
+      const start = functionStart(guess, s);
       if (start === null || byStart.has(start)) continue;
-      const a = analyseFunction(code, start, fileSet, 1 << 15, { errLib: ERR_LIB_CIPHER });
+      const a = analyseFunction(guess, start, fileSet, 1 << 15, { errLib: ERR_LIB_CIPHER });
       if (a.end <= s) continue;
       f = { start, end: a.end, reasons: a.reasons, lines: a.lines, bounds: 'heuristic' };
     }

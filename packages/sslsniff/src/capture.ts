@@ -229,7 +229,7 @@ export class SslSniffer {
     } catch {
       /* the attach reports it */
     }
-    if (size > 100 << 20)
+    if (size > 100 << 20 && t.symbols.some((s) => !this.#seen.has(`${fileKey}@${s.offset}`)))
       this.opts.info?.(
         `attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`,
       );
