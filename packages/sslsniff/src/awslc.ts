@@ -20,8 +20,8 @@
  *     _seal_scatter INVALID_OPERATION, _open_gather CTRL_NOT_IMPLEMENTED (each also
  *     OUTPUT_ALIASES_INPUT), and their __LINE__ immediates follow the file's order (seal,
  *     seal_scatter, open, open_gather), checked as well.
- * These are aws-lc's public API and its error contract, unchanged since BoringSSL's aead.c
- * of 2017; a Codex or rustls release changes neither.
+ * These are aws-lc's public API and its error contract (inherited from BoringSSL); a
+ * Codex or rustls release changes neither.
  */
 import {
   analyseFunction,

@@ -268,10 +268,11 @@ export function resolveDockerTarget(name: string): { pid: number; path: string }
 export function describeTargets(targets: TlsTarget[]): string {
   if (!targets.length) return 'no TLS targets found\n';
   const lines: string[] = [];
+  const width = Math.max(20, ...targets.flatMap((t) => t.symbols.map((s) => s.name.length)));
   for (const t of targets) {
     lines.push(`${t.path}: ${t.lib}${t.note ? ` (${t.note})` : ''}`);
     for (const s of t.symbols) {
-      lines.push(`  ${s.name.padEnd(20)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}`);
+      lines.push(`  ${s.name.padEnd(width)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}`);
     }
   }
   return lines.join('\n') + '\n';
