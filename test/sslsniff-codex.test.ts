@@ -1,7 +1,7 @@
 // Codex (static musl, rustls over aws-lc, no SSL_* anywhere), end to end, as root with real
 // eBPF, on two releases (Makefile CODEX_PKG and CODEX_NEW_PKG), each started as its native
 // binary and through its npm launcher (node spawning the binary), against the mock LLM over
-// HTTPS (Responses API, SSE). as-sslsniff finds aws-lc's AEAD seal/open in the stripped
+// HTTPS (Responses API over SSE, and over WebSocket). as-sslsniff finds aws-lc's AEAD seal/open in the stripped
 // binary (packages/sslsniff/src/awslc.ts) and captures each TLS record's plaintext both
 // ways; every model call must merge into one llm/call equal to what the mock served, with
 // the request the mock received (lib/agent-checks.ts, the checks every agent passes), both
@@ -69,11 +69,15 @@ if (why) {
   t.test('codex captured end to end', { skip: `kernel test: ${why}` }, async () => {});
 } else {
   for (const r of RELEASES)
-    for (const launcher of [false, true]) {
-      const agent = codex({ release: r, launcher });
+    for (const [launcher, websocket] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ]) {
+      const agent = codex({ release: r, launcher, websocket });
       const un = agent.available();
       if (un) t.comment(`SKIP ${agent.name}: ${un}`);
-      const what = `codex ${codexVersion(r) ?? r}${launcher ? ' (npm launcher)' : ''}`;
+      const what = `codex ${codexVersion(r) ?? r}${launcher ? ' (npm launcher)' : ''}${websocket ? ' over WebSocket' : ''}`;
       t.test(
         `${what}, standalone tools: every call both ways, tool process and file write`,
         { skip: un ?? false, timeout: 180_000 },

@@ -95,6 +95,11 @@ export interface Agent {
    * BIOs), so the capture names each connection's socket fd.
    */
   socketFd?: boolean;
+  /**
+   * Its model calls go over the Responses API's WebSocket mode (each call answered on the
+   * upgraded connection: status 101), not one HTTP request each.
+   */
+  websocket?: boolean;
   /** Calls that are the agent's own plumbing, not the conversation, with the reply they need. */
   aside?(req: MockRequest): Reply | null;
   launch(o: LaunchOptions): AgentLaunch;
@@ -335,7 +340,7 @@ export function geminiCli(opts: { relaunch?: boolean } = {}): Agent {
  * native binary or through its npm launcher (node, which spawns the binary: its TLS is then
  * in a child). Runs against the mock (Responses API over SSE).
  */
-export function codex(o: { release?: CodexRelease; launcher?: boolean } = {}): Agent {
+export function codex(o: { release?: CodexRelease; launcher?: boolean; websocket?: boolean } = {}): Agent {
   const release = o.release ?? 'pinned';
   const bin = codexBin(release);
   const launcher = codexLauncher(release);
@@ -345,19 +350,30 @@ export function codex(o: { release?: CodexRelease; launcher?: boolean } = {}): A
       (o.launcher ? missing(launcher, 'run `make agents`') : null),
   );
   return {
-    name: `codex${release === 'new' ? '-new' : ''}${o.launcher ? '-npm' : ''}`,
+    name: `codex${release === 'new' ? '-new' : ''}${o.launcher ? '-npm' : ''}${o.websocket ? '-ws' : ''}`,
     api: 'openai.responses',
     available: avail,
     tlsTarget: () => bin,
     socketFd: true,
     ...(o.launcher ? { tlsInChild: true } : {}),
+    ...(o.websocket
+      ? {
+          websocket: true,
+          // Over WebSocket Codex first warms the connection up with a response.create that
+          // asks for no generation: plumbing, answered empty.
+          aside: (req: MockRequest) =>
+            (req.json as { generate?: unknown } | undefined)?.generate === false
+              ? { text: '', usage: { input_tokens: 5, output_tokens: 0 } }
+              : null,
+        }
+      : {}),
     shell: (command) => ({ name: 'exec_command', arguments: { cmd: command } }),
     write: (file, content) => ({ name: 'exec_command', arguments: { cmd: `printf '%s' '${content}' > '${file}'` } }),
-    launch: (o2) => launchCodex(o.launcher ? [process.execPath, launcher] : [bin], o2),
+    launch: (o2) => launchCodex(o.launcher ? [process.execPath, launcher] : [bin], o2, !!o.websocket),
   };
 }
 
-function launchCodex(argv0: string[], o: LaunchOptions): AgentLaunch {
+function launchCodex(argv0: string[], o: LaunchOptions, websocket: boolean): AgentLaunch {
   return {
     cmd: [
       ...argv0,
@@ -384,6 +400,7 @@ function launchCodex(argv0: string[], o: LaunchOptions): AgentLaunch {
         `base_url = "${o.mock.url}/v1"`,
         'env_key = "MOCK_API_KEY"',
         'wire_api = "responses"',
+        ...(websocket ? ['supports_websockets = true'] : []),
         'request_max_retries = 0',
         'stream_max_retries = 0',
         '',
