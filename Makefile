@@ -70,6 +70,8 @@ packages/%.wasm: $$(subst /dist/,/src/,packages/%.wat)
 AGENT_PKGS := @oven/bun-linux-x64@1.4.5 @anthropic-ai/claude-code@2.1.197 @anthropic-ai/claude-code-linux-x64@2.1.197
 GEMINI_PKG := @google/gemini-cli@0.61.0
 CODEX_PKG := @openai/codex@0.169.0
+# The newest Codex when pinned: the rustls locator is checked on two releases.
+CODEX_NEW_PKG := @openai/codex@0.171.0
 agents: .cache/agents/.stamp
 .cache/agents/.stamp: Makefile
 	mkdir -p .cache/agents
@@ -77,11 +79,12 @@ agents: .cache/agents/.stamp
 	# A second Bun release, to check the BoringSSL locator across versions.
 	mkdir -p .cache/agents/bun-1.3.14
 	npm install --prefix .cache/agents/bun-1.3.14 --no-save --no-audit --no-fund --ignore-scripts @oven/bun-linux-x64@1.3.14 >&2
-	# Gemini CLI (node bundle) and Codex (static musl + rustls: run only to show it is not
-	# captured), each in its own prefix so one install does not prune the others.
-	mkdir -p .cache/agents/gemini .cache/agents/codex
+	# Gemini CLI (node bundle) and Codex (static musl + rustls over aws-lc), two releases of
+	# it, each in its own prefix so one install does not prune the others.
+	mkdir -p .cache/agents/gemini .cache/agents/codex .cache/agents/codex-new
 	npm install --prefix .cache/agents/gemini --no-save --no-audit --no-fund --ignore-scripts $(GEMINI_PKG) >&2
 	npm install --prefix .cache/agents/codex --no-save --no-audit --no-fund --ignore-scripts $(CODEX_PKG) >&2
+	npm install --prefix .cache/agents/codex-new --no-save --no-audit --no-fund --ignore-scripts $(CODEX_NEW_PKG) >&2
 	@touch $@
 
 test: build agents

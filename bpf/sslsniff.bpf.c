@@ -21,6 +21,9 @@
  * no fd (-1). Go's crypto/tls is the exception, with programs of its own (go_tls_*): a
  * goroutine blocked in Read resumes on any thread, so its fd is read from the connection.
  *
+ * rustls has no such function: its records are sealed and opened by aws-lc's AEAD, one
+ * call per TLS record, each direction with its own AEAD context (aead_* below).
+ *
  * Record layout is mirrored in packages/sslsniff/src/record.ts; the _Static_asserts keep
  * the two honest.
  */
@@ -60,19 +63,23 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 #define CK_WRITE (1 << 8)
 #define CK_RET32 (1 << 9)   /* returns int (SSL_read, PR_Read), not ssize_t */
 #define CK_EX (1 << 10)     /* returns 1/0, length through the 4th argument (SSL_read_ex) */
+#define CK_SCATTER (1 << 11) /* EVP_AEAD_CTX_seal_scatter / _open_gather argument layout */
 
 /* Library ids are the rows of packages/sslsniff/src/tls-libraries.ts (its test checks these). */
 #define LIB_GNUTLS 3
+#define LIB_RUSTLS 5
 #define LIB_GO 6
 
 #define KIND_DATA 1
 #define KIND_HANDSHAKE 2
 #define KIND_MAP 3  /* an exec of a program not looked at yet (tls_exec_watch) */
+#define KIND_FD 4   /* rustls: the socket fd a sealing AEAD context's records went out on */
 
 #define F_FAULT 1   /* user memory could not be read: bytes missing */
 #define F_CAPPED 2  /* call longer than max_call_bytes: tail not captured */
 #define F_HELD 4    /* KIND_MAP: the process is stopped until user space has looked */
 #define F_PATH_TRUNC 8 /* KIND_MAP: the path is incomplete */
+#define F_PADDED 16 /* rustls: TLS 1.3 record with zero padding; user space strips it */
 
 struct rec_hdr {
 	__u64 ts;       /* CLOCK_MONOTONIC ns when the call returned */
@@ -183,6 +190,11 @@ struct conn_key {
 struct task_tls {
 	__s32 fd;
 	__u32 active;
+	/* rustls: the socket this thread received from last (a record is opened after it is read) */
+	__s32 recv_fd;
+	__u32 has_recv;
+	/* rustls: an AEAD context whose record was sealed, waiting for the send naming its socket */
+	__u64 seal_ctx;
 };
 
 struct {
@@ -328,23 +340,83 @@ int BPF_KPROBE(tls_rw_enter, void *conn, void *buf, long num, void *ex_out)
 #define NR_recvmsg 47
 
 /*
- * A socket send or receive inside a traced TLS call: the system call in flight names the
- * socket's fd in its first argument. These tracepoints fire for socket I/O only; a
- * sys_enter program instead put ~125 ns on every system call of every process.
+ * rustls processes (tgid), from their first AEAD call or from user space when it hooks the
+ * program they exec (so the socket reads before the first record opened are seen too).
  */
-static __always_inline void learn_fd(void)
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} aead_procs SEC(".maps");
+
+/* [0] != 0: rustls is hooked somewhere, the socket tracepoints look processes up (set by user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} aead_on SEC(".maps");
+
+static __always_inline bool aead_hooked(void)
 {
-	if (!inflight)
-		return;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct task_tls *tt = bpf_task_storage_get(&task_tls, task, 0, 0);
-	if (!tt || !tt->active || tt->fd >= 0)
-		return;
+	__u32 zero = 0;
+	__u32 *v = bpf_map_lookup_elem(&aead_on, &zero);
+	return v && *v;
+}
+
+/* The fd of the socket system call in flight, or -1 for one that names none in its first argument. */
+static __always_inline __s32 syscall_fd(struct task_struct *task)
+{
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr == NR_read || nr == NR_write || nr == NR_readv || nr == NR_writev ||
 	    (nr >= NR_sendto && nr <= NR_recvmsg))
-		tt->fd = (__s32)BPF_CORE_READ(regs, di);
+		return (__s32)BPF_CORE_READ(regs, di);
+	return -1;
+}
+
+static __always_inline void emit_fd_record(__u64 actx, __u64 pid_tgid, __s32 fd);
+
+/*
+ * A socket send or receive inside a traced TLS call: the system call in flight names the
+ * socket's fd in its first argument. These tracepoints fire for socket I/O only; a
+ * sys_enter program instead put ~125 ns on every system call of every process.
+ *
+ * rustls seals a record and then sends it, and receives records and then opens them, on
+ * the same thread (tokio-rustls does both in one poll), so in its processes a receive
+ * names the socket of the records the thread opens next, and the first send after a seal
+ * the socket of that sealing context.
+ */
+static __always_inline void learn_fd(bool send)
+{
+	bool rustls = aead_hooked();
+	if (!inflight && !rustls)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, task, 0, 0);
+	if (tt && tt->active && tt->fd < 0)
+		tt->fd = syscall_fd(task);
+	if (!rustls)
+		return;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&aead_procs, &tgid))
+		return;
+	__s32 fd = syscall_fd(task);
+	if (fd < 0)
+		return;
+	if (!tt)
+		tt = bpf_task_storage_get(&task_tls, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tt)
+		return;
+	if (!send) {
+		tt->recv_fd = fd;
+		tt->has_recv = 1;
+	} else if (tt->seal_ctx) {
+		emit_fd_record(tt->seal_ctx, id, fd);
+		tt->seal_ctx = 0;
+	}
 }
 
 /*
@@ -366,14 +438,14 @@ static __always_inline __s32 call_fd(void)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tls_sock_send)
 {
-	learn_fd();
+	learn_fd(true);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tls_sock_recv)
 {
-	learn_fd();
+	learn_fd(false);
 	return 0;
 }
 
@@ -693,6 +765,320 @@ int BPF_KRETPROBE(tls_hs_exit, long ret)
 		st->drop_records++;
 	else
 		st->records++;
+	return 0;
+}
+
+/*
+ * rustls over aws-lc. rustls encrypts and decrypts each TLS record with aws-lc's
+ * EVP_AEAD_CTX_seal / EVP_AEAD_CTX_open (aws-lc-rs's seal_in_place_append_tag and
+ * open_in_place; the _scatter/_gather forms too, should a release use them):
+ *   seal(ctx, out, out_len, max_out_len, nonce, nonce_len, in, in_len, ad, ad_len): the
+ *     plaintext is `in` at entry (sealed in place: gone at return);
+ *   open(ctx, out, out_len, max_out_len, nonce, nonce_len, in, in_len, ad, ad_len): the
+ *     plaintext is `out`, *out_len bytes, at return;
+ *   seal_scatter(ctx, out, out_tag, out_tag_len, max_out_tag_len, nonce, nonce_len, in,
+ *     in_len, extra_in, extra_in_len, ad, ad_len), open_gather(ctx, out, nonce, nonce_len,
+ *     in, in_len, in_tag, in_tag_len, ad, ad_len): likewise, in_len bytes.
+ * Arguments past the sixth are on the stack, above the return address at entry.
+ * The AD tells a TLS record from other uses of the AEAD and which record it is: TLS 1.3's
+ * is the 5-byte outer header (always application data; the real type is the plaintext's
+ * last byte before any zero padding), TLS 1.2's 13 bytes carry the type. Only application
+ * data is kept; of the handshake, the messages that start a session (EncryptedExtensions,
+ * Finished) become a marker for user space (packages/sslsniff/src/rustls.ts), which puts
+ * the two directions of a connection (two AEAD contexts) together by socket.
+ */
+#define TLS_HANDSHAKE 0x16
+#define TLS_APPDATA 0x17
+#define HS_ENCRYPTED_EXTENSIONS 8
+#define HS_FINISHED 20
+
+struct aead_call {
+	__u64 actx;
+	__u64 out;
+	__u64 len;   /* open: the out_len pointer; open_gather: in_len */
+	__u64 ad;
+	__u64 ad_len;
+	__u64 sp;    /* stack pointer at entry: the matching return has it 8 higher */
+	__u64 ts;
+	__u64 cookie;
+	__s32 fd;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct aead_call);
+} aead_calls SEC(".maps");
+
+/* Per AEAD context (and process): its socket, once known, and the last record's nonce. */
+struct aead_state {
+	__u64 seq;  /* the nonce's low 64 bits, big-endian: iv ^ sequence, or salt | sequence */
+	__s32 fd;   /* -1 until known */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct aead_state);
+} aead_ctxs SEC(".maps");
+
+static __always_inline __u64 nonce_seq(__u64 nonce, __u64 nonce_len)
+{
+	__u64 v = 0;
+	if (nonce_len < 8 || nonce_len > 64 || bpf_probe_read_user(&v, sizeof(v), (void *)(nonce + nonce_len - 8)))
+		return 0;
+	return __builtin_bswap64(v);
+}
+
+/*
+ * A context's state, started over when its key is new. The nonces of one key's records
+ * differ from one record to the next by seq ^ (seq + 1), a run of low one bits (TLS 1.3
+ * and ChaCha20 in TLS 1.2 XOR the sequence into a fixed IV, AES-GCM in TLS 1.2 sends it
+ * after a fixed salt); another key's differ at random. So an address freed and reused for
+ * a new connection's context does not carry the old connection's socket over.
+ */
+static __always_inline struct aead_state *aead_state(__u64 actx, __u32 tgid, __u64 seq)
+{
+	struct conn_key k = { .conn = actx, .tgid = tgid };
+	struct aead_state *st = bpf_map_lookup_elem(&aead_ctxs, &k);
+	if (st) {
+		__u64 x = st->seq ^ seq;
+		if (x & (x + 1))
+			st->fd = -1;
+		st->seq = seq;
+		return st;
+	}
+	struct aead_state fresh = { .seq = seq, .fd = -1 };
+	bpf_map_update_elem(&aead_ctxs, &k, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&aead_ctxs, &k);
+}
+
+static __always_inline void emit_fd_record(__u64 actx, __u64 pid_tgid, __s32 fd)
+{
+	struct conn_key k = { .conn = actx, .tgid = pid_tgid >> 32 };
+	struct aead_state *as = bpf_map_lookup_elem(&aead_ctxs, &k);
+	if (as)
+		as->fd = fd;
+	struct stats *st = my_stats();
+	if (!st || stopped())
+		return;
+	struct rec_hdr h = {};
+	h.ts = bpf_ktime_get_ns();
+	h.conn = actx;
+	h.pid = pid_tgid >> 32;
+	h.tid = (__u32)pid_tgid;
+	h.uid = (__u32)bpf_get_current_uid_gid();
+	h.fd = fd;
+	h.kind = KIND_FD;
+	h.dir = 1;
+	h.lib = LIB_RUSTLS;
+	leader_comm(h.comm);
+	if (bpf_ringbuf_output(&events, &h, sizeof(h), rb_flags()) != 0)
+		st->drop_records++;
+	else
+		st->records++;
+}
+
+/* The process does rustls: its socket reads are followed from now on (see learn_fd). */
+static __always_inline void aead_process(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	if (!bpf_map_lookup_elem(&aead_procs, &tgid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&aead_procs, &tgid, &one, BPF_ANY);
+	}
+}
+
+/*
+ * The record's content type (0: not a TLS record; -1: TLS 1.3 with padding, left to user
+ * space), with *n cut to its data when the type byte is the plaintext's last.
+ */
+static __always_inline int record_type(__u64 ad, __u64 ad_len, __u64 pt, __u64 *n)
+{
+	__u8 a[13] = {};
+	if (ad_len == 5) {
+		if (bpf_probe_read_user(a, 5, (void *)ad) || a[0] != TLS_APPDATA || a[1] != 3 || a[2] != 3 || !*n)
+			return 0;
+		__u8 last = 0;
+		if (bpf_probe_read_user(&last, 1, (void *)(pt + *n - 1)))
+			return 0;
+		if (!last)
+			return -1;
+		*n -= 1;
+		return last;
+	}
+	if (ad_len == 13) {
+		if (bpf_probe_read_user(a, 13, (void *)ad) || a[9] != 3)
+			return 0;
+		return a[8];
+	}
+	return 0;
+}
+
+/*
+ * One record through the AEAD: application data out as a data record, a session's first
+ * handshake messages as a marker (KIND_HANDSHAKE, ret = the message type). Returns whether
+ * anything was emitted.
+ */
+static __always_inline bool aead_record(__u64 actx, __u64 pt, __u64 n, __u64 ad, __u64 ad_len, __u8 dir,
+					__s32 fd, __u64 t0, __u64 id)
+{
+	int type = record_type(ad, ad_len, pt, &n);
+	__u8 flags = 0;
+	if (type == -1) {
+		flags = F_PADDED;
+		type = TLS_APPDATA;
+	}
+	if (type == TLS_HANDSHAKE) {
+		__u8 msg = 0;
+		if (!n || bpf_probe_read_user(&msg, 1, (void *)pt) ||
+		    (msg != HS_ENCRYPTED_EXTENSIONS && msg != HS_FINISHED))
+			return false;
+		struct stats *st = my_stats();
+		if (!st)
+			return false;
+		struct rec_hdr h = {};
+		h.ts = bpf_ktime_get_ns();
+		h.conn = actx;
+		h.lat_ns = h.ts - t0;
+		h.pid = id >> 32;
+		h.tid = (__u32)id;
+		h.uid = (__u32)bpf_get_current_uid_gid();
+		h.ret = msg;
+		h.fd = fd;
+		h.kind = KIND_HANDSHAKE;
+		h.dir = dir;
+		h.lib = LIB_RUSTLS;
+		leader_comm(h.comm);
+		if (bpf_ringbuf_output(&events, &h, sizeof(h), rb_flags()) != 0)
+			st->drop_records++;
+		else
+			st->records++;
+		return true;
+	}
+	if (type != TLS_APPDATA || !n)
+		return false;
+	struct stats *st = my_stats();
+	if (!st)
+		return false;
+	st->calls++;
+	st->bytes += n;
+	__u64 now = bpf_ktime_get_ns();
+	struct emit_ctx e = {};
+	e.buf = pt;
+	e.cap = n;
+	e.st = st;
+	if (e.cap > max_call_bytes) {
+		e.cap = max_call_bytes;
+		e.h.flags |= F_CAPPED;
+		st->capped_bytes += n - max_call_bytes;
+	}
+	e.h.flags |= flags;
+	e.h.ts = now;
+	e.h.conn = actx;
+	e.h.fd = fd;
+	e.h.lat_ns = now - t0;
+	e.h.pid = id >> 32;
+	e.h.tid = (__u32)id;
+	e.h.uid = (__u32)bpf_get_current_uid_gid();
+	e.h.len = n;
+	e.h.cap = e.cap;
+	e.h.kind = KIND_DATA;
+	e.h.dir = dir;
+	e.h.lib = LIB_RUSTLS;
+	leader_comm(e.h.comm);
+	bpf_loop((e.cap + CHUNK - 1) / CHUNK, emit_chunk, &e, 0);
+	return true;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aead_seal, void *actx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (stopped() || !wanted(id))
+		return 0;
+	aead_process(id);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	/* Arguments 7..13 (seal has 10, seal_scatter 13: reading past them reads the caller's frame). */
+	__u64 a[7] = {};
+	if (bpf_probe_read_user(a, sizeof(a), (void *)(PT_REGS_SP(ctx) + 8)))
+		return 0;
+	bool scatter = cookie & CK_SCATTER;
+	__u64 in = scatter ? a[1] : a[0];
+	__u64 n = scatter ? a[2] : a[1];
+	__u64 ad = scatter ? a[5] : a[2];
+	__u64 ad_len = scatter ? a[6] : a[3];
+	__u64 seq = scatter ? nonce_seq(ctx->r9, a[0]) : nonce_seq(ctx->r8, ctx->r9);
+	struct aead_state *as = aead_state((__u64)actx, id >> 32, seq);
+	__s32 fd = as ? as->fd : -1;
+	if (!aead_record((__u64)actx, in, n, ad, ad_len, 1, fd, bpf_ktime_get_ns(), id) || fd >= 0)
+		return 0;
+	/* Its socket is the next one this thread sends on. */
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (tt)
+		tt->seal_ctx = (__u64)actx;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aead_open_enter, void *actx, void *out, void *out_len)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (stopped() || !wanted(id))
+		return 0;
+	__u64 sp = PT_REGS_SP(ctx);
+	struct aead_call *outer = bpf_map_lookup_elem(&aead_calls, &id);
+	/* Inside an open already (open calls open_gather): the outer one reports the record.
+	 * A call whose return was never seen is below us on the stack, and stale. */
+	if (outer && outer->sp > sp)
+		return 0;
+	aead_process(id);
+	__u64 a[4] = {};
+	if (bpf_probe_read_user(a, sizeof(a), (void *)(sp + 8)))
+		return 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct aead_call c = {
+		.actx = (__u64)actx,
+		.out = (__u64)out,
+		/* open_gather: in_len, the 6th argument; open: the out_len pointer. */
+		.len = (cookie & CK_SCATTER) ? ctx->r9 : (__u64)out_len,
+		/* Both have the AD as arguments 9 and 10. */
+		.ad = a[2],
+		.ad_len = a[3],
+		.sp = sp,
+		.ts = bpf_ktime_get_ns(),
+		.cookie = cookie,
+		.fd = -1,
+	};
+	__u64 seq = (cookie & CK_SCATTER) ? nonce_seq(ctx->dx, ctx->cx) : nonce_seq(ctx->r8, ctx->r9);
+	struct aead_state *as = aead_state(c.actx, id >> 32, seq);
+	struct task_tls *tt = bpf_task_storage_get(&task_tls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (as && as->fd < 0 && tt && tt->has_recv)
+		as->fd = tt->recv_fd;
+	c.fd = as ? as->fd : -1;
+	bpf_map_update_elem(&aead_calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(aead_open_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct aead_call *cp = bpf_map_lookup_elem(&aead_calls, &id);
+	if (!cp || PT_REGS_SP(ctx) != cp->sp + 8)
+		return 0;
+	struct aead_call c = *cp;
+	bpf_map_delete_elem(&aead_calls, &id);
+	if (stopped() || (int)ret != 1)
+		return 0;
+	__u64 n = c.len;
+	if (!(c.cookie & CK_SCATTER) && bpf_probe_read_user(&n, sizeof(n), (void *)c.len))
+		return 0;
+	aead_record(c.actx, c.out, n, c.ad, c.ad_len, 0, c.fd, c.ts, id);
 	return 0;
 }
 

@@ -8,15 +8,13 @@
 // and both file writes as opens with write flags (or, for an atomic write, a rename into place).
 
 import fs from 'node:fs';
-import path from 'node:path';
 import t from 'tap';
 import { checkSession } from './lib/agent-checks.js';
-import { ALL_AGENTS, codex, SESSION, sessionScript, spawnGated, traceAgent, writeSettings } from './lib/agents.js';
-import { runTool } from './lib/run.js';
+import { ALL_AGENTS, SESSION, traceAgent } from './lib/agents.js';
 import { kernelSkipReason as procSkipReason } from './proc-harness.js';
 import { kernelSkipReason } from './sslsniff-helpers.js';
 
-const { prompt: PROMPT, final: FINAL, turns } = SESSION;
+const { prompt: PROMPT, turns } = SESSION;
 
 const why = kernelSkipReason() || procSkipReason(['proc.bpf.o']);
 if (why) {
@@ -37,41 +35,4 @@ if (why) {
   }
 }
 
-// Codex talks to the mock fine, but its TLS is rustls inside a static musl binary: there is
-// no SSL_read/SSL_write to put a uprobe on. Say so instead of pretending.
-const cx = codex();
-const cxWhy = cx.available();
-if (cxWhy) t.comment(`SKIP codex: ${cxWhy}`);
-t.test(
-  'codex: runs against the mock, but has no TLS library as-sslsniff can hook',
-  { skip: cxWhy ?? false, timeout: 120_000 },
-  async (t) => {
-    const { startMockLlm } = await import('@agentsight/mock-llm');
-    const dir = fs.mkdtempSync('/tmp/as-e2e-codex-');
-    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const cwd = path.join(dir, 'work');
-    fs.mkdirSync(cwd);
-    const { script, served } = sessionScript(cx, turns(cx)(cwd));
-    const mock = await startMockLlm({ script });
-    t.teardown(() => mock.close());
-    const l = cx.launch({ mock, prompt: PROMPT, cwd, home: path.join(dir, 'home') });
-    writeSettings(l);
-    const g = spawnGated(l, 90_000);
-    g.release();
-    t.equal(await g.exited, 0, `codex exit 0: ${g.stderr().trim().slice(-300)}`);
-    t.match(g.stdout(), FINAL, 'codex printed the final answer');
-    t.ok(
-      served.length >= 3 && served.every((x) => x.req.api === 'openai.responses'),
-      `codex made ${served.length} Responses API calls to the mock over HTTPS`,
-    );
-    t.ok(
-      fs.existsSync(path.join(cwd, 'e2e-shell.txt')) && fs.existsSync(path.join(cwd, 'e2e-write.txt')),
-      'its tools ran',
-    );
-
-    const r = await runTool('as-sslsniff', ['--binary-path', cx.tlsTarget(), '--list-targets'], { timeoutMs: 60_000 });
-    t.equal(r.code, 1, 'as-sslsniff --list-targets on the codex binary fails');
-    t.match(r.stderr, /no TLS library found in it/, `and says why: ${r.stderr.trim()}`);
-    t.equal(r.stdout.length, 0, 'no targets listed');
-  },
-);
+// Codex (rustls over aws-lc, two releases, native and npm launcher): test/sslsniff-codex.test.ts.

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import t from 'tap';
 import { checkSession } from './lib/agent-checks.js';
-import { ALL_AGENTS, codex, execAgent, SESSION } from './lib/agents.js';
+import { ALL_AGENTS, execAgent, SESSION } from './lib/agents.js';
 import { runTool, toolPath } from './lib/run.js';
 import { kernelSkipReason as procSkipReason } from './proc-harness.js';
 import { kernelSkipReason } from './sslsniff-helpers.js';
@@ -43,31 +43,4 @@ if (why) {
   }
 }
 
-// Codex's TLS is rustls in a static musl binary: nothing to hook. exec must say so when it
-// starts and, in its summary, name the connections whose plaintext it could not read, not
-// "lost nothing" alone. (Codex runs against the local mock only.)
-const cx = codex();
-const cxWhy = why ?? cx.available();
-t.test(
-  'agentsight exec -- codex: says its TLS is not captured, at start and in the summary',
-  { skip: cxWhy ? `codex: ${cxWhy}` : false, timeout: 120_000 },
-  async (t) => {
-    const s = await execAgent(cx, SESSION.turns(cx), { prompt: SESSION.prompt, timeoutMs: 90_000 });
-    t.teardown(() => fs.rmSync(s.dir, { recursive: true, force: true }));
-    t.equal(s.exitCode, 0, `codex ran against the mock: ${s.stderr.slice(-500)}`);
-    t.ok(s.requests.length >= 3, `codex made ${s.requests.length} calls to the mock`);
-    const pid = s.proc.find((e) => e.type === 'exec' && e.filename === cx.tlsTarget())?.pid;
-    t.ok(pid, 'the codex binary is in the capture');
-    t.match(
-      s.stderr,
-      new RegExp(`pid ${pid} codex: its TLS cannot be captured \\(rustls, static`),
-      'said when it started',
-    );
-    t.match(
-      s.stderr,
-      new RegExp(`agentsight: tls +not captured: pid ${pid} codex \\(rustls, static\\) -> 127\\.0\\.0\\.1:\\d+`),
-      'and in the summary, with the peer it talked to',
-    );
-    t.equal(s.merged.filter((e) => e.src === 'llm').length, 0, 'no call captured (so the summary must say why)');
-  },
-);
+// Codex (rustls over aws-lc, two releases, native and npm launcher): test/sslsniff-codex.test.ts.

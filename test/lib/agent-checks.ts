@@ -51,7 +51,8 @@ export function checkSession(t: Test, s: TracedSession): void {
       t.ok(c.pid !== s.pid && treeOf(s.pid, s.proc).has(c.pid), `${what}: a child of the agent (${c.pid})`);
     else t.equal(c.pid, s.pid, `${what}: the agent's pid`);
     t.equal(c.api, agent.api, `${what}: api`);
-    t.equal(c.status, 200, `${what}: status`);
+    // Over WebSocket every call is answered on the upgraded connection.
+    t.equal(c.status, agent.websocket ? 101 : 200, `${what}: status`);
     t.equal(c.incomplete, undefined, `${what}: complete`);
     t.equal(c.model, reply.model ?? req.model, `${what}: model`);
     t.equal(c.request.stream, req.stream, `${what}: stream`);

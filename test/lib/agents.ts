@@ -15,7 +15,10 @@
 //          "gemini-api-key" in $HOME/.gemini, `--yolo`. It relaunches itself as a child node
 //          (bigger heap) unless GEMINI_CLI_NO_RELAUNCH=true: set here so the agent's TLS stays
 //          in the pid we start. First call of a turn: a JSON "complexity router" request.
-//  codex   static musl + rustls: nothing to hook (see codexAvailable / the test).
+//  codex   static musl, rustls over aws-lc: CODEX_HOME with a [model_providers.mock], and
+//          CODEX_CA_CERTIFICATE (its rustls roots are webpki's, not the system's). TLS in
+//          aws-lc's AEAD seal/open inside the binary (located by as-sslsniff). Two releases
+//          (`make agents`), each also through its npm launcher (node spawning the binary).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,10 +32,23 @@ export const SDK_AGENT = path.join(ROOT, 'dist/test/agents/sdk-agent.js');
 export const PY_AGENT = path.join(ROOT, 'test/agents/py-agent.py');
 export const CLAUDE_BIN = path.join(AGENTS_DIR, 'node_modules/@anthropic-ai/claude-code-linux-x64/claude');
 export const GEMINI_JS = path.join(AGENTS_DIR, 'gemini/node_modules/@google/gemini-cli/bundle/gemini.js');
-export const CODEX_BIN = path.join(
-  AGENTS_DIR,
-  'codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex',
-);
+/** The pinned Codex release and the newest one pinned next to it (Makefile CODEX_PKG, CODEX_NEW_PKG). */
+export type CodexRelease = 'pinned' | 'new';
+const codexDir = (r: CodexRelease) => path.join(AGENTS_DIR, r === 'new' ? 'codex-new' : 'codex');
+export const codexBin = (r: CodexRelease = 'pinned') =>
+  path.join(codexDir(r), 'node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex');
+/** The npm package's `codex` command: a node script that spawns the native binary. */
+export const codexLauncher = (r: CodexRelease = 'pinned') =>
+  path.join(codexDir(r), 'node_modules/@openai/codex/bin/codex.js');
+export function codexVersion(r: CodexRelease = 'pinned'): string | null {
+  try {
+    const p = path.join(codexDir(r), 'node_modules/@openai/codex/package.json');
+    return (JSON.parse(fs.readFileSync(p, 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+export const CODEX_BIN = codexBin('pinned');
 export const PYTHON = '/usr/bin/python3';
 
 export interface MockInfo {
@@ -79,6 +95,11 @@ export interface Agent {
    * BIOs), so the capture names each connection's socket fd.
    */
   socketFd?: boolean;
+  /**
+   * Its model calls go over the Responses API's WebSocket mode (each call answered on the
+   * upgraded connection: status 101), not one HTTP request each.
+   */
+  websocket?: boolean;
   /** Calls that are the agent's own plumbing, not the conversation, with the reply they need. */
   aside?(req: MockRequest): Reply | null;
   launch(o: LaunchOptions): AgentLaunch;
@@ -315,50 +336,76 @@ export function geminiCli(opts: { relaunch?: boolean } = {}): Agent {
 }
 
 /**
- * Codex 0.169.0 (static musl, rustls over aws-lc). Runs against the mock (Responses API),
- * but its TLS has no SSL_* boundary: it is not captured, and the tests say so.
+ * Codex (static musl, rustls over aws-lc), the pinned release or the newest, started as the
+ * native binary or through its npm launcher (node, which spawns the binary: its TLS is then
+ * in a child). Runs against the mock (Responses API over SSE).
  */
-export function codex(): Agent {
-  const avail = memo(() => binaryProblem(CODEX_BIN, ['--version'], 'run `make agents`'));
+export function codex(o: { release?: CodexRelease; launcher?: boolean; websocket?: boolean } = {}): Agent {
+  const release = o.release ?? 'pinned';
+  const bin = codexBin(release);
+  const launcher = codexLauncher(release);
+  const avail = memo(
+    () =>
+      binaryProblem(bin, ['--version'], 'run `make agents`') ??
+      (o.launcher ? missing(launcher, 'run `make agents`') : null),
+  );
   return {
-    name: 'codex',
+    name: `codex${release === 'new' ? '-new' : ''}${o.launcher ? '-npm' : ''}${o.websocket ? '-ws' : ''}`,
     api: 'openai.responses',
     available: avail,
-    tlsTarget: () => CODEX_BIN,
+    tlsTarget: () => bin,
+    socketFd: true,
+    ...(o.launcher ? { tlsInChild: true } : {}),
+    ...(o.websocket
+      ? {
+          websocket: true,
+          // Over WebSocket Codex first warms the connection up with a response.create that
+          // asks for no generation: plumbing, answered empty.
+          aside: (req: MockRequest) =>
+            (req.json as { generate?: unknown } | undefined)?.generate === false
+              ? { text: '', usage: { input_tokens: 5, output_tokens: 0 } }
+              : null,
+        }
+      : {}),
     shell: (command) => ({ name: 'exec_command', arguments: { cmd: command } }),
     write: (file, content) => ({ name: 'exec_command', arguments: { cmd: `printf '%s' '${content}' > '${file}'` } }),
-    launch: (o) => ({
-      cmd: [
-        CODEX_BIN,
-        'exec',
-        '--skip-git-repo-check',
-        '--dangerously-bypass-approvals-and-sandbox',
-        '-m',
-        'gpt-5-codex',
-        o.prompt,
-      ],
-      env: {
-        ...BASE_ENV(o),
-        CODEX_HOME: path.join(o.home, '.codex'),
-        CODEX_CA_CERTIFICATE: o.mock.caPath,
-        MOCK_API_KEY: 'sk-e2e',
-      },
-      cwd: o.cwd,
-      settingsFiles: {
-        [path.join(o.home, '.codex/config.toml')]: [
-          'model_provider = "mock"',
-          'model = "gpt-5-codex"',
-          '[model_providers.mock]',
-          'name = "mock"',
-          `base_url = "${o.mock.url}/v1"`,
-          'env_key = "MOCK_API_KEY"',
-          'wire_api = "responses"',
-          'request_max_retries = 0',
-          'stream_max_retries = 0',
-          '',
-        ].join('\n'),
-      },
-    }),
+    launch: (o2) => launchCodex(o.launcher ? [process.execPath, launcher] : [bin], o2, !!o.websocket),
+  };
+}
+
+function launchCodex(argv0: string[], o: LaunchOptions, websocket: boolean): AgentLaunch {
+  return {
+    cmd: [
+      ...argv0,
+      'exec',
+      '--skip-git-repo-check',
+      '--dangerously-bypass-approvals-and-sandbox',
+      '-m',
+      'gpt-5-codex',
+      o.prompt,
+    ],
+    env: {
+      ...BASE_ENV(o),
+      CODEX_HOME: path.join(o.home, '.codex'),
+      CODEX_CA_CERTIFICATE: o.mock.caPath,
+      MOCK_API_KEY: 'sk-e2e',
+    },
+    cwd: o.cwd,
+    settingsFiles: {
+      [path.join(o.home, '.codex/config.toml')]: [
+        'model_provider = "mock"',
+        'model = "gpt-5-codex"',
+        '[model_providers.mock]',
+        'name = "mock"',
+        `base_url = "${o.mock.url}/v1"`,
+        'env_key = "MOCK_API_KEY"',
+        'wire_api = "responses"',
+        ...(websocket ? ['supports_websockets = true'] : []),
+        'request_max_retries = 0',
+        'stream_max_retries = 0',
+        '',
+      ].join('\n'),
+    },
   };
 }
 

@@ -31,7 +31,7 @@ export interface EventBase {
 
 // ---------------------------------------------------------------- ssl (as-sslsniff)
 
-export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss' | 'go';
+export type TlsLib = 'openssl' | 'boringssl' | 'gnutls' | 'nss' | 'rustls' | 'go';
 
 /** Plaintext passed to or returned from one TLS read/write call (or one piece of it). */
 export interface SslDataEvent extends EventBase, Payload {

@@ -12,7 +12,10 @@
  * APIs (chosen from the request path, POST only):
  *   Anthropic Messages       …/messages              stream: body.stream === true (SSE) else JSON
  *   OpenAI Chat Completions  …/chat/completions      stream: body.stream; usage chunk if stream_options.include_usage
- *   OpenAI Responses         …/responses             stream: body.stream
+ *   OpenAI Responses         …/responses             stream: body.stream; a GET …/responses WebSocket upgrade
+ *                            is its WebSocket mode (Codex with supports_websockets): each text
+ *                            message {"type":"response.create", …body} is a model call, answered
+ *                            with the stream's events, one JSON text message each (websocket.ts)
  *   Gemini                   …/models/M:generateContent (JSON), …/models/M:streamGenerateContent?alt=sse (SSE;
  *                            without alt=sse a JSON array)
  *   Bedrock invoke           …/model/M/invoke (JSON), …/model/M/invoke-with-response-stream (Anthropic

@@ -12,6 +12,7 @@ import { parseRequest, type RawRequest, responseKeepsAlive } from './http1.js';
 import { makePlan } from './plan.js';
 import { RENDERERS } from './render.js';
 import type { Api, MockRequest, Reply } from './reply.js';
+import { OP, WsReader, wsAccept, wsFrame } from './websocket.js';
 
 export interface MockLlmOptions {
   /** 0 (default) picks a free port. */
@@ -385,6 +386,65 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     /* client went away */
   });
 
+  /**
+   * The Responses API's WebSocket mode (what Codex speaks with `supports_websockets`): each
+   * text message `{"type":"response.create", …body}` is a model call, answered with the
+   * events of its SSE stream, one JSON text message each, on the same connection.
+   */
+  async function respondWs(out: Out, up: RawRequest, text: string): Promise<void> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const m = msg as { type?: unknown; model?: unknown };
+    if (m.type !== 'response.create') return;
+    const { type: _t, ...json } = msg as Record<string, unknown>;
+    const u = new URL(up.target, 'http://mock.invalid');
+    const req: MockRequest = {
+      method: up.method,
+      url: up.target,
+      path: u.pathname,
+      query: u.searchParams,
+      headers: up.headers,
+      body: text,
+      json,
+      api: 'openai.responses',
+      stream: true,
+      ...(typeof m.model === 'string' ? { model: m.model } : {}),
+      receivedAt: Date.now(),
+    };
+    requests.push(req);
+    const n = ++seq;
+    const reply: Reply = { ...next(req) };
+    const renderer = RENDERERS['openai.responses'];
+    if (reply.error) {
+      const { status, type, message } = reply.error;
+      log?.(`WS ${req.url} [openai.responses] -> error ${status}`);
+      await out.write(
+        wsFrame(
+          OP.text,
+          JSON.stringify({
+            type: 'error',
+            status,
+            error: renderer.errorBody(status, type, message, { id: String(n) }),
+          }),
+        ),
+      );
+      return;
+    }
+    const plan = makePlan('openai.responses', reply, req, n, opts.chunkSize ?? 16);
+    const delayMs = reply.delayMs ?? opts.delayMs ?? 0;
+    log?.(`WS ${req.url} [openai.responses] model=${plan.model}`);
+    const frames = renderer.sse(plan);
+    for (let i = 0; i < frames.length; i++) {
+      if (!out.alive) return;
+      if (i > 0 && delayMs > 0) await sleep(delayMs);
+      await out.write(wsFrame(OP.text, /^data: (.*)$/m.exec(frames[i]!)?.[1] ?? '{}'));
+    }
+  }
+
   function onConnection(sock: net.Socket): void {
     sockets.add(sock);
     connections++;
@@ -398,6 +458,26 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
     let buf: Buffer = Buffer.alloc(0);
     let busy = false;
     let continued = false;
+    // Once upgraded: frames in, messages answered one after another.
+    let ws: { reader: WsReader; up: RawRequest; queue: Promise<void> } | undefined;
+    const onWs = async (d: Buffer) => {
+      let msgs;
+      try {
+        msgs = ws!.reader.push(d);
+      } catch (e) {
+        log?.(`mock LLM: ${(e as Error).message}`);
+        sock.destroy();
+        return;
+      }
+      for (const m of msgs) {
+        if (m.opcode === OP.ping) await out.write(wsFrame(OP.pong, m.payload));
+        else if (m.opcode === OP.close) {
+          await out.write(wsFrame(OP.close, m.payload.subarray(0, 2)));
+          sock.end();
+          return;
+        } else if (m.opcode === OP.text) await respondWs(out, ws!.up, m.payload.toString('utf8'));
+      }
+    };
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => {
       /* client went away; nothing to do */
@@ -425,6 +505,23 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
           }
           buf = buf.subarray(r.used);
           continued = false;
+          const key = r.req.headers['sec-websocket-key'];
+          if (
+            /websocket/i.test(r.req.headers.upgrade ?? '') &&
+            key &&
+            /\/responses$/.test(r.req.target.split('?')[0]!)
+          ) {
+            requests.push(toMockRequest(r.req));
+            log?.(`GET ${r.req.target} -> 101 (Responses WebSocket mode)`);
+            await out.write(
+              `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${wsAccept(key)}\r\n\r\n`,
+            );
+            const rest = buf;
+            buf = Buffer.alloc(0);
+            ws = { reader: new WsReader(), up: r.req, queue: Promise.resolve() };
+            if (rest.length) ws.queue = ws.queue.then(() => onWs(rest));
+            return;
+          }
           let keep: boolean;
           try {
             keep = await respond(out, r.req);
@@ -443,6 +540,11 @@ export async function startMockLlm(opts: MockLlmOptions = {}): Promise<MockLlm> 
       }
     };
     sock.on('data', (d: Buffer) => {
+      if (ws) {
+        const w = ws;
+        w.queue = w.queue.then(() => onWs(d));
+        return;
+      }
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       void pump();
     });

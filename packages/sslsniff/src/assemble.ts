@@ -16,10 +16,14 @@ import {
   F_FAULT,
   HDR_SIZE,
   KIND_DATA,
+  KIND_FD,
   KIND_HANDSHAKE,
   type RecordHeader,
 } from './record.js';
+import { RustlsLinker } from './rustls.js';
 import { libById, TLS_LIBRARIES } from './tls-libraries.js';
+
+const RUSTLS = TLS_LIBRARIES.rustls.id;
 
 export type SslOut = SslDataEvent | SslHandshakeEvent;
 /** A data event before its payload is encoded. */
@@ -48,6 +52,8 @@ interface ConnState {
 }
 
 export interface AssemblerStats {
+  /** rustls records that never learnt their socket (see rustls.ts). */
+  unlinked?: number;
   /** Data events emitted and the bytes they carried. */
   calls: number;
   bytes: number;
@@ -114,11 +120,22 @@ export class Assembler {
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
     this.#now = opts.now ?? (() => performance.now());
     this.#coarseNow = this.#now();
+    this.#rustls = new RustlsLinker({
+      data: (h, conn, seq, fd, bytes, truncated) => this.#out(h, conn, seq, fd, bytes, truncated),
+      handshake: (h, conn, fd) => this.#handshakeOut(h, conn, TLS_LIBRARIES.rustls.handshakeOk, fd),
+      now: this.#now,
+    });
   }
+
+  readonly #rustls: RustlsLinker;
 
   /** One ring record; `rec` is only read during the call (it may be a view of the ring). */
   push(rec: Buffer): void {
     const h = decodeHeader(rec);
+    if (h.lib === RUSTLS) {
+      if (h.kind === KIND_FD) return this.#rustls.fd(h);
+      if (h.kind === KIND_HANDSHAKE) return this.#rustls.handshake(h);
+    }
     if (h.kind === KIND_HANDSHAKE) return this.#handshake(h);
     if (h.kind !== KIND_DATA) return;
     const data = rec.subarray(HDR_SIZE);
@@ -205,12 +222,18 @@ export class Assembler {
   }
 
   #data(h: RecordHeader, bytes: Buffer, truncated: boolean): void {
+    if (h.flags & F_CAPPED) truncated = true;
+    // rustls's records are per AEAD context, not per connection: rustls.ts links them.
+    if (h.lib === RUSTLS) return this.#rustls.data(h, bytes, truncated);
     const st = this.#conn(h.pid, h.conn);
     const dir = h.dir ? 1 : 0;
     // The kernel restarted this stream's sequence: a new session on a reused object.
     if (h.seq === 0 && st.seen[dir]) Assembler.#newSession(st);
     st.seen[dir] = true;
-    if (h.flags & F_CAPPED) truncated = true;
+    this.#out(h, st.id, h.seq, h.fd, bytes, truncated);
+  }
+
+  #out(h: RecordHeader, conn: string, seq: number, fd: number, bytes: Buffer, truncated: boolean): void {
     const ev: SslDataHead = {
       v: SCHEMA_VERSION,
       ts: monoToWallUs(h.ts),
@@ -219,9 +242,9 @@ export class Assembler {
       pid: h.pid,
       tid: h.tid,
       comm: h.comm,
-      conn: st.id,
-      dir: dir ? 'write' : 'read',
-      seq: h.seq,
+      conn,
+      dir: h.dir ? 'write' : 'read',
+      seq,
       len: h.len,
       lib: libById(h.lib),
       latency_us: Math.round(h.latNs / 1000),
@@ -230,7 +253,7 @@ export class Assembler {
       ev.truncated = true;
       this.stats.truncated++;
     }
-    if (h.fd >= 0) ev.fd = h.fd;
+    if (fd >= 0) ev.fd = fd;
     this.stats.calls++;
     this.stats.bytes += bytes.length;
     this.#emitData(ev, bytes);
@@ -241,6 +264,10 @@ export class Assembler {
     const lib = libById(h.lib);
     const ok = h.ret === TLS_LIBRARIES[lib].handshakeOk;
     if (ok && (st.seen[0] || st.seen[1])) Assembler.#newSession(st);
+    this.#handshakeOut(h, st.id, h.ret, h.fd);
+  }
+
+  #handshakeOut(h: RecordHeader, conn: string, ret: number, fd: number): void {
     this.stats.handshakes++;
     this.emit({
       v: SCHEMA_VERSION,
@@ -250,11 +277,11 @@ export class Assembler {
       pid: h.pid,
       tid: h.tid,
       comm: h.comm,
-      conn: st.id,
-      lib,
-      ret: h.ret,
+      conn,
+      lib: libById(h.lib),
+      ret,
       latency_us: Math.round(h.latNs / 1000),
-      ...(h.fd >= 0 ? { fd: h.fd } : {}),
+      ...(fd >= 0 ? { fd } : {}),
     });
   }
 
@@ -268,6 +295,8 @@ export class Assembler {
       }
     }
     this.#coarseNow = now;
+    this.#rustls.tick();
+    if (this.#rustls.stats.unlinked) this.stats.unlinked = this.#rustls.stats.unlinked;
     for (const [k, st] of this.#conns) {
       if (now - st.last <= this.#connIdle) continue;
       this.#conns.delete(k);
@@ -279,6 +308,8 @@ export class Assembler {
   flush(): void {
     for (const p of this.#pending.values()) this.#finish(p);
     this.#pending.clear();
+    this.#rustls.flush();
+    if (this.#rustls.stats.unlinked) this.stats.unlinked = this.#rustls.stats.unlinked;
   }
 
   get pending(): number {

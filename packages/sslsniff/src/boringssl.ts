@@ -56,14 +56,14 @@ export const REASON = {
   BAD_LENGTH: 111,
 } as const;
 
-interface Region {
+export interface Region {
   vaddr: number;
   offset: number;
   size: number;
 }
 
 /** Read-only data and code regions, from sections when present, else from PT_LOAD. */
-function regions(elf: ElfFile, exec: boolean): Region[] {
+export function regions(elf: ElfFile, exec: boolean): Region[] {
   const secs = elf.sections.filter((s) => s.flags & SHF_ALLOC && s.type !== 8 && s.size > 0 && s.addr > 0);
   if (secs.length) {
     return secs
@@ -79,7 +79,7 @@ function regions(elf: ElfFile, exec: boolean): Region[] {
  * Calls fn over a region in chunks, each with `margin` bytes of context on both sides (so a
  * pattern and what precedes it can span chunk edges); fn owns the positions [from, limit).
  */
-function scanRegion(
+export function scanRegion(
   elf: ElfFile,
   r: Region,
   margin: number,
@@ -234,6 +234,8 @@ export interface SslLibFunction {
   end: number;
   /** Error reasons raised with the ssl_lib.cc file string, in code order. */
   reasons: number[];
+  /** The source lines (__LINE__) of those errors, where the code loads them as immediates. */
+  lines: number[];
   /** Direct call targets. */
   callees: Set<number>;
 }
@@ -265,16 +267,32 @@ function argIndex(I: Iced, reg: number): number {
   return ARG_REGS.indexOf((full[name] ?? name) as (typeof ARG_REGS)[number]);
 }
 
+export interface AnalyseOptions {
+  /** The ERR_LIB_* the errors are raised under (default ERR_LIB_SSL). */
+  errLib?: number;
+  /** `maxLen` is the function's exact length (from unwind tables): decode all of it. */
+  exact?: boolean;
+}
+
 /**
  * Decode one function from `start` until int3 padding that reaches a 16-byte boundary, and
  * collect the error reasons it raises with one of `files` and the functions it calls.
  */
-export function analyseFunction(code: CodeWindow, start: number, files: Set<number>, maxLen = 1 << 15): SslLibFunction {
+export function analyseFunction(
+  code: CodeWindow,
+  start: number,
+  files: Set<number>,
+  maxLen = 1 << 15,
+  opts: AnalyseOptions = {},
+): SslLibFunction {
+  const errLib = opts.errLib ?? ERR_LIB_SSL;
+  const exact = !!opts.exact;
   const I = loadIced();
   const buf = code.bytes(start, maxLen);
   const d = new I.Decoder(64, buf, 0);
   const ins = new I.Instruction();
   const bySite = new Map<number, number>();
+  const lineBySite = new Map<number, number>();
   const callees = new Set<number>();
   // Most recent immediate loaded into each argument register, and the instruction index.
   const regVal: Array<{ v: number; at: number } | undefined> = [];
@@ -289,7 +307,7 @@ export function analyseFunction(code: CodeWindow, start: number, files: Set<numb
       end = ip + ins.length;
       if (ins.code === I.Code.INVALID) break;
       const fc = ins.flowControl;
-      if (ins.code === I.Code.Int3) {
+      if (ins.code === I.Code.Int3 && !exact) {
         // Padding: stop at the aligned end of the run.
         let e = end;
         while (e % 16 !== 0 && buf[e - start] === 0xcc) e++;
@@ -304,20 +322,22 @@ export function analyseFunction(code: CodeWindow, start: number, files: Set<numb
       if (fc === I.FlowControl.Call || fc === I.FlowControl.UnconditionalBranch) {
         const vals = ARG_REGS.map((_, k) => (regVal[k] && n - regVal[k]!.at <= 12 ? regVal[k] : undefined));
         const fileIdx = vals.findIndex((v) => v !== undefined && files.has(v.v));
-        if (fileIdx >= 2 && vals[0]?.v === ERR_LIB_SSL) {
+        if (fileIdx >= 2 && vals[0]?.v === errLib) {
           const reason = vals[fileIdx - 1];
           if (reason !== undefined) bySite.set(vals[fileIdx]!.at, reason.v);
+          const line = vals[fileIdx + 1];
+          if (line !== undefined) lineBySite.set(vals[fileIdx]!.at, line.v);
         }
         if (fc === I.FlowControl.Call) callees.add(Number(ins.nearBranch64));
         regVal.length = 0;
-        if (fc === I.FlowControl.UnconditionalBranch && endsHere(code, buf, start, end)) {
+        if (fc === I.FlowControl.UnconditionalBranch && !exact && endsHere(code, buf, start, end)) {
           end = alignUp(end);
           break;
         }
         continue;
       }
       if (fc === I.FlowControl.Return) {
-        if (endsHere(code, buf, start, end)) {
+        if (!exact && endsHere(code, buf, start, end)) {
           end = alignUp(end);
           break;
         }
@@ -350,7 +370,7 @@ export function analyseFunction(code: CodeWindow, start: number, files: Set<numb
     ins.free();
     d.free();
   }
-  return { start, end, reasons: [...bySite.values()], callees };
+  return { start, end, reasons: [...bySite.values()], lines: [...lineBySite.values()], callees };
 }
 
 export interface BoringSslAnalysis {

@@ -158,7 +158,7 @@ export class SslSniffer {
       const known = this.obj.map('known');
       const one = Buffer.from([1]);
       this.discovery = new Discovery({
-        attach: (t) => this.attachTarget(t),
+        attach: (t, pid) => this.attachTarget(t, pid),
         markKnown: (key) => known.update(key, one),
         ...(opts.discover.skip ? { skip: opts.discover.skip } : {}),
         ...(opts.info ? { info: opts.info } : {}),
@@ -219,8 +219,9 @@ export class SslSniffer {
    * double the trap cost of every call and report nothing more. Returns how many
    * functions were newly hooked.
    */
-  attachTarget(t: TlsTarget): number {
+  attachTarget(t: TlsTarget, pid?: number): number {
     this.#attachSocketProg();
+    if (t.lib === 'rustls') this.#rustlsProcess(pid ?? this.opts.pid);
     let n = 0;
     let size = 0;
     let fileKey = t.path;
@@ -231,7 +232,7 @@ export class SslSniffer {
     } catch {
       /* the attach reports it */
     }
-    if (size > 100 << 20)
+    if (size > 100 << 20 && t.symbols.some((s) => !this.#seen.has(`${fileKey}@${s.offset}`)))
       this.opts.info?.(
         `attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`,
       );
@@ -247,8 +248,8 @@ export class SslSniffer {
         links.push(this.obj.attachUprobe(p.enter, common));
         if (p.atReturns) {
           if (!s.returns?.length) throw new Error('no return instructions located');
-          for (const offset of s.returns) links.push(this.obj.attachUprobe(p.exit, { ...common, offset }));
-        } else {
+          for (const offset of s.returns) links.push(this.obj.attachUprobe(p.exit!, { ...common, offset }));
+        } else if (p.exit) {
           links.push(this.obj.attachUprobe(p.exit, { ...common, retprobe: true }));
         }
         this.#links.push(...links);
@@ -262,6 +263,26 @@ export class SslSniffer {
       this.#attachedEvent(t, s);
     }
     return n;
+  }
+
+  /**
+   * rustls is hooked: the socket tracepoints start looking processes up (aead_on), and a
+   * process known to run it has its socket reads followed before its first record (the
+   * server's first encrypted records arrive with the plaintext ServerHello).
+   */
+  #rustlsProcess(pid: number | undefined): void {
+    try {
+      const one = Buffer.alloc(4);
+      one.writeUInt32LE(1);
+      this.obj.map('aead_on').update(Buffer.alloc(4), one);
+      if (pid) {
+        const k = Buffer.alloc(4);
+        k.writeUInt32LE(pid);
+        this.obj.map('aead_procs').update(k, Buffer.from([1]));
+      }
+    } catch (e) {
+      this.opts.warn?.(`rustls: ${(e as Error).message}`);
+    }
   }
 
   #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number]): void {
@@ -290,7 +311,7 @@ export class SslSniffer {
       string,
       {
         enter: string;
-        exit: string;
+        exit: string | undefined;
         atReturns: boolean;
         syms: Array<{ s: TlsTarget['symbols'][number]; cookie: number }>;
       }
@@ -327,7 +348,8 @@ export class SslSniffer {
       try {
         const a = this.obj.attachUprobeMulti(g.enter, enter);
         try {
-          this.#links.push(a, this.obj.attachUprobeMulti(g.exit, exit));
+          if (g.exit) this.#links.push(a, this.obj.attachUprobeMulti(g.exit, exit));
+          else this.#links.push(a);
         } catch (e) {
           a.destroy();
           throw e;

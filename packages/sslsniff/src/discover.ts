@@ -58,8 +58,8 @@ export function decodeMapRecord(rec: Buffer): MapRecord {
 }
 
 export interface DiscoveryOptions {
-  /** Attach to a target found; returns how many functions were newly hooked. */
-  attach: (t: TlsTarget) => number;
+  /** Attach to a target found, exec'd by `pid`; returns how many functions were newly hooked. */
+  attach: (t: TlsTarget, pid: number) => number;
   /** Mark a file known in the kernel (the `known` map). */
   markKnown: (key: Buffer) => void;
   find?: (path: string, opts: FindOptions) => TlsTarget | null;
@@ -128,7 +128,7 @@ export class Discovery {
         this.opts.info?.(`${file}: ${(e as Error).message}`);
       }
       if (t?.symbols.length) {
-        const n = this.opts.attach(t);
+        const n = this.opts.attach(t, m.pid);
         if (n) {
           this.stats.hooked++;
           this.opts.info?.(

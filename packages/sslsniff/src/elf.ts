@@ -274,12 +274,15 @@ export function cstring(buf: Buffer, off: number): string {
   return buf.toString('latin1', off, end);
 }
 
-/**
- * Function start addresses from .eh_frame_hdr's binary-search table, when the binary keeps
- * unwind tables (Claude Code does, Bun does not). Only the common encoding is read
- * (table of datarel sdata4 pairs); anything else yields null.
- */
-export function ehFrameFunctionStarts(elf: ElfFile): number[] | null {
+/** .eh_frame_hdr's binary-search table: pairs of (function start, FDE address), sorted. */
+interface EhFrameTable {
+  hdrAddr: number;
+  d: Buffer;
+  count: number;
+  table: number;
+}
+
+function ehFrameTable(elf: ElfFile): EhFrameTable | null {
   const hdr = elf.section('.eh_frame_hdr');
   if (!hdr || hdr.size < 12) return null;
   const d = elf.sectionData(hdr);
@@ -299,7 +302,126 @@ export function ehFrameFunctionStarts(elf: ElfFile): number[] | null {
   const count = d.readUInt32LE(4 + ptrSize);
   const table = 8 + ptrSize;
   if (table + count * 8 > d.length) return null;
-  const out: number[] = new Array(count);
-  for (let i = 0; i < count; i++) out[i] = hdr.addr + d.readInt32LE(table + i * 8);
+  return { hdrAddr: hdr.addr, d, count, table };
+}
+
+/**
+ * Function start addresses from .eh_frame_hdr's binary-search table, when the binary keeps
+ * unwind tables (Claude Code does, Bun does not). Only the common encoding is read
+ * (table of datarel sdata4 pairs); anything else yields null.
+ */
+export function ehFrameFunctionStarts(elf: ElfFile): number[] | null {
+  const t = ehFrameTable(elf);
+  if (!t) return null;
+  const out: number[] = new Array(t.count);
+  for (let i = 0; i < t.count; i++) out[i] = t.hdrAddr + t.d.readInt32LE(t.table + i * 8);
   return out;
+}
+
+export interface FunctionRange {
+  start: number;
+  end: number;
+}
+
+function uleb(b: Buffer, o: number): [number, number] {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    const x = b[o++];
+    if (x === undefined) return [v, o];
+    v += (x & 0x7f) * mul;
+    mul *= 128;
+    if (!(x & 0x80)) return [v, o];
+  }
+}
+
+/** Bytes of a DW_EH_PE-encoded value (its low nibble), or 0 for one we do not read. */
+function encSize(enc: number): number {
+  switch (enc & 0x0f) {
+    case 0x00:
+    case 0x04:
+    case 0x0c:
+      return 8;
+    case 0x03:
+    case 0x0b:
+      return 4;
+    case 0x02:
+    case 0x0a:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * The function containing an address, with its exact extent, from the unwind tables: the
+ * .eh_frame_hdr table gives the nearest FDE at or below it, the FDE its length (pc_range,
+ * in the pointer encoding its CIE's augmentation names). Rust binaries keep these tables
+ * even stripped (panics unwind through them). Null when the binary has none, or the address
+ * is in no function they describe.
+ */
+export function ehFrameFunctionLookup(elf: ElfFile): ((vaddr: number) => FunctionRange | null) | null {
+  const t = ehFrameTable(elf);
+  if (!t) return null;
+  const startAt = (i: number) => t.hdrAddr + t.d.readInt32LE(t.table + i * 8);
+  const cieEnc = new Map<number, number>();
+  /** The FDE pointer encoding ('R' augmentation) of the CIE at a virtual address. */
+  const fdeEncoding = (cie: number): number => {
+    const known = cieEnc.get(cie);
+    if (known !== undefined) return known;
+    let enc = 0; // absptr when the CIE says nothing
+    const off = elf.vaddrToOffset(cie);
+    const b = off === null ? Buffer.alloc(0) : elf.read(off, 256);
+    if (b.length >= 12 && b.readUInt32LE(0) !== 0xffffffff) {
+      const version = b[8]!;
+      let o = 9;
+      const augEnd = b.indexOf(0, o);
+      const aug = b.toString('latin1', o, augEnd);
+      o = augEnd + 1;
+      if (version >= 4) o += 2; // address_size, segment_size
+      o = uleb(b, o)[1]; // code alignment
+      o = uleb(b, o)[1]; // data alignment (sleb: same length)
+      o = version === 1 ? o + 1 : uleb(b, o)[1]; // return address register
+      if (aug.startsWith('z')) {
+        o = uleb(b, o)[1]; // augmentation data length
+        for (const c of aug.slice(1)) {
+          if (c === 'R') {
+            enc = b[o]!;
+            break;
+          }
+          if (c === 'L') o += 1;
+          else if (c === 'P') {
+            const pe = b[o]!;
+            o += 1 + encSize(pe);
+          } else if (c !== 'S' && c !== 'B') break;
+        }
+      }
+    }
+    cieEnc.set(cie, enc);
+    return enc;
+  };
+  return (vaddr) => {
+    let lo = 0;
+    let hi = t.count - 1;
+    if (hi < 0 || startAt(0) > vaddr) return null;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (startAt(mid) <= vaddr) lo = mid;
+      else hi = mid - 1;
+    }
+    const start = startAt(lo);
+    const fde = t.hdrAddr + t.d.readInt32LE(t.table + lo * 8 + 4);
+    const off = elf.vaddrToOffset(fde);
+    if (off === null) return null;
+    const b = elf.read(off, 32);
+    if (b.length < 24 || b.readUInt32LE(0) === 0xffffffff) return null;
+    const ciePtr = b.readUInt32LE(4);
+    if (ciePtr === 0) return null; // a CIE, not an FDE
+    const size = encSize(fdeEncoding(fde + 4 - ciePtr));
+    if (!size || 8 + 2 * size > b.length) return null;
+    const o = 8 + size;
+    const range = size === 8 ? Number(b.readBigUInt64LE(o)) : size === 4 ? b.readUInt32LE(o) : b.readUInt16LE(o);
+    const end = start + range;
+    return vaddr < end ? { start, end } : null;
+  };
 }

@@ -5,6 +5,7 @@
  */
 
 export * from './assemble.js';
+export * from './awslc.js';
 export * from './boringssl.js';
 export * from './capture.js';
 export * from './discover.js';

@@ -19,6 +19,12 @@ export const F_PATH_TRUNC = 8;
 export const CK_WRITE = 1 << 8;
 export const CK_RET32 = 1 << 9;
 export const CK_EX = 1 << 10;
+/** EVP_AEAD_CTX_seal_scatter / _open_gather: their argument layout, not seal's / open's. */
+export const CK_SCATTER = 1 << 11;
+/** rustls: the socket a sealing AEAD context's record went out on (`conn` the context, `fd`). */
+export const KIND_FD = 4;
+/** rustls: a TLS 1.3 record with padding; user space strips it and keeps application data. */
+export const F_PADDED = 16;
 
 export interface RecordHeader {
   /** CLOCK_MONOTONIC ns when the call returned (a number: exact for 104 days of uptime, then to a few ns). */

@@ -2,12 +2,14 @@
  * TLS target discovery: which file carries which TLS library (tls-libraries.ts), and at
  * which file offsets its plaintext read/write functions start. Go programs through the Go
  * runtime's symbol table (go-symtab.ts); then exported or symtab symbols; stripped static
- * BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts.
+ * BoringSSL (Bun, Claude Code) through the heuristic in boringssl.ts, rustls over aws-lc
+ * (Codex) through awslc.ts's.
  */
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import type { TlsLib } from '@agentsight/events';
+import { locateAwsLcAead } from './awslc.js';
 import { locateBoringSsl } from './boringssl.js';
 import { ElfFile, type ElfSymbol, STT_FUNC, STT_GNU_IFUNC } from './elf.js';
 import { locateGoTls } from './go-symtab.js';
@@ -29,8 +31,8 @@ type Row = TlsLibrary;
 const row = (l: TlsLib): Row => TLS_LIBRARIES[l];
 const isWrite = (l: TlsLib, f: string) => (row(l).functions[f]!.flags & CK_WRITE) !== 0;
 
-/** Libraries found by ELF symbols (not through the Go runtime's table). */
-const ELF_LIBS = TLS_LIB_NAMES.filter((l) => !row(l).goRuntime);
+/** Libraries found by ELF symbols (not through the Go runtime's table, nor only by a locator). */
+const ELF_LIBS = TLS_LIB_NAMES.filter((l) => !row(l).goRuntime && !row(l).locatorOnly);
 const GO_LIBS = TLS_LIB_NAMES.filter((l) => row(l).goRuntime);
 
 const WANTED = new Set<string>(
@@ -114,8 +116,11 @@ export function findTlsTarget(path: string, opts: FindOptions = {}): TlsTarget |
     }
 
     if (opts.heuristic === false) return null;
-    for (const lib of TLS_LIB_NAMES.filter((l) => row(l).locatedWhenStripped)) {
-      const found = locateBoringSsl(elf, opts.log, { cache: opts.cache !== false });
+    const cache = { cache: opts.cache !== false };
+    for (const lib of TLS_LIB_NAMES) {
+      const how = row(lib).locator;
+      if (!how) continue;
+      const found = how === 'boringssl' ? locateBoringSsl(elf, opts.log, cache) : locateAwsLcAead(elf, opts.log, cache);
       if (found?.symbols.length) {
         return { path, lib, symbols: found.symbols, ...(found.note ? { note: found.note } : {}) };
       }
@@ -276,11 +281,12 @@ export function resolveDockerTarget(name: string): { pid: number; path: string }
 export function describeTargets(targets: TlsTarget[]): string {
   if (!targets.length) return 'no TLS targets found\n';
   const lines: string[] = [];
+  const width = Math.max(20, ...targets.flatMap((t) => t.symbols.map((s) => s.name.length)));
   for (const t of targets) {
     lines.push(`${t.path}: ${t.lib}${t.note ? ` (${t.note})` : ''}`);
     for (const s of t.symbols) {
       const rets = s.returns ? `, returns at ${s.returns.map((o) => `0x${o.toString(16)}`).join(' ')}` : '';
-      lines.push(`  ${s.name.padEnd(20)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}${rets}`);
+      lines.push(`  ${s.name.padEnd(width)} offset 0x${s.offset.toString(16).padStart(8, '0')}  ${s.method}${rets}`);
     }
   }
   return lines.join('\n') + '\n';

@@ -5,12 +5,13 @@
 // cookie's low byte the BPF program reads (LIB_* in bpf/sslsniff.bpf.c, checked by
 // tls-libraries.test.ts).
 import type { TlsLib } from '@agentsight/events';
-import { CK_EX, CK_RET32, CK_WRITE } from './record.js';
+import { CK_EX, CK_RET32, CK_SCATTER, CK_WRITE } from './record.js';
 
 /** The BPF program pair on a function, and how the call reports direction and length. */
 export interface ProbeSpec {
-  enter: 'tls_rw_enter' | 'tls_hs_enter' | 'go_tls_enter';
-  exit: 'tls_rw_exit' | 'tls_hs_exit' | 'go_tls_ret';
+  enter: 'tls_rw_enter' | 'tls_hs_enter' | 'go_tls_enter' | 'aead_seal' | 'aead_open_enter';
+  /** None where the entry sees everything (a seal's plaintext is its input). */
+  exit?: 'tls_rw_exit' | 'tls_hs_exit' | 'go_tls_ret' | 'aead_open_exit';
   flags: number;
   /**
    * The exit program goes on each return instruction of the function (TlsSymbol.returns) as
@@ -37,8 +38,16 @@ export interface TlsLibrary {
    * whose own probes already see the bytes.
    */
   shimIfImports?: readonly string[];
-  /** Stripped static builds are found by boringssl.ts's scan for the library's error codes. */
-  locatedWhenStripped?: boolean;
+  /**
+   * Stripped static builds are found by a scan for the library's error codes: boringssl.ts
+   * (SSL_*), awslc.ts (rustls over aws-lc's AEAD).
+   */
+  locator?: 'boringssl' | 'awslc';
+  /**
+   * Only through the locator, never by symbol: the functions are generic (aws-lc's AEAD
+   * serves more than TLS records), so only a binary that carries this library has them hooked.
+   */
+  locatorOnly?: boolean;
   /**
    * Found through the Go runtime's own symbol table (go-symtab.ts), never ELF symbols: the
    * functions are Go methods, and their exits need the return instructions located.
@@ -99,7 +108,7 @@ export const TLS_LIBRARIES = {
       'BORINGSSL_integrity_test',
     ],
     // Bun and the Claude Code binary link it statically and strip it.
-    locatedWhenStripped: true,
+    locator: 'boringssl',
     systemFiles: [],
     handshakeOk: 1,
   },
@@ -128,6 +137,25 @@ export const TLS_LIBRARIES = {
     systemOnlyWith: ['libssl3.so', 'libnss3.so'],
     handshakeOk: 1,
   },
+  rustls: {
+    // rustls has no plaintext boundary in C: its records are sealed and opened by aws-lc's
+    // AEAD (the default crypto provider, aws-lc-rs), hooked instead. Each call is one TLS
+    // record; the BPF side keeps application data only, and user space (rustls.ts) puts
+    // the two directions of a connection together by socket.
+    title: 'rustls (aws-lc)',
+    id: 5,
+    functions: {
+      EVP_AEAD_CTX_seal: { enter: 'aead_seal', flags: CK_WRITE },
+      EVP_AEAD_CTX_seal_scatter: { enter: 'aead_seal', flags: CK_WRITE | CK_SCATTER },
+      EVP_AEAD_CTX_open: { enter: 'aead_open_enter', exit: 'aead_open_exit', flags: 0 },
+      EVP_AEAD_CTX_open_gather: { enter: 'aead_open_enter', exit: 'aead_open_exit', flags: CK_SCATTER },
+    },
+    locator: 'awslc',
+    locatorOnly: true,
+    systemFiles: [],
+    // Sessions start at the first EncryptedExtensions or Finished record (rustls.ts).
+    handshakeOk: 1,
+  },
   go: {
     // Go's crypto/tls, in Go programs (register ABI, Go 1.17 on). The handshake is not
     // hooked: a tls.Conn is one session, and Write/Read run it first.
@@ -153,7 +181,7 @@ export function libById(id: number): TlsLib {
   return BY_ID[id] ?? 'openssl';
 }
 
-/** "OpenSSL, BoringSSL, GnuTLS, NSS, Go crypto/tls". */
+/** "OpenSSL, BoringSSL, GnuTLS, NSS, rustls (aws-lc), Go crypto/tls". */
 export const TLS_TITLES = TLS_LIB_NAMES.map((l) => TLS_LIBRARIES[l].title).join(', ');
 
 /** "SSL_write, SSL_read, ..., PR_Recv": what discovery looks for, for messages. */

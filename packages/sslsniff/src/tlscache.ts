@@ -8,7 +8,8 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rena
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-export const ANALYSIS_VERSION = 1;
+// 2: rustls over aws-lc is found (a binary cached as "no TLS" before may have it).
+export const ANALYSIS_VERSION = 2;
 const MIB = 1 << 20;
 
 /** $AGENTSIGHT_CACHE_DIR, else /var/cache/agentsight as root, else $XDG_CACHE_HOME/agentsight. */
