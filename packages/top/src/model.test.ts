@@ -275,3 +275,24 @@ t.test('what a process is called', async (t) => {
   );
   t.equal(displayName('bash', []), 'bash');
 });
+
+t.test('details are capped: small for a process of no agent, larger once it is one', async (t) => {
+  const m = new TopModel();
+  m.add(proc(1, 'exec', { pid: 10, ppid: 1, comm: 'make', argv: ['make'], filename: '/x' }));
+  for (let i = 0; i < 1000; i++) m.add(proc(2 + i, 'open', { pid: 10, path: `/a${i}`, flags: 0, ret: 3 }));
+  m.add(call(2000, 10));
+  let s = m.snapshot(3000, SRC, 0);
+  t.ok(s.agents[0]!.files <= 80, `before its first call: at most 80 files kept (${s.agents[0]!.files})`);
+  t.ok(
+    s.files.some((f) => f.path === '/a999'),
+    'the most recent ones',
+  );
+  for (let i = 0; i < 3000; i++) m.add(proc(3000 + i, 'open', { pid: 10, path: `/b${i}`, flags: 0, ret: 3 }));
+  s = m.snapshot(7000, SRC, 0);
+  const n = s.agents[0]!.files;
+  t.ok(n >= 2000 && n <= 2500, `an agent keeps about 2000 (${n})`);
+  t.ok(
+    s.files.some((f) => f.path === '/b2999'),
+    'the most recent ones',
+  );
+});

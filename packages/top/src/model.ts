@@ -148,18 +148,15 @@ function endpointOfHost(net: Map<string, NetStat>, host: string | undefined): st
   return best;
 }
 
-/** Keep a map under `cap` entries by dropping the least recently used one. */
+/**
+ * Keep a map near `cap` entries: past a quarter over, the least recently used go, down to
+ * `cap` (in bulk, so that a process touching files without end costs a sort now and then,
+ * not a scan per file).
+ */
 function capped<V extends { last: number }>(m: Map<string, V>, cap: number): void {
-  if (m.size <= cap) return;
-  let oldKey: string | undefined;
-  let old = Infinity;
-  for (const [k, v] of m) {
-    if (v.last < old) {
-      old = v.last;
-      oldKey = k;
-    }
-  }
-  if (oldKey !== undefined) m.delete(oldKey);
+  if (m.size <= cap + (cap >> 2)) return;
+  const old = [...m].sort((a, b) => a[1].last - b[1].last).slice(0, m.size - cap);
+  for (const [k] of old) m.delete(k);
 }
 
 export interface TopModelOptions {
