@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// agentsight: the whole pipeline in one command (exec, record) and answers from a
+// agentsight: the whole pipeline in one command (exec, record), the long-running service over
+// every agent of the host (monitor), and answers from a
 // capture (report). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
+import path from 'node:path';
 import { checkPrivileges } from '@agentsight/bpf';
 import { EXIT, openInput, runTool, type ToolContext, ToolError, VERSION } from '@agentsight/cli';
 import { type AgentEvent, type Emit, readEvents, type Stage } from '@agentsight/events';
@@ -15,8 +17,22 @@ import {
   tee,
 } from '@agentsight/exec';
 import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
+import {
+  DB_NAME,
+  DEFAULT_DIR,
+  formatSize,
+  installService,
+  LockedError,
+  Monitor,
+  parseAge,
+  parseSize,
+  systemdRunning,
+  UNIT_NAME,
+  uninstallService,
+} from '@agentsight/monitor';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
 import { formatAudit, formatPrompts, formatTokens, Report, summaryLines } from '@agentsight/report';
+import { openStoreReadOnly, storedEvents } from '@agentsight/serve';
 
 interface Args {
   mode?: string;
@@ -34,14 +50,25 @@ interface Args {
   binaryPath?: string[];
   pid?: number[];
   comm?: string;
-  files: boolean;
+  /** Unset: on for exec/record, off for monitor (it sees every process of the host). */
+  files?: boolean;
   net: boolean;
-  stdio: boolean;
+  stdio?: boolean;
   raw: boolean;
   redact: boolean;
   correlate: boolean;
   interval: number;
   keepServing?: boolean;
+  // report
+  store?: string;
+  // monitor
+  action?: string;
+  dir: string;
+  maxSize: string;
+  maxAge: string;
+  statsInterval: number;
+  unitDir?: string;
+  start: boolean;
 }
 
 function loadPrices(file: string | undefined): PriceTable {
@@ -72,12 +99,13 @@ function onSignal(sig: NodeJS.Signals): boolean {
 await runTool<Args>(
   {
     name: 'agentsight',
-    summary: 'trace an agent end to end, or answer questions from a capture',
-    usage: 'agentsight <exec|record|report> [options] …',
+    summary: 'trace an agent end to end, watch every agent on the host, or answer questions from a capture',
+    usage: 'agentsight <exec|record|monitor|report> [options] …',
     readsEvents: true,
     onSignal,
     preflight: (a) => {
       const cmd = String(a._[0]);
+      if (cmd === 'monitor' && !a.action) checkPrivileges();
       if (cmd !== 'exec' && cmd !== 'record') return;
       checkUsage(cmd, a);
       checkPrivileges();
@@ -88,6 +116,8 @@ await runTool<Args>(
       ['sudo agentsight exec -- claude -p "fix the build"', 'run an agent traced; writes a capture and serves the UI'],
       ['agentsight report tokens cap.ndjson', 'tokens and estimated cost by model, provider, process and day'],
       ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
+      ['sudo agentsight monitor install-service', 'watch every agent on this host from now on (systemd)'],
+      ['sudo agentsight report tokens --store', 'tokens and cost over everything the monitor stored'],
     ],
     options: (y) =>
       y
@@ -106,6 +136,49 @@ await runTool<Args>(
           'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours',
         )
         .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
+        .command(
+          'monitor [action]',
+          'every agent on the host, from its first call, into one bounded store, until stopped; or install it as a service',
+          (c) =>
+            c.positional('action', {
+              choices: ['install-service', 'uninstall-service'],
+              describe: 'install-service: a hardened systemd unit, enabled and started; uninstall-service: removed',
+            }),
+        )
+        .option('dir', {
+          type: 'string',
+          default: DEFAULT_DIR,
+          describe: `monitor: store directory (${DB_NAME} inside; created 0700)`,
+        })
+        .option('max-size', {
+          type: 'string',
+          default: '2G',
+          describe: 'monitor: the store is kept under this size, oldest events deleted first (0: unbounded)',
+        })
+        .option('max-age', {
+          type: 'string',
+          default: '30d',
+          describe: 'monitor: events older than this are deleted (s, m, h, d, w; 0: kept)',
+        })
+        .option('stats-interval', {
+          type: 'number',
+          default: 60,
+          describe: 'monitor: seconds between meta stats events on its own CPU, memory, loss and store size (0: none)',
+        })
+        .option('unit-dir', {
+          type: 'string',
+          describe:
+            'install-service/uninstall-service: this directory instead of /etc/systemd/system, and no systemctl',
+        })
+        .option('start', {
+          type: 'boolean',
+          default: true,
+          describe: 'install-service: enable and start it (--no-start: only write the unit)',
+        })
+        .option('store', {
+          type: 'string',
+          describe: `report: answer from the monitor's store (default ${DEFAULT_DIR}/${DB_NAME}) instead of capture files`,
+        })
         .option('server', {
           type: 'boolean',
           default: true,
@@ -150,12 +223,14 @@ await runTool<Args>(
           type: 'string',
           describe: 'record: processes with this name, running or started later, and their descendants',
         })
-        .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
+        .option('files', {
+          type: 'boolean',
+          describe: 'file events (exec/record: on, --no-files: none; monitor: off, --files: on)',
+        })
         .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
         .option('stdio', {
           type: 'boolean',
-          default: true,
-          describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)',
+          describe: 'stdio capture, for MCP over stdio (exec/record: on, --no-stdio: none; monitor: off, --stdio: on)',
         })
         .option('raw', {
           type: 'boolean',
@@ -191,13 +266,29 @@ await runTool<Args>(
           describe:
             'report: JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset',
         })
-        .demandCommand(1, 'say what to do: exec, record or report') as never,
+        .demandCommand(1, 'say what to do: exec, record, monitor or report') as never,
   },
   async (args, ctx) => {
     const cmd = String(args._[0]);
     if (cmd === 'exec' || cmd === 'record') return capture(cmd, args, ctx);
-    const { mode, files } = reportArgs(args.mode, args.captures ?? []);
+    if (cmd === 'monitor') return monitor(args, ctx);
+    const { mode, files } = reportArgs(args.mode, args.captures ?? [], args.store !== undefined);
     const report = new Report(loadPrices(args.prices));
+    if (args.store !== undefined) {
+      let file = args.store || `${DEFAULT_DIR}/${DB_NAME}`;
+      if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = `${file}/${DB_NAME}`;
+      let db;
+      try {
+        db = openStoreReadOnly(file);
+      } catch (e) {
+        throw new ToolError(`--store: ${(e as Error).message.replace(/^[A-Z]+: /, '')}`);
+      }
+      try {
+        for (const ev of storedEvents(db)) report.add(ev);
+      } finally {
+        db.close();
+      }
+    }
     for (const f of files) {
       let input;
       try {
@@ -238,16 +329,23 @@ await runTool<Args>(
 );
 
 /** `report [mode] [captures..]`: the mode is optional, so a first word that is no mode is a capture. */
-function reportArgs(first: string | undefined, rest: string[]): { mode: string; files: string[] } {
+function reportArgs(first: string | undefined, rest: string[], store: boolean): { mode: string; files: string[] } {
   const MODES = ['summary', 'tokens', 'audit', 'prompts'];
   const files = [...rest];
   let mode = 'summary';
   if (first !== undefined && MODES.includes(first)) mode = first;
+  else if (store && first !== undefined)
+    throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')})`, EXIT.USAGE);
   else if (first !== undefined) {
     // A mistyped mode is a usage error, not "no such file".
     if (first !== '-' && !fs.existsSync(first))
       throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')}) nor a capture file`, EXIT.USAGE);
     files.unshift(first);
+  }
+  if (store) {
+    if (files.length)
+      throw new ToolError(`report: --store or capture files, not both (${files.join(' ')})`, EXIT.USAGE);
+    return { mode, files };
   }
   if (!files.length) files.push('-');
   return { mode, files };
@@ -296,28 +394,7 @@ async function capture(
         warn: ctx.warn,
       })
     : undefined;
-  const tail: Array<(emit: Emit) => Stage> = [];
-  let otel: OtelStage | undefined;
-  if (args.otel !== undefined) {
-    let cfg;
-    try {
-      cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
-    } catch (e) {
-      throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
-    }
-    tail.push(
-      (emit) =>
-        (otel = new OtelStage(
-          {
-            ...cfg,
-            scope: { name: 'agentsight.exec', version: VERSION },
-            captureContent: args.captureContent,
-            warn: ctx.warn,
-          },
-          emit,
-        )),
-    );
-  }
+  const { tail, exporter } = otelTail(args, ctx, 'agentsight.exec');
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
@@ -327,9 +404,9 @@ async function capture(
   );
   const opts: CaptureOptions = {
     binaryPaths: args.binaryPath,
-    files: args.files,
+    files: args.files ?? true,
     net: args.net,
-    stdio: args.stdio,
+    stdio: args.stdio ?? true,
     raw: args.raw,
     redact: args.redact,
     correlate: args.correlate,
@@ -385,12 +462,7 @@ async function capture(
   } finally {
     agentPid = 0;
   }
-  if (otel) {
-    const st = await otel.shutdown(5000);
-    ctx.info(
-      `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
-    );
-  }
+  await exporter.shutdown();
   if (!args.quiet) {
     process.stderr.write(
       summaryLines(report.summary())
@@ -414,4 +486,142 @@ async function capture(
   // Exiting with probes still attached would detach them one at a time in the exit hook.
   await detached;
   return status;
+}
+
+/** With --otel: the OTLP exporter as the pipeline's last stage, and its shutdown (a no-op without). */
+function otelTail(
+  args: Pick<Args, 'otel' | 'captureContent'>,
+  ctx: ToolContext,
+  scope: string,
+): { tail: Array<(emit: Emit) => Stage>; exporter: { shutdown(): Promise<void> } } {
+  const tail: Array<(emit: Emit) => Stage> = [];
+  let otel: OtelStage | undefined;
+  if (args.otel !== undefined) {
+    let cfg;
+    try {
+      cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
+    } catch (e) {
+      throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
+    }
+    tail.push(
+      (emit) =>
+        (otel = new OtelStage(
+          { ...cfg, scope: { name: scope, version: VERSION }, captureContent: args.captureContent, warn: ctx.warn },
+          emit,
+        )),
+    );
+  }
+  return {
+    tail,
+    exporter: {
+      async shutdown() {
+        if (!otel) return;
+        const st = await otel.shutdown(5000);
+        ctx.info(
+          `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
+        );
+      },
+    },
+  };
+}
+
+/** `monitor`: run until stopped; `monitor install-service` / `uninstall-service`. */
+async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, ctx: ToolContext): Promise<number> {
+  const size = (flag: string, v: string, parse: (s: string) => number) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new ToolError(`--${flag}: ${(e as Error).message}`, EXIT.USAGE);
+    }
+  };
+  const maxBytes = size('max-size', args.maxSize, parseSize);
+  const maxAgeMs = size('max-age', args.maxAge, parseAge);
+  const dir = path.resolve(args.dir);
+  if (args.action === 'install-service') {
+    // The unit runs what this command line asked for, with the same bounds and switches.
+    const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
+    if (!args.server) pass.push('--no-server');
+    else if (args.port !== 7395) pass.push('--port', String(args.port));
+    if (args.files) pass.push('--files');
+    if (args.stdio) pass.push('--stdio');
+    if (args.otel !== undefined) pass.push('--otel', args.otel);
+    let r;
+    try {
+      r = installService({
+        node: process.execPath,
+        tool: fs.realpathSync(process.argv[1]!),
+        dir,
+        args: pass,
+        ...(args.unitDir ? { unitDir: args.unitDir } : {}),
+        start: args.start,
+      });
+    } catch (e) {
+      throw new ToolError(`install-service: ${(e as Error).message}`);
+    }
+    ctx.info(`wrote ${r.path}`);
+    if (r.ran.length) ctx.info(`${r.ran.map((a) => `systemctl ${a.join(' ')}`).join('; ')}: done`);
+    else if (!args.unitDir)
+      ctx.info(
+        systemdRunning()
+          ? `not started (--no-start): systemctl enable --now ${UNIT_NAME}`
+          : `systemd is not running here: nothing enabled (systemctl enable --now ${UNIT_NAME} where it is)`,
+      );
+    return EXIT.OK;
+  }
+  if (args.action === 'uninstall-service') {
+    let r;
+    try {
+      r = uninstallService(args.unitDir ? { unitDir: args.unitDir } : {});
+    } catch (e) {
+      throw new ToolError(`uninstall-service: ${(e as Error).message}`);
+    }
+    ctx.info(r ? `removed ${r.path}; the store in ${dir} is kept` : `no ${UNIT_NAME} installed`);
+    return EXIT.OK;
+  }
+
+  const { tail, exporter } = otelTail(args, ctx, 'agentsight.monitor');
+  let m: Monitor;
+  try {
+    m = await Monitor.start({
+      dir,
+      maxBytes,
+      maxAgeMs,
+      statsIntervalS: args.statsInterval,
+      metricsIntervalS: args.interval,
+      files: args.files ?? false,
+      net: args.net,
+      stdio: args.stdio ?? false,
+      redact: args.redact,
+      correlate: args.correlate,
+      tail,
+      ...(args.server
+        ? { server: { host: args.host, port: args.port, ...(args.token ? { token: args.token } : {}) } }
+        : {}),
+      command: ['agentsight', ...process.argv.slice(2)],
+      warn: ctx.warn,
+      info: ctx.info,
+    });
+  } catch (e) {
+    if (e instanceof LockedError) throw new ToolError(e.message);
+    throw e;
+  }
+  ctx.info(
+    `monitoring every process on this host into ${m.dbPath} (kept under ${maxBytes ? formatSize(maxBytes) : 'no size bound'}, ${maxAgeMs ? args.maxAge : 'no age bound'}); Ctrl-C or SIGTERM to stop`,
+  );
+  let failure: Error | undefined;
+  const failed = new Promise<void>((resolve) =>
+    m.onFailure((e) => {
+      failure = e;
+      resolve();
+    }),
+  );
+  await Promise.race([ctx.stopped, failed]);
+  await m.stop();
+  await exporter.shutdown();
+  ctx.info(
+    `stopped: ${m.stats.events} events stored, ${m.stats.lostRecords ? `${m.stats.lostRecords} records lost` : 'nothing lost'}; store ${formatSize(m.stats.storeBytes)}`,
+  );
+  await m.detached;
+  if (failure) throw new ToolError(`${m.dbPath}: ${failure.message}; the events stored before it are kept`);
+  return EXIT.OK;
 }

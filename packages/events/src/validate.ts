@@ -74,6 +74,8 @@ const REQUIRED: Record<string, Shape> = {
   'mcp/notification': { transport: 'str', channel: 'str', method: 'str', dir: 'str' },
   'trace/link': { kind: 'str', from: 'str', confidence: 'num', reasons: 'arr' },
   'trace/alert': { rule: 'str', severity: 'str', message: 'str' },
+  'meta/gap': { from: 'int', to: 'int', reason: 'str' },
+  'meta/stats': { cpu_pct: 'num', rss_kb: 'int', lost_records: 'int', store_bytes: 'int' },
 };
 
 const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data: 'str' };

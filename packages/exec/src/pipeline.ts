@@ -32,6 +32,13 @@ export interface PipelineOptions {
   correlate?: boolean;
   /** Seconds between `proc`/`metrics` samples; 0 for none. */
   metricsIntervalS?: number;
+  /** Before every TLS connection id, so ids stay unique in a store that outlives the run (agentsight monitor). */
+  connPrefix?: string;
+  /**
+   * How often TLS records are taken at the latest (ms, default 10): a long-running capture
+   * that can wait longer wakes less often when nothing happens.
+   */
+  tlsFlushMs?: number;
   /** Where every event ends up. */
   emit: Emit;
   /** Extra stages after the merge (e.g. an OTLP exporter), in order. */
@@ -144,6 +151,8 @@ export class TracePipeline {
           ...tree,
           // Stopping waits for the probes' detach: a grace period per link, not per function.
           uprobeMulti: true,
+          ...(opts.connPrefix ? { connPrefix: opts.connPrefix } : {}),
+          ...(opts.tlsFlushMs !== undefined ? { flushMs: opts.tlsFlushMs } : {}),
           // Programs and libraries the tree maps from now on (a launcher starting the real
           // agent, node or Bun started by a script, python loading libssl) are hooked before
           // they run, the way the agent's own executable was at start.
@@ -196,6 +205,8 @@ export class TracePipeline {
       } catch {
         why = null;
       }
+      // Bounded for a capture that runs for days on a host that builds new programs all day.
+      if (this.#blindFiles.size >= 4096) this.#blindFiles.clear();
       this.#blindFiles.set(exe, why);
     }
     if (why && !this.#blind.has(pid)) {

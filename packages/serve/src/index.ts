@@ -10,5 +10,8 @@ export * from './ingest.js';
 export * from './mock.js';
 export * from './params.js';
 export * from './query.js';
+export * from './read.js';
+export * from './restart.js';
+export * from './retention.js';
 export * from './server.js';
 export * from './store.js';

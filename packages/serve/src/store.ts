@@ -54,6 +54,12 @@ export interface StoreOptions {
   commitMs?: number;
   /** Commit after this many events even if the timer has not fired (default 5000). */
   batch?: number;
+  /**
+   * A new file is created so that pages freed by deletes can be handed back to the file
+   * system (auto_vacuum = INCREMENTAL, see retention.ts): a store bounded in size by deleting
+   * its oldest events then also shrinks on disk. Has no effect on an existing file.
+   */
+  shrinkable?: boolean;
 }
 
 type Stmt = Database.Statement;
@@ -99,6 +105,8 @@ export class Store {
       fs.closeSync(fd);
     }
     this.db = new Database(path);
+    // Only before the first table exists.
+    if (opts.shrinkable) this.db.pragma('auto_vacuum = INCREMENTAL');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('cache_size = -65536');
