@@ -9,6 +9,7 @@ export class LockedError extends Error {
     readonly pid: number,
   ) {
     super(`another monitor (pid ${pid}) uses this store (${file})`);
+    this.name = 'LockedError';
   }
 }
 

@@ -27,20 +27,20 @@ export interface RetentionResult {
   cutoff?: number;
 }
 
-// Rows derived from events, by the time that makes them old: a new derived table gets a row
-// here. Processes still running are kept however old (their row is still being updated), and
+// Rows derived from events, by the time (@cut) before which they are old: a new derived table
+// gets a row here. Processes still running are kept however old (their row is still being updated), and
 // with them what they touched.
 const DERIVED: Array<{ table: string; sql: string }> = [
-  { table: 'calls', sql: 'DELETE FROM calls WHERE start_ts < ?' },
+  { table: 'calls', sql: 'DELETE FROM calls WHERE start_ts < @cut' },
   {
     table: 'touches',
     sql: `DELETE FROM touches WHERE rid IN
-      (SELECT rid FROM processes WHERE start_ts < ?1 AND end_ts IS NOT NULL AND end_ts < ?1)`,
+      (SELECT rid FROM processes WHERE start_ts < @cut AND end_ts IS NOT NULL AND end_ts < @cut)`,
   },
-  { table: 'processes', sql: 'DELETE FROM processes WHERE start_ts < ?1 AND end_ts IS NOT NULL AND end_ts < ?1' },
-  { table: 'activity', sql: 'DELETE FROM activity WHERE t < ?' },
-  { table: 'metrics', sql: 'DELETE FROM metrics WHERE ts < ?' },
-  { table: 'links', sql: 'DELETE FROM links WHERE ts < ?' },
+  { table: 'processes', sql: 'DELETE FROM processes WHERE start_ts < @cut AND end_ts IS NOT NULL AND end_ts < @cut' },
+  { table: 'activity', sql: 'DELETE FROM activity WHERE t < @cut' },
+  { table: 'metrics', sql: 'DELETE FROM metrics WHERE ts < @cut' },
+  { table: 'links', sql: 'DELETE FROM links WHERE ts < @cut' },
 ];
 
 /** Bytes the store's content takes: its pages in use (free pages are reused before the file grows). */
@@ -129,7 +129,7 @@ export class Retention {
         const k = `${v.src}/${v.type}`;
         gone.set(k, (gone.get(k) ?? 0) + 1);
       }
-      for (const d of this.#derived) d.run(upTo);
+      for (const d of this.#derived) d.run({ cut: upTo });
     })();
     for (const [k, n] of gone) {
       const left = (store.counts.get(k) ?? 0) - n;
