@@ -20,6 +20,7 @@ import { DEFAULT_PRICES, type PriceTable } from '@agentsight/llm';
 import {
   DB_NAME,
   DEFAULT_DIR,
+  documentation,
   formatSize,
   installService,
   LockedError,
@@ -547,9 +548,11 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
     if (args.otel !== undefined) pass.push('--otel', args.otel);
     let r;
     try {
+      const tool = fs.realpathSync(process.argv[1]!);
       r = installService({
         node: process.execPath,
-        tool: fs.realpathSync(process.argv[1]!),
+        tool,
+        doc: documentation(path.resolve(path.dirname(tool), '../../man/agentsight.1')),
         dir,
         args: pass,
         ...(args.unitDir ? { unitDir: args.unitDir } : {}),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { CAPABILITIES, installService, UNIT_NAME, uninstallService, unitText } from './service.js';
+import { CAPABILITIES, documentation, installService, UNIT_NAME, uninstallService, unitText } from './service.js';
 
 const o = { node: '/usr/bin/node', tool: '/opt/agentsight/dist/tools/agentsight.js' };
 
@@ -12,12 +12,11 @@ t.test('the unit: what it runs, its store, its capabilities (each explained), ha
     u,
     /^ExecStart=\/usr\/bin\/node \/opt\/agentsight\/dist\/tools\/agentsight.js monitor --dir \/var\/lib\/agentsight --max-size 1G$/m,
   );
-  t.match(
-    u,
-    /^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_SYS_RESOURCE CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_KILL$/m,
-  );
+  t.match(u, /^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_KILL$/m);
   for (const [cap] of CAPABILITIES) t.match(u, new RegExp(`^#   ${cap} +\\S`, 'm'), `${cap} is explained`);
-  t.notMatch(u, /CAP_SYS_ADMIN/);
+  t.notMatch(u, /CAP_SYS_ADMIN|CAP_SYS_RESOURCE/);
+  t.match(u, /^LimitMEMLOCK=infinity$/m, 'instead of CAP_SYS_RESOURCE');
+  t.match(u, /^Documentation=man:agentsight\(1\)$/m);
   for (const line of [
     'ProtectSystem=strict',
     'ProtectHome=read-only',
@@ -56,4 +55,13 @@ t.test('install into a unit directory writes the file (0644), runs no systemctl;
   t.same(uninstallService({ unitDir: dir, run: (a) => ran.push(a) })?.path, r.path);
   t.notOk(fs.existsSync(r.path));
   t.equal(uninstallService({ unitDir: dir }), null, 'nothing installed: null');
+});
+
+t.test("Documentation: the installed man page, else the checkout's", async (t) => {
+  t.equal(documentation('/src/man/agentsight.1', true), 'man:agentsight(1)');
+  t.equal(documentation('/src/man/agentsight.1', false), 'file:///src/man/agentsight.1');
+  t.match(
+    unitText({ ...o, doc: 'file:///src/man/agentsight.1' }),
+    /^Documentation=file:\/\/\/src\/man\/agentsight\.1$/m,
+  );
 });

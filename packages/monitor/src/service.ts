@@ -12,12 +12,14 @@ export const DEFAULT_DIR = '/var/lib/agentsight';
 /**
  * The capabilities the monitor runs with, and why each: with these and no others (root's
  * remaining ones are dropped from the bounding set) it loads its programs, reads every
- * process's TLS, and stores. The unit's comments are made from this table.
+ * process's TLS, and stores. The unit's comments are made from this table. Not among them:
+ * CAP_SYS_RESOURCE (raising RLIMIT_MEMLOCK for BPF maps on kernels before 5.11: the unit sets
+ * LimitMEMLOCK=infinity instead, and later kernels charge maps to the memory cgroup) and
+ * CAP_SYS_ADMIN (CAP_BPF and CAP_PERFMON cover loading and attaching since 5.8).
  */
 export const CAPABILITIES: Array<[string, string]> = [
   ['CAP_BPF', 'load the BPF programs and maps, read their ring buffers'],
   ['CAP_PERFMON', 'attach uprobes and tracepoints, and read user memory from BPF (the plaintext)'],
-  ['CAP_SYS_RESOURCE', 'lift RLIMIT_MEMLOCK for the BPF maps on kernels that still charge it (before 5.11)'],
   ['CAP_SYS_PTRACE', "read /proc/PID/maps, exe and root of other users' processes: which files carry their TLS"],
   ['CAP_DAC_READ_SEARCH', "read program files and libraries wherever they are (a user's 0700 home directory)"],
   ['CAP_KILL', 'resume (SIGCONT) a process of another user held at its exec while its program is looked at'],
@@ -33,6 +35,25 @@ export interface UnitOptions {
   args?: string[];
   memoryMax?: string;
   cpuQuota?: string;
+  /** The unit's Documentation= (default man:agentsight(1); see documentation()). */
+  doc?: string;
+}
+
+/**
+ * Where the unit points for documentation: the installed man page (make install), else the
+ * page in the checkout the tool runs from, so that the link works either way.
+ */
+export function documentation(manFile: string, installed = manInstalled()): string {
+  return installed ? 'man:agentsight(1)' : `file://${manFile}`;
+}
+
+function manInstalled(): boolean {
+  try {
+    execFileSync('man', ['-w', 'agentsight'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** One ExecStart word, quoted when it needs to be (systemd.syntax(7)); `$` and `%` are taken literally. */
@@ -49,7 +70,7 @@ export function unitText(o: UnitOptions): string {
   return `# Written by \`agentsight monitor install-service\`; removed by \`agentsight monitor uninstall-service\`.
 [Unit]
 Description=agentsight monitor: every LLM agent on this host, captured from its first call
-Documentation=man:agentsight(1)
+Documentation=${o.doc ?? 'man:agentsight(1)'}
 After=network.target
 
 [Service]
@@ -75,8 +96,9 @@ ${CAPABILITIES.map(([c, why]) => `#   ${c.padEnd(20)} ${why}`).join('\n')}
 # It runs as root (uid 0) with only these left in its bounding set.
 CapabilityBoundingSet=${caps}
 NoNewPrivileges=yes
-# Maps are charged to the memory limit below, not to RLIMIT_MEMLOCK; uprobe links are file
-# descriptors, several per program hooked.
+# BPF maps are charged to the memory limit below (5.11+), and before that to RLIMIT_MEMLOCK:
+# unlimited here rather than CAP_SYS_RESOURCE to raise it. Uprobe links are file descriptors,
+# several per program hooked.
 LimitMEMLOCK=infinity
 LimitNOFILE=65536
 
