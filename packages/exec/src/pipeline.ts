@@ -9,7 +9,7 @@ import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { RedactStage } from '@agentsight/redact';
-import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { findTlsTargetCached, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { CorrelateStage } from '@agentsight/trace';
 import { BlindTls, uncapturedTls } from './blind.js';
@@ -39,6 +39,8 @@ export interface PipelineOptions {
    * that can wait longer wakes less often when nothing happens.
    */
   tlsFlushMs?: number;
+  /** How often events held for ordering move on through the stages (ms, default 100). */
+  tickMs?: number;
   /** Where every event ends up. */
   emit: Emit;
   /** Extra stages after the merge (e.g. an OTLP exporter), in order. */
@@ -180,7 +182,7 @@ export class TracePipeline {
       t.unref();
       this.#timers.push(t);
     };
-    every(100, () => this.tick());
+    every(opts.tickMs ?? 100, () => this.tick());
     const interval = opts.metricsIntervalS ?? 5;
     if (interval > 0) every(interval * 1000, () => this.sample());
   }
@@ -201,7 +203,9 @@ export class TracePipeline {
     let why = this.#blindFiles.get(exe);
     if (why === undefined) {
       try {
-        why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe);
+        // Cached on disk for large files: a long-running capture restarted looks again at
+        // every program running, and scanning a 200 MB binary takes a second.
+        why = findTlsTargetCached(exe)?.symbols.length ? null : uncapturedTls(exe);
       } catch {
         why = null;
       }

@@ -110,7 +110,10 @@ export class Monitor {
     // Ids of connections (and so of HTTP exchanges and LLM calls) are unique across runs.
     this.run = Math.floor(this.startTs / 1000).toString(36);
     const prev = takeOver(this.dbPath, TOOL, { endTs: this.startTs, alive });
-    this.store = new Store(this.dbPath, { shrinkable: true });
+    // Committed twice a second: the live feed's budget is a second, a kill loses at most that
+    // much more, and each commit is a write of the log that a quiet host should not pay ten
+    // times a second.
+    this.store = new Store(this.dbPath, { shrinkable: true, commitMs: 500 });
     try {
       this.#retention =
         opts.maxBytes || opts.maxAgeMs
@@ -137,9 +140,11 @@ export class Monitor {
         // would cost more than everything else when nothing happens.
         metricsIntervalS: 0,
         connPrefix: `${this.run}/`,
-        // Records are taken at least every 100 ms: well within the UI's live-feed budget,
-        // and ten wakeups a second rather than a hundred when nothing happens.
+        // Records are taken at least every 100 ms and moved on every 250 ms: within the UI's
+        // live-feed budget (1 s), and a few wakeups a second rather than a hundred when
+        // nothing happens.
         tlsFlushMs: 100,
+        tickMs: 250,
         emit: (ev) => this.#capture(ev),
         tail: opts.tail ?? [],
         warn: opts.warn,
