@@ -183,15 +183,15 @@ await runTool<Args>(
         .option('server', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: serve the web UI while tracing (--no-server: just write the capture)',
+          describe: 'exec/record/monitor: serve the web UI while tracing (--no-server: just write the capture)',
         })
         .option('host', {
           type: 'string',
           default: '127.0.0.1',
-          describe: 'exec/record: web UI address (non-loopback needs --token)',
+          describe: 'exec/record/monitor: web UI address (non-loopback needs --token)',
         })
-        .option('port', { type: 'number', default: 7395, describe: 'exec/record: web UI port' })
-        .option('token', { type: 'string', describe: 'exec/record: token the web UI requires' })
+        .option('port', { type: 'number', default: 7395, describe: 'exec/record/monitor: web UI port' })
+        .option('token', { type: 'string', describe: 'exec/record/monitor: token the web UI requires' })
         .option('keep-serving', {
           type: 'boolean',
           describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)',
@@ -199,7 +199,7 @@ await runTool<Args>(
         .option('otel', {
           type: 'string',
           describe:
-            'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
+            'exec/record/monitor: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
         })
         .option('capture-content', {
           type: 'boolean',
@@ -228,7 +228,11 @@ await runTool<Args>(
           type: 'boolean',
           describe: 'file events (exec/record: on, --no-files: none; monitor: off, --files: on)',
         })
-        .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
+        .option('net', {
+          type: 'boolean',
+          default: true,
+          describe: 'exec/record/monitor: network events (--no-net: none)',
+        })
         .option('stdio', {
           type: 'boolean',
           describe: 'stdio capture, for MCP over stdio (exec/record: on, --no-stdio: none; monitor: off, --stdio: on)',
@@ -241,17 +245,18 @@ await runTool<Args>(
         .option('redact', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: redact API keys and cookies (--no-redact keeps them)',
+          describe: 'exec/record/monitor: redact API keys and cookies (--no-redact keeps them)',
         })
         .option('correlate', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: link tool calls to processes, flag findings (--no-correlate: not)',
+          describe: 'exec/record/monitor: link tool calls to processes, flag findings (--no-correlate: not)',
         })
         .option('interval', {
           type: 'number',
           default: 5,
-          describe: 'exec/record: seconds between CPU/memory samples (0: none)',
+          describe:
+            'exec/record/monitor: seconds between CPU/memory samples (monitor: of processes that made LLM calls; 0: none)',
         })
         .option('json', {
           type: 'boolean',
