@@ -103,7 +103,8 @@ if (why) {
   const dir = path.join(base, 'store');
   let mon: RunningMonitor;
   t.before(async () => {
-    mon = startMonitor(dir, ['--no-server', '--stats-interval', '1']);
+    // The UI on a port of its own choosing (said on stderr).
+    mon = startMonitor(dir, ['--port', '0', '--stats-interval', '1']);
     await mon.ready;
   });
   t.teardown(async () => {
@@ -253,6 +254,13 @@ if (why) {
     const s = JSON.parse(r.stdout.toString());
     const all = storeEvents(dir, 'llm', 'call').length;
     t.equal(s.llm_calls, all, `report --store counts the ${all} stored calls`);
+    const url = /web UI: (\S+)/.exec(mon.stderr())?.[1];
+    t.ok(url, 'the UI is served while it runs');
+    if (url) {
+      const res = await fetch(`${url}api/calls`);
+      t.equal(res.status, 200);
+      t.match(await res.text(), /"comm":"curl"/, "the UI's API lists the calls from the store");
+    }
     const bad2 = await runTool('agentsight', ['report', '--store', dir, 'cap.ndjson'], { timeoutMs: 30_000 });
     t.equal(bad2.code, 2, 'a capture file and --store: usage error');
   });
