@@ -203,8 +203,9 @@ for i in range(3):
     maxStore > MAX_SIZE_MB * 2 ** 20 * 1.25 ? 'store over its bound' : '',
   ].filter(Boolean);
   if (bad.length) {
-    console.log(`FAILED: ${bad.join(', ')}`);
-    process.exitCode = 1;
+    console.log(`${SMOKE ? 'over target' : 'FAILED'}: ${bad.join(', ')}`);
+    // A smoke run only shows the bench still runs (test/bench.test.ts); the figures are make bench's.
+    if (!SMOKE) process.exitCode = 1;
   }
 } finally {
   if (mon.child.exitCode === null) await mon.stop('SIGKILL');
