@@ -87,6 +87,10 @@ export class Retention {
     if (this.#opts.maxBytes) {
       const limit = Math.max(1 << 20, Math.min(64 << 20, Math.floor(this.#opts.maxBytes / 16)));
       db.pragma(`journal_size_limit = ${limit}`);
+      // And checkpointed once it holds that much (SQLite's default, 1000 pages, is 4 MiB: more
+      // than a small bound allows).
+      const page = db.pragma('page_size', { simple: true }) as number;
+      db.pragma(`wal_autocheckpoint = ${Math.max(100, Math.floor(limit / page))}`);
     }
     this.#incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
     this.#oldest = db.prepare('SELECT min(id) lo, max(id) hi FROM events');
