@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// agentsight: the whole pipeline in one command (exec, record), answers from a
-// capture (report), and the live view of every agent (top). Argument parsing and wiring only; the logic lives in packages/.
+// agentsight: the whole pipeline in one command (exec, record), the long-running service over
+// every agent of the host (monitor), answers from a capture (report), and the live view of
+// every agent (top). Argument parsing and wiring only; the logic lives in packages/.
 import fs from 'node:fs';
+import path from 'node:path';
 import { SELECTOR_FLAGS, Selector, SelectorError, selectorOptions } from '@agentsight/agents';
 import { checkPrivileges } from '@agentsight/bpf';
 import { EXIT, openInput, runTool, type ToolContext, ToolError, VERSION } from '@agentsight/cli';
@@ -17,6 +19,20 @@ import {
   tee,
 } from '@agentsight/exec';
 import { loadPrices, type PriceTable } from '@agentsight/llm';
+import {
+  DB_NAME,
+  DEFAULT_DIR,
+  documentation,
+  formatSize,
+  installService,
+  LockedError,
+  Monitor,
+  parseAge,
+  parseSize,
+  systemdRunning,
+  UNIT_NAME,
+  uninstallService,
+} from '@agentsight/monitor';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
 import {
   formatAudit,
@@ -29,6 +45,7 @@ import {
   toCsv,
   toJsonl,
 } from '@agentsight/report';
+import { openStoreReadOnly, storedEvents } from '@agentsight/serve';
 import { chooseSource, DEFAULT_STORE, runTop, SORT_KEYS, type SourceChoice, UsageError, VIEWS } from '@agentsight/top';
 import { FILTER_NAMES, FilterError, parseFilter, type SessionFilter } from '@agentsight/trace';
 
@@ -51,9 +68,10 @@ interface Args {
   binaryPath?: string[];
   pid?: number[];
   comm?: string;
-  files: boolean;
+  /** Unset: on for exec/record, off for monitor (it sees every process of the host). */
+  files?: boolean;
   net: boolean;
-  stdio: boolean;
+  stdio?: boolean;
   raw: boolean;
   redact: boolean;
   correlate: boolean;
@@ -61,14 +79,23 @@ interface Args {
   keepServing?: boolean;
   allow?: string[];
   deny?: string[];
-  // top
+  // report, top
   store?: string;
+  // top
   once: boolean;
   plain: boolean;
   since: number;
   view: (typeof VIEWS)[number];
   sort?: (typeof SORT_KEYS)[number];
   reverse: boolean;
+  // monitor
+  action?: string;
+  dir: string;
+  maxSize: string;
+  maxAge: string;
+  statsInterval: number;
+  unitDir?: string;
+  start: boolean;
 }
 
 let topSource: SourceChoice | undefined;
@@ -99,8 +126,8 @@ function onSignal(sig: NodeJS.Signals): boolean {
 await runTool<Args>(
   {
     name: 'agentsight',
-    summary: 'trace an agent end to end, or answer questions from a capture',
-    usage: 'agentsight <exec|record|report|top> [options] …',
+    summary: 'trace an agent end to end, watch every agent on the host, or answer questions from a capture',
+    usage: 'agentsight <exec|record|monitor|report|top> [options] …',
     readsEvents: true,
     onSignal,
     preflight: (a) => {
@@ -117,6 +144,7 @@ await runTool<Args>(
         if (topSource.kind === 'live') checkPrivileges();
         return;
       }
+      if (cmd === 'monitor' && !a.action) checkPrivileges();
       if (cmd !== 'exec' && cmd !== 'record') return;
       checkUsage(cmd, a);
       checkPrivileges();
@@ -133,6 +161,8 @@ await runTool<Args>(
       ['agentsight report audit --json cap.ndjson | jq .hosts', 'every process run, file written and host contacted'],
       ['sudo agentsight top', "live view of every agent on this machine (the monitor's store, else a capture)"],
       ['agentsight top --once --json | jq .agents', 'one snapshot for a script'],
+      ['sudo agentsight monitor install-service', 'watch every agent on this host from now on (systemd)'],
+      ['sudo agentsight report tokens --store', 'tokens and cost over everything the monitor stored'],
     ],
     options: (y) =>
       y
@@ -161,18 +191,57 @@ await runTool<Args>(
           'top',
           "live view of the agents on this machine: tokens, cost, calls, tools, errors, CPU, memory, files, network, models (the running monitor's store, else a capture of its own)",
         )
+        .command(
+          'monitor [action]',
+          'every agent on the host, from its first call, into one bounded store, until stopped; or install it as a service',
+          (c) =>
+            c.positional('action', {
+              choices: ['install-service', 'uninstall-service'],
+              describe: 'install-service: a hardened systemd unit, enabled and started; uninstall-service: removed',
+            }),
+        )
+        .option('dir', {
+          type: 'string',
+          default: DEFAULT_DIR,
+          describe: `monitor: store directory (${DB_NAME} inside; created 0700)`,
+        })
+        .option('max-size', {
+          type: 'string',
+          default: '2G',
+          describe: 'monitor: the store is kept under this size, oldest events deleted first (0: unbounded)',
+        })
+        .option('max-age', {
+          type: 'string',
+          default: '30d',
+          describe: 'monitor: events older than this are deleted (s, m, h, d, w; 0: kept)',
+        })
+        .option('stats-interval', {
+          type: 'number',
+          default: 60,
+          describe: 'monitor: seconds between meta stats events on its own CPU, memory, loss and store size (0: none)',
+        })
+        .option('unit-dir', {
+          type: 'string',
+          describe:
+            'install-service/uninstall-service: this directory instead of /etc/systemd/system, and no systemctl',
+        })
+        .option('start', {
+          type: 'boolean',
+          default: true,
+          describe: 'install-service: enable and start it (--no-start: only write the unit)',
+        })
         .option('server', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: serve the web UI while tracing (--no-server: just write the capture)',
+          describe: 'exec/record/monitor: serve the web UI while tracing (--no-server: just write the capture)',
         })
         .option('host', {
           type: 'string',
           default: '127.0.0.1',
-          describe: 'exec/record: web UI address (non-loopback needs --token)',
+          describe: 'exec/record/monitor: web UI address (non-loopback needs --token)',
         })
-        .option('port', { type: 'number', default: 7395, describe: 'exec/record: web UI port' })
-        .option('token', { type: 'string', describe: 'exec/record: token the web UI requires' })
+        .option('port', { type: 'number', default: 7395, describe: 'exec/record/monitor: web UI port' })
+        .option('token', { type: 'string', describe: 'exec/record/monitor: token the web UI requires' })
         .option('keep-serving', {
           type: 'boolean',
           describe: 'exec: keep the web UI up after the agent exits, until Ctrl-C (default: when stdin is a terminal)',
@@ -180,7 +249,7 @@ await runTool<Args>(
         .option('otel', {
           type: 'string',
           describe:
-            'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
+            'exec/record/monitor: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
         })
         .option('capture-content', {
           type: 'boolean',
@@ -206,12 +275,18 @@ await runTool<Args>(
           describe:
             'record, top: processes with this name, running or started later, and their descendants (top: capture these only)',
         })
-        .option('files', { type: 'boolean', default: true, describe: 'exec/record: file events (--no-files: none)' })
-        .option('net', { type: 'boolean', default: true, describe: 'exec/record: network events (--no-net: none)' })
-        .option('stdio', {
+        .option('files', {
+          type: 'boolean',
+          describe: 'file events (exec/record: on, --no-files: none; monitor: off, --files: on)',
+        })
+        .option('net', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: stdio capture, for MCP over stdio (--no-stdio: none)',
+          describe: 'exec/record/monitor: network events (--no-net: none)',
+        })
+        .option('stdio', {
+          type: 'boolean',
+          describe: 'stdio capture, for MCP over stdio (exec/record: on, --no-stdio: none; monitor: off, --stdio: on)',
         })
         .option('raw', {
           type: 'boolean',
@@ -221,17 +296,18 @@ await runTool<Args>(
         .option('redact', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: redact API keys and cookies (--no-redact keeps them)',
+          describe: 'exec/record/monitor: redact API keys and cookies (--no-redact keeps them)',
         })
         .option('correlate', {
           type: 'boolean',
           default: true,
-          describe: 'exec/record: link tool calls to processes, flag findings (--no-correlate: not)',
+          describe: 'exec/record/monitor: link tool calls to processes, flag findings (--no-correlate: not)',
         })
         .option('interval', {
           type: 'number',
           default: 5,
-          describe: 'exec/record: seconds between CPU/memory samples (0: none); top: between samples and refreshes',
+          describe:
+            'exec/record/monitor: seconds between CPU/memory samples (monitor: of processes that made LLM calls; 0: none); top: between samples and refreshes',
         })
         .options({
           allow: { ...SELECTOR_FLAGS.allow, describe: `exec/record: ${SELECTOR_FLAGS.allow.describe}` },
@@ -244,7 +320,7 @@ await runTool<Args>(
         })
         .option('store', {
           type: 'string',
-          describe: `top: read this store (default ${DEFAULT_STORE} when a monitor has it open)`,
+          describe: `report: answer from the monitor's store (default ${DEFAULT_DIR}/${DB_NAME}) instead of capture files; top: read this store (default ${DEFAULT_STORE} when a monitor has it open)`,
         })
         .option('once', { type: 'boolean', default: false, describe: 'top: one snapshot, then exit' })
         .option('plain', {
@@ -290,7 +366,7 @@ await runTool<Args>(
           describe:
             'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset: costs in report, top, the exit summary, the web UI and OTLP (default $AGENTSIGHT_PRICES)',
         })
-        .demandCommand(1, 'say what to do: exec, record, report or top') as never,
+        .demandCommand(1, 'say what to do: exec, record, monitor, report or top') as never,
   },
   async (args, ctx) => {
     const cmd = String(args._[0]);
@@ -312,8 +388,24 @@ await runTool<Args>(
         warn: ctx.warn,
         info: ctx.info,
       });
-    const { mode, files } = reportArgs(args.mode, args.captures ?? []);
+    if (cmd === 'monitor') return monitor(args, ctx);
+    const { mode, files } = reportArgs(args.mode, args.captures ?? [], args.store !== undefined);
     const report = new Report(prices(args.prices));
+    if (args.store !== undefined) {
+      let file = args.store || `${DEFAULT_DIR}/${DB_NAME}`;
+      if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = `${file}/${DB_NAME}`;
+      let db;
+      try {
+        db = openStoreReadOnly(file);
+      } catch (e) {
+        throw new ToolError(`--store: ${(e as Error).message.replace(/^[A-Z]+: /, '')}`);
+      }
+      try {
+        for (const ev of storedEvents(db)) report.add(ev);
+      } finally {
+        db.close();
+      }
+    }
     for (const f of files) {
       let input;
       try {
@@ -372,16 +464,23 @@ await runTool<Args>(
 );
 
 /** `report [mode] [captures..]`: the mode is optional, so a first word that is no mode is a capture. */
-function reportArgs(first: string | undefined, rest: string[]): { mode: string; files: string[] } {
+function reportArgs(first: string | undefined, rest: string[], store: boolean): { mode: string; files: string[] } {
   const MODES = ['summary', 'tokens', 'audit', 'prompts', 'sessions', 'export'];
   const files = [...rest];
   let mode = 'summary';
   if (first !== undefined && MODES.includes(first)) mode = first;
+  else if (store && first !== undefined)
+    throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')})`, EXIT.USAGE);
   else if (first !== undefined) {
     // A mistyped mode is a usage error, not "no such file".
     if (first !== '-' && !fs.existsSync(first))
       throw new ToolError(`report: ${first}: not a mode (${MODES.join(', ')}) nor a capture file`, EXIT.USAGE);
     files.unshift(first);
+  }
+  if (store) {
+    if (files.length)
+      throw new ToolError(`report: --store or capture files, not both (${files.join(' ')})`, EXIT.USAGE);
+    return { mode, files };
   }
   if (!files.length) files.push('-');
   return { mode, files };
@@ -461,29 +560,7 @@ async function capture(
         warn: ctx.warn,
       })
     : undefined;
-  const tail: Array<(emit: Emit) => Stage> = [];
-  let otel: OtelStage | undefined;
-  if (args.otel !== undefined) {
-    let cfg;
-    try {
-      cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
-    } catch (e) {
-      throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
-    }
-    tail.push(
-      (emit) =>
-        (otel = new OtelStage(
-          {
-            ...cfg,
-            scope: { name: 'agentsight.exec', version: VERSION },
-            captureContent: args.captureContent,
-            prices: table,
-            warn: ctx.warn,
-          },
-          emit,
-        )),
-    );
-  }
+  const { tail, exporter } = otelTail(args, ctx, 'agentsight.exec', table);
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
@@ -493,9 +570,9 @@ async function capture(
   );
   const opts: CaptureOptions = {
     binaryPaths: args.binaryPath,
-    files: args.files,
+    files: args.files ?? true,
     net: args.net,
-    stdio: args.stdio,
+    stdio: args.stdio ?? true,
     raw: args.raw,
     redact: args.redact,
     correlate: args.correlate,
@@ -563,12 +640,7 @@ async function capture(
     agentPid = 0;
   }
   emit(run.stop());
-  if (otel) {
-    const st = await otel.shutdown(5000);
-    ctx.info(
-      `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
-    );
-  }
+  await exporter.shutdown();
   if (!args.quiet) {
     process.stderr.write(
       summaryLines(report.summary())
@@ -592,4 +664,151 @@ async function capture(
   // Exiting with probes still attached would detach them one at a time in the exit hook.
   await detached;
   return status;
+}
+
+/** With --otel: the OTLP exporter as the pipeline's last stage, and its shutdown (a no-op without). */
+function otelTail(
+  args: Pick<Args, 'otel' | 'captureContent'>,
+  ctx: ToolContext,
+  scope: string,
+  prices: PriceTable,
+): { tail: Array<(emit: Emit) => Stage>; exporter: { shutdown(): Promise<void> } } {
+  const tail: Array<(emit: Emit) => Stage> = [];
+  let otel: OtelStage | undefined;
+  if (args.otel !== undefined) {
+    let cfg;
+    try {
+      cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
+    } catch (e) {
+      throw new ToolError(`--otel: ${(e as Error).message}`, EXIT.USAGE);
+    }
+    tail.push(
+      (emit) =>
+        (otel = new OtelStage(
+          {
+            ...cfg,
+            scope: { name: scope, version: VERSION },
+            captureContent: args.captureContent,
+            prices,
+            warn: ctx.warn,
+          },
+          emit,
+        )),
+    );
+  }
+  return {
+    tail,
+    exporter: {
+      async shutdown() {
+        if (!otel) return;
+        const st = await otel.shutdown(5000);
+        ctx.info(
+          `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
+        );
+      },
+    },
+  };
+}
+
+/** `monitor`: run until stopped; `monitor install-service` / `uninstall-service`. */
+async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, ctx: ToolContext): Promise<number> {
+  const size = (flag: string, v: string, parse: (s: string) => number) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new ToolError(`--${flag}: ${(e as Error).message}`, EXIT.USAGE);
+    }
+  };
+  const maxBytes = size('max-size', args.maxSize, parseSize);
+  const maxAgeMs = size('max-age', args.maxAge, parseAge);
+  const dir = path.resolve(args.dir);
+  if (args.action === 'install-service') {
+    // The unit runs what this command line asked for, with the same bounds and switches.
+    const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
+    if (!args.server) pass.push('--no-server');
+    else if (args.port !== 7395) pass.push('--port', String(args.port));
+    if (args.files) pass.push('--files');
+    if (args.stdio) pass.push('--stdio');
+    if (args.otel !== undefined) pass.push('--otel', args.otel);
+    let r;
+    try {
+      const tool = fs.realpathSync(process.argv[1]!);
+      r = installService({
+        node: process.execPath,
+        tool,
+        doc: documentation(path.resolve(path.dirname(tool), '../../man/agentsight.1')),
+        dir,
+        args: pass,
+        ...(args.unitDir ? { unitDir: args.unitDir } : {}),
+        start: args.start,
+      });
+    } catch (e) {
+      throw new ToolError(`install-service: ${(e as Error).message}`);
+    }
+    ctx.info(`wrote ${r.path}`);
+    if (r.ran.length) ctx.info(`${r.ran.map((a) => `systemctl ${a.join(' ')}`).join('; ')}: done`);
+    else if (!args.unitDir)
+      ctx.info(
+        systemdRunning()
+          ? `not started (--no-start): systemctl enable --now ${UNIT_NAME}`
+          : `systemd is not running here: nothing enabled (systemctl enable --now ${UNIT_NAME} where it is)`,
+      );
+    return EXIT.OK;
+  }
+  if (args.action === 'uninstall-service') {
+    let r;
+    try {
+      r = uninstallService(args.unitDir ? { unitDir: args.unitDir } : {});
+    } catch (e) {
+      throw new ToolError(`uninstall-service: ${(e as Error).message}`);
+    }
+    ctx.info(r ? `removed ${r.path}; the store in ${dir} is kept` : `no ${UNIT_NAME} installed`);
+    return EXIT.OK;
+  }
+
+  const { tail, exporter } = otelTail(args, ctx, 'agentsight.monitor', prices(args.prices));
+  let m: Monitor;
+  try {
+    m = await Monitor.start({
+      dir,
+      maxBytes,
+      maxAgeMs,
+      statsIntervalS: args.statsInterval,
+      metricsIntervalS: args.interval,
+      files: args.files ?? false,
+      net: args.net,
+      stdio: args.stdio ?? false,
+      redact: args.redact,
+      correlate: args.correlate,
+      tail,
+      ...(args.server
+        ? { server: { host: args.host, port: args.port, ...(args.token ? { token: args.token } : {}) } }
+        : {}),
+      command: ['agentsight', ...process.argv.slice(2)],
+      warn: ctx.warn,
+      info: ctx.info,
+    });
+  } catch (e) {
+    if (e instanceof LockedError) throw new ToolError(e.message);
+    throw e;
+  }
+  ctx.info(
+    `monitoring every process on this host into ${m.dbPath} (kept under ${maxBytes ? formatSize(maxBytes) : 'no size bound'}, ${maxAgeMs ? args.maxAge : 'no age bound'}); Ctrl-C or SIGTERM to stop`,
+  );
+  let failure: Error | undefined;
+  const failed = new Promise<void>((resolve) =>
+    m.onFailure((e) => {
+      failure = e;
+      resolve();
+    }),
+  );
+  await Promise.race([ctx.stopped, failed]);
+  await m.stop();
+  await exporter.shutdown();
+  ctx.info(
+    `stopped: ${m.stats.events} events stored, ${m.stats.lostRecords ? `${m.stats.lostRecords} records lost` : 'nothing lost'}; store ${formatSize(m.stats.storeBytes)}`,
+  );
+  await m.detached;
+  if (failure) throw new ToolError(`${m.dbPath}: ${failure.message}; the events stored before it are kept`);
+  return EXIT.OK;
 }

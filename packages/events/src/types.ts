@@ -500,6 +500,38 @@ export interface MetaRunEvent extends EventBase {
   tool?: string;
 }
 
+/**
+ * A stretch of time nothing was captured, recorded by the long-running monitor when it starts:
+ * `from` is the last event a previous run stored, `to` this run's start (both µs).
+ */
+export interface MetaGapEvent extends EventBase {
+  src: 'meta';
+  type: 'gap';
+  from: number;
+  to: number;
+  /** `crash`: the previous run ended without its stop event (killed, power lost); `stopped`: it stopped cleanly. */
+  reason: 'crash' | 'stopped';
+  /** The run that ended (its meta start's `run`). */
+  run?: string;
+  tool?: string;
+}
+
+/** What a long-running capture costs, now and then (agentsight monitor). */
+export interface MetaStatsEvent extends EventBase {
+  src: 'meta';
+  type: 'stats';
+  tool?: string;
+  /** CPU of the capture process since the previous stats event, % of one core. */
+  cpu_pct: number;
+  rss_kb: number;
+  /** Records the kernel could not deliver since the run started. */
+  lost_records: number;
+  /** Bytes the store takes on disk (database and its write-ahead log). */
+  store_bytes: number;
+  /** Events stored since the run started. */
+  events?: number;
+}
+
 export type SslEvent = SslDataEvent | SslHandshakeEvent | SslAttachEvent | LostEvent;
 export type ProcEvent =
   | ProcExecEvent
@@ -525,6 +557,8 @@ export type AgentEvent =
   | McpEvent
   | TraceEvent
   | MetaRunEvent
+  | MetaGapEvent
+  | MetaStatsEvent
   | MetaEvent;
 
 /** Fields every tool fills in; what `makeEvent` adds. */

@@ -76,6 +76,8 @@ const REQUIRED: Record<string, Shape> = {
   'trace/alert': { rule: 'str', severity: 'str', message: 'str' },
   'meta/run': { run: 'str' },
   'meta/stop': {},
+  'meta/gap': { from: 'int', to: 'int', reason: 'str' },
+  'meta/stats': { cpu_pct: 'num', rss_kb: 'int', lost_records: 'int', store_bytes: 'int' },
 };
 
 const OPTIONAL: Shape = { pid: 'int', tid: 'int', comm: 'str', enc: 'enc', data: 'str' };

@@ -30,3 +30,14 @@ t.test('uncapturedTls: a dynamic program may use the system TLS library; a missi
   t.equal(uncapturedTls('/bin/sh'), null);
   t.equal(uncapturedTls('/nonexistent/bin'), null);
 });
+
+t.test('bounded: the oldest processes are forgotten past MAX, and a process keeps 64 peers at most', async (t) => {
+  const b = new BlindTls();
+  for (let pid = 1; pid <= BlindTls.MAX + 10; pid++) b.mark(pid, 'go', 'go, static');
+  t.notOk(b.has(1), 'the first one is forgotten');
+  t.ok(b.has(BlindTls.MAX + 10), 'the newest is kept');
+  const last = BlindTls.MAX + 10;
+  for (let port = 1000; port < 1200; port++)
+    b.see(ev({ src: 'proc', type: 'connect', pid: last, family: 'inet', addr: '1.2.3.4', port, ret: 0 }));
+  t.match(b.lines().at(-1), /and 61 more$/, '64 peers kept');
+});

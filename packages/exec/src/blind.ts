@@ -65,8 +65,13 @@ export function uncapturedTls(file: string): string | null {
 export class BlindTls {
   readonly #procs = new Map<number, { comm: string; why: string; peers: Set<string>; captured: boolean }>();
 
+  /** At most this many processes are remembered (oldest first out): a host-wide capture runs for days. */
+  static readonly MAX = 4096;
+
   mark(pid: number, comm: string, why: string): void {
-    if (!this.#procs.has(pid)) this.#procs.set(pid, { comm, why, peers: new Set(), captured: false });
+    if (this.#procs.has(pid)) return;
+    if (this.#procs.size >= BlindTls.MAX) this.#procs.delete(this.#procs.keys().next().value!);
+    this.#procs.set(pid, { comm, why, peers: new Set(), captured: false });
   }
 
   has(pid: number): boolean {
@@ -94,7 +99,7 @@ export class BlindTls {
       ev.port !== 53 &&
       (ev.ret >= 0 || ev.ret === -115)
     ) {
-      p.peers.add(ev.family === 'inet6' ? `[${ev.addr}]:${ev.port}` : `${ev.addr}:${ev.port}`);
+      if (p.peers.size < 64) p.peers.add(ev.family === 'inet6' ? `[${ev.addr}]:${ev.port}` : `${ev.addr}:${ev.port}`);
     }
   }
 

@@ -10,7 +10,7 @@ import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { RedactStage } from '@agentsight/redact';
-import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { findTlsTargetCached, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { CorrelateStage } from '@agentsight/trace';
 import { BlindTls, uncapturedTls } from './blind.js';
@@ -40,6 +40,15 @@ export interface PipelineOptions {
    * runs is not hooked for it). The same options object `agentsight monitor` passes.
    */
   select?: SelectorOptions;
+  /** Before every TLS connection id, so ids stay unique in a store that outlives the run (agentsight monitor). */
+  connPrefix?: string;
+  /**
+   * How often TLS records are taken at the latest (ms, default 10): a long-running capture
+   * that can wait longer wakes less often when nothing happens.
+   */
+  tlsFlushMs?: number;
+  /** How often events held for ordering move on through the stages (ms, default 100). */
+  tickMs?: number;
   /** Where every event ends up. */
   emit: Emit;
   /** Extra stages after the merge (e.g. an OTLP exporter), in order. */
@@ -157,6 +166,8 @@ export class TracePipeline {
           ...tree,
           // Stopping waits for the probes' detach: a grace period per link, not per function.
           uprobeMulti: true,
+          ...(opts.connPrefix ? { connPrefix: opts.connPrefix } : {}),
+          ...(opts.tlsFlushMs !== undefined ? { flushMs: opts.tlsFlushMs } : {}),
           // Programs and libraries the tree maps from now on (a launcher starting the real
           // agent, node or Bun started by a script, python loading libssl) are hooked before
           // they run, the way the agent's own executable was at start.
@@ -188,7 +199,7 @@ export class TracePipeline {
       t.unref();
       this.#timers.push(t);
     };
-    every(100, () => this.tick());
+    every(opts.tickMs ?? 100, () => this.tick());
     const interval = opts.metricsIntervalS ?? 5;
     if (interval > 0) every(interval * 1000, () => this.sample());
   }
@@ -209,10 +220,14 @@ export class TracePipeline {
     let why = this.#blindFiles.get(exe);
     if (why === undefined) {
       try {
-        why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe);
+        // Cached on disk for large files: a long-running capture restarted looks again at
+        // every program running, and scanning a 200 MB binary takes a second.
+        why = findTlsTargetCached(exe)?.symbols.length ? null : uncapturedTls(exe);
       } catch {
         why = null;
       }
+      // Bounded for a capture that runs for days on a host that builds new programs all day.
+      if (this.#blindFiles.size >= 4096) this.#blindFiles.clear();
       this.#blindFiles.set(exe, why);
     }
     if (why && !this.#blind.has(pid)) {

@@ -86,6 +86,12 @@ export interface StoreOptions {
   batch?: number;
   /** Prices for the stored cost of each call (default: @agentsight/llm's, over genai-prices). */
   prices?: PriceTable;
+  /**
+   * A new file is created so that pages freed by deletes can be handed back to the file
+   * system (auto_vacuum = INCREMENTAL, see retention.ts): a store bounded in size by deleting
+   * its oldest events then also shrinks on disk. Has no effect on an existing file.
+   */
+  shrinkable?: boolean;
 }
 
 /** Columns added after the first release, and added to a store written before them. */
@@ -155,6 +161,8 @@ export class Store {
       fs.closeSync(fd);
     }
     this.db = new Database(path);
+    // Only before the first table exists.
+    if (opts.shrinkable) this.db.pragma('auto_vacuum = INCREMENTAL');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('cache_size = -65536');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { AgentEvent, ProcSnapshotEvent } from '@agentsight/events';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openStoreReadOnly } from './read.js';
 
 // A reader that follows a store another process writes (as-serve, agentsight monitor):
 // read-only, so it can never take the writer's lock for long or change a row, and
@@ -25,13 +26,7 @@ export class StoreTail {
 
   constructor(file: string, opts: TailOptions = {}) {
     this.path = file;
-    // fileMustExist: a mistyped path is an error, not a new empty store.
-    this.db = new Database(file, { readonly: true, fileMustExist: true });
-    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").get();
-    if (!has) {
-      this.db.close();
-      throw new Error(`${file}: not an agentsight store (no events table)`);
-    }
+    this.db = openStoreReadOnly(file);
     const since = opts.sinceUs ?? 0;
     const first = since
       ? (this.db.prepare('SELECT min(id) m FROM events WHERE ts >= ?').get(since) as { m: number | null }).m

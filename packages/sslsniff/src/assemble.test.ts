@@ -225,6 +225,19 @@ t.test('connection ids change when an SSL object starts a new session', async (t
   t.equal(evs.at(-1)!.conn, '200:5600aa00');
 });
 
+t.test('a connection prefix names connections apart from another run of the same process and object', async (t) => {
+  const { a, evs } = collect({ connPrefix: 'r2/' });
+  const hs = encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret: 1, ts: 1 }));
+  a.push(hs);
+  for (const r of records({ ts: 2, seq: 0 }, Buffer.from('a'))) a.push(r);
+  a.push(encodeHeader(hdr({ kind: KIND_HANDSHAKE, ret: 1, ts: 3 })));
+  t.same(
+    evs.map((e) => e.conn),
+    ['r2/100:5600aa00', 'r2/100:5600aa00', 'r2/100:5600aa00.1'],
+  );
+  t.equal(validateEvent(evs[1]!), null);
+});
+
 t.test('flush emits what is held', async (t) => {
   const { a, data } = collect();
   a.push(records({}, Buffer.alloc(2 * CHUNK, 'w'))[0]!);

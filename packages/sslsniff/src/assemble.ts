@@ -76,6 +76,12 @@ export interface AssemblerOptions {
    * into its output (EventWriter.writePayload).
    */
   emitData?: (head: SslDataHead, bytes: Buffer) => void;
+  /**
+   * Put before every connection id (JSON-safe characters only): a capture whose events go
+   * into a store that outlives it (agentsight monitor, restarted) names its connections
+   * apart from an earlier run's, where the same process and TLS object may reappear.
+   */
+  connPrefix?: string;
 }
 
 /** JSON strings of process names seen (few; bounded all the same). */
@@ -110,6 +116,7 @@ export class Assembler {
   readonly #connIdle: number;
   readonly #now: () => number;
   readonly #emitData: (head: SslDataHead, bytes: Buffer) => void;
+  readonly #prefix: string;
 
   constructor(
     private readonly emit: (ev: SslOut) => void,
@@ -118,6 +125,7 @@ export class Assembler {
     this.#emitData = opts.emitData ?? ((head, bytes) => this.emit(withPayload(head, bytes)));
     this.#pieceTimeout = opts.pieceTimeoutMs ?? 2000;
     this.#connIdle = opts.connIdleMs ?? 30 * 60_000;
+    this.#prefix = opts.connPrefix ?? '';
     this.#now = opts.now ?? (() => performance.now());
     this.#coarseNow = this.#now();
     this.#rustls = new RustlsLinker({
@@ -200,7 +208,7 @@ export class Assembler {
       l.last = this.#coarseNow;
       return l;
     }
-    const key = `${pid}:${conn}`;
+    const key = `${this.#prefix}${pid}:${conn}`;
     let st = this.#conns.get(key);
     if (!st) {
       st = { pid, conn, key, id: key, gen: 0, seen: [false, false], last: 0 };

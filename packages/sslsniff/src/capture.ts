@@ -67,6 +67,8 @@ export interface SnifferOptions {
   emit: (ev: SslEvent) => void;
   /** Data events as head and bytes instead (see AssemblerOptions.emitData). */
   emitData?: (head: SslDataHead, bytes: Buffer) => void;
+  /** Before every connection id (AssemblerOptions.connPrefix). */
+  connPrefix?: string;
   warn?: (msg: string) => void;
   info?: (msg: string) => void;
   /** Bytes consumed per event-loop turn before yielding. */
@@ -152,7 +154,10 @@ export class SslSniffer {
       this.#socketFds = false;
       opts.warn?.(`socket fds will not be reported: ${(e as Error).message}`);
     }
-    this.assembler = new Assembler((ev) => opts.emit(ev), opts.emitData ? { emitData: opts.emitData } : {});
+    this.assembler = new Assembler((ev) => opts.emit(ev), {
+      ...(opts.emitData ? { emitData: opts.emitData } : {}),
+      ...(opts.connPrefix ? { connPrefix: opts.connPrefix } : {}),
+    });
     this.#lastStats = this.kernelStats();
     if (opts.discover) {
       const known = this.obj.map('known');

@@ -118,6 +118,8 @@ export class Discovery {
     }
     const id = m.key.toString('hex');
     if (!this.#seen.has(id)) {
+      // Bounded (a host-wide capture runs for days): forgetting only costs a second look.
+      if (this.#seen.size >= 65536) this.#seen.clear();
       this.#seen.add(id);
       this.stats.files++;
       const file = hostPath(m.pid, m.path, m.ino);

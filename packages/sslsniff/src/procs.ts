@@ -1,7 +1,7 @@
 // Processes by name, for `-c COMM` with no file named: an agent such as Claude Code or Bun
 // carries its TLS in its own executable, which the system libraries do not cover.
 import fs from 'node:fs';
-import { type FindOptions, findTlsTarget, mappedFiles, type TlsTarget } from './targets.js';
+import { type FindOptions, findTlsTarget, findTlsTargetCached, mappedFiles, type TlsTarget } from './targets.js';
 
 /** Processes whose name (the thread group leader's comm, as the kernel filter sees it) is `comm`. */
 export function pidsNamed(comm: string, procDir = '/proc'): number[] {
@@ -23,9 +23,28 @@ export function pidsNamed(comm: string, procDir = '/proc'): number[] {
  * once (by device and inode) however many processes map it. Excludes this process.
  */
 export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget[] {
+  return targetsMappedBy(pidsNamed(comm), opts);
+}
+
+/**
+ * The TLS targets in the files any running process has mapped (a host-wide capture starting
+ * after its agents: agentsight monitor), each file once. Large programs' answers are cached
+ * (findTlsTargetCached): most of a host's processes run the same few files.
+ */
+export function discoverRunning(opts: FindOptions = {}, procDir = '/proc'): TlsTarget[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync(procDir)) if (/^\d+$/.test(d)) pids.push(Number(d));
+  return targetsMappedBy(pids, opts, findTlsTargetCached);
+}
+
+function targetsMappedBy(
+  pids: Iterable<number>,
+  opts: FindOptions,
+  find: (path: string, opts: FindOptions) => TlsTarget | null = findTlsTarget,
+): TlsTarget[] {
   const seen = new Set<string>();
   const out: TlsTarget[] = [];
-  for (const pid of pidsNamed(comm)) {
+  for (const pid of pids) {
     if (pid === process.pid) continue;
     let files: string[];
     try {
@@ -43,7 +62,12 @@ export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget
       }
       if (seen.has(key)) continue;
       seen.add(key);
-      const t = findTlsTarget(f, opts);
+      let t: TlsTarget | null = null;
+      try {
+        t = find(f, opts);
+      } catch {
+        /* unreadable or not ELF: nothing to hook there */
+      }
       if (t?.symbols.length) out.push(t);
     }
   }
