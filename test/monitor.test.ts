@@ -117,7 +117,12 @@ if (why) {
     t.equal(fs.statSync(path.join(dir, 'agentsight.db')).mode & 0o777, 0o600);
     const starts = storeEvents(dir, 'meta', 'run');
     t.equal(starts.length, 1);
-    t.match(starts[0], { tool: 'agentsight monitor', run: /^[0-9a-z]+$/, host: os.hostname(), command: /^agentsight monitor/ });
+    t.match(starts[0], {
+      tool: 'agentsight monitor',
+      run: /^[0-9a-z]+$/,
+      host: os.hostname(),
+      command: /^agentsight monitor/,
+    });
     t.same(storeEvents(dir, 'meta', 'gap'), [], 'a new store: no gap');
   });
 
