@@ -17,7 +17,7 @@ import {
   tee,
 } from '@agentsight/exec';
 import { loadPrices, type PriceTable } from '@agentsight/llm';
-import { OtelStage, resolveConfig } from '@agentsight/otel';
+import type { OtelStage } from '@agentsight/otel';
 import {
   formatAudit,
   formatPrompts,
@@ -464,6 +464,8 @@ async function capture(
   const tail: Array<(emit: Emit) => Stage> = [];
   let otel: OtelStage | undefined;
   if (args.otel !== undefined) {
+    // Loaded only when asked for: the exporter and its HTTP client cost ~0.1 s of start-up.
+    const { OtelStage, resolveConfig } = await import('@agentsight/otel');
     let cfg;
     try {
       cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
