@@ -10,7 +10,7 @@ import { HttpStage } from '@agentsight/http';
 import { MergeStage } from '@agentsight/llm';
 import { bpfObjectPath, MetricsSampler, ProcEvents, readInfo, TraceSession } from '@agentsight/proc';
 import { RedactStage } from '@agentsight/redact';
-import { findTlsTarget, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
+import { findTlsTargetCached, SslSniffer, summaryLine, type TlsTarget } from '@agentsight/sslsniff';
 import { StdioAssembler } from '@agentsight/stdiocap';
 import { CorrelateStage } from '@agentsight/trace';
 import { BlindTls, uncapturedTls } from './blind.js';
@@ -22,7 +22,7 @@ export interface PipelineOptions {
   pids?: number[];
   /** `record`: processes with this name, now or when they exec (and their descendants). */
   comm?: string;
-  /** Files carrying the TLS library the agent uses (see findTlsTarget). */
+  /** Files carrying the TLS library the agent uses (see findTlsTargetCached). */
   tlsTargets: TlsTarget[];
   files?: boolean;
   net?: boolean;
@@ -209,7 +209,7 @@ export class TracePipeline {
     let why = this.#blindFiles.get(exe);
     if (why === undefined) {
       try {
-        why = findTlsTarget(exe)?.symbols.length ? null : uncapturedTls(exe);
+        why = findTlsTargetCached(exe)?.symbols.length ? null : uncapturedTls(exe);
       } catch {
         why = null;
       }

@@ -1,7 +1,7 @@
 // Processes by name, for `-c COMM` with no file named: an agent such as Claude Code or Bun
 // carries its TLS in its own executable, which the system libraries do not cover.
 import fs from 'node:fs';
-import { type FindOptions, findTlsTarget, mappedFiles, type TlsTarget } from './targets.js';
+import { type FindOptions, findTlsTargetCached, mappedFiles, type TlsTarget } from './targets.js';
 
 /** Processes whose name (the thread group leader's comm, as the kernel filter sees it) is `comm`. */
 export function pidsNamed(comm: string, procDir = '/proc'): number[] {
@@ -43,7 +43,7 @@ export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget
       }
       if (seen.has(key)) continue;
       seen.add(key);
-      const t = findTlsTarget(f, opts);
+      const t = findTlsTargetCached(f, opts);
       if (t?.symbols.length) out.push(t);
     }
   }
