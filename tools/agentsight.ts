@@ -33,7 +33,7 @@ import {
   UNIT_NAME,
   uninstallService,
 } from '@agentsight/monitor';
-import { OtelStage, resolveConfig } from '@agentsight/otel';
+import type { OtelStage } from '@agentsight/otel';
 import {
   formatAudit,
   formatPrompts,
@@ -560,7 +560,7 @@ async function capture(
         warn: ctx.warn,
       })
     : undefined;
-  const { tail, exporter } = otelTail(args, ctx, 'agentsight.exec', table);
+  const { tail, exporter } = await otelTail(args, ctx, 'agentsight.exec', table);
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
@@ -667,15 +667,17 @@ async function capture(
 }
 
 /** With --otel: the OTLP exporter as the pipeline's last stage, and its shutdown (a no-op without). */
-function otelTail(
+async function otelTail(
   args: Pick<Args, 'otel' | 'captureContent'>,
   ctx: ToolContext,
   scope: string,
   prices: PriceTable,
-): { tail: Array<(emit: Emit) => Stage>; exporter: { shutdown(): Promise<void> } } {
+): Promise<{ tail: Array<(emit: Emit) => Stage>; exporter: { shutdown(): Promise<void> } }> {
   const tail: Array<(emit: Emit) => Stage> = [];
   let otel: OtelStage | undefined;
   if (args.otel !== undefined) {
+    // Loaded only when asked for: the exporter and its HTTP client cost ~0.1 s of start-up.
+    const { OtelStage, resolveConfig } = await import('@agentsight/otel');
     let cfg;
     try {
       cfg = resolveConfig({ endpoint: args.otel || undefined }, process.env, VERSION);
@@ -766,7 +768,7 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
     return EXIT.OK;
   }
 
-  const { tail, exporter } = otelTail(args, ctx, 'agentsight.monitor', prices(args.prices));
+  const { tail, exporter } = await otelTail(args, ctx, 'agentsight.monitor', prices(args.prices));
   let m: Monitor;
   try {
     m = await Monitor.start({

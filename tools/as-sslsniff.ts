@@ -10,7 +10,7 @@ import {
   describeTargets,
   discoverForComm,
   discoverForPid,
-  findTlsTarget,
+  findTlsTargetCached,
   resolveDockerTarget,
   SslSniffer,
   sslDataHeadJson,
@@ -130,7 +130,7 @@ await runTool<Args>(
         }
       }
       if (!fs.existsSync(file)) throw new ToolError(`${p}: no such file`, EXIT.USAGE);
-      const t = findTlsTarget(file, { log });
+      const t = findTlsTargetCached(file, { log });
       if (!t?.symbols.length) throw new ToolError(`${p}: no TLS library found in it (none of ${TLS_FUNCTION_NAMES})`);
       targets.push(t);
     }
@@ -255,7 +255,7 @@ function commandTarget(comm: string, log: (m: string) => void): TlsTarget | null
   const file = resolveCommand(comm, process.env, extra);
   if (!file) return null;
   try {
-    const t = findTlsTarget(resolveElf(file, environmentFor(user, process.env), extra).elf, { log });
+    const t = findTlsTargetCached(resolveElf(file, environmentFor(user, process.env), extra).elf, { log });
     return t?.symbols.length ? t : null;
   } catch {
     return null;

@@ -22,7 +22,7 @@ export interface PipelineOptions {
   pids?: number[];
   /** `record`: processes with this name, now or when they exec (and their descendants). */
   comm?: string;
-  /** Files carrying the TLS library the agent uses (see findTlsTarget). */
+  /** Files carrying the TLS library the agent uses (see findTlsTargetCached). */
   tlsTargets: TlsTarget[];
   files?: boolean;
   net?: boolean;

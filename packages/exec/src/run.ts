@@ -17,7 +17,7 @@ import {
   type User,
   userBinDirs,
 } from '@agentsight/launch';
-import { discoverForPid, findTlsTarget, systemTlsLibraries, type TlsTarget } from '@agentsight/sslsniff';
+import { discoverForPid, findTlsTargetCached, systemTlsLibraries, type TlsTarget } from '@agentsight/sslsniff';
 import { type PipelineOptions, type PipelineStats, TracePipeline } from './pipeline.js';
 
 export class ExecError extends Error {
@@ -46,7 +46,8 @@ function tlsTargetsFor(files: string[], log: (m: string) => void): TlsTarget[] {
       out.push(t);
     }
   };
-  for (const f of files) add(findTlsTarget(f, { log }));
+  // Cached per binary when large: node's symbols alone cost ~0.2 s of every start.
+  for (const f of files) add(findTlsTargetCached(f, { log }));
   // Agents on python, curl and the like load the system's TLS library at run time.
   for (const t of systemTlsLibraries({ log })) add(t);
   return out;

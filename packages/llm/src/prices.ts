@@ -7,7 +7,8 @@
 // goes over the dataset: the few rows it lacks below, and `--prices FILE.json` (same shape).
 // Costs are estimates and every view says so. Batch and priority rates are not modelled.
 import fs from 'node:fs';
-import { calcPrice } from '@pydantic/genai-prices';
+import { createRequire } from 'node:module';
+import type * as GenaiPrices from '@pydantic/genai-prices';
 import type { TokenUsage } from './parts.js';
 
 export interface Price {
@@ -71,7 +72,14 @@ function tableRow(model: string, provider: string | null | undefined, table: Pri
   return best ? table[best] : undefined;
 }
 
-type DatasetPrice = ReturnType<typeof calcPrice>;
+type DatasetPrice = ReturnType<typeof GenaiPrices.calcPrice>;
+
+// The dataset is read at the first price asked for, not at start-up: it costs ~0.1 s of CPU,
+// on the path of every `agentsight exec` before the agent may run. Its CommonJS build, the
+// only one `require` loads synchronously; nothing else imports the package.
+let dataset: typeof GenaiPrices | undefined;
+const genai = (): typeof GenaiPrices =>
+  (dataset ??= createRequire(import.meta.url)('@pydantic/genai-prices') as typeof GenaiPrices);
 
 /**
  * The dataset's price for a usage: under the provider as the dataset names it when it knows
@@ -85,6 +93,7 @@ function fromDataset(
   at: Date,
 ): DatasetPrice {
   const p = provider ? (DATASET_PROVIDER[provider.toLowerCase()] ?? provider.toLowerCase()) : undefined;
+  const { calcPrice } = genai();
   const calc = (m: string, providerId?: string): DatasetPrice => {
     try {
       return calcPrice(usage, m, { timestamp: at, ...(providerId ? { providerId } : {}) });

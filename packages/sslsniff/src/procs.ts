@@ -1,7 +1,7 @@
 // Processes by name, for `-c COMM` with no file named: an agent such as Claude Code or Bun
 // carries its TLS in its own executable, which the system libraries do not cover.
 import fs from 'node:fs';
-import { type FindOptions, findTlsTarget, findTlsTargetCached, mappedFiles, type TlsTarget } from './targets.js';
+import { type FindOptions, findTlsTargetCached, mappedFiles, type TlsTarget } from './targets.js';
 
 /** Processes whose name (the thread group leader's comm, as the kernel filter sees it) is `comm`. */
 export function pidsNamed(comm: string, procDir = '/proc'): number[] {
@@ -34,13 +34,12 @@ export function discoverForComm(comm: string, opts: FindOptions = {}): TlsTarget
 export function discoverRunning(opts: FindOptions = {}, procDir = '/proc'): TlsTarget[] {
   const pids: number[] = [];
   for (const d of fs.readdirSync(procDir)) if (/^\d+$/.test(d)) pids.push(Number(d));
-  return targetsMappedBy(pids, opts, findTlsTargetCached);
+  return targetsMappedBy(pids, opts);
 }
 
 function targetsMappedBy(
   pids: Iterable<number>,
   opts: FindOptions,
-  find: (path: string, opts: FindOptions) => TlsTarget | null = findTlsTarget,
 ): TlsTarget[] {
   const seen = new Set<string>();
   const out: TlsTarget[] = [];
@@ -64,7 +63,7 @@ function targetsMappedBy(
       seen.add(key);
       let t: TlsTarget | null = null;
       try {
-        t = find(f, opts);
+        t = findTlsTargetCached(f, opts);
       } catch {
         /* unreadable or not ELF: nothing to hook there */
       }

@@ -197,7 +197,7 @@ export function discoverForPid(pid: number, opts: FindOptions = {}): TlsTarget[]
     const key = fileKey(path);
     if (!key || seen.has(key)) continue;
     seen.add(key);
-    const t = findTlsTarget(path, opts);
+    const t = findTlsTargetCached(path, opts);
     if (t) targets.push(t);
   }
   return targets;
