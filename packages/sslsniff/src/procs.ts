@@ -37,10 +37,7 @@ export function discoverRunning(opts: FindOptions = {}, procDir = '/proc'): TlsT
   return targetsMappedBy(pids, opts);
 }
 
-function targetsMappedBy(
-  pids: Iterable<number>,
-  opts: FindOptions,
-): TlsTarget[] {
+function targetsMappedBy(pids: Iterable<number>, opts: FindOptions): TlsTarget[] {
   const seen = new Set<string>();
   const out: TlsTarget[] = [];
   for (const pid of pids) {
