@@ -8,7 +8,7 @@ import { Queries } from './query.js';
 import { bucketFor, ftsQuery, SessionQueries } from './sessions.js';
 import { Store } from './store.js';
 
-const { subagentStream, T0 } = testing;
+const { subagentStream, subagentStreamWithHelpers, T0 } = testing;
 
 /** A store with the Claude Code sub-agent session and a mock SDK agent's session (no conversation id). */
 function fixture(prices?: ConstructorParameters<typeof Store>[1]) {
@@ -232,3 +232,33 @@ t.test('--prices: the store stores costs at the prices it was given', async (t) 
   const parent = sq.list(sp()).sessions.find((s) => s.id === sub.facts.session)!;
   t.equal(Math.round(parent.cost! * 1000), (1000 + 1200 + 1300) * 1, '$1000 per million input tokens');
 });
+
+t.test(
+  "a real run's processes: startup probes and tools in the session that caused them; errors are not exit codes",
+  async (t) => {
+    const store = new Store(':memory:');
+    t.teardown(() => store.close());
+    const { events, facts: f } = subagentStreamWithHelpers();
+    for (const e of events) store.insert(e);
+    store.commit();
+    const sq = new SessionQueries(new Queries(store));
+    const sp = new URLSearchParams();
+    const parent = sq.detail(f.session, sp)!;
+    const child = sq.detail(f.subSession, sp)!;
+    const pids = (d: typeof parent) => [...new Set((d.processes as Array<{ pid: number }>).map((p) => p.pid))].sort();
+    t.same(pids(parent), [f.agentPid, ...f.probePids, f.sedPid, f.lsPid].sort(), "the tree, but the sub-agent's tools");
+    t.same(pids(child), [f.agentPid, f.grepPid], "the agent and the sub-agent's grep, not the parent's ls");
+    const sessionOf = (pid: number) =>
+      (store.db.prepare('SELECT session FROM processes WHERE pid = ?').get(pid) as { session: string | null }).session;
+    for (const pid of f.probePids) t.equal(sessionOf(pid), f.session, `probe ${pid}: filed under the agent's session`);
+    t.equal(sessionOf(f.lsPid), f.session, 'ls: moved by its link');
+    t.equal(sessionOf(f.grepPid), f.subSession);
+    t.equal(parent.session.errors, 1, "sed's failed result; not the probes' or sed's exit codes");
+    t.equal(child.session.errors, 0);
+    const ids = (q: string) => sq.list(new URLSearchParams(q)).sessions.map((s) => s.id);
+    t.same(ids('q=rev-parse'), [f.session], "a probe's command is searchable in its session");
+    t.same(ids('q=ls%20src'), [f.session], "ls's command moved with it");
+    t.same(ids('status=error'), [f.session]);
+    t.same(ids('status=ok'), [f.subSession]);
+  },
+);

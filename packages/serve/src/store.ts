@@ -7,7 +7,7 @@ import type {
   TraceAlertEvent,
   TraceLinkEvent,
 } from '@agentsight/events';
-import { costOf, DEFAULT_PRICES, type PriceTable, toolResultsOf, usageOf } from '@agentsight/llm';
+import { costOf, DEFAULT_PRICES, type PriceTable, usageOf } from '@agentsight/llm';
 import { redactForStore } from '@agentsight/redact';
 import { type CallSession, SessionTracker } from '@agentsight/trace';
 import Database from 'better-sqlite3';
@@ -118,8 +118,6 @@ export class Store {
   #indexed = new Set<string>();
   /** The next search row id per session (see #index). */
   #searchSeq = new Map<string, { next: number; end: number }>();
-  /** Tool calls' names by id, until their result is seen (a failed one is counted against its tool). */
-  #toolNames = new Map<string, string>();
   #run: { id: string; last: number } | undefined;
   #pending = 0;
   #inTx = false;
@@ -218,6 +216,10 @@ export class Store {
       sessionError: p('UPDATE sessions SET errors = errors + 1 WHERE id = ?'),
       procSession: p('UPDATE processes SET session = ? WHERE rid = ?'),
       procOf: p('SELECT session, ppid, argv FROM processes WHERE rid = ?'),
+      lastProc: p('SELECT max(rid) rid FROM processes WHERE pid = ?'),
+      searchOfRef: p("SELECT id FROM search_text WHERE id BETWEEN ? AND ? AND kind = 'command' AND ref = ?"),
+      ftsDelete: p("INSERT INTO search(search, rowid, text) VALUES ('delete', ?, ?)"),
+      searchDelete: p('DELETE FROM search_text WHERE id = ?'),
     };
     this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
     for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{
@@ -408,8 +410,14 @@ export class Store {
   }
 
   #derive(ev: AgentEvent, eventId: number): void {
-    const s = this.#s;
     const where = this.sessions.observe(ev);
+    this.#deriveRows(ev, eventId, where);
+    // After the call's session row exists: what moves to it is indexed under it.
+    for (const m of this.sessions.takeMoves()) this.#moveProc(m.pid, m.session);
+  }
+
+  #deriveRows(ev: AgentEvent, eventId: number, where: CallSession | undefined): void {
+    const s = this.#s;
     if (this.#run && ev.ts > this.#run.last) this.#run.last = ev.ts;
     switch (`${ev.src}/${ev.type}`) {
       case 'proc/fork':
@@ -467,7 +475,6 @@ export class Store {
           rid = Number(s.newProc!.run(e.pid, e.ppid ?? null, null, e.comm, null, null, null, start, 0).lastInsertRowid);
         }
         s.exitProc!.run(ev.ts, e.exit_code ?? null, e.signal ?? null, e.ppid ?? null, rid);
-        this.#toolExit(rid, e.exit_code, e.signal);
         this.#current.delete(e.pid);
         this.#ridSession.delete(rid);
         break;
@@ -616,13 +623,30 @@ export class Store {
     if (argv) this.#index(session, 'command', (JSON.parse(argv) as string[]).join(' '), rid);
   }
 
-  /** A tool the agent ran (its direct child) failed: its session has an error. */
-  #toolExit(rid: number, code: number | undefined, signal: number | undefined): void {
-    if (!code && !signal) return;
-    const p = this.#s.procOf!.get(rid) as { session: string | null; ppid: number | null } | undefined;
-    if (!p?.session || p.ppid == null || this.sessions.sessionOfPid(p.ppid) !== p.session) return;
-    if (!this.sessions.isAgent(p.ppid)) return;
-    this.#s.sessionError!.run(p.session);
+  /**
+   * A process's session was decided after it started (the tracker's moves): its row, live
+   * or the latest one of its pid, goes to that session, and its command is searchable there.
+   */
+  #moveProc(pid: number, session: string): void {
+    const rid = this.#current.get(pid) ?? (this.#s.lastProc!.get(pid) as { rid: number } | undefined)?.rid;
+    if (rid === undefined) return;
+    const p = this.#s.procOf!.get(rid) as { session: string | null; argv: string | null } | undefined;
+    if (!p || p.session === session) return;
+    this.#s.procSession!.run(session, rid);
+    if (this.#current.get(pid) === rid) this.#ridSession.set(rid, session);
+    if (!p.argv) return;
+    const cmd = (JSON.parse(p.argv) as string[]).join(' ');
+    const old = p.session ? (this.#s.sessionRid!.get(p.session) as { rid: number } | undefined) : undefined;
+    if (old) {
+      // Its command no longer finds the session it was first filed under.
+      const lo = old.rid * SEARCH_SPAN;
+      for (const r of this.#s.searchOfRef!.all(lo, lo + SEARCH_SPAN - 1, String(rid)) as Array<{ id: number }>) {
+        this.#s.ftsDelete!.run(r.id, cmd);
+        this.#s.searchDelete!.run(r.id);
+      }
+      this.#indexed.delete(`${p.session}\0command\0${cmd}`);
+    }
+    this.#index(session, 'command', cmd, rid);
   }
 
   #callSession(c: LlmCallEvent, w: CallSession): void {
@@ -649,17 +673,12 @@ export class Store {
       parent_session: w.parent?.session ?? null,
       parent_tool: w.parent?.toolCall ?? null,
     });
-    // A tool result marked as an error, in the history this request carries, once.
-    if (this.#toolNames.size) {
-      for (const r of toolResultsOf(c.api, (c.request?.messages ?? []).slice(-16))) {
-        const name = r.id ? this.#toolNames.get(r.id) : undefined;
-        if (!name) continue;
-        this.#toolNames.delete(r.id!);
-        if (r.isError) s.toolError!.run(start, w.session, name, c.id);
-      }
+    // Failed tool results are the session's errors (a child's exit code is not: agents probe
+    // with commands expected to fail, and a tool's failure reaches the model as is_error).
+    for (const name of w.toolErrors ?? []) {
+      s.toolError!.run(start, w.session, name, c.id);
+      s.sessionError!.run(w.session);
     }
-    for (const tc of tcs) if (tc.id) this.#toolNames.set(tc.id, tc.name);
-    if (this.#toolNames.size > 10_000) this.#toolNames.delete(this.#toolNames.keys().next().value as string);
     if (c.model) s.tag!.run('model', c.model, w.session);
     s.tag!.run('provider', c.provider, w.session);
     for (const tc of tcs) s.tag!.run('tool', tc.name, w.session);
