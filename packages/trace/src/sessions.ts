@@ -104,6 +104,8 @@ const MAX_PROCS = 65536;
 export class SessionTracker {
   #run: RunInfo | undefined;
   readonly #procs = new Map<number, ProcNode>();
+  /** Child pids by parent pid (the tree below an agent, walked once, at its first request). */
+  readonly #children = new Map<number, Set<number>>();
   /** Process-tree sessions by their root pid. */
   readonly #trees = new Map<number, string>();
   /** The session each agent pid made its latest call in: its children's tools run for it. */
@@ -156,9 +158,23 @@ export class SessionTracker {
           comm: e.comm ?? old?.comm,
           argv: e.argv ?? (ev.type === 'fork' && e.ppid !== undefined ? this.#procs.get(e.ppid)?.argv : old?.argv),
         };
+        if (old?.ppid !== node.ppid) {
+          if (old?.ppid !== undefined) this.#children.get(old.ppid)?.delete(e.pid);
+          if (node.ppid !== undefined) {
+            const kids = this.#children.get(node.ppid) ?? new Set<number>();
+            kids.add(e.pid);
+            this.#children.set(node.ppid, kids);
+          }
+        }
         this.#procs.delete(e.pid);
         this.#procs.set(e.pid, node);
-        if (this.#procs.size > MAX_PROCS) this.#procs.delete(this.#procs.keys().next().value as number);
+        if (this.#procs.size > MAX_PROCS) {
+          const gone = this.#procs.keys().next().value as number;
+          const up = this.#procs.get(gone)?.ppid;
+          this.#procs.delete(gone);
+          if (up !== undefined) this.#children.get(up)?.delete(gone);
+          this.#children.delete(gone);
+        }
         return undefined;
       }
       case 'llm/call':
@@ -224,13 +240,6 @@ export class SessionTracker {
     return agentName(p?.comm ?? comm, p?.argv);
   }
 
-  /** Is `pid` `ancestor` or one of its descendants? */
-  #descends(pid: number, ancestor: number): boolean {
-    for (let p: number | undefined = pid, d = 0; p !== undefined && d < 64; p = this.#procs.get(p)?.ppid, d++)
-      if (p === ancestor) return true;
-    return false;
-  }
-
   #call(c: LlmCallEvent): CallSession {
     const start = c.timing?.start ?? c.ts;
     const messages = messagesOf(c.api, c.request.messages ?? []);
@@ -283,8 +292,15 @@ export class SessionTracker {
       if (!this.#current.has(c.pid)) {
         // Its first request: what it started before (startup probes, helpers) is its too.
         const unowned: number[] = [];
-        for (const pid of this.#procs.keys())
-          if (this.#descends(pid, c.pid) && this.sessionOfPid(pid) === undefined) unowned.push(pid);
+        const todo = [c.pid];
+        const seen = new Set<number>();
+        for (let pid = todo.pop(); pid !== undefined && unowned.length < 10_000; pid = todo.pop()) {
+          // A nested agent's subtree is that agent's.
+          if (this.sessionOfPid(pid) !== undefined || seen.has(pid)) continue;
+          seen.add(pid);
+          unowned.push(pid);
+          for (const k of this.#children.get(pid) ?? []) todo.push(k);
+        }
         this.#current.set(c.pid, session);
         for (const pid of unowned) this.#moves.push({ pid, session: this.sessionOfPid(pid)! });
       } else this.#current.set(c.pid, session);
