@@ -262,3 +262,26 @@ t.test(
     t.same(ids('status=ok'), [f.subSession]);
   },
 );
+
+t.test('search rows batched between timer commits still reach the index, and a moved one leaves cleanly', async (t) => {
+  const store = new Store(':memory:', { commitMs: 5 });
+  t.teardown(() => store.close());
+  const sq = new SessionQueries(new Queries(store));
+  const ids = (q: string) => sq.list(new URLSearchParams(`q=${encodeURIComponent(q)}`)).sessions.map((s) => s.id);
+  const { events, facts: f } = subagentStreamWithHelpers();
+  const half = events.findIndex((e) => e.src === 'llm' && (e as LlmCallEvent).id === 's2');
+  for (const e of events.slice(0, half)) store.insert(e);
+  await new Promise((r) => setTimeout(r, 30)); // timer commits only
+  for (const e of events.slice(half)) store.insert(e);
+  await new Promise((r) => setTimeout(r, 1300)); // the quiet flush
+  t.same(ids('rev-parse'), [f.session], 'a probe, indexed without an explicit commit');
+  t.same(ids('ls src'), [f.session], 'ls: in the parent only, though first filed under the sub-agent');
+  t.same(ids(f.subWord), [f.subSession]);
+  t.same(
+    (store.db.prepare("SELECT count(*) n FROM search WHERE search MATCH 'rev'").get() as { n: number }).n,
+    1,
+    'each row indexed once',
+  );
+  store.db.exec("INSERT INTO search(search) VALUES ('integrity-check')");
+  t.pass('the FTS5 index agrees with its content table');
+});

@@ -119,6 +119,10 @@ export class Store {
   /** The next search row id per session (see #index). */
   #searchSeq = new Map<string, { next: number; end: number }>();
   #run: { id: string; last: number } | undefined;
+  /** Search rows (id, text) stored but not yet in the FTS5 index (see #flushSearch). */
+  #ftsPending = new Map<number, string>();
+  #ftsAt = 0;
+  #ftsTimer: NodeJS.Timeout | undefined;
   #pending = 0;
   #inTx = false;
   #timer: NodeJS.Timeout | undefined;
@@ -265,7 +269,7 @@ export class Store {
     this.lastId = id;
     const key = `${ev.src}/${ev.type}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    if (++this.#pending >= this.#batch) this.commit();
+    if (++this.#pending >= this.#batch) this.commit(false);
     return id;
   }
 
@@ -277,20 +281,26 @@ export class Store {
     // A failed commit was handed to #fail, which tells onFailure: nothing to throw here.
     this.#timer = setTimeout(() => {
       try {
-        this.commit();
+        this.commit(false);
       } catch {
         /* see onFailure */
       }
     }, this.#commitMs);
   }
 
-  commit(): void {
+  /**
+   * Commit what is stored so far. `search` false (the store's own timer and batch commits)
+   * lets new search rows wait for a larger batch (see #flushSearch).
+   */
+  commit(search = true): void {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    if (search && this.#ftsPending.size && !this.#inTx && !this.#failure && this.db.open) this.#begin();
     if (!this.#inTx) return;
     try {
+      this.#flushSearch(search);
       this.#flushTouches();
       if (this.#run) this.#s.runEnd!.run(this.#run.last, this.#run.id);
       this.#writeSource();
@@ -326,6 +336,8 @@ export class Store {
     this.#touches.clear();
     this.#bumps.clear();
     this.#activity.clear();
+    this.#ftsPending.clear();
+    if (this.#ftsTimer) clearTimeout(this.#ftsTimer);
     try {
       this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
     } catch {
@@ -353,6 +365,7 @@ export class Store {
         /* told through onFailure */
       }
     }
+    if (this.#ftsTimer) clearTimeout(this.#ftsTimer);
     this.db.close();
   }
 
@@ -386,6 +399,37 @@ export class Store {
     const b = this.#bumps.get(rid) ?? [0, 0, 0];
     b[bump] += bump === 0 ? count : 1;
     this.#bumps.set(rid, b);
+  }
+
+  /**
+   * Add the waiting search rows to the FTS5 index. Each transaction that adds any writes
+   * FTS5 segments that it later merges: at a commit every 100 ms that was a large part of
+   * ingesting paths, so rows wait for 5000 of them or a second, whichever comes first.
+   */
+  #flushSearch(force: boolean): void {
+    if (this.#ftsTimer) {
+      clearTimeout(this.#ftsTimer);
+      this.#ftsTimer = undefined;
+    }
+    const pending = this.#ftsPending;
+    if (!pending.size) return;
+    const now = performance.now();
+    if (force || pending.size >= 5000 || now - this.#ftsAt >= 1000) {
+      for (const [id, text] of pending) this.#s.fts!.run(id, text);
+      pending.clear();
+      this.#ftsAt = now;
+      return;
+    }
+    // Quiet after this: the rows still go in within a second.
+    this.#ftsTimer = setTimeout(() => {
+      this.#ftsTimer = undefined;
+      try {
+        if (this.db.open && !this.#failure) this.commit(true);
+      } catch {
+        /* see onFailure */
+      }
+    }, 1000);
+    this.#ftsTimer.unref();
   }
 
   #flushTouches(): void {
@@ -610,7 +654,7 @@ export class Store {
     if (seq.next >= seq.end) return; // 16M rows for one session: the rest stays unsearchable
     const id = seq.next++;
     this.#s.searchText!.run(id, text, kind, String(ref));
-    this.#s.fts!.run(id, text);
+    this.#ftsPending.set(id, text);
   }
 
   /** A process started or exec'd: the session it works for, where an agent's tool started it. */
@@ -641,7 +685,7 @@ export class Store {
       // Its command no longer finds the session it was first filed under.
       const lo = old.rid * SEARCH_SPAN;
       for (const r of this.#s.searchOfRef!.all(lo, lo + SEARCH_SPAN - 1, String(rid)) as Array<{ id: number }>) {
-        this.#s.ftsDelete!.run(r.id, cmd);
+        if (!this.#ftsPending.delete(r.id)) this.#s.ftsDelete!.run(r.id, cmd);
         this.#s.searchDelete!.run(r.id);
       }
       this.#indexed.delete(`${p.session}\0command\0${cmd}`);
