@@ -177,6 +177,26 @@ t.test('redactForStore: untouched events are not rewritten; a rewritten one pars
   t.notMatch(c.json, TAVILY);
 });
 
+t.test(
+  'redactForStore: a flat event (a process event) is scrubbed field by field, a repeated path the same',
+  async (t) => {
+    const ev = (path: string, extra: Record<string, unknown> = {}) =>
+      ({ v: 1, ts: 1, src: 'proc', type: 'open', pid: 1, comm: 'cat', path, flags: 0, ret: 3, ...extra }) as AgentEvent;
+    const plain = ev('/usr/lib/x86_64-linux-gnu/libc.so.6');
+    t.equal(redactForStore(plain).ev, plain, 'a path with digits and nothing secret: untouched');
+    for (let i = 0; i < 2; i++) {
+      const r = redactForStore(ev(`/tmp/${GITHUB}/x`));
+      t.notMatch(r.json, GITHUB, `a key in a path (${i ? 'remembered' : 'scanned'})`);
+      t.same(JSON.parse(r.json), r.ev);
+      t.same(r.ev, redactEvent(ev(`/tmp/${GITHUB}/x`)), 'as the walk has it');
+    }
+    const named = redactForStore(ev('/x', { password: 'hunter2' }));
+    t.notMatch(named.json, 'hunter2', 'a secret-named field');
+    const nested = redactForStore(ev('/x', { argv: ['curl', '-H', `Authorization: Bearer ${TAVILY}`] }));
+    t.notMatch(nested.json, TAVILY, 'not flat: the whole text is scanned');
+  },
+);
+
 t.test('any JSON with keys planted anywhere stays JSON, and no key survives (500 random bodies)', async (t) => {
   let seed = 42;
   const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;

@@ -203,6 +203,8 @@ export function redactForStore(ev: AgentEvent): { json: string; ev: AgentEvent }
     const clean = redactEvent(ev);
     return { json: JSON.stringify(clean), ev: clean };
   }
+  const flat = redactFlat(e);
+  if (flat) return flat;
   const json = JSON.stringify(ev);
   const clean = redactText(json);
   if (clean === json) return { json, ev };
@@ -213,4 +215,45 @@ export function redactForStore(ev: AgentEvent): { json: string; ev: AgentEvent }
     const walked = redactEvent(ev);
     return { json: JSON.stringify(walked), ev: walked };
   }
+}
+
+/** Texts redactFlat has scanned and what they became: a capture opens the same paths over and over. */
+const seen = new Map<string, string>();
+const SEEN_MAX = 20_000;
+const SEEN_TEXT_MAX = 1024;
+
+function redactCached(v: string): string {
+  if (v.length > SEEN_TEXT_MAX) return redactText(v);
+  let out = seen.get(v);
+  if (out === undefined) {
+    out = redactText(v);
+    if (seen.size >= SEEN_MAX) seen.delete(seen.keys().next().value as string);
+    seen.set(v, out);
+  }
+  return out;
+}
+
+/**
+ * An event whose fields are all strings, numbers or booleans (the process events that make
+ * up most of a capture), redacted field by field as redactValue does, each string's result
+ * remembered: a path with a digit in it looks like it may hold a key and costs a scan by
+ * every preset rule, once per distinct path instead of once per open. Undefined for any
+ * other event.
+ */
+function redactFlat(e: Record<string, unknown>): { json: string; ev: AgentEvent } | undefined {
+  let copy: Record<string, unknown> | undefined;
+  for (const k in e) {
+    const v = e[k];
+    if (typeof v === 'string') {
+      const clean =
+        v !== '' && !isRedacted(v) && isSecretField(k)
+          ? k === 'set-cookie'
+            ? v.split('\n').map(redacted).join('\n')
+            : redacted(v)
+          : redactCached(v);
+      if (clean !== v) (copy ??= { ...e })[k] = clean;
+    } else if (v !== null && typeof v === 'object') return undefined;
+  }
+  const ev = (copy ?? e) as unknown as AgentEvent;
+  return { json: JSON.stringify(ev), ev };
 }

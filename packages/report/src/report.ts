@@ -162,6 +162,10 @@ export class Report {
     if (this.last === null || ev.ts > this.last) this.last = ev.ts;
     const key = `${ev.src}/${ev.type}`;
     const where = this.tracker.observe(ev);
+    for (const m of this.tracker.takeMoves()) {
+      const p = this.procs.get(m.pid);
+      if (p) p.session = m.session;
+    }
     switch (key) {
       case 'meta/run':
         if (this.tracker.run) this.runs.push(this.tracker.run);

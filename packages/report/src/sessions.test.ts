@@ -3,7 +3,7 @@ import t from 'tap';
 import { Report } from './report.js';
 import { formatSessions, Sessions, toCsv, toJsonl } from './sessions.js';
 
-const { subagentStream, T0 } = testing;
+const { subagentStream, subagentStreamWithHelpers, T0 } = testing;
 
 function report() {
   const r = new Report();
@@ -85,4 +85,25 @@ t.test('export: calls, sessions, tool calls with their processes; JSON lines and
   t.equal(lines.length, 4);
   t.match(lines[3], /"{""command"":""sed -i 's\/TODO\/DONE\/' src\/main.ts""}"/, 'JSON cells quoted, quotes doubled');
   t.equal(toCsv([]), '\r\n');
+});
+
+t.test("sessions: startup probes and linked tools in their agent's session; errors are not exit codes", async (t) => {
+  const r = new Report();
+  const { events, facts: f } = subagentStreamWithHelpers(T0);
+  for (const e of events) r.add(e);
+  const sessions = new Sessions(r);
+  for (const pid of f.probePids) t.equal(r.procs.get(pid)?.session, f.session, `probe ${pid}`);
+  t.equal(r.procs.get(f.lsPid)?.session, f.session, 'ls: by its link, not the busy sub-agent');
+  t.equal(r.procs.get(f.grepPid)?.session, f.subSession);
+  const parent = sessions.list.find((s) => s.id === f.session)!;
+  t.equal(parent.errors, 1, "sed's failed result; the probes' exit codes are not errors");
+  t.same(
+    sessions.filter({ status: 'ok' }).map((s) => s.id),
+    [f.subSession],
+  );
+  t.same(
+    sessions.filter({ q: 'rev-parse' }).map((s) => s.id),
+    [f.session],
+    "a probe's command finds its session",
+  );
 });

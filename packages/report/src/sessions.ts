@@ -124,6 +124,7 @@ export class Sessions {
       s.toolCalls += tcs.length;
       for (const tc of tcs) if (!s.tools.includes(tc.name)) s.tools.push(tc.name);
       if (failed(c)) s.errors++;
+      s.errors += w?.toolErrors?.length ?? 0;
       const u = usageOf(c);
       s.tokensIn += u.input ?? 0;
       s.tokensOut += u.output ?? 0;
@@ -140,8 +141,6 @@ export class Sessions {
       const s = p.session ? by.get(p.session) : undefined;
       if (!s) continue;
       s.text.push(p.argv.join(' '));
-      // A tool the agent ran directly that failed makes its session an error, as in the store.
-      if ((p.exit_code || p.signal) && p.ppid !== null && report.where.size && this.#isAgentChild(p, s)) s.errors++;
     }
     for (const f of report.filesWritten) {
       const sid = report.procs.get(f.pid)?.session;
@@ -158,10 +157,6 @@ export class Sessions {
     this.list = [...by.values()]
       .map(({ text: _t, priced: _p, ...s }) => s)
       .sort((a, b) => b.start - a.start || (a.id < b.id ? -1 : 1));
-  }
-
-  #isAgentChild(p: ProcessRow, s: SessionSummary): boolean {
-    return s.pid !== undefined && p.ppid === s.pid;
   }
 
   /** The sessions a filter keeps, newest first. */

@@ -8,7 +8,7 @@ import { Queries } from './query.js';
 import { bucketFor, ftsQuery, SessionQueries } from './sessions.js';
 import { Store } from './store.js';
 
-const { subagentStream, T0 } = testing;
+const { subagentStream, subagentStreamWithHelpers, T0 } = testing;
 
 /** A store with the Claude Code sub-agent session and a mock SDK agent's session (no conversation id). */
 function fixture(prices?: ConstructorParameters<typeof Store>[1]) {
@@ -231,4 +231,57 @@ t.test('--prices: the store stores costs at the prices it was given', async (t) 
   t.teardown(() => store.close());
   const parent = sq.list(sp()).sessions.find((s) => s.id === sub.facts.session)!;
   t.equal(Math.round(parent.cost! * 1000), (1000 + 1200 + 1300) * 1, '$1000 per million input tokens');
+});
+
+t.test(
+  "a real run's processes: startup probes and tools in the session that caused them; errors are not exit codes",
+  async (t) => {
+    const store = new Store(':memory:');
+    t.teardown(() => store.close());
+    const { events, facts: f } = subagentStreamWithHelpers();
+    for (const e of events) store.insert(e);
+    store.commit();
+    const sq = new SessionQueries(new Queries(store));
+    const sp = new URLSearchParams();
+    const parent = sq.detail(f.session, sp)!;
+    const child = sq.detail(f.subSession, sp)!;
+    const pids = (d: typeof parent) => [...new Set((d.processes as Array<{ pid: number }>).map((p) => p.pid))].sort();
+    t.same(pids(parent), [f.agentPid, ...f.probePids, f.sedPid, f.lsPid].sort(), "the tree, but the sub-agent's tools");
+    t.same(pids(child), [f.agentPid, f.grepPid], "the agent and the sub-agent's grep, not the parent's ls");
+    const sessionOf = (pid: number) =>
+      (store.db.prepare('SELECT session FROM processes WHERE pid = ?').get(pid) as { session: string | null }).session;
+    for (const pid of f.probePids) t.equal(sessionOf(pid), f.session, `probe ${pid}: filed under the agent's session`);
+    t.equal(sessionOf(f.lsPid), f.session, 'ls: moved by its link');
+    t.equal(sessionOf(f.grepPid), f.subSession);
+    t.equal(parent.session.errors, 1, "sed's failed result; not the probes' or sed's exit codes");
+    t.equal(child.session.errors, 0);
+    const ids = (q: string) => sq.list(new URLSearchParams(q)).sessions.map((s) => s.id);
+    t.same(ids('q=rev-parse'), [f.session], "a probe's command is searchable in its session");
+    t.same(ids('q=ls%20src'), [f.session], "ls's command moved with it");
+    t.same(ids('status=error'), [f.session]);
+    t.same(ids('status=ok'), [f.subSession]);
+  },
+);
+
+t.test('search rows batched between timer commits still reach the index, and a moved one leaves cleanly', async (t) => {
+  const store = new Store(':memory:', { commitMs: 5 });
+  t.teardown(() => store.close());
+  const sq = new SessionQueries(new Queries(store));
+  const ids = (q: string) => sq.list(new URLSearchParams(`q=${encodeURIComponent(q)}`)).sessions.map((s) => s.id);
+  const { events, facts: f } = subagentStreamWithHelpers();
+  const half = events.findIndex((e) => e.src === 'llm' && (e as LlmCallEvent).id === 's2');
+  for (const e of events.slice(0, half)) store.insert(e);
+  await new Promise((r) => setTimeout(r, 30)); // timer commits only
+  for (const e of events.slice(half)) store.insert(e);
+  await new Promise((r) => setTimeout(r, 1300)); // the quiet flush
+  t.same(ids('rev-parse'), [f.session], 'a probe, indexed without an explicit commit');
+  t.same(ids('ls src'), [f.session], 'ls: in the parent only, though first filed under the sub-agent');
+  t.same(ids(f.subWord), [f.subSession]);
+  t.same(
+    (store.db.prepare("SELECT count(*) n FROM search WHERE search MATCH 'rev'").get() as { n: number }).n,
+    1,
+    'each row indexed once',
+  );
+  store.db.exec("INSERT INTO search(search) VALUES ('integrity-check')");
+  t.pass('the FTS5 index agrees with its content table');
 });

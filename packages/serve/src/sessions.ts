@@ -93,8 +93,9 @@ export function filterSql(f: SessionFilter, matched?: number[]): { where: string
     where.push('s.id IN (SELECT session FROM session_tags WHERE kind = ? AND value = ?)');
     args.push(kind, f[kind]);
   }
-  if (f.status === 'error') where.push('s.errors > 0');
-  if (f.status === 'ok') where.push('s.errors = 0');
+  // Errors: failed calls, failed tool results, alerts (sessionMatches says the same).
+  if (f.status === 'error') where.push('(s.errors > 0 OR s.alerts > 0)');
+  if (f.status === 'ok') where.push('s.errors = 0 AND s.alerts = 0');
   if (f.alerts) where.push('s.alerts > 0');
   if (f.from !== undefined) {
     where.push('s.end_ts >= ?');

@@ -7,7 +7,7 @@ import type {
   TraceAlertEvent,
   TraceLinkEvent,
 } from '@agentsight/events';
-import { costOf, DEFAULT_PRICES, type PriceTable, toolResultsOf, usageOf } from '@agentsight/llm';
+import { costOf, DEFAULT_PRICES, type PriceTable, usageOf } from '@agentsight/llm';
 import { redactForStore } from '@agentsight/redact';
 import { type CallSession, SessionTracker } from '@agentsight/trace';
 import Database from 'better-sqlite3';
@@ -124,9 +124,11 @@ export class Store {
   #indexed = new Set<string>();
   /** The next search row id per session (see #index). */
   #searchSeq = new Map<string, { next: number; end: number }>();
-  /** Tool calls' names by id, until their result is seen (a failed one is counted against its tool). */
-  #toolNames = new Map<string, string>();
   #run: { id: string; last: number } | undefined;
+  /** Search rows (id, text) stored but not yet in the FTS5 index (see #flushSearch). */
+  #ftsPending = new Map<number, string>();
+  #ftsAt = 0;
+  #ftsTimer: NodeJS.Timeout | undefined;
   #pending = 0;
   #inTx = false;
   #timer: NodeJS.Timeout | undefined;
@@ -226,6 +228,10 @@ export class Store {
       sessionError: p('UPDATE sessions SET errors = errors + 1 WHERE id = ?'),
       procSession: p('UPDATE processes SET session = ? WHERE rid = ?'),
       procOf: p('SELECT session, ppid, argv FROM processes WHERE rid = ?'),
+      lastProc: p('SELECT max(rid) rid FROM processes WHERE pid = ?'),
+      searchOfRef: p("SELECT id FROM search_text WHERE id BETWEEN ? AND ? AND kind = 'command' AND ref = ?"),
+      ftsDelete: p("INSERT INTO search(search, rowid, text) VALUES ('delete', ?, ?)"),
+      searchDelete: p('DELETE FROM search_text WHERE id = ?'),
     };
     this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
     for (const r of this.db.prepare('SELECT src, type, count(*) n FROM events GROUP BY src, type').all() as Array<{
@@ -271,7 +277,7 @@ export class Store {
     this.lastId = id;
     const key = `${ev.src}/${ev.type}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    if (++this.#pending >= this.#batch) this.commit();
+    if (++this.#pending >= this.#batch) this.commit(false);
     return id;
   }
 
@@ -283,20 +289,26 @@ export class Store {
     // A failed commit was handed to #fail, which tells onFailure: nothing to throw here.
     this.#timer = setTimeout(() => {
       try {
-        this.commit();
+        this.commit(false);
       } catch {
         /* see onFailure */
       }
     }, this.#commitMs);
   }
 
-  commit(): void {
+  /**
+   * Commit what is stored so far. `search` false (the store's own timer and batch commits)
+   * lets new search rows wait for a larger batch (see #flushSearch).
+   */
+  commit(search = true): void {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+    if (search && this.#ftsPending.size && !this.#inTx && !this.#failure && this.db.open) this.#begin();
     if (!this.#inTx) return;
     try {
+      this.#flushSearch(search);
       this.#flushTouches();
       if (this.#run) this.#s.runEnd!.run(this.#run.last, this.#run.id);
       this.#writeSource();
@@ -332,6 +344,8 @@ export class Store {
     this.#touches.clear();
     this.#bumps.clear();
     this.#activity.clear();
+    this.#ftsPending.clear();
+    if (this.#ftsTimer) clearTimeout(this.#ftsTimer);
     try {
       this.lastId = (this.db.prepare('SELECT max(id) m FROM events').get() as { m: number | null }).m ?? 0;
     } catch {
@@ -359,6 +373,7 @@ export class Store {
         /* told through onFailure */
       }
     }
+    if (this.#ftsTimer) clearTimeout(this.#ftsTimer);
     this.db.close();
   }
 
@@ -394,6 +409,37 @@ export class Store {
     this.#bumps.set(rid, b);
   }
 
+  /**
+   * Add the waiting search rows to the FTS5 index. Each transaction that adds any writes
+   * FTS5 segments that it later merges: at a commit every 100 ms that was a large part of
+   * ingesting paths, so rows wait for 5000 of them or a second, whichever comes first.
+   */
+  #flushSearch(force: boolean): void {
+    if (this.#ftsTimer) {
+      clearTimeout(this.#ftsTimer);
+      this.#ftsTimer = undefined;
+    }
+    const pending = this.#ftsPending;
+    if (!pending.size) return;
+    const now = performance.now();
+    if (force || pending.size >= 5000 || now - this.#ftsAt >= 1000) {
+      for (const [id, text] of pending) this.#s.fts!.run(id, text);
+      pending.clear();
+      this.#ftsAt = now;
+      return;
+    }
+    // Quiet after this: the rows still go in within a second.
+    this.#ftsTimer = setTimeout(() => {
+      this.#ftsTimer = undefined;
+      try {
+        if (this.db.open && !this.#failure) this.commit(true);
+      } catch {
+        /* see onFailure */
+      }
+    }, 1000);
+    this.#ftsTimer.unref();
+  }
+
   #flushTouches(): void {
     const s = this.#s;
     for (const x of this.#touches.values()) s.touch!.run(x.rid, x.kind, x.target, x.count, x.first, x.failed);
@@ -416,8 +462,14 @@ export class Store {
   }
 
   #derive(ev: AgentEvent, eventId: number): void {
-    const s = this.#s;
     const where = this.sessions.observe(ev);
+    this.#deriveRows(ev, eventId, where);
+    // After the call's session row exists: what moves to it is indexed under it.
+    for (const m of this.sessions.takeMoves()) this.#moveProc(m.pid, m.session);
+  }
+
+  #deriveRows(ev: AgentEvent, eventId: number, where: CallSession | undefined): void {
+    const s = this.#s;
     if (this.#run && ev.ts > this.#run.last) this.#run.last = ev.ts;
     switch (`${ev.src}/${ev.type}`) {
       case 'proc/fork':
@@ -475,7 +527,6 @@ export class Store {
           rid = Number(s.newProc!.run(e.pid, e.ppid ?? null, null, e.comm, null, null, null, start, 0).lastInsertRowid);
         }
         s.exitProc!.run(ev.ts, e.exit_code ?? null, e.signal ?? null, e.ppid ?? null, rid);
-        this.#toolExit(rid, e.exit_code, e.signal);
         this.#current.delete(e.pid);
         this.#ridSession.delete(rid);
         break;
@@ -611,7 +662,7 @@ export class Store {
     if (seq.next >= seq.end) return; // 16M rows for one session: the rest stays unsearchable
     const id = seq.next++;
     this.#s.searchText!.run(id, text, kind, String(ref));
-    this.#s.fts!.run(id, text);
+    this.#ftsPending.set(id, text);
   }
 
   /** A process started or exec'd: the session it works for, where an agent's tool started it. */
@@ -624,13 +675,30 @@ export class Store {
     if (argv) this.#index(session, 'command', (JSON.parse(argv) as string[]).join(' '), rid);
   }
 
-  /** A tool the agent ran (its direct child) failed: its session has an error. */
-  #toolExit(rid: number, code: number | undefined, signal: number | undefined): void {
-    if (!code && !signal) return;
-    const p = this.#s.procOf!.get(rid) as { session: string | null; ppid: number | null } | undefined;
-    if (!p?.session || p.ppid == null || this.sessions.sessionOfPid(p.ppid) !== p.session) return;
-    if (!this.sessions.isAgent(p.ppid)) return;
-    this.#s.sessionError!.run(p.session);
+  /**
+   * A process's session was decided after it started (the tracker's moves): its row, live
+   * or the latest one of its pid, goes to that session, and its command is searchable there.
+   */
+  #moveProc(pid: number, session: string): void {
+    const rid = this.#current.get(pid) ?? (this.#s.lastProc!.get(pid) as { rid: number } | undefined)?.rid;
+    if (rid === undefined) return;
+    const p = this.#s.procOf!.get(rid) as { session: string | null; argv: string | null } | undefined;
+    if (!p || p.session === session) return;
+    this.#s.procSession!.run(session, rid);
+    if (this.#current.get(pid) === rid) this.#ridSession.set(rid, session);
+    if (!p.argv) return;
+    const cmd = (JSON.parse(p.argv) as string[]).join(' ');
+    const old = p.session ? (this.#s.sessionRid!.get(p.session) as { rid: number } | undefined) : undefined;
+    if (old) {
+      // Its command no longer finds the session it was first filed under.
+      const lo = old.rid * SEARCH_SPAN;
+      for (const r of this.#s.searchOfRef!.all(lo, lo + SEARCH_SPAN - 1, String(rid)) as Array<{ id: number }>) {
+        if (!this.#ftsPending.delete(r.id)) this.#s.ftsDelete!.run(r.id, cmd);
+        this.#s.searchDelete!.run(r.id);
+      }
+      this.#indexed.delete(`${p.session}\0command\0${cmd}`);
+    }
+    this.#index(session, 'command', cmd, rid);
   }
 
   #callSession(c: LlmCallEvent, w: CallSession): void {
@@ -657,17 +725,12 @@ export class Store {
       parent_session: w.parent?.session ?? null,
       parent_tool: w.parent?.toolCall ?? null,
     });
-    // A tool result marked as an error, in the history this request carries, once.
-    if (this.#toolNames.size) {
-      for (const r of toolResultsOf(c.api, (c.request?.messages ?? []).slice(-16))) {
-        const name = r.id ? this.#toolNames.get(r.id) : undefined;
-        if (!name) continue;
-        this.#toolNames.delete(r.id!);
-        if (r.isError) s.toolError!.run(start, w.session, name, c.id);
-      }
+    // Failed tool results are the session's errors (a child's exit code is not: agents probe
+    // with commands expected to fail, and a tool's failure reaches the model as is_error).
+    for (const name of w.toolErrors ?? []) {
+      s.toolError!.run(start, w.session, name, c.id);
+      s.sessionError!.run(w.session);
     }
-    for (const tc of tcs) if (tc.id) this.#toolNames.set(tc.id, tc.name);
-    if (this.#toolNames.size > 10_000) this.#toolNames.delete(this.#toolNames.keys().next().value as string);
     if (c.model) s.tag!.run('model', c.model, w.session);
     s.tag!.run('provider', c.provider, w.session);
     for (const tc of tcs) s.tag!.run('tool', tc.name, w.session);

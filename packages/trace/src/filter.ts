@@ -105,8 +105,9 @@ export function sessionMatches(s: SessionFacts, f: SessionFilter): boolean {
   if (f.model !== undefined && !has(s.models, f.model)) return false;
   if (f.provider !== undefined && !has(s.providers, f.provider)) return false;
   if (f.tool !== undefined && !has(s.tools, f.tool)) return false;
-  if (f.status === 'error' && s.errors === 0) return false;
-  if (f.status === 'ok' && s.errors > 0) return false;
+  // Errors: failed calls, failed tool results (is_error), alerts; not a child's exit code.
+  if (f.status === 'error' && s.errors === 0 && s.alerts === 0) return false;
+  if (f.status === 'ok' && (s.errors > 0 || s.alerts > 0)) return false;
   if (f.alerts && s.alerts === 0) return false;
   if (f.from !== undefined && s.end < f.from) return false;
   if (f.to !== undefined && s.start > f.to) return false;

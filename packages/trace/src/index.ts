@@ -25,6 +25,7 @@ export {
   agentName,
   type CallSession,
   ownWords,
+  type ProcMove,
   type RunInfo,
   SessionTracker,
   SUBAGENT_TOOLS,

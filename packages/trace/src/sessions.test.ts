@@ -2,7 +2,7 @@ import type { AgentEvent, LlmCallEvent } from '@agentsight/events';
 import t from 'tap';
 import { FilterError, parseFilter, sessionMatches } from './filter.js';
 import { agentName, type CallSession, SessionTracker } from './sessions.js';
-import { exec, fork, llmCall, subagentStream, T0 } from './testing.js';
+import { exec, fork, llmCall, subagentStream, subagentStreamWithHelpers, T0 } from './testing.js';
 
 function follow(events: AgentEvent[]): { tracker: SessionTracker; where: Map<string, CallSession> } {
   const tracker = new SessionTracker();
@@ -34,6 +34,33 @@ t.test("a Task sub-agent's calls are a session of their own, under the tool call
   t.equal(tracker.run, undefined, 'the run ended with its meta/stop');
   t.equal(tracker.sessionOfPid(f.sedPid), f.session, "the parent's tool works for the parent");
   t.ok(tracker.isAgent(f.agentPid));
+});
+
+t.test("an agent's processes: helpers before its first request, tools by the call that asked for them", async (t) => {
+  const { events, facts: f } = subagentStreamWithHelpers();
+  const tracker = new SessionTracker();
+  const where = new Map<string, CallSession>();
+  const moves = new Map<number, string[]>();
+  for (const ev of events) {
+    const w = tracker.observe(ev);
+    if (w) where.set((ev as LlmCallEvent).id, w);
+    for (const m of tracker.takeMoves()) moves.set(m.pid, [...(moves.get(m.pid) ?? []), m.session]);
+    if (ev.src === 'proc' && ev.type === 'exec' && f.probePids.includes(ev.pid!))
+      t.equal(tracker.sessionOfPid(ev.pid), undefined, 'a probe before the first request: no session yet');
+  }
+  for (const pid of f.probePids) {
+    t.same(moves.get(pid), [f.session], `probe ${pid}: moved to the session once its agent asked`);
+    t.equal(tracker.sessionOfPid(pid), f.session);
+  }
+  t.same(moves.get(f.agentPid), [f.session], 'the agent itself');
+  t.same(moves.get(f.lsPid), [f.session], "ls ran while the sub-agent was busy; its link says it is the parent's");
+  t.equal(tracker.sessionOfPid(f.lsPid), f.session);
+  t.equal(moves.get(f.grepPid), undefined, "grep already was the sub-agent's");
+  t.equal(tracker.sessionOfPid(f.grepPid), f.subSession);
+  t.equal(tracker.sessionOfToolCall(f.lsId), f.session);
+  t.same(where.get('p3')?.toolErrors, ['Bash'], "sed's is_error result: an error of the parent, once");
+  t.notOk(where.get('p2')?.toolErrors, 'the Task result did not fail');
+  t.notOk(where.get('s2')?.toolErrors);
 });
 
 t.test('the Task call ends with its result: a later identical prompt is not a sub-agent', async (t) => {

@@ -11,7 +11,7 @@
 //   that call's `prompt` argument is the sub-agent's. (Claude Code 2.1.197 names the tool
 //   `Agent`, older releases `Task`; its sub-agent requests also carry `cc_is_subagent=true` in
 //   the billing header of their system prompt, but the prompt is what says *which* call.)
-import type { AgentEvent, LlmCallEvent, MetaEvent } from '@agentsight/events';
+import type { AgentEvent, LlmCallEvent, MetaEvent, TraceLinkEvent } from '@agentsight/events';
 import { type Message, messagesOf, sessionOf, type TextPart, toolResultsOf } from '@agentsight/llm';
 
 /** Where one LLM call belongs. */
@@ -28,6 +28,14 @@ export interface CallSession {
   parent?: { session: string; toolCall: string };
   /** The session was first seen with this call. */
   first: boolean;
+  /** Tools whose failed results (is_error) this request is the first to carry: errors of this session. */
+  toolErrors?: string[];
+}
+
+/** A process whose session was decided after it started (see SessionTracker.takeMoves). */
+export interface ProcMove {
+  pid: number;
+  session: string;
 }
 
 /** A `meta/run` event: the start of one exec/record/monitor segment. */
@@ -96,12 +104,19 @@ const MAX_PROCS = 65536;
 export class SessionTracker {
   #run: RunInfo | undefined;
   readonly #procs = new Map<number, ProcNode>();
+  /** Child pids by parent pid (the tree below an agent, walked once, at its first request). */
+  readonly #children = new Map<number, Set<number>>();
   /** Process-tree sessions by their root pid. */
   readonly #trees = new Map<number, string>();
   /** The session each agent pid made its latest call in: its children's tools run for it. */
   readonly #current = new Map<number, string>();
   readonly #known = new Set<string>();
   #tasks: OpenTask[] = [];
+  /** Processes a correlation link tied to a tool call: the session that called the tool, whatever runs meanwhile. */
+  readonly #pinned = new Map<number, string>();
+  /** The session that asked for each tool call (by the correlator's key), and the tool's name. */
+  readonly #toolCalls = new Map<string, { session: string; name: string; answered?: boolean }>();
+  #moves: ProcMove[] = [];
 
   get run(): RunInfo | undefined {
     return this.#run;
@@ -136,31 +151,82 @@ export class SessionTracker {
           // A new process on a reused pid: what the old one was is gone.
           this.#trees.delete(e.pid);
           this.#current.delete(e.pid);
+          this.#pinned.delete(e.pid);
         }
         const node: ProcNode = {
           ppid: e.ppid ?? old?.ppid,
           comm: e.comm ?? old?.comm,
           argv: e.argv ?? (ev.type === 'fork' && e.ppid !== undefined ? this.#procs.get(e.ppid)?.argv : old?.argv),
         };
+        if (old?.ppid !== node.ppid) {
+          if (old?.ppid !== undefined) this.#children.get(old.ppid)?.delete(e.pid);
+          if (node.ppid !== undefined) {
+            const kids = this.#children.get(node.ppid) ?? new Set<number>();
+            kids.add(e.pid);
+            this.#children.set(node.ppid, kids);
+          }
+        }
         this.#procs.delete(e.pid);
         this.#procs.set(e.pid, node);
-        if (this.#procs.size > MAX_PROCS) this.#procs.delete(this.#procs.keys().next().value as number);
+        if (this.#procs.size > MAX_PROCS) {
+          const gone = this.#procs.keys().next().value as number;
+          const up = this.#procs.get(gone)?.ppid;
+          this.#procs.delete(gone);
+          if (up !== undefined) this.#children.get(up)?.delete(gone);
+          this.#children.delete(gone);
+        }
         return undefined;
       }
       case 'llm/call':
         return this.#call(ev as LlmCallEvent);
+      case 'trace/link': {
+        // The correlator says which tool call started these processes: they work for the
+        // session that made that call, not for whichever of the agent's sessions (a
+        // sub-agent in the same process, say) made the latest request.
+        const l = ev as TraceLinkEvent;
+        const tc = l.kind === 'tool_process' ? this.#toolCalls.get(l.from) : undefined;
+        if (!tc) return undefined;
+        for (const x of Array.isArray(l.to) ? l.to : [l.to]) {
+          const pid = typeof x === 'number' ? x : Number(String(x).replace(/^\D+/, ''));
+          if (!Number.isInteger(pid)) continue;
+          if (this.sessionOfPid(pid) !== tc.session) this.#moves.push({ pid, session: tc.session });
+          this.#pinned.set(pid, tc.session);
+          if (this.#pinned.size > MAX_PROCS) this.#pinned.delete(this.#pinned.keys().next().value as number);
+        }
+        return undefined;
+      }
       default:
         return undefined;
     }
   }
 
-  /** The session a process (a tool's) works for: its own or its nearest ancestor's current session. */
+  /**
+   * The session a process (a tool's) works for: the tool call's that a link tied it (or an
+   * ancestor) to, else its own or its nearest ancestor's current session.
+   */
   sessionOfPid(pid: number | undefined): string | undefined {
     for (let p = pid, d = 0; p !== undefined && d < 64; p = this.#procs.get(p)?.ppid, d++) {
-      const s = this.#current.get(p);
+      const s = this.#pinned.get(p) ?? this.#current.get(p);
       if (s) return s;
     }
     return undefined;
+  }
+
+  /**
+   * Processes whose session the last event decided after they started: an agent's helpers
+   * that ran before its first request (an agent's tree belongs to its session from the
+   * start), and tool processes a link moved to the session whose tool call started them.
+   * Read once, after observe().
+   */
+  takeMoves(): ProcMove[] {
+    const m = this.#moves;
+    if (m.length) this.#moves = [];
+    return m;
+  }
+
+  /** The session that asked for a tool call (by its id, or `${callId}#${index}` without one). */
+  sessionOfToolCall(key: string): string | undefined {
+    return this.#toolCalls.get(key)?.session;
   }
 
   /** Has this pid made LLM calls (is it an agent)? */
@@ -222,7 +288,37 @@ export class SessionTracker {
         session = found;
       }
     }
-    if (c.pid !== undefined) this.#current.set(c.pid, session);
+    if (c.pid !== undefined) {
+      if (!this.#current.has(c.pid)) {
+        // Its first request: what it started before (startup probes, helpers) is its too.
+        const unowned: number[] = [];
+        const todo = [c.pid];
+        const seen = new Set<number>();
+        for (let pid = todo.pop(); pid !== undefined && unowned.length < 10_000; pid = todo.pop()) {
+          // A nested agent's subtree is that agent's.
+          if (this.sessionOfPid(pid) !== undefined || seen.has(pid)) continue;
+          seen.add(pid);
+          unowned.push(pid);
+          for (const k of this.#children.get(pid) ?? []) todo.push(k);
+        }
+        this.#current.set(c.pid, session);
+        for (const pid of unowned) this.#moves.push({ pid, session: this.sessionOfPid(pid)! });
+      } else this.#current.set(c.pid, session);
+    }
+    // Failed tool results, each counted once, in the session that received them.
+    let toolErrors: string[] | undefined;
+    if (this.#toolCalls.size) {
+      for (const r of toolResultsOf(c.api, (c.request.messages ?? []).slice(-16))) {
+        const tc = r.id ? this.#toolCalls.get(r.id) : undefined;
+        if (!tc || tc.answered) continue;
+        tc.answered = true;
+        if (r.isError) (toolErrors ??= []).push(tc.name);
+      }
+    }
+    (c.response?.tool_calls ?? []).forEach((tc, i) => {
+      this.#toolCalls.set(tc.id ?? `${c.id}#${i}`, { session, name: tc.name });
+      if (this.#toolCalls.size > 100_000) this.#toolCalls.delete(this.#toolCalls.keys().next().value as string);
+    });
     for (const tc of c.response?.tool_calls ?? []) {
       const p = (tc.arguments as { prompt?: unknown } | null)?.prompt;
       if (SUBAGENT_TOOLS.has(tc.name) && tc.id && typeof p === 'string' && p.trim())
@@ -246,6 +342,7 @@ export class SessionTracker {
       ...(root !== undefined ? { pid: root } : {}),
       ...(prompt ? { prompt } : {}),
       ...(parent ? { parent } : {}),
+      ...(toolErrors ? { toolErrors } : {}),
       agent: this.agentOf(c.pid, c.comm),
     };
   }

@@ -357,3 +357,53 @@ export function subagentStream(t0 = T0, agentPid = 500): { events: AgentEvent[];
     },
   };
 }
+
+export interface HelperFacts extends SubagentFacts {
+  /** Processes the agent started before its first request (Claude's startup probes), failing. */
+  probePids: number[];
+  /** A parent's Bash tool call asked alongside the Task, whose process runs while the sub-agent is busy. */
+  lsId: string;
+  lsPid: number;
+}
+
+/**
+ * subagentStream as a real Claude Code run has it: startup probes (`git`, `ps aux | grep`)
+ * that exit non-zero before the first request, and a parent tool (`ls`, asked in the same
+ * response as the Task) whose process runs between the sub-agent's requests, tied to its
+ * call by the correlator's trace/link (as is the sub-agent's grep).
+ */
+export function subagentStreamWithHelpers(t0 = T0, agentPid = 500): { events: AgentEvent[]; facts: HelperFacts } {
+  const { events, facts } = subagentStream(t0, agentPid);
+  const ms = (n: number) => t0 + n * 100_000;
+  const probePids = [agentPid + 1, agentPid + 2];
+  const lsId = 'toolu_ls';
+  const lsPid = agentPid + 102;
+  const link = (ts: number, from: string, pid: number): AgentEvent =>
+    ({
+      v: 1,
+      ts,
+      src: 'trace',
+      type: 'link',
+      kind: 'tool_process',
+      from,
+      to: [pid],
+      confidence: 0.9,
+      reasons: ['lineage', 'time', 'args'],
+    }) as AgentEvent;
+  const out: AgentEvent[] = [];
+  for (const ev of events) {
+    if (ev.src === 'llm' && (ev as LlmCallEvent).id === 'p1')
+      (ev as LlmCallEvent).response!.tool_calls!.push({ id: lsId, name: 'Bash', arguments: { command: 'ls src' } });
+    out.push(ev);
+    if (ev.src === 'proc' && ev.type === 'exec' && ev.pid === agentPid)
+      out.push(
+        ...shell(probePids[0]!, agentPid, 'git rev-parse --show-toplevel', ms(2), 128),
+        ...shell(probePids[1]!, agentPid, 'ps aux | grep -v grep | grep claude', ms(3), 1),
+      );
+    if (ev.src === 'llm' && (ev as LlmCallEvent).id === 's1')
+      out.push(...shell(lsPid, agentPid, 'ls src', ms(41)), link(ms(43), lsId, lsPid));
+    if (ev.src === 'proc' && ev.type === 'exit' && ev.pid === facts.grepPid)
+      out.push(link(ev.ts + 1, 'toolu_grep', facts.grepPid));
+  }
+  return { events: out, facts: { ...facts, probePids, lsId, lsPid } };
+}
