@@ -4,6 +4,7 @@
  * as-serve with a host filter.
  */
 export * from './buffer.js';
+export * from './query.js';
 export * from './schema.js';
 export * from './sink.js';
 export * from './testing.js';
