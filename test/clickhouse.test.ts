@@ -120,6 +120,56 @@ t.test('three hosts, one ClickHouse, stopped and restarted mid-run', async (t) =
     3 * PER_PHASE,
     'the rows sent while away arrived',
   );
+
+  // One UI over many hosts: as-serve --clickhouse answers from the fleet table, by host.
+  const serve = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist/tools/as-serve.js'),
+      '--port',
+      '0',
+      '--db',
+      path.join(tmp, 'serve.db'),
+      '--clickhouse',
+      ch.url,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  t.teardown(() => {
+    serve.kill('SIGTERM');
+  });
+  const base = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`as-serve did not start: ${err}`)), 30_000);
+    serve.stderr.on('data', (d) => {
+      err += d;
+      const m = /as-serve: (http:\/\/\S+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    serve.on('exit', (c) => reject(new Error(`as-serve exited ${c}: ${err}`)));
+  });
+  const get = async (p: string) => {
+    const r = await fetch(new URL(p, base));
+    return { status: r.status, body: (await r.json()) as Record<string, any> };
+  };
+  const hosts = await get('/api/hosts');
+  t.same(
+    hosts.body.hosts.map((h: { host: string; events: number }) => [h.host, h.events]),
+    HOSTS.map((h) => [h, 3 * PER_PHASE + 1]),
+    'as-serve lists the three hosts from ClickHouse',
+  );
+  const beta = await get('/api/events?host=beta&limit=1000');
+  t.equal(beta.body.events.length, 3 * PER_PHASE + 1, 'events filtered to one host');
+  t.ok(
+    beta.body.events.every((e: { _host: string }) => e._host === 'beta'),
+    'only that host',
+  );
+  const two = await get('/api/events?host=alpha,gamma&type=meta/run');
+  t.same(two.body.events.map((e: { _host: string }) => e._host).sort(), ['alpha', 'gamma'], 'two hosts at once');
+  t.equal((await get('/api/events?limit=x')).status, 400, 'a bad parameter is a 400');
   t.same(
     HOSTS.map((h) => fs.readdirSync(path.join(tmp, h)).length),
     [0, 0, 0],

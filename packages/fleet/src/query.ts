@@ -2,7 +2,7 @@
 // the LLM calls, filterable by host, in the JSON shapes of as-serve's /api/events and
 // /api/calls (plus each row's host). ClickHouse 18.16 has no query parameters
 // ({name:Type} came in 19.x), so values are checked and quoted here, in one place.
-import type { ClickHouseClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { checkTable, DEFAULT_TABLE } from './schema.js';
 
 type Row = Record<string, unknown>;
@@ -157,4 +157,10 @@ export class FleetQueries {
     });
     return { calls, next: page.next };
   }
+}
+
+/** Queries over the ClickHouse at url (its HTTP interface), through the official client. */
+export function openFleet(url: string, table?: string): FleetQueries {
+  // Failures reach the caller as errors; the client's own log would repeat them.
+  return new FleetQueries(createClient({ url, log: { level: ClickHouseLogLevel.OFF } }), table);
 }
