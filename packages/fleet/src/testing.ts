@@ -86,6 +86,10 @@ export async function startClickHouse(opts: { host?: string } = {}): Promise<Tes
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child = c;
+      // A test that dies before its teardown must not leave a server behind.
+      const reap = () => c.kill('SIGKILL');
+      process.once('exit', reap);
+      c.once('exit', () => process.off('exit', reap));
       c.stderr!.on('data', (d) => {
         stderr += d;
       });
