@@ -96,3 +96,27 @@ t.test(
     t.equal(fs.readdirSync(dir).length, 0, 'buffer emptied');
   },
 );
+
+t.test('ClickHouse away past the bound: the oldest rows dropped, counted, the rest kept on disk', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetdrop-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const warned: string[] = [];
+  const sink = new ClickHouseSink({
+    url: 'http://127.0.0.1:9',
+    warn: (m) => warned.push(m),
+    bufferDir: dir,
+    batchRows: 10,
+    maxBufferBytes: 20_000,
+    minBackoffMs: 20,
+    maxBackoffMs: 50,
+  });
+  for (let i = 0; i < 500; i++) sink.write(ev(i));
+  const st = await sink.shutdown(300);
+  t.equal(st.sent, 0);
+  t.ok(st.dropped > 0, `dropped ${st.dropped}`);
+  t.ok(st.buffered > 0, `kept ${st.buffered}`);
+  t.equal(st.dropped + st.buffered, 500, 'every row is sent, kept or counted as dropped');
+  t.ok(sink.buffer.bytes <= 20_000, 'within the bound');
+  t.match(warned.join('\n'), /dropping oldest rows/);
+  t.ok(st.retries > 0);
+});
