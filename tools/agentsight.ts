@@ -16,6 +16,7 @@ import {
   ServeChild,
   tee,
 } from '@agentsight/exec';
+import { ClickHouseSink, defaultBufferDir } from '@agentsight/fleet';
 import { loadPrices, type PriceTable } from '@agentsight/llm';
 import { OtelStage, resolveConfig } from '@agentsight/otel';
 import {
@@ -47,6 +48,7 @@ interface Args {
   port: number;
   token?: string;
   otel?: string;
+  clickhouse?: string;
   captureContent: boolean;
   binaryPath?: string[];
   pid?: number[];
@@ -181,6 +183,11 @@ await runTool<Args>(
           type: 'string',
           describe:
             'exec/record: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
+        })
+        .option('clickhouse', {
+          type: 'string',
+          describe:
+            'exec/record: also ship every event into ClickHouse, as as-clickhouse does (URL, or "" for $AGENTSIGHT_CLICKHOUSE_URL / localhost:8123)',
         })
         .option('capture-content', {
           type: 'boolean',
@@ -484,10 +491,21 @@ async function capture(
         )),
     );
   }
+  let fleet: ClickHouseSink | undefined;
+  if (args.clickhouse !== undefined) {
+    try {
+      const url = args.clickhouse || process.env.AGENTSIGHT_CLICKHOUSE_URL || 'http://localhost:8123';
+      new URL(url);
+      fleet = new ClickHouseSink({ url, bufferDir: defaultBufferDir(), warn: ctx.warn });
+    } catch (e) {
+      throw new ToolError(`--clickhouse: ${(e as Error).message}`, EXIT.USAGE);
+    }
+  }
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
     },
+    fleet ? (ev) => fleet.write(ev) : undefined,
     (ev) => report.add(ev),
     serve ? (ev) => serve.write(ev) : undefined,
   );
@@ -568,6 +586,14 @@ async function capture(
     ctx.info(
       `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
     );
+  }
+  if (fleet) {
+    const st = await fleet.shutdown(10_000);
+    const left = st.buffered ? `, ${st.buffered} left in ${fleet.buffer.dir} (sent by the next start)` : '';
+    const lost = st.dropped ? `, ${st.dropped} dropped (buffer full)` : '';
+    const line = `clickhouse: ${st.sent} of ${st.rows} events sent${left}${lost}`;
+    if (st.dropped) ctx.warn(line);
+    else ctx.info(line);
   }
   if (!args.quiet) {
     process.stderr.write(

@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 // as-clickhouse: argument parsing and wiring only; the schema, buffer and sink live in @agentsight/fleet.
-import os from 'node:os';
-import path from 'node:path';
 import { EXIT, runFilter, runTool, ToolError } from '@agentsight/cli';
 import type { Stage } from '@agentsight/events';
-import { ClickHouseSink, DEFAULT_TABLE } from '@agentsight/fleet';
+import { ClickHouseSink, DEFAULT_TABLE, defaultBufferDir } from '@agentsight/fleet';
 import { RedactStage } from '@agentsight/redact';
-
-const defaultBuffer = () =>
-  path.join(process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local/state'), 'agentsight/clickhouse-buffer');
 
 await runTool(
   {
@@ -75,7 +70,7 @@ await runTool(
       sink = new ClickHouseSink({
         url,
         table: args.table,
-        bufferDir: args['buffer-dir'] ?? defaultBuffer(),
+        bufferDir: args['buffer-dir'] ?? defaultBufferDir(),
         maxBufferBytes: Math.floor(args['buffer-mb'] * 1024 * 1024),
         batchRows: Math.floor(args['batch-rows']),
         batchDelayMs: args['batch-delay-ms'],

@@ -3,7 +3,13 @@
 // this process exiting (the next start sends what is left). Over the size bound the oldest
 // segments go, counted: loss is only ever beyond the bound, and always reported.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+/** Where the buffer lives unless told: state that must outlive the process, per user. */
+export function defaultBufferDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.XDG_STATE_HOME || path.join(os.homedir(), '.local/state'), 'agentsight/clickhouse-buffer');
+}
 
 export interface Segment {
   file: string;
