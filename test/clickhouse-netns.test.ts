@@ -84,15 +84,67 @@ t.test('three network namespaces ship to one ClickHouse', async (t) => {
         c.stdin.end(events(h));
       }),
   );
+  // And a real capture in one of them: agentsight exec --clickhouse, its run under its own host.
+  const h1 = hosts[0]!;
+  const exec = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      h1.ns,
+      'unshare',
+      '--uts',
+      'sh',
+      '-c',
+      `hostname ${h1.name} && exec "$0" "$@"`,
+      process.execPath,
+      path.join(ROOT, 'dist/tools/agentsight.js'),
+      'exec',
+      '--no-server',
+      '-q',
+      '-o',
+      path.join(tmp, 'cap.ndjson'),
+      '--clickhouse',
+      `http://10.${b}.${h1.i}.1:${port}`,
+      '--',
+      'sh',
+      '-c',
+      'exit 0',
+    ],
+    { encoding: 'utf8', timeout: 120_000, env: { ...process.env, XDG_STATE_HOME: path.join(tmp, 'state') } },
+  );
+  t.equal(exec.status, 0, `agentsight exec --clickhouse in ${h1.ns} exits 0 (${exec.stderr.trim().slice(-500)})`);
   for (const [k, r] of (await Promise.all(runs)).entries())
     t.equal(r.code, 0, `${hosts[k]!.ns} exits 0 (${r.err.trim()})`);
   const per = queryJSON(
     `http://127.0.0.1:${port}`,
-    `SELECT host, count() AS n, uniqExact(visitParamExtractString(event, 'ns')) AS nss FROM agentsight_events GROUP BY host ORDER BY host`,
+    `SELECT host, count() AS n, uniqExact(visitParamExtractString(event, 'ns')) AS nss FROM agentsight_events WHERE run = '' GROUP BY host ORDER BY host`,
   );
   t.same(
     per,
     hosts.map((h) => ({ host: h.name, n: String(N), nss: '1' })),
     'each namespace arrives under its own host name, all of its rows',
+  );
+  const cap = fs
+    .readFileSync(path.join(tmp, 'cap.ndjson'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { src: string; type: string; run?: string; host?: string });
+  const run = cap.find((e) => e.src === 'meta' && e.type === 'run')!;
+  t.equal(run.host, h1.name, 'the capture names its namespace host');
+  const got = queryJSON(
+    `http://127.0.0.1:${port}`,
+    `SELECT host, count() AS n, countIf(src = 'proc' AND type = 'exec') AS execs FROM agentsight_events WHERE run = '${run.run}' GROUP BY host`,
+  );
+  t.same(
+    got,
+    [
+      {
+        host: h1.name,
+        n: String(cap.length),
+        execs: String(cap.filter((e) => e.src === 'proc' && e.type === 'exec').length),
+      },
+    ],
+    'every event of the capture, under its run and host',
   );
 });
