@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentEvent } from '@agentsight/events';
-import { ClickHouseSink, haveClickHouse, queryJSON, startClickHouse } from '@agentsight/fleet';
+import { ClickHouseSink, haveClickHouse, openFleet, queryJSON, startClickHouse } from '@agentsight/fleet';
 import { size } from './smoke.js';
 
 const N = size('BENCH_ROWS', 200_000, 2000);
@@ -41,6 +41,23 @@ try {
   if (n !== N || st.sent !== N) throw new Error(`sent ${st.sent}, ClickHouse has ${n}, want ${N}`);
   console.log(`rows into ClickHouse 18.16 (proc/exec events, batches of 5000): ${N} rows in ${s.toFixed(2)} s`);
   console.log(`  ${Math.round(N / s)} rows/s, ${st.inserts} inserts`);
+  // as-serve --clickhouse's first page: the API's query, without HTTP in between.
+  const fq = openFleet(ch.url);
+  const ms = async (f: () => Promise<unknown>) => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = performance.now();
+      await f();
+      times.push(performance.now() - a);
+    }
+    return times.sort((x, y) => x - y)[2]!.toFixed(1);
+  };
+  const first = await ms(() => fq.events({ limit: 100 }));
+  const byHost = await ms(() => fq.events({ hosts: ['bench'], limit: 100, order: 'desc' }));
+  await fq.client.close();
+  console.log(
+    `first page of 100 events over ${N} rows (median of 5): ${first} ms; newest first, by host: ${byHost} ms`,
+  );
 } finally {
   await ch.close();
   fs.rmSync(dir, { recursive: true, force: true });
