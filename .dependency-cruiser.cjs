@@ -20,7 +20,7 @@ const LAYERS = [
   // Capture on capture; analysis of calls.
   ['stdiocap', 'trace'],
   // Outputs.
-  ['otel', 'report', 'serve'],
+  ['otel', 'report', 'serve', 'fleet'],
   // The whole pipeline in one process.
   ['exec'],
   // The long-running service over the pipeline and its store.

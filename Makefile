@@ -9,10 +9,12 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 
 # Debian packages the build, the tests and the demo need (g++, make: node-gyp builds
-# better-sqlite3, the store of as-serve; chromium: the browser tests).
+# better-sqlite3, the store of as-serve; chromium: the browser tests; clickhouse-server: the
+# fleet sink's tests, which start their own server).
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
-            chromium jq time g++ make wabt tmux golang-go
+            chromium jq time g++ make wabt tmux golang-go \
+            clickhouse-server clickhouse-client
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)

@@ -18,6 +18,7 @@ import {
   ServeChild,
   tee,
 } from '@agentsight/exec';
+import type { ClickHouseSink } from '@agentsight/fleet';
 import { loadPrices, type PriceTable } from '@agentsight/llm';
 import {
   DB_NAME,
@@ -64,6 +65,7 @@ interface Args {
   port: number;
   token?: string;
   otel?: string;
+  clickhouse?: string;
   captureContent: boolean;
   binaryPath?: string[];
   pid?: number[];
@@ -250,6 +252,11 @@ await runTool<Args>(
           type: 'string',
           describe:
             'exec/record/monitor: also export spans over OTLP/HTTP (URL, or "" for OTEL_EXPORTER_OTLP_ENDPOINT / localhost:4318)',
+        })
+        .option('clickhouse', {
+          type: 'string',
+          describe:
+            'exec/record: also ship every event into ClickHouse, as as-clickhouse does (URL, or "" for $AGENTSIGHT_CLICKHOUSE_URL / localhost:8123)',
         })
         .option('capture-content', {
           type: 'boolean',
@@ -561,10 +568,23 @@ async function capture(
       })
     : undefined;
   const { tail, exporter } = await otelTail(args, ctx, 'agentsight.exec', table);
+  let fleet: ClickHouseSink | undefined;
+  if (args.clickhouse !== undefined) {
+    // Loaded only when asked for, as the OTLP exporter is.
+    const { ClickHouseSink, defaultBufferDir } = await import('@agentsight/fleet');
+    try {
+      const url = args.clickhouse || process.env.AGENTSIGHT_CLICKHOUSE_URL || 'http://localhost:8123';
+      new URL(url);
+      fleet = new ClickHouseSink({ url, bufferDir: defaultBufferDir(), warn: ctx.warn });
+    } catch (e) {
+      throw new ToolError(`--clickhouse: ${(e as Error).message}`, EXIT.USAGE);
+    }
+  }
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
     },
+    fleet ? (ev) => fleet.write(ev) : undefined,
     (ev) => report.add(ev),
     serve ? (ev) => serve.write(ev) : undefined,
   );
@@ -641,6 +661,14 @@ async function capture(
   }
   emit(run.stop());
   await exporter.shutdown();
+  if (fleet) {
+    const st = await fleet.shutdown(10_000);
+    const left = st.buffered ? `, ${st.buffered} left in ${fleet.buffer.dir} (sent by the next start)` : '';
+    const lost = st.dropped ? `, ${st.dropped} dropped (buffer full)` : '';
+    const line = `clickhouse: ${st.sent} of ${st.rows} events sent${left}${lost}`;
+    if (st.dropped) ctx.warn(line);
+    else ctx.info(line);
+  }
   if (!args.quiet) {
     process.stderr.write(
       summaryLines(report.summary())

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { EXIT, runTool, ToolError } from '@agentsight/cli';
 import type { AgentEvent } from '@agentsight/events';
+import { type FleetQueries, fleetApi, openFleet } from '@agentsight/fleet';
 import { loadPrices, type PriceTable } from '@agentsight/llm';
 import {
   checkBind,
@@ -25,6 +26,8 @@ interface Args {
   correlate: boolean;
   assets?: string;
   prices?: string;
+  clickhouse?: string;
+  'clickhouse-table'?: string;
 }
 
 await runTool<Args>(
@@ -79,6 +82,15 @@ await runTool<Args>(
           describe:
             'JSON price table (USD per 1M tokens by model prefix) whose rows win over the built-in genai-prices dataset, for the costs stored (default $AGENTSIGHT_PRICES)',
         })
+        .option('clickhouse', {
+          type: 'string',
+          describe:
+            'Also read from this ClickHouse (HTTP URL) that as-clickhouse ships many hosts to: /api/hosts, /api/events and /api/calls come from it, with ?host= as a filter',
+        })
+        .option('clickhouse-table', {
+          type: 'string',
+          describe: 'Table in that ClickHouse (default agentsight_events)',
+        })
         .option('assets', {
           type: 'string',
           hidden: true,
@@ -126,6 +138,17 @@ await runTool<Args>(
       }
     };
 
+    let fleet: FleetQueries | undefined;
+    if (args.clickhouse) {
+      try {
+        new URL(args.clickhouse);
+        fleet = openFleet(args.clickhouse, args['clickhouse-table']);
+      } catch (e) {
+        throw new ToolError(`--clickhouse: ${(e as Error).message}`, EXIT.USAGE);
+      }
+      const f = fleet;
+      ctx.onStop(() => f.client.close());
+    }
     let server;
     try {
       server = await serve(store, {
@@ -134,6 +157,7 @@ await runTool<Args>(
         token,
         assets: args.assets ?? defaultAssetsDir(),
         log: (m) => ctx.warn(m),
+        remote: fleet ? fleetApi(fleet) : undefined,
       });
     } catch (e) {
       if (e instanceof ServeConfigError) throw new ToolError(e.message, EXIT.USAGE);

@@ -16,7 +16,14 @@ export interface ServeOptions {
   /** Directory with index.html and the bundle (packages/ui/dist). */
   assets?: string;
   log?: (msg: string) => void;
+  /**
+   * Another store that answers some API paths first (as-serve --clickhouse: the fleet's events
+   * and calls over ClickHouse); undefined for a path leaves it to the local store.
+   */
+  remote?: RemoteApi;
 }
+
+export type RemoteApi = (path: string, sp: URLSearchParams) => Promise<{ status: number; body: unknown }> | undefined;
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -148,6 +155,17 @@ export async function serve(store: Store, opts: ServeOptions): Promise<Server> {
   function api(url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
     const sp = url.searchParams;
     const p = url.pathname;
+    const remote = opts.remote?.(p, sp);
+    if (remote) {
+      remote.then(
+        (r) => send(res, r.status, r.body),
+        (e: Error) => {
+          opts.log?.(`${req.url}: ${e.message}`);
+          send(res, 502, { error: e.message });
+        },
+      );
+      return;
+    }
     let m: RegExpExecArray | null;
     if (p === '/api/stats') return send(res, 200, q.stats(sp));
     if (p === '/api/events') return send(res, 200, q.events(sp));
