@@ -154,6 +154,15 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     t.equal(r.code, 0, r.stderr.slice(-500));
     t.match(r.stderr, new RegExp(`every process in cgroup ${CGROUP.replace(/\./g, '\\.')}`));
     checkCaptured(t, r, 'via-cgroup-target', before);
+    // The container's copy, through /proc/PID/root (the host's libssl is hooked at start, for no one process).
+    const attach = r.events.filter(
+      (e) => e.src === 'ssl' && e.type === 'attach' && /^\/proc\/\d+\/root\/.*libssl/.test(e.path),
+    );
+    t.ok(attach.length, "the container's libssl was hooked");
+    t.ok(
+      attach.every((e) => e.container?.id === CONTAINER_ID),
+      'its attach events carry the container',
+    );
     t.notOk(
       r.events.some((e) => e.src === 'proc' && e.type === 'exec' && e.pid === process.pid),
       'nothing from outside the cgroup',
