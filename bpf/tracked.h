@@ -29,6 +29,11 @@ const volatile __u32 self_tgid = 0;        /* the tool itself: never traced (no 
  * as-merge`) is not traced either, or the next tool's reads of our output, and what it
  * writes, would be captured and written again, without end. */
 const volatile __u32 self_pgid = 0;
+/* A container target (cgroup:///, docker://, podman://, k8s://): every process in this cgroup
+ * v2 (its id, and its depth below the root) or below it joins the set at fork or exec, so
+ * processes `docker exec` or an init like tini starts later are followed too. 0 = none. */
+const volatile __u64 targ_cgroup = 0;
+const volatile __u32 targ_cgroup_level = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -76,6 +81,15 @@ static __always_inline bool comm_matches(struct task_struct *task)
 	return a == targ_comm0 && b == targ_comm1;
 }
 
+/* Is the current task in the target cgroup or below it? (At fork the current task is the
+ * parent, whose cgroup the child inherits.) */
+static __always_inline bool in_target_cgroup(void)
+{
+	if (!targ_cgroup)
+		return false;
+	return bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) == targ_cgroup;
+}
+
 /* On fork of a new process (not a thread): track the child if the parent is tracked. */
 static __always_inline bool track_fork(struct task_struct *parent, struct task_struct *child)
 {
@@ -90,9 +104,13 @@ static __always_inline bool track_fork(struct task_struct *parent, struct task_s
 	if (targ_all)
 		return !in_own_group(parent);
 	__u32 *root = bpf_map_lookup_elem(&tracked, &ptgid);
-	if (!root || *root == TRACK_AT_EXEC)
+	__u32 r;
+	if (root && *root != TRACK_AT_EXEC)
+		r = *root;
+	else if (!root && in_target_cgroup())
+		r = ctgid;
+	else
 		return false;
-	__u32 r = *root;
 	bpf_map_update_elem(&tracked, &ctgid, &r, BPF_ANY);
 	return true;
 }
@@ -113,7 +131,7 @@ static __always_inline bool track_exec(struct task_struct *task)
 			*v = tgid;
 		return true;
 	}
-	if (!comm_matches(task))
+	if (!comm_matches(task) && !in_target_cgroup())
 		return false;
 	bpf_map_update_elem(&tracked, &tgid, &tgid, BPF_ANY);
 	return true;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { SELECTOR_FLAGS, Selector, SelectorError, selectorOptions } from '@agentsight/agents';
 import { checkPrivileges } from '@agentsight/bpf';
 import { EXIT, openInput, runTool, type ToolContext, ToolError, VERSION } from '@agentsight/cli';
+import { type CgroupTarget, isContainerTarget, resolveTarget, TargetError } from '@agentsight/container';
 import { type AgentEvent, type Emit, readEvents, type Stage } from '@agentsight/events';
 import {
   type CaptureOptions,
@@ -68,6 +69,8 @@ interface Args {
   clickhouse?: string;
   captureContent: boolean;
   binaryPath?: string[];
+  /** record: the container target (docker://, podman://, k8s://, cgroup:///), resolved by checkUsage. */
+  target?: CgroupTarget;
   pid?: number[];
   comm?: string;
   /** Unset: on for exec/record, off for monitor (it sees every process of the host). */
@@ -188,7 +191,10 @@ await runTool<Args>(
           'exec',
           'run an agent (CMD ARGS… after --) with tracing attached to it and its process tree; its exit status is ours',
         )
-        .command('record', 'trace an agent started elsewhere (-c COMM or -p PID) until Ctrl-C or its exit')
+        .command(
+          'record',
+          'trace an agent started elsewhere (-c COMM, -p PID, or TARGET: docker://NAME, podman://NAME, k8s://NAMESPACE/POD[/CONTAINER], cgroup:///PATH: every process in that container, now and later) until Ctrl-C or its exit',
+        )
         .command(
           'top',
           "live view of the agents on this machine: tokens, cost, calls, tools, errors, CPU, memory, files, network, models (the running monitor's store, else a capture of its own)",
@@ -528,9 +534,27 @@ function pidsGone(pids: number[]): Promise<void> {
 /** Usage errors of exec and record, found before anything is written. */
 function checkUsage(
   cmd: 'exec' | 'record',
-  args: Pick<Args, 'pid' | 'comm' | 'allow' | 'deny'> & { _: (string | number)[] },
+  args: Pick<Args, 'pid' | 'comm' | 'allow' | 'deny' | 'binaryPath' | 'target'> & { _: (string | number)[] },
 ): void {
-  const argv = args._.slice(1).map(String);
+  let argv = args._.slice(1).map(String);
+  // A container target, as record's argument (or, as as-sslsniff takes docker://, a --binary-path):
+  // resolved now, so one that names nothing fails before anything is recorded.
+  const specs = [...(cmd === 'record' ? argv : []), ...(args.binaryPath ?? [])].filter(isContainerTarget);
+  if (specs.length) {
+    if (cmd === 'exec') throw new ToolError(`exec: ${specs[0]} is a target for record`, EXIT.USAGE);
+    if (specs.length > 1)
+      throw new ToolError(`record: one container target at a time (${specs.join(', ')})`, EXIT.USAGE);
+    try {
+      args.target = resolveTarget(specs[0]!);
+    } catch (e) {
+      if (e instanceof TargetError) throw new ToolError(e.message, EXIT.USAGE);
+      throw e;
+    }
+    argv = argv.filter((a) => a !== specs[0]);
+    args.binaryPath = args.binaryPath?.filter((p) => p !== specs[0]);
+  }
+  for (const p of args.binaryPath ?? [])
+    if (!fs.existsSync(p)) throw new ToolError(`--binary-path ${p}: no such file`, EXIT.USAGE);
   try {
     new Selector(selectorOptions(args));
   } catch (e) {
@@ -539,8 +563,8 @@ function checkUsage(
   }
   if (cmd === 'exec' && !argv.length)
     throw new ToolError('exec: say what to run: agentsight exec [options] -- CMD ARGS…', EXIT.USAGE);
-  if (cmd === 'record' && !args.pid?.length && !args.comm)
-    throw new ToolError('record: say what to trace: -c COMM or -p PID', EXIT.USAGE);
+  if (cmd === 'record' && !args.pid?.length && !args.comm && !args.target)
+    throw new ToolError('record: say what to trace: -c COMM, -p PID or a container target', EXIT.USAGE);
   if (cmd === 'record' && argv.length)
     throw new ToolError(`record: unexpected arguments: ${argv.join(' ')} (did you mean exec?)`, EXIT.USAGE);
 }
@@ -609,7 +633,13 @@ async function capture(
     command:
       cmd === 'exec'
         ? argv.join(' ')
-        : [args.pid?.length ? `-p ${args.pid.join(',')}` : '', args.comm ? `-c ${args.comm}` : ''].join(' ').trim(),
+        : [
+            args.target?.spec ?? '',
+            args.pid?.length ? `-p ${args.pid.join(',')}` : '',
+            args.comm ? `-c ${args.comm}` : '',
+          ]
+            .join(' ')
+            .trim(),
     ...(file ? { capture: file } : {}),
   });
   emit(run.start);
@@ -644,7 +674,11 @@ async function capture(
           ])
         : ctx.stopped;
       const stats = await recordTraced(
-        { ...(args.pid?.length ? { pids: args.pid } : {}), ...(args.comm ? { comm: args.comm } : {}) },
+        {
+          ...(args.pid?.length ? { pids: args.pid } : {}),
+          ...(args.comm ? { comm: args.comm } : {}),
+          ...(args.target ? { cgroup: args.target } : {}),
+        },
         until,
         opts,
       );

@@ -7,3 +7,13 @@
 export { type CgroupContainer, cgroupPath, containerOfCgroup } from './cgroup.js';
 export { describe } from './names.js';
 export { ContainerLookup, nsPid, type ProcessPlace } from './process.js';
+export {
+  type CgroupTarget,
+  cgroupProcs,
+  cgroupV2Root,
+  isContainerTarget,
+  type ResolveOptions,
+  resolveTarget,
+  TARGET_SCHEMES,
+  TargetError,
+} from './target.js';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ContainerInfo } from '@agentsight/events';
 import { cgroupPath, containerOfCgroup } from './cgroup.js';
 import { describe } from './names.js';
+import { cgroupV2Root } from './target.js';
 
 export interface ProcessPlace {
   /** The cgroup path (v2, else the v1 hierarchy containers are placed in). */
@@ -49,7 +50,7 @@ export class ContainerLookup {
 
 function cgroupId(root: string, cg: string): number | undefined {
   try {
-    return fs.statSync(path.join(root, 'sys/fs/cgroup', cg)).ino;
+    return fs.statSync(path.join(cgroupV2Root(root), cg)).ino;
   } catch {
     return undefined;
   }

@@ -87,6 +87,8 @@ export interface SslAttachEvent extends EventBase {
   offset: number;
   /** How the symbol was found: dynsym, symtab, a heuristic for stripped binaries, or Go's pclntab. */
   method?: string;
+  /** The container of the process the file was hooked for, where it runs in one. */
+  container?: ContainerInfo;
 }
 
 // ---------------------------------------------------------------- proc (as-proc)

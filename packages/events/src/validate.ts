@@ -114,6 +114,7 @@ const NESTED: Record<string, Record<string, Inner | string>> = {
     fd: 'int?',
     agent: 'agent?',
   },
+  'ssl/attach': { container: 'obj?' },
   'proc/exec': { argv: 'strs', cwd: 'str?', old_tid: 'int?', agent: 'agent?', ...PLACE },
   'proc/snapshot': {
     argv: 'strs',

@@ -22,6 +22,8 @@ export interface PipelineOptions {
   pids?: number[];
   /** `record`: processes with this name, now or when they exec (and their descendants). */
   comm?: string;
+  /** `record` of a container target: every process in this cgroup, now and later (@agentsight/container resolveTarget). */
+  cgroup?: { id: number; level: number; dir: string };
   /** Files carrying the TLS library the agent uses (see findTlsTargetCached). */
   tlsTargets: TlsTarget[];
   files?: boolean;
@@ -125,6 +127,7 @@ export class TracePipeline {
       ...(opts.gatedPid ? { trackFromExec: [opts.gatedPid] } : {}),
       ...(opts.pids?.length ? { pids: opts.pids } : {}),
       ...(opts.comm ? { comm: opts.comm } : {}),
+      ...(opts.cgroup ? { cgroup: opts.cgroup } : {}),
     };
     const onLost = (ev: AgentEvent) => feed(ev);
     this.proc = TraceSession.start({

@@ -2,9 +2,11 @@
 // run (or wait for) the agent, stop, summarise. The tool in tools/agentsight.ts is only
 // argument parsing around these.
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type CgroupTarget, cgroupProcs } from '@agentsight/container';
 import { type AgentEvent, type Emit, formatEvent, type MetaRunEvent } from '@agentsight/events';
 import {
   type Exit,
@@ -30,7 +32,10 @@ export class ExecError extends Error {
 }
 
 /** What exec and record share: the pipeline's options, with the targets worked out here. */
-export type CaptureOptions = Omit<PipelineOptions, 'gatedPid' | 'pids' | 'comm' | 'tlsTargets' | 'warn' | 'info'> & {
+export type CaptureOptions = Omit<
+  PipelineOptions,
+  'gatedPid' | 'pids' | 'comm' | 'cgroup' | 'tlsTargets' | 'warn' | 'info'
+> & {
   /** Extra files carrying TLS (a library the agent loads that we would not find). */
   binaryPaths?: string[];
   warn: (m: string) => void;
@@ -118,16 +123,24 @@ export async function execTraced(
 
 /** `record`: trace processes started elsewhere until `until` resolves. */
 export async function recordTraced(
-  target: { pids?: number[]; comm?: string },
+  target: { pids?: number[]; comm?: string; cgroup?: CgroupTarget },
   until: Promise<unknown>,
   opts: CaptureOptions,
 ): Promise<PipelineStats & { detached: Promise<void> }> {
   const files = [...(opts.binaryPaths ?? [])];
   let targets: TlsTarget[] = [];
-  if (target.pids?.length) {
-    for (const p of target.pids) {
+  const pids = [...(target.pids ?? []), ...(target.cgroup ? cgroupProcs(target.cgroup.dir) : [])];
+  if (pids.length) {
+    // A container's processes map the same files, each through its own /proc/PID/root: one attach per file.
+    const hooked = new Set<string>();
+    for (const p of pids) {
       try {
-        targets.push(...discoverForPid(p, { log: opts.info }));
+        for (const t of discoverForPid(p, { log: opts.info })) {
+          const st = fs.statSync(t.path);
+          if (hooked.has(`${st.dev}:${st.ino}`)) continue;
+          hooked.add(`${st.dev}:${st.ino}`);
+          targets.push(t);
+        }
       } catch (e) {
         opts.warn(`-p ${p}: ${(e as Error).message}`);
       }
@@ -136,7 +149,7 @@ export async function recordTraced(
   targets = [...targets, ...tlsTargetsFor(files, opts.info).filter((t) => !targets.some((u) => u.path === t.path))];
   const pipeline = TracePipeline.start({ ...opts, ...target, tlsTargets: targets });
   opts.info(
-    `recording ${target.pids?.length ? `process ${target.pids.join(', ')} and descendants` : target.comm ? `processes named ${target.comm} and descendants` : 'every process'}; Ctrl-C to stop`,
+    `recording ${target.cgroup ? `${target.cgroup.spec}: every process in cgroup ${target.cgroup.cgroup}, now and later${target.comm ? `, and processes named ${target.comm}` : ''}` : target.pids?.length ? `process ${target.pids.join(', ')} and descendants` : target.comm ? `processes named ${target.comm} and descendants` : 'every process'}; Ctrl-C to stop`,
   );
   await until;
   return { ...pipeline.stop(), detached: pipeline.detached };

@@ -13,6 +13,7 @@ import {
   raiseMemlock,
 } from '@agentsight/bpf';
 import { EXIT, ToolError } from '@agentsight/cli';
+import { cgroupProcs } from '@agentsight/container';
 import { type LostEvent, nowUs, SCHEMA_VERSION } from '@agentsight/events';
 import { type Exit, type GatedChild, spawnGated } from '@agentsight/launch';
 import { sumLoss } from './decode.js';
@@ -34,6 +35,8 @@ export interface Targets {
   cmd?: string[];
   /** Processes someone else holds at a gate (agentsight exec): traced from their next exec on. */
   trackFromExec?: number[];
+  /** Every process in this cgroup v2 (or below it), now and whenever one forks or execs there (a container target). */
+  cgroup?: { id: number; level: number; dir: string };
 }
 
 export interface SessionOptions extends Targets {
@@ -116,8 +119,8 @@ export class TraceSession {
     raiseMemlock();
     if (!fs.existsSync(opts.object))
       throw new ToolError(`${opts.object}: BPF object missing (run 'make bpf')`, EXIT.FAILURE);
-    const all = !opts.pids?.length && !opts.comm && !opts.cmd?.length && !opts.trackFromExec?.length;
-    let table = opts.pids?.length || opts.comm ? processTable() : undefined;
+    const all = !opts.pids?.length && !opts.comm && !opts.cmd?.length && !opts.trackFromExec?.length && !opts.cgroup;
+    let table = opts.pids?.length || opts.comm || opts.cgroup ? processTable() : undefined;
     for (const p of opts.pids ?? []) {
       if (!table!.has(p)) throw new ToolError(`-p ${p}: no such process`, EXIT.USAGE);
     }
@@ -131,6 +134,8 @@ export class TraceSession {
         targ_comm1: c1,
         self_tgid: process.pid,
         self_pgid: all ? ownJobPgid() : 0,
+        targ_cgroup: BigInt(opts.cgroup?.id ?? 0),
+        targ_cgroup_level: opts.cgroup?.level ?? 0,
       },
     });
     let child: GatedChild | undefined;
@@ -163,9 +168,11 @@ export class TraceSession {
       if (table) {
         // Programs are attached, so forks of a process already in the set are caught by the
         // kernel; a second pass catches children forked while the first was being written.
-        const roots = [...(opts.pids ?? []), ...(opts.comm ? matchComm(table, opts.comm) : [])].filter(
-          (p) => p !== process.pid,
-        );
+        const roots = [
+          ...(opts.pids ?? []),
+          ...(opts.comm ? matchComm(table, opts.comm) : []),
+          ...(opts.cgroup ? cgroupProcs(opts.cgroup.dir) : []),
+        ].filter((p) => p !== process.pid);
         const seen = new Set<number>();
         for (let pass = 0; pass < 2; pass++) {
           for (const pid of descendants(table, roots)) {

@@ -1,10 +1,12 @@
 // The capture itself: load bpf/sslsniff.bpf.o with the filters, attach the probe pairs
 // to every TLS function of every target, and turn ring records into events. Used by
 // as-sslsniff and by `agentsight exec`.
+
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, type Link, type RingReader, uprobeMultiSupported } from '@agentsight/bpf';
+import { ContainerLookup } from '@agentsight/container';
 import { type LostEvent, nowUs, SCHEMA_VERSION, type SslAttachEvent, type SslEvent } from '@agentsight/events';
 import { Assembler, type AssemblerStats, type SslDataHead } from './assemble.js';
 import { Discovery, type DiscoveryStats, isMapRecord, type MapRecord } from './discover.js';
@@ -241,7 +243,7 @@ export class SslSniffer {
       this.opts.info?.(
         `attaching to ${t.path} (${Math.round(size / (1 << 20))} MB); large binaries take a few seconds`,
       );
-    if (this.multi) return this.#attachMulti(t, fileKey);
+    if (this.multi) return this.#attachMulti(t, fileKey, pid);
     for (const s of t.symbols) {
       const p = probeFor(s.name, t.lib);
       if (!p) continue;
@@ -265,7 +267,7 @@ export class SslSniffer {
       }
       this.#seen.add(key);
       n++;
-      this.#attachedEvent(t, s);
+      this.#attachedEvent(t, s, pid);
     }
     return n;
   }
@@ -290,7 +292,11 @@ export class SslSniffer {
     }
   }
 
-  #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number]): void {
+  /** Where a process we hook for runs (its container), asked once per cgroup. */
+  readonly #places = new ContainerLookup();
+
+  /** `pid`: the process the file was hooked for (exec-following); its container goes on the event. */
+  #attachedEvent(t: TlsTarget, s: TlsTarget['symbols'][number], pid?: number): void {
     const ev: SslAttachEvent = {
       v: SCHEMA_VERSION,
       ts: nowUs(),
@@ -303,6 +309,8 @@ export class SslSniffer {
       method: s.method,
     };
     if (this.opts.pid) ev.pid = this.opts.pid;
+    const container = pid ? this.#places.of(pid)?.container : undefined;
+    if (container) ev.container = container;
     this.attached.push(ev);
     this.opts.emit(ev);
   }
@@ -311,7 +319,7 @@ export class SslSniffer {
    * attachTarget with uprobe_multi: the functions sharing a program pair share two links
    * (the exit link's offsets are the return instructions for probes placed atReturns).
    */
-  #attachMulti(t: TlsTarget, fileKey: string): number {
+  #attachMulti(t: TlsTarget, fileKey: string, forPid?: number): number {
     const groups = new Map<
       string,
       {
@@ -366,7 +374,7 @@ export class SslSniffer {
       for (const { s } of g.syms) {
         this.#seen.add(`${fileKey}@${s.offset}`);
         n++;
-        this.#attachedEvent(t, s);
+        this.#attachedEvent(t, s, forPid);
       }
     }
     return n;

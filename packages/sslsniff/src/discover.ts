@@ -3,9 +3,11 @@
 // stopped. Here user space looks at that file once, attaches to its TLS functions (by file,
 // so every process running it is covered), tells the kernel the file is known, and lets the
 // process go on.
+
+import fs from 'node:fs';
 import { hostPath } from './hostpath.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
-import { type FindOptions, findTlsTargetCached, type TlsTarget } from './targets.js';
+import { type FindOptions, findTlsTargetCached, rootTlsLibraries, type TlsTarget } from './targets.js';
 
 export interface MapRecord {
   pid: number;
@@ -63,6 +65,8 @@ export interface DiscoveryOptions {
   /** Mark a file known in the kernel (the `known` map). */
   markKnown: (key: Buffer) => void;
   find?: (path: string, opts: FindOptions) => TlsTarget | null;
+  /** The shared TLS libraries of the root filesystem `pid` runs in, when it is not ours (rootTlsLibraries). */
+  rootLibraries?: (pid: number, opts: FindOptions) => TlsTarget[];
   /** Let a held process go on. */
   resume?: (pid: number) => void;
   /**
@@ -87,6 +91,8 @@ export interface DiscoveryStats {
 export class Discovery {
   /** Kernel keys (hex) of files looked at: another report of one (an LRU eviction, a race) is cheap. */
   readonly #seen = new Set<string>();
+  /** Root filesystems (dev:ino of /proc/PID/root) whose shared TLS libraries were looked at. */
+  readonly #roots = new Set<string>();
   readonly stats: DiscoveryStats = { files: 0, hooked: 0, held: 0, maxHoldMs: 0, skipped: 0 };
   #closing = false;
 
@@ -139,7 +145,31 @@ export class Discovery {
         }
       }
     }
+    this.#lookRoot(m);
     this.opts.markKnown(m.key);
+  }
+
+  /**
+   * A program run from another root (a container, a chroot) loads that root's libssl, not
+   * the host's we attached at start: attach to those too, once per root, while the
+   * process is still held at its exec.
+   */
+  #lookRoot(m: MapRecord): void {
+    let key: string;
+    try {
+      if (fs.readlinkSync(`/proc/${m.pid}/root`) === '/') return;
+      const st = fs.statSync(`/proc/${m.pid}/root`);
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      return; // gone
+    }
+    if (this.#roots.has(key)) return;
+    this.#roots.add(key);
+    for (const t of (this.opts.rootLibraries ?? rootTlsLibraries)(m.pid, { log: this.opts.info })) {
+      const n = this.opts.attach(t, m.pid);
+      if (n)
+        this.opts.info?.(`${t.path}: ${t.lib} TLS hooked, ${n} functions (the root ${m.comm} pid ${m.pid} runs in)`);
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { TlsLib } from '@agentsight/events';
 import { locateAwsLcAead } from './awslc.js';
 import { locateBoringSsl } from './boringssl.js';
@@ -203,7 +203,7 @@ export function discoverForPid(pid: number, opts: FindOptions = {}): TlsTarget[]
   return targets;
 }
 
-const LIB_DIRS = [
+export const LIB_DIRS = [
   '/lib/x86_64-linux-gnu',
   '/usr/lib/x86_64-linux-gnu',
   '/usr/lib64',
@@ -239,18 +239,24 @@ export function systemTlsLibraries(opts: FindOptions & { dirs?: string[] } = {})
   const out: TlsTarget[] = [];
   const seen = new Set<string>();
   for (const c of candidates) {
-    let real: string;
-    try {
-      real = realpathSync(c);
-    } catch {
-      continue;
-    }
-    if (seen.has(real)) continue;
-    seen.add(real);
+    // By file identity, not realpath: under another process's /proc/PID/root a realpath
+    // is that mount namespace's, not one the host can open.
+    const key = fileKey(c);
+    if (!key || seen.has(key)) continue;
+    seen.add(key);
     const t = findTlsTarget(c, { ...opts, heuristic: false });
     if (t) out.push(t);
   }
   return out;
+}
+
+/**
+ * The shared TLS libraries of another root filesystem (a container's, a chroot's) as the
+ * host reaches them through /proc/PID/root: exec-following sees programs, not the
+ * libraries they load, and these are other files than the host's.
+ */
+export function rootTlsLibraries(pid: number, opts: FindOptions = {}): TlsTarget[] {
+  return systemTlsLibraries({ ...opts, dirs: LIB_DIRS.map((d) => `/proc/${pid}/root${d}`) });
 }
 
 /**

@@ -1,0 +1,213 @@
+// Agents in containers, with real namespaces (root, real eBPF): a rootfs built here from the
+// host's curl and its libraries (its own libssl copy: another inode than the host's), run
+// under `unshare --mount --pid --fork` + `chroot` in a cgroup v2 named like a podman
+// container's. curl inside calls the mock LLM; it is captured by `agentsight exec`, by
+// `record -p`, and by `record cgroup:///…` started before the agent, with the container's id
+// on its proc exec events.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cgroupV2Root } from '@agentsight/container';
+import { startMockLlm } from '@agentsight/mock-llm';
+import t, { type Test } from 'tap';
+import { parseNdjson, runTool, startTool, waitForOutput } from './lib/run.js';
+
+const skip = process.getuid?.() !== 0 ? 'container tests need root (namespaces, cgroups, eBPF): NOT TESTED' : false;
+
+/** A root filesystem with these programs and the libraries ldd names for them, copied (not linked). */
+function buildRootfs(dir: string, programs: string[]): void {
+  const copy = (from: string, to = from) => {
+    const dest = path.join(dir, to);
+    if (fs.existsSync(dest)) return;
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.copyFileSync(from, dest);
+    fs.chmodSync(dest, fs.statSync(from).mode & 0o777);
+  };
+  for (const p of programs) {
+    copy(p);
+    for (const line of execFileSync('ldd', [p], { encoding: 'utf8' }).split('\n')) {
+      const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+      if (m) copy(m[1]!);
+    }
+  }
+}
+
+const CONTAINER_ID = crypto.randomBytes(32).toString('hex');
+const CGROUP = `/machine.slice/libpod-${CONTAINER_ID}.scope`;
+
+t.test('agents in a container (unshare + chroot, cgroup named like podman)', { skip }, async (t) => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-container-'));
+  const rootfs = path.join(work, 'rootfs');
+  buildRootfs(rootfs, ['/usr/bin/curl', '/bin/sh', '/bin/sleep']);
+  const mock = await startMockLlm({ script: [1, 2, 3].map(() => ({ text: 'hello from the mock' })) });
+  fs.copyFileSync(mock.caPath, path.join(rootfs, 'ca.pem'));
+  const cgDir = path.join(cgroupV2Root(), CGROUP);
+  fs.mkdirSync(cgDir, { recursive: true });
+  const children: ChildProcess[] = [];
+  t.teardown(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    try {
+      // Whatever still runs in the container (a waiting agent whose test failed): all of it.
+      fs.writeFileSync(path.join(cgDir, 'cgroup.kill'), '1');
+    } catch {
+      /* no cgroup.kill before Linux 5.14: the children above were the roots */
+    }
+    await mock.close();
+    for (let i = 0; i < 50; i++) {
+      try {
+        fs.rmdirSync(cgDir);
+        fs.rmdirSync(path.dirname(cgDir));
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  const curl = (tag: string) =>
+    `/usr/bin/curl --http1.1 -sS --cacert /ca.pem -H 'content-type: application/json' ` +
+    `-d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"${tag}"}]}' ${mock.url}/v1/chat/completions`;
+  /** The host side: join the cgroup, then the namespaces and the root; $INNER runs in there. */
+  const enter = () => [
+    '/bin/sh',
+    '-c',
+    `echo $$ > ${cgDir}/cgroup.procs && exec unshare --mount --pid --fork chroot ${rootfs} /bin/sh -c "$INNER"`,
+  ];
+  /** A container whose agent waits for ROOTFS/go, then calls the mock and writes /done. */
+  const waiting = (tag: string, env: NodeJS.ProcessEnv = {}) => {
+    for (const f of ['go', 'done']) fs.rmSync(path.join(rootfs, f), { force: true });
+    const [cmd, ...args] = enter();
+    const c = spawn(cmd!, args, {
+      env: {
+        ...process.env,
+        ...env,
+        INNER: `while [ ! -e /go ]; do /bin/sleep 0.05; done; ${curl(tag)} > /out; : > /done`,
+      },
+      stdio: 'ignore',
+    });
+    children.push(c);
+    return c;
+  };
+  const until = async (cond: () => boolean, what: string, ms = 20000) => {
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (cond()) return;
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  const exited = (c: ChildProcess) =>
+    new Promise<number | null>((r) => {
+      if (c.exitCode !== null || c.signalCode !== null) r(c.exitCode);
+      else c.once('exit', (code) => r(code));
+    });
+  const inCgroup = () => fs.readFileSync(path.join(cgDir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean);
+
+  /** record TARGET… until the container's agent has called the mock. */
+  async function recordWhile(args: string[], tag: string) {
+    const out = path.join(work, `${tag}.ndjson`);
+    const c = waiting(tag);
+    await until(() => inCgroup().length >= 2, 'the container to start');
+    const rec = startTool('agentsight', ['record', ...args, '--no-server', '--interval', '0', '-o', out]);
+    children.push(rec);
+    let stderr = '';
+    rec.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    await waitForOutput(rec.stderr!, /recording /, 30000);
+    fs.writeFileSync(path.join(rootfs, 'go'), '');
+    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${stderr.slice(-500)})`);
+    await exited(c);
+    await new Promise((r) => setTimeout(r, 500));
+    const code = await new Promise<number | null>((r) => {
+      rec.once('exit', (code) => r(code));
+      rec.kill('SIGINT');
+    });
+    return { code, stderr, events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [] };
+  }
+
+  function checkCaptured(
+    t: Test,
+    r: { events: Array<Record<string, any>>; stderr: string },
+    tag: string,
+    requestsBefore: number,
+  ) {
+    t.equal(mock.requests.length, requestsBefore + 1, 'the agent reached the mock');
+    const calls = r.events.filter((e) => e.src === 'llm' && e.type === 'call');
+    t.equal(calls.length, 1, `one llm/call captured from inside (stderr: ${r.stderr.slice(-800)})`);
+    t.match(JSON.stringify(calls[0]?.request), new RegExp(tag), "the container's request");
+    t.equal(calls[0]?.response?.text, 'hello from the mock');
+    const exec = r.events.find((e) => e.src === 'proc' && e.type === 'exec' && e.comm === 'curl');
+    t.ok(exec, 'curl exec event');
+    t.same(exec?.container && { id: exec.container.id, runtime: exec.container.runtime }, {
+      id: CONTAINER_ID,
+      runtime: 'podman',
+    });
+    t.equal(exec?.cgroup, CGROUP);
+    t.equal(exec?.cgroup_id, fs.statSync(cgDir).ino, 'the cgroup id BPF sees');
+    t.ok(exec?.ns_pid > 0 && exec?.ns_pid !== exec?.pid, `pid as the container sees it: ${exec?.ns_pid}`);
+  }
+
+  t.test('record cgroup:///PATH, started before the agent', async (t) => {
+    const before = mock.requests.length;
+    const r = await recordWhile([`cgroup://${CGROUP}`], 'via-cgroup-target');
+    t.equal(r.code, 0, r.stderr.slice(-500));
+    t.match(r.stderr, new RegExp(`every process in cgroup ${CGROUP.replace(/\./g, '\\.')}`));
+    checkCaptured(t, r, 'via-cgroup-target', before);
+    // The container's copy, through /proc/PID/root (the host's libssl is hooked at start, for no one process).
+    const attach = r.events.filter(
+      (e) => e.src === 'ssl' && e.type === 'attach' && /^\/proc\/\d+\/root\/.*libssl/.test(e.path),
+    );
+    t.ok(attach.length, "the container's libssl was hooked");
+    t.ok(
+      attach.every((e) => e.container?.id === CONTAINER_ID),
+      'its attach events carry the container',
+    );
+    t.notOk(
+      r.events.some((e) => e.src === 'proc' && e.type === 'exec' && e.pid === process.pid),
+      'nothing from outside the cgroup',
+    );
+  });
+
+  t.test('record -p: the container init and its descendants', async (t) => {
+    const before = mock.requests.length;
+    const out = path.join(work, 'pid.ndjson');
+    const c2 = waiting('via-pid');
+    await until(() => inCgroup().length >= 2, 'the container to start');
+    const rec = startTool('agentsight', ['record', '-p', String(c2.pid), '--no-server', '--interval', '0', '-o', out]);
+    children.push(rec);
+    let stderr = '';
+    rec.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    await waitForOutput(rec.stderr!, /recording /, 30000);
+    fs.writeFileSync(path.join(rootfs, 'go'), '');
+    await until(() => fs.existsSync(path.join(rootfs, 'done')), "the agent's call");
+    const code = await exited(rec);
+    const events = fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [];
+    t.equal(code, 0, stderr.slice(-500));
+    checkCaptured(t, { events, stderr }, 'via-pid', before);
+  });
+
+  t.test('agentsight exec -- unshare … chroot ROOTFS curl', async (t) => {
+    const before = mock.requests.length;
+    const out = path.join(work, 'exec.ndjson');
+    const r = await runTool('agentsight', ['exec', '--no-server', '--interval', '0', '-o', out, '--', ...enter()], {
+      env: { ...process.env, INNER: `${curl('via-exec')} > /out` },
+      timeoutMs: 90_000,
+    });
+    t.equal(r.code, 0, r.stderr.slice(-800));
+    const events = fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [];
+    checkCaptured(t, { events, stderr: r.stderr }, 'via-exec', before);
+  });
+
+  t.test('a target that names nothing: exit 2, nothing recorded', async (t) => {
+    const out = path.join(work, 'none.ndjson');
+    for (const target of ['cgroup:///machine.slice/libpod-nope.scope', 'k8s://agents/nope']) {
+      const r = await runTool('agentsight', ['record', target, '--no-server', '-o', out], { timeoutMs: 30000 });
+      t.equal(r.code, 2, `${target}: ${r.stderr.trim()}`);
+      t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+      t.notOk(fs.existsSync(out), 'no capture written');
+    }
+  });
+});
