@@ -112,7 +112,7 @@ t.test('report sessions and export, with the filters of the web UI', async (t) =
   );
   const csv = await runTool('agentsight', ['report', 'export', '--what', 'tools', '--format', 'csv', sub]);
   const lines = csv.stdout.toString().trimEnd().split('\r\n');
-  t.equal(lines[0], 'session,call,ts,tool_call_id,name,arguments,processes');
+  t.equal(lines[0], 'session,call,ts,tool_id,name,arguments,processes');
   t.equal(lines.length, 4, 'Task, grep, sed');
   const prices = path.join(dir, 'prices.json');
   fs.writeFileSync(prices, JSON.stringify({ 'claude-sonnet-4-5': { input: 1000, output: 0 } }));

@@ -83,7 +83,8 @@ t.test('rotated and gzipped files load oldest first; a restart stores nothing tw
   const sess = await getJson(`${s.url}api/sessions`);
   t.same(
     sess.body.sessions.map((x: { pid: number }) => x.pid),
-    [100, 200, 300],
+    [300, 200, 100],
+    'one session per file, newest first',
   );
   t.equal(await s.stop(), 0, 'SIGTERM: exit 0');
 

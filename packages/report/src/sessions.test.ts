@@ -81,7 +81,7 @@ t.test('export: calls, sessions, tool calls with their processes; JSON lines and
   t.equal(JSON.parse(jl[0]!).id, 'p1');
   const csv = toCsv(tools);
   const lines = csv.trimEnd().split('\r\n');
-  t.equal(lines[0], 'session,call,ts,tool_call_id,name,arguments,processes');
+  t.equal(lines[0], 'session,call,ts,tool_id,name,arguments,processes');
   t.equal(lines.length, 4);
   t.match(lines[3], /"{""command"":""sed -i 's\/TODO\/DONE\/' src\/main.ts""}"/, 'JSON cells quoted, quotes doubled');
   t.equal(toCsv([]), '\r\n');

@@ -36,7 +36,8 @@ export interface ToolCallRow {
   session: string;
   call: string;
   ts: number;
-  tool_call_id: string | null;
+  /** The provider's id of the tool call (its result names it). */
+  tool_id: string | null;
   name: string;
   arguments: unknown;
   /** The processes it ran: by the correlator's links, else the agent's children in the tool's window. */
@@ -223,7 +224,7 @@ export class Sessions {
             session: s.id,
             call: c.id,
             ts: lo,
-            tool_call_id: tc.id,
+            tool_id: tc.id,
             name: tc.name,
             arguments: tc.arguments,
             processes: ps.map((p) => ({
