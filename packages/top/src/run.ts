@@ -102,7 +102,7 @@ export async function runTop(o: TopOptions): Promise<number> {
   timer.unref();
   try {
     if (o.mode === 'tui' && !o.once) {
-      const { runTui } = await import('./tui.js');
+      const { runTui } = await importTui();
       await runTui({
         snapshot,
         subscribe: (fn) => {
@@ -147,5 +147,21 @@ export async function runTop(o: TopOptions): Promise<number> {
   } finally {
     clearInterval(timer);
     await feed.stop();
+  }
+}
+
+/**
+ * The terminal UI module. Ink decides at its import whether it runs "in CI" (CI or CI_* set in
+ * the environment) and then draws nothing until exit; top only gets here on a terminal, where a
+ * person is watching, so Ink is loaded with that test answered no (and the environment restored).
+ */
+async function importTui(): Promise<typeof import('./tui.js')> {
+  const saved = process.env.CI;
+  process.env.CI = 'false';
+  try {
+    return await import('./tui.js');
+  } finally {
+    if (saved === undefined) delete process.env.CI;
+    else process.env.CI = saved;
   }
 }
