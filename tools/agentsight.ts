@@ -262,7 +262,7 @@ await runTool<Args>(
         .option('clickhouse', {
           type: 'string',
           describe:
-            'exec/record: also ship every event into ClickHouse, as as-clickhouse does (URL, or "" for $AGENTSIGHT_CLICKHOUSE_URL / localhost:8123)',
+            'exec/record/monitor: also ship every event into ClickHouse, as as-clickhouse does (URL, or "" for $AGENTSIGHT_CLICKHOUSE_URL / localhost:8123)',
         })
         .option('capture-content', {
           type: 'boolean',
@@ -591,24 +591,12 @@ async function capture(
         warn: ctx.warn,
       })
     : undefined;
-  const { tail, exporter } = await otelTail(args, ctx, 'agentsight.exec', table);
-  let fleet: ClickHouseSink | undefined;
-  if (args.clickhouse !== undefined) {
-    // Loaded only when asked for, as the OTLP exporter is.
-    const { ClickHouseSink, defaultBufferDir } = await import('@agentsight/fleet');
-    try {
-      const url = args.clickhouse || process.env.AGENTSIGHT_CLICKHOUSE_URL || 'http://localhost:8123';
-      new URL(url);
-      fleet = new ClickHouseSink({ url, bufferDir: defaultBufferDir(), warn: ctx.warn });
-    } catch (e) {
-      throw new ToolError(`--clickhouse: ${(e as Error).message}`, EXIT.USAGE);
-    }
-  }
+  const { tail, ship, exporter } = await exportTail(args, ctx, 'agentsight.exec', table);
   const emit = tee(
     (ev: AgentEvent) => {
       out.write(ev);
     },
-    fleet ? (ev) => fleet.write(ev) : undefined,
+    ship,
     (ev) => report.add(ev),
     serve ? (ev) => serve.write(ev) : undefined,
   );
@@ -695,14 +683,6 @@ async function capture(
   }
   emit(run.stop());
   await exporter.shutdown();
-  if (fleet) {
-    const st = await fleet.shutdown(10_000);
-    const left = st.buffered ? `, ${st.buffered} left in ${fleet.buffer.dir} (sent by the next start)` : '';
-    const lost = st.dropped ? `, ${st.dropped} dropped (buffer full)` : '';
-    const line = `clickhouse: ${st.sent} of ${st.rows} events sent${left}${lost}`;
-    if (st.dropped) ctx.warn(line);
-    else ctx.info(line);
-  }
   if (!args.quiet) {
     process.stderr.write(
       summaryLines(report.summary())
@@ -728,14 +708,36 @@ async function capture(
   return status;
 }
 
-/** With --otel: the OTLP exporter as the pipeline's last stage, and its shutdown (a no-op without). */
-async function otelTail(
-  args: Pick<Args, 'otel' | 'captureContent'>,
+/**
+ * The exports and their shutdown (a no-op without): with --otel, a last pipeline stage that
+ * makes calls into OTLP spans; with --clickhouse, `ship`, given every event written (meta
+ * events included), into the fleet table.
+ */
+async function exportTail(
+  args: Pick<Args, 'otel' | 'captureContent' | 'clickhouse'>,
   ctx: ToolContext,
   scope: string,
   prices: PriceTable,
-): Promise<{ tail: Array<(emit: Emit) => Stage>; exporter: { shutdown(): Promise<void> } }> {
+  /** Where rows wait while ClickHouse is away (default: the user's state directory). */
+  bufferDir?: string,
+): Promise<{
+  tail: Array<(emit: Emit) => Stage>;
+  ship?: (ev: AgentEvent) => void;
+  exporter: { shutdown(): Promise<void> };
+}> {
   const tail: Array<(emit: Emit) => Stage> = [];
+  let fleet: ClickHouseSink | undefined;
+  if (args.clickhouse !== undefined) {
+    // Loaded only when asked for, as the OTLP exporter is.
+    const { ClickHouseSink, defaultBufferDir } = await import('@agentsight/fleet');
+    try {
+      const url = args.clickhouse || process.env.AGENTSIGHT_CLICKHOUSE_URL || 'http://localhost:8123';
+      new URL(url);
+      fleet = new ClickHouseSink({ url, bufferDir: bufferDir ?? defaultBufferDir(), warn: ctx.warn });
+    } catch (e) {
+      throw new ToolError(`--clickhouse: ${(e as Error).message}`, EXIT.USAGE);
+    }
+  }
   let otel: OtelStage | undefined;
   if (args.otel !== undefined) {
     // Loaded only when asked for: the exporter and its HTTP client cost ~0.1 s of start-up.
@@ -762,13 +764,23 @@ async function otelTail(
   }
   return {
     tail,
+    ...(fleet ? { ship: (ev: AgentEvent) => fleet.write(ev) } : {}),
     exporter: {
       async shutdown() {
-        if (!otel) return;
-        const st = await otel.shutdown(5000);
-        ctx.info(
-          `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
-        );
+        if (otel) {
+          const st = await otel.shutdown(5000);
+          ctx.info(
+            `otel: ${st.exported} of ${st.spans} spans exported${st.dropped + st.failed ? `, ${st.dropped + st.failed} lost` : ''}`,
+          );
+        }
+        if (fleet) {
+          const st = await fleet.shutdown(10_000);
+          const left = st.buffered ? `, ${st.buffered} left in ${fleet.buffer.dir} (sent by the next start)` : '';
+          const lost = st.dropped ? `, ${st.dropped} dropped (buffer full)` : '';
+          const line = `clickhouse: ${st.sent} of ${st.rows} events sent${left}${lost}`;
+          if (st.dropped) ctx.warn(line);
+          else ctx.info(line);
+        }
       },
     },
   };
@@ -794,6 +806,7 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
     if (args.files) pass.push('--files');
     if (args.stdio) pass.push('--stdio');
     if (args.otel !== undefined) pass.push('--otel', args.otel);
+    if (args.clickhouse !== undefined) pass.push('--clickhouse', args.clickhouse);
     let r;
     try {
       const tool = fs.realpathSync(process.argv[1]!);
@@ -830,7 +843,13 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
     return EXIT.OK;
   }
 
-  const { tail, exporter } = await otelTail(args, ctx, 'agentsight.monitor', prices(args.prices));
+  const { tail, ship, exporter } = await exportTail(
+    args,
+    ctx,
+    'agentsight.monitor',
+    prices(args.prices),
+    path.join(dir, 'clickhouse-buffer'),
+  );
   let m: Monitor;
   try {
     m = await Monitor.start({
@@ -845,6 +864,7 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
       redact: args.redact,
       correlate: args.correlate,
       tail,
+      ...(ship ? { also: ship } : {}),
       ...(args.server
         ? { server: { host: args.host, port: args.port, ...(args.token ? { token: args.token } : {}) } }
         : {}),

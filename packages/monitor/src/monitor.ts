@@ -55,6 +55,8 @@ export interface MonitorOptions {
   correlate: boolean;
   /** Stages after the merge (an OTLP exporter). */
   tail?: Array<(emit: Emit) => Stage>;
+  /** Given every event the store is given (the fleet sink of --clickhouse). */
+  also?: (ev: AgentEvent) => void;
   /** Serve the UI on this address while running; none when undefined. */
   server?: { host: string; port: number; token?: string; assets?: string };
   /** The command line, for the meta run event. */
@@ -237,6 +239,7 @@ export class Monitor {
   }
 
   #put(ev: AgentEvent): void {
+    this.#opts.also?.(ev);
     // A store that failed (a full disk) takes nothing more; onFailure told the caller.
     if (this.store.failure) return;
     try {
