@@ -1,6 +1,7 @@
 // Kernel tests of the loader: real libbpf, real BPF programs, as root. The object is
 // bpf/test_loader.bpf.o (built by `make build`).
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -289,6 +290,25 @@ if (why) {
     // The views share the ring's memory, which later records overwrote.
     const stale = views.filter((b, i) => Number(b.readBigInt64LE(8)) !== i + 1).length;
     t.ok(stale > 0, `views were not copies (${stale} of ${N} now show later records)`);
+  });
+
+  t.test('a load under a storm of signals succeeds (the verifier quits when one is pending)', async (t) => {
+    // proc.bpf.o: verifying it takes long enough for signals to land (test_loader's is short).
+    const big = path.join(ROOT, 'bpf/proc.bpf.o');
+    // SIGCHLD has a handler here (libuv's, once a child is spawned), so each one is pending.
+    const storm = spawn('bash', ['-c', 'while kill -CHLD $0 2>/dev/null; do :; done', String(process.pid)], {
+      stdio: 'ignore',
+    });
+    t.teardown(() => storm.kill('SIGKILL'));
+    await tick(100);
+    for (let i = 0; i < 3; i++) {
+      const obj = BpfObject.open(big);
+      try {
+        t.doesNotThrow(() => obj.load(), `load ${i + 1}`);
+      } finally {
+        obj.close();
+      }
+    }
   });
 
   t.test('detachAll detaches in parallel, and nothing fires after', async (t) => {

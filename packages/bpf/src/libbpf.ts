@@ -80,6 +80,7 @@ export interface Libbpf {
   getrlimit: Fn;
   mount: Fn;
   strerror: Fn;
+  sigmask: Fn;
 }
 
 let cached: Libbpf | undefined;
@@ -156,6 +157,7 @@ export function libbpf(): Libbpf {
       'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
     ),
     strerror: c('const char *strerror(int errnum)'),
+    sigmask: c('int pthread_sigmask(int how, const void *set, _Out_ uint8_t *oldset)'),
   };
   return cached;
 }

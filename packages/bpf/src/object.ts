@@ -143,7 +143,7 @@ export class BpfObject {
   load(): void {
     if (this.#loaded) return;
     takeLog();
-    const r = libbpf().obj_load(this.#ptr()) as number;
+    const r = withSignalsHeld(() => libbpf().obj_load(this.#ptr()) as number);
     if (r < 0) fail(`load ${this.path}`, r);
     this.#loaded = true;
   }
@@ -236,5 +236,25 @@ export class BpfObject {
     libbpf().obj_close(this.#obj);
     this.#obj = null;
     live.delete(this);
+  }
+}
+
+/** sigset_t is 1024 bits on Linux; SIG_BLOCK and SIG_SETMASK are 0 and 2. */
+const ALL_SIGNALS = Buffer.alloc(128, 0xff);
+
+/**
+ * Runs `fn` with this thread's signals blocked. The verifier gives up with EAGAIN whenever
+ * the loading thread has a signal pending, and libbpf retries only a few times: an agent
+ * whose children exit fast (SIGCHLD) or a busy host's signals made the load fail. Signals
+ * that arrive meanwhile are delivered once the mask is restored.
+ */
+function withSignalsHeld<T>(fn: () => T): T {
+  const lb = libbpf();
+  const old = Buffer.alloc(128);
+  const held = lb.sigmask(0, ALL_SIGNALS, old) === 0;
+  try {
+    return fn();
+  } finally {
+    if (held) lb.sigmask(2, old, null);
   }
 }
