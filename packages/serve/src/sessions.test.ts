@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AgentEvent, LlmCallEvent } from '@agentsight/events';
 import { callCost } from '@agentsight/llm';
 import { testing } from '@agentsight/trace';
@@ -284,4 +287,36 @@ t.test('search rows batched between timer commits still reach the index, and a m
   );
   store.db.exec("INSERT INTO search(search) VALUES ('integrity-check')");
   t.pass('the FTS5 index agrees with its content table');
+});
+
+t.test('a store reopened mid-capture puts the next calls in the sessions they continue', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'as-sess-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 's.db');
+  // A process-tree session (no conversation id) and Claude's sub-agent session, both cut
+  // after their second call: the second half arrives after a restart (as-serve, the monitor).
+  const mock = mockSession({ start: T0 });
+  const sub = subagentStream();
+  const cut = (evs: AgentEvent[]) => {
+    const calls = evs.map((e, i) => (e.src === 'llm' && e.type === 'call' ? i : -1)).filter((i) => i >= 0);
+    return calls[1]! + 1;
+  };
+  const halves = [mock.events, sub.events as AgentEvent[]].map((evs) => [evs.slice(0, cut(evs)), evs.slice(cut(evs))]);
+  let store = new Store(db);
+  for (const [a] of halves) for (const e of a!) store.insert(e);
+  store.close();
+  store = new Store(db);
+  t.teardown(() => store.close());
+  for (const [, b] of halves) for (const e of b!) store.insert(e);
+  store.commit();
+  const sq = new SessionQueries(new Queries(store));
+  const page = sq.list(new URLSearchParams());
+  const calls = mock.events.filter((e) => e.src === 'llm' && e.type === 'call').length;
+  const tree = page.sessions.filter((s) => s.id.startsWith(`pid:${mock.facts.agentPid}@`));
+  t.equal(tree.length, 1, 'one process-tree session, not one per restart');
+  t.equal(tree[0]?.calls, calls, `all ${calls} of its calls`);
+  t.equal(page.total, 3, "and Claude's session and its sub-agent, as without the restart");
+  const parent = page.sessions.find((s) => s.id === sub.facts.session);
+  t.equal(parent?.calls, 3);
+  t.same(parent?.children, [sub.facts.subSession]);
 });

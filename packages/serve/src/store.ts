@@ -246,6 +246,78 @@ export class Store {
       .all() as Array<{ pid: number; rid: number }>) {
       this.#current.set(r.pid, r.rid);
     }
+    this.#restoreSessions();
+  }
+
+  /**
+   * The session model's state from what is stored, so that an as-serve restart resuming a
+   * capture mid-file puts its next calls in the sessions they belong to (a process-tree
+   * session is keyed by its root pid and first call: without this it would start anew).
+   */
+  #restoreSessions(): void {
+    const live = this.db
+      .prepare(`SELECT p.rid, p.pid, p.ppid, p.comm, p.argv, p.session FROM processes p
+        WHERE p.end_ts IS NULL AND p.rid = (SELECT max(rid) FROM processes q WHERE q.pid = p.pid)
+        ORDER BY p.rid DESC LIMIT 65536`)
+      .all() as Array<{
+      rid: number;
+      pid: number;
+      ppid: number | null;
+      comm: string | null;
+      argv: string | null;
+      session: string | null;
+    }>;
+    if (!live.length) return;
+    const pids = JSON.stringify(live.map((p) => p.pid));
+    const trees = this.db
+      .prepare(`SELECT pid, id FROM sessions WHERE id LIKE 'pid:%' AND parent_session IS NULL
+        AND pid IN (SELECT value FROM json_each(?)) ORDER BY start_ts`)
+      .all(pids) as Array<{ pid: number; id: string }>;
+    const current = this.db
+      .prepare(`SELECT c.pid, c.session FROM calls c WHERE c.session IS NOT NULL AND c.rowid = (SELECT max(rowid) FROM calls d
+        WHERE d.pid = c.pid AND d.session IS NOT NULL) AND c.pid IN (SELECT value FROM json_each(?))`)
+      .all(pids) as Array<{ pid: number; session: string }>;
+    const run = this.db.prepare('SELECT * FROM runs WHERE stopped = 0 ORDER BY start_ts DESC LIMIT 1').get() as
+      | Record<string, unknown>
+      | undefined;
+    this.sessions.restore({
+      procs: live.reverse().map((p) => ({
+        pid: p.pid,
+        ...(p.ppid != null ? { ppid: p.ppid } : {}),
+        ...(p.comm != null ? { comm: p.comm } : {}),
+        ...(p.argv != null ? { argv: JSON.parse(p.argv) as string[] } : {}),
+      })),
+      trees: trees.map((r) => [r.pid, r.id]),
+      current: current.map((r) => [r.pid, r.session]),
+      ...(run
+        ? {
+            run: {
+              id: run.id as string,
+              start: run.start_ts as number,
+              ...(run.host != null ? { host: run.host as string } : {}),
+              ...(run.command != null ? { command: run.command as string } : {}),
+              ...(run.capture != null ? { capture: run.capture as string } : {}),
+            },
+          }
+        : {}),
+    });
+    // The open Task/Agent calls and answered tool calls live in the calls themselves: the
+    // live processes' recent calls are replayed (their sessions are already stored).
+    const recent = this.db
+      .prepare(`SELECT e.json FROM calls c JOIN events e ON e.id = c.event_id
+        WHERE c.pid IN (SELECT value FROM json_each(?)) AND c.state != 'streaming'
+        ORDER BY c.start_ts DESC, c.rowid DESC LIMIT 2000`)
+      .all(pids) as Array<{ json: string }>;
+    for (const r of recent.reverse()) {
+      try {
+        this.sessions.observe(JSON.parse(r.json) as AgentEvent);
+      } catch {
+        /* a row that no longer parses: its call is simply not replayed */
+      }
+    }
+    this.sessions.takeMoves();
+    for (const p of live) if (p.session) this.#ridSession.set(p.rid, p.session);
+    if (run) this.#run = { id: run.id as string, last: (run.end_ts as number | null) ?? (run.start_ts as number) };
   }
 
   #migrate(): void {

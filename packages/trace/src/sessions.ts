@@ -122,6 +122,30 @@ export class SessionTracker {
     return this.#run;
   }
 
+  /**
+   * Continue from state kept elsewhere (the store, across a restart): the processes still
+   * alive, the process-tree sessions by root pid, the session each agent pid last called in,
+   * the run under way. Calls after a restart then land in the sessions they did before it.
+   */
+  restore(state: {
+    procs?: Array<{ pid: number; ppid?: number; comm?: string; argv?: string[] }>;
+    trees?: Array<[pid: number, session: string]>;
+    current?: Array<[pid: number, session: string]>;
+    run?: RunInfo;
+  }): void {
+    for (const p of state.procs ?? [])
+      this.observe({ v: 1, ts: 0, src: 'proc', type: 'snapshot', ...p } as unknown as AgentEvent);
+    for (const [pid, session] of state.trees ?? []) {
+      this.#trees.set(pid, session);
+      this.#known.add(session);
+    }
+    for (const [pid, session] of state.current ?? []) {
+      this.#current.set(pid, session);
+      this.#known.add(session);
+    }
+    if (state.run) this.#run = state.run;
+  }
+
   /** Follow one event; for an llm/call, where it belongs. */
   observe(ev: AgentEvent): CallSession | undefined {
     switch (`${ev.src}/${ev.type}`) {
