@@ -259,8 +259,9 @@ if (why) {
     if (model) cases.push([`model ${model}`, { model }, (s) => s.models.includes(model)]);
     const provider = byPid(7004)?.providers[0];
     if (provider) cases.push([`provider ${provider}`, { provider }, (s) => s.providers.includes(provider)]);
-    cases.push(['status error', { status: 'error' }, (s) => s.errors > 0]);
-    cases.push(['status ok', { status: 'ok' }, (s) => s.errors === 0]);
+    // A session's status is an error when it has errors (failed calls, failed tool results) or alerts.
+    cases.push(['status error', { status: 'error' }, (s) => s.errors > 0 || s.alerts > 0]);
+    cases.push(['status ok', { status: 'ok' }, (s) => s.errors === 0 && s.alerts === 0]);
     cases.push(['alerts', { alerts: '1' }, (s) => s.alerts > 0]);
     const from = 1_790_000_000_000_000;
     cases.push([
@@ -299,10 +300,10 @@ if (why) {
     t.equal(
       await page
         .locator('.slist .srow')
-        .filter({ hasNot: page.locator('.badge.bad') })
+        .filter({ hasNot: page.locator('.badge.bad, .badge.warn') })
         .count(),
       0,
-      'each shows its errors',
+      'each shows its errors or alerts',
     );
     await noOverflow(t, 'filtered list');
     await shot('filter-errors');

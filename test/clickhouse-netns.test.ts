@@ -51,7 +51,7 @@ t.test('three network namespaces ship to one ClickHouse', async (t) => {
     ip('-n', h.ns, 'link', 'set', 'lo', 'up');
   }
   const events = (h: (typeof hosts)[number]) =>
-    `${Array.from({ length: N }, (_, k) => JSON.stringify({ v: 1, ts: Date.now() * 1000 + k, src: 'meta', type: 'stats', pid: k, comm: 'node', ns: h.ns })).join('\n')}\n`;
+    `${Array.from({ length: N }, (_, k) => JSON.stringify({ v: 1, ts: Date.now() * 1000 + k, src: 'meta', type: 'stats', cpu_pct: 0.5, rss_kb: 90_000, lost_records: 0, store_bytes: 0, pid: k, comm: 'node', ns: h.ns })).join('\n')}\n`;
   const runs = hosts.map(
     (h) =>
       new Promise<{ code: number | null; err: string }>((resolve) => {
