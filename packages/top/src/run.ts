@@ -4,6 +4,7 @@
 import { type AgentEvent, nowUs } from '@agentsight/events';
 import type { PriceTable } from '@agentsight/llm';
 import { MetricsSampler } from '@agentsight/proc';
+import { outsideCi } from './ci.js';
 import { TopModel } from './model.js';
 import type { Snapshot } from './schema.js';
 import { type Feed, LiveFeed, type SourceChoice, StoreFeed } from './source.js';
@@ -102,7 +103,7 @@ export async function runTop(o: TopOptions): Promise<number> {
   timer.unref();
   try {
     if (o.mode === 'tui' && !o.once) {
-      const { runTui } = await importTui();
+      const { runTui } = await outsideCi(() => import('./tui.js'));
       await runTui({
         snapshot,
         subscribe: (fn) => {
@@ -147,21 +148,5 @@ export async function runTop(o: TopOptions): Promise<number> {
   } finally {
     clearInterval(timer);
     await feed.stop();
-  }
-}
-
-/**
- * The terminal UI module. Ink decides at its import whether it runs "in CI" (CI or CI_* set in
- * the environment) and then draws nothing until exit; top only gets here on a terminal, where a
- * person is watching, so Ink is loaded with that test answered no (and the environment restored).
- */
-async function importTui(): Promise<typeof import('./tui.js')> {
-  const saved = process.env.CI;
-  process.env.CI = 'false';
-  try {
-    return await import('./tui.js');
-  } finally {
-    if (saved === undefined) delete process.env.CI;
-    else process.env.CI = saved;
   }
 }
