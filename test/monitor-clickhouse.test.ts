@@ -1,7 +1,6 @@
 // `agentsight monitor --clickhouse`, as root with real eBPF and a real ClickHouse: what the
 // host's store holds is also in the fleet table under this host's name, the monitor's own
 // run and stop events included, so many hosts' monitors make one searchable table.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +8,7 @@ import { hostIdentity } from '@agentsight/events';
 import { haveClickHouse, queryJSON, startClickHouse } from '@agentsight/fleet';
 import { startMockLlm } from '@agentsight/mock-llm';
 import t from 'tap';
-import { startMonitor, storeEvents, waitFor } from './lib/monitor.js';
+import { run, startMonitor, storeEvents, waitFor } from './lib/monitor.js';
 import { toolPath } from './lib/run.js';
 import { kernelSkipReason as procSkipReason } from './proc-harness.js';
 import { kernelSkipReason } from './sslsniff-helpers.js';
@@ -41,26 +40,22 @@ t.test('monitor --clickhouse: the store and the fleet table hold the same events
     max_tokens: 8,
     messages: [{ role: 'user', content: 'hi' }],
   });
-  const code = await new Promise<number | null>((resolve) => {
-    // Not spawnSync: the mock answering it runs on this event loop.
-    const c = spawn(
-      'curl',
-      [
-        '-sS',
-        '-o',
-        '/dev/null',
-        '--cacert',
-        m.caPath,
-        `${m.url}/v1/messages`,
-        '-H',
-        'content-type: application/json',
-        '-d',
-        body,
-      ],
-      { stdio: 'ignore' },
-    );
-    c.on('close', resolve);
-  });
+  const { code } = await run(
+    'curl',
+    [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '--cacert',
+      m.caPath,
+      `${m.url}/v1/messages`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      body,
+    ],
+    process.env,
+  );
   t.equal(code, 0, 'curl called the mock');
   const stored = await waitFor(
     () => storeEvents(dir, 'llm', 'call').filter((c) => c.host === `127.0.0.1:${m.port}`)[0] ?? null,

@@ -17,7 +17,7 @@ import { unitText } from '@agentsight/monitor';
 import { openStoreReadOnly } from '@agentsight/serve';
 import t, { type Test } from 'tap';
 import { type Agent, claudeCode, geminiCli, PYTHON, writeSettings } from './lib/agents.js';
-import { type RunningMonitor, startMonitor, storeEvents, waitFor } from './lib/monitor.js';
+import { type RunningMonitor, run, startMonitor, storeEvents, waitFor } from './lib/monitor.js';
 import { runTool, toolPath } from './lib/run.js';
 import { kernelSkipReason as procSkipReason } from './proc-harness.js';
 import { kernelSkipReason } from './sslsniff-helpers.js';
@@ -48,31 +48,6 @@ const callsTo = (dir: string, m: MockLlm) =>
 
 /** The user text of an Anthropic request body. */
 const userText = (json: any) => JSON.stringify(json?.messages ?? json?.contents ?? []);
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string, timeoutMs = 90_000) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const c = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    let err = '';
-    c.stdout!.on('data', (d) => {
-      out += d;
-    });
-    c.stderr!.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-c.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, timeoutMs);
-    c.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
 
 const CURL_BODY = (i: number) =>
   JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: `curl-${i}` }] });

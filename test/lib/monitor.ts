@@ -91,3 +91,29 @@ export async function waitFor<T>(fn: () => T, ms: number, everyMs = 200): Promis
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Runs a command to its end without blocking this event loop (a mock answering it may run here); killed with its group after `timeoutMs`. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string, timeoutMs = 90_000) {
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const c = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    let err = '';
+    c.stdout!.on('data', (d) => {
+      out += d;
+    });
+    c.stderr!.on('data', (d) => {
+      err += d;
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-c.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, timeoutMs);
+    c.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
