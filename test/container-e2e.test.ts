@@ -3,7 +3,7 @@
 // under `unshare --mount --pid --fork` + `chroot` in a cgroup v2 named like a podman
 // container's. curl inside calls the mock LLM; it is captured by `agentsight exec`, by
 // `record -p`, and by `record cgroup:///…` started before the agent, with the container's id
-// on its proc exec events.
+// on its proc exec events; and by `agentsight monitor`, started before the container, into its store.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { cgroupV2Root } from '@agentsight/container';
 import { startMockLlm } from '@agentsight/mock-llm';
 import t, { type Test } from 'tap';
+import { startMonitor, storeEvents, waitFor } from './lib/monitor.js';
 import { parseNdjson, runTool, startTool, waitForOutput } from './lib/run.js';
 
 const skip = process.getuid?.() !== 0 ? 'container tests need root (namespaces, cgroups, eBPF): NOT TESTED' : false;
@@ -42,7 +43,7 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-container-'));
   const rootfs = path.join(work, 'rootfs');
   buildRootfs(rootfs, ['/usr/bin/curl', '/bin/sh', '/bin/sleep']);
-  const mock = await startMockLlm({ script: [1, 2, 3].map(() => ({ text: 'hello from the mock' })) });
+  const mock = await startMockLlm({ script: [1, 2, 3, 4].map(() => ({ text: 'hello from the mock' })) });
   fs.copyFileSync(mock.caPath, path.join(rootfs, 'ca.pem'));
   const cgDir = path.join(cgroupV2Root(), CGROUP);
   fs.mkdirSync(cgDir, { recursive: true });
@@ -199,6 +200,29 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     t.equal(r.code, 0, r.stderr.slice(-800));
     const events = fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [];
     checkCaptured(t, { events, stderr: r.stderr }, 'via-exec', before);
+  });
+
+  t.test('agentsight monitor, started before the container: its agent from the first call', async (t) => {
+    const before = mock.requests.length;
+    const dir = path.join(work, 'monitor');
+    const mon = startMonitor(dir, ['--no-server']);
+    children.push(mon.child);
+    await mon.ready;
+    const c = waiting('via-monitor');
+    await until(() => inCgroup().length >= 2, 'the container to start');
+    fs.writeFileSync(path.join(rootfs, 'go'), '');
+    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${mon.stderr().slice(-500)})`);
+    await exited(c);
+    const calls = await waitFor(() => {
+      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes('via-monitor'));
+      return cs.length ? cs : null;
+    }, 15_000);
+    const stderr = mon.stderr();
+    t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
+    // The host's other programs are stored too: the container's are the ones asked about.
+    const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === CGROUP);
+    const events = [...execs, ...(calls ?? [])];
+    checkCaptured(t, { events, stderr }, 'via-monitor', before);
   });
 
   t.test('a target that names nothing: exit 2, nothing recorded', async (t) => {
