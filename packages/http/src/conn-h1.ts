@@ -68,6 +68,21 @@ export class H1Session {
     return n;
   }
 
+  /**
+   * No request is waiting for an answer, and one still can come: response bytes now would
+   * answer nothing yet (see Conn's early responses).
+   */
+  get waitsForRequest(): boolean {
+    return (
+      !this.#ws &&
+      !this.#nonHttpReported &&
+      this.#awaiting.length === 0 &&
+      !this.#res.busy &&
+      this.#res.state !== 'dead' &&
+      this.#req.state !== 'dead'
+    );
+  }
+
   push(dir: Dir, bytes: Buffer): void {
     this.#parser(dir).push(bytes);
   }

@@ -22,6 +22,8 @@ import type { ConnCore, ConnOptions, Dir, HttpStats, Pairing, Trailers } from '.
 import { type SseMessage, SseParser } from './sse.js';
 
 const MAX_ERROR_REPORTS = 16;
+/** Early response bytes held at most (a server that speaks first is not waited on longer). */
+const EARLY_MAX_BYTES = 1 << 20;
 
 /**
  * One captured connection: each direction's chunks put back in sequence order, the
@@ -50,6 +52,15 @@ export class Conn implements ConnCore {
   #lastPid = 0;
   #lastTid = 0;
   #lastComm = '';
+  /**
+   * HTTP/1 response bytes captured before the request they answer: a client writing on one
+   * thread and reading on another (Go, any client with a reader thread) has its write's
+   * return probed after the server's answer was read, so the answer comes first in the
+   * capture. Held until a request is parsed, the reorder wait passes, or the end.
+   */
+  #early: Array<Piece<SslDataEvent> & { bytes: Buffer }> = [];
+  #earlyBytes = 0;
+  #earlySince = 0;
 
   constructor(id: string, opts: ConnOptions, stats: HttpStats, emit: Emit, resumeAt?: { write: number; read: number }) {
     this.id = id;
@@ -73,6 +84,7 @@ export class Conn implements ConnCore {
     return (
       this.#order.read.pendingBytes +
       this.#order.write.pendingBytes +
+      this.#earlyBytes +
       this.#h1.heldBytes() +
       (this.#h2?.heldBytes() ?? 0)
     );
@@ -135,11 +147,13 @@ export class Conn implements ConnCore {
       const since = this.#order[d].pendingSince;
       if (since && now - since > waitUs) this.#order[d].skipHole('reorder wait timed out');
     }
+    if (this.#early.length && now - this.#earlySince > waitUs) this.#release(true);
   }
 
   finish(reason: string): void {
     this.#order.write.flush(reason);
     this.#order.read.flush(reason);
+    this.#release(true);
     this.#h2?.finish(reason);
     this.#h1.finish(reason);
   }
@@ -155,11 +169,33 @@ export class Conn implements ConnCore {
       if (!bytes.length) return;
     }
     this.#seen[dir] = true;
+    if (dir === 'read' && !this.#h2 && (this.#early.length || this.#h1.waitsForRequest)) {
+      if (!this.#early.length) this.#earlySince = nowUs();
+      this.#early.push({ ...p, bytes });
+      this.#earlyBytes += bytes.length;
+      if (this.#earlyBytes > EARLY_MAX_BYTES) this.#release(true);
+      return;
+    }
     if (this.#h2) this.#h2.push(dir, bytes);
     else this.#h1.push(dir, bytes);
+    if (dir === 'write' && this.#early.length) this.#release(false);
+  }
+
+  /** Parse the early response bytes: all of them, or while a request waits for them. */
+  #release(all: boolean): void {
+    const cur = this.#ev;
+    while (this.#early.length && (all || this.#h2 || !this.#h1.waitsForRequest)) {
+      const p = this.#early.shift()!;
+      this.#earlyBytes -= p.bytes.length;
+      this.#ev = p.src;
+      if (this.#h2) this.#h2.push('read', p.bytes);
+      else this.#h1.push('read', p.bytes);
+    }
+    if (cur) this.#ev = cur;
   }
 
   #gap(dir: Dir, missing: number | undefined): void {
+    if (dir === 'read') this.#release(true);
     if (missing === undefined) this.stats.holes++;
     if (this.#h2) this.#h2.gap(dir);
     else this.#h1.gap(dir, missing);

@@ -96,6 +96,47 @@ t.test('pipelined requests in one chunk pair with responses in order', async (t)
   );
 });
 
+t.test('a response captured before its request (a reader thread) still answers it', async (t) => {
+  const sse = (n: number) =>
+    'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n' +
+    `10\r\ndata: answer ${n}\n\n\r\n0\r\n\r\n`;
+  const c = new Conv().req(POST('/1', 'one')).res(sse(1));
+  const at = c.events.length;
+  c.req(POST('/2', 'two')).res(sse(2), [80]).req(POST('/3', 'three')).res(sse(3));
+  // The second request's write returned after the first bytes of its answer were read:
+  // the capture has them first, stamped earlier.
+  const [req2, head2] = [c.events[at]!, c.events[at + 1]!];
+  c.events.splice(at, 2, { ...head2, ts: req2.ts - 1 }, req2);
+  const evs = c.run();
+  t.same(
+    of(evs, 'response').map((e) => [e.req, e.status, e.incomplete]),
+    [
+      ['c1#0', 200, undefined],
+      ['c1#1', 200, undefined],
+      ['c1#2', 200, undefined],
+    ],
+    'each response answers its own request',
+  );
+  t.same(
+    of(evs, 'sse').map((e) => [e.req, e.data]),
+    [
+      ['c1#0', 'answer 1'],
+      ['c1#1', 'answer 2'],
+      ['c1#2', 'answer 3'],
+    ],
+  );
+  t.ok(
+    of(evs, 'response').every((e) => e.latency_ms >= 0),
+    'latency never negative',
+  );
+  // A server that speaks first (nothing asked): its bytes are parsed at the end all the same.
+  const first = new Conv('c2').res(OK('hello')).run();
+  t.same(
+    of(first, 'response').map((e) => [e.req, body(e).toString()]),
+    [['c2#?', 'hello']],
+  );
+});
+
 t.test('chunked bodies with extensions and trailers', async (t) => {
   const res =
     'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n' +
