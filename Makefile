@@ -14,7 +14,7 @@ BPFTOOL ?= bpftool
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool libelf-dev zlib1g-dev \
             curl python3 gnutls-bin openssl man-db zstd procps iproute2 \
             chromium jq time g++ make wabt tmux golang-go \
-            clickhouse-server clickhouse-client
+            clickhouse-server clickhouse-client podman runc
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BPF_SRC:.bpf.c=.bpf.o)

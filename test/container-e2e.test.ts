@@ -43,7 +43,7 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-container-'));
   const rootfs = path.join(work, 'rootfs');
   buildRootfs(rootfs, ['/usr/bin/curl', '/bin/sh', '/bin/sleep']);
-  const mock = await startMockLlm({ script: [1, 2, 3, 4].map(() => ({ text: 'hello from the mock' })) });
+  const mock = await startMockLlm({ script: [1, 2, 3, 4, 5].map(() => ({ text: 'hello from the mock' })) });
   fs.copyFileSync(mock.caPath, path.join(rootfs, 'ca.pem'));
   const cgDir = path.join(cgroupV2Root(), CGROUP);
   fs.mkdirSync(cgDir, { recursive: true });
@@ -132,6 +132,7 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     r: { events: Array<Record<string, any>>; stderr: string },
     tag: string,
     requestsBefore: number,
+    want: { id: string; cgroup: string; ino?: number } = { id: CONTAINER_ID, cgroup: CGROUP },
   ) {
     t.equal(mock.requests.length, requestsBefore + 1, 'the agent reached the mock');
     const calls = r.events.filter((e) => e.src === 'llm' && e.type === 'call');
@@ -141,11 +142,11 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     const exec = r.events.find((e) => e.src === 'proc' && e.type === 'exec' && e.comm === 'curl');
     t.ok(exec, 'curl exec event');
     t.same(exec?.container && { id: exec.container.id, runtime: exec.container.runtime }, {
-      id: CONTAINER_ID,
+      id: want.id,
       runtime: 'podman',
     });
-    t.equal(exec?.cgroup, CGROUP);
-    t.equal(exec?.cgroup_id, fs.statSync(cgDir).ino, 'the cgroup id BPF sees');
+    t.equal(exec?.cgroup, want.cgroup);
+    t.equal(exec?.cgroup_id, want.ino ?? fs.statSync(path.join(cgroupV2Root(), want.cgroup)).ino, 'the cgroup id BPF sees');
     t.ok(exec?.ns_pid > 0 && exec?.ns_pid !== exec?.pid, `pid as the container sees it: ${exec?.ns_pid}`);
   }
 
@@ -223,6 +224,91 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === CGROUP);
     const events = [...execs, ...(calls ?? [])];
     checkCaptured(t, { events, stderr }, 'via-monitor', before);
+  });
+
+  t.test('podman run --rootfs: record podman://NAME and the monitor, both started before the agent', async (t) => {
+    const why = ['podman', 'runc'].find((p) => !fs.existsSync(`/usr/bin/${p}`));
+    if (why) {
+      t.fail(`NOT TESTED: /usr/bin/${why} missing (make deps installs podman and runc)`);
+      return;
+    }
+    const before = mock.requests.length;
+    const dir = path.join(work, 'monitor-podman');
+    const mon = startMonitor(dir, ['--no-server']);
+    children.push(mon.child);
+    await mon.ready;
+    for (const f of ['go', 'done']) fs.rmSync(path.join(rootfs, f), { force: true });
+    const name = `as-e2e-${process.pid}`;
+    const tag = 'via-podman';
+    // runc and cgroupfs: this host mounts cgroups v1 and v2 side by side, which crun refuses;
+    // limits equal to ours: raising them needs CAP_SYS_RESOURCE, which this sandbox lacks.
+    const c = spawn(
+      'podman',
+      [
+        ...['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', 'run', '--rm', '--name', name, '--network', 'host'],
+        ...['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--rootfs', rootfs],
+        ...['/bin/sh', '-c', `while [ ! -e /go ]; do /bin/sleep 0.05; done; ${curl(tag)} > /out; : > /done`],
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(c);
+    let podErr = '';
+    c.stderr!.on('data', (d) => {
+      podErr += d;
+    });
+    t.teardown(() => {
+      spawn('podman', ['rm', '-f', name], { stdio: 'ignore' });
+    });
+    const inspect = (fmt: string) =>
+      execFileSync('podman', ['inspect', '-f', fmt, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    await until(() => {
+      try {
+        return Number(inspect('{{.State.Pid}}')) > 0;
+      } catch {
+        return false;
+      }
+    }, `the podman container to start (${podErr})`);
+    const id = inspect('{{.Id}}');
+    const cgroup = fs
+      .readFileSync(`/proc/${inspect('{{.State.Pid}}')}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'))!
+      .slice(3);
+    // Read now: podman removes the cgroup when the container exits.
+    const ino = fs.statSync(path.join(cgroupV2Root(), cgroup)).ino;
+    const out = path.join(work, 'podman.ndjson');
+    const rec = startTool('agentsight', ['record', `podman://${name}`, '--no-server', '--interval', '0', '-o', out]);
+    children.push(rec);
+    let stderr = '';
+    rec.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    await waitForOutput(rec.stderr!, /recording /, 30000);
+    fs.writeFileSync(path.join(rootfs, 'go'), '');
+    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${stderr.slice(-500)})`);
+    t.equal(await exited(c), 0, `podman run exits 0 (${podErr.slice(-300)})`);
+    const code = await new Promise<number | null>((r) => {
+      if (rec.exitCode !== null) r(rec.exitCode);
+      else {
+        rec.once('exit', (code) => r(code));
+        setTimeout(() => rec.kill('SIGINT'), 500);
+      }
+    });
+    t.equal(code, 0, stderr.slice(-500));
+    checkCaptured(t, { events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [], stderr }, tag, before, {
+      id,
+      cgroup,
+      ino,
+    });
+    const calls = await waitFor(() => {
+      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes(tag));
+      return cs.length ? cs : null;
+    }, 15_000);
+    const monErr = mon.stderr();
+    t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
+    const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === cgroup);
+    t.comment('the same call, from the monitor\'s store');
+    checkCaptured(t, { events: [...execs, ...(calls ?? [])], stderr: monErr }, tag, before, { id, cgroup, ino });
   });
 
   t.test('a target that names nothing: exit 2, nothing recorded', async (t) => {

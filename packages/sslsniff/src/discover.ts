@@ -5,7 +5,7 @@
 // process go on.
 
 import fs from 'node:fs';
-import { hostPath } from './hostpath.js';
+import { hostPath, sharesOurRoot } from './hostpath.js';
 import { F_HELD, F_PATH_TRUNC, HDR_SIZE, KIND_MAP } from './record.js';
 import { type FindOptions, findTlsTargetCached, rootTlsLibraries, type TlsTarget } from './targets.js';
 
@@ -157,7 +157,7 @@ export class Discovery {
   #lookRoot(m: MapRecord): void {
     let key: string;
     try {
-      if (fs.readlinkSync(`/proc/${m.pid}/root`) === '/') return;
+      if (sharesOurRoot(m.pid) !== false) return; // ours, or gone
       const st = fs.statSync(`/proc/${m.pid}/root`);
       key = `${st.dev}:${st.ino}`;
     } catch {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { hostPath } from './hostpath.js';
+import { hostPath, sharesOurRoot } from './hostpath.js';
 import { mappedFiles } from './targets.js';
 
 t.test('same root: the path as it is, or through /proc/PID/root', async (t) => {
@@ -41,3 +41,51 @@ t.test('a chrooted process: its files by inode, not the chroot twice', { skip: w
   t.ok(files.includes(sleep), `maps: the executable by its host path (${files.join(', ')})`);
   for (const f of files) t.ok(fs.existsSync(f), `${f} exists`);
 });
+
+const whyPivot =
+  why ||
+  (!fs.existsSync('/usr/bin/unshare') || !fs.existsSync('/usr/sbin/pivot_root')
+    ? 'no unshare(1) or pivot_root(8)'
+    : false);
+t.test(
+  'a process that pivot_root-ed in a mount namespace of its own (runc, crun): "/" that is not ours',
+  { skip: whyPivot },
+  async (t) => {
+    t.equal(sharesOurRoot(process.pid), true);
+    t.equal(sharesOurRoot(2 ** 22 + 4321), undefined, 'gone');
+    const jail = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-'));
+    t.teardown(() => fs.rmSync(jail, { recursive: true, force: true }));
+    for (const f of ['/bin/sleep', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
+      fs.mkdirSync(path.join(jail, path.dirname(f)), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(f), path.join(jail, f));
+      fs.chmodSync(path.join(jail, f), 0o755);
+    }
+    fs.mkdirSync(path.join(jail, 'old'));
+    const child = spawn(
+      '/usr/bin/unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '/bin/sh',
+        '-c',
+        `mount --bind ${jail} ${jail} && cd ${jail} && pivot_root . old && exec /bin/sleep 30`,
+      ],
+      { stdio: 'ignore' },
+    );
+    t.teardown(() => child.kill('SIGKILL'));
+    const pid = child.pid!;
+    const ino = fs.statSync(path.join(jail, 'bin/sleep'), { bigint: true }).ino;
+    for (let i = 0; i < 100; i++) {
+      try {
+        if (fs.statSync(`/proc/${pid}/exe`, { bigint: true }).ino === ino) break;
+      } catch {
+        /* not yet */
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.equal(fs.readlinkSync(`/proc/${pid}/root`), '/', 'the link reads as ours');
+    t.equal(sharesOurRoot(pid), false, 'but it is another directory');
+    t.equal(hostPath(pid, '/bin/sleep', ino), `/proc/${pid}/root/bin/sleep`, 'its file, not the host /bin/sleep');
+  },
+);

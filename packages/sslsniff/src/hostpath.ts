@@ -18,7 +18,7 @@ export function hostPath(pid: number, path: string, ino?: bigint, opts: { viaRoo
   } catch {
     return path; // gone: the host's view is all there is
   }
-  if (root === '/') return opts.viaRoot ? `/proc/${pid}/root${path}` : path;
+  if (root === '/' && sharesOurRoot(pid)) return opts.viaRoot ? `/proc/${pid}/root${path}` : path;
   const inRoot = `/proc/${pid}/root${path}`;
   // A chroot in another mount namespace: the path from that namespace's root starts with
   // the chroot's, which /proc/PID/root already is.
@@ -33,4 +33,19 @@ export function hostPath(pid: number, path: string, ino?: bigint, opts: { viaRoo
       }
     }
   return inRoot;
+}
+
+/**
+ * Does `pid` see the same root directory as we do? Not by /proc/PID/root's link text: a
+ * container entered by pivot_root in its own mount namespace (runc, crun) reads "/" there
+ * too. By identity. Undefined when the process is gone.
+ */
+export function sharesOurRoot(pid: number): boolean | undefined {
+  try {
+    const theirs = fs.statSync(`/proc/${pid}/root`);
+    const ours = fs.statSync('/');
+    return theirs.dev === ours.dev && theirs.ino === ours.ino;
+  } catch {
+    return undefined;
+  }
 }
