@@ -146,7 +146,11 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
       runtime: 'podman',
     });
     t.equal(exec?.cgroup, want.cgroup);
-    t.equal(exec?.cgroup_id, want.ino ?? fs.statSync(path.join(cgroupV2Root(), want.cgroup)).ino, 'the cgroup id BPF sees');
+    t.equal(
+      exec?.cgroup_id,
+      want.ino ?? fs.statSync(path.join(cgroupV2Root(), want.cgroup)).ino,
+      'the cgroup id BPF sees',
+    );
     t.ok(exec?.ns_pid > 0 && exec?.ns_pid !== exec?.pid, `pid as the container sees it: ${exec?.ns_pid}`);
   }
 
@@ -260,7 +264,10 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
       spawn('podman', ['rm', '-f', name], { stdio: 'ignore' });
     });
     const inspect = (fmt: string) =>
-      execFileSync('podman', ['inspect', '-f', fmt, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      execFileSync('podman', ['inspect', '-f', fmt, name], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     await until(() => {
       try {
         return Number(inspect('{{.State.Pid}}')) > 0;
@@ -307,7 +314,7 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     const monErr = mon.stderr();
     t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
     const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === cgroup);
-    t.comment('the same call, from the monitor\'s store');
+    t.comment("the same call, from the monitor's store");
     checkCaptured(t, { events: [...execs, ...(calls ?? [])], stderr: monErr }, tag, before, { id, cgroup, ino });
   });
 
