@@ -142,7 +142,8 @@ export async function recordTraced(
           targets.push(t);
         }
       } catch (e) {
-        opts.warn(`-p ${p}: ${(e as Error).message}`);
+        // A container's process may have exited since its cgroup was listed: not news.
+        if (fs.existsSync(`/proc/${p}`) || target.pids?.includes(p)) opts.warn(`-p ${p}: ${(e as Error).message}`);
       }
     }
   }
