@@ -4,6 +4,8 @@
 // container's. curl inside calls the mock LLM; it is captured by `agentsight exec`, by
 // `record -p`, and by `record cgroup:///…` started before the agent, with the container's id
 // on its proc exec events; and by `agentsight monitor`, started before the container, into its store.
+// The same rootfs under `podman run --rootfs` (runc): curl and a node Anthropic SDK agent, by
+// record podman://NAME and by the monitor.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -14,7 +16,7 @@ import { cgroupV2Root } from '@agentsight/container';
 import { startMockLlm } from '@agentsight/mock-llm';
 import t, { type Test } from 'tap';
 import { startMonitor, storeEvents, waitFor } from './lib/monitor.js';
-import { parseNdjson, runTool, startTool, waitForOutput } from './lib/run.js';
+import { parseNdjson, ROOT, runTool, startTool, waitForOutput } from './lib/run.js';
 
 const skip = process.getuid?.() !== 0 ? 'container tests need root (namespaces, cgroups, eBPF): NOT TESTED' : false;
 
@@ -36,14 +38,28 @@ function buildRootfs(dir: string, programs: string[]): void {
   }
 }
 
+/** Bound into the podman container: the SDK agent's packages. */
+const NODE_MODULES = path.join(ROOT, 'node_modules');
+
 const CONTAINER_ID = crypto.randomBytes(32).toString('hex');
 const CGROUP = `/machine.slice/libpod-${CONTAINER_ID}.scope`;
 
 t.test('agents in a container (unshare + chroot, cgroup named like podman)', { skip }, async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'as-container-'));
   const rootfs = path.join(work, 'rootfs');
-  buildRootfs(rootfs, ['/usr/bin/curl', '/bin/sh', '/bin/sleep']);
-  const mock = await startMockLlm({ script: [1, 2, 3, 4, 5].map(() => ({ text: 'hello from the mock' })) });
+  // node: the SDK agent's runtime, its own copy (OpenSSL linked in: another file to hook).
+  buildRootfs(rootfs, ['/usr/bin/curl', '/bin/sh', '/bin/sleep', fs.realpathSync(process.execPath)]);
+  fs.mkdirSync(path.join(rootfs, 'app'));
+  fs.writeFileSync(
+    path.join(rootfs, 'app/agent.mjs'),
+    [
+      "import Anthropic from '@anthropic-ai/sdk';",
+      "const c = new Anthropic({ baseURL: process.argv[2], apiKey: 'sk-ant-e2e' });",
+      "const r = await c.messages.create({ model: 'claude-mock', max_tokens: 50, messages: [{ role: 'user', content: process.argv[3] }] });",
+      'console.log(r.content[0].text);',
+    ].join('\n'),
+  );
+  const mock = await startMockLlm({ script: () => ({ text: 'hello from the mock' }) });
   fs.copyFileSync(mock.caPath, path.join(rootfs, 'ca.pem'));
   const cgDir = path.join(cgroupV2Root(), CGROUP);
   fs.mkdirSync(cgDir, { recursive: true });
@@ -132,15 +148,22 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     r: { events: Array<Record<string, any>>; stderr: string },
     tag: string,
     requestsBefore: number,
-    want: { id: string; cgroup: string; ino?: number } = { id: CONTAINER_ID, cgroup: CGROUP },
+    want: { id: string; cgroup: string; ino?: number; comm?: string; requests?: number } = {
+      id: CONTAINER_ID,
+      cgroup: CGROUP,
+    },
   ) {
-    t.equal(mock.requests.length, requestsBefore + 1, 'the agent reached the mock');
-    const calls = r.events.filter((e) => e.src === 'llm' && e.type === 'call');
+    t.equal(mock.requests.length, requestsBefore + (want.requests ?? 1), 'the agents reached the mock');
+    const calls = r.events.filter(
+      (e) => e.src === 'llm' && e.type === 'call' && JSON.stringify(e.request).includes(tag),
+    );
     t.equal(calls.length, 1, `one llm/call captured from inside (stderr: ${r.stderr.slice(-800)})`);
     t.match(JSON.stringify(calls[0]?.request), new RegExp(tag), "the container's request");
     t.equal(calls[0]?.response?.text, 'hello from the mock');
-    const exec = r.events.find((e) => e.src === 'proc' && e.type === 'exec' && e.comm === 'curl');
-    t.ok(exec, 'curl exec event');
+    const comm = want.comm ?? 'curl';
+    const exec = r.events.find((e) => e.src === 'proc' && e.type === 'exec' && e.comm === comm);
+    t.ok(exec, `${comm} exec event`);
+    t.equal(calls[0]?.pid, exec?.pid, `the call is ${comm}'s`);
     t.same(exec?.container && { id: exec.container.id, runtime: exec.container.runtime }, {
       id: want.id,
       runtime: 'podman',
@@ -243,15 +266,24 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     await mon.ready;
     for (const f of ['go', 'done']) fs.rmSync(path.join(rootfs, f), { force: true });
     const name = `as-e2e-${process.pid}`;
-    const tag = 'via-podman';
+    const tag = 'via-podman-curl';
+    const sdkTag = 'via-podman-sdk';
+    const node = (q: string) => `${fs.realpathSync(process.execPath)} /app/agent.mjs ${mock.url} ${q}`;
     // runc and cgroupfs: this host mounts cgroups v1 and v2 side by side, which crun refuses;
     // limits equal to ours: raising them needs CAP_SYS_RESOURCE, which this sandbox lacks.
     const c = spawn(
       'podman',
       [
         ...['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', 'run', '--rm', '--name', name, '--network', 'host'],
-        ...['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--rootfs', rootfs],
-        ...['/bin/sh', '-c', `while [ ! -e /go ]; do /bin/sleep 0.05; done; ${curl(tag)} > /out; : > /done`],
+        ...['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'],
+        ...['-e', 'NODE_EXTRA_CA_CERTS=/ca.pem', '-v', `${NODE_MODULES}:/app/node_modules:ro`],
+        // --rootfs is a switch: the root filesystem is the first argument, where an image would be.
+        ...['--rootfs', rootfs],
+        ...[
+          '/bin/sh',
+          '-c',
+          `while [ ! -e /go ]; do /bin/sleep 0.05; done; ${curl(tag)} > /out; ${node(sdkTag)} > /out2; : > /done`,
+        ],
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -268,13 +300,16 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
       }).trim();
-    await until(() => {
-      try {
-        return Number(inspect('{{.State.Pid}}')) > 0;
-      } catch {
-        return false;
-      }
-    }, `the podman container to start (${podErr})`);
+    await until(
+      () => {
+        try {
+          return Number(inspect('{{.State.Pid}}')) > 0;
+        } catch {
+          return false;
+        }
+      },
+      `the podman container to start (${podErr}; monitor: ${mon.stderr().slice(-1500)}})`,
+    );
     const id = inspect('{{.Id}}');
     const cgroup = fs
       .readFileSync(`/proc/${inspect('{{.State.Pid}}')}/cgroup`, 'utf8')
@@ -302,20 +337,22 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
       }
     });
     t.equal(code, 0, stderr.slice(-500));
-    checkCaptured(t, { events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [], stderr }, tag, before, {
-      id,
-      cgroup,
-      ino,
-    });
+    const recorded = { events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [], stderr };
+    const want = { id, cgroup, ino, requests: 2 };
+    checkCaptured(t, recorded, tag, before, want);
+    t.comment('the node SDK agent');
+    checkCaptured(t, recorded, sdkTag, before, { ...want, comm: 'node' });
     const calls = await waitFor(() => {
-      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes(tag));
-      return cs.length ? cs : null;
+      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes('via-podman'));
+      return cs.length >= 2 ? cs : null;
     }, 15_000);
     const monErr = mon.stderr();
     t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
     const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === cgroup);
     t.comment("the same call, from the monitor's store");
-    checkCaptured(t, { events: [...execs, ...(calls ?? [])], stderr: monErr }, tag, before, { id, cgroup, ino });
+    const stored = { events: [...execs, ...(calls ?? [])], stderr: monErr };
+    checkCaptured(t, stored, tag, before, want);
+    checkCaptured(t, stored, sdkTag, before, { ...want, comm: 'node' });
   });
 
   t.test('a target that names nothing: exit 2, nothing recorded', async (t) => {
