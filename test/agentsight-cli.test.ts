@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { testing } from '@agentsight/trace';
 import t from 'tap';
+import { parseAllDocuments } from 'yaml';
 import { runCommand, runTool, toolPath } from './lib/run.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentsight-cli-'));
@@ -134,6 +135,35 @@ t.test('report sessions and export, with the filters of the web UI', async (t) =
 });
 
 const asNobody = process.getuid?.() !== 0 ? 'running as nobody needs root (setpriv): NOT TESTED' : false;
+t.test('monitor daemonset: a manifest for kubectl, with the monitor options given; --image required', async (t) => {
+  const none = await runTool('agentsight', ['monitor', 'daemonset']);
+  t.equal(none.code, 2, 'no image: a usage error');
+  t.match(none.stderr.toString(), /--image IMAGE is required/);
+  t.equal(none.stdout.length, 0, 'nothing on stdout');
+  const r = await runTool('agentsight', [
+    'monitor',
+    'daemonset',
+    '--image',
+    'reg.example/agentsight:1',
+    '--namespace',
+    'obs',
+    '--clickhouse',
+    'http://ch:8123',
+    '--max-size',
+    '5G',
+  ]);
+  t.equal(r.code, 0, r.stderr.toString());
+  const [ns, ds] = parseAllDocuments(r.stdout.toString()).map((d) => d.toJS());
+  t.equal(ns.metadata.name, 'obs');
+  t.equal(ds.kind, 'DaemonSet');
+  const c = ds.spec.template.spec.containers[0];
+  t.equal(c.image, 'reg.example/agentsight:1');
+  t.match(
+    c.args.join(' '),
+    /^monitor --dir \/var\/lib\/agentsight --max-size 5G --max-age 30d .*--clickhouse http:\/\/ch:8123/,
+  );
+});
+
 t.test('exec and record as an unprivileged user: exit 77 and no capture file', { skip: asNobody }, async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'agentsight-nobody-'));
   fs.chmodSync(work, 0o777);

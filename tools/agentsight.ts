@@ -24,6 +24,7 @@ import { loadPrices, type PriceTable } from '@agentsight/llm';
 import {
   DB_NAME,
   DEFAULT_DIR,
+  daemonSetText,
   documentation,
   formatSize,
   installService,
@@ -100,6 +101,8 @@ interface Args {
   maxAge: string;
   statsInterval: number;
   unitDir?: string;
+  image?: string;
+  namespace: string;
   start: boolean;
 }
 
@@ -204,8 +207,9 @@ await runTool<Args>(
           'every agent on the host, from its first call, into one bounded store, until stopped; or install it as a service',
           (c) =>
             c.positional('action', {
-              choices: ['install-service', 'uninstall-service'],
-              describe: 'install-service: a hardened systemd unit, enabled and started; uninstall-service: removed',
+              choices: ['install-service', 'uninstall-service', 'daemonset'],
+              describe:
+                'install-service: a hardened systemd unit, enabled and started; uninstall-service: removed; daemonset: print a Kubernetes manifest running it on every node',
             }),
         )
         .option('dir', {
@@ -232,6 +236,15 @@ await runTool<Args>(
           type: 'string',
           describe:
             'install-service/uninstall-service: this directory instead of /etc/systemd/system, and no systemctl',
+        })
+        .option('image', {
+          type: 'string',
+          describe: 'daemonset: the image built from deploy/Containerfile',
+        })
+        .option('namespace', {
+          type: 'string',
+          default: 'agentsight',
+          describe: 'daemonset: the namespace it runs in',
         })
         .option('start', {
           type: 'boolean',
@@ -798,15 +811,21 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
   const maxBytes = size('max-size', args.maxSize, parseSize);
   const maxAgeMs = size('max-age', args.maxAge, parseAge);
   const dir = path.resolve(args.dir);
+  // A unit or a DaemonSet runs what this command line asked for, with the same bounds and switches.
+  const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
+  if (!args.server) pass.push('--no-server');
+  else if (args.port !== 7395) pass.push('--port', String(args.port));
+  if (args.files) pass.push('--files');
+  if (args.stdio) pass.push('--stdio');
+  if (args.otel !== undefined) pass.push('--otel', args.otel);
+  if (args.clickhouse !== undefined) pass.push('--clickhouse', args.clickhouse);
+  if (args.action === 'daemonset') {
+    if (!args.image)
+      throw new ToolError('daemonset: --image IMAGE is required (built from deploy/Containerfile)', EXIT.USAGE);
+    process.stdout.write(daemonSetText({ image: args.image, namespace: args.namespace, args: pass }));
+    return EXIT.OK;
+  }
   if (args.action === 'install-service') {
-    // The unit runs what this command line asked for, with the same bounds and switches.
-    const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
-    if (!args.server) pass.push('--no-server');
-    else if (args.port !== 7395) pass.push('--port', String(args.port));
-    if (args.files) pass.push('--files');
-    if (args.stdio) pass.push('--stdio');
-    if (args.otel !== undefined) pass.push('--otel', args.otel);
-    if (args.clickhouse !== undefined) pass.push('--clickhouse', args.clickhouse);
     let r;
     try {
       const tool = fs.realpathSync(process.argv[1]!);

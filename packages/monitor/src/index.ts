@@ -4,6 +4,7 @@
  * of its own runs (start, stop, gaps, cost), the UI while it runs, and its systemd unit.
  */
 export * from './gap.js';
+export * from './k8s.js';
 export * from './lock.js';
 export * from './monitor.js';
 export * from './recent.js';
