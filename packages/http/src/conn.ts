@@ -184,13 +184,17 @@ export class Conn implements ConnCore {
   /** Parse the early response bytes: all of them, or while a request waits for them. */
   #release(all: boolean): void {
     const cur = this.#ev;
-    while (this.#early.length && (all || this.#h2 || !this.#h1.waitsForRequest)) {
-      const p = this.#early.shift()!;
+    const early = this.#early;
+    let i = 0;
+    // By index, not shift(): thousands of one-byte reads are held at times, and shift is linear.
+    for (; i < early.length && (all || this.#h2 || !this.#h1.waitsForRequest); i++) {
+      const p = early[i]!;
       this.#earlyBytes -= p.bytes.length;
       this.#ev = p.src;
       if (this.#h2) this.#h2.push('read', p.bytes);
       else this.#h1.push('read', p.bytes);
     }
+    if (i) early.splice(0, i);
     if (cur) this.#ev = cur;
   }
 
