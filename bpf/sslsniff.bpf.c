@@ -1094,7 +1094,7 @@ int BPF_KRETPROBE(aead_open_exit, long ret)
  *
  * To make that "before" certain, the process may be stopped (SIGSTOP) until user space is
  * done and sends SIGCONT (F_HELD). Not when a job-control shell may be watching it: a stop
- * it sees becomes "Stopped" and the terminal goes back to the shell (see terminal_job).
+ * it sees becomes "Stopped" and the terminal goes back to the shell (see shell_job).
  */
 const volatile bool hold_unknown = false;
 /*
@@ -1148,15 +1148,14 @@ static __always_inline bool watched(__u64 pid_tgid, const char *comm)
 
 /*
  * Would a job-control shell see this process stop? It puts each job in a process group of
- * its own (setpgid), and waits for its children with WUNTRACED. So: a process with a
- * terminal whose group is neither its parent's nor its session's, the leader or a member of
- * a job a shell made. Its children share its group and are held safely; so are daemons
- * (setsid) and anything without a terminal.
+ * its own (setpgid), and waits for its children with WUNTRACED. So: a process whose group is
+ * neither its parent's nor its session's, the leader or a member of a job a shell made, with
+ * a terminal or without one (`set -m` in a script: a supervisor that saw its job stop would
+ * take it for finished). Its children share its group and are held safely; so are daemons
+ * (setsid).
  */
-static __always_inline bool terminal_job(struct task_struct *task)
+static __always_inline bool shell_job(struct task_struct *task)
 {
-	if (!BPF_CORE_READ(task, signal, tty))
-		return false;
 	struct pid *pg = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
 	struct pid *sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
 	struct pid *ppg = BPF_CORE_READ(task, real_parent, signal, pids[PIDTYPE_PGID]);
@@ -1208,7 +1207,7 @@ int BPF_PROG(tls_exec_watch, struct task_struct *p, pid_t old_pid, struct linux_
 	__u64 size = sizeof(struct rec_hdr) + n;
 	asm volatile("" : "+r"(size));
 	size &= 1023; /* n <= PATH_AREA already: a bound the verifier sees at the call */
-	if (hold_unknown && !terminal_job(task) && bpf_send_signal(SIGSTOP_) == 0)
+	if (hold_unknown && !shell_job(task) && bpf_send_signal(SIGSTOP_) == 0)
 		s->h.flags |= F_HELD;
 	/* Woken at once: a held process waits on us, and a new program starts fast. */
 	if (bpf_ringbuf_output(&events, s, size, BPF_RB_FORCE_WAKEUP) != 0) {

@@ -4,7 +4,7 @@
 // Claude Code native binary (TLS in their own executable, followed at exec: the capture has
 // never seen the file before). A node binary copied under a new name stands for a program
 // the capture cannot know beforehand. A process a job-control shell would see stop (a job
-// in a terminal) is not held; one in its parent's process group is.
+// in a terminal, or of a script with `set -m`) is not held; one in its parent's process group is.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -186,6 +186,20 @@ os.waitpid(pid, 0)
       /agentchild: openssl TLS hooked, \d+ functions \(exec'd by agentchild pid \d+, held until then\)/,
       "in its parent's group: held",
     );
+  });
+
+  t.test('a job of a script with job control (set -m, no terminal) is not held: its wait sees it exit', async (t) => {
+    const job = nodeCopy('agentsetm');
+    const cap = await startCapture(['-c', 'agentsetm']);
+    // Held, the job would be reported stopped: wait returns 148+ and the script goes on without it.
+    const r = await run('/bin/bash', [
+      '-c',
+      `set -m; ${job} -e 'setTimeout(() => {}, 300)' & wait $!; echo "wait status $?"`,
+    ]);
+    const { stderr } = await cap.stop();
+    t.equal(r.code, 0);
+    t.match(r.stdout.toString(), /wait status 0/, 'the job ran to its end, never seen stopped');
+    t.match(stderr, /agentsetm: openssl TLS hooked, \d+ functions \(exec'd by agentsetm pid \d+\)/, 'hooked, not held');
   });
 
   t.test(
