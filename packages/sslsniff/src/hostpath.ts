@@ -18,7 +18,7 @@ export function hostPath(pid: number, path: string, ino?: bigint, opts: { viaRoo
   } catch {
     return path; // gone: the host's view is all there is
   }
-  if (root === '/' && sharesOurRoot(pid)) return opts.viaRoot ? `/proc/${pid}/root${path}` : path;
+  if (root === '/' && sharesOurRoot(pid) !== false) return opts.viaRoot ? `/proc/${pid}/root${path}` : path;
   const inRoot = `/proc/${pid}/root${path}`;
   // A chroot in another mount namespace: the path from that namespace's root starts with
   // the chroot's, which /proc/PID/root already is.
