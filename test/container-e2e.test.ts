@@ -15,7 +15,7 @@ import path from 'node:path';
 import { cgroupV2Root } from '@agentsight/container';
 import { startMockLlm } from '@agentsight/mock-llm';
 import t, { type Test } from 'tap';
-import { startMonitor, storeEvents, waitFor } from './lib/monitor.js';
+import { type RunningMonitor, startMonitor, storeEvents, waitFor } from './lib/monitor.js';
 import { parseNdjson, ROOT, runTool, startTool, waitForOutput } from './lib/run.js';
 
 const skip = process.getuid?.() !== 0 ? 'container tests need root (namespaces, cgroups, eBPF): NOT TESTED' : false;
@@ -120,11 +120,9 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     });
   const inCgroup = () => fs.readFileSync(path.join(cgDir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean);
 
-  /** record TARGET… until the container's agent has called the mock. */
-  async function recordWhile(args: string[], tag: string) {
+  /** `agentsight record ARGS` into DIR/TAG.ndjson, once it says it is recording. */
+  async function startRecord(args: string[], tag: string) {
     const out = path.join(work, `${tag}.ndjson`);
-    const c = waiting(tag);
-    await until(() => inCgroup().length >= 2, 'the container to start');
     const rec = startTool('agentsight', ['record', ...args, '--no-server', '--interval', '0', '-o', out]);
     children.push(rec);
     let stderr = '';
@@ -132,15 +130,58 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
       stderr += d;
     });
     await waitForOutput(rec.stderr!, /recording /, 30000);
-    fs.writeFileSync(path.join(rootfs, 'go'), '');
-    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${stderr.slice(-500)})`);
-    await exited(c);
-    await new Promise((r) => setTimeout(r, 500));
-    const code = await new Promise<number | null>((r) => {
-      rec.once('exit', (code) => r(code));
-      rec.kill('SIGINT');
+    const result = (code: number | null) => ({
+      code,
+      stderr,
+      events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [],
     });
-    return { code, stderr, events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [] };
+    return {
+      stderr: () => stderr,
+      /** Its exit code and what it wrote, once it ended on its own (its target gone). */
+      ended: async () => result(await exited(rec)),
+      /** Ctrl-C (unless it ended on its own), then its exit code and what it wrote. */
+      async stop() {
+        const code = await new Promise<number | null>((r) => {
+          if (rec.exitCode !== null) r(rec.exitCode);
+          else {
+            rec.once('exit', (code) => r(code));
+            setTimeout(() => rec.kill('SIGINT'), 500);
+          }
+        });
+        return result(code);
+      },
+    };
+  }
+
+  /** Let the waiting agent go, and wait for its /done. */
+  const go = async (stderr: () => string) => {
+    fs.writeFileSync(path.join(rootfs, 'go'), '');
+    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${stderr().slice(-500)})`);
+  };
+
+  /**
+   * The monitor's store once `n` calls naming `needle` are in it, then stopped: those calls and
+   * the execs of `cgroup` (the host's other programs are stored too).
+   */
+  async function fromMonitor(t: Test, mon: RunningMonitor, dir: string, needle: string, n: number, cgroup: string) {
+    const calls = await waitFor(() => {
+      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes(needle));
+      return cs.length >= n ? cs : null;
+    }, 15_000);
+    const stderr = mon.stderr();
+    t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
+    const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === cgroup);
+    return { events: [...execs, ...(calls ?? [])], stderr };
+  }
+
+  /** record TARGET… until the container's agent has called the mock. */
+  async function recordWhile(args: string[], tag: string) {
+    const c = waiting(tag);
+    await until(() => inCgroup().length >= 2, 'the container to start');
+    const rec = await startRecord(args, tag);
+    await go(rec.stderr);
+    await exited(c);
+    return rec.stop();
   }
 
   function checkCaptured(
@@ -200,22 +241,13 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
 
   t.test('record -p: the container init and its descendants', async (t) => {
     const before = mock.requests.length;
-    const out = path.join(work, 'pid.ndjson');
     const c2 = waiting('via-pid');
     await until(() => inCgroup().length >= 2, 'the container to start');
-    const rec = startTool('agentsight', ['record', '-p', String(c2.pid), '--no-server', '--interval', '0', '-o', out]);
-    children.push(rec);
-    let stderr = '';
-    rec.stderr!.on('data', (d) => {
-      stderr += d;
-    });
-    await waitForOutput(rec.stderr!, /recording /, 30000);
-    fs.writeFileSync(path.join(rootfs, 'go'), '');
-    await until(() => fs.existsSync(path.join(rootfs, 'done')), "the agent's call");
-    const code = await exited(rec);
-    const events = fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [];
-    t.equal(code, 0, stderr.slice(-500));
-    checkCaptured(t, { events, stderr }, 'via-pid', before);
+    const rec = await startRecord(['-p', String(c2.pid)], 'pid');
+    await go(rec.stderr);
+    const r = await rec.ended();
+    t.equal(r.code, 0, r.stderr.slice(-500));
+    checkCaptured(t, r, 'via-pid', before);
   });
 
   t.test('agentsight exec -- unshare … chroot ROOTFS curl', async (t) => {
@@ -238,19 +270,9 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
     await mon.ready;
     const c = waiting('via-monitor');
     await until(() => inCgroup().length >= 2, 'the container to start');
-    fs.writeFileSync(path.join(rootfs, 'go'), '');
-    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${mon.stderr().slice(-500)})`);
+    await go(mon.stderr);
     await exited(c);
-    const calls = await waitFor(() => {
-      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes('via-monitor'));
-      return cs.length ? cs : null;
-    }, 15_000);
-    const stderr = mon.stderr();
-    t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
-    // The host's other programs are stored too: the container's are the ones asked about.
-    const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === CGROUP);
-    const events = [...execs, ...(calls ?? [])];
-    checkCaptured(t, { events, stderr }, 'via-monitor', before);
+    checkCaptured(t, await fromMonitor(t, mon, dir, 'via-monitor', 1, CGROUP), 'via-monitor', before);
   });
 
   t.test('podman run --rootfs: record podman://NAME and the monitor, both started before the agent', async (t) => {
@@ -308,7 +330,7 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
           return false;
         }
       },
-      `the podman container to start (${podErr}; monitor: ${mon.stderr().slice(-1500)}})`,
+      `the podman container to start (${podErr}; monitor: ${mon.stderr().slice(-1500)})`,
     );
     const id = inspect('{{.Id}}');
     const cgroup = fs
@@ -318,39 +340,17 @@ t.test('agents in a container (unshare + chroot, cgroup named like podman)', { s
       .slice(3);
     // Read now: podman removes the cgroup when the container exits.
     const ino = fs.statSync(path.join(cgroupV2Root(), cgroup)).ino;
-    const out = path.join(work, 'podman.ndjson');
-    const rec = startTool('agentsight', ['record', `podman://${name}`, '--no-server', '--interval', '0', '-o', out]);
-    children.push(rec);
-    let stderr = '';
-    rec.stderr!.on('data', (d) => {
-      stderr += d;
-    });
-    await waitForOutput(rec.stderr!, /recording /, 30000);
-    fs.writeFileSync(path.join(rootfs, 'go'), '');
-    await until(() => fs.existsSync(path.join(rootfs, 'done')), `the agent's call (${stderr.slice(-500)})`);
+    const rec = await startRecord([`podman://${name}`], 'podman');
+    await go(rec.stderr);
     t.equal(await exited(c), 0, `podman run exits 0 (${podErr.slice(-300)})`);
-    const code = await new Promise<number | null>((r) => {
-      if (rec.exitCode !== null) r(rec.exitCode);
-      else {
-        rec.once('exit', (code) => r(code));
-        setTimeout(() => rec.kill('SIGINT'), 500);
-      }
-    });
-    t.equal(code, 0, stderr.slice(-500));
-    const recorded = { events: fs.existsSync(out) ? parseNdjson(fs.readFileSync(out)) : [], stderr };
+    const recorded = await rec.stop();
+    t.equal(recorded.code, 0, recorded.stderr.slice(-500));
     const want = { id, cgroup, ino, requests: 2 };
     checkCaptured(t, recorded, tag, before, want);
     t.comment('the node SDK agent');
     checkCaptured(t, recorded, sdkTag, before, { ...want, comm: 'node' });
-    const calls = await waitFor(() => {
-      const cs = storeEvents(dir, 'llm', 'call').filter((e) => JSON.stringify(e.request).includes('via-podman'));
-      return cs.length >= 2 ? cs : null;
-    }, 15_000);
-    const monErr = mon.stderr();
-    t.equal(await mon.stop(), 0, 'the monitor stops cleanly');
-    const execs = storeEvents(dir, 'proc', 'exec').filter((e) => e.cgroup === cgroup);
-    t.comment("the same call, from the monitor's store");
-    const stored = { events: [...execs, ...(calls ?? [])], stderr: monErr };
+    t.comment("the same calls, from the monitor's store");
+    const stored = await fromMonitor(t, mon, dir, 'via-podman', 2, cgroup);
     checkCaptured(t, stored, tag, before, want);
     checkCaptured(t, stored, sdkTag, before, { ...want, comm: 'node' });
   });
