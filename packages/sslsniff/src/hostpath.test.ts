@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { hostPath, sharesOurRoot } from './hostpath.js';
 import { mappedFiles } from './targets.js';
 
@@ -14,17 +14,22 @@ t.test('same root: the path as it is, or through /proc/PID/root', async (t) => {
   t.equal(hostPath(2 ** 22 + 4321, '/usr/bin/x'), '/usr/bin/x', 'gone: as it is');
 });
 
+/** A root directory holding /bin/sleep and what it loads, copied in (a static busybox is not always there). */
+function sleepRoot(t: Test, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const f of ['/bin/sleep', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
+    fs.mkdirSync(path.join(dir, path.dirname(f)), { recursive: true });
+    fs.copyFileSync(fs.realpathSync(f), path.join(dir, f));
+    fs.chmodSync(path.join(dir, f), 0o755);
+  }
+  return dir;
+}
+
 const why =
   process.getuid?.() !== 0 ? 'chroot needs root' : !fs.existsSync('/usr/sbin/chroot') ? 'no chroot(8)' : false;
 t.test('a chrooted process: its files by inode, not the chroot twice', { skip: why }, async (t) => {
-  const jail = fs.mkdtempSync(path.join(os.tmpdir(), 'jail-'));
-  t.teardown(() => fs.rmSync(jail, { recursive: true, force: true }));
-  // /bin/sleep and what it loads, copied in (a static busybox is not always there).
-  for (const f of ['/bin/sleep', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
-    fs.mkdirSync(path.join(jail, path.dirname(f)), { recursive: true });
-    fs.copyFileSync(fs.realpathSync(f), path.join(jail, f));
-    fs.chmodSync(path.join(jail, f), 0o755);
-  }
+  const jail = sleepRoot(t, 'jail-');
   const child = spawn('/usr/sbin/chroot', [jail, '/bin/sleep', '30'], { stdio: 'ignore' });
   t.teardown(() => child.kill('SIGKILL'));
   const pid = child.pid!;
@@ -53,13 +58,7 @@ t.test(
   async (t) => {
     t.equal(sharesOurRoot(process.pid), true);
     t.equal(sharesOurRoot(2 ** 22 + 4321), undefined, 'gone');
-    const jail = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-'));
-    t.teardown(() => fs.rmSync(jail, { recursive: true, force: true }));
-    for (const f of ['/bin/sleep', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
-      fs.mkdirSync(path.join(jail, path.dirname(f)), { recursive: true });
-      fs.copyFileSync(fs.realpathSync(f), path.join(jail, f));
-      fs.chmodSync(path.join(jail, f), 0o755);
-    }
+    const jail = sleepRoot(t, 'pivot-');
     fs.mkdirSync(path.join(jail, 'old'));
     const child = spawn(
       '/usr/bin/unshare',
