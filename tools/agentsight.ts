@@ -799,7 +799,19 @@ async function exportTail(
   };
 }
 
-/** `monitor`: run until stopped; `monitor install-service` / `uninstall-service`. */
+/** The monitor options of this command line, for a unit or a DaemonSet to run with the same bounds and switches. */
+function monitorArgs(args: Args): string[] {
+  const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
+  if (!args.server) pass.push('--no-server');
+  else if (args.port !== 7395) pass.push('--port', String(args.port));
+  if (args.files) pass.push('--files');
+  if (args.stdio) pass.push('--stdio');
+  if (args.otel !== undefined) pass.push('--otel', args.otel);
+  if (args.clickhouse !== undefined) pass.push('--clickhouse', args.clickhouse);
+  return pass;
+}
+
+/** `monitor`: run until stopped; `monitor install-service` / `uninstall-service` / `daemonset`. */
 async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, ctx: ToolContext): Promise<number> {
   const size = (flag: string, v: string, parse: (s: string) => number) => {
     try {
@@ -811,18 +823,10 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
   const maxBytes = size('max-size', args.maxSize, parseSize);
   const maxAgeMs = size('max-age', args.maxAge, parseAge);
   const dir = path.resolve(args.dir);
-  // A unit or a DaemonSet runs what this command line asked for, with the same bounds and switches.
-  const pass: string[] = ['--max-size', args.maxSize, '--max-age', args.maxAge];
-  if (!args.server) pass.push('--no-server');
-  else if (args.port !== 7395) pass.push('--port', String(args.port));
-  if (args.files) pass.push('--files');
-  if (args.stdio) pass.push('--stdio');
-  if (args.otel !== undefined) pass.push('--otel', args.otel);
-  if (args.clickhouse !== undefined) pass.push('--clickhouse', args.clickhouse);
   if (args.action === 'daemonset') {
     if (!args.image)
       throw new ToolError('daemonset: --image IMAGE is required (built from deploy/Containerfile)', EXIT.USAGE);
-    process.stdout.write(daemonSetText({ image: args.image, namespace: args.namespace, args: pass }));
+    process.stdout.write(daemonSetText({ image: args.image, namespace: args.namespace, args: monitorArgs(args) }));
     return EXIT.OK;
   }
   if (args.action === 'install-service') {
@@ -834,7 +838,7 @@ async function monitor(args: Args & { _: (string | number)[]; quiet: boolean }, 
         tool,
         doc: documentation(path.resolve(path.dirname(tool), '../../man/agentsight.1')),
         dir,
-        args: pass,
+        args: monitorArgs(args),
         ...(args.unitDir ? { unitDir: args.unitDir } : {}),
         start: args.start,
       });
